@@ -1,0 +1,372 @@
+/* common: see common.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <math.h>
+
+const char *gq_status_str(gq_status s) {
+    switch (s) {
+    case GQ_OK: return "ok";
+    case GQ_ERR_IO: return "i/o error";
+    case GQ_ERR_FORMAT: return "bad format";
+    case GQ_ERR_SHAPE: return "shape mismatch";
+    case GQ_ERR_UTF8: return "invalid UTF-8";
+    case GQ_ERR_ARG: return "invalid argument";
+    case GQ_ERR_UNSUPPORTED: return "unsupported";
+    case GQ_ERR_NOMEM: return "out of memory";
+    case GQ_ERR_INTERRUPTED: return "interrupted";
+    }
+    return "unknown status";
+}
+
+gq_status gq_fail(gq_err *err, gq_status status, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+/* The one piece of global mutable state: how much the logger prints. Set once by the
+ * CLI from --quiet/--verbose before any work starts. */
+static gq_log_level g_log_level = GQ_LOG_INFO;
+
+void gq_log_set_level(gq_log_level level) { g_log_level = level; }
+gq_log_level gq_log_get_level(void) { return g_log_level; }
+
+void gq_log(gq_log_level level, const char *fmt, ...) {
+    if (level > g_log_level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(level == GQ_LOG_WARN ? "glueq: warning: " : "glueq: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void *gq_malloc_array(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    return malloc(n && size ? n * size : 1);
+}
+
+void *gq_calloc_array(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+char *gq_strdup(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+gq_status gq_read_file(const char *path, size_t max_bytes, char **out, size_t *len, gq_err *err) {
+    *out = NULL;
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return gq_fail(err, GQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return gq_fail(err, GQ_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)st.st_size;
+    if (max_bytes && n > max_bytes) {
+        fclose(f);
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: file is %zu bytes, more than the %zu allowed", path, n,
+                       max_bytes);
+    }
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || got != n) {
+        free(buf);
+        return gq_fail(err, GQ_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len) *len = n;
+    return GQ_OK;
+}
+
+int gq_file_exists(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int gq_dir_exists(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *gq_path_join(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    int slash = la > 0 && a[la - 1] != '/';
+    char *p = malloc(la + slash + lb + 1);
+    if (!p) return NULL;
+    memcpy(p, a, la);
+    if (slash) p[la] = '/';
+    memcpy(p + la + slash, b, lb + 1);
+    return p;
+}
+
+const char *gq_basename(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static gq_status fsync_dir_of(const char *path) {
+    char *dir = gq_strdup(path);
+    if (!dir) return GQ_ERR_NOMEM;
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    int fd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY);
+    free(dir);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return GQ_OK;
+}
+
+gq_status gq_write_file_atomic(const char *path, const void *data, size_t len, gq_err *err) {
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        gq_status s = gq_fail(err, GQ_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return s;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        p += w;
+        left -= (size_t)w;
+    }
+    int ok = left == 0 && fsync(fd) == 0;
+    ok = (close(fd) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        gq_status s = gq_fail(err, GQ_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return s;
+    }
+    free(tmp);
+    fsync_dir_of(path);
+    return GQ_OK;
+}
+
+gq_status gq_mkdirs(const char *path, gq_err *err) {
+    char *p = gq_strdup(path);
+    if (!p) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                gq_status st = gq_fail(err, GQ_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+                free(p);
+                return st;
+            }
+            *s = c;
+            if (c == '\0') break;
+        }
+    }
+    free(p);
+    if (!gq_dir_exists(path)) return gq_fail(err, GQ_ERR_IO, "%s: not a directory", path);
+    return GQ_OK;
+}
+
+
+
+char *gq_find_asset(const char *flag, const char *env_var, const char *assets_rel) {
+    if (flag) return gq_strdup(flag); /* an explicit flag is never second-guessed */
+    const char *v = env_var ? getenv(env_var) : NULL;
+    if (v && *v) return gq_strdup(v);
+    struct stat st;
+    const char *assets = getenv("GLUEQ_ASSETS");
+    char *p;
+    if (assets && *assets) {
+        p = gq_path_join(assets, assets_rel);
+        if (p && stat(p, &st) == 0) return p;
+        free(p);
+    }
+    const char *roots[] = {"../shared/assets", GQ_SOURCE_DIR "/../shared/assets"};
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+        p = gq_path_join(roots[i], assets_rel);
+        if (p && stat(p, &st) == 0) return p;
+        free(p);
+    }
+    return NULL;
+}
+
+/* ---- sha256 (FIPS 180-4) ---- */
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(gq_sha256 *c, const uint8_t *p) {
+    uint32_t w[64], a, b, d, e, f, g, h, cc;
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3], e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
+        h = g, g = f, f = e, e = d + t1, d = cc, cc = b, b = a, a = t1 + t2;
+    }
+    c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d;
+    c->h[4] += e, c->h[5] += f, c->h[6] += g, c->h[7] += h;
+}
+
+void gq_sha256_init(gq_sha256 *c) {
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, iv, sizeof iv);
+    c->nbytes = 0;
+    c->nbuf = 0;
+}
+
+void gq_sha256_update(gq_sha256 *c, const void *data, size_t len) {
+    const uint8_t *p = data;
+    c->nbytes += len;
+    if (c->nbuf) {
+        while (len && c->nbuf < 64) c->buf[c->nbuf++] = *p++, len--;
+        if (c->nbuf < 64) return;
+        sha256_block(c, c->buf);
+        c->nbuf = 0;
+    }
+    for (; len >= 64; p += 64, len -= 64) sha256_block(c, p);
+    memcpy(c->buf, p, len);
+    c->nbuf = len;
+}
+
+void gq_sha256_final(gq_sha256 *c, uint8_t out[32]) {
+    uint64_t bits = c->nbytes * 8;
+    uint8_t pad = 0x80;
+    gq_sha256_update(c, &pad, 1);
+    pad = 0;
+    while (c->nbuf != 56) gq_sha256_update(c, &pad, 1);
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
+    gq_sha256_update(c, len, 8);
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 4; j++) out[4 * i + j] = (uint8_t)(c->h[i] >> (24 - 8 * j));
+}
+
+static void to_hex(const uint8_t d[32], char hex[65]) {
+    static const char *x = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) hex[2 * i] = x[d[i] >> 4], hex[2 * i + 1] = x[d[i] & 15];
+    hex[64] = '\0';
+}
+
+void gq_sha256_hex(const void *data, size_t len, char hex[65]) {
+    gq_sha256 c;
+    uint8_t d[32];
+    gq_sha256_init(&c);
+    gq_sha256_update(&c, data, len);
+    gq_sha256_final(&c, d);
+    to_hex(d, hex);
+}
+
+gq_status gq_sha256_file(const char *path, char hex[65], gq_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return gq_fail(err, GQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    gq_sha256 c;
+    gq_sha256_init(&c);
+    static const size_t CHUNK = 1 << 16;
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf) {
+        fclose(f);
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t n;
+    while ((n = fread(buf, 1, CHUNK, f)) > 0) gq_sha256_update(&c, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    free(buf);
+    if (bad) return gq_fail(err, GQ_ERR_IO, "%s: read error", path);
+    uint8_t d[32];
+    gq_sha256_final(&c, d);
+    to_hex(d, hex);
+    return GQ_OK;
+}
+
+/* ---- RNG ---- */
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void gq_rng_seed(gq_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t gq_rng_next(gq_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t, s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double gq_rng_uniform(gq_rng *r) { return (double)(gq_rng_next(r) >> 11) * 0x1.0p-53; }
+
+float gq_rng_normal(gq_rng *r) {
+    double u1 = gq_rng_uniform(r), u2 = gq_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+uint64_t gq_rng_below(gq_rng *r, uint64_t n) {
+    if (n == 0) return 0;
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n, x;
+    do x = gq_rng_next(r);
+    while (x >= limit);
+    return x % n;
+}
+
+double gq_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

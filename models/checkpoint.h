@@ -1,0 +1,67 @@
+/* checkpoint: reads the tensors of a model file into FP32 memory.
+ *
+ * Formats: safetensors (F32, F16, BF16), PyTorch `pytorch_model.bin` in the zip format
+ * (torch >= 1.6) and the legacy pre-1.6 pickle format. Pickles are read by a restricted
+ * unpickler that only accepts the opcodes and globals a state dict needs and never
+ * executes anything. Every size, offset and shape is validated against the file before
+ * it is used.
+ *
+ *     gq_err err = {0};
+ *     gq_ckpt *ck = NULL;
+ *     if (gq_ckpt_load("dir/model.safetensors", &ck, &err) != GQ_OK) ...
+ *     const gq_tensor *t = gq_ckpt_find(ck, "classifier.weight");
+ *     gq_ckpt_free(ck);
+ */
+#ifndef GQ_CHECKPOINT_H
+#define GQ_CHECKPOINT_H
+
+#include "common.h"
+
+#define GQ_MAX_DIMS 8
+
+typedef struct {
+    char *name;
+    int ndim;
+    int64_t shape[GQ_MAX_DIMS];
+    int64_t numel;
+    float *data; /* numel FP32 values, row-major; owned by the checkpoint */
+} gq_tensor;
+
+typedef struct {
+    gq_tensor *tensors;
+    int n;
+    char *path;      /* the file the tensors came from */
+    char sha256[65]; /* of that file */
+} gq_ckpt;
+
+/* Loads a checkpoint file, picking the format from its first bytes. On success *out
+ * is owned by the caller (free with gq_ckpt_free). Integer tensors (e.g. position_ids)
+ * are converted to FP32 too. */
+gq_status gq_ckpt_load(const char *path, gq_ckpt **out, gq_err *err);
+
+/* Finds a tensor by exact name; NULL if absent. The pointer lives as long as ck. */
+const gq_tensor *gq_ckpt_find(const gq_ckpt *ck, const char *name);
+
+/* Frees ck and every tensor in it; accepts NULL. */
+void gq_ckpt_free(gq_ckpt *ck);
+
+/* ---- internal entry points, one per format (implemented in safetensors.c, torchbin.c);
+ * `buf` holds the whole file (len bytes) and `path` is used in error messages only.
+ * They append to ck (which gq_ckpt_load created) and return a status. ---- */
+gq_status gq_ckpt_read_safetensors(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err);
+gq_status gq_ckpt_read_torch_zip(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err);
+gq_status gq_ckpt_read_torch_legacy(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err);
+
+/* Appends a tensor named `name` with the given shape to ck and returns a pointer to its
+ * (uninitialised) data, or NULL (with err set) when the allocation fails or the name
+ * already exists. Used by the format readers. */
+float *gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path, gq_err *err);
+
+/* Half-precision conversions used by the readers. */
+float gq_f16_to_f32(uint16_t h);
+float gq_bf16_to_f32(uint16_t h);
+
+/* Writes tensors as an F32 safetensors file (atomically). Used by tests and tools. */
+gq_status gq_safetensors_write(const char *path, const gq_tensor *tensors, int n, gq_err *err);
+
+#endif

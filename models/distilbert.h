@@ -1,0 +1,94 @@
+/* distilbert: DistilBertForSequenceClassification in FP32 (SPEC.md §1).
+ *
+ *     gq_dbert *m = NULL;
+ *     if (gq_dbert_load("checkpoint-dir", &m, &err) != GQ_OK) ...
+ *     gq_dbert_runner *r = gq_dbert_runner_new(m, 0);  // threads: 0 = all cores
+ *     // two sequences of lengths 5 and 3, ids concatenated:
+ *     gq_dbert_forward(r, ids, (int[]){5, 3}, 2, logits, NULL, &err);  // logits: 2 x n_labels
+ *     gq_dbert_runner_free(r);
+ *     gq_dbert_free(m);
+ *
+ * Each sequence runs at its own length (no padding); all tokens of a batch go through
+ * each Linear as one sgemm.
+ */
+#ifndef GQ_DISTILBERT_H
+#define GQ_DISTILBERT_H
+
+#include "common.h"
+
+typedef struct {
+    int dim, n_layers, n_heads, hidden_dim, vocab_size, max_pos;
+    int n_labels;
+    char **labels; /* id2label, n_labels strings */
+} gq_dbert_config;
+
+/* Reads and validates config.json (caller frees with gq_dbert_config_free). */
+gq_status gq_dbert_config_load(const char *path, gq_dbert_config *cfg, gq_err *err);
+void gq_dbert_config_free(gq_dbert_config *cfg);
+
+/* The six quantizable Linear layers of a transformer block, in checkpoint order. */
+typedef enum { GQ_LIN_Q, GQ_LIN_K, GQ_LIN_V, GQ_LIN_O, GQ_LIN_FF1, GQ_LIN_FF2, GQ_LIN_COUNT } gq_lin_kind;
+/* Checkpoint name fragment of a Linear: "attention.q_lin", ..., "ffn.lin2". */
+const char *gq_lin_name(gq_lin_kind kind);
+
+typedef struct {
+    float *w; /* (out, in), y = x wᵀ + b */
+    float *b; /* (out) */
+    int out, in;
+} gq_linear;
+
+typedef struct {
+    gq_linear lin[GQ_LIN_COUNT];
+    float *sa_ln_w, *sa_ln_b;   /* (dim) */
+    float *out_ln_w, *out_ln_b; /* (dim) */
+} gq_dbert_layer;
+
+typedef struct {
+    gq_dbert_config cfg;
+    float *word_emb;            /* (vocab_size, dim) */
+    float *pos_emb;             /* (max_pos, dim) */
+    float *emb_ln_w, *emb_ln_b; /* (dim) */
+    gq_dbert_layer *layers;     /* (n_layers) */
+    gq_linear pre;              /* (dim, dim) */
+    gq_linear cls;              /* (n_labels, dim) */
+    float *params;              /* one allocation that every pointer above points into */
+    size_t n_params;
+    char *dir;
+    char *weights_path;         /* the file the weights were read from */
+    char sha256[65];            /* of that file */
+} gq_dbert;
+
+/* Loads dir/config.json and the weights, preferring model.safetensors, then
+ * pytorch_model.bin. *out is owned by the caller (gq_dbert_free). */
+gq_status gq_dbert_load(const char *dir, gq_dbert **out, gq_err *err);
+/* Loads the config and the weights from an explicit file. */
+gq_status gq_dbert_load_file(const char *config_path, const char *weights_path, gq_dbert **out, gq_err *err);
+/* Builds a model with seeded N(0, 0.02) weights (LayerNorm 1/0, biases 0) for a config,
+ * for benchmarks. */
+gq_status gq_dbert_random(const gq_dbert_config *cfg, uint64_t seed, gq_dbert **out, gq_err *err);
+void gq_dbert_free(gq_dbert *m);
+
+/* Optional observers of the forward pass, e.g. for calibration statistics or tests. */
+typedef struct {
+    void *ctx;
+    /* Input x (ntok, in) of Linear `kind` of block `layer`, all real tokens of the batch. */
+    void (*linear_input)(void *ctx, int layer, gq_lin_kind kind, const float *x, int ntok, int in);
+    /* Hidden states (ntok, dim) after the embeddings (index 0) and after block i (index i+1). */
+    void (*hidden)(void *ctx, int index, const float *h, int ntok, int dim);
+} gq_dbert_hooks;
+
+/* Scratch buffers for the forward pass, grown as needed; one runner per thread of use.
+ * The runner keeps a pointer to m, which must outlive it. */
+typedef struct gq_dbert_runner gq_dbert_runner;
+gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads);
+void gq_dbert_runner_free(gq_dbert_runner *r);
+
+/* Runs nseq sequences whose ids are concatenated in `ids` (lens[i] tokens each) and
+ * writes logits (nseq, n_labels). Fails on out-of-range ids or over-long sequences. */
+gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *lens, int nseq, float *logits,
+                           const gq_dbert_hooks *hooks, gq_err *err);
+
+/* Number of floating-point operations of a forward over the given lengths (for GFLOP/s). */
+double gq_dbert_flops(const gq_dbert_config *cfg, const int *lens, int nseq);
+
+#endif

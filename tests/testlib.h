@@ -1,0 +1,46 @@
+/* testlib: the few helpers every glueq test uses: checks that count failures and say
+ * what differed, tolerance comparisons of float arrays that print the first mismatches,
+ * and the paths ctest injects (argv[1] = the shared directory, argv[2] = glueq binary). */
+#ifndef GQ_TESTLIB_H
+#define GQ_TESTLIB_H
+
+#include "checkpoint.h"
+#include "common.h"
+
+typedef struct {
+    int checks, failures;
+    const char *shared; /* ../shared: SPEC.md, assets/, fixtures/ */
+    const char *glueq;  /* path of the glueq binary */
+} gq_test_ctx;
+
+void gq_test_init(gq_test_ctx *t, int argc, char **argv);
+/* Prints the summary and returns the process exit status (non-zero on any failure). */
+int gq_test_done(gq_test_ctx *t);
+
+#define GQ_CHECK(t, cond, ...)                                                                      \
+    do {                                                                                            \
+        (t)->checks++;                                                                              \
+        if (!(cond)) {                                                                              \
+            (t)->failures++;                                                                        \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                         \
+            fprintf(stderr, __VA_ARGS__);                                                           \
+            fputc('\n', stderr);                                                                    \
+        }                                                                                           \
+    } while (0)
+
+/* Compares n floats: passes when |got - want| <= atol + rtol * |want| everywhere.
+ * Prints the first mismatches and the largest error under `what`. Returns 1 if equal. */
+int gq_check_close(gq_test_ctx *t, const char *what, const float *got, const float *want, size_t n, double atol,
+                   double rtol);
+
+/* Joins the shared directory with a relative path (caller frees). */
+char *gq_test_path(const gq_test_ctx *t, const char *rel);
+
+/* Loads a fixture safetensors file relative to the shared dir; aborts the test on error. */
+gq_ckpt *gq_test_load(gq_test_ctx *t, const char *rel);
+
+/* Runs a shell command, captures stdout (and stderr into *err_out if non-NULL); returns
+ * its exit status. Both strings are owned by the caller. */
+int gq_test_run(const char *cmd, char **out, char **err_out);
+
+#endif
