@@ -1,1 +1,167 @@
-/* placeholder: being written */
+/* checkpoint: format detection, the tensor table and its memory.
+ *
+ * The file is mapped privately (copy-on-write): F32 tensors that are aligned in the
+ * file are used in place, so a loaded safetensors checkpoint costs about its own size
+ * in memory, and writing quantized weights into it never touches the file. */
+#define _DEFAULT_SOURCE
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static gq_status map_file(const char *path, gq_ckpt *ck, gq_err *err) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return gq_fail(err, GQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return gq_fail(err, GQ_ERR_IO, "%s: not a regular file", path);
+    }
+    if (st.st_size < 8) {
+        close(fd);
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: file is only %lld bytes, too short for a checkpoint", path,
+                       (long long)st.st_size);
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return gq_fail(err, GQ_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    ck->map = m;
+    ck->map_len = (size_t)st.st_size;
+    return GQ_OK;
+}
+
+gq_status gq_ckpt_load(const char *path, gq_ckpt **out, gq_err *err) {
+    *out = NULL;
+    gq_ckpt *ck = calloc(1, sizeof *ck);
+    if (!ck || !(ck->path = gq_strdup(path))) {
+        free(ck);
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    }
+    gq_status s = map_file(path, ck, err);
+    if (s == GQ_OK) {
+        const uint8_t *b = ck->map;
+        gq_sha256_hex(b, ck->map_len, ck->sha256);
+        if (memcmp(b, "PK\x03\x04", 4) == 0)
+            s = gq_ckpt_read_torch_zip(ck, b, ck->map_len, path, err);
+        else if (b[0] == 0x80)
+            s = gq_ckpt_read_torch_legacy(ck, b, ck->map_len, path, err);
+        else
+            s = gq_ckpt_read_safetensors(ck, b, ck->map_len, path, err);
+    }
+    if (s != GQ_OK) {
+        gq_ckpt_free(ck);
+        return s;
+    }
+    *out = ck;
+    return GQ_OK;
+}
+
+const gq_tensor *gq_ckpt_find(const gq_ckpt *ck, const char *name) {
+    for (int i = 0; i < ck->n; i++)
+        if (strcmp(ck->tensors[i].name, name) == 0) return &ck->tensors[i];
+    return NULL;
+}
+
+void gq_ckpt_free(gq_ckpt *ck) {
+    if (!ck) return;
+    for (int i = 0; i < ck->n; i++) {
+        free(ck->tensors[i].name);
+        if (ck->tensors[i].owned) free(ck->tensors[i].data);
+    }
+    free(ck->tensors);
+    if (ck->map) munmap(ck->map, ck->map_len);
+    free(ck->path);
+    free(ck);
+}
+
+/* Validates a shape and appends an entry; data is filled in by the caller. */
+static gq_tensor *append(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path,
+                         gq_err *err) {
+    if (ndim < 0 || ndim > GQ_MAX_DIMS) {
+        gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has %d dimensions", path, name, ndim);
+        return NULL;
+    }
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] > 0 && numel > INT64_MAX / 4 / shape[i])) {
+            gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has an invalid dimension %lld", path, name,
+                    (long long)shape[i]);
+            return NULL;
+        }
+        numel *= shape[i];
+    }
+    if (gq_ckpt_find(ck, name)) {
+        gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' appears twice", path, name);
+        return NULL;
+    }
+    gq_tensor *grown = realloc(ck->tensors, (size_t)(ck->n + 1) * sizeof *grown);
+    if (!grown) {
+        gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    ck->tensors = grown;
+    gq_tensor *t = &ck->tensors[ck->n];
+    memset(t, 0, sizeof *t);
+    if (!(t->name = gq_strdup(name))) {
+        gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    t->numel = numel;
+    ck->n++;
+    return t;
+}
+
+float *gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path, gq_err *err) {
+    gq_tensor *t = append(ck, name, ndim, shape, path, err);
+    if (!t) return NULL;
+    t->data = gq_malloc_array((size_t)t->numel, sizeof(float));
+    if (!t->data) {
+        gq_fail(err, GQ_ERR_NOMEM, "%s: cannot allocate tensor '%s' (%lld values)", path, name, (long long)t->numel);
+        return NULL;
+    }
+    t->owned = 1;
+    return t->data;
+}
+
+gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
+                           const char *path, gq_err *err) {
+    gq_tensor *t = append(ck, name, ndim, shape, path, err);
+    if (!t) return GQ_ERR_FORMAT;
+    t->data = data;
+    return GQ_OK;
+}
+
+float gq_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            int e = -1;
+            do man <<= 1, e++;
+            while (!(man & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | man << 13;
+    } else {
+        bits = sign | (exp + 127 - 15) << 23 | man << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+float gq_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}

@@ -25,6 +25,7 @@ typedef struct {
     int64_t shape[GQ_MAX_DIMS];
     int64_t numel;
     float *data; /* numel FP32 values, row-major; owned by the checkpoint */
+    int owned;   /* 1: data was malloc'ed; 0: it points into the checkpoint's file mapping */
 } gq_tensor;
 
 typedef struct {
@@ -32,6 +33,8 @@ typedef struct {
     int n;
     char *path;      /* the file the tensors came from */
     char sha256[65]; /* of that file */
+    void *map;       /* private (copy-on-write) mapping of the file, or NULL */
+    size_t map_len;
 } gq_ckpt;
 
 /* Loads a checkpoint file, picking the format from its first bytes. On success *out
@@ -56,6 +59,11 @@ gq_status gq_ckpt_read_torch_legacy(gq_ckpt *ck, const uint8_t *buf, size_t len,
  * (uninitialised) data, or NULL (with err set) when the allocation fails or the name
  * already exists. Used by the format readers. */
 float *gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path, gq_err *err);
+
+/* Adds a tensor whose FP32 data already lies in the checkpoint's file mapping (suitably
+ * aligned); no copy is made. */
+gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
+                           const char *path, gq_err *err);
 
 /* Half-precision conversions used by the readers. */
 float gq_f16_to_f32(uint16_t h);
