@@ -1,0 +1,265 @@
+/* quant: simulated mixed-precision quantization of DistilBERT's encoder matrices with a
+ * few salient weights kept in FP32 (SPEC.md §4).
+ *
+ *     gq_quant_session *s = NULL;
+ *     gq_quant_session_new(model, "cache-dir", &s, &err);      // saves the FP32 matrices
+ *     gq_quant_session_set_calibration(s, calib_key, run_fn, run_ctx);  // for awq/spqr
+ *     gq_quant_opts q; gq_quant_opts_default(&q, 4);
+ *     gq_method_opts mo = {0}; gq_method_opts_set(&mo, "rank", "8", &err);
+ *     gq_quant_scores *sc = NULL;
+ *     gq_quant_scores_compute(s, "svd", &mo, &q, &sc, &err);   // once per (method, opts[, bits])
+ *     gq_quant_budget b = {.k = 256, .p = -1};
+ *     gq_quant_report rep;
+ *     gq_quant_apply(s, sc, &q, &b, &rep, &err);               // model now holds quantized weights
+ *     ... evaluate ...
+ *     gq_quant_session_restore(s);                             // back to FP32
+ *     gq_quant_scores_free(sc); gq_quant_session_free(s);
+ *
+ * The quantized matrices are the 6 Linear weights of every transformer block, indexed
+ * `layer * GQ_LIN_COUNT + kind` everywhere below ("matrix index").
+ */
+#ifndef GQ_QUANT_H
+#define GQ_QUANT_H
+
+#include "distilbert.h"
+
+/* ------------------------------------------------------------------------------------
+ * Quantizer: quantize then dequantize to FP32 (round half to even, clamp as SPEC §4).
+ * ------------------------------------------------------------------------------------ */
+typedef enum { GQ_QUANT_SYMMETRIC, GQ_QUANT_ASYMMETRIC } gq_quant_scheme;
+typedef enum { GQ_QUANT_TENSOR, GQ_QUANT_ROW, GQ_QUANT_GROUP } gq_quant_granularity;
+typedef enum { GQ_QUANT_CLIP_STD, GQ_QUANT_CLIP_ABSMAX } gq_quant_clip;
+
+typedef struct {
+    int bits;                          /* 2..8 */
+    gq_quant_scheme scheme;
+    gq_quant_granularity granularity;
+    int group;                         /* G of "group:G": consecutive input columns of a row */
+    gq_quant_clip clip;
+    double alpha;                      /* α of "std:α" */
+    int stats_exclude_protected;       /* std/min/max over unprotected entries only */
+} gq_quant_opts;
+
+/* The SPEC default: symmetric, per tensor, clip std:2.5, stats over all entries. */
+void gq_quant_opts_default(gq_quant_opts *o, int bits);
+
+/* Sets one option from text. Keys and values:
+ *   "bits" 2..8 | "scheme" symmetric|asymmetric | "granularity" tensor|row|group:G
+ *   "clip" std:α|absmax | "stats_exclude_protected" true|false
+ * Unknown keys and malformed values fail with GQ_ERR_ARG naming both. */
+gq_status gq_quant_opts_set(gq_quant_opts *o, const char *key, const char *value, gq_err *err);
+
+/* Checks that bits is 2..8, G > 0 and α > 0 (GQ_ERR_ARG naming the option). */
+gq_status gq_quant_opts_check(const gq_quant_opts *o, gq_err *err);
+
+/* Canonical one-line description, e.g. "int4 symmetric tensor std:2.5" (+ " exclude"),
+ * used in results and cache keys. Writes at most n bytes (NUL included). */
+void gq_quant_opts_str(const gq_quant_opts *o, char *buf, size_t n);
+
+/* Quantizes w (rows, cols; row-major) into out (same shape; may equal w). Entries with
+ * protect[i] != 0 keep their exact FP32 value; protect may be NULL (nothing protected).
+ * Fails (GQ_ERR_ARG) on bad options or shapes; never allocates per element. */
+gq_status gq_quant_matrix(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
+                          float *out, gq_err *err);
+
+/* Number of scales (tensor: 1, row: rows, group: rows * ceil(cols / G)). */
+int64_t gq_quant_n_scales(const gq_quant_opts *o, int rows, int cols);
+
+/* Effective bits per weight of one matrix of n = rows*cols weights with k protected:
+ *   (b·(n−k) + 32·k + index_bits·k + scale_bits) / n
+ * index_bits = ceil(log2(n)) (a flat position per protected weight), scale_bits = 32 per
+ * scale, plus b bits of zero point per scale for the asymmetric scheme. */
+double gq_quant_effective_bits(const gq_quant_opts *o, int rows, int cols, int64_t k);
+
+/* ------------------------------------------------------------------------------------
+ * Protection: top-k by score. Ties: higher score first, then lower row-major index.
+ * NaN scores rank below everything.
+ * ------------------------------------------------------------------------------------ */
+
+/* Sets mask[i] = 1 for the k highest scores of score[0..n) and 0 elsewhere (0 <= k <= n).
+ * Uses a selection (O(n) average), not a full sort. Returns GQ_ERR_NOMEM/GQ_ERR_ARG. */
+gq_status gq_quant_topk(const float *score, int64_t n, int64_t k, uint8_t *mask, gq_err *err);
+
+/* Top-k over several score arrays as one: ties broken by lower array index, then lower
+ * position. masks[i] has n[i] entries. */
+gq_status gq_quant_topk_global(const float *const *scores, const int64_t *n, int narrays, int64_t k,
+                               uint8_t *const *masks, gq_err *err);
+
+/* Budget: k weights per matrix, or a fraction p of each matrix (k = round(p·rows·cols));
+ * with `global`, the same total (k × matrices, or round(p × all weights)) is chosen by one
+ * top-k over all matrices. */
+typedef struct {
+    int64_t k;  /* used when p < 0 */
+    double p;   /* fraction in [0, 1], or < 0 to use k */
+    int global;
+} gq_quant_budget;
+
+/* k for one matrix of n weights (clamped to n). */
+int64_t gq_quant_budget_k(const gq_quant_budget *b, int64_t n);
+
+/* ------------------------------------------------------------------------------------
+ * Calibration statistics of the inputs x (ntok, in) of every Linear.
+ * ------------------------------------------------------------------------------------ */
+typedef struct {
+    int in;
+    int64_t ntok;
+    double *abs_sum; /* (in) Σ_tokens |x_j| */
+    double *xtx;     /* (in, in) XᵀX, full symmetric */
+} gq_lin_stats;
+
+typedef struct gq_quant_calib gq_quant_calib;
+
+/* Statistics for every (layer, kind) of a model with config cfg (all memory allocated
+ * here: about 8·(5·dim² + hidden²)·n_layers bytes). Owned by the caller: _free. */
+gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err);
+void gq_quant_calib_free(gq_quant_calib *c);
+
+/* Fills hooks so that every forward run with them accumulates into c (single thread of
+ * use; c must outlive the forwards). */
+void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks);
+
+/* Accumulates x (ntok, in) into the statistics of (layer, kind); what the hook does. */
+gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, const float *x, int ntok, int in,
+                             gq_err *err);
+
+/* The statistics of (layer, kind), owned by c; NULL when out of range. */
+const gq_lin_stats *gq_quant_calib_get(const gq_quant_calib *c, int layer, gq_lin_kind kind);
+
+/* First failure of a hook (a shape mismatch), or GQ_OK. */
+gq_status gq_quant_calib_status(const gq_quant_calib *c, gq_err *err);
+
+/* ------------------------------------------------------------------------------------
+ * Methods: one file each (quant/method_<name>.c), registered in quant/methods.c.
+ * ------------------------------------------------------------------------------------ */
+#define GQ_METHOD_MAX_OPTS 8
+
+/* A small key/value set of method options, as text ("rank" -> "8", "sequential" -> "true"). */
+typedef struct {
+    int n;
+    char key[GQ_METHOD_MAX_OPTS][32];
+    char value[GQ_METHOD_MAX_OPTS][64];
+} gq_method_opts;
+
+/* Adds or replaces key. Validation against a method happens in gq_method_resolve. */
+gq_status gq_method_opts_set(gq_method_opts *o, const char *key, const char *value, gq_err *err);
+
+typedef enum { GQ_OPT_INT, GQ_OPT_DOUBLE, GQ_OPT_BOOL, GQ_OPT_CHOICE } gq_opt_type;
+typedef struct {
+    const char *key;
+    gq_opt_type type;
+    const char *def;     /* default value, as text */
+    const char *choices; /* GQ_OPT_CHOICE: "a|b|c" */
+} gq_method_opt;
+
+/* What a method sees for one matrix. */
+typedef struct {
+    const float *w;             /* (rows, cols) FP32 weights */
+    int rows, cols;
+    int layer;
+    gq_lin_kind kind;
+    const gq_method_opts *opts; /* resolved: every key of the method, defaults filled in */
+    const gq_quant_opts *quant; /* the quantizer the scores are for */
+    const gq_lin_stats *stats;  /* needs_calibration methods: in prepare (or in score when
+                                   the method has no prepare); NULL otherwise */
+} gq_method_args;
+
+typedef struct {
+    const char *name;
+    int needs_calibration;
+    const gq_method_opt *opts; /* accepted options, terminated by {NULL} */
+    /* Optional: quantizer-independent state of one matrix (e.g. svd factors, spqr's
+     * Hessian-inverse diagonal), returned as *n doubles in *state (malloc'd, caller
+     * frees). The session caches it on disk keyed by checkpoint, method options and
+     * calibration. */
+    gq_status (*prepare)(const gq_method_args *a, double **state, size_t *n, gq_err *err);
+    /* Fills score (rows, cols): larger = keep in FP32. state is prepare's output. */
+    gq_status (*score)(const gq_method_args *a, const double *state, size_t n, float *score, gq_err *err);
+} gq_method;
+
+/* The registry: NULL-terminated list, and lookup by name (NULL when unknown). */
+extern const gq_method *const gq_methods[];
+const gq_method *gq_method_find(const char *name);
+
+/* Checks user options against m (unknown key or bad value: GQ_ERR_ARG naming method, key
+ * and value) and writes all of m's options, defaults filled in, to *resolved. */
+gq_status gq_method_resolve(const gq_method *m, const gq_method_opts *user, gq_method_opts *resolved,
+                            gq_err *err);
+/* Canonical "k=v,k=v" of resolved options (for results and cache keys). */
+void gq_method_opts_str(const gq_method_opts *resolved, char *buf, size_t n);
+/* Typed getters of resolved options (missing key or bad text: GQ_ERR_ARG). */
+gq_status gq_method_opt_int(const gq_method_opts *o, const char *key, int64_t *v, gq_err *err);
+gq_status gq_method_opt_double(const gq_method_opts *o, const char *key, double *v, gq_err *err);
+gq_status gq_method_opt_bool(const gq_method_opts *o, const char *key, int *v, gq_err *err);
+const char *gq_method_opt_str(const gq_method_opts *o, const char *key);
+
+/* Runs prepare (if any) and score for one matrix: fills score (rows, cols). For tests and
+ * single-matrix use. */
+gq_status gq_method_score_matrix(const gq_method *m, const gq_method_args *a, float *score, gq_err *err);
+
+/* ------------------------------------------------------------------------------------
+ * Session: the FP32 copy of the quantizable matrices, caches, and applying.
+ * ------------------------------------------------------------------------------------ */
+#define GQ_QUANT_MAX_MATS (GQ_LIN_COUNT * 48)
+
+typedef struct gq_quant_session gq_quant_session;
+typedef struct gq_quant_scores gq_quant_scores;
+
+/* Copies the n_layers×6 matrices of m (m must outlive the session; the session writes
+ * into m's matrices). cache_dir (may be NULL: no disk cache) is created if missing.
+ * *out is owned by the caller: gq_quant_session_free (which does not restore m). */
+gq_status gq_quant_session_new(gq_dbert *m, const char *cache_dir, gq_quant_session **out, gq_err *err);
+void gq_quant_session_free(gq_quant_session *s);
+
+/* Writes the saved FP32 matrices back into the model. */
+void gq_quant_session_restore(gq_quant_session *s);
+
+/* The FP32 copy of matrix idx (rows×cols in *rows, *cols), owned by s. */
+const float *gq_quant_session_fp32(const gq_quant_session *s, int idx, int *rows, int *cols);
+int gq_quant_session_n_mats(const gq_quant_session *s);
+
+/* Runs the forward passes of calibration with the given hooks (on the FP32 model). */
+typedef gq_status (*gq_quant_calib_fn)(void *ctx, const gq_dbert_hooks *hooks, gq_err *err);
+
+/* Declares the calibration data: calib_key identifies it in cache keys (e.g. a sha256 of
+ * the token ids and the sampling options); run (with ctx, both must outlive s) is called
+ * at most once, only when a calibrated method's state is not in the cache. The session
+ * restores the FP32 weights before calling it. Activations are always taken from the FP32
+ * model: `calibration.from: quantized` is not supported yet (it needs scoring layer by
+ * layer between forwards). */
+void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run,
+                                      void *ctx);
+
+/* Scores of every matrix for method `name` with options mo under quantizer q (only
+ * methods that use Ŵ depend on q). Uses and fills the disk cache for prepare states; a
+ * corrupt, truncated or stale cache entry is rebuilt with a warning. *out is owned by
+ * the caller: gq_quant_scores_free. */
+gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const gq_method_opts *mo,
+                                  const gq_quant_opts *q, gq_quant_scores **out, gq_err *err);
+void gq_quant_scores_free(gq_quant_scores *sc);
+/* Score matrix idx (owned by sc). */
+const float *gq_quant_scores_get(const gq_quant_scores *sc, int idx);
+
+typedef struct {
+    int n_mats;
+    int64_t numel[GQ_QUANT_MAX_MATS];
+    int64_t protected_count[GQ_QUANT_MAX_MATS];
+    double effective_bits[GQ_QUANT_MAX_MATS];
+    double sq_err[GQ_QUANT_MAX_MATS];  /* Σ (Ŵ − W)² of the applied matrix */
+    int64_t total_numel, total_protected;
+    double effective_bits_total;        /* over all weights of all matrices */
+} gq_quant_report;
+
+/* Restores every matrix from the FP32 copy, then writes the quantized matrices into the
+ * model with the budget's top-k of sc kept in FP32 (sc NULL or budget k = 0: uniform).
+ * rep (may be NULL) is filled. */
+gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
+                         const gq_quant_budget *b, gq_quant_report *rep, gq_err *err);
+
+/* Per-matrix overlap of the protected sets of a and b at budget bud: inter[i] = |A∩B|/k_i
+ * and jaccard[i] = |A∩B|/|A∪B| (1 when both are empty); both arrays have n_mats entries.
+ * *inter_total, *jaccard_total (may be NULL) are over all matrices together. */
+gq_status gq_quant_overlap(const gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,
+                           const gq_quant_budget *bud, double *inter, double *jaccard, double *inter_total,
+                           double *jaccard_total, gq_err *err);
+
+#endif
