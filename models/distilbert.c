@@ -1,1 +1,572 @@
-/* placeholder: being written */
+/* distilbert: config, weights and the FP32 forward pass (SPEC.md §1).
+ *
+ * All tokens of a batch are stacked into one (ntok, dim) matrix, so each Linear is one
+ * sgemm; attention runs per sequence and head over that sequence's own tokens only, so
+ * no padded position is ever computed and padding can never change a logit. */
+#define _POSIX_C_SOURCE 200809L
+#include "distilbert.h"
+
+#include <cJSON.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* OpenBLAS's thread control (declared here to avoid depending on its private header). */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_procs(void);
+
+static const char *LIN_NAMES[GQ_LIN_COUNT] = {"attention.q_lin", "attention.k_lin", "attention.v_lin",
+                                              "attention.out_lin", "ffn.lin1", "ffn.lin2"};
+
+const char *gq_lin_name(gq_lin_kind kind) { return kind < GQ_LIN_COUNT ? LIN_NAMES[kind] : "?"; }
+
+/* ---------------------------------------------------------------- config ---- */
+
+static gq_status get_int(const cJSON *root, const char *key, int lo, int hi, int *out, const char *path, gq_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) return gq_fail(err, GQ_ERR_FORMAT, "%s: missing key '%s'", path, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < lo ||
+        v->valuedouble > hi)
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: '%s' must be an integer in [%d, %d]", path, key, lo, hi);
+    *out = v->valueint;
+    return GQ_OK;
+}
+
+/* id2label {"0": "...", "1": "..."} gives the number of labels and their names. */
+static gq_status read_labels(const cJSON *root, gq_dbert_config *cfg, const char *path, gq_err *err) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "id2label");
+    int n = m ? cJSON_GetArraySize(m) : 2;
+    if (m && (!cJSON_IsObject(m) || n < 1 || n > 1000))
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: 'id2label' must be an object with 1 to 1000 labels", path);
+    cfg->labels = gq_calloc_array((size_t)n, sizeof *cfg->labels);
+    if (!cfg->labels) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    cfg->n_labels = n;
+    for (int i = 0; i < n; i++) {
+        char key[16], def[32];
+        snprintf(key, sizeof key, "%d", i);
+        snprintf(def, sizeof def, "LABEL_%d", i);
+        const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m, key) : NULL;
+        if (m && !cJSON_IsString(v))
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: 'id2label' lacks a string for id %d", path, i);
+        if (!(cfg->labels[i] = gq_strdup(v ? v->valuestring : def)))
+            return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    }
+    return GQ_OK;
+}
+
+static gq_status parse_config(const cJSON *root, gq_dbert_config *cfg, const char *path, gq_err *err) {
+    if (!cJSON_IsObject(root)) return gq_fail(err, GQ_ERR_FORMAT, "%s: not a JSON object", path);
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (cJSON_IsString(mt) && strcmp(mt->valuestring, "distilbert") != 0)
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (only distilbert)", path,
+                       mt->valuestring);
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    const cJSON *a0 = cJSON_IsArray(arch) ? cJSON_GetArrayItem(arch, 0) : NULL;
+    if (cJSON_IsString(a0) && strcmp(a0->valuestring, "DistilBertForSequenceClassification") != 0)
+        return gq_fail(err, GQ_ERR_UNSUPPORTED,
+                       "%s: architecture '%s' is not supported (only DistilBertForSequenceClassification)", path,
+                       a0->valuestring);
+    gq_status s;
+    if ((s = get_int(root, "dim", 1, 1 << 16, &cfg->dim, path, err)) ||
+        (s = get_int(root, "n_layers", 1, 1024, &cfg->n_layers, path, err)) ||
+        (s = get_int(root, "n_heads", 1, 1024, &cfg->n_heads, path, err)) ||
+        (s = get_int(root, "hidden_dim", 1, 1 << 18, &cfg->hidden_dim, path, err)) ||
+        (s = get_int(root, "vocab_size", 1, 1 << 24, &cfg->vocab_size, path, err)) ||
+        (s = get_int(root, "max_position_embeddings", 1, 1 << 16, &cfg->max_pos, path, err)))
+        return s;
+    if (cfg->dim % cfg->n_heads != 0)
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: dim %d is not a multiple of n_heads %d", path, cfg->dim, cfg->n_heads);
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation");
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "gelu") != 0))
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: activation '%s' is not supported (only gelu)", path,
+                       cJSON_IsString(act) ? act->valuestring : "?");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "sinusoidal_pos_embds")))
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: sinusoidal_pos_embds is not supported", path);
+    return read_labels(root, cfg, path, err);
+}
+
+gq_status gq_dbert_config_load(const char *path, gq_dbert_config *cfg, gq_err *err) {
+    memset(cfg, 0, sizeof *cfg);
+    char *text = NULL;
+    gq_status s = gq_read_file(path, 1 << 20, &text, NULL, err);
+    if (s != GQ_OK) return s;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) return gq_fail(err, GQ_ERR_FORMAT, "%s: not valid JSON", path);
+    s = parse_config(root, cfg, path, err);
+    cJSON_Delete(root);
+    if (s != GQ_OK) gq_dbert_config_free(cfg);
+    return s;
+}
+
+void gq_dbert_config_free(gq_dbert_config *cfg) {
+    if (!cfg) return;
+    for (int i = 0; i < cfg->n_labels && cfg->labels; i++) free(cfg->labels[i]);
+    free(cfg->labels);
+    cfg->labels = NULL;
+    cfg->n_labels = 0;
+}
+
+/* --------------------------------------------------------------- weights ---- */
+
+typedef struct {
+    const gq_ckpt *ck;
+    const char *path;
+    gq_err *err;
+    gq_status status; /* of the first failure */
+    int used;         /* tensors bound so far, to spot unexpected extras */
+} binder;
+
+/* Finds `name` (or its LayerNorm alias with gamma/beta) and checks its shape. */
+static float *bind(binder *b, const char *name, int64_t d0, int64_t d1) {
+    const gq_tensor *t = gq_ckpt_find(b->ck, name);
+    char alias[256];
+    size_t n = strlen(name);
+    if (!t && n > 7 && strcmp(name + n - 7, ".weight") == 0 && strstr(name, "orm.")) {
+        snprintf(alias, sizeof alias, "%.*s.gamma", (int)(n - 7), name);
+        t = gq_ckpt_find(b->ck, alias);
+    } else if (!t && n > 5 && strcmp(name + n - 5, ".bias") == 0 && strstr(name, "orm.")) {
+        snprintf(alias, sizeof alias, "%.*s.beta", (int)(n - 5), name);
+        t = gq_ckpt_find(b->ck, alias);
+    }
+    if (!t) {
+        b->status = gq_fail(b->err, GQ_ERR_FORMAT, "%s: missing tensor '%s'", b->path, name);
+        return NULL;
+    }
+    int want_ndim = d1 ? 2 : 1;
+    if (t->ndim != want_ndim || t->shape[0] != d0 || (d1 && t->shape[1] != d1)) {
+        char got[96] = "", *p = got;
+        for (int i = 0; i < t->ndim && p < got + sizeof got - 24; i++)
+            p += snprintf(p, (size_t)(got + sizeof got - p), "%s%lld", i ? "," : "", (long long)t->shape[i]);
+        if (d1)
+            b->status = gq_fail(b->err, GQ_ERR_SHAPE, "%s: tensor '%s' has shape [%s], config says [%lld,%lld]", b->path, name, got,
+                    (long long)d0, (long long)d1);
+        else
+            b->status = gq_fail(b->err, GQ_ERR_SHAPE, "%s: tensor '%s' has shape [%s], config says [%lld]", b->path, name, got,
+                    (long long)d0);
+        return NULL;
+    }
+    b->used++;
+    return t->data;
+}
+
+static int bind_linear(binder *b, gq_linear *lin, const char *prefix, int out, int in) {
+    char name[300];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    lin->w = bind(b, name, out, in);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    lin->b = lin->w ? bind(b, name, out, 0) : NULL;
+    lin->out = out, lin->in = in;
+    return lin->w && lin->b;
+}
+
+static int bind_layer(binder *b, gq_dbert_layer *L, int l, const gq_dbert_config *c) {
+    char p[256];
+    for (int k = 0; k < GQ_LIN_COUNT; k++) {
+        int out = k == GQ_LIN_FF1 ? c->hidden_dim : c->dim, in = k == GQ_LIN_FF2 ? c->hidden_dim : c->dim;
+        snprintf(p, sizeof p, "distilbert.transformer.layer.%d.%s", l, LIN_NAMES[k]);
+        if (!bind_linear(b, &L->lin[k], p, out, in)) return 0;
+    }
+    snprintf(p, sizeof p, "distilbert.transformer.layer.%d.sa_layer_norm.weight", l);
+    L->sa_ln_w = bind(b, p, c->dim, 0);
+    snprintf(p, sizeof p, "distilbert.transformer.layer.%d.sa_layer_norm.bias", l);
+    L->sa_ln_b = L->sa_ln_w ? bind(b, p, c->dim, 0) : NULL;
+    snprintf(p, sizeof p, "distilbert.transformer.layer.%d.output_layer_norm.weight", l);
+    L->out_ln_w = L->sa_ln_b ? bind(b, p, c->dim, 0) : NULL;
+    snprintf(p, sizeof p, "distilbert.transformer.layer.%d.output_layer_norm.bias", l);
+    L->out_ln_b = L->out_ln_w ? bind(b, p, c->dim, 0) : NULL;
+    return L->out_ln_b != NULL;
+}
+
+/* Points every weight of m into ck, checking names and shapes against the config. */
+static gq_status bind_all(gq_dbert *m, const gq_ckpt *ck, const char *path, gq_err *err) {
+    const gq_dbert_config *c = &m->cfg;
+    binder b = {ck, path, err, GQ_OK, 0};
+    m->word_emb = bind(&b, "distilbert.embeddings.word_embeddings.weight", c->vocab_size, c->dim);
+    m->pos_emb = m->word_emb ? bind(&b, "distilbert.embeddings.position_embeddings.weight", c->max_pos, c->dim) : NULL;
+    m->emb_ln_w = m->pos_emb ? bind(&b, "distilbert.embeddings.LayerNorm.weight", c->dim, 0) : NULL;
+    m->emb_ln_b = m->emb_ln_w ? bind(&b, "distilbert.embeddings.LayerNorm.bias", c->dim, 0) : NULL;
+    if (!m->emb_ln_b) return b.status;
+    for (int l = 0; l < c->n_layers; l++)
+        if (!bind_layer(&b, &m->layers[l], l, c)) return b.status;
+    if (!bind_linear(&b, &m->pre, "pre_classifier", c->dim, c->dim) ||
+        !bind_linear(&b, &m->cls, "classifier", c->n_labels, c->dim))
+        return b.status;
+    for (int i = 0; i < ck->n; i++) m->n_params += (size_t)ck->tensors[i].numel;
+    int ignored = gq_ckpt_find(ck, "distilbert.embeddings.position_ids") != NULL;
+    if (b.used + ignored < ck->n)
+        gq_warn("%s: %d tensors are not used by DistilBertForSequenceClassification and were ignored", path,
+                ck->n - b.used - ignored);
+    return GQ_OK;
+}
+
+static gq_dbert *alloc_model(gq_err *err, const char *what) {
+    gq_dbert *m = calloc(1, sizeof *m);
+    if (!m) gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", what);
+    return m;
+}
+
+gq_status gq_dbert_load_file(const char *config_path, const char *weights_path, gq_dbert **out, gq_err *err) {
+    *out = NULL;
+    gq_dbert *m = alloc_model(err, config_path);
+    if (!m) return GQ_ERR_NOMEM;
+    gq_status s = gq_dbert_config_load(config_path, &m->cfg, err);
+    if (s == GQ_OK) {
+        m->layers = gq_calloc_array((size_t)m->cfg.n_layers, sizeof *m->layers);
+        m->weights_path = gq_strdup(weights_path);
+        s = m->layers && m->weights_path ? gq_ckpt_load(weights_path, &m->ckpt, err)
+                                         : gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", weights_path);
+    }
+    if (s == GQ_OK) s = bind_all(m, m->ckpt, weights_path, err);
+    if (s != GQ_OK) {
+        gq_dbert_free(m);
+        return s;
+    }
+    memcpy(m->sha256, m->ckpt->sha256, sizeof m->sha256);
+    *out = m;
+    return GQ_OK;
+}
+
+gq_status gq_dbert_load(const char *dir, gq_dbert **out, gq_err *err) {
+    *out = NULL;
+    if (!gq_dir_exists(dir)) return gq_fail(err, GQ_ERR_IO, "%s: model directory not found", dir);
+    char *cfg = gq_path_join(dir, "config.json");
+    char *st = gq_path_join(dir, "model.safetensors");
+    char *bin = gq_path_join(dir, "pytorch_model.bin");
+    gq_status s;
+    if (!cfg || !st || !bin)
+        s = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", dir);
+    else if (!gq_file_exists(cfg))
+        s = gq_fail(err, GQ_ERR_IO, "%s: missing config.json", dir);
+    else if (!gq_file_exists(st) && !gq_file_exists(bin))
+        s = gq_fail(err, GQ_ERR_IO, "%s: no model.safetensors or pytorch_model.bin", dir);
+    else
+        s = gq_dbert_load_file(cfg, gq_file_exists(st) ? st : bin, out, err);
+    if (s == GQ_OK && !((*out)->dir = gq_strdup(dir))) {
+        gq_dbert_free(*out);
+        *out = NULL;
+        s = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", dir);
+    }
+    free(cfg), free(st), free(bin);
+    return s;
+}
+
+/* Carves every parameter out of one allocation, in checkpoint order. */
+static float *carve(float **cursor, size_t n) {
+    float *p = *cursor;
+    *cursor += n;
+    return p;
+}
+
+static void fill_normal(gq_rng *r, float *p, size_t n, float std) {
+    for (size_t i = 0; i < n; i++) p[i] = std * gq_rng_normal(r);
+}
+
+static void fill_const(float *p, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) p[i] = v;
+}
+
+static void random_linear(gq_rng *r, float **cur, gq_linear *lin, int out, int in) {
+    lin->out = out, lin->in = in;
+    lin->w = carve(cur, (size_t)out * in);
+    lin->b = carve(cur, (size_t)out);
+    fill_normal(r, lin->w, (size_t)out * in, 0.02f);
+    fill_const(lin->b, (size_t)out, 0.0f);
+}
+
+gq_status gq_dbert_random(const gq_dbert_config *cfg, uint64_t seed, gq_dbert **out, gq_err *err) {
+    *out = NULL;
+    size_t d = (size_t)cfg->dim, h = (size_t)cfg->hidden_dim;
+    size_t per_layer = 4 * (d * d + d) + (h * d + h) + (d * h + d) + 4 * d;
+    size_t n = (size_t)cfg->vocab_size * d + (size_t)cfg->max_pos * d + 2 * d + (size_t)cfg->n_layers * per_layer +
+               d * d + d + (size_t)cfg->n_labels * (d + 1);
+    gq_dbert *m = alloc_model(err, "random model");
+    if (!m) return GQ_ERR_NOMEM;
+    m->cfg = *cfg;
+    m->cfg.labels = gq_calloc_array((size_t)cfg->n_labels, sizeof(char *));
+    m->layers = gq_calloc_array((size_t)cfg->n_layers, sizeof *m->layers);
+    m->params = gq_malloc_array(n, sizeof(float));
+    if (!m->cfg.labels || !m->layers || !m->params) {
+        gq_dbert_free(m);
+        return gq_fail(err, GQ_ERR_NOMEM, "random model: cannot allocate %zu parameters", n);
+    }
+    for (int i = 0; i < cfg->n_labels; i++) m->cfg.labels[i] = gq_strdup(cfg->labels ? cfg->labels[i] : "LABEL");
+    m->n_params = n;
+    gq_rng r;
+    gq_rng_seed(&r, seed);
+    float *cur = m->params;
+    m->word_emb = carve(&cur, (size_t)cfg->vocab_size * d);
+    m->pos_emb = carve(&cur, (size_t)cfg->max_pos * d);
+    m->emb_ln_w = carve(&cur, d), m->emb_ln_b = carve(&cur, d);
+    fill_normal(&r, m->word_emb, (size_t)cfg->vocab_size * d, 0.02f);
+    fill_normal(&r, m->pos_emb, (size_t)cfg->max_pos * d, 0.02f);
+    fill_const(m->emb_ln_w, d, 1.0f), fill_const(m->emb_ln_b, d, 0.0f);
+    for (int l = 0; l < cfg->n_layers; l++) {
+        gq_dbert_layer *L = &m->layers[l];
+        for (int k = 0; k < GQ_LIN_COUNT; k++)
+            random_linear(&r, &cur, &L->lin[k], k == GQ_LIN_FF1 ? cfg->hidden_dim : cfg->dim,
+                          k == GQ_LIN_FF2 ? cfg->hidden_dim : cfg->dim);
+        L->sa_ln_w = carve(&cur, d), L->sa_ln_b = carve(&cur, d);
+        L->out_ln_w = carve(&cur, d), L->out_ln_b = carve(&cur, d);
+        fill_const(L->sa_ln_w, d, 1.0f), fill_const(L->sa_ln_b, d, 0.0f);
+        fill_const(L->out_ln_w, d, 1.0f), fill_const(L->out_ln_b, d, 0.0f);
+    }
+    random_linear(&r, &cur, &m->pre, cfg->dim, cfg->dim);
+    random_linear(&r, &cur, &m->cls, cfg->n_labels, cfg->dim);
+    snprintf(m->sha256, sizeof m->sha256, "random-seed-%llu", (unsigned long long)seed);
+    *out = m;
+    return GQ_OK;
+}
+
+void gq_dbert_free(gq_dbert *m) {
+    if (!m) return;
+    gq_dbert_config_free(&m->cfg);
+    gq_ckpt_free(m->ckpt);
+    free(m->params);
+    free(m->layers);
+    free(m->dir);
+    free(m->weights_path);
+    free(m);
+}
+
+/* --------------------------------------------------------------- forward ---- */
+
+struct gq_dbert_runner {
+    const gq_dbert *m;
+    int cap_tok, cap_seq, cap_len;
+    float *h;      /* (ntok, dim) hidden states */
+    float *q, *k, *v; /* (ntok, dim) */
+    float *ctx;    /* (ntok, dim) attention output before out_lin */
+    float *h1;     /* (ntok, dim) after the attention block */
+    float *ff;     /* (ntok, hidden_dim) */
+    float *att;    /* (max_len, max_len) scores of one head */
+    float *cls_in; /* (nseq, dim) first-token states */
+    float *cls_h;  /* (nseq, dim) pre_classifier output */
+};
+
+gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads) {
+    gq_dbert_runner *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->m = m;
+    /* OpenBLAS's thread count is process-wide; the runner is where glueq sets it. */
+    openblas_set_num_threads(threads > 0 ? threads : openblas_get_num_procs());
+    return r;
+}
+
+static void free_buffers(gq_dbert_runner *r) {
+    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ctx), free(r->h1), free(r->ff), free(r->att);
+    free(r->cls_in), free(r->cls_h);
+    r->h = r->q = r->k = r->v = r->ctx = r->h1 = r->ff = r->att = r->cls_in = r->cls_h = NULL;
+}
+
+void gq_dbert_runner_free(gq_dbert_runner *r) {
+    if (!r) return;
+    free_buffers(r);
+    free(r);
+}
+
+/* Grows the scratch buffers (never per token: once per larger batch shape). */
+static int reserve(gq_dbert_runner *r, int ntok, int nseq, int max_len) {
+    if (ntok <= r->cap_tok && nseq <= r->cap_seq && max_len <= r->cap_len) return 1;
+    const gq_dbert_config *c = &r->m->cfg;
+    int tok = ntok > r->cap_tok ? ntok : r->cap_tok, seq = nseq > r->cap_seq ? nseq : r->cap_seq;
+    int len = max_len > r->cap_len ? max_len : r->cap_len;
+    free_buffers(r);
+    size_t td = (size_t)tok * c->dim;
+    r->h = gq_malloc_array(td, 4), r->q = gq_malloc_array(td, 4), r->k = gq_malloc_array(td, 4);
+    r->v = gq_malloc_array(td, 4), r->ctx = gq_malloc_array(td, 4), r->h1 = gq_malloc_array(td, 4);
+    r->ff = gq_malloc_array((size_t)tok * c->hidden_dim, 4);
+    r->att = gq_malloc_array((size_t)len * len, 4);
+    r->cls_in = gq_malloc_array((size_t)seq * c->dim, 4), r->cls_h = gq_malloc_array((size_t)seq * c->dim, 4);
+    if (!r->h || !r->q || !r->k || !r->v || !r->ctx || !r->h1 || !r->ff || !r->att || !r->cls_in || !r->cls_h) {
+        free_buffers(r);
+        r->cap_tok = r->cap_seq = r->cap_len = 0;
+        return 0;
+    }
+    r->cap_tok = tok, r->cap_seq = seq, r->cap_len = len;
+    return 1;
+}
+
+/* y (n, out) = x (n, in) · Wᵀ, bias added by the caller's fused pass. */
+static void matmul(const gq_linear *lin, const float *x, int n, float *y) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lin->out, lin->in, 1.0f, x, lin->in, lin->w, lin->in,
+                0.0f, y, lin->out);
+}
+
+/* LayerNorm of one row in place: (x - mean) / sqrt(var + 1e-12) * w + b, biased variance.
+ * Two passes in double keep it stable for rows with a large mean. */
+static void layer_norm(float *x, int d, const float *w, const float *b) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < d; i++) mean += x[i];
+    mean /= d;
+    for (int i = 0; i < d; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= d;
+    float inv = (float)(1.0 / sqrt(var + 1e-12));
+    float mf = (float)mean;
+    for (int i = 0; i < d; i++) x[i] = (x[i] - mf) * inv * w[i] + b[i];
+}
+
+/* x = LN(x + bias + residual), row by row. */
+static void add_bias_residual_ln(float *x, const float *bias, const float *res, int n, int d, const float *w,
+                                 const float *b) {
+    for (int t = 0; t < n; t++) {
+        float *row = x + (size_t)t * d;
+        const float *rr = res + (size_t)t * d;
+        for (int i = 0; i < d; i++) row[i] += bias[i] + rr[i];
+        layer_norm(row, d, w, b);
+    }
+}
+
+static void add_bias(float *x, const float *bias, int n, int d, float scale) {
+    for (int t = 0; t < n; t++) {
+        float *row = x + (size_t)t * d;
+        for (int i = 0; i < d; i++) row[i] = (row[i] + bias[i]) * scale;
+    }
+}
+
+/* GELU exact: 0.5 x (1 + erf(x / √2)), fused with the bias add. */
+static void add_bias_gelu(float *x, const float *bias, int n, int d) {
+    for (int t = 0; t < n; t++) {
+        float *row = x + (size_t)t * d;
+        for (int i = 0; i < d; i++) {
+            float z = row[i] + bias[i];
+            row[i] = 0.5f * z * (1.0f + erff(z * 0.70710678118654752f));
+        }
+    }
+}
+
+/* Softmax of each of the n rows of s (n, n) in place, max-subtracted for stability. */
+static void softmax_rows(float *s, int n) {
+    for (int i = 0; i < n; i++) {
+        float *row = s + (size_t)i * n, mx = row[0], sum = 0;
+        for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+        for (int j = 0; j < n; j++) sum += (row[j] = expf(row[j] - mx));
+        float inv = 1.0f / sum;
+        for (int j = 0; j < n; j++) row[j] *= inv;
+    }
+}
+
+/* ctx = concat_h softmax(q_h k_hᵀ) v_h for every sequence and head (q is pre-scaled). */
+static void attention(gq_dbert_runner *r, const int *lens, int nseq) {
+    const gq_dbert_config *c = &r->m->cfg;
+    int d = c->dim, dh = d / c->n_heads;
+    size_t off = 0;
+    for (int s = 0; s < nseq; s++) {
+        int T = lens[s];
+        for (int hd = 0; hd < c->n_heads; hd++) {
+            const float *q = r->q + off * d + hd * dh, *k = r->k + off * d + hd * dh, *v = r->v + off * d + hd * dh;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, 1.0f, q, d, k, d, 0.0f, r->att, T);
+            softmax_rows(r->att, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, 1.0f, r->att, T, v, d, 0.0f,
+                        r->ctx + off * d + hd * dh, d);
+        }
+        off += (size_t)T;
+    }
+}
+
+static void embed(gq_dbert_runner *r, const int32_t *ids, const int *lens, int nseq) {
+    const gq_dbert *m = r->m;
+    int d = m->cfg.dim;
+    size_t t = 0;
+    for (int s = 0; s < nseq; s++)
+        for (int p = 0; p < lens[s]; p++, t++) {
+            float *row = r->h + t * d;
+            const float *w = m->word_emb + (size_t)ids[t] * d, *pe = m->pos_emb + (size_t)p * d;
+            for (int i = 0; i < d; i++) row[i] = w[i] + pe[i];
+            layer_norm(row, d, m->emb_ln_w, m->emb_ln_b);
+        }
+}
+
+static void observe(const gq_dbert_hooks *hk, int layer, gq_lin_kind kind, const float *x, int n, int in) {
+    if (hk && hk->linear_input) hk->linear_input(hk->ctx, layer, kind, x, n, in);
+}
+
+static void block(gq_dbert_runner *r, int l, const int *lens, int nseq, int n, const gq_dbert_hooks *hk) {
+    const gq_dbert_config *c = &r->m->cfg;
+    const gq_dbert_layer *L = &r->m->layers[l];
+    int d = c->dim;
+    observe(hk, l, GQ_LIN_Q, r->h, n, d);
+    observe(hk, l, GQ_LIN_K, r->h, n, d);
+    observe(hk, l, GQ_LIN_V, r->h, n, d);
+    matmul(&L->lin[GQ_LIN_Q], r->h, n, r->q);
+    matmul(&L->lin[GQ_LIN_K], r->h, n, r->k);
+    matmul(&L->lin[GQ_LIN_V], r->h, n, r->v);
+    add_bias(r->q, L->lin[GQ_LIN_Q].b, n, d, 1.0f / sqrtf((float)(d / c->n_heads)));
+    add_bias(r->k, L->lin[GQ_LIN_K].b, n, d, 1.0f);
+    add_bias(r->v, L->lin[GQ_LIN_V].b, n, d, 1.0f);
+    attention(r, lens, nseq);
+    observe(hk, l, GQ_LIN_O, r->ctx, n, d);
+    matmul(&L->lin[GQ_LIN_O], r->ctx, n, r->h1);
+    add_bias_residual_ln(r->h1, L->lin[GQ_LIN_O].b, r->h, n, d, L->sa_ln_w, L->sa_ln_b);
+    observe(hk, l, GQ_LIN_FF1, r->h1, n, d);
+    matmul(&L->lin[GQ_LIN_FF1], r->h1, n, r->ff);
+    add_bias_gelu(r->ff, L->lin[GQ_LIN_FF1].b, n, c->hidden_dim);
+    observe(hk, l, GQ_LIN_FF2, r->ff, n, c->hidden_dim);
+    matmul(&L->lin[GQ_LIN_FF2], r->ff, n, r->h);
+    add_bias_residual_ln(r->h, L->lin[GQ_LIN_FF2].b, r->h1, n, d, L->out_ln_w, L->out_ln_b);
+}
+
+/* logits = ReLU(h[0] Wpreᵀ + bpre) Wclsᵀ + bcls for the first token of each sequence. */
+static void classify(gq_dbert_runner *r, const int *lens, int nseq, float *logits) {
+    const gq_dbert *m = r->m;
+    int d = m->cfg.dim;
+    size_t off = 0;
+    for (int s = 0; s < nseq; s++) {
+        memcpy(r->cls_in + (size_t)s * d, r->h + off * d, (size_t)d * sizeof(float));
+        off += (size_t)lens[s];
+    }
+    matmul(&m->pre, r->cls_in, nseq, r->cls_h);
+    for (int s = 0; s < nseq; s++) {
+        float *row = r->cls_h + (size_t)s * d;
+        for (int i = 0; i < d; i++) row[i] = fmaxf(row[i] + m->pre.b[i], 0.0f);
+    }
+    matmul(&m->cls, r->cls_h, nseq, logits);
+    add_bias(logits, m->cls.b, nseq, m->cfg.n_labels, 1.0f);
+}
+
+static gq_status check_inputs(const gq_dbert_config *c, const int32_t *ids, const int *lens, int nseq, int *ntok,
+                              int *max_len, gq_err *err) {
+    int64_t total = 0;
+    *max_len = 0;
+    for (int s = 0; s < nseq; s++) {
+        if (lens[s] < 1 || lens[s] > c->max_pos)
+            return gq_fail(err, GQ_ERR_ARG, "sequence %d has %d tokens; the model takes 1 to %d", s, lens[s], c->max_pos);
+        total += lens[s];
+        if (lens[s] > *max_len) *max_len = lens[s];
+    }
+    if (total > INT32_MAX / 4) return gq_fail(err, GQ_ERR_ARG, "batch of %lld tokens is too large", (long long)total);
+    for (int64_t t = 0; t < total; t++)
+        if (ids[t] < 0 || ids[t] >= c->vocab_size)
+            return gq_fail(err, GQ_ERR_ARG, "token id %d is outside the vocabulary of %d", ids[t], c->vocab_size);
+    *ntok = (int)total;
+    return GQ_OK;
+}
+
+gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *lens, int nseq, float *logits,
+                           const gq_dbert_hooks *hooks, gq_err *err) {
+    const gq_dbert_config *c = &r->m->cfg;
+    int n = 0, max_len = 0;
+    if (nseq <= 0) return GQ_OK;
+    gq_status s = check_inputs(c, ids, lens, nseq, &n, &max_len, err);
+    if (s != GQ_OK) return s;
+    if (!reserve(r, n, nseq, max_len)) return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d tokens", n);
+    embed(r, ids, lens, nseq);
+    if (hooks && hooks->hidden) hooks->hidden(hooks->ctx, 0, r->h, n, c->dim);
+    for (int l = 0; l < c->n_layers; l++) {
+        block(r, l, lens, nseq, n, hooks);
+        if (hooks && hooks->hidden) hooks->hidden(hooks->ctx, l + 1, r->h, n, c->dim);
+    }
+    classify(r, lens, nseq, logits);
+    return GQ_OK;
+}
+
+double gq_dbert_flops(const gq_dbert_config *c, const int *lens, int nseq) {
+    double d = c->dim, h = c->hidden_dim, f = 0;
+    for (int s = 0; s < nseq; s++) {
+        double T = lens[s];
+        f += c->n_layers * (2 * T * (4 * d * d + 2 * d * h) + 4 * T * T * d);
+        f += 2 * (d * d + d * c->n_labels);
+    }
+    return f;
+}

@@ -14,6 +14,7 @@
 #ifndef GQ_DISTILBERT_H
 #define GQ_DISTILBERT_H
 
+#include "checkpoint.h"
 #include "common.h"
 
 typedef struct {
@@ -51,8 +52,9 @@ typedef struct {
     gq_dbert_layer *layers;     /* (n_layers) */
     gq_linear pre;              /* (dim, dim) */
     gq_linear cls;              /* (n_labels, dim) */
-    float *params;              /* one allocation that every pointer above points into */
-    size_t n_params;
+    gq_ckpt *ckpt;              /* owns the weights when loaded from a file (else NULL) */
+    float *params;              /* owns them for gq_dbert_random (else NULL) */
+    size_t n_params;            /* number of parameters */
     char *dir;
     char *weights_path;         /* the file the weights were read from */
     char sha256[65];            /* of that file */
