@@ -73,7 +73,7 @@ double gq_quant_effective_bits(const gq_quant_opts *o, int rows, int cols, int64
 
 /* ------------------------------------------------------------------------------------
  * Protection: top-k by score. Ties: higher score first, then lower row-major index.
- * NaN scores rank below everything.
+ * NaN scores count as −∞.
  * ------------------------------------------------------------------------------------ */
 
 /* Sets mask[i] = 1 for the k highest scores of score[0..n) and 0 elsewhere (0 <= k <= n).
@@ -172,7 +172,8 @@ typedef struct {
      * frees). The session caches it on disk keyed by checkpoint, method options and
      * calibration. */
     gq_status (*prepare)(const gq_method_args *a, double **state, size_t *n, gq_err *err);
-    /* Fills score (rows, cols): larger = keep in FP32. state is prepare's output. */
+    /* Fills score (rows, cols): larger = keep in FP32. state is prepare's output. NULL
+     * for a method that protects nothing (uniform): no budget applies to it. */
     gq_status (*score)(const gq_method_args *a, const double *state, size_t n, float *score, gq_err *err);
 } gq_method;
 
@@ -255,8 +256,9 @@ typedef struct {
 gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
                          const gq_quant_budget *b, gq_quant_report *rep, gq_err *err);
 
-/* Per-matrix overlap of the protected sets of a and b at budget bud: inter[i] = |A∩B|/k_i
- * and jaccard[i] = |A∩B|/|A∪B| (1 when both are empty); both arrays have n_mats entries.
+/* Per-matrix overlap of the protected sets of a and b at budget bud: inter[i] = |A∩B|/|A|
+ * (= /k_i under per-matrix budgets; 1 when A and B are empty, 0 when only A is) and
+ * jaccard[i] = |A∩B|/|A∪B| (1 when both are empty); both arrays (may be NULL) have n_mats entries.
  * *inter_total, *jaccard_total (may be NULL) are over all matrices together. */
 gq_status gq_quant_overlap(const gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,
                            const gq_quant_budget *bud, double *inter, double *jaccard, double *inter_total,

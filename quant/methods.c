@@ -1,0 +1,156 @@
+/* methods: the registry of saliency methods and their options.
+ *
+ * Adding a heuristic = one file quant/method_<name>.c defining `const gq_method
+ * gq_method_<name>`, one extern line in quant_internal.h and one line in the table below.
+ */
+#include "quant_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const gq_method *const gq_methods[] = {
+    &gq_method_uniform, &gq_method_magnitude, &gq_method_random, &gq_method_svd, &gq_method_awq, &gq_method_spqr,
+    NULL,
+};
+
+const gq_method *gq_method_find(const char *name) {
+    for (int i = 0; name && gq_methods[i]; i++)
+        if (!strcmp(gq_methods[i]->name, name)) return gq_methods[i];
+    return NULL;
+}
+
+const char *gq_quant_lin_label(gq_lin_kind kind) {
+    static const char *const names[GQ_LIN_COUNT] = {"q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"};
+    return (int)kind >= 0 && kind < GQ_LIN_COUNT ? names[kind] : "?";
+}
+
+gq_status gq_method_opts_set(gq_method_opts *o, const char *key, const char *value, gq_err *err) {
+    if (!key || !value) return gq_fail(err, GQ_ERR_ARG, "method option: key and value are required");
+    if (strlen(key) >= sizeof o->key[0] || strlen(value) >= sizeof o->value[0])
+        return gq_fail(err, GQ_ERR_ARG, "method option '%s': key or value too long", key);
+    int i = 0;
+    while (i < o->n && strcmp(o->key[i], key)) i++;
+    if (i == o->n) {
+        if (o->n == GQ_METHOD_MAX_OPTS)
+            return gq_fail(err, GQ_ERR_ARG, "method option '%s': more than %d options", key, GQ_METHOD_MAX_OPTS);
+        o->n++;
+    }
+    snprintf(o->key[i], sizeof o->key[i], "%s", key);
+    snprintf(o->value[i], sizeof o->value[i], "%s", value);
+    return GQ_OK;
+}
+
+const char *gq_method_opt_str(const gq_method_opts *o, const char *key) {
+    for (int i = 0; i < o->n; i++)
+        if (!strcmp(o->key[i], key)) return o->value[i];
+    return NULL;
+}
+
+gq_status gq_method_opt_int(const gq_method_opts *o, const char *key, int64_t *v, gq_err *err) {
+    const char *s = gq_method_opt_str(o, key);
+    char *end;
+    if (!s || !*s) return gq_fail(err, GQ_ERR_ARG, "method option '%s': missing", key);
+    long long x = strtoll(s, &end, 10);
+    if (*end) return gq_fail(err, GQ_ERR_ARG, "method option '%s' = '%s': expected an integer", key, s);
+    *v = x;
+    return GQ_OK;
+}
+
+gq_status gq_method_opt_double(const gq_method_opts *o, const char *key, double *v, gq_err *err) {
+    const char *s = gq_method_opt_str(o, key);
+    char *end;
+    if (!s || !*s) return gq_fail(err, GQ_ERR_ARG, "method option '%s': missing", key);
+    double x = strtod(s, &end);
+    if (*end || !isfinite(x)) return gq_fail(err, GQ_ERR_ARG, "method option '%s' = '%s': expected a number", key, s);
+    *v = x;
+    return GQ_OK;
+}
+
+gq_status gq_method_opt_bool(const gq_method_opts *o, const char *key, int *v, gq_err *err) {
+    const char *s = gq_method_opt_str(o, key);
+    if (s && (!strcmp(s, "true") || !strcmp(s, "1"))) *v = 1;
+    else if (s && (!strcmp(s, "false") || !strcmp(s, "0"))) *v = 0;
+    else return gq_fail(err, GQ_ERR_ARG, "method option '%s' = '%s': expected true or false", key, s ? s : "");
+    return GQ_OK;
+}
+
+/* Is value one of the '|'-separated choices? */
+static int is_choice(const char *choices, const char *value) {
+    size_t n = strlen(value);
+    for (const char *p = choices; p && *p;) {
+        const char *e = strchr(p, '|');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, value, n)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+gq_status gq_method_resolve(const gq_method *m, const gq_method_opts *user, gq_method_opts *resolved, gq_err *err) {
+    memset(resolved, 0, sizeof *resolved);
+    for (int i = 0; user && i < user->n; i++) {
+        int known = 0;
+        for (const gq_method_opt *d = m->opts; d && d->key; d++) known |= !strcmp(d->key, user->key[i]);
+        if (!known) {
+            char list[256] = "";
+            for (const gq_method_opt *d = m->opts; d && d->key; d++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "", d->key);
+            return gq_fail(err, GQ_ERR_ARG, "method %s: unknown option '%s' (known: %s)", m->name, user->key[i],
+                           list[0] ? list : "none");
+        }
+    }
+    for (const gq_method_opt *d = m->opts; d && d->key; d++) {
+        const char *v = user ? gq_method_opt_str(user, d->key) : NULL;
+        gq_status st = gq_method_opts_set(resolved, d->key, v ? v : d->def, err);
+        if (st != GQ_OK) return st;
+        int64_t iv;
+        double dv;
+        int bv;
+        switch (d->type) {
+        case GQ_OPT_INT: st = gq_method_opt_int(resolved, d->key, &iv, err); break;
+        case GQ_OPT_DOUBLE: st = gq_method_opt_double(resolved, d->key, &dv, err); break;
+        case GQ_OPT_BOOL: st = gq_method_opt_bool(resolved, d->key, &bv, err); break;
+        case GQ_OPT_CHOICE:
+            if (!is_choice(d->choices, gq_method_opt_str(resolved, d->key)))
+                st = gq_fail(err, GQ_ERR_ARG, "method %s: option '%s' = '%s': expected one of %s", m->name, d->key,
+                             gq_method_opt_str(resolved, d->key), d->choices);
+            break;
+        }
+        if (st != GQ_OK) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+            return gq_fail(err, st, "method %s: %s", m->name, msg);
+        }
+    }
+    return GQ_OK;
+}
+
+void gq_method_opts_str(const gq_method_opts *o, char *buf, size_t n) {
+    size_t used = 0;
+    if (n) buf[0] = '\0';
+    for (int i = 0; i < o->n && used < n; i++) {
+        int w = snprintf(buf + used, n - used, "%s%s=%s", i ? "," : "", o->key[i], o->value[i]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+}
+
+gq_status gq_method_score_matrix(const gq_method *m, const gq_method_args *a, float *score, gq_err *err) {
+    double *state = NULL;
+    size_t n = 0;
+    if (!m->score) { /* a method that protects nothing ranks every weight equally */
+        memset(score, 0, (size_t)a->rows * a->cols * sizeof *score);
+        return GQ_OK;
+    }
+    if (m->needs_calibration && !a->stats)
+        return gq_fail(err, GQ_ERR_ARG, "method %s: layer %d %s: calibration statistics are required", m->name,
+                       a->layer, gq_quant_lin_label(a->kind));
+    if (m->prepare) {
+        gq_status st = m->prepare(a, &state, &n, err);
+        if (st != GQ_OK) return st;
+    }
+    gq_status st = m->score(a, state, n, score, err);
+    free(state);
+    return st;
+}

@@ -1,0 +1,451 @@
+/* session: the FP32 copy of a model's quantizable matrices, the method scores computed
+ * from it, the on-disk cache of methods' prepared states, and applying a budget.
+ *
+ * Cache file (one per method, options, checkpoint and calibration; native byte order,
+ * i.e. little-endian on every machine we run on):
+ *   "GQQSTATE" | u32 version | u32 key_len | key | u32 n_mats | u64 n[n_mats]
+ *   | double state[Σ n] | sha256 of all preceding bytes (32 bytes)
+ * The key (text) names everything the states depend on; a file whose key, size or
+ * checksum does not match is ignored with a warning and rebuilt.
+ */
+#include "quant_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_MAGIC "GQQSTATE"
+#define CACHE_VERSION 1u
+
+struct gq_quant_session {
+    gq_dbert *m;
+    int n_mats;
+    int rows[GQ_QUANT_MAX_MATS], cols[GQ_QUANT_MAX_MATS];
+    int64_t off[GQ_QUANT_MAX_MATS + 1]; /* offsets of each matrix in fp32 */
+    float *fp32;                        /* (off[n_mats]) the saved FP32 weights */
+    char model_id[65];                  /* checkpoint sha256, or a hash of the matrices */
+    char *cache_dir;
+    char *calib_key;
+    gq_quant_calib_fn calib_run;
+    void *calib_ctx;
+    gq_quant_calib *calib; /* captured on first need */
+};
+
+struct gq_quant_scores {
+    const gq_method *method;
+    int n_mats;
+    int64_t off[GQ_QUANT_MAX_MATS + 1];
+    float *data; /* (off[n_mats]); NULL for methods that protect nothing */
+};
+
+static gq_linear *mat(const gq_quant_session *s, int idx) {
+    return &s->m->layers[idx / GQ_LIN_COUNT].lin[idx % GQ_LIN_COUNT];
+}
+
+gq_status gq_quant_session_new(gq_dbert *m, const char *cache_dir, gq_quant_session **out, gq_err *err) {
+    *out = NULL;
+    int nl = m->cfg.n_layers;
+    if (nl <= 0 || nl * GQ_LIN_COUNT > GQ_QUANT_MAX_MATS)
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "quant: %d layers (at most %d supported)", nl,
+                       GQ_QUANT_MAX_MATS / GQ_LIN_COUNT);
+    gq_quant_session *s = calloc(1, sizeof *s);
+    if (!s) return gq_fail(err, GQ_ERR_NOMEM, "quant: out of memory");
+    s->m = m;
+    s->n_mats = nl * GQ_LIN_COUNT;
+    for (int i = 0; i < s->n_mats; i++) {
+        const gq_linear *l = mat(s, i);
+        if (!l->w || l->out <= 0 || l->in <= 0) {
+            gq_quant_session_free(s);
+            return gq_fail(err, GQ_ERR_SHAPE, "quant: layer %d %s: no weights", i / GQ_LIN_COUNT,
+                           gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT)));
+        }
+        s->rows[i] = l->out, s->cols[i] = l->in;
+        s->off[i + 1] = s->off[i] + (int64_t)l->out * l->in;
+    }
+    s->fp32 = gq_malloc_array((size_t)s->off[s->n_mats], sizeof *s->fp32);
+    if (!s->fp32) {
+        long long n = (long long)s->off[s->n_mats];
+        gq_quant_session_free(s);
+        return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot copy %lld weights", n);
+    }
+    for (int i = 0; i < s->n_mats; i++)
+        memcpy(s->fp32 + s->off[i], mat(s, i)->w, (size_t)(s->off[i + 1] - s->off[i]) * sizeof(float));
+    if (m->sha256[0]) {
+        snprintf(s->model_id, sizeof s->model_id, "%s", m->sha256);
+    } else { /* a model built in memory: identify it by its matrices */
+        gq_sha256_hex(s->fp32, (size_t)s->off[s->n_mats] * sizeof(float), s->model_id);
+    }
+    if (cache_dir) {
+        gq_status st = gq_mkdirs(cache_dir, err);
+        if (st == GQ_OK && !(s->cache_dir = gq_strdup(cache_dir)))
+            st = gq_fail(err, GQ_ERR_NOMEM, "quant: out of memory");
+        if (st != GQ_OK) {
+            gq_quant_session_free(s);
+            return st;
+        }
+    }
+    *out = s;
+    return GQ_OK;
+}
+
+void gq_quant_session_free(gq_quant_session *s) {
+    if (!s) return;
+    free(s->fp32);
+    free(s->cache_dir);
+    free(s->calib_key);
+    gq_quant_calib_free(s->calib);
+    free(s);
+}
+
+void gq_quant_session_restore(gq_quant_session *s) {
+    for (int i = 0; i < s->n_mats; i++)
+        memcpy(mat(s, i)->w, s->fp32 + s->off[i], (size_t)(s->off[i + 1] - s->off[i]) * sizeof(float));
+}
+
+const float *gq_quant_session_fp32(const gq_quant_session *s, int idx, int *rows, int *cols) {
+    if (idx < 0 || idx >= s->n_mats) return NULL;
+    if (rows) *rows = s->rows[idx];
+    if (cols) *cols = s->cols[idx];
+    return s->fp32 + s->off[idx];
+}
+
+int gq_quant_session_n_mats(const gq_quant_session *s) { return s->n_mats; }
+
+void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run,
+                                      void *ctx) {
+    free(s->calib_key);
+    s->calib_key = gq_strdup(calib_key);
+    s->calib_run = run, s->calib_ctx = ctx;
+    gq_quant_calib_free(s->calib); /* statistics of earlier data must not be reused */
+    s->calib = NULL;
+}
+
+static gq_status ensure_calibration(gq_quant_session *s, const char *method, gq_err *err) {
+    if (s->calib) return GQ_OK;
+    if (!s->calib_run || !s->calib_key)
+        return gq_fail(err, GQ_ERR_ARG, "method %s needs calibration data, and none was given", method);
+    gq_status st = gq_quant_calib_new(&s->m->cfg, &s->calib, err);
+    if (st != GQ_OK) return st;
+    gq_dbert_hooks hooks;
+    gq_quant_calib_hooks(s->calib, &hooks);
+    gq_quant_session_restore(s);
+    double t0 = gq_now();
+    st = s->calib_run(s->calib_ctx, &hooks, err);
+    if (st == GQ_OK) st = gq_quant_calib_status(s->calib, err);
+    if (st == GQ_OK && gq_quant_calib_get(s->calib, 0, GQ_LIN_Q)->ntok <= 0)
+        st = gq_fail(err, GQ_ERR_ARG, "calibration %s: the forward passes saw no tokens", s->calib_key);
+    if (st != GQ_OK) {
+        gq_quant_calib_free(s->calib);
+        s->calib = NULL;
+        return st;
+    }
+    gq_info("calibration: %lld tokens in %.2f s", (long long)gq_quant_calib_get(s->calib, 0, GQ_LIN_Q)->ntok,
+            gq_now() - t0);
+    return GQ_OK;
+}
+
+/* ---- disk cache of prepared states ---- */
+
+/* Everything a method's prepared states depend on, as text. */
+static char *cache_key(const gq_quant_session *s, const gq_method *m, const gq_method_opts *ro) {
+    char opts[1024];
+    gq_method_opts_str(ro, opts, sizeof opts);
+    size_t cap = 512 + strlen(opts) + (s->calib_key ? strlen(s->calib_key) : 0) + (size_t)s->n_mats * 24;
+    char *k = malloc(cap);
+    if (!k) return NULL;
+    int n = snprintf(k, cap, "glueq quant state\nmethod=%s\noptions=%s\nmodel=%s\ncalibration=%s\nshapes=", m->name,
+                     opts, s->model_id, m->needs_calibration && s->calib_key ? s->calib_key : "none");
+    for (int i = 0; i < s->n_mats; i++) n += snprintf(k + n, cap - (size_t)n, "%s%dx%d", i ? "," : "", s->rows[i], s->cols[i]);
+    return k;
+}
+
+static char *cache_path(const gq_quant_session *s, const gq_method *m, const char *key) {
+    char hex[65], name[128];
+    gq_sha256_hex(key, strlen(key), hex);
+    snprintf(name, sizeof name, "%s-%.32s.gqstate", m->name, hex);
+    return gq_path_join(s->cache_dir, name);
+}
+
+static void put(uint8_t **p, const void *x, size_t n) {
+    memcpy(*p, x, n);
+    *p += n;
+}
+
+static gq_status cache_save(const char *path, const char *key, int n_mats, double *const *st, const size_t *n,
+                            gq_err *err) {
+    uint32_t ver = CACHE_VERSION, klen = (uint32_t)strlen(key), nm = (uint32_t)n_mats;
+    size_t total = 8 + 4 + 4 + klen + 4 + (size_t)n_mats * 8 + 32;
+    for (int i = 0; i < n_mats; i++) total += n[i] * sizeof(double);
+    uint8_t *buf = malloc(total), *p = buf;
+    if (!buf) return gq_fail(err, GQ_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, total);
+    put(&p, CACHE_MAGIC, 8), put(&p, &ver, 4), put(&p, &klen, 4), put(&p, key, klen), put(&p, &nm, 4);
+    for (int i = 0; i < n_mats; i++) {
+        uint64_t v = n[i];
+        put(&p, &v, 8);
+    }
+    for (int i = 0; i < n_mats; i++) put(&p, st[i], n[i] * sizeof(double));
+    gq_sha256 h;
+    gq_sha256_init(&h);
+    gq_sha256_update(&h, buf, (size_t)(p - buf));
+    gq_sha256_final(&h, p);
+    gq_status s = gq_write_file_atomic(path, buf, total, err);
+    free(buf);
+    return s;
+}
+
+/* Loads the states of path into st/n (each malloc'd). Returns 1 on a hit; 0 on a miss,
+ * with a warning unless the file is simply absent. */
+static int cache_load(const char *path, const char *key, int n_mats, double **st, size_t *n) {
+    if (!gq_file_exists(path)) return 0;
+    char *buf = NULL;
+    size_t len = 0;
+    gq_err e = {{0}};
+    const char *why = NULL;
+    if (gq_read_file(path, 0, &buf, &len, &e) != GQ_OK) {
+        gq_warn("%s; rebuilding the cache entry", e.msg);
+        return 0;
+    }
+    const uint8_t *b = (const uint8_t *)buf;
+    uint32_t ver, klen, nm;
+    size_t pos = 16;
+    if (len < 16 + 4 + 32 || memcmp(b, CACHE_MAGIC, 8)) {
+        why = "not a glueq quant cache file";
+        goto bad;
+    }
+    memcpy(&ver, b + 8, 4), memcpy(&klen, b + 12, 4);
+    if (ver != CACHE_VERSION) {
+        why = "cache version differs";
+        goto bad;
+    }
+    if (klen > len - pos - 4 - 32) {
+        why = "truncated";
+        goto bad;
+    }
+    {
+        uint8_t sum[32];
+        gq_sha256 h;
+        gq_sha256_init(&h);
+        gq_sha256_update(&h, b, len - 32);
+        gq_sha256_final(&h, sum);
+        if (memcmp(sum, b + len - 32, 32)) {
+            why = "checksum mismatch (corrupt or truncated)";
+            goto bad;
+        }
+    }
+    if (klen != strlen(key) || memcmp(b + pos, key, klen)) {
+        why = "stale: made for other parameters";
+        goto bad;
+    }
+    pos += klen;
+    memcpy(&nm, b + pos, 4);
+    pos += 4;
+    if ((int)nm != n_mats || (len - 32 - pos) / 8 < nm) {
+        why = "wrong number of matrices";
+        goto bad;
+    }
+    size_t data = pos + (size_t)nm * 8, need = 0;
+    for (uint32_t i = 0; i < nm; i++) {
+        uint64_t v;
+        memcpy(&v, b + pos + (size_t)i * 8, 8);
+        if (v > (len - 32 - data) / sizeof(double) - need) {
+            why = "sizes exceed the file";
+            goto bad;
+        }
+        n[i] = (size_t)v, need += (size_t)v;
+    }
+    if (data + need * sizeof(double) != len - 32) {
+        why = "sizes do not match the file";
+        goto bad;
+    }
+    for (int i = 0; i < n_mats; i++) {
+        st[i] = gq_malloc_array(n[i], sizeof(double));
+        if (!st[i]) {
+            for (int j = 0; j < i; j++) free(st[j]), st[j] = NULL;
+            why = "out of memory";
+            goto bad;
+        }
+        memcpy(st[i], b + data, n[i] * sizeof(double));
+        data += n[i] * sizeof(double);
+    }
+    free(buf);
+    return 1;
+bad:
+    gq_warn("%s: %s; rebuilding the cache entry", path, why);
+    free(buf);
+    return 0;
+}
+
+/* ---- scores ---- */
+
+gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const gq_method_opts *mo,
+                                  const gq_quant_opts *q, gq_quant_scores **out, gq_err *err) {
+    *out = NULL;
+    const gq_method *m = gq_method_find(name);
+    if (!m) {
+        char list[256] = "";
+        for (int i = 0; gq_methods[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", gq_methods[i]->name);
+        return gq_fail(err, GQ_ERR_ARG, "unknown method '%s' (known: %s)", name ? name : "", list);
+    }
+    gq_method_opts ro;
+    gq_status st = gq_method_resolve(m, mo, &ro, err);
+    if (st == GQ_OK) st = gq_quant_opts_check(q, err);
+    if (st != GQ_OK) return st;
+    gq_quant_scores *sc = calloc(1, sizeof *sc);
+    if (!sc) return gq_fail(err, GQ_ERR_NOMEM, "method %s: out of memory", name);
+    sc->method = m, sc->n_mats = s->n_mats;
+    memcpy(sc->off, s->off, sizeof sc->off);
+    if (!m->score) {
+        *out = sc;
+        return GQ_OK;
+    }
+    double *states[GQ_QUANT_MAX_MATS] = {0};
+    size_t nstate[GQ_QUANT_MAX_MATS] = {0};
+    char *key = NULL, *path = NULL;
+    sc->data = gq_malloc_array((size_t)s->off[s->n_mats], sizeof *sc->data);
+    if (!sc->data) {
+        st = gq_fail(err, GQ_ERR_NOMEM, "method %s: cannot allocate %lld scores", name, (long long)s->off[s->n_mats]);
+        goto done;
+    }
+    int have_states = 0;
+    if (m->prepare && s->cache_dir) {
+        if (!(key = cache_key(s, m, &ro)) || !(path = cache_path(s, m, key))) {
+            st = gq_fail(err, GQ_ERR_NOMEM, "method %s: out of memory", name);
+            goto done;
+        }
+        have_states = cache_load(path, key, s->n_mats, states, nstate);
+    }
+    if (m->needs_calibration && !have_states && (st = ensure_calibration(s, name, err)) != GQ_OK) goto done;
+    gq_method_args a = {.opts = &ro, .quant = q};
+    if (m->prepare && !have_states) {
+        double t0 = gq_now();
+        for (int i = 0; i < s->n_mats; i++) {
+            a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
+            a.layer = i / GQ_LIN_COUNT, a.kind = (gq_lin_kind)(i % GQ_LIN_COUNT);
+            a.stats = m->needs_calibration ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
+            if ((st = m->prepare(&a, &states[i], &nstate[i], err)) != GQ_OK) goto done;
+        }
+        gq_info("method %s: prepared %d matrices in %.2f s", name, s->n_mats, gq_now() - t0);
+        if (path) {
+            gq_err e = {{0}};
+            if (cache_save(path, key, s->n_mats, states, nstate, &e) != GQ_OK)
+                gq_warn("%s (continuing without caching)", e.msg);
+        }
+    }
+    for (int i = 0; i < s->n_mats; i++) {
+        a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
+        a.layer = i / GQ_LIN_COUNT, a.kind = (gq_lin_kind)(i % GQ_LIN_COUNT);
+        a.stats = m->needs_calibration && s->calib ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
+        if ((st = m->score(&a, states[i], nstate[i], sc->data + s->off[i], err)) != GQ_OK) goto done;
+    }
+done:
+    for (int i = 0; i < s->n_mats; i++) free(states[i]);
+    free(key), free(path);
+    if (st != GQ_OK) {
+        gq_quant_scores_free(sc);
+        return st;
+    }
+    *out = sc;
+    return GQ_OK;
+}
+
+void gq_quant_scores_free(gq_quant_scores *sc) {
+    if (!sc) return;
+    free(sc->data);
+    free(sc);
+}
+
+const float *gq_quant_scores_get(const gq_quant_scores *sc, int idx) {
+    if (!sc || !sc->data || idx < 0 || idx >= sc->n_mats) return NULL;
+    return sc->data + sc->off[idx];
+}
+
+/* ---- applying ---- */
+
+/* Fills mask (off[n_mats] bytes, laid out like fp32) with the protected sets of sc under
+ * budget b, and counts them per matrix. */
+static gq_status select_masks(const gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_budget *b,
+                              uint8_t *mask, int64_t *count, gq_err *err) {
+    if (sc && (sc->n_mats != s->n_mats || memcmp(sc->off, s->off, sizeof s->off)))
+        return gq_fail(err, GQ_ERR_ARG, "quant: the scores were computed for another model");
+    memset(mask, 0, (size_t)s->off[s->n_mats]);
+    for (int i = 0; i < s->n_mats; i++) count[i] = 0;
+    if (!sc || !sc->data || !b) return GQ_OK;
+    gq_status st = GQ_OK;
+    if (b->global) {
+        int64_t all = s->off[s->n_mats];
+        int64_t k = b->p >= 0 ? gq_quant_budget_k(b, all) : b->k * s->n_mats;
+        if (k < 0) k = 0;
+        if (k > all) k = all;
+        const float *scores[GQ_QUANT_MAX_MATS];
+        int64_t n[GQ_QUANT_MAX_MATS];
+        uint8_t *masks[GQ_QUANT_MAX_MATS];
+        for (int i = 0; i < s->n_mats; i++)
+            scores[i] = sc->data + s->off[i], n[i] = s->off[i + 1] - s->off[i], masks[i] = mask + s->off[i];
+        st = gq_quant_topk_global(scores, n, s->n_mats, k, masks, err);
+    } else {
+        for (int i = 0; i < s->n_mats && st == GQ_OK; i++) {
+            int64_t n = s->off[i + 1] - s->off[i];
+            st = gq_quant_topk(sc->data + s->off[i], n, gq_quant_budget_k(b, n), mask + s->off[i], err);
+        }
+    }
+    for (int i = 0; i < s->n_mats; i++)
+        for (int64_t j = s->off[i]; j < s->off[i + 1]; j++) count[i] += mask[j];
+    return st;
+}
+
+gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
+                         const gq_quant_budget *b, gq_quant_report *rep, gq_err *err) {
+    gq_status st = gq_quant_opts_check(q, err);
+    if (st != GQ_OK) return st;
+    gq_quant_session_restore(s);
+    uint8_t *mask = gq_malloc_array((size_t)s->off[s->n_mats], 1);
+    if (!mask) return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the protection mask");
+    int64_t count[GQ_QUANT_MAX_MATS];
+    st = select_masks(s, sc, b, mask, count, err);
+    if (rep) memset(rep, 0, sizeof *rep), rep->n_mats = s->n_mats;
+    double bits_sum = 0;
+    for (int i = 0; i < s->n_mats && st == GQ_OK; i++) {
+        const float *w = s->fp32 + s->off[i];
+        float *dst = mat(s, i)->w;
+        st = gq_quant_matrix(q, w, s->rows[i], s->cols[i], mask + s->off[i], dst, err);
+        if (st != GQ_OK || !rep) continue;
+        int64_t n = s->off[i + 1] - s->off[i];
+        double se = 0;
+        for (int64_t j = 0; j < n; j++) se += ((double)dst[j] - w[j]) * ((double)dst[j] - w[j]);
+        rep->numel[i] = n;
+        rep->protected_count[i] = count[i];
+        rep->effective_bits[i] = gq_quant_effective_bits(q, s->rows[i], s->cols[i], count[i]);
+        rep->sq_err[i] = se;
+        rep->total_numel += n, rep->total_protected += count[i];
+        bits_sum += rep->effective_bits[i] * (double)n;
+    }
+    if (rep && rep->total_numel) rep->effective_bits_total = bits_sum / (double)rep->total_numel;
+    free(mask);
+    if (st != GQ_OK) gq_quant_session_restore(s); /* never leave a half-quantized model */
+    return st;
+}
+
+gq_status gq_quant_overlap(const gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,
+                           const gq_quant_budget *bud, double *inter, double *jaccard, double *inter_total,
+                           double *jaccard_total, gq_err *err) {
+    size_t total = (size_t)s->off[s->n_mats];
+    uint8_t *ma = gq_malloc_array(total, 1), *mb = gq_malloc_array(total, 1);
+    int64_t ca[GQ_QUANT_MAX_MATS], cb[GQ_QUANT_MAX_MATS];
+    gq_status st = ma && mb ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the overlap masks");
+    if (st == GQ_OK) st = select_masks(s, a, bud, ma, ca, err);
+    if (st == GQ_OK) st = select_masks(s, b, bud, mb, cb, err);
+    int64_t ti = 0, ta = 0, tu = 0;
+    for (int i = 0; i < s->n_mats && st == GQ_OK; i++) {
+        int64_t both = 0;
+        for (int64_t j = s->off[i]; j < s->off[i + 1]; j++) both += ma[j] & mb[j];
+        int64_t uni = ca[i] + cb[i] - both;
+        /* |A∩B|/|A| (|A| = k under per-matrix budgets); empty sets agree only with empty */
+        if (inter) inter[i] = ca[i] ? (double)both / (double)ca[i] : (cb[i] == 0);
+        if (jaccard) jaccard[i] = uni ? (double)both / (double)uni : 1.0;
+        ti += both, ta += ca[i], tu += uni;
+    }
+    if (st == GQ_OK && inter_total) *inter_total = ta ? (double)ti / (double)ta : (tu == 0);
+    if (st == GQ_OK && jaccard_total) *jaccard_total = tu ? (double)ti / (double)tu : 1.0;
+    free(ma), free(mb);
+    return st;
+}
