@@ -253,6 +253,9 @@ static int is_lf(unsigned char c) { return c == '\n'; }
 gq_status gq_glue_load(const gq_glue_task *task, const char *path, gq_glue_set **out, gq_err *err) {
     *out = NULL;
     if (!task || !path) return gq_fail(err, GQ_ERR_ARG, "gq_glue_load: no task or no path given");
+    int known = 0;
+    for (int l = 0; l < N_LAYOUTS; l++) known |= strcmp(layouts[l].task, task->name) == 0;
+    if (!known) return gq_fail(err, GQ_ERR_ARG, "%s: task '%s' is not one of %s", path, task->name, gq_glue_task_names());
     char *buf = NULL;
     size_t len = 0;
     gq_status st = gq_read_file(path, MAX_FILE_BYTES, &buf, &len, err);

@@ -269,6 +269,16 @@ static void test_errors(gq_test_ctx *t) {
     FAIL_CASE("rte", "nul.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\0b\tc\tentailment\n", GQ_ERR_FORMAT,
               "line 2: NUL byte", NULL);
 #undef FAIL_CASE
+
+    /* a task that is not in the table has no file layout */
+    static const gq_glue_task sst2 = {"sst2", "SST-2", 2, {"0", "1"}, 0};
+    gq_glue_set *s = NULL;
+    gq_err err = {{0}};
+    p = WRITE_TMP("sst2.tsv", "sentence\tlabel\n");
+    gq_status st = gq_glue_load(&sst2, p, &s, &err);
+    GQ_CHECK(t, st == GQ_ERR_ARG && !s && strstr(err.msg, "task 'sst2' is not one of mrpc, rte, qnli"), "%s",
+             err.msg);
+    free(p);
 }
 
 int main(int argc, char **argv) {
