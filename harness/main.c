@@ -1,3 +1,36 @@
 /* glueq: command-line entry point; dispatches to the subcommands in harness/. */
 #include <stdio.h>
-int main(void) { puts("glueq: under construction"); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *what;
+} command;
+
+static const command COMMANDS[] = {
+    {"eval", gq_cmd_eval, "evaluate a model (optionally quantized) on a GLUE split"},
+    {"logits", gq_cmd_logits, "print the logits of one input"},
+    {"tokenize", gq_cmd_tokenize, "print BertTokenizer ids of a text, a pair or a TSV file"},
+    {"info", gq_cmd_info, "describe a checkpoint"},
+    {"overlap", gq_cmd_overlap, "compare the weights two saliency methods protect"},
+};
+
+static void usage(FILE *f) {
+    fputs("usage: glueq COMMAND [OPTIONS]   (glueq COMMAND --help for each)\n\ncommands:\n", f);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].what);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "glueq: unknown command '%s' (see glueq --help)\n", argv[1]);
+    return 2;
+}

@@ -46,12 +46,16 @@ gq_status gq_ckpt_load(const char *path, gq_ckpt **out, gq_err *err) {
     if (s == GQ_OK) {
         const uint8_t *b = ck->map;
         gq_sha256_hex(b, ck->map_len, ck->sha256);
-        if (memcmp(b, "PK\x03\x04", 4) == 0)
+        if (memcmp(b, "PK\x03\x04", 4) == 0) {
+            ck->format = "torch-zip";
             s = gq_ckpt_read_torch_zip(ck, b, ck->map_len, path, err);
-        else if (b[0] == 0x80)
+        } else if (b[0] == 0x80) {
+            ck->format = "torch-legacy";
             s = gq_ckpt_read_torch_legacy(ck, b, ck->map_len, path, err);
-        else
+        } else {
+            ck->format = "safetensors";
             s = gq_ckpt_read_safetensors(ck, b, ck->map_len, path, err);
+        }
     }
     if (s != GQ_OK) {
         gq_ckpt_free(ck);
@@ -136,6 +140,13 @@ gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_
     if (!t) return GQ_ERR_FORMAT;
     t->data = data;
     return GQ_OK;
+}
+
+void gq_ckpt_note_dtype(gq_ckpt *ck, const char *dtype) {
+    size_t n = strlen(ck->dtypes), dl = strlen(dtype);
+    for (const char *p = ck->dtypes; (p = strstr(p, dtype)); p += dl)
+        if ((p == ck->dtypes || p[-1] == ',') && (p[dl] == ',' || p[dl] == '\0')) return;
+    if (n + dl + 2 < sizeof ck->dtypes) snprintf(ck->dtypes + n, sizeof ck->dtypes - n, "%s%s", n ? "," : "", dtype);
 }
 
 float gq_f16_to_f32(uint16_t h) {

@@ -33,6 +33,8 @@ typedef struct {
     int n;
     char *path;      /* the file the tensors came from */
     char sha256[65]; /* of that file */
+    const char *format; /* "safetensors", "torch-zip" or "torch-legacy" */
+    char dtypes[64];    /* stored dtypes, comma-separated (e.g. "F32" or "F16,I64") */
     void *map;       /* private (copy-on-write) mapping of the file, or NULL */
     size_t map_len;
 } gq_ckpt;
@@ -64,6 +66,9 @@ float *gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape
  * aligned); no copy is made. */
 gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
                            const char *path, gq_err *err);
+
+/* Records that a tensor was stored as dtype (for `glueq info`). */
+void gq_ckpt_note_dtype(gq_ckpt *ck, const char *dtype);
 
 /* Half-precision conversions used by the readers. */
 float gq_f16_to_f32(uint16_t h);

@@ -354,6 +354,8 @@ gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads) {
     return r;
 }
 
+const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r) { return r->m; }
+
 static void free_buffers(gq_dbert_runner *r) {
     free(r->h), free(r->q), free(r->k), free(r->v), free(r->ctx), free(r->h1), free(r->ff), free(r->att);
     free(r->cls_in), free(r->cls_h);

@@ -84,6 +84,8 @@ typedef struct {
 typedef struct gq_dbert_runner gq_dbert_runner;
 gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads);
 void gq_dbert_runner_free(gq_dbert_runner *r);
+/* The model a runner was made for. */
+const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r);
 
 /* Runs nseq sequences whose ids are concatenated in `ids` (lens[i] tokens each) and
  * writes logits (nseq, n_labels). Fails on out-of-range ids or over-long sequences. */

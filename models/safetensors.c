@@ -104,6 +104,7 @@ static gq_status read_entry(gq_ckpt *ck, const cJSON *e, const uint8_t *data, ui
         return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has %llu data bytes, its shape and dtype need %llu", path,
                        name, (unsigned long long)(sp->end - sp->begin), (unsigned long long)(numel * dt->size));
     const uint8_t *src = data + sp->begin;
+    gq_ckpt_note_dtype(ck, dt->name);
     if (strcmp(dt->name, "F32") == 0 && ((uintptr_t)src % sizeof(float)) == 0)
         return gq_ckpt_add_view(ck, name, ndim, shape, (float *)(void *)(uintptr_t)src, path, err);
     float *dst = gq_ckpt_add(ck, name, ndim, shape, path, err);

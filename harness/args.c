@@ -1,0 +1,85 @@
+/* args: see args.h. */
+#include "args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const gq_arg_spec *find_spec(const gq_arg_spec *spec, const char *name, size_t len) {
+    for (; spec->name; spec++)
+        if (strlen(spec->name) == len && strncmp(spec->name, name, len) == 0) return spec;
+    return NULL;
+}
+
+gq_status gq_args_parse(gq_args *a, const gq_arg_spec *spec, int argc, char **argv, gq_err *err) {
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
+            if (a->npos >= 32) return gq_fail(err, GQ_ERR_ARG, "too many arguments");
+            a->pos[a->npos++] = s;
+            continue;
+        }
+        const char *name = s + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const gq_arg_spec *sp = find_spec(spec, name, len);
+        if (!sp) return gq_fail(err, GQ_ERR_ARG, "unknown option '--%.*s'", (int)len, name);
+        if (a->n >= 128) return gq_fail(err, GQ_ERR_ARG, "too many options");
+        const char *value = NULL;
+        if (sp->has_value) {
+            if (eq) value = eq + 1;
+            else if (i + 1 < argc) value = argv[++i];
+            else return gq_fail(err, GQ_ERR_ARG, "option '--%s' needs a value", sp->name);
+        } else if (eq) {
+            return gq_fail(err, GQ_ERR_ARG, "option '--%s' takes no value", sp->name);
+        }
+        a->name[a->n] = sp->name;
+        a->value[a->n++] = sp->has_value ? value : "";
+    }
+    return GQ_OK;
+}
+
+const char *gq_args_get(const gq_args *a, const char *name) {
+    for (int i = a->n - 1; i >= 0; i--)
+        if (strcmp(a->name[i], name) == 0) return a->value[i];
+    return NULL;
+}
+
+int gq_args_has(const gq_args *a, const char *name) { return gq_args_get(a, name) != NULL; }
+
+const char *gq_args_get_nth(const gq_args *a, const char *name, int nth) {
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->name[i], name) == 0 && nth-- == 0) return a->value[i];
+    return NULL;
+}
+
+gq_status gq_args_int(const gq_args *a, const char *name, long lo, long hi, long def, long *out, gq_err *err) {
+    const char *v = gq_args_get(a, name);
+    if (!v) {
+        *out = def;
+        return GQ_OK;
+    }
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return gq_fail(err, GQ_ERR_ARG, "option '--%s': '%s' is not an integer in [%ld, %ld]", name, v, lo, hi);
+    *out = x;
+    return GQ_OK;
+}
+
+gq_status gq_args_double(const gq_args *a, const char *name, double lo, double hi, double def, double *out,
+                         gq_err *err) {
+    const char *v = gq_args_get(a, name);
+    if (!v) {
+        *out = def;
+        return GQ_OK;
+    }
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !isfinite(x) || x < lo || x > hi)
+        return gq_fail(err, GQ_ERR_ARG, "option '--%s': '%s' is not a number in [%g, %g]", name, v, lo, hi);
+    *out = x;
+    return GQ_OK;
+}

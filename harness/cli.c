@@ -1,0 +1,137 @@
+/* cli: shared pieces of the subcommands (see cli.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int gq_cli_fail(const gq_err *err, gq_status s) {
+    fprintf(stderr, "glueq: %s\n", err->msg[0] ? err->msg : gq_status_str(s));
+    return s == GQ_ERR_ARG ? 2 : 1;
+}
+
+char *gq_cli_vocab_path(const char *flag, const char *model_dir) {
+    if (flag) return gq_strdup(flag);
+    if (model_dir) {
+        char *p = gq_path_join(model_dir, "vocab.txt");
+        if (p && gq_file_exists(p)) return p;
+        free(p);
+    }
+    return gq_find_asset(NULL, NULL, "vocab/vocab.txt");
+}
+
+char *gq_cli_data_root(const char *flag) { return gq_find_asset(flag, "GLUE_DIR", "glue"); }
+
+char *gq_cli_cache_dir(const char *flag) {
+    if (flag) return gq_strdup(flag);
+    const char *v = getenv("GLUEQ_CACHE_DIR");
+    if (v && *v) return gq_strdup(v);
+    v = getenv("XDG_CACHE_HOME");
+    if (v && *v) return gq_path_join(v, "glueq");
+    v = getenv("HOME");
+    return v && *v ? gq_path_join(v, ".cache/glueq") : gq_strdup(".glueq-cache");
+}
+
+/* --method-opt key=value, repeatable. */
+static gq_status parse_method_opts(const gq_args *a, gq_method_opts *mo, gq_err *err) {
+    const char *kv;
+    for (int i = 0; (kv = gq_args_get_nth(a, "method-opt", i)); i++) {
+        const char *eq = strchr(kv, '=');
+        char key[64];
+        if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key)
+            return gq_fail(err, GQ_ERR_ARG, "option '--method-opt': '%s' is not key=value", kv);
+        memcpy(key, kv, (size_t)(eq - kv));
+        key[eq - kv] = '\0';
+        gq_status s = gq_method_opts_set(mo, key, eq + 1, err);
+        if (s != GQ_OK) return s;
+    }
+    return GQ_OK;
+}
+
+static gq_status parse_calib(const gq_args *a, gq_calib_opts *c, gq_err *err) {
+    long n, seed;
+    gq_status s;
+    gq_calib_opts_default(c);
+    if ((s = gq_args_int(a, "calib-n", 1, 1000000, c->n, &n, err)) ||
+        (s = gq_args_int(a, "calib-seed", 0, INT32_MAX, 0, &seed, err)))
+        return s;
+    c->n = (int)n, c->seed = (uint64_t)seed;
+    const char *split = gq_args_get(a, "calib-split"), *sample = gq_args_get(a, "calib-sample");
+    if (split && strcmp(split, "train") && strcmp(split, "dev") && strcmp(split, "test"))
+        return gq_fail(err, GQ_ERR_ARG, "option '--calib-split': '%s' is not train, dev or test", split);
+    if (split) snprintf(c->split, sizeof c->split, "%s", split);
+    if (sample && strcmp(sample, "first") && strcmp(sample, "random"))
+        return gq_fail(err, GQ_ERR_ARG, "option '--calib-sample': '%s' is not first or random", sample);
+    c->random = sample && strcmp(sample, "random") == 0;
+    return GQ_OK;
+}
+
+gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err) {
+    memset(cq, 0, sizeof *cq);
+    long bits, k;
+    double p;
+    gq_status s;
+    if ((s = gq_args_int(a, "bits", 2, 8, 4, &bits, err)) || (s = gq_args_int(a, "k", 0, INT32_MAX, 0, &k, err)) ||
+        (s = gq_args_double(a, "p", 0, 1, -1, &p, err)))
+        return s;
+    if (gq_args_has(a, "k") && gq_args_has(a, "p"))
+        return gq_fail(err, GQ_ERR_ARG, "options '--k' and '--p' exclude each other");
+    cq->method = gq_args_get(a, "method");
+    if (cq->method && !gq_method_find(cq->method)) {
+        char names[512] = "";
+        for (int i = 0; gq_methods[i]; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", gq_methods[i]->name);
+        return gq_fail(err, GQ_ERR_ARG, "unknown method '%s' (known: %s)", cq->method, names);
+    }
+    gq_quant_opts_default(&cq->q, (int)bits);
+    static const char *QKEYS[][2] = {{"scheme", "scheme"}, {"granularity", "granularity"}, {"clip", "clip"}};
+    for (size_t i = 0; i < sizeof QKEYS / sizeof QKEYS[0]; i++) {
+        const char *v = gq_args_get(a, QKEYS[i][0]);
+        if (v && (s = gq_quant_opts_set(&cq->q, QKEYS[i][1], v, err))) return s;
+    }
+    cq->q.stats_exclude_protected = gq_args_has(a, "stats-exclude-protected");
+    if ((s = gq_quant_opts_check(&cq->q, err))) return s;
+    cq->budget.k = k, cq->budget.p = p, cq->budget.global = gq_args_has(a, "global");
+    cq->cache_dir = gq_args_get(a, "cache-dir");
+    if ((s = parse_method_opts(a, &cq->mo, err))) return s;
+    return parse_calib(a, &cq->calib, err);
+}
+
+gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
+                          const gq_glue_task *task, const char *data_root, int max_len,
+                          gq_quant_session **session, gq_quant_report *rep, gq_err *err) {
+    *session = NULL;
+    memset(rep, 0, sizeof *rep);
+    if (!cq->method) return GQ_OK;
+    char *cache = gq_cli_cache_dir(cq->cache_dir);
+    gq_status s = gq_quant_session_new(m, cache, session, err);
+    free(cache);
+    gq_calib_source *cs = NULL;
+    const gq_method *meth = gq_method_find(cq->method);
+    if (s == GQ_OK && meth->needs_calibration) {
+        s = gq_calib_source_load(tok, task, data_root, &cq->calib, max_len, &cs, err);
+        if (s == GQ_OK) {
+            cs->runner = r;
+            gq_info("calibration: %s", cs->description);
+            gq_quant_session_set_calibration(*session, cs->key, gq_calib_run, cs);
+        }
+    }
+    gq_quant_scores *sc = NULL;
+    if (s == GQ_OK) s = gq_quant_scores_compute(*session, cq->method, &cq->mo, &cq->q, &sc, err);
+    if (s == GQ_OK) s = gq_quant_apply(*session, sc, &cq->q, &cq->budget, rep, err);
+    gq_quant_scores_free(sc);
+    gq_calib_source_free(cs);
+    return s;
+}
+
+void gq_cli_progress_fn(void *ctx, int done, int total) {
+    gq_cli_progress *p = ctx;
+    double now = gq_now();
+    if (p->t0 == 0) p->t0 = p->last = now;
+    if (done < total && now - p->last < 2.0) return;
+    p->last = now;
+    double el = now - p->t0, eta = done > 0 ? el * (total - done) / done : 0;
+    if (gq_log_get_level() >= GQ_LOG_INFO)
+        fprintf(stderr, "glueq: %s: %d/%d (%.0f%%) elapsed %.1fs ETA %.1fs\n", p->label, done, total,
+                total ? 100.0 * done / total : 100.0, el, eta);
+}

@@ -1,0 +1,58 @@
+/* cli: the subcommands of the glueq binary and what they share: resource lookup in the
+ * documented search order, quantization flags, progress lines. Each gq_cmd_* takes the
+ * arguments after the subcommand name and returns the process exit status:
+ * 0 success, 1 bad input or failure (one `glueq: ...` line on stderr), 2 usage error. */
+#ifndef GQ_CLI_H
+#define GQ_CLI_H
+
+#include "args.h"
+#include "calib.h"
+#include "eval.h"
+#include "quant.h"
+
+int gq_cmd_eval(int argc, char **argv);
+int gq_cmd_logits(int argc, char **argv);
+int gq_cmd_tokenize(int argc, char **argv);
+int gq_cmd_info(int argc, char **argv);
+int gq_cmd_overlap(int argc, char **argv);
+
+/* Prints `glueq: <msg>` and returns 1 (bad input) or 2 (usage: GQ_ERR_ARG). */
+int gq_cli_fail(const gq_err *err, gq_status s);
+
+/* Search orders (README "Finding models and data"). Return new strings or NULL. */
+char *gq_cli_vocab_path(const char *flag, const char *model_dir);
+char *gq_cli_data_root(const char *flag);
+char *gq_cli_cache_dir(const char *flag);
+
+/* Everything `--method ...` selects. */
+typedef struct {
+    const char *method;      /* NULL: FP32 */
+    gq_quant_opts q;
+    gq_method_opts mo;       /* user options; resolved by the session */
+    gq_quant_budget budget;
+    gq_calib_opts calib;
+    const char *cache_dir;
+} gq_cli_quant;
+
+/* The flags gq_cli_quant_parse reads, to be appended to a command's spec table. */
+#define GQ_CLI_QUANT_FLAGS                                                                           \
+    {"method", 1}, {"bits", 1}, {"k", 1}, {"p", 1}, {"global", 0}, {"scheme", 1}, {"granularity", 1}, \
+        {"clip", 1}, {"stats-exclude-protected", 0}, {"method-opt", 1}, {"calib-n", 1},               \
+        {"calib-split", 1}, {"calib-sample", 1}, {"calib-seed", 1}, {"cache-dir", 1}
+
+gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);
+
+/* Quantizes m in place as cq says (no-op when cq->method is NULL); the session (returned,
+ * caller frees) keeps the FP32 copy. rep is filled. */
+gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
+                          const gq_glue_task *task, const char *data_root, int max_len,
+                          gq_quant_session **session, gq_quant_report *rep, gq_err *err);
+
+/* Progress on stderr at most every 2 seconds: "label: done/total (pct) elapsed ETA". */
+typedef struct {
+    const char *label;
+    double t0, last;
+} gq_cli_progress;
+void gq_cli_progress_fn(void *ctx, int done, int total);
+
+#endif

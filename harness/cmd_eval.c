@@ -1,0 +1,218 @@
+/* glueq eval / glueq logits: score a (possibly quantized) model on a GLUE split, or print
+ * the logits of one input. */
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *EVAL_HELP =
+    "usage: glueq eval --model DIR --task {mrpc,rte,qnli} [--data GLUE_DIR] [--split dev]\n"
+    "                  [--max-len 128] [--vocab FILE] [--limit N] [--threads N] [--json]\n"
+    "                  [--utf8 strict|replace] [--quiet]\n"
+    "                  [--method M [--bits 4] [--k K | --p P] [--global] [--scheme symmetric|asymmetric]\n"
+    "                   [--granularity tensor|row|group:G] [--clip std:2.5|absmax]\n"
+    "                   [--stats-exclude-protected] [--method-opt KEY=VALUE ...]\n"
+    "                   [--calib-n 128] [--calib-split train] [--calib-sample first|random]\n"
+    "                   [--calib-seed 0] [--cache-dir DIR]]\n"
+    "Evaluates a DistilBERT sequence classifier on a GLUE split and prints accuracy (and F1\n"
+    "for MRPC) with counts and a 95% confidence interval. With --method, the encoder's\n"
+    "Linear weights are quantized to --bits with the k (or fraction p) most salient weights\n"
+    "of each matrix kept in FP32. Methods: uniform, magnitude, random, svd, awq, spqr.\n"
+    "Data search order: --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, ../shared/assets/glue.\n"
+    "Vocab search order: --vocab, DIR/vocab.txt, $GLUEQ_ASSETS/vocab/vocab.txt,\n"
+    "../shared/assets/vocab/vocab.txt.\n";
+
+static const gq_arg_spec EVAL_SPEC[] = {
+    {"model", 1}, {"task", 1},    {"data", 1},  {"split", 1}, {"max-len", 1}, {"vocab", 1},
+    {"limit", 1}, {"threads", 1}, {"json", 0},  {"utf8", 1},  {"quiet", 0},   {"help", 0},
+    GQ_CLI_QUANT_FLAGS,           {NULL, 0}};
+
+/* What an evaluation needs, loaded from the flags; freed with job_free. */
+typedef struct {
+    const gq_glue_task *task;
+    gq_dbert *model;
+    gq_tok *tok;
+    gq_glue_set *set;
+    gq_encoded *enc;
+    gq_dbert_runner *runner;
+    char *data_root, *vocab;
+    const char *split;
+    int max_len;
+} job;
+
+static void job_free(job *j) {
+    gq_dbert_runner_free(j->runner);
+    gq_encoded_free(j->enc);
+    gq_glue_free(j->set);
+    gq_tok_free(j->tok);
+    gq_dbert_free(j->model);
+    free(j->data_root), free(j->vocab);
+}
+
+static gq_status load_tokenizer(const gq_args *a, const char *model_dir, job *j, gq_err *err) {
+    j->vocab = gq_cli_vocab_path(gq_args_get(a, "vocab"), model_dir);
+    if (!j->vocab)
+        return gq_fail(err, GQ_ERR_IO, "no vocab.txt found (tried --vocab, %s/vocab.txt, $GLUEQ_ASSETS/vocab, "
+                                       "../shared/assets/vocab)", model_dir ? model_dir : "MODEL");
+    gq_status s = gq_tok_load(j->vocab, &j->tok, err);
+    const char *u = gq_args_get(a, "utf8");
+    if (s == GQ_OK && u && strcmp(u, "strict") && strcmp(u, "replace"))
+        return gq_fail(err, GQ_ERR_ARG, "option '--utf8': '%s' is not strict or replace", u);
+    if (s == GQ_OK && u) gq_tok_set_utf8_policy(j->tok, strcmp(u, "replace") == 0 ? GQ_UTF8_REPLACE : GQ_UTF8_STRICT);
+    return s;
+}
+
+static gq_status load_job(const gq_args *a, job *j, gq_err *err) {
+    const char *model = gq_args_get(a, "model"), *task = gq_args_get(a, "task");
+    long max_len, limit, threads;
+    gq_status s;
+    if (!model || !task) return gq_fail(err, GQ_ERR_ARG, "eval needs --model DIR and --task T (see glueq eval --help)");
+    if (!(j->task = gq_glue_task_find(task)))
+        return gq_fail(err, GQ_ERR_ARG, "unknown task '%s' (known: %s)", task, gq_glue_task_names());
+    if ((s = gq_args_int(a, "max-len", 3, 512, 128, &max_len, err)) ||
+        (s = gq_args_int(a, "limit", 0, INT32_MAX, 0, &limit, err)) ||
+        (s = gq_args_int(a, "threads", 0, 1024, 0, &threads, err)))
+        return s;
+    j->max_len = (int)max_len;
+    j->split = gq_args_get(a, "split") ? gq_args_get(a, "split") : "dev";
+    if (!(j->data_root = gq_cli_data_root(gq_args_get(a, "data"))))
+        return gq_fail(err, GQ_ERR_IO, "no GLUE data directory found (tried --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, "
+                                       "../shared/assets/glue)");
+    char *path = gq_glue_split_path(j->task, j->data_root, j->split);
+    s = path ? gq_glue_load(j->task, path, &j->set, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    free(path);
+    if (s == GQ_OK && limit > 0 && limit < j->set->n) j->set->n = (int)limit;
+    if (s == GQ_OK) s = load_tokenizer(a, model, j, err);
+    if (s == GQ_OK) s = gq_dbert_load(model, &j->model, err);
+    if (s == GQ_OK && j->model->cfg.n_labels != j->task->n_labels)
+        s = gq_fail(err, GQ_ERR_SHAPE, "%s: model has %d labels, task %s has %d", model, j->model->cfg.n_labels,
+                    j->task->name, j->task->n_labels);
+    if (s == GQ_OK) s = gq_encode_set(j->tok, j->set, j->max_len, &j->enc, err);
+    if (s == GQ_OK && !(j->runner = gq_dbert_runner_new(j->model, (int)threads)))
+        s = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    return s;
+}
+
+static void print_text(const job *j, const gq_eval_result *r, const gq_cli_quant *cq, const gq_quant_report *rep) {
+    const gq_metrics *m = &r->metrics;
+    if (cq->method)
+        printf("%s %s, %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", j->task->name, j->split,
+               cq->method, cq->q.bits, (long long)rep->total_protected, (long long)rep->total_numel,
+               rep->effective_bits_total);
+    if (!j->set->labelled) {
+        printf("%s %s: %d examples predicted (unlabelled split: no accuracy)\n", j->task->name, j->split, r->n);
+        return;
+    }
+    printf("%s %s: accuracy %.2f%% (%d/%d) [95%% CI %.2f-%.2f]\n", j->task->name, j->split, 100 * m->accuracy,
+           m->correct, m->total, 100 * m->acc_lo, 100 * m->acc_hi);
+    if (j->task->has_f1)
+        printf("%s %s: F1 %.2f%% (tp %d, fp %d, fn %d) [95%% CI %.2f-%.2f]\n", j->task->name, j->split, 100 * m->f1,
+               m->tp, m->fp, m->fn, 100 * m->f1_lo, 100 * m->f1_hi);
+    printf("%lld tokens in %.3f s: %.0f tokens/s\n", (long long)r->tokens, r->seconds,
+           r->seconds > 0 ? (double)r->tokens / r->seconds : 0.0);
+}
+
+static void print_json(const job *j, const gq_eval_result *r, const gq_cli_quant *cq, const gq_quant_report *rep) {
+    const gq_metrics *m = &r->metrics;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "task", j->task->name);
+    cJSON_AddStringToObject(o, "split", j->split);
+    cJSON_AddStringToObject(o, "model_sha256", j->model->sha256);
+    if (j->set->labelled) {
+        cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
+        cJSON_AddNumberToObject(o, "correct", m->correct);
+        cJSON_AddNumberToObject(o, "total", m->total);
+        cJSON_AddNumberToObject(o, "accuracy_ci_low", m->acc_lo);
+        cJSON_AddNumberToObject(o, "accuracy_ci_high", m->acc_hi);
+        if (j->task->has_f1) {
+            cJSON_AddNumberToObject(o, "f1", m->f1);
+            cJSON_AddNumberToObject(o, "f1_ci_low", m->f1_lo);
+            cJSON_AddNumberToObject(o, "f1_ci_high", m->f1_hi);
+        }
+    } else {
+        cJSON_AddNumberToObject(o, "total", r->n);
+    }
+    cJSON_AddNumberToObject(o, "tokens", (double)r->tokens);
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    cJSON_AddStringToObject(o, "method", cq->method ? cq->method : "fp32");
+    if (cq->method) {
+        char qs[128];
+        gq_quant_opts_str(&cq->q, qs, sizeof qs);
+        cJSON_AddNumberToObject(o, "bits", cq->q.bits);
+        cJSON_AddStringToObject(o, "quantizer", qs);
+        if (cq->budget.p >= 0) cJSON_AddNumberToObject(o, "p", cq->budget.p);
+        else cJSON_AddNumberToObject(o, "k", (double)cq->budget.k);
+        cJSON_AddBoolToObject(o, "global", cq->budget.global);
+        cJSON_AddNumberToObject(o, "protected", (double)rep->total_protected);
+        cJSON_AddNumberToObject(o, "quantized_weights", (double)rep->total_numel);
+        cJSON_AddNumberToObject(o, "effective_bits", rep->effective_bits_total);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    puts(text);
+    free(text);
+    cJSON_Delete(o);
+}
+
+int gq_cmd_eval(int argc, char **argv) {
+    gq_args a;
+    gq_err err = {{0}};
+    gq_status s = gq_args_parse(&a, EVAL_SPEC, argc, argv, &err);
+    if (s == GQ_OK && gq_args_has(&a, "help")) return fputs(EVAL_HELP, stdout), 0;
+    if (gq_args_has(&a, "quiet")) gq_log_set_level(GQ_LOG_WARN);
+    gq_cli_quant cq;
+    if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
+    if (s == GQ_OK && a.npos) s = gq_fail(&err, GQ_ERR_ARG, "unexpected argument '%s'", a.pos[0]);
+    if (s != GQ_OK) return gq_cli_fail(&err, s);
+    job j = {0};
+    gq_quant_session *session = NULL;
+    gq_quant_report rep;
+    gq_eval_result res = {0};
+    s = load_job(&a, &j, &err);
+    if (s == GQ_OK)
+        s = gq_cli_quantize(&cq, j.model, j.runner, j.tok, j.task, j.data_root, j.max_len, &session, &rep, &err);
+    gq_cli_progress prog = {"eval", gq_now(), gq_now()};
+    if (s == GQ_OK) s = gq_eval_run(j.runner, j.enc, NULL, gq_cli_progress_fn, &prog, &res, &err);
+    if (s == GQ_OK) (gq_args_has(&a, "json") ? print_json : print_text)(&j, &res, &cq, &rep);
+    gq_eval_result_free(&res);
+    gq_quant_session_free(session);
+    job_free(&j);
+    return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
+}
+
+static const gq_arg_spec LOGITS_SPEC[] = {{"model", 1}, {"vocab", 1}, {"text", 1}, {"pair", 1}, {"max-len", 1},
+                                          {"utf8", 1},  {"help", 0},  {NULL, 0}};
+
+int gq_cmd_logits(int argc, char **argv) {
+    gq_args a;
+    gq_err err = {{0}};
+    gq_status s = gq_args_parse(&a, LOGITS_SPEC, argc, argv, &err);
+    if (s == GQ_OK && gq_args_has(&a, "help"))
+        return fputs("usage: glueq logits --model DIR [--vocab FILE] [--max-len 128] --text A [--pair B]\n"
+                     "Prints the logits and the predicted label of one input.\n", stdout), 0;
+    long max_len = 128;
+    if (s == GQ_OK) s = gq_args_int(&a, "max-len", 0, 512, 128, &max_len, &err);
+    if (s == GQ_OK && (!gq_args_has(&a, "model") || !gq_args_has(&a, "text")))
+        s = gq_fail(&err, GQ_ERR_ARG, "logits needs --model DIR and --text A (see glueq logits --help)");
+    if (s != GQ_OK) return gq_cli_fail(&err, s);
+    job j = {0};
+    gq_ids ids = {0};
+    s = load_tokenizer(&a, gq_args_get(&a, "model"), &j, &err);
+    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(&a, "model"), &j.model, &err);
+    if (s == GQ_OK) s = gq_tok_encode(j.tok, gq_args_get(&a, "text"), gq_args_get(&a, "pair"), (int)max_len, &ids, &err);
+    if (s == GQ_OK && !(j.runner = gq_dbert_runner_new(j.model, 0))) s = gq_fail(&err, GQ_ERR_NOMEM, "out of memory");
+    float *logits = s == GQ_OK ? calloc((size_t)j.model->cfg.n_labels, sizeof *logits) : NULL;
+    if (s == GQ_OK) s = gq_dbert_forward(j.runner, ids.v, &ids.n, 1, logits, NULL, &err);
+    if (s == GQ_OK) {
+        int best = 0;
+        for (int i = 0; i < j.model->cfg.n_labels; i++) {
+            printf("%s%.7g", i ? " " : "", logits[i]);
+            if (logits[i] > logits[best]) best = i;
+        }
+        printf("\npredicted %d (%s)\n", best, j.model->cfg.labels[best]);
+    }
+    free(logits);
+    gq_ids_free(&ids);
+    job_free(&j);
+    return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
+}
