@@ -398,6 +398,7 @@ static gq_status do_word(const gq_tok *tok, const int32_t *w, size_t n, scratch 
     /* NFD: full canonical decomposition of each code point, then canonical ordering. */
     cpbuf *d = &s->nfd;
     d->n = 0;
+    if (cp_reserve(d, m) != 0) return gq_fail(err, GQ_ERR_NOMEM, "out of memory for a word");
     for (size_t i = 0; i < m; i++) {
         for (;;) {
             utf8proc_ssize_t k = utf8proc_decompose_char(lo[i], d->v + d->n, (utf8proc_ssize_t)(d->cap - d->n),
