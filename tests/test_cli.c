@@ -1,0 +1,166 @@
+/* The glueq binary end to end: scratch-model accuracies equal their TRAINING.md counts,
+ * `logits` equals the PyTorch fixture, and every bad input gives one `glueq:` line on
+ * stderr and exit status 1 or 2 (never a signal). */
+#define _POSIX_C_SOURCE 200809L
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+static char tmpdir[] = "/tmp/gq_cli_XXXXXX";
+
+/* Runs glueq with args; returns the exit status and the outputs (caller frees). */
+static int glueq(const gq_test_ctx *t, const char *args, char **out, char **err) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "GLUEQ_ASSETS=%s/assets GLUEQ_CACHE_DIR=%s/cache %s %s", t->shared, tmpdir, t->glueq, args);
+    return gq_test_run(cmd, out, err);
+}
+
+static void expect_output(gq_test_ctx *t, const char *args, const char *needle) {
+    char *out = NULL, *err = NULL;
+    int rc = glueq(t, args, &out, &err);
+    GQ_CHECK(t, rc == 0 && out && strstr(out, needle), "glueq %s: want '%s' in stdout, rc %d, got: %s %s", args,
+             needle, rc, out ? out : "", err ? err : "");
+    free(out), free(err);
+}
+
+/* Bad input: exit status `want_rc`, exactly one stderr line starting "glueq: " containing needle. */
+static void expect_error(gq_test_ctx *t, const char *args, int want_rc, const char *needle) {
+    char *out = NULL, *err = NULL;
+    int rc = glueq(t, args, &out, &err);
+    const char *nl = err ? strchr(err, '\n') : NULL;
+    int one_line = err && nl && nl[1] == '\0' && strncmp(err, "glueq: ", 7) == 0;
+    GQ_CHECK(t, rc == want_rc && one_line && strstr(err, needle), "glueq %s: want rc %d and one line with '%s', got rc %d: %s",
+             args, want_rc, needle, rc, err ? err : "(none)");
+    free(out), free(err);
+}
+
+static void write_text(const char *rel, const char *text) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void check_scratch_models(gq_test_ctx *t) {
+    char args[1024];
+    snprintf(args, sizeof args, "eval --quiet --model %s/assets/models/scratch-rte --task rte", t->shared);
+    expect_output(t, args, "(147/277)");
+    snprintf(args, sizeof args, "eval --quiet --model %s/assets/models/scratch-mrpc --task mrpc --json", t->shared);
+    char *out = NULL;
+    glueq(t, args, &out, NULL);
+    cJSON *j = out ? cJSON_Parse(out) : NULL;
+    const char *keys[] = {"task", "split", "accuracy", "correct", "total", "f1", "tokens", "seconds"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        GQ_CHECK(t, j && cJSON_GetObjectItem(j, keys[i]), "eval --json lacks '%s': %s", keys[i], out ? out : "");
+    cJSON *c = j ? cJSON_GetObjectItem(j, "correct") : NULL, *n = j ? cJSON_GetObjectItem(j, "total") : NULL;
+    GQ_CHECK(t, c && n && c->valueint == 280 && n->valueint == 408, "scratch-mrpc: want 280/408 (TRAINING.md)");
+    cJSON_Delete(j);
+    free(out);
+}
+
+/* `glueq logits` on fixture example 0 equals PyTorch's logits within 1e-4. */
+static void check_logits(gq_test_ctx *t) {
+    char *p = gq_test_path(t, "fixtures/tiny-a/expected.json"), *text = NULL;
+    gq_read_file(p, 0, &text, NULL, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    cJSON *ex = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "examples"), 0);
+    cJSON *want = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "logits"), 0);
+    write_text("a.txt", cJSON_GetObjectItem(ex, "a")->valuestring);
+    write_text("b.txt", cJSON_GetObjectItem(ex, "b")->valuestring);
+    char args[2048], *out = NULL;
+    snprintf(args, sizeof args, "logits --model %s/fixtures/tiny-a --text \"$(cat %s/a.txt)\" --pair \"$(cat %s/b.txt)\"",
+             t->shared, tmpdir, tmpdir);
+    glueq(t, args, &out, NULL);
+    float got[2] = {0}, ref[2] = {(float)cJSON_GetArrayItem(want, 0)->valuedouble,
+                                  (float)cJSON_GetArrayItem(want, 1)->valuedouble};
+    GQ_CHECK(t, out && sscanf(out, "%f %f", &got[0], &got[1]) == 2, "logits output: %s", out ? out : "");
+    gq_check_close(t, "glueq logits vs PyTorch", got, ref, 2, 1e-4, 0);
+    free(out), free(text), free(p);
+    cJSON_Delete(j);
+}
+
+static void check_tokenize(gq_test_ctx *t) {
+    expect_output(t, "tokenize --text 'Hello, World!'", "101 7592 1010 2088 999 102\n");
+    expect_output(t, "tokenize --max-len 5 --text 'a b c' --pair 'd e f'", "101 1037 102 1040 102\n");
+    char args[1024];
+    snprintf(args, sizeof args, "tokenize --task rte --tsv %s/assets/glue/RTE/dev.tsv | wc -l", t->shared);
+    expect_output(t, args, "277");
+}
+
+static void check_bad_inputs(gq_test_ctx *t) {
+    char args[2048], d[600];
+    const char *rte = "--model %s/assets/models/scratch-rte --task rte";
+    expect_error(t, "frobnicate", 2, "unknown command 'frobnicate'");
+    expect_error(t, "eval --model /nonexistent --task rte", 1, "/nonexistent: model directory not found");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task cola", t->shared);
+    expect_error(t, args, 2, "unknown task 'cola'");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --bogus", t->shared);
+    expect_error(t, args, 2, "unknown option '--bogus'");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --max-len 0", t->shared);
+    expect_error(t, args, 2, "--max-len");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --method nope", t->shared);
+    expect_error(t, args, 2, "unknown method 'nope'");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --bits 9 --method uniform", t->shared);
+    expect_error(t, args, 2, "--bits");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --data %s/none", t->shared, tmpdir);
+    expect_error(t, args, 1, "RTE/dev.tsv");
+
+    /* A GLUE directory with broken files. */
+    snprintf(d, sizeof d, "%s/glue/RTE", tmpdir);
+    gq_mkdirs(d, NULL);
+    write_text("glue/RTE/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tb\n");
+    snprintf(args, sizeof args, "eval --data %s/glue ", tmpdir);
+    snprintf(args + strlen(args), sizeof args - strlen(args), rte, t->shared);
+    expect_error(t, args, 1, "line 3");
+    write_text("glue/RTE/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta \xff\xfe b\tb\tentailment\n");
+    expect_error(t, args, 1, "line 2");
+    write_text("glue/RTE/dev.tsv", "idx\tsentence1\tsentence2\tlabel\n");
+    expect_error(t, args, 1, "header");
+
+    /* Broken checkpoints: truncated, garbage, missing config. */
+    snprintf(d, sizeof d, "%s/model", tmpdir);
+    gq_mkdirs(d, NULL);
+    char *cfg = gq_test_path(t, "fixtures/tiny-a/config.json"), *text = NULL;
+    size_t len = 0;
+    gq_read_file(cfg, 0, &text, &len, NULL);
+    write_text("model/config.json", text);
+    free(text), free(cfg);
+    char *st = gq_test_path(t, "fixtures/tiny-a/model.safetensors");
+    gq_read_file(st, 0, &text, &len, NULL);
+    snprintf(d, sizeof d, "%s/model/model.safetensors", tmpdir);
+    FILE *f = fopen(d, "wb");
+    fwrite(text, 1, len / 2, f);
+    fclose(f);
+    snprintf(args, sizeof args, "eval --model %s/model --task rte", tmpdir);
+    expect_error(t, args, 1, "model.safetensors");
+    snprintf(args, sizeof args, "info --model %s/model", tmpdir);
+    expect_error(t, args, 1, "model.safetensors");
+    write_text("model/model.safetensors", "this is not a checkpoint at all");
+    snprintf(args, sizeof args, "eval --model %s/model --task rte", tmpdir);
+    expect_error(t, args, 1, "model.safetensors");
+    write_text("model/config.json", "{\"dim\": 64");
+    expect_error(t, args, 1, "config.json: not valid JSON");
+    free(text), free(st);
+
+    /* Invalid UTF-8 given on the command line. */
+    expect_error(t, "tokenize --text \"$(printf 'abc\\303(')\"", 1, "UTF-8");
+    expect_output(t, "tokenize --utf8 replace --text \"$(printf 'abc\\303(')\"", "101 5925 1006 102");
+}
+
+int main(int argc, char **argv) {
+    gq_test_ctx t;
+    gq_test_init(&t, argc, argv);
+    if (!mkdtemp(tmpdir)) return 2;
+    check_tokenize(&t);
+    check_logits(&t);
+    check_bad_inputs(&t);
+    check_scratch_models(&t);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
+    return gq_test_done(&t);
+}
