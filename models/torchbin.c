@@ -20,7 +20,7 @@
 #define PK_MAX_STACK (1u << 16)
 #define PK_MAX_MARKS 64
 #define PK_MAX_MEMO (1u << 22)
-#define PK_MAX_OBJECTS (1u << 22)
+#define PK_MAX_OBJECTS (1u << 20)
 #define PK_MAX_GLOBAL_LEN 256
 
 /* ------------------------------------------------------------------------------------ */
@@ -867,23 +867,32 @@ static gq_status zip_get(zipfile *z, const char *name, size_t namelen, const uin
     return GQ_OK;
 }
 
+/* Gets entry "<archive>/<dir><key>"; when `optional` and it is absent, *data = NULL. */
+static gq_status zip_member(zipfile *z, const char *dir, const char *key, size_t keylen, int optional,
+                            const uint8_t **data, uint64_t *size) {
+    size_t nd = strlen(dir), n = z->prefixlen + nd + keylen;
+    char *name = malloc(n ? n : 1);
+    if (!name) return gq_fail(z->err, GQ_ERR_NOMEM, "%s: out of memory", z->path);
+    memcpy(name, z->prefix, z->prefixlen);
+    memcpy(name + z->prefixlen, dir, nd);
+    memcpy(name + z->prefixlen + nd, key, keylen);
+    zentry k = {.name = name, .namelen = n};
+    gq_status st = GQ_OK;
+    *data = NULL;
+    if (!optional || bsearch(&k, z->e, z->n, sizeof *z->e, zcmp)) st = zip_get(z, name, n, data, size);
+    free(name);
+    return st;
+}
+
 static gq_status zip_resolve(void *ctx, const storage_info *si, const uint8_t **data) {
     zipfile *z = ctx;
-    char stackbuf[256], *name = stackbuf;
-    size_t n = z->prefixlen + 5 + si->keylen;
-    if (n > sizeof stackbuf && !(name = malloc(n)))
-        return gq_fail(z->err, GQ_ERR_NOMEM, "%s: out of memory", z->path);
-    memcpy(name, z->prefix, z->prefixlen);
-    memcpy(name + z->prefixlen, "data/", 5);
-    memcpy(name + z->prefixlen + 5, si->key, si->keylen);
     uint64_t size = 0;
-    gq_status st = zip_get(z, name, n, data, &size);
+    gq_status st = zip_member(z, "data/", si->key, si->keylen, 0, data, &size);
     char pn[96];
     if (!st && size != (uint64_t)si->numel * (uint64_t)dtypes[si->dtype].size)
         st = gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: storage '%s' has %llu bytes, expected %lld elements of %d bytes",
                      z->path, printable(si->key, si->keylen, pn), (unsigned long long)size, (long long)si->numel,
                      dtypes[si->dtype].size);
-    if (name != stackbuf) free(name);
     return st;
 }
 
@@ -911,17 +920,10 @@ gq_status gq_ckpt_read_torch_zip(gq_ckpt *ck, const uint8_t *buf, size_t len, co
         st = zip_get(&z, pkl->name, pkl->namelen, &data, &size);
     }
     /* Torch writes byteorder "little" or "big" (absent before 1.10 means little). */
-    char bo[64];
-    if (!st && z.prefixlen + 9 < sizeof bo) {
-        memcpy(bo, z.prefix, z.prefixlen);
-        memcpy(bo + z.prefixlen, "byteorder", 9);
-        const uint8_t *d;
-        uint64_t n;
-        zentry key = {.name = bo, .namelen = z.prefixlen + 9};
-        if (bsearch(&key, z.e, z.n, sizeof *z.e, zcmp) && (st = zip_get(&z, bo, key.namelen, &d, &n)) == GQ_OK &&
-            !(n == 6 && !memcmp(d, "little", 6)))
-            st = gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: zip: byteorder is not 'little'", path);
-    }
+    const uint8_t *bo = NULL;
+    uint64_t nbo = 0;
+    if (!st && !(st = zip_member(&z, "byteorder", "", 0, 1, &bo, &nbo)) && bo && !(nbo == 6 && !memcmp(bo, "little", 6)))
+        st = gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: zip: byteorder is not 'little'", path);
     if (!st) st = unpickle(&u, data, (size_t)size, path, "data.pkl", err);
     if (!st) st = emit_state_dict(ck, u.result, zip_resolve, &z, buf, len, path, err);
     pk_free(&u);

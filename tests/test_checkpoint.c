@@ -171,6 +171,12 @@ static void test_fixtures(gq_test_ctx *t) {
             continue;
         }
         if (ck) check_same(t, ref, ck, files[i][0]);
+        /* torch aligns zip entries to 64 bytes and these tensors share no storage, so each
+         * must be used in place in the file mapping, not copied */
+        int views = 0;
+        for (int k = 0; ck && k < ck->n; k++) views += !ck->tensors[k].owned;
+        if (ck && strstr(files[i][0], "pytorch_model.bin"))
+            GQ_CHECK(t, views == ck->n, "%s: only %d of %d tensors used in place", files[i][0], views, ck->n);
         gq_ckpt_free(ck);
     }
     gq_ckpt_free(ref);
@@ -232,30 +238,30 @@ static void test_bad_safetensors(gq_test_ctx *t) {
     free(fx.p);
 
     static const struct {
-        const char *name, *header;
+        const char *name, *header, *want;
     } cases[] = {
-        {"st_past_end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}"},
+        {"st_past_end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", "data_offsets"},
         {"st_overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}"},
-        {"st_size_mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}"},
-        {"st_reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}"},
-        {"st_dtype", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}"},
-        {"st_negative_dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2,-1],\"data_offsets\":[0,8]}}"},
-        {"st_huge_dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}"},
+                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", "overlap"},
+        {"st_size_mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", "need 12"},
+        {"st_reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", "data_offsets"},
+        {"st_dtype", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", "Q4"},
+        {"st_negative_dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2,-1],\"data_offsets\":[0,8]}}", "'a'"},
+        {"st_huge_dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", "'a'"},
         {"st_overflow_dims",
-         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,2,4,8,16,32,64,128,256],\"data_offsets\":[0,8]}}"},
-        {"st_fraction", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]}}"},
-        {"st_no_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}"},
-        {"st_not_object", "[1,2,3]"},
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,2,4,8,16,32,64,128,256],\"data_offsets\":[0,8]}}", "'a'"},
+        {"st_fraction", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]}}", "'a'"},
+        {"st_no_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", "'a'"},
+        {"st_not_object", "[1,2,3]", NULL},
         {"st_dup", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                   "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}"},
+                   "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", "twice"},
     };
-    static const float two[2] = {1, 2};
+    static const float four[4] = {1, 2, 3, 4};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        bytes c = safetensors(cases[i].header, two, sizeof two);
+        bytes c = safetensors(cases[i].header, four, sizeof four);
         char name[64];
         snprintf(name, sizeof name, "%s.safetensors", cases[i].name);
-        expect_fail_bytes(t, name, &c, NULL);
+        expect_fail_bytes(t, name, &c, cases[i].want);
         free(c.p);
     }
 }
@@ -335,9 +341,16 @@ typedef struct {
     int64_t size[4], stride[4];
 } ptensor;
 
+/* Legacy storage ids name a view of their storage: elements [off, off + numel) of it. */
+typedef struct {
+    const char *key; /* NULL: no view (None) */
+    int64_t off, numel;
+} pview;
+
 /* {name: _rebuild_tensor_v2(persistent_load(('storage', T, key, 'cpu', numel)), offset,
- *  size, stride, False, OrderedDict())} for each tensor, in protocol 2, like torch.save. */
-static bytes make_pickle(const ptensor *ts, int n) {
+ *  size, stride, False, OrderedDict())} for each tensor, in protocol 2, like torch.save;
+ * the legacy format adds a sixth element to the storage id: None or a view. */
+static bytes make_pickle_fmt(const ptensor *ts, int n, const pview *legacy) {
     bytes b = {0};
     put8(&b, 0x80), put8(&b, 2), put8(&b, '}'), put8(&b, '(');
     for (int i = 0; i < n; i++) {
@@ -347,6 +360,12 @@ static bytes make_pickle(const ptensor *ts, int n) {
         p_str(&b, "storage");
         p_global(&b, "torch", ts[i].storage_type);
         p_str(&b, ts[i].key), p_str(&b, "cpu"), p_int(&b, (int32_t)ts[i].numel);
+        if (legacy && legacy[i].key) {
+            put8(&b, '('), p_str(&b, legacy[i].key), p_int(&b, (int32_t)legacy[i].off);
+            p_int(&b, (int32_t)legacy[i].numel), put8(&b, 't');
+        } else if (legacy) {
+            put8(&b, 'N');
+        }
         put8(&b, 't'), put8(&b, 'Q');
         p_int(&b, (int32_t)ts[i].offset);
         p_tuple(&b, ts[i].size, ts[i].ndim);
@@ -356,6 +375,24 @@ static bytes make_pickle(const ptensor *ts, int n) {
         put8(&b, ')'), put8(&b, 'R'), put8(&b, 't'), put8(&b, 'R');
     }
     put8(&b, 'u'), put8(&b, '.');
+    return b;
+}
+
+static bytes make_pickle(const ptensor *ts, int n) { return make_pickle_fmt(ts, n, NULL); }
+
+/* A legacy file: magic, protocol 1001, sys_info, the state dict, the key list ['0'] and
+ * storage '0' = `data` (numel elements). */
+static bytes make_legacy(const ptensor *ts, const pview *views, int n, const void *data, size_t nbytes,
+                         uint64_t numel) {
+    static const uint8_t head[] = {0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.',
+                                   0x80, 2, 'M', 0xe9, 0x03, '.', 0x80, 2, '}', '.'};
+    bytes b = {0}, sd = make_pickle_fmt(ts, n, views);
+    put(&b, head, sizeof head);
+    put(&b, sd.p, sd.n);
+    put8(&b, 0x80), put8(&b, 2), put8(&b, ']'), put8(&b, '('), p_str(&b, "0"), put8(&b, 'e'), put8(&b, '.');
+    put64(&b, numel);
+    put(&b, data, nbytes);
+    free(sd.p);
     return b;
 }
 
@@ -400,6 +437,10 @@ static void test_zip_good(gq_test_ctx *t) {
         free(p);
         free(z.p);
     }
+    zin big[] = {{"archive/data.pkl", pkl.p, pkl.n}, {"archive/data/0", six, sizeof six}, {"archive/byteorder", "big", 3}};
+    bytes zbig = make_zip(big, 3, 0);
+    expect_fail_bytes(t, "big_endian.bin", &zbig, "byteorder");
+    free(zbig.p);
     free(pkl.p);
 
     /* other storage types: F16, BF16, F64, I64, I32 */
@@ -584,6 +625,13 @@ static void test_hostile(gq_test_ctx *t) {
     z = zip_with(&pk, six, sizeof six);
     expect_fail_bytes(t, "deep_tuple.bin", &z, "state dict");
     free(z.p);
+    /* ... and the number of objects is bounded */
+    pk.n--; /* drop the STOP */
+    for (int i = 0; i < 1100000; i++) put8(&pk, 0x85);
+    put8(&pk, '.');
+    z = zip_with(&pk, six, sizeof six);
+    expect_fail_bytes(t, "many_objects.bin", &z, "objects");
+    free(z.p);
     free(pk.p);
 }
 
@@ -625,7 +673,74 @@ static void test_fuzz(gq_test_ctx *t) {
     free(pk.p);
 }
 
+/* What CPython's own pickler (protocol 2) writes for a torch-style state dict: an
+ * OrderedDict with its `_metadata` attribute set by BUILD, tensors sharing one storage,
+ * and an nn.Parameter (_rebuild_parameter). Made with fake torch globals and
+ * Pickler.persistent_id returning ('storage', torch.FloatStorage, '0', 'cpu', 6) for
+ * sd = {'a': [2,3] strides (3,1); 'b.t': [3,2] strides (1,3); 'c': Parameter([2] offset 1
+ * stride 2)}. */
+static const char cpython_pickle[] =
+    "\x80\x02\x63\x63\x6f\x6c\x6c\x65\x63\x74\x69\x6f\x6e\x73\x0a\x4f\x72\x64\x65\x72\x65\x64\x44\x69\x63\x74\x0a\x71"
+    "\x00\x29\x52\x71\x01\x28\x58\x01\x00\x00\x00\x61\x71\x02\x63\x74\x6f\x72\x63\x68\x2e\x5f\x75\x74\x69\x6c\x73\x0a"
+    "\x5f\x72\x65\x62\x75\x69\x6c\x64\x5f\x74\x65\x6e\x73\x6f\x72\x5f\x76\x32\x0a\x71\x03\x28\x28\x58\x07\x00\x00\x00"
+    "\x73\x74\x6f\x72\x61\x67\x65\x71\x04\x63\x74\x6f\x72\x63\x68\x0a\x46\x6c\x6f\x61\x74\x53\x74\x6f\x72\x61\x67\x65"
+    "\x0a\x71\x05\x58\x01\x00\x00\x00\x30\x71\x06\x58\x03\x00\x00\x00\x63\x70\x75\x71\x07\x4b\x06\x74\x71\x08\x51\x4b"
+    "\x00\x4b\x02\x4b\x03\x86\x71\x09\x4b\x03\x4b\x01\x86\x71\x0a\x89\x68\x00\x29\x52\x71\x0b\x74\x71\x0c\x52\x71\x0d"
+    "\x58\x03\x00\x00\x00\x62\x2e\x74\x71\x0e\x68\x03\x28\x28\x68\x04\x68\x05\x68\x06\x68\x07\x4b\x06\x74\x71\x0f\x51"
+    "\x4b\x00\x4b\x03\x4b\x02\x86\x71\x10\x4b\x01\x4b\x03\x86\x71\x11\x89\x68\x00\x29\x52\x71\x12\x74\x71\x13\x52\x71"
+    "\x14\x58\x01\x00\x00\x00\x63\x71\x15\x63\x74\x6f\x72\x63\x68\x2e\x5f\x75\x74\x69\x6c\x73\x0a\x5f\x72\x65\x62\x75"
+    "\x69\x6c\x64\x5f\x70\x61\x72\x61\x6d\x65\x74\x65\x72\x0a\x71\x16\x68\x03\x28\x28\x68\x04\x68\x05\x68\x06\x68\x07"
+    "\x4b\x06\x74\x71\x17\x51\x4b\x01\x4b\x02\x85\x71\x18\x68\x18\x89\x68\x00\x29\x52\x71\x19\x74\x71\x1a\x52\x71\x1b"
+    "\x88\x68\x00\x29\x52\x71\x1c\x87\x71\x1d\x52\x71\x1e\x75\x7d\x71\x1f\x58\x09\x00\x00\x00\x5f\x6d\x65\x74\x61\x64"
+    "\x61\x74\x61\x71\x20\x68\x00\x29\x52\x71\x21\x28\x58\x00\x00\x00\x00\x71\x22\x7d\x71\x23\x58\x07\x00\x00\x00\x76"
+    "\x65\x72\x73\x69\x6f\x6e\x71\x24\x4b\x01\x73\x58\x03\x00\x00\x00\x65\x6e\x63\x71\x25\x7d\x71\x26\x68\x24\x4b\x02"
+    "\x73\x75\x73\x62\x2e";
+
+static void test_cpython_pickle(gq_test_ctx *t) {
+    bytes pk = {0};
+    put(&pk, cpython_pickle, sizeof cpython_pickle - 1);
+    bytes z = zip_with(&pk, six, sizeof six);
+    char *p = write_tmp("cpython.bin", z.p, z.n);
+    gq_ckpt *ck = load_ok(t, p);
+    GQ_CHECK(t, ck && ck->n == 3, "expected 3 tensors");
+    check_tensor(t, ck, "a", 2, (int64_t[]){2, 3}, six);
+    check_tensor(t, ck, "b.t", 2, (int64_t[]){3, 2}, (float[]){0, 3, 1, 4, 2, 5});
+    check_tensor(t, ck, "c", 1, (int64_t[]){2}, (float[]){1, 3});
+    gq_ckpt_free(ck);
+    unlink(p);
+    free(p);
+    free(z.p);
+    free(pk.p);
+}
+
 /* ---- 5. legacy format ------------------------------------------------------------- */
+
+static void test_legacy_views(gq_test_ctx *t) {
+    ptensor ts[] = {{"whole", "FloatStorage", "0", 6, 0, 1, {6}, {1}}, {"view", "FloatStorage", "0", 6, 1, 1, {2}, {1}}};
+    pview views[] = {{NULL, 0, 0}, {"0v", 2, 3}};
+    bytes b = make_legacy(ts, views, 2, six, sizeof six, 6);
+    char *p = write_tmp("legacy_views.bin", b.p, b.n);
+    gq_ckpt *ck = load_ok(t, p);
+    check_tensor(t, ck, "whole", 1, (int64_t[]){6}, six);
+    check_tensor(t, ck, "view", 1, (int64_t[]){2}, (float[]){3, 4});
+    gq_ckpt_free(ck);
+    unlink(p);
+    free(p);
+    free(b.p);
+
+    views[1].off = 4; /* [4, 7) is not inside the 6-element storage */
+    b = make_legacy(ts, views, 2, six, sizeof six, 6);
+    expect_fail_bytes(t, "legacy_bad_view.bin", &b, "storage view");
+    free(b.p);
+    views[1].off = 2, ts[1].offset = 2; /* the tensor [2, 4) of a 3-element view */
+    b = make_legacy(ts, views, 2, six, sizeof six, 6);
+    expect_fail_bytes(t, "legacy_past_view.bin", &b, "reaches past");
+    free(b.p);
+    ts[1].offset = 0;
+    b = make_legacy(ts, views, 2, six, sizeof six, 5); /* the element count disagrees with the pickle */
+    expect_fail_bytes(t, "legacy_numel.bin", &b, "wrong size");
+    free(b.p);
+}
 
 static void test_bad_legacy(gq_test_ctx *t) {
     bytes fx = read_fixture(t, "fixtures/tiny-a/pytorch_model_legacy.bin"), b = {0};
@@ -683,6 +798,8 @@ int main(int argc, char **argv) {
     test_bad_zip(&t);
     test_hostile(&t);
     test_fuzz(&t);
+    test_cpython_pickle(&t);
+    test_legacy_views(&t);
     test_bad_legacy(&t);
     rmdir(tmpdir);
     return gq_test_done(&t);
