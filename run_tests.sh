@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: installs build dependencies, builds Release and ASan+UBSan, runs the
+# unit tests in both and the slow tests (full QNLI dev) in Release.
+#   ./run_tests.sh            everything (about 5 minutes on 2 cores)
+#   GLUEQ_SKIP_SLOW=1 ./run_tests.sh   unit tests only
+# Test data: $GLUEQ_SHARED, else ../shared (assets/ and fixtures/).
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+JOBS=$(nproc)
+for preset in release asan; do
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$JOBS"
+done
+status=0
+ctest --preset unit -j "$JOBS" || status=1
+ctest --preset asan -j "$JOBS" || status=1
+if [ -z "${GLUEQ_SKIP_SLOW:-}" ]; then
+  ctest --test-dir build/release -L slow --output-on-failure || status=1
+fi
+exit $status
