@@ -31,14 +31,16 @@ static const struct {
     const char *storage; /* the torch.<name> global */
     int size;            /* bytes per element */
 } dtypes[] = {
-    [DT_F32] = {"FloatStorage", 4}, [DT_F16] = {"HalfStorage", 2}, [DT_BF16] = {"BFloat16Storage", 2},
+    [DT_F32] = {"FloatStorage", 4},  [DT_F16] = {"HalfStorage", 2}, [DT_BF16] = {"BFloat16Storage", 2},
     [DT_F64] = {"DoubleStorage", 8}, [DT_I64] = {"LongStorage", 8}, [DT_I32] = {"IntStorage", 4},
 };
 #define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
 
 /* Storages are little-endian on disk whatever the host is, hence the explicit byte order. */
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
 
 /* Converts n elements of type dt, `step` elements apart, starting at src. */
@@ -69,7 +71,20 @@ static void convert(float *dst, const uint8_t *src, int dt, int64_t n, int64_t s
 /* ------------------------------------------------------------------------------------ */
 /* the restricted unpickler                                                             */
 
-typedef enum { V_NONE, V_BOOL, V_INT, V_BIGINT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL, V_STORAGE, V_TENSOR } vkind;
+typedef enum {
+    V_NONE,
+    V_BOOL,
+    V_INT,
+    V_BIGINT,
+    V_FLOAT,
+    V_STR,
+    V_TUPLE,
+    V_LIST,
+    V_DICT,
+    V_GLOBAL,
+    V_STORAGE,
+    V_TENSOR
+} vkind;
 typedef enum { G_ORDERED_DICT, G_REBUILD_TENSOR_V2, G_REBUILD_PARAMETER, G_STORAGE } gkind;
 
 typedef struct val val;
@@ -148,9 +163,12 @@ static const char *printable(const char *s, size_t n, char out[96]) {
 static void pk_free(unpickler *u) {
     for (size_t i = 0; i < u->nall; i++) {
         val *v = u->all[i];
-        if (v->kind == V_TUPLE || v->kind == V_LIST || v->kind == V_DICT) free(v->u.seq.v);
-        else if (v->kind == V_STORAGE) free(v->u.st);
-        else if (v->kind == V_TENSOR) free(v->u.t);
+        if (v->kind == V_TUPLE || v->kind == V_LIST || v->kind == V_DICT)
+            free(v->u.seq.v);
+        else if (v->kind == V_STORAGE)
+            free(v->u.st);
+        else if (v->kind == V_TENSOR)
+            free(v->u.t);
         free(v);
     }
     free(u->all);
@@ -343,11 +361,13 @@ static int is_int(const val *v) { return v->kind == V_INT || v->kind == V_BOOL; 
 static gq_status int_tuple(unpickler *u, const val *t, int64_t *out, int *n, const char *what) {
     if (t->kind != V_TUPLE) return pk_fail(u, GQ_ERR_FORMAT, "tensor %s is not a tuple", what);
     if (t->u.seq.n > GQ_MAX_DIMS)
-        return pk_fail(u, GQ_ERR_UNSUPPORTED, "tensor has %zu dimensions, at most %d supported", t->u.seq.n, GQ_MAX_DIMS);
+        return pk_fail(u, GQ_ERR_UNSUPPORTED, "tensor has %zu dimensions, at most %d supported", t->u.seq.n,
+                       GQ_MAX_DIMS);
     for (size_t i = 0; i < t->u.seq.n; i++) {
         if (t->u.seq.v[i]->kind != V_INT) return pk_fail(u, GQ_ERR_FORMAT, "tensor %s has a non-integer entry", what);
         out[i] = t->u.seq.v[i]->u.i;
-        if (out[i] < 0) return pk_fail(u, GQ_ERR_UNSUPPORTED, "tensor %s has a negative entry %lld", what, (long long)out[i]);
+        if (out[i] < 0)
+            return pk_fail(u, GQ_ERR_UNSUPPORTED, "tensor %s has a negative entry %lld", what, (long long)out[i]);
     }
     *n = (int)t->u.seq.n;
     return GQ_OK;
@@ -377,8 +397,7 @@ static gq_status reduce(unpickler *u) {
         /* (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata]) */
         if ((n != 6 && n != 7) || a[0]->kind != V_STORAGE || a[1]->kind != V_INT || !is_int(a[4]))
             return pk_fail(u, GQ_ERR_FORMAT, "bad _rebuild_tensor_v2 arguments");
-        if (a[5]->kind != V_DICT || a[5]->u.seq.n)
-            return pk_fail(u, GQ_ERR_UNSUPPORTED, "tensor with backward hooks");
+        if (a[5]->kind != V_DICT || a[5]->u.seq.n) return pk_fail(u, GQ_ERR_UNSUPPORTED, "tensor with backward hooks");
         val *t = newval(u, V_TENSOR);
         if (!t) return u->status;
         tensor_info *ti = calloc(1, sizeof *ti);
@@ -410,7 +429,8 @@ static gq_status persistent_load(unpickler *u) {
         a[2]->kind != V_STR || a[3]->kind != V_STR || a[4]->kind != V_INT)
         return pk_fail(u, GQ_ERR_FORMAT, "unsupported persistent id (not a storage reference)");
     int dt = (int)a[1]->u.i;
-    if (a[4]->u.i < 0 || a[4]->u.i > INT64_MAX / 8) return pk_fail(u, GQ_ERR_FORMAT, "storage has %lld elements", (long long)a[4]->u.i);
+    if (a[4]->u.i < 0 || a[4]->u.i > INT64_MAX / 8)
+        return pk_fail(u, GQ_ERR_FORMAT, "storage has %lld elements", (long long)a[4]->u.i);
     val *v = newval(u, V_STORAGE);
     if (!v) return u->status;
     storage_info *si = calloc(1, sizeof *si);
@@ -423,7 +443,8 @@ static gq_status persistent_load(unpickler *u) {
             return pk_fail(u, GQ_ERR_FORMAT, "bad storage view metadata");
         si->view_off = m->u.seq.v[1]->u.i;
         si->view_numel = m->u.seq.v[2]->u.i;
-        if (si->view_off < 0 || si->view_numel < 0 || si->view_off > si->numel || si->view_numel > si->numel - si->view_off)
+        if (si->view_off < 0 || si->view_numel < 0 || si->view_off > si->numel ||
+            si->view_numel > si->numel - si->view_off)
             return pk_fail(u, GQ_ERR_FORMAT, "storage view [%lld, +%lld) outside its storage of %lld elements",
                            (long long)si->view_off, (long long)si->view_numel, (long long)si->numel);
     }
@@ -451,15 +472,17 @@ static gq_status unpickle(unpickler *u, const uint8_t *p, size_t len, const char
                 st = pk_fail(u, GQ_ERR_UNSUPPORTED, "pickle protocol %d", b[0]);
             break;
         case 0x95: st = rd(u, 8, &b); break; /* FRAME: only a read-ahead hint */
-        case '.': /* STOP */
+        case '.':                            /* STOP */
             if (!(u->result = pop(u))) return u->status;
             return GQ_OK;
         case '}': st = push(u, newval(u, V_DICT)); break;
         case ']': st = push(u, newval(u, V_LIST)); break;
         case ')': st = make_tuple(u, NULL, 0); break;
         case '(':
-            if (u->nmarks >= PK_MAX_MARKS) st = pk_fail(u, GQ_ERR_FORMAT, "MARKs nested deeper than %d", PK_MAX_MARKS);
-            else u->marks[u->nmarks++] = u->nstack;
+            if (u->nmarks >= PK_MAX_MARKS)
+                st = pk_fail(u, GQ_ERR_FORMAT, "MARKs nested deeper than %d", PK_MAX_MARKS);
+            else
+                u->marks[u->nmarks++] = u->nstack;
             break;
         case 't': {
             size_t base = 0, n = 0;
@@ -470,8 +493,10 @@ static gq_status unpickle(unpickler *u, const uint8_t *p, size_t len, const char
         case 0x86:
         case 0x87: { /* TUPLE1..3 */
             size_t n = (size_t)(op - 0x84);
-            if (u->nstack < floor_(u) + n) st = pk_fail(u, GQ_ERR_FORMAT, "stack underflow");
-            else u->nstack -= n, st = make_tuple(u, u->stack + u->nstack, n);
+            if (u->nstack < floor_(u) + n)
+                st = pk_fail(u, GQ_ERR_FORMAT, "stack underflow");
+            else
+                u->nstack -= n, st = make_tuple(u, u->stack + u->nstack, n);
             break;
         }
         case 'J':
@@ -501,8 +526,10 @@ static gq_status unpickle(unpickler *u, const uint8_t *p, size_t len, const char
         case 'X': /* BINUNICODE */
         case 'T': /* BINSTRING */
             if (!(st = rd(u, 4, &b))) {
-                if (op == 'T' && (int32_t)le32(b) < 0) st = pk_fail(u, GQ_ERR_FORMAT, "negative string length");
-                else st = push_str(u, le32(b));
+                if (op == 'T' && (int32_t)le32(b) < 0)
+                    st = pk_fail(u, GQ_ERR_FORMAT, "negative string length");
+                else
+                    st = push_str(u, le32(b));
             }
             break;
         case 0x8c: /* SHORT_BINUNICODE */
@@ -524,33 +551,43 @@ static gq_status unpickle(unpickler *u, const uint8_t *p, size_t len, const char
             break;
         case 's': { /* SETITEM */
             val *v = pop(u), *k = v ? pop(u) : NULL, *d = k ? top(u) : NULL;
-            if (!d) st = u->status;
-            else if (d->kind != V_DICT) st = pk_fail(u, GQ_ERR_FORMAT, "SETITEM on a non-dict");
-            else if (!(st = seq_add(u, d, k))) st = seq_add(u, d, v);
+            if (!d)
+                st = u->status;
+            else if (d->kind != V_DICT)
+                st = pk_fail(u, GQ_ERR_FORMAT, "SETITEM on a non-dict");
+            else if (!(st = seq_add(u, d, k)))
+                st = seq_add(u, d, v);
             break;
         }
         case 'u': { /* SETITEMS */
             size_t base = 0, n = 0;
             if ((st = pop_mark(u, &base, &n))) break;
             val *d = top(u);
-            if (!d) st = u->status;
-            else if (d->kind != V_DICT || n % 2) st = pk_fail(u, GQ_ERR_FORMAT, "SETITEMS on a non-dict or odd items");
+            if (!d)
+                st = u->status;
+            else if (d->kind != V_DICT || n % 2)
+                st = pk_fail(u, GQ_ERR_FORMAT, "SETITEMS on a non-dict or odd items");
             for (size_t i = 0; i < n && !st; i++) st = seq_add(u, d, u->stack[base + i]);
             break;
         }
         case 'a': { /* APPEND */
             val *v = pop(u), *l = v ? top(u) : NULL;
-            if (!l) st = u->status;
-            else if (l->kind != V_LIST) st = pk_fail(u, GQ_ERR_FORMAT, "APPEND on a non-list");
-            else st = seq_add(u, l, v);
+            if (!l)
+                st = u->status;
+            else if (l->kind != V_LIST)
+                st = pk_fail(u, GQ_ERR_FORMAT, "APPEND on a non-list");
+            else
+                st = seq_add(u, l, v);
             break;
         }
         case 'e': { /* APPENDS */
             size_t base = 0, n = 0;
             if ((st = pop_mark(u, &base, &n))) break;
             val *l = top(u);
-            if (!l) st = u->status;
-            else if (l->kind != V_LIST) st = pk_fail(u, GQ_ERR_FORMAT, "APPENDS on a non-list");
+            if (!l)
+                st = u->status;
+            else if (l->kind != V_LIST)
+                st = pk_fail(u, GQ_ERR_FORMAT, "APPENDS on a non-list");
             for (size_t i = 0; i < n && !st; i++) st = seq_add(u, l, u->stack[base + i]);
             break;
         }
@@ -562,15 +599,19 @@ static gq_status unpickle(unpickler *u, const uint8_t *p, size_t len, const char
         }
         case 0x93: { /* STACK_GLOBAL */
             val *n = pop(u), *m = n ? pop(u) : NULL;
-            if (!m) st = u->status;
-            else if (m->kind != V_STR || n->kind != V_STR) st = pk_fail(u, GQ_ERR_FORMAT, "STACK_GLOBAL on non-strings");
-            else st = push_global(u, m->u.s.p, m->u.s.n, n->u.s.p, n->u.s.n);
+            if (!m)
+                st = u->status;
+            else if (m->kind != V_STR || n->kind != V_STR)
+                st = pk_fail(u, GQ_ERR_FORMAT, "STACK_GLOBAL on non-strings");
+            else
+                st = push_global(u, m->u.s.p, m->u.s.n, n->u.s.p, n->u.s.n);
             break;
         }
         case 'R': st = reduce(u); break;
         case 'b': { /* BUILD: only OrderedDict's attributes (torch's `_metadata`), which we drop */
             val *state = pop(u), *obj = state ? top(u) : NULL;
-            if (!obj) st = u->status;
+            if (!obj)
+                st = u->status;
             else if (obj->kind != V_DICT || !obj->sub || (state->kind != V_DICT && state->kind != V_NONE))
                 st = pk_fail(u, GQ_ERR_FORMAT, "hostile or unsupported pickle: BUILD on something not an OrderedDict");
             break;
@@ -632,8 +673,8 @@ static int is_contiguous(const tensor_info *ti) {
 
 /* Adds tensor `name` to ck. With may_view, a contiguous aligned F32 tensor stays in the
  * checkpoint's copy-on-write file mapping instead of being copied. */
-static gq_status emit_tensor(gq_ckpt *ck, const char *name, const tensor_info *ti, const uint8_t *storage,
-                             int may_view, const char *path, gq_err *err) {
+static gq_status emit_tensor(gq_ckpt *ck, const char *name, const tensor_info *ti, const uint8_t *storage, int may_view,
+                             const char *path, gq_err *err) {
     const storage_info *si = ti->storage->u.st;
     /* Every element index offset + sum(i_d * stride_d) must lie inside the storage view;
      * the sums are bounded step by step, so nothing overflows. */
@@ -646,25 +687,25 @@ static gq_status emit_tensor(gq_ckpt *ck, const char *name, const tensor_info *t
     if (numel > avail)
         return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has %lld elements but its storage only %lld", path, name,
                        (long long)numel, (long long)avail);
-    if (numel) {
-        for (int d = 0; d < ti->ndim; d++) {
-            if (ti->stride[d] && ti->size[d] - 1 > (avail - last) / ti->stride[d]) {
-                last = avail;
-                break;
-            }
-            last += (ti->size[d] - 1) * ti->stride[d];
+    if (!numel) /* nothing to read, and its offset may point anywhere */
+        return gq_ckpt_add(ck, name, ti->ndim, ti->size, path, err) ? GQ_OK : GQ_ERR_FORMAT;
+    for (int d = 0; d < ti->ndim; d++) {
+        if (ti->stride[d] && ti->size[d] - 1 > (avail - last) / ti->stride[d]) {
+            last = avail;
+            break;
         }
-        if (last >= avail)
-            return gq_fail(err, GQ_ERR_FORMAT,
-                           "%s: tensor '%s' (offset %lld, %d dims) reaches past its storage of %lld elements", path,
-                           name, (long long)ti->offset, ti->ndim, (long long)avail);
+        last += (ti->size[d] - 1) * ti->stride[d];
     }
+    if (last >= avail)
+        return gq_fail(err, GQ_ERR_FORMAT,
+                       "%s: tensor '%s' (offset %lld, %d dims) reaches past its storage of %lld elements", path, name,
+                       (long long)ti->offset, ti->ndim, (long long)avail);
     const uint8_t *first = storage + (size_t)(si->view_off + ti->offset) * (size_t)dtypes[si->dtype].size;
     if (may_view && si->dtype == DT_F32 && is_contiguous(ti) && (uintptr_t)first % sizeof(float) == 0)
         return gq_ckpt_add_view(ck, name, ti->ndim, ti->size, (float *)(uintptr_t)first, path, err);
     float *dst = gq_ckpt_add(ck, name, ti->ndim, ti->size, path, err);
     if (!dst) return GQ_ERR_FORMAT; /* gq_ckpt_add has set err */
-    if (numel) gather(dst, ti, first, si->dtype);
+    gather(dst, ti, first, si->dtype);
     return GQ_OK;
 }
 
@@ -701,7 +742,8 @@ static gq_status emit_state_dict(gq_ckpt *ck, const val *sd, resolve_fn resolve,
         name[k->u.s.n] = '\0';
         const uint8_t *data = NULL;
         gq_status st = GQ_OK;
-        if (v->kind != V_TENSOR) st = gq_fail(err, GQ_ERR_FORMAT, "%s: state dict entry '%s' is not a tensor", path, name);
+        if (v->kind != V_TENSOR)
+            st = gq_fail(err, GQ_ERR_FORMAT, "%s: state dict entry '%s' is not a tensor", path, name);
         if (!st) st = resolve(ctx, v->u.t->storage->u.st, &data);
         if (!st) st = emit_tensor(ck, name, v->u.t, data, in_map && !shared(sd, i), path, err);
         free(name);
@@ -777,7 +819,8 @@ static gq_status zip_open(zipfile *z) {
         size_t at = len - back;
         if (le32(b + at) == 0x06054b50 && at + 22 + le16(b + at + 20) <= len) eocd = at, found = 1;
     }
-    if (!found) return gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: no end-of-central-directory record (truncated?)", z->path);
+    if (!found)
+        return gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: no end-of-central-directory record (truncated?)", z->path);
     uint64_t count = le16(b + eocd + 10), cdsize = le32(b + eocd + 12), cdoff = le32(b + eocd + 16);
     if (count == 0xFFFF || cdsize == 0xFFFFFFFF || cdoff == 0xFFFFFFFF) {
         if (eocd < 20 || le32(b + eocd - 20) != 0x07064b50)
@@ -791,8 +834,8 @@ static gq_status zip_open(zipfile *z) {
     }
     if (cdoff > len || cdsize > len - cdoff || count > cdsize / 46)
         return gq_fail(z->err, GQ_ERR_FORMAT,
-                       "%s: zip: central directory (%llu entries, %llu bytes at %llu) does not fit in the file", z->path,
-                       (unsigned long long)count, (unsigned long long)cdsize, (unsigned long long)cdoff);
+                       "%s: zip: central directory (%llu entries, %llu bytes at %llu) does not fit in the file",
+                       z->path, (unsigned long long)count, (unsigned long long)cdsize, (unsigned long long)cdoff);
     z->e = calloc(count ? count : 1, sizeof *z->e);
     if (!z->e) return gq_fail(z->err, GQ_ERR_NOMEM, "%s: out of memory", z->path);
     const uint8_t *p = b + cdoff, *end = p + cdsize;
@@ -844,18 +887,21 @@ static gq_status zip_get(zipfile *z, const char *name, size_t namelen, const uin
     char pn[96];
     if (!e) return gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: entry '%s' missing", z->path, printable(name, namelen, pn));
     if (e->method != 0)
-        return gq_fail(z->err, GQ_ERR_UNSUPPORTED, "%s: zip: entry '%s' is compressed (method %u); only stored entries are supported",
-                       z->path, printable(name, namelen, pn), e->method);
+        return gq_fail(z->err, GQ_ERR_UNSUPPORTED,
+                       "%s: zip: entry '%s' is compressed (method %u); only stored entries are supported", z->path,
+                       printable(name, namelen, pn), e->method);
     if (!e->checked) {
         const uint8_t *b = z->buf;
         if (e->local > z->len || z->len - e->local < 30 || le32(b + e->local) != 0x04034b50)
-            return gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: entry '%s': local header at %llu outside the file or corrupt",
-                           z->path, printable(name, namelen, pn), (unsigned long long)e->local);
+            return gq_fail(z->err, GQ_ERR_FORMAT,
+                           "%s: zip: entry '%s': local header at %llu outside the file or corrupt", z->path,
+                           printable(name, namelen, pn), (unsigned long long)e->local);
         uint64_t at = e->local + 30 + le16(b + e->local + 26) + le16(b + e->local + 28);
         if (le16(b + e->local + 26) != namelen || (at <= z->len && memcmp(b + e->local + 30, name, namelen)) ||
             e->csize != e->size || at > z->len || e->size > z->len - at)
-            return gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: entry '%s': data (%llu bytes at %llu) outside the file or corrupt",
-                           z->path, printable(name, namelen, pn), (unsigned long long)e->size, (unsigned long long)at);
+            return gq_fail(z->err, GQ_ERR_FORMAT,
+                           "%s: zip: entry '%s': data (%llu bytes at %llu) outside the file or corrupt", z->path,
+                           printable(name, namelen, pn), (unsigned long long)e->size, (unsigned long long)at);
         if (crc32(b + at, (size_t)e->size) != e->crc)
             return gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: entry '%s': CRC mismatch (corrupt file)", z->path,
                            printable(name, namelen, pn));
@@ -911,7 +957,8 @@ gq_status gq_ckpt_read_torch_zip(gq_ckpt *ck, const uint8_t *buf, size_t len, co
             pkl = e;
         }
     }
-    if (!st && !pkl) st = gq_fail(err, GQ_ERR_FORMAT, "%s: zip: no <archive>/data.pkl entry (not a PyTorch checkpoint?)", path);
+    if (!st && !pkl)
+        st = gq_fail(err, GQ_ERR_FORMAT, "%s: zip: no <archive>/data.pkl entry (not a PyTorch checkpoint?)", path);
     const uint8_t *data = NULL;
     uint64_t size = 0;
     if (!st) {
@@ -922,7 +969,8 @@ gq_status gq_ckpt_read_torch_zip(gq_ckpt *ck, const uint8_t *buf, size_t len, co
     /* Torch writes byteorder "little" or "big" (absent before 1.10 means little). */
     const uint8_t *bo = NULL;
     uint64_t nbo = 0;
-    if (!st && !(st = zip_member(&z, "byteorder", "", 0, 1, &bo, &nbo)) && bo && !(nbo == 6 && !memcmp(bo, "little", 6)))
+    if (!st && !(st = zip_member(&z, "byteorder", "", 0, 1, &bo, &nbo)) && bo &&
+        !(nbo == 6 && !memcmp(bo, "little", 6)))
         st = gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: zip: byteorder is not 'little'", path);
     if (!st) st = unpickle(&u, data, (size_t)size, path, "data.pkl", err);
     if (!st) st = emit_state_dict(ck, u.result, zip_resolve, &z, buf, len, path, err);
@@ -957,7 +1005,8 @@ static gq_status legacy_resolve(void *ctx, const storage_info *si, const uint8_t
             return GQ_OK;
         }
     char pn[96];
-    return gq_fail(l->err, GQ_ERR_FORMAT, "%s: storage '%s' is not in the file", l->path, printable(si->key, si->keylen, pn));
+    return gq_fail(l->err, GQ_ERR_FORMAT, "%s: storage '%s' is not in the file", l->path,
+                   printable(si->key, si->keylen, pn));
 }
 
 /* The legacy magic number 0x1950a86a20f9469cfc6c as LONG1's little-endian bytes. */
@@ -968,8 +1017,8 @@ gq_status gq_ckpt_read_torch_legacy(gq_ckpt *ck, const uint8_t *buf, size_t len,
     legacy l = {.path = path, .err = err};
     size_t pos = 0;
     gq_status st = unpickle(&head, buf, len, path, "magic number", err);
-    if (!st && !(head.result->kind == V_BIGINT && head.result->u.s.n == 10 &&
-                 !memcmp(head.result->u.s.p, legacy_magic, 10)))
+    if (!st &&
+        !(head.result->kind == V_BIGINT && head.result->u.s.n == 10 && !memcmp(head.result->u.s.p, legacy_magic, 10)))
         st = gq_fail(err, GQ_ERR_FORMAT, "%s: not a PyTorch file (bad magic number)", path);
     pos += head.pos;
     pk_free(&head);
@@ -983,7 +1032,8 @@ gq_status gq_ckpt_read_torch_legacy(gq_ckpt *ck, const uint8_t *buf, size_t len,
         const val *si = head.result;
         if (si->kind != V_DICT) st = gq_fail(err, GQ_ERR_FORMAT, "%s: sys_info is not a dict", path);
         for (size_t i = 0; !st && i + 1 < si->u.seq.n; i += 2)
-            if (is_str(si->u.seq.v[i], "little_endian") && !(si->u.seq.v[i + 1]->kind == V_BOOL && si->u.seq.v[i + 1]->u.i))
+            if (is_str(si->u.seq.v[i], "little_endian") &&
+                !(si->u.seq.v[i + 1]->kind == V_BOOL && si->u.seq.v[i + 1]->u.i))
                 st = gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: big-endian legacy checkpoint", path);
     }
     pos += head.pos;
@@ -1023,18 +1073,21 @@ gq_status gq_ckpt_read_torch_legacy(gq_ckpt *ck, const uint8_t *buf, size_t len,
         }
         for (size_t j = 0; j < l.n && !st; j++)
             if (l.s[j].keylen == k->u.s.n && !memcmp(l.s[j].key, k->u.s.p, k->u.s.n))
-                st = gq_fail(err, GQ_ERR_FORMAT, "%s: storage '%s' listed twice", path, printable(k->u.s.p, k->u.s.n, pn));
+                st = gq_fail(err, GQ_ERR_FORMAT, "%s: storage '%s' listed twice", path,
+                             printable(k->u.s.p, k->u.s.n, pn));
         if (st) break;
         uint64_t bytes = (uint64_t)ref->numel * (uint64_t)dtypes[ref->dtype].size;
         if (len - pos < 8 || le64(buf + pos) != (uint64_t)ref->numel || bytes > len - pos - 8) {
-            st = gq_fail(err, GQ_ERR_FORMAT, "%s: storage '%s' (%lld elements at byte %zu) is truncated or has the wrong size",
-                         path, printable(k->u.s.p, k->u.s.n, pn), (long long)ref->numel, pos);
+            st = gq_fail(err, GQ_ERR_FORMAT,
+                         "%s: storage '%s' (%lld elements at byte %zu) is truncated or has the wrong size", path,
+                         printable(k->u.s.p, k->u.s.n, pn), (long long)ref->numel, pos);
             break;
         }
         l.s[l.n++] = (lstorage){k->u.s.p, k->u.s.n, ref->dtype, ref->numel, buf + pos + 8};
         pos += 8 + (size_t)bytes;
     }
-    if (!st && pos != len) st = gq_fail(err, GQ_ERR_FORMAT, "%s: %zu unexpected bytes after the last storage", path, len - pos);
+    if (!st && pos != len)
+        st = gq_fail(err, GQ_ERR_FORMAT, "%s: %zu unexpected bytes after the last storage", path, len - pos);
     if (!st) st = emit_state_dict(ck, sd.result, legacy_resolve, &l, buf, len, path, err);
     free(l.s);
     pk_free(&sd);

@@ -241,20 +241,24 @@ static void test_bad_safetensors(gq_test_ctx *t) {
         const char *name, *header, *want;
     } cases[] = {
         {"st_past_end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", "data_offsets"},
-        {"st_overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", "overlap"},
+        {"st_overlap",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+         "overlap"},
         {"st_size_mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", "need 12"},
         {"st_reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", "data_offsets"},
         {"st_dtype", "{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", "Q4"},
         {"st_negative_dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2,-1],\"data_offsets\":[0,8]}}", "'a'"},
         {"st_huge_dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", "'a'"},
-        {"st_overflow_dims",
-         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,2,4,8,16,32,64,128,256],\"data_offsets\":[0,8]}}", "'a'"},
+        {"st_overflow_dims", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,2,4,8,16,32,64,128,256],\"data_offsets\":[0,8]}}",
+         "'a'"},
         {"st_fraction", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]}}", "'a'"},
         {"st_no_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", "'a'"},
         {"st_not_object", "[1,2,3]", NULL},
-        {"st_dup", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                   "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", "twice"},
+        {"st_dup",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+         "twice"},
     };
     static const float four[4] = {1, 2, 3, 4};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -384,8 +388,8 @@ static bytes make_pickle(const ptensor *ts, int n) { return make_pickle_fmt(ts, 
  * storage '0' = `data` (numel elements). */
 static bytes make_legacy(const ptensor *ts, const pview *views, int n, const void *data, size_t nbytes,
                          uint64_t numel) {
-    static const uint8_t head[] = {0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.',
-                                   0x80, 2, 'M', 0xe9, 0x03, '.', 0x80, 2, '}', '.'};
+    static const uint8_t head[] = {0x80, 2,   0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50,
+                                   0x19, '.', 0x80, 2,  'M',  0xe9, 0x03, '.',  0x80, 2,    '}',  '.'};
     bytes b = {0}, sd = make_pickle_fmt(ts, n, views);
     put(&b, head, sizeof head);
     put(&b, sd.p, sd.n);
@@ -413,10 +417,13 @@ static void test_zip_good(gq_test_ctx *t) {
         {"every_other", "FloatStorage", "0", 6, 1, 2, {1, 3}, {99, 2}},
         {"scalar", "FloatStorage", "0", 6, 5, 0, {0}, {0}},
         {"empty", "FloatStorage", "0", 6, 0, 2, {0, 3}, {3, 1}},
+        {"empty_far", "FloatStorage", "0", 6, 0x7fffffff, 1, {0}, {1}},
     };
-    bytes pkl = make_pickle(ts, 6);
+    bytes pkl = make_pickle(ts, 7);
     for (int zip64 = 0; zip64 < 2; zip64++) {
-        zin e[] = {{"archive/data.pkl", pkl.p, pkl.n}, {"archive/data/0", six, sizeof six}, {"archive/byteorder", "little", 6}};
+        zin e[] = {{"archive/data.pkl", pkl.p, pkl.n},
+                   {"archive/data/0", six, sizeof six},
+                   {"archive/byteorder", "little", 6}};
         bytes z = make_zip(e, 3, zip64);
         char *p = write_tmp(zip64 ? "good_zip64.bin" : "good.bin", z.p, z.n);
         gq_ckpt *ck = load_ok(t, p);
@@ -426,6 +433,7 @@ static void test_zip_good(gq_test_ctx *t) {
         check_tensor(t, ck, "every_other", 2, (int64_t[]){1, 3}, (float[]){1, 3, 5});
         check_tensor(t, ck, "scalar", 0, NULL, (float[]){5});
         check_tensor(t, ck, "empty", 2, (int64_t[]){0, 3}, NULL);
+        check_tensor(t, ck, "empty_far", 1, (int64_t[]){0}, NULL);
         /* "plain" shares its storage with the others, so it must be a copy: writing into
          * it must not show through another tensor */
         if (ck && gq_ckpt_find(ck, "plain") && gq_ckpt_find(ck, "offset")) {
@@ -437,7 +445,8 @@ static void test_zip_good(gq_test_ctx *t) {
         free(p);
         free(z.p);
     }
-    zin big[] = {{"archive/data.pkl", pkl.p, pkl.n}, {"archive/data/0", six, sizeof six}, {"archive/byteorder", "big", 3}};
+    zin big[] = {
+        {"archive/data.pkl", pkl.p, pkl.n}, {"archive/data/0", six, sizeof six}, {"archive/byteorder", "big", 3}};
     bytes zbig = make_zip(big, 3, 0);
     expect_fail_bytes(t, "big_endian.bin", &zbig, "byteorder");
     free(zbig.p);
@@ -538,10 +547,14 @@ static void test_bad_zip(gq_test_ctx *t) {
         const ptensor *ts;
         int n;
     } cases[] = {
-        {"pk_offset.bin", "reaches past", &over, 1},     {"pk_numel.bin", "expected 7 elements", &numel, 1},
-        {"pk_stride.bin", "reaches past", &stride, 1},   {"pk_big.bin", "elements", &big, 1},
-        {"pk_broadcast.bin", "elements", &bcast, 1},     {"pk_0dim_past.bin", NULL, &dims, 1},
-        {"pk_negative.bin", "negative", &neg, 1},        {"pk_dup.bin", "twice", dup, 2},
+        {"pk_offset.bin", "reaches past", &over, 1},
+        {"pk_numel.bin", "expected 7 elements", &numel, 1},
+        {"pk_stride.bin", "reaches past", &stride, 1},
+        {"pk_big.bin", "elements", &big, 1},
+        {"pk_broadcast.bin", "elements", &bcast, 1},
+        {"pk_0dim_past.bin", NULL, &dims, 1},
+        {"pk_negative.bin", "negative", &neg, 1},
+        {"pk_dup.bin", "twice", dup, 2},
         {"pk_bytestorage.bin", "torch.ByteStorage", &badtype, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -564,12 +577,25 @@ static void test_hostile(gq_test_ctx *t) {
         const char *want;
     } cases[] = {
 #define P(s) s, sizeof(s) - 1
-        {"os_system.bin", P("\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00ls\x85R."), "global 'os.system'"},
-        {"eval.bin", P("\x80\x02" "cbuiltins\neval\nX\x01\x00\x00\x00" "1\x85R."), "global 'builtins.eval'"},
+        {"os_system.bin",
+         P("\x80\x02"
+           "cos\nsystem\nX\x02\x00\x00\x00ls\x85R."),
+         "global 'os.system'"},
+        {"eval.bin",
+         P("\x80\x02"
+           "cbuiltins\neval\nX\x01\x00\x00\x00"
+           "1\x85R."),
+         "global 'builtins.eval'"},
         {"posix_stack.bin", P("\x80\x04\x8c\x05posix\x8c\x06system\x93X\x02\x00\x00\x00ls\x85R."),
          "global 'posix.system'"},
-        {"nonprintable.bin", P("\x80\x02" "cos\x01\nsystem\x1b\nN\x85R."), "global 'os?.system?'"},
-        {"unterminated.bin", P("\x80\x02" "cos"), "GLOBAL"},
+        {"nonprintable.bin",
+         P("\x80\x02"
+           "cos\x01\nsystem\x1b\nN\x85R."),
+         "global 'os?.system?'"},
+        {"unterminated.bin",
+         P("\x80\x02"
+           "cos"),
+         "GLOBAL"},
         {"inst.bin", P("\x80\x02(ios\nsystem\nX\x02\x00\x00\x00lsq."), "opcode 0x69"},
         {"obj.bin", P("\x80\x02(cos\nsystem\no."), "global 'os.system'"},
         {"obj2.bin", P("\x80\x02(N\x85o."), "opcode 0x6f"},
@@ -578,9 +604,18 @@ static void test_hostile(gq_test_ctx *t) {
         {"build_dict.bin", P("\x80\x02}}b."), "BUILD"},
         {"build_tuple.bin", P("\x80\x02)}b."), "BUILD"},
         {"reduce_none.bin", P("\x80\x02N)R."), "REDUCE"},
-        {"reduce_storage.bin", P("\x80\x02" "ctorch\nFloatStorage\n)R."), "REDUCE"},
-        {"reduce_od_args.bin", P("\x80\x02" "ccollections\nOrderedDict\n]\x85R."), "OrderedDict"},
-        {"persid_str.bin", P("\x80\x02X\x01\x00\x00\x00" "0Q."), "persistent id"},
+        {"reduce_storage.bin",
+         P("\x80\x02"
+           "ctorch\nFloatStorage\n)R."),
+         "REDUCE"},
+        {"reduce_od_args.bin",
+         P("\x80\x02"
+           "ccollections\nOrderedDict\n]\x85R."),
+         "OrderedDict"},
+        {"persid_str.bin",
+         P("\x80\x02X\x01\x00\x00\x00"
+           "0Q."),
+         "persistent id"},
         {"persid_text.bin", P("\x80\x02(S'x'\nP0\n."), "opcode 0x53"},
         {"marks.bin", P("\x80\x02(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((."), "MARK"},
         {"long_binput.bin", P("\x80\x02Nr\xff\xff\xff\x7f."), "memo index"},
@@ -595,7 +630,10 @@ static void test_hostile(gq_test_ctx *t) {
         {"binstring_neg.bin", P("\x80\x02T\xff\xff\xff\xff"), "negative"},
         {"proto.bin", P("\x80\x09}."), "protocol"},
         {"not_dict.bin", P("\x80\x02]."), "state dict"},
-        {"not_tensor.bin", P("\x80\x02}X\x01\x00\x00\x00" "aNs."), "'a' is not a tensor"},
+        {"not_tensor.bin",
+         P("\x80\x02}X\x01\x00\x00\x00"
+           "aNs."),
+         "'a' is not a tensor"},
         {"key_not_str.bin", P("\x80\x02}NNs."), "key 0"},
         {"key_nul.bin", P("\x80\x02}X\x01\x00\x00\x00\x00Ns."), "key 0"},
 #undef P
@@ -653,7 +691,8 @@ static void test_fuzz(gq_test_ctx *t) {
         free(z.p);
     }
     GQ_CHECK(t, refused == total, "%d of %d truncated pickles refused", refused, total);
-    static const uint8_t vals[] = {0x00, 0x01, 0x02, 0x7f, 0x80, 0xff, '(', 't', 'R', 'Q', 'b', 'u', 'h', 'q', 'N', '.'};
+    static const uint8_t vals[] = {0x00, 0x01, 0x02, 0x7f, 0x80, 0xff, '(', 't',
+                                   'R',  'Q',  'b',  'u',  'h',  'q',  'N', '.'};
     for (size_t pos = 0; pos < pk.n; pos++)
         for (size_t v = 0; v < sizeof vals; v++) {
             uint8_t keep = pk.p[pos];
@@ -669,7 +708,8 @@ static void test_fuzz(gq_test_ctx *t) {
             free(z.p);
             pk.p[pos] = keep;
         }
-    printf("ok   fuzz: %d truncations refused, %zu mutations survived (%d loaded)\n", total, pk.n * sizeof vals, loaded);
+    printf("ok   fuzz: %d truncations refused, %zu mutations survived (%d loaded)\n", total, pk.n * sizeof vals,
+           loaded);
     free(pk.p);
 }
 
@@ -716,7 +756,8 @@ static void test_cpython_pickle(gq_test_ctx *t) {
 /* ---- 5. legacy format ------------------------------------------------------------- */
 
 static void test_legacy_views(gq_test_ctx *t) {
-    ptensor ts[] = {{"whole", "FloatStorage", "0", 6, 0, 1, {6}, {1}}, {"view", "FloatStorage", "0", 6, 1, 1, {2}, {1}}};
+    ptensor ts[] = {{"whole", "FloatStorage", "0", 6, 0, 1, {6}, {1}},
+                    {"view", "FloatStorage", "0", 6, 1, 1, {2}, {1}}};
     pview views[] = {{NULL, 0, 0}, {"0v", 2, 3}};
     bytes b = make_legacy(ts, views, 2, six, sizeof six, 6);
     char *p = write_tmp("legacy_views.bin", b.p, b.n);
