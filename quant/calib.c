@@ -78,9 +78,6 @@ gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, con
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, in, nb, 1.0, c->xd, in, 1.0, s->xtx, in);
     }
     s->ntok += ntok;
-    /* dsyrk fills the upper triangle only; mirror it so that users see a full matrix */
-    for (int i = 0; i < in; i++)
-        for (int j = i + 1; j < in; j++) s->xtx[(size_t)j * in + i] = s->xtx[(size_t)i * in + j];
     return GQ_OK;
 }
 

@@ -35,16 +35,19 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
         return gq_fail(err, GQ_ERR_NOMEM, "method spqr: out of memory for a %dx%d Hessian", in, in);
     }
     double scale = 2.0 / (double)st->ntok, mean_diag = 0;
-    for (size_t i = 0; i < (size_t)in * in; i++) h[i] = scale * st->xtx[i];
+    for (size_t i = 0; i < (size_t)in * in; i++) h[i] = scale * st->xtx[i]; /* upper triangle is what LAPACK reads */
     for (int j = 0; j < in; j++) mean_diag += h[(size_t)j * in + j];
     double lambda = damp * mean_diag / in;
     for (int j = 0; j < in; j++) h[(size_t)j * in + j] += lambda;
+    /* The row-major upper triangle is the column-major lower one: calling LAPACK in its
+     * native order spares LAPACKE a transposed copy per call. In that view H = L Lᵀ,
+     * H⁻¹ = (L Lᵀ)⁻¹ and, with `sequential`, H⁻¹ = L' L'ᵀ, whose U = L'ᵀ has U_jj = L'_jj. */
     const char *step = "dpotrf(H)";
-    lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', in, h, in);
-    if (info == 0) step = "dpotri(H)", info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', in, h, in);
-    if (info == 0 && seq) { /* Cholesky of H⁻¹ itself; dpotrf reads the upper triangle dpotri wrote */
+    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', in, h, in);
+    if (info == 0) step = "dpotri(H)", info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', in, h, in);
+    if (info == 0 && seq) { /* Cholesky of H⁻¹ itself, from the triangle dpotri wrote */
         step = "dpotrf(H^-1)";
-        info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', in, h, in);
+        info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', in, h, in);
     }
     if (info != 0) {
         free(h), free(d);

@@ -104,7 +104,7 @@ typedef struct {
     int in;
     int64_t ntok;
     double *abs_sum; /* (in) Σ_tokens |x_j| */
-    double *xtx;     /* (in, in) XᵀX, full symmetric */
+    double *xtx;     /* (in, in) XᵀX: upper triangle (xtx[i*in + j], j >= i); lower is 0 */
 } gq_lin_stats;
 
 typedef struct gq_quant_calib gq_quant_calib;
