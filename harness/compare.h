@@ -1,0 +1,34 @@
+/* compare: paired comparison of two sweep results on the same examples.
+ *
+ *     glueq compare A B [--task T] [--fail-if-worse DELTA]
+ *
+ * A and B are `PATH` or `PATH#POINT_ID`; PATH is a results directory or its results.json
+ * (predictions.jsonl must sit beside it). With a point id on both sides, those two points
+ * are compared; with none, every point id present in both is compared (e.g. the same grid
+ * before and after a code change). For each pair it prints accuracy of A and B with
+ * counts, B − A in percentage points with a paired-bootstrap 95% interval, and the exact
+ * McNemar p-value. Exit status: 0, 1 on bad input, 2 on usage errors, 3 when
+ * --fail-if-worse DELTA is given and some B is significantly worse: p < 0.05 and
+ * B − A < −DELTA percentage points.
+ */
+#ifndef GQ_COMPARE_H
+#define GQ_COMPARE_H
+
+#include "common.h"
+
+#define GQ_COMPARE_WORSE 3
+
+typedef struct {
+    int n;
+    int correct_a, correct_b;
+    int only_a, only_b;        /* examples only A / only B gets right (McNemar's b, c) */
+    double diff, lo, hi;       /* accuracy(B) − accuracy(A), paired bootstrap 95% interval */
+    double p;                  /* exact McNemar p-value */
+} gq_compare_stats;
+
+/* Compares predictions of A and B against the same gold labels (n examples). */
+void gq_compare_paired(const int *labels, const int *pred_a, const int *pred_b, int n, gq_compare_stats *out);
+
+int gq_cmd_compare(int argc, char **argv);
+
+#endif

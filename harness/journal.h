@@ -1,0 +1,50 @@
+/* journal: the crash-safe record of a sweep's finished points.
+ *
+ * Format (text, one record per line):
+ *     glueq-journal 1 <config sha256> <header JSON>\n       magic, version, config hash
+ *     <row JSON>\n                                          one line per finished point
+ * The header is written atomically (temporary file + rename), so a journal always has
+ * one. Each row is appended with a single write() followed by fsync(), so a SIGKILL or a
+ * power cut leaves at most a truncated last line; readers ignore a last line without its
+ * '\n', and resuming cuts it off before appending. Row lines never contain '\n' (JSON
+ * escapes it).
+ *
+ *     gq_journal *j = NULL;
+ *     cJSON *rows = NULL;
+ *     gq_journal_open(path, hash, header, resume, &j, &rows, &err);  // rows: finished points
+ *     gq_journal_append(j, row, &err);                                  // after each point
+ *     gq_journal_close(j);
+ */
+#ifndef GQ_JOURNAL_H
+#define GQ_JOURNAL_H
+
+#include <cJSON.h>
+
+#include "common.h"
+
+#define GQ_JOURNAL_MAGIC "glueq-journal"
+#define GQ_JOURNAL_VERSION 1
+
+typedef struct gq_journal gq_journal;
+
+/* Reads a journal without changing it: *header (the header JSON) and *rows (a JSON array
+ * of the complete rows, in file order) are owned by the caller (cJSON_Delete); hash gets
+ * the config hash. A row that is not valid JSON, other than a truncated last line, is an
+ * error naming the line. Either output pointer may be NULL. */
+gq_status gq_journal_read(const char *path, char hash[65], cJSON **header, cJSON **rows, gq_err *err);
+
+/* Opens path for appending. Without resume, path must not exist yet and is created with
+ * the header (config_hash, header JSON). With resume, an existing journal must carry
+ * config_hash (else GQ_ERR_ARG saying so), its finished rows go to *rows (caller owns)
+ * and a truncated last line is cut off; a missing journal is created as without resume.
+ * *out is owned by the caller: gq_journal_close. */
+gq_status gq_journal_open(const char *path, const char *config_hash, const cJSON *header, int resume,
+                          gq_journal **out, cJSON **rows, gq_err *err);
+
+/* Appends row as one line: one write(), then fsync(). */
+gq_status gq_journal_append(gq_journal *j, const cJSON *row, gq_err *err);
+
+/* Closes the file (accepts NULL). */
+void gq_journal_close(gq_journal *j);
+
+#endif

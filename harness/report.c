@@ -1,0 +1,568 @@
+/* report: CSV, JSON, JSONL, Markdown and SVG views of a sweep's rows; see report.h.
+ * Every writer prints into a memory stream and hands the bytes to gq_write_file_atomic,
+ * so an interrupted write never leaves a half file behind. */
+#define _POSIX_C_SOURCE 200809L
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const gq_report_columns[] = {
+    "point_id", "index", "task", "method", "bits", "k", "p", "global", "scheme", "granularity", "clip",
+    "stats_exclude_protected", "method_options", "seed", "calibration", "max_len", "limit", "correct", "total",
+    "accuracy", "acc_lo", "acc_hi", "f1", "f1_lo", "f1_hi", "flips", "agreement", "kl", "protected",
+    "protected_fraction", "effective_bits", "seconds", "checkpoint_sha256", "data_sha256", "calib_sha256", NULL,
+};
+
+void gq_report_fidelity(const int *ref_pred, const float *ref_logits, const int *pred, const float *logits, int n,
+                        int n_labels, int *flips, double *agreement, double *kl) {
+    int f = 0;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        f += ref_pred[i] != pred[i];
+        const float *a = ref_logits + (size_t)i * n_labels, *b = logits + (size_t)i * n_labels;
+        double ma = a[0], mb = b[0], za = 0, zb = 0;
+        for (int j = 1; j < n_labels; j++) ma = fmax(ma, a[j]), mb = fmax(mb, b[j]);
+        for (int j = 0; j < n_labels; j++) za += exp(a[j] - ma), zb += exp(b[j] - mb);
+        double lza = log(za), lzb = log(zb), d = 0;
+        /* KL(p‖q) = Σ p (log p − log q) with log p = a − ma − log Σ exp(a − ma) */
+        for (int j = 0; j < n_labels; j++) {
+            double lp = a[j] - ma - lza, lq = b[j] - mb - lzb;
+            d += exp(lp) * (lp - lq);
+        }
+        sum += d;
+    }
+    *flips = f;
+    *agreement = n ? 1.0 - (double)f / n : 1.0;
+    *kl = n ? sum / n : 0.0;
+}
+
+static double num(const cJSON *row, const char *key, double def) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(row, key);
+    return cJSON_IsNumber(x) ? x->valuedouble : def;
+}
+
+static const char *str(const cJSON *row, const char *key) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(row, key);
+    return cJSON_IsString(x) ? x->valuestring : "";
+}
+
+static int cmp_index(const void *a, const void *b) {
+    double x = num(*(cJSON *const *)a, "index", 0), y = num(*(cJSON *const *)b, "index", 0);
+    return (x > y) - (x < y);
+}
+
+int gq_report_sort_rows(cJSON *rows) {
+    int n = cJSON_GetArraySize(rows), dropped = 0;
+    if (n == 0) return 0;
+    cJSON **v = gq_malloc_array((size_t)n, sizeof *v);
+    if (!v) return 0;
+    n = 0;
+    for (cJSON *c = rows->child; c; c = c->next) v[n++] = c;
+    /* stable for equal indices: qsort is not, so ties are rare repeats (dropped below) */
+    qsort(v, (size_t)n, sizeof *v, cmp_index);
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < m && !dup; j++) dup = strcmp(str(v[j], "point_id"), str(v[i], "point_id")) == 0;
+        if (dup) {
+            cJSON_Delete(v[i]);
+            dropped++;
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    for (int i = 0; i < m; i++) {
+        v[i]->prev = i ? v[i - 1] : v[m - 1];
+        v[i]->next = i + 1 < m ? v[i + 1] : NULL;
+    }
+    rows->child = m ? v[0] : NULL;
+    free(v);
+    return dropped;
+}
+
+char *gq_report_int_array(const int *v, int n) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    fputc('[', f);
+    for (int i = 0; i < n; i++) fprintf(f, i ? ",%d" : "%d", v[i]);
+    fputc(']', f);
+    return fclose(f) == 0 ? buf : (free(buf), NULL);
+}
+
+char *gq_report_float_array(const float *v, int64_t n) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    fputc('[', f);
+    for (int64_t i = 0; i < n; i++) fprintf(f, i ? ",%.9g" : "%.9g", (double)v[i]);
+    fputc(']', f);
+    return fclose(f) == 0 ? buf : (free(buf), NULL);
+}
+
+/* Closes the memory stream f and writes its bytes to dir/name atomically. */
+static gq_status finish(FILE *f, char **buf, size_t *len, const char *dir, const char *name, gq_err *err) {
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(*buf);
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory while formatting", name);
+    }
+    char *path = gq_path_join(dir, name);
+    gq_status st = path ? gq_write_file_atomic(path, *buf, *len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    free(path);
+    free(*buf);
+    *buf = NULL;
+    return st;
+}
+
+/* ---- results.csv ---- */
+
+static void csv_cell(FILE *f, const cJSON *x) {
+    if (!x || cJSON_IsNull(x)) return;
+    if (cJSON_IsBool(x)) {
+        fputs(cJSON_IsTrue(x) ? "true" : "false", f);
+    } else if (cJSON_IsNumber(x)) {
+        double v = x->valuedouble;
+        if (v == floor(v) && fabs(v) < 1e15) fprintf(f, "%lld", (long long)v);
+        else fprintf(f, "%.9g", v);
+    } else if (cJSON_IsString(x)) {
+        const char *s = x->valuestring;
+        if (!strpbrk(s, ",\"\n\r")) {
+            fputs(s, f);
+            return;
+        }
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"') fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    }
+}
+
+static gq_status write_csv(const char *dir, const cJSON *rows, gq_err *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return gq_fail(err, GQ_ERR_NOMEM, "results.csv: out of memory");
+    for (int c = 0; gq_report_columns[c]; c++) fprintf(f, c ? ",%s" : "%s", gq_report_columns[c]);
+    fputc('\n', f);
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        for (int c = 0; gq_report_columns[c]; c++) {
+            if (c) fputc(',', f);
+            csv_cell(f, cJSON_GetObjectItemCaseSensitive(r, gq_report_columns[c]));
+        }
+        fputc('\n', f);
+    }
+    return finish(f, &buf, &len, dir, "results.csv", err);
+}
+
+/* ---- results.json and predictions.jsonl ---- */
+
+static int is_per_example(const char *key) {
+    return !strcmp(key, "labels") || !strcmp(key, "preds") || !strcmp(key, "logits");
+}
+
+static gq_status write_json(const char *dir, const cJSON *config, const cJSON *provenance, const cJSON *rows,
+                            gq_err *err) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_CreateArray();
+    if (!o || !arr) {
+        cJSON_Delete(o), cJSON_Delete(arr);
+        return gq_fail(err, GQ_ERR_NOMEM, "results.json: out of memory");
+    }
+    cJSON_AddItemToObject(o, "config", cJSON_Duplicate(config, 1));
+    cJSON_AddItemToObject(o, "provenance", cJSON_Duplicate(provenance, 1));
+    cJSON_AddItemToObject(o, "rows", arr);
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        cJSON *x = cJSON_CreateObject();
+        for (const cJSON *c = r->child; x && c; c = c->next)
+            if (!is_per_example(c->string)) cJSON_AddItemToObject(x, c->string, cJSON_Duplicate(c, 1));
+        cJSON_AddItemToArray(arr, x);
+    }
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text) return gq_fail(err, GQ_ERR_NOMEM, "results.json: out of memory");
+    size_t len = strlen(text);
+    char *buf = realloc(text, len + 2);
+    if (!buf) {
+        free(text);
+        return gq_fail(err, GQ_ERR_NOMEM, "results.json: out of memory");
+    }
+    buf[len++] = '\n';
+    char *path = gq_path_join(dir, "results.json");
+    gq_status st = path ? gq_write_file_atomic(path, buf, len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    free(path);
+    free(buf);
+    return st;
+}
+
+static void print_array(FILE *f, const cJSON *a, int as_float) {
+    if (cJSON_IsRaw(a)) { /* rows made in this process carry their arrays preformatted */
+        fputs(a->valuestring, f);
+        return;
+    }
+    fputc('[', f);
+    for (const cJSON *x = a ? a->child : NULL; x; x = x->next) {
+        if (x != a->child) fputc(',', f);
+        if (as_float) fprintf(f, "%.9g", (double)(float)x->valuedouble);
+        else fprintf(f, "%d", x->valueint);
+    }
+    fputc(']', f);
+}
+
+static gq_status write_predictions(const char *dir, const cJSON *rows, gq_err *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return gq_fail(err, GQ_ERR_NOMEM, "predictions.jsonl: out of memory");
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        fprintf(f, "{\"point_id\":\"%s\",\"task\":\"%s\",\"n_labels\":%d,\"labels\":", str(r, "point_id"),
+                str(r, "task"), (int)num(r, "n_labels", 2));
+        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "labels"), 0);
+        fputs(",\"preds\":", f);
+        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "preds"), 0);
+        fputs(",\"logits\":", f);
+        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "logits"), 1);
+        fputs("}\n", f);
+    }
+    return finish(f, &buf, &len, dir, "predictions.jsonl", err);
+}
+
+/* ---- grouping rows for tables and plots ---- */
+
+/* A point's budget: k (> 0) or p (> 0); 0 for FP32 and uniform. */
+static double budget_of(const cJSON *r) {
+    double k = num(r, "k", -1), p = num(r, "p", -1);
+    return p > 0 ? p : k > 0 ? k : 0;
+}
+
+static int uses_p(const cJSON *rows) {
+    for (const cJSON *r = rows->child; r; r = r->next)
+        if (num(r, "p", -1) > 0) return 1;
+    return 0;
+}
+
+static void quantizer_label(const cJSON *r, char *buf, size_t n) {
+    snprintf(buf, n, "%s %s %s%s", str(r, "scheme"), str(r, "granularity"), str(r, "clip"),
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "stats_exclude_protected")) ? " exclude" : "");
+}
+
+/* Whether rows of `task` (NULL = all) use more than one quantizer, which then enters the
+ * series labels. */
+static int quantizers_vary(const cJSON *rows, const char *task) {
+    char q0[160] = "", q[160];
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        if ((task && strcmp(str(r, "task"), task)) || !strcmp(str(r, "method"), "fp32")) continue;
+        quantizer_label(r, q, sizeof q);
+        if (!*q0) snprintf(q0, sizeof q0, "%s", q);
+        else if (strcmp(q, q0)) return 1;
+    }
+    return 0;
+}
+
+/* Whether rows of `method` differ in their options (e.g. seeds): only then do the
+ * options enter the labels. */
+static int options_vary(const cJSON *rows, const char *method) {
+    const char *first = NULL;
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        if (strcmp(str(r, "method"), method)) continue;
+        if (!first) first = str(r, "method_options");
+        else if (strcmp(first, str(r, "method_options"))) return 1;
+    }
+    return 0;
+}
+
+/* The series a row belongs to: what stays fixed along a budget axis. */
+static void series_label(const cJSON *rows, const cJSON *r, int need_q, char *buf, size_t n) {
+    if (!strcmp(str(r, "method"), "fp32")) {
+        snprintf(buf, n, "FP32");
+        return;
+    }
+    char q[160] = "";
+    if (need_q) quantizer_label(r, q + 2, sizeof q - 2), q[0] = ',', q[1] = ' ';
+    const char *mo = options_vary(rows, str(r, "method")) ? str(r, "method_options") : "";
+    snprintf(buf, n, "%s int%d%s%s%s%s", str(r, "method"), (int)num(r, "bits", 0), *mo ? " (" : "", mo, *mo ? ")" : "",
+             q);
+}
+
+typedef struct {
+    int n;
+    char **v;
+} strlist;
+
+static int strlist_add(strlist *l, const char *s) {
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i], s)) return i;
+    char **g = realloc(l->v, (size_t)(l->n + 1) * sizeof *g);
+    if (!g) return -1;
+    l->v = g;
+    if (!(l->v[l->n] = gq_strdup(s))) return -1;
+    return l->n++;
+}
+
+static void strlist_free(strlist *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->n = 0;
+    l->v = NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorted distinct budgets > 0 of the rows of task (NULL: all tasks); returns the count. */
+static int budgets_of(const cJSON *rows, const char *task, double *out, int cap) {
+    int n = 0;
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        if (task && strcmp(str(r, "task"), task)) continue;
+        double b = budget_of(r);
+        int seen = b <= 0;
+        for (int i = 0; i < n && !seen; i++) seen = out[i] == b;
+        if (!seen && n < cap) out[n++] = b;
+    }
+    qsort(out, (size_t)n, sizeof *out, cmp_double);
+    return n;
+}
+
+static void budget_str(double b, int is_p, char *buf, size_t n) {
+    if (is_p) snprintf(buf, n, "%.6g", b);
+    else snprintf(buf, n, "%lld", (long long)b);
+}
+
+/* ---- table.md ---- */
+
+enum { CELL_ACC, CELL_F1, CELL_FIDELITY };
+
+static void md_cell(FILE *f, const cJSON *r, int kind) {
+    if (kind == CELL_ACC)
+        fprintf(f, " %.2f (%d/%d) |", 100 * num(r, "accuracy", 0), (int)num(r, "correct", 0), (int)num(r, "total", 0));
+    else if (kind == CELL_F1)
+        fprintf(f, " %.2f |", 100 * num(r, "f1", 0));
+    else
+        fprintf(f, " %.2f (%d flips) |", 100 * num(r, "agreement", 0), (int)num(r, "flips", 0));
+}
+
+#define MAX_BUDGETS 256
+
+static void md_pivot(FILE *f, const cJSON *rows, const char *task, int kind, const char *title) {
+    double b[MAX_BUDGETS];
+    int nb = budgets_of(rows, task, b, MAX_BUDGETS), is_p = uses_p(rows), need_q = quantizers_vary(rows, task);
+    fprintf(f, "%s\n\n| method | %s=0 |", title, is_p ? "p" : "k");
+    for (int i = 0; i < nb; i++) {
+        char s[32];
+        budget_str(b[i], is_p, s, sizeof s);
+        fprintf(f, " %s=%s |", is_p ? "p" : "k", s);
+    }
+    fputs("\n|---|---:|", f);
+    for (int i = 0; i < nb; i++) fputs("---:|", f);
+    fputc('\n', f);
+    strlist series = {0};
+    char lab[512], lab2[512];
+    for (const cJSON *r = rows->child; r; r = r->next)
+        if (!strcmp(str(r, "task"), task)) series_label(rows, r, need_q, lab, sizeof lab), strlist_add(&series, lab);
+    for (int s = 0; s < series.n; s++) {
+        fprintf(f, "| %s |", series.v[s]);
+        for (int c = -1; c < nb; c++) {
+            const cJSON *hit = NULL;
+            for (const cJSON *r = rows->child; r && !hit; r = r->next) {
+                if (strcmp(str(r, "task"), task)) continue;
+                series_label(rows, r, need_q, lab2, sizeof lab2);
+                double bud = budget_of(r);
+                if (!strcmp(lab2, series.v[s]) && (c < 0 ? bud == 0 : bud == b[c])) hit = r;
+            }
+            if (hit && (kind != CELL_F1 || cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(hit, "f1"))))
+                md_cell(f, hit, kind);
+            else
+                fputs("  |", f);
+        }
+        fputc('\n', f);
+    }
+    fputc('\n', f);
+    strlist_free(&series);
+}
+
+static gq_status write_markdown(const char *dir, const cJSON *config, const cJSON *rows, gq_err *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return gq_fail(err, GQ_ERR_NOMEM, "table.md: out of memory");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(config, "name");
+    int is_p = uses_p(rows);
+    fprintf(f, "# %s\n\nColumns: protected weights per matrix (%s); k=0 holds FP32 and uniform quantization. "
+               "Cells: accuracy %% (correct/total).\n\n",
+            cJSON_IsString(name) ? name->valuestring : "glueq sweep",
+            is_p ? "p = fraction of each matrix" : "k = count per matrix");
+    strlist tasks = {0};
+    for (const cJSON *r = rows->child; r; r = r->next) strlist_add(&tasks, str(r, "task"));
+    for (int t = 0; t < tasks.n; t++) {
+        const cJSON *any = NULL, *fp = NULL;
+        int has_f1 = 0;
+        for (const cJSON *r = rows->child; r; r = r->next) {
+            if (strcmp(str(r, "task"), tasks.v[t])) continue;
+            if (!any) any = r;
+            if (!fp && !strcmp(str(r, "method"), "fp32")) fp = r;
+            has_f1 |= cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "f1"));
+        }
+        fprintf(f, "## %s\n\n%d dev examples; checkpoint sha256 %.12s; data sha256 %.12s.\n\n", tasks.v[t],
+                (int)num(any, "total", 0), str(any, "checkpoint_sha256"), str(any, "data_sha256"));
+        md_pivot(f, rows, tasks.v[t], CELL_ACC, "Accuracy % (correct/total):");
+        if (has_f1) md_pivot(f, rows, tasks.v[t], CELL_F1, "F1 % (positive class 1):");
+        md_pivot(f, rows, tasks.v[t], CELL_FIDELITY,
+                 fp ? "Fidelity to FP32: agreement % (predictions that flipped):"
+                    : "Fidelity to FP32 (no FP32 row in these results):");
+    }
+    strlist_free(&tasks);
+    return finish(f, &buf, &len, dir, "table.md", err);
+}
+
+/* ---- plot.svg ---- */
+
+static const char *const COLORS[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                     "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+#define N_COLORS (int)(sizeof COLORS / sizeof COLORS[0])
+
+static void xml_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '&') fputs("&amp;", f);
+        else if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else fputc(*s, f);
+    }
+}
+
+enum { PW = 420, PH = 300, ML = 60, MR = 20, MT = 40, MB = 55 };
+
+static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
+    strlist tasks = {0}, series = {0};
+    int need_q = quantizers_vary(rows, NULL), is_p = uses_p(rows);
+    char lab[512];
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        strlist_add(&tasks, str(r, "task"));
+        series_label(rows, r, need_q, lab, sizeof lab);
+        strlist_add(&series, lab);
+    }
+    double b[MAX_BUDGETS];
+    int nb = budgets_of(rows, NULL, b, MAX_BUDGETS);
+    double x0 = nb ? log2(b[0]) : 0, x1 = nb ? log2(b[nb - 1]) : 1;
+    if (x1 - x0 < 1e-9) x0 -= 1, x1 += 1;
+    int legend_rows = (series.n + 2) / 3;
+    int width = PW * (tasks.n ? tasks.n : 1), height = PH + 20 + 18 * legend_rows;
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        strlist_free(&tasks), strlist_free(&series);
+        return gq_fail(err, GQ_ERR_NOMEM, "plot.svg: out of memory");
+    }
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            width, height, width, height);
+    for (int t = 0; t < tasks.n; t++) {
+        double y0 = 1e9, y1 = -1e9;
+        for (const cJSON *r = rows->child; r; r = r->next)
+            if (!strcmp(str(r, "task"), tasks.v[t])) {
+                double a = 100 * num(r, "accuracy", 0);
+                y0 = fmin(y0, a), y1 = fmax(y1, a);
+            }
+        /* a tick step that gives at most 6 ticks, then round the range out to it */
+        static const double steps[] = {0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 25, 50};
+        double step = 50;
+        for (int i = 0; i < 10; i++)
+            if ((y1 - y0 + 1) / steps[i] <= 5) {
+                step = steps[i];
+                break;
+            }
+        y0 = floor((y0 - 0.5) / step) * step, y1 = ceil((y1 + 0.5) / step) * step;
+        int ox = PW * t + ML, oy = MT, w = PW - ML - MR, h = PH - MT - MB;
+#define SX(v) (ox + (log2(v) - x0) / (x1 - x0) * w)
+#define SY(v) (oy + h - ((v) - y0) / (y1 - y0) * h)
+        fprintf(f, "<g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">",
+                ox + w / 2, MT - 14);
+        xml_text(f, tasks.v[t]);
+        fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n", ox,
+                oy, w, h);
+        for (double y = y0; y <= y1 + 1e-9; y += step)
+            fprintf(f,
+                    "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
+                    "text-anchor=\"end\">%g</text>\n",
+                    ox, SY(y), ox + w, SY(y), ox - 4, SY(y) + 4, y);
+        for (int i = 0; i < nb; i++) {
+            char s[32];
+            budget_str(b[i], is_p, s, sizeof s);
+            fprintf(f,
+                    "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%d\" "
+                    "text-anchor=\"middle\">%s</text>\n",
+                    SX(b[i]), oy + h, SX(b[i]), oy + h + 4, SX(b[i]), oy + h + 16, s);
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", ox + w / 2, oy + h + 34,
+                is_p ? "protected fraction per matrix p (log scale)" : "protected weights per matrix k (log scale)");
+        fprintf(f, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">accuracy (%%)</text>\n",
+                ox - 40, oy + h / 2);
+        for (int s = 0; s < series.n; s++) {
+            const char *color = COLORS[s % N_COLORS];
+            double px[MAX_BUDGETS], py[MAX_BUDGETS];
+            int npts = 0;
+            for (const cJSON *r = rows->child; r; r = r->next) {
+                if (strcmp(str(r, "task"), tasks.v[t])) continue;
+                series_label(rows, r, need_q, lab, sizeof lab);
+                if (strcmp(lab, series.v[s])) continue;
+                double a = 100 * num(r, "accuracy", 0), bud = budget_of(r);
+                if (bud <= 0) /* FP32 and uniform: horizontal reference lines */
+                    fprintf(f,
+                            "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
+                            "stroke-width=\"1.5\" stroke-dasharray=\"%s\"/>\n",
+                            ox, SY(a), ox + w, SY(a), color, strcmp(lab, "FP32") ? "2 3" : "7 4");
+                else if (npts < MAX_BUDGETS)
+                    px[npts] = bud, py[npts++] = a;
+            }
+            /* budgets in config order need not ascend: insertion sort by budget */
+            for (int i = 1; i < npts; i++)
+                for (int j = i; j > 0 && px[j - 1] > px[j]; j--) {
+                    double tx = px[j], ty = py[j];
+                    px[j] = px[j - 1], py[j] = py[j - 1], px[j - 1] = tx, py[j - 1] = ty;
+                }
+            if (npts > 1) {
+                fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" points=\"", color);
+                for (int i = 0; i < npts; i++) fprintf(f, i ? " %.1f,%.1f" : "%.1f,%.1f", SX(px[i]), SY(py[i]));
+                fputs("\"/>\n", f);
+            }
+            for (int i = 0; i < npts; i++)
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", SX(px[i]), SY(py[i]), color);
+        }
+        fputs("</g>\n", f);
+#undef SX
+#undef SY
+    }
+    for (int s = 0; s < series.n; s++) {
+        int lx = 20 + (s % 3) * (width - 20) / 3, ly = PH + 10 + 18 * (s / 3);
+        const char *dash = !strcmp(series.v[s], "FP32")               ? " stroke-dasharray=\"7 4\""
+                           : !strncmp(series.v[s], "uniform ", 8) ? " stroke-dasharray=\"2 3\""
+                                                                  : "";
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>", lx, ly, lx + 24,
+                ly, COLORS[s % N_COLORS], dash);
+        fprintf(f, "<text x=\"%d\" y=\"%d\">", lx + 30, ly + 4);
+        xml_text(f, series.v[s]);
+        fputs("</text>\n", f);
+    }
+    fputs("</svg>\n", f);
+    strlist_free(&tasks), strlist_free(&series);
+    return finish(f, &buf, &len, dir, "plot.svg", err);
+}
+
+gq_status gq_report_write(const char *dir, const cJSON *config, const cJSON *provenance, const cJSON *rows,
+                          gq_err *err) {
+    gq_status st = write_csv(dir, rows, err);
+    if (st == GQ_OK) st = write_json(dir, config, provenance, rows, err);
+    if (st == GQ_OK) st = write_predictions(dir, rows, err);
+    if (st == GQ_OK) st = write_markdown(dir, config, rows, err);
+    if (st == GQ_OK) st = write_svg(dir, rows, err);
+    return st;
+}

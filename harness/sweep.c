@@ -1,0 +1,779 @@
+/* sweep: the `glueq sweep` runner and `glueq merge`; see sweep.h. */
+#define _GNU_SOURCE /* gethostname, readlink, popen */
+#include "sweep.h"
+
+#include <cblas.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "calib.h"
+#include "cli.h"
+#include "eval.h"
+#include "journal.h"
+#include "report.h"
+
+/* Set by SIGINT/SIGTERM to the signal number; the runner checks it between points so
+ * that a stop never cuts a point in half. Besides the logger level this is glueq's only
+ * global mutable state: a signal handler can reach nothing else. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) { g_stop = sig; }
+
+/* ---- provenance ---- */
+
+static void iso_now(char *buf, size_t n) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The git revision of the tree the running binary was built in (the build directory
+ * lives inside the checkout), "+dirty" when tracked files differ; "unknown" elsewhere. */
+static void git_revision(char *buf, size_t n) {
+    char exe[4096], cmd[4300], line[128] = "";
+    snprintf(buf, n, "unknown");
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash || strchr(exe, '\'')) return;
+    *slash = '\0';
+    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse HEAD 2>/dev/null", exe);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    int ok = fgets(line, sizeof line, p) != NULL;
+    pclose(p);
+    line[strcspn(line, "\n")] = '\0';
+    if (!ok || strlen(line) < 40) return;
+    snprintf(cmd, sizeof cmd, "git -C '%s' status --porcelain --untracked-files=no 2>/dev/null", exe);
+    int dirty = 0;
+    if ((p = popen(cmd, "r"))) {
+        char tmp[8];
+        dirty = fgets(tmp, sizeof tmp, p) != NULL;
+        pclose(p);
+    }
+    snprintf(buf, n, "%s%s", line, dirty ? "+dirty" : "");
+}
+
+static cJSON *run_info(const gq_sweep_config *cfg, const gq_sweep_opts *o) {
+    cJSON *r = cJSON_CreateObject();
+    char buf[256];
+    if (!r) return NULL;
+    if (gethostname(buf, sizeof buf) != 0) snprintf(buf, sizeof buf, "unknown");
+    buf[sizeof buf - 1] = '\0';
+    cJSON_AddStringToObject(r, "host", buf);
+    git_revision(buf, sizeof buf);
+    cJSON_AddStringToObject(r, "glueq_revision", buf);
+    cJSON_AddStringToObject(r, "blas", openblas_get_config());
+    cJSON_AddNumberToObject(r, "threads", cfg->threads > 0 ? cfg->threads : openblas_get_num_procs());
+    char shard[32];
+    snprintf(shard, sizeof shard, "%d/%d", o->shard, o->n_shards);
+    cJSON_AddStringToObject(r, "shard", shard);
+    iso_now(buf, sizeof buf);
+    cJSON_AddStringToObject(r, "started", buf);
+    return r;
+}
+
+/* results.json's provenance: this process's environment, every run that contributed
+ * (journal headers), and per task the checkpoint, data and calibration hashes. */
+static cJSON *final_provenance(const char *hash, const cJSON *runs, const cJSON *config, const cJSON *rows) {
+    cJSON *p = cJSON_CreateObject();
+    if (!p) return NULL;
+    cJSON_AddStringToObject(p, "config_hash", hash);
+    const cJSON *first = cJSON_GetArrayItem(runs, 0);
+    for (const char *const *k = (const char *const[]){"glueq_revision", "blas", "threads", "host", "started", NULL}; *k;
+         k++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(first, *k);
+        if (x) cJSON_AddItemToObject(p, *k, cJSON_Duplicate(x, 1));
+    }
+    char now[32];
+    iso_now(now, sizeof now);
+    cJSON_AddStringToObject(p, "finished", now);
+    cJSON_AddItemToObject(p, "runs", cJSON_Duplicate(runs, 1));
+    cJSON *tasks = cJSON_AddObjectToObject(p, "tasks");
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(config, "models");
+    for (const cJSON *r = rows ? rows->child : NULL; r; r = r->next) {
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "task"));
+        if (!t) continue;
+        cJSON *e = cJSON_GetObjectItemCaseSensitive(tasks, t);
+        if (!e) {
+            e = cJSON_AddObjectToObject(tasks, t);
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(models, t);
+            if (m) cJSON_AddItemToObject(e, "checkpoint", cJSON_Duplicate(m, 1));
+            cJSON_AddItemToObject(e, "checkpoint_sha256",
+                                  cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r, "checkpoint_sha256"), 1));
+            cJSON_AddItemToObject(e, "data_sha256",
+                                  cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r, "data_sha256"), 1));
+        }
+        const cJSON *cal = cJSON_GetObjectItemCaseSensitive(r, "calibration");
+        if (cJSON_IsString(cal) && !cJSON_GetObjectItemCaseSensitive(e, "calibration")) {
+            cJSON_AddItemToObject(e, "calibration", cJSON_Duplicate(cal, 1));
+            cJSON_AddItemToObject(e, "calib_sha256",
+                                  cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r, "calib_sha256"), 1));
+        }
+    }
+    return p;
+}
+
+/* ---- checks before running ---- */
+
+static gq_status check_paths(const gq_sweep_config *cfg, gq_err *err) {
+    for (int t = 0; t < cfg->n_tasks; t++) {
+        char *cj = gq_path_join(cfg->models[t], "config.json");
+        int ok = cj && gq_file_exists(cj);
+        free(cj);
+        if (!ok)
+            return gq_fail(err, GQ_ERR_IO, "%s: models.%s: %s: no checkpoint there (config.json missing)", cfg->path,
+                           cfg->tasks[t], cfg->models[t]);
+        char *dev = gq_glue_split_path(gq_glue_task_find(cfg->tasks[t]), cfg->data, "dev");
+        ok = dev && gq_file_exists(dev);
+        if (!ok) {
+            gq_status st = gq_fail(err, GQ_ERR_IO, "%s: data: %s: missing", cfg->path, dev ? dev : cfg->data);
+            free(dev);
+            return st;
+        }
+        free(dev);
+    }
+    if (cfg->vocab && !gq_file_exists(cfg->vocab))
+        return gq_fail(err, GQ_ERR_IO, "%s: vocab: %s: missing", cfg->path, cfg->vocab);
+    return GQ_OK;
+}
+
+/* ---- one task's state ---- */
+
+typedef struct {
+    const gq_glue_task *task;
+    gq_tok *tok;
+    gq_glue_set *set;
+    gq_encoded *enc;
+    gq_dbert *model;
+    gq_dbert_runner *runner;
+    gq_quant_session *session;
+    gq_calib_source *calib;
+    int n_labels;
+    int *ref_pred;     /* (n) FP32 predictions */
+    float *ref_logits; /* (n, n_labels) FP32 logits */
+    gq_quant_scores *scores; /* the last computed scores and what they are for */
+    char scores_key[512];
+} task_state;
+
+static void task_free(task_state *ts) {
+    gq_quant_scores_free(ts->scores);
+    gq_calib_source_free(ts->calib);
+    gq_quant_session_free(ts->session);
+    gq_dbert_runner_free(ts->runner);
+    gq_dbert_free(ts->model);
+    gq_encoded_free(ts->enc);
+    gq_glue_free(ts->set);
+    gq_tok_free(ts->tok);
+    free(ts->ref_pred), free(ts->ref_logits);
+    memset(ts, 0, sizeof *ts);
+}
+
+static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_dir, int need_calib, task_state *ts,
+                           gq_err *err) {
+    memset(ts, 0, sizeof *ts);
+    ts->task = gq_glue_task_find(cfg->tasks[t]);
+    char *vocab = gq_cli_vocab_path(cfg->vocab, cfg->models[t]);
+    if (!vocab) return gq_fail(err, GQ_ERR_IO, "%s: no vocab.txt beside %s and none in the assets; set \"vocab\"",
+                               cfg->path, cfg->models[t]);
+    gq_status st = gq_tok_load(vocab, &ts->tok, err);
+    free(vocab);
+    char *dev = st == GQ_OK ? gq_glue_split_path(ts->task, cfg->data, "dev") : NULL;
+    if (st == GQ_OK) st = dev ? gq_glue_load(ts->task, dev, &ts->set, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    free(dev);
+    if (st == GQ_OK && !ts->set->labelled) st = gq_fail(err, GQ_ERR_FORMAT, "%s: has no labels", ts->set->path);
+    if (st == GQ_OK) {
+        gq_glue_set lim = *ts->set; /* the first `limit` rows: a view, the set keeps ownership */
+        if (cfg->limit && cfg->limit < lim.n) lim.n = cfg->limit;
+        st = gq_encode_set(ts->tok, &lim, cfg->max_len, &ts->enc, err);
+    }
+    if (st == GQ_OK) st = gq_dbert_load(cfg->models[t], &ts->model, err);
+    if (st == GQ_OK && ts->model->cfg.n_labels != ts->task->n_labels)
+        st = gq_fail(err, GQ_ERR_SHAPE, "%s: %d labels, task %s has %d", cfg->models[t], ts->model->cfg.n_labels,
+                     ts->task->name, ts->task->n_labels);
+    if (st == GQ_OK && !(ts->runner = gq_dbert_runner_new(ts->model, cfg->threads)))
+        st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (st == GQ_OK) st = gq_quant_session_new(ts->model, cache_dir, &ts->session, err);
+    if (st == GQ_OK && need_calib) {
+        gq_calib_opts co;
+        gq_calib_opts_default(&co);
+        snprintf(co.split, sizeof co.split, "%s", cfg->calib_split);
+        co.n = cfg->calib_n;
+        co.random = strcmp(cfg->calib_sample, "random") == 0;
+        co.seed = (uint64_t)cfg->calib_seed;
+        st = gq_calib_source_load(ts->tok, ts->task, cfg->data, &co, cfg->max_len, &ts->calib, err);
+        if (st == GQ_OK) {
+            ts->calib->runner = ts->runner;
+            gq_quant_session_set_calibration(ts->session, ts->calib->key, gq_calib_run, ts->calib);
+        }
+    }
+    ts->n_labels = ts->task->n_labels;
+    return st;
+}
+
+/* Takes the FP32 reference from a journalled row, so that a resumed or merged run
+ * measures fidelity against exactly the predictions it reports. */
+static int ref_from_row(task_state *ts, const cJSON *row) {
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(row, "preds"), *lg = cJSON_GetObjectItemCaseSensitive(row, "logits");
+    int n = ts->enc->n;
+    if (cJSON_GetArraySize(pr) != n || cJSON_GetArraySize(lg) != n * ts->n_labels) return 0;
+    ts->ref_pred = gq_malloc_array((size_t)n, sizeof *ts->ref_pred);
+    ts->ref_logits = gq_malloc_array((size_t)n * ts->n_labels, sizeof *ts->ref_logits);
+    if (!ts->ref_pred || !ts->ref_logits) return 0;
+    int i = 0;
+    for (const cJSON *x = pr->child; x; x = x->next) ts->ref_pred[i++] = x->valueint;
+    i = 0;
+    for (const cJSON *x = lg->child; x; x = x->next) ts->ref_logits[i++] = (float)x->valuedouble;
+    return 1;
+}
+
+/* ---- rows ---- */
+
+static gq_status add_raw(cJSON *row, const char *key, char *raw) {
+    if (!raw) return GQ_ERR_NOMEM;
+    cJSON *x = cJSON_AddRawToObject(row, key, raw);
+    free(raw);
+    return x ? GQ_OK : GQ_ERR_NOMEM;
+}
+
+static cJSON *num_or_null(int defined, double v) { return defined ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, const task_state *ts,
+                       const gq_eval_result *res, const gq_quant_report *rep, double seconds) {
+    cJSON *r = cJSON_CreateObject();
+    if (!r) return NULL;
+    int quant = pt->method >= 0, budgeted = pt->k > 0 || pt->p > 0;
+    cJSON_AddStringToObject(r, "point_id", pt->id);
+    cJSON_AddNumberToObject(r, "index", pt->index);
+    cJSON_AddStringToObject(r, "task", cfg->tasks[pt->task]);
+    cJSON_AddStringToObject(r, "method", pt->method_name);
+    cJSON_AddNumberToObject(r, "bits", pt->bits);
+    cJSON_AddItemToObject(r, "k", num_or_null(pt->p <= 0, pt->p > 0 ? 0 : (double)pt->k));
+    cJSON_AddItemToObject(r, "p", num_or_null(pt->p > 0, pt->p));
+    cJSON_AddItemToObject(r, "global", budgeted ? cJSON_CreateBool(cfg->budget_global) : cJSON_CreateNull());
+    char q[160], scheme[16] = "", gran[32] = "", clip[48] = "";
+    if (quant) {
+        gq_sweep_quantizer_str(&cfg->quantizers[pt->quantizer], q, sizeof q);
+        sscanf(q, "%15s %31s %47s", scheme, gran, clip);
+    }
+    cJSON_AddItemToObject(r, "scheme", quant ? cJSON_CreateString(scheme) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, "granularity", quant ? cJSON_CreateString(gran) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, "clip", quant ? cJSON_CreateString(clip) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, "stats_exclude_protected",
+                          quant ? cJSON_CreateBool(cfg->quantizers[pt->quantizer].stats_exclude_protected)
+                                : cJSON_CreateNull());
+    char mo[600] = "";
+    if (pt->mopts.n) gq_method_opts_str(&pt->mopts, mo, sizeof mo);
+    cJSON_AddItemToObject(r, "method_options", *mo ? cJSON_CreateString(mo) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, "seed", num_or_null(pt->seed >= 0, (double)pt->seed));
+    cJSON_AddItemToObject(r, "calibration",
+                          pt->calibrated ? cJSON_CreateString(ts->calib->description) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(r, "max_len", cfg->max_len);
+    cJSON_AddItemToObject(r, "limit", num_or_null(cfg->limit > 0, cfg->limit));
+    const gq_metrics *m = &res->metrics;
+    cJSON_AddNumberToObject(r, "correct", m->correct);
+    cJSON_AddNumberToObject(r, "total", m->total);
+    cJSON_AddNumberToObject(r, "accuracy", m->accuracy);
+    cJSON_AddNumberToObject(r, "acc_lo", m->acc_lo);
+    cJSON_AddNumberToObject(r, "acc_hi", m->acc_hi);
+    cJSON_AddItemToObject(r, "f1", num_or_null(ts->task->has_f1, m->f1));
+    cJSON_AddItemToObject(r, "f1_lo", num_or_null(ts->task->has_f1, m->f1_lo));
+    cJSON_AddItemToObject(r, "f1_hi", num_or_null(ts->task->has_f1, m->f1_hi));
+    int flips;
+    double agreement, kl;
+    gq_report_fidelity(ts->ref_pred, ts->ref_logits, res->pred, res->logits, res->n, ts->n_labels, &flips, &agreement,
+                       &kl);
+    cJSON_AddNumberToObject(r, "flips", flips);
+    cJSON_AddNumberToObject(r, "agreement", agreement);
+    cJSON_AddNumberToObject(r, "kl", kl);
+    cJSON_AddItemToObject(r, "protected", num_or_null(quant, quant ? (double)rep->total_protected : 0));
+    cJSON_AddItemToObject(r, "protected_fraction",
+                          num_or_null(quant, quant && rep->total_numel ? (double)rep->total_protected / (double)rep->total_numel : 0));
+    cJSON_AddNumberToObject(r, "effective_bits", quant ? rep->effective_bits_total : 32.0);
+    cJSON_AddNumberToObject(r, "seconds", seconds);
+    cJSON_AddStringToObject(r, "checkpoint_sha256", ts->model->sha256);
+    cJSON_AddStringToObject(r, "data_sha256", ts->set->sha256);
+    cJSON_AddItemToObject(r, "calib_sha256", pt->calibrated ? cJSON_CreateString(ts->calib->key) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(r, "n_labels", ts->n_labels);
+    if (add_raw(r, "labels", gq_report_int_array(ts->enc->label, ts->enc->n)) != GQ_OK ||
+        add_raw(r, "preds", gq_report_int_array(res->pred, res->n)) != GQ_OK ||
+        add_raw(r, "logits", gq_report_float_array(res->logits, (int64_t)res->n * ts->n_labels)) != GQ_OK) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- progress ---- */
+
+static void fmt_duration(double s, char *buf, size_t n) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, n, "%lds", t);
+}
+
+static void point_label(const gq_sweep_config *cfg, const gq_sweep_point *pt, char *buf, size_t n) {
+    if (pt->method < 0) {
+        snprintf(buf, n, "%s fp32", cfg->tasks[pt->task]);
+        return;
+    }
+    char b[48] = "", q[160] = "", s[32] = "";
+    if (pt->p > 0) snprintf(b, sizeof b, " p=%g", pt->p);
+    else if (pt->k > 0) snprintf(b, sizeof b, " k=%lld", (long long)pt->k);
+    if (cfg->n_quantizers > 1) {
+        q[0] = ' ';
+        gq_sweep_quantizer_str(&cfg->quantizers[pt->quantizer], q + 1, sizeof q - 1);
+    }
+    if (pt->seed >= 0) snprintf(s, sizeof s, " seed=%lld", (long long)pt->seed);
+    snprintf(buf, n, "%s %s int%d%s%s%s", cfg->tasks[pt->task], pt->method_name, pt->bits, b, q, s);
+}
+
+/* ---- the run ---- */
+
+static char *journal_path(const char *out, int shard, int n_shards) {
+    char name[64];
+    if (n_shards == 1) snprintf(name, sizeof name, "journal.jsonl");
+    else snprintf(name, sizeof name, "journal-%d-of-%d.jsonl", shard, n_shards);
+    return gq_path_join(out, name);
+}
+
+/* Execution order: by task, then what the scores depend on, so that one cached scores
+ * object serves consecutive points; the grid index only decides the row order. */
+static int cmp_exec(const void *a, const void *b) {
+    const gq_sweep_point *x = *(const gq_sweep_point *const *)a, *y = *(const gq_sweep_point *const *)b;
+    if (x->task != y->task) return x->task - y->task;
+    if (x->method != y->method) return x->method - y->method;
+    if (x->seed != y->seed) return x->seed < y->seed ? -1 : 1;
+    if (x->bits != y->bits) return x->bits - y->bits;
+    if (x->quantizer != y->quantizer) return x->quantizer - y->quantizer;
+    return x->index - y->index;
+}
+
+/* Scores for pt, reusing the previous ones when method, options and quantizer match. */
+static gq_status scores_for(task_state *ts, const gq_sweep_point *pt, gq_err *err) {
+    char key[512], mo[300], q[200];
+    gq_method_opts_str(&pt->mopts, mo, sizeof mo);
+    gq_quant_opts_str(&pt->qopts, q, sizeof q);
+    snprintf(key, sizeof key, "%s|%s|%s", pt->method_name, mo, q);
+    if (ts->scores && !strcmp(key, ts->scores_key)) return GQ_OK;
+    gq_quant_scores_free(ts->scores);
+    ts->scores = NULL;
+    gq_status st = gq_quant_scores_compute(ts->session, pt->method_name, &pt->mopts, &pt->qopts, &ts->scores, err);
+    if (st == GQ_OK) snprintf(ts->scores_key, sizeof ts->scores_key, "%s", key);
+    return st;
+}
+
+gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_err *err) {
+    const char *out = o->out ? o->out : cfg->output;
+    int N = o->n_shards > 0 ? o->n_shards : 1, S = o->shard;
+    if (S < 0 || S >= N) return gq_fail(err, GQ_ERR_ARG, "--shard %d/%d: need 0 <= i < N", S, N);
+    gq_status st = check_paths(cfg, err);
+    if (st == GQ_OK) st = gq_mkdirs(out, err);
+    if (st != GQ_OK) return st;
+
+    char *jpath = journal_path(out, S, N), *cache_dir = gq_cli_cache_dir(cfg->cache_dir);
+    cJSON *header = cJSON_CreateObject(), *runs = cJSON_CreateArray(), *info = run_info(cfg, o), *rows = NULL;
+    uint8_t *done = gq_calloc_array((size_t)cfg->n_points, 1);
+    const gq_sweep_point **todo = gq_calloc_array((size_t)cfg->n_points, sizeof *todo);
+    gq_journal *j = NULL;
+    task_state ts = {0};
+    if (!jpath || !cache_dir || !header || !runs || !info || !done || !todo) {
+        st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    cJSON_AddItemToObject(header, "shard", cJSON_CreateIntArray((const int[]){S, N}, 2));
+    cJSON_AddNumberToObject(header, "n_points", cfg->n_points);
+    cJSON_AddItemToObject(header, "config", cJSON_Duplicate(cfg->canonical, 1));
+    cJSON_AddItemToArray(runs, cJSON_Duplicate(info, 1));
+    cJSON_AddItemToObject(header, "runs", runs);
+    runs = NULL;
+    if ((st = gq_journal_open(jpath, cfg->hash, header, o->resume, &j, &rows, err)) != GQ_OK) goto cleanup;
+    if (o->resume) {
+        /* the runs recorded in the existing journal's header, then this one */
+        cJSON *old = NULL;
+        if ((st = gq_journal_read(jpath, NULL, &old, NULL, err)) != GQ_OK) goto cleanup;
+        runs = cJSON_DetachItemFromObjectCaseSensitive(old, "runs");
+        cJSON_Delete(old);
+        if (!cJSON_IsArray(runs)) cJSON_Delete(runs), runs = cJSON_CreateArray();
+        cJSON_AddItemToArray(runs, cJSON_Duplicate(info, 1));
+    } else {
+        runs = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(header, "runs"), 1);
+    }
+    for (const cJSON *r = rows->child; r; r = r->next) {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "point_id"));
+        int idx = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "index"));
+        if (idx < 0 || idx >= cfg->n_points || strcmp(cfg->points[idx].id, id)) {
+            st = gq_fail(err, GQ_ERR_FORMAT, "%s: point %s (index %d) is not in this config's grid", jpath, id, idx);
+            goto cleanup;
+        }
+        done[idx] = 1;
+    }
+    int n_todo = 0, n_journalled = cJSON_GetArraySize(rows);
+    for (int i = 0; i < cfg->n_points; i++)
+        if (i % N == S && !done[i]) todo[n_todo++] = &cfg->points[i];
+    qsort(todo, (size_t)n_todo, sizeof *todo, cmp_exec);
+    if (n_journalled) gq_info("sweep: %s: %d points already journalled, %d to run", jpath, n_journalled, n_todo);
+    else gq_info("sweep: %s: %d of %d points in shard %d/%d", cfg->name, n_todo, cfg->n_points, S, N);
+
+    double t0 = gq_now(), busy = 0;
+    int n_run = 0, cur_task = -1;
+    for (int i = 0; i < n_todo && !g_stop; i++) {
+        const gq_sweep_point *pt = todo[i];
+        if (pt->task != cur_task) {
+            task_free(&ts);
+            cur_task = pt->task;
+            int need_calib = 0;
+            for (int k = i; k < n_todo && todo[k]->task == cur_task; k++) need_calib |= todo[k]->calibrated;
+            if ((st = task_load(cfg, cur_task, cache_dir, need_calib, &ts, err)) != GQ_OK) goto cleanup;
+            /* the FP32 reference: from the journal when there, else computed here */
+            const cJSON *ref = NULL;
+            for (int k = 0; k < cfg->n_points && !ref; k++)
+                if (cfg->points[k].task == cur_task && cfg->points[k].method < 0 && done[k])
+                    for (const cJSON *r = rows->child; r && !ref; r = r->next)
+                        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "point_id")),
+                                    cfg->points[k].id))
+                            ref = r;
+            if (ref && !ref_from_row(&ts, ref)) {
+                st = gq_fail(err, GQ_ERR_FORMAT, "%s: the FP32 row of %s does not match %d examples", jpath,
+                             cfg->tasks[cur_task], ts.enc->n);
+                goto cleanup;
+            }
+            if (!ref) {
+                const gq_sweep_point *fp = NULL;
+                for (int k = 0; k < cfg->n_points && !fp; k++)
+                    if (cfg->points[k].task == cur_task && cfg->points[k].method < 0) fp = &cfg->points[k];
+                gq_eval_result res = {0};
+                double ts0 = gq_now();
+                if ((st = gq_eval_run(ts.runner, ts.enc, NULL, NULL, NULL, &res, err)) != GQ_OK) {
+                    gq_eval_result_free(&res);
+                    goto cleanup;
+                }
+                /* the reference of its own fidelity columns: flips 0, KL 0 */
+                ts.ref_pred = res.pred, ts.ref_logits = res.logits;
+                double secs = gq_now() - ts0;
+                gq_info("sweep: %s fp32: %.2f%% (%d/%d) in %.1f s", cfg->tasks[cur_task], 100 * res.metrics.accuracy,
+                        res.metrics.correct, res.metrics.total, secs);
+                if (fp->index % N == S) { /* journalled only by the shard that owns it */
+                    cJSON *row = make_row(cfg, fp, &ts, &res, NULL, secs);
+                    st = row ? gq_journal_append(j, row, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+                    if (st == GQ_OK) cJSON_AddItemToArray(rows, row), done[fp->index] = 1;
+                    else cJSON_Delete(row);
+                }
+                res.pred = NULL, res.logits = NULL; /* now owned by ts */
+                gq_eval_result_free(&res);
+                if (st != GQ_OK) goto cleanup;
+                if (fp->index % N == S) {
+                    n_run++;
+                    busy += secs;
+                }
+            }
+        }
+        if (done[pt->index]) continue; /* the FP32 point, just journalled */
+        double p0 = gq_now();
+        gq_quant_report rep;
+        const gq_quant_scores *sc = NULL;
+        if (pt->k > 0 || pt->p > 0) {
+            if ((st = scores_for(&ts, pt, err)) != GQ_OK) goto cleanup;
+            sc = ts.scores;
+        }
+        gq_quant_budget bud = {.k = pt->k > 0 ? pt->k : 0, .p = pt->p > 0 ? pt->p : -1, .global = cfg->budget_global};
+        gq_eval_result res = {0};
+        if ((st = gq_quant_apply(ts.session, sc, &pt->qopts, &bud, &rep, err)) == GQ_OK)
+            st = gq_eval_run(ts.runner, ts.enc, NULL, NULL, NULL, &res, err);
+        gq_quant_session_restore(ts.session);
+        double secs = gq_now() - p0;
+        cJSON *row = st == GQ_OK ? make_row(cfg, pt, &ts, &res, &rep, secs) : NULL;
+        if (st == GQ_OK && !row) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        if (st == GQ_OK) st = gq_journal_append(j, row, err);
+        if (st != GQ_OK) {
+            cJSON_Delete(row);
+            gq_eval_result_free(&res);
+            goto cleanup;
+        }
+        cJSON_AddItemToArray(rows, row);
+        done[pt->index] = 1;
+        n_run++;
+        busy += secs;
+        char lab[400], el[32], eta[32];
+        point_label(cfg, pt, lab, sizeof lab);
+        int remaining = 0;
+        for (int k = i + 1; k < n_todo; k++) remaining += !done[todo[k]->index];
+        fmt_duration(gq_now() - t0, el, sizeof el);
+        fmt_duration(busy / n_run * remaining, eta, sizeof eta);
+        int flips = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "flips"));
+        gq_info("sweep: [%d/%d] #%d %s: %.2f%% (%d/%d) flips %d | %.1f s | elapsed %s, ETA %s", n_run, n_todo,
+                pt->index, lab, 100 * res.metrics.accuracy, res.metrics.correct, res.metrics.total, flips, secs, el,
+                eta);
+        gq_eval_result_free(&res);
+    }
+    if (g_stop) {
+        st = gq_fail(err, GQ_ERR_INTERRUPTED, "%s: stopped by signal %d after %d points; continue with --resume", jpath,
+                     (int)g_stop, n_run);
+        goto cleanup;
+    }
+    if (N > 1) {
+        gq_info("sweep: shard %d/%d done (%s); combine the shards with `glueq merge OUT DIR...`", S, N, jpath);
+        goto cleanup;
+    }
+    gq_report_sort_rows(rows);
+    cJSON *prov = final_provenance(cfg->hash, runs, cfg->canonical, rows);
+    st = prov ? gq_report_write(out, cfg->canonical, prov, rows, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    cJSON_Delete(prov);
+    if (st == GQ_OK) gq_info("sweep: wrote %s/{results.csv,results.json,predictions.jsonl,table.md,plot.svg}", out);
+cleanup:
+    task_free(&ts);
+    gq_journal_close(j);
+    cJSON_Delete(rows), cJSON_Delete(header), cJSON_Delete(runs), cJSON_Delete(info);
+    free(done), free(todo), free(jpath), free(cache_dir);
+    return st;
+}
+
+/* ---- merge ---- */
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The journal files an input names: itself, or a directory's journal*.jsonl (sorted). */
+static gq_status list_journals(const char *input, char ***files, int *n, gq_err *err) {
+    if (!gq_dir_exists(input)) {
+        char **g = realloc(*files, (size_t)(*n + 1) * sizeof *g);
+        if (!g || !(g[*n] = gq_strdup(input))) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        *files = g, (*n)++;
+        return GQ_OK;
+    }
+    DIR *d = opendir(input);
+    if (!d) return gq_fail(err, GQ_ERR_IO, "%s: cannot read the directory", input);
+    int first = *n;
+    struct dirent *e;
+    gq_status st = GQ_OK;
+    while (st == GQ_OK && (e = readdir(d))) {
+        if (strncmp(e->d_name, "journal", 7) || !ends_with(e->d_name, ".jsonl")) continue;
+        char **g = realloc(*files, (size_t)(*n + 1) * sizeof *g);
+        if (!g || !(g[*n] = gq_path_join(input, e->d_name))) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        else *files = g, (*n)++;
+    }
+    closedir(d);
+    if (st == GQ_OK && *n == first) st = gq_fail(err, GQ_ERR_IO, "%s: no journal*.jsonl in this directory", input);
+    if (st == GQ_OK) qsort(*files + first, (size_t)(*n - first), sizeof **files, cmp_str);
+    return st;
+}
+
+gq_status gq_sweep_merge(const char *out, const char *const *inputs, int n_inputs, int partial, gq_err *err) {
+    char **files = NULL, hash0[65] = "", *file0 = NULL;
+    int n_files = 0, n_points = -1;
+    gq_status st = GQ_OK;
+    cJSON *rows = cJSON_CreateArray(), *runs = cJSON_CreateArray(), *config = NULL;
+    if (!rows || !runs) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == GQ_OK && i < n_inputs; i++) st = list_journals(inputs[i], &files, &n_files, err);
+    for (int f = 0; st == GQ_OK && f < n_files; f++) {
+        char hash[65];
+        cJSON *hdr = NULL, *jr = NULL;
+        if ((st = gq_journal_read(files[f], hash, &hdr, &jr, err)) != GQ_OK) break;
+        if (!*hash0) {
+            memcpy(hash0, hash, sizeof hash0);
+            file0 = files[f];
+            config = cJSON_DetachItemFromObjectCaseSensitive(hdr, "config");
+            n_points = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(hdr, "n_points"));
+        } else if (strcmp(hash, hash0)) {
+            st = gq_fail(err, GQ_ERR_ARG, "%s: config hash %.12s... differs from %s's %.12s...: not the same sweep",
+                         files[f], hash, file0, hash0);
+        }
+        const cJSON *hr = cJSON_GetObjectItemCaseSensitive(hdr, "runs");
+        for (const cJSON *r = hr ? hr->child : NULL; st == GQ_OK && r; r = r->next)
+            cJSON_AddItemToArray(runs, cJSON_Duplicate(r, 1));
+        while (st == GQ_OK && jr && jr->child) cJSON_AddItemToArray(rows, cJSON_DetachItemViaPointer(jr, jr->child));
+        cJSON_Delete(hdr), cJSON_Delete(jr);
+    }
+    if (st == GQ_OK && !config) st = gq_fail(err, GQ_ERR_ARG, "merge: no journals given");
+    if (st == GQ_OK) {
+        int dropped = gq_report_sort_rows(rows), have = cJSON_GetArraySize(rows);
+        gq_info("merge: %d journals, %d points%s", n_files, have, dropped ? " (repeated points dropped)" : "");
+        if (have != n_points && !partial)
+            st = gq_fail(err, GQ_ERR_ARG, "merge: %d of the grid's %d points are missing (a shard not run or not "
+                                          "finished?); pass --partial to write what there is",
+                         n_points - have, n_points);
+    }
+    if (st == GQ_OK) st = gq_mkdirs(out, err);
+    /* OUT's journal: one header (shard 0/1) and every row, so that `glueq sweep --resume
+     * --out OUT` can fill in missing points. Written whole and atomically. */
+    char *jpath = st == GQ_OK ? gq_path_join(out, "journal.jsonl") : NULL;
+    if (st == GQ_OK) {
+        cJSON *hdr = cJSON_CreateObject();
+        cJSON_AddItemToObject(hdr, "shard", cJSON_CreateIntArray((const int[]){0, 1}, 2));
+        cJSON_AddNumberToObject(hdr, "n_points", n_points);
+        cJSON_AddItemToObject(hdr, "config", cJSON_Duplicate(config, 1));
+        cJSON_AddItemToObject(hdr, "runs", cJSON_Duplicate(runs, 1));
+        char *h = cJSON_PrintUnformatted(hdr);
+        cJSON_Delete(hdr);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *m = h ? open_memstream(&buf, &len) : NULL;
+        int oom = !m;
+        if (m) {
+            fprintf(m, "%s %d %s %s\n", GQ_JOURNAL_MAGIC, GQ_JOURNAL_VERSION, hash0, h);
+            for (const cJSON *r = rows->child; r; r = r->next) {
+                char *line = cJSON_PrintUnformatted(r);
+                oom |= !line;
+                if (line) fprintf(m, "%s\n", line);
+                free(line);
+            }
+        }
+        free(h);
+        if ((m && fclose(m) != 0) || oom) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        if (st == GQ_OK) st = jpath ? gq_write_file_atomic(jpath, buf, len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        free(buf);
+    }
+    if (st == GQ_OK) {
+        cJSON *prov = final_provenance(hash0, runs, config, rows);
+        st = prov ? gq_report_write(out, config, prov, rows, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        cJSON_Delete(prov);
+    }
+    if (st == GQ_OK) gq_info("merge: wrote %s and the reports in %s", jpath, out);
+    free(jpath);
+    for (int f = 0; f < n_files; f++) free(files[f]);
+    free(files);
+    cJSON_Delete(rows), cJSON_Delete(runs), cJSON_Delete(config);
+    return st;
+}
+
+/* ---- the subcommands ---- */
+
+static int sweep_usage(FILE *f) {
+    fputs("usage: glueq sweep CONFIG [--out DIR] [--resume] [--shard i/N] [--check]\n"
+          "  Runs the grid of a sweep config (configs/smoke.json, configs/paper.json; keys in\n"
+          "  harness/sweep_config.h). Every finished point is journalled in the output directory;\n"
+          "  --resume continues an interrupted run. --shard i/N runs the points whose index mod N\n"
+          "  is i (combine the shards with `glueq merge`). --check validates the config and\n"
+          "  prints the grid size without running. SIGINT/SIGTERM stop after the current point.\n"
+          "  Exit: 0 done, 1 failure, 2 usage, 128+signal when interrupted.\n",
+          f);
+    return 2;
+}
+
+int gq_cmd_sweep(int argc, char **argv) {
+    const char *config = NULL;
+    gq_sweep_opts o = {.n_shards = 1};
+    int check = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            sweep_usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            o.out = argv[++i];
+        } else if (!strcmp(argv[i], "--resume")) {
+            o.resume = 1;
+        } else if (!strcmp(argv[i], "--check")) {
+            check = 1;
+        } else if (!strcmp(argv[i], "--shard") && i + 1 < argc) {
+            char extra;
+            if (sscanf(argv[++i], "%d/%d%c", &o.shard, &o.n_shards, &extra) != 2 || o.n_shards < 1 ||
+                o.shard < 0 || o.shard >= o.n_shards) {
+                fprintf(stderr, "glueq: --shard: '%s' is not i/N with 0 <= i < N\n", argv[i]);
+                return 2;
+            }
+        } else if (argv[i][0] == '-' || config) {
+            fprintf(stderr, "glueq: sweep: unexpected argument '%s'\n", argv[i]);
+            return sweep_usage(stderr);
+        } else {
+            config = argv[i];
+        }
+    }
+    if (!config) return sweep_usage(stderr);
+    gq_err err = {{0}};
+    gq_sweep_config *cfg = NULL;
+    gq_status st = gq_sweep_config_load(config, &cfg, &err);
+    if (st == GQ_OK && check) st = check_paths(cfg, &err);
+    if (st != GQ_OK) {
+        fprintf(stderr, "glueq: %s\n", err.msg);
+        return 1;
+    }
+    if (check) {
+        printf("%s: valid; %d points (%d tasks x %d)", config, cfg->n_points, cfg->n_tasks, cfg->n_points / cfg->n_tasks);
+        if (o.n_shards > 1)
+            printf("; shard %d/%d: %d points", o.shard, o.n_shards, gq_sweep_shard_count(cfg, o.shard, o.n_shards));
+        printf("; config hash %.16s\n", cfg->hash);
+        const char *last = "";
+        int count = 0;
+        for (int i = 0; i < cfg->n_points && cfg->points[i].task == 0; i++) { /* per-task breakdown */
+            if (strcmp(cfg->points[i].method_name, last) && count)
+                printf("  %-10s %d per task\n", last, count), count = 0;
+            last = cfg->points[i].method_name;
+            count++;
+        }
+        if (count) printf("  %-10s %d per task\n", last, count);
+        gq_sweep_config_free(cfg);
+        return 0;
+    }
+    /* SA_RESETHAND: a second Ctrl-C kills at once (the journal stays consistent). */
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    g_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    st = gq_sweep_run(cfg, &o, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    gq_sweep_config_free(cfg);
+    if (st == GQ_ERR_INTERRUPTED) {
+        fprintf(stderr, "glueq: %s\n", err.msg);
+        return 128 + (int)g_stop;
+    }
+    if (st != GQ_OK) {
+        fprintf(stderr, "glueq: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+int gq_cmd_merge(int argc, char **argv) {
+    const char *out = NULL, **inputs = gq_calloc_array((size_t)(argc > 0 ? argc : 1), sizeof *inputs);
+    int n = 0, partial = 0;
+    if (!inputs) return 1;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs("usage: glueq merge OUT INPUT... [--partial]\n"
+                  "  Combines the journals of sharded sweeps (INPUT = a journal file or a directory\n"
+                  "  holding journal*.jsonl) into OUT: OUT/journal.jsonl and the reports. Refuses\n"
+                  "  journals of different configs, and incomplete grids unless --partial.\n",
+                  stdout);
+            free(inputs);
+            return 0;
+        } else if (!strcmp(argv[i], "--partial")) {
+            partial = 1;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "glueq: merge: unknown option '%s'\n", argv[i]);
+            free(inputs);
+            return 2;
+        } else if (!out) {
+            out = argv[i];
+        } else {
+            inputs[n++] = argv[i];
+        }
+    }
+    if (!out || n == 0) {
+        fputs("usage: glueq merge OUT INPUT... [--partial]\n", stderr);
+        free(inputs);
+        return 2;
+    }
+    gq_err err = {{0}};
+    gq_status st = gq_sweep_merge(out, inputs, n, partial, &err);
+    free(inputs);
+    if (st != GQ_OK) {
+        fprintf(stderr, "glueq: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,790 @@
+/* sweep_config: validation and grid expansion of sweep configs; see sweep_config.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "sweep_config.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "glue.h"
+
+/* Validation state: every message names the file, then the key path. */
+typedef struct {
+    const char *file;
+    gq_err *err;
+} vctx;
+
+static gq_status vfail(vctx *v, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static gq_status vfail(vctx *v, const char *key, const char *fmt, ...) {
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return gq_fail(v->err, GQ_ERR_ARG, "%s: %s: %s", v->file, key, msg);
+}
+
+/* ---- ${VAR} expansion ---- */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+} sbuf;
+
+static int sb_put(sbuf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *g = realloc(b->s, cap);
+        if (!g) return 0;
+        b->s = g, b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+    return 1;
+}
+
+/* Expands s[0..len) into b; nested ${...} in defaults recurse. */
+static gq_status expand(const char *s, size_t len, const char *where, sbuf *b, int depth, gq_err *err) {
+    if (depth > 8) return gq_fail(err, GQ_ERR_ARG, "%s: ${...} nested too deeply", where);
+    size_t i = 0;
+    while (i < len) {
+        if (s[i] != '$' || i + 1 >= len || s[i + 1] != '{') {
+            if (!sb_put(b, s + i, 1)) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", where);
+            i++;
+            continue;
+        }
+        size_t name0 = i + 2, j = name0;
+        while (j < len && (isalnum((unsigned char)s[j]) || s[j] == '_')) j++;
+        if (j == name0 || isdigit((unsigned char)s[name0]))
+            return gq_fail(err, GQ_ERR_ARG, "%s: bad variable name after '${' in \"%s\"", where, s);
+        int has_default = j + 1 < len && s[j] == ':' && s[j + 1] == '-';
+        size_t def0 = has_default ? j + 2 : j, end = def0;
+        int open = 1;
+        /* the matching '}', counting nested ${ so that defaults may use variables */
+        for (; end < len; end++) {
+            if (s[end] == '$' && end + 1 < len && s[end + 1] == '{') open++, end++;
+            else if (s[end] == '}' && --open == 0) break;
+        }
+        if (end >= len || (!has_default && end != j))
+            return gq_fail(err, GQ_ERR_ARG, "%s: unterminated or malformed ${...} in \"%s\"", where, s);
+        char name[128];
+        if (j - name0 >= sizeof name) return gq_fail(err, GQ_ERR_ARG, "%s: variable name too long", where);
+        memcpy(name, s + name0, j - name0);
+        name[j - name0] = '\0';
+        const char *val = getenv(name);
+        if (val && *val) {
+            if (!sb_put(b, val, strlen(val))) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", where);
+        } else if (has_default) {
+            gq_status st = expand(s + def0, end - def0, where, b, depth + 1, err);
+            if (st != GQ_OK) return st;
+        } else {
+            return gq_fail(err, GQ_ERR_ARG, "%s: environment variable %s is not set", where, name);
+        }
+        i = end + 1;
+    }
+    return GQ_OK;
+}
+
+gq_status gq_sweep_expand_env(const char *s, const char *where, char **out, gq_err *err) {
+    sbuf b = {0};
+    *out = NULL;
+    if (!sb_put(&b, "", 0)) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", where);
+    gq_status st = expand(s, strlen(s), where, &b, 0, err);
+    if (st != GQ_OK) {
+        free(b.s);
+        return st;
+    }
+    *out = b.s;
+    return GQ_OK;
+}
+
+/* ---- JSON helpers ---- */
+
+/* Fails on keys outside `allowed` (NULL-terminated) and on duplicate keys, which cJSON
+ * would otherwise silently shadow. */
+static gq_status check_keys(vctx *v, const cJSON *obj, const char *path, const char *const *allowed) {
+    for (const cJSON *c = obj->child; c; c = c->next) {
+        char key[256];
+        snprintf(key, sizeof key, "%s%s%s", path, *path ? "." : "", c->string);
+        int known = allowed == NULL;
+        for (int i = 0; allowed && allowed[i]; i++) known |= strcmp(allowed[i], c->string) == 0;
+        if (!known) {
+            char list[512] = "";
+            for (int i = 0; allowed[i]; i++) {
+                strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+                strncat(list, allowed[i], sizeof list - strlen(list) - 1);
+            }
+            return vfail(v, key, "unknown key (expected one of: %s)", list);
+        }
+        for (const cJSON *d = obj->child; d != c; d = d->next)
+            if (strcmp(d->string, c->string) == 0) return vfail(v, key, "duplicate key");
+    }
+    return GQ_OK;
+}
+
+static gq_status get_int(vctx *v, const cJSON *it, const char *key, int64_t lo, int64_t hi, const char *what,
+                         int64_t *out) {
+    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble < (double)lo ||
+        it->valuedouble > (double)hi)
+        return vfail(v, key, "must be %s", what);
+    *out = (int64_t)it->valuedouble;
+    return GQ_OK;
+}
+
+static gq_status get_string(vctx *v, const cJSON *it, const char *key, int is_path, char **out) {
+    if (!cJSON_IsString(it) || !it->valuestring[0]) return vfail(v, key, "must be a non-empty string");
+    if (!is_path) {
+        *out = gq_strdup(it->valuestring);
+        return *out ? GQ_OK : gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    }
+    char where[300];
+    snprintf(where, sizeof where, "%s: %s", v->file, key);
+    gq_status st = gq_sweep_expand_env(it->valuestring, where, out, v->err);
+    if (st == GQ_OK && !**out) {
+        free(*out);
+        *out = NULL;
+        return vfail(v, key, "expands to an empty path");
+    }
+    return st;
+}
+
+/* An array with at least one element (a scalar counts as a one-element list when
+ * scalar_ok, for quantizer options that may or may not be swept). */
+static gq_status get_list(vctx *v, const cJSON *it, const char *key, int scalar_ok, int *n) {
+    if (scalar_ok && !cJSON_IsArray(it)) {
+        *n = 1;
+        return GQ_OK;
+    }
+    if (!cJSON_IsArray(it)) return vfail(v, key, "must be a list");
+    *n = cJSON_GetArraySize(it);
+    if (*n == 0) return vfail(v, key, "must not be empty");
+    return GQ_OK;
+}
+
+static const cJSON *list_item(const cJSON *it, int i) { return cJSON_IsArray(it) ? cJSON_GetArrayItem(it, i) : it; }
+
+static void item_key(char *buf, size_t n, const char *key, const cJSON *list, int i) {
+    if (cJSON_IsArray(list)) snprintf(buf, n, "%s[%d]", key, i);
+    else snprintf(buf, n, "%s", key);
+}
+
+/* Sorts the keys of every object in the tree, so that printing gives a canonical form. */
+static int cmp_items(const void *a, const void *b) {
+    return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
+}
+
+static int sort_keys(cJSON *it) {
+    int n = 0;
+    for (cJSON *c = it->child; c; c = c->next, n++)
+        if (!sort_keys(c)) return 0;
+    if (!cJSON_IsObject(it) || n < 2) return 1;
+    cJSON **v = gq_malloc_array((size_t)n, sizeof *v);
+    if (!v) return 0;
+    n = 0;
+    for (cJSON *c = it->child; c; c = c->next) v[n++] = c;
+    qsort(v, (size_t)n, sizeof *v, cmp_items);
+    for (int i = 0; i < n; i++) {
+        v[i]->prev = i ? v[i - 1] : v[n - 1]; /* cJSON: the head's prev is the tail */
+        v[i]->next = i + 1 < n ? v[i + 1] : NULL;
+    }
+    it->child = v[0];
+    free(v);
+    return 1;
+}
+
+/* ---- the config ---- */
+
+static const char *const TOP_KEYS[] = {"name", "comment",       "data",   "vocab",       "models",    "tasks",
+                                       "methods",    "bits",   "budgets",     "quantizer", "method_options",
+                                       "calibration", "seeds", "max_len",     "limit",     "threads",
+                                       "output",     "cache_dir", NULL};
+
+void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n) {
+    char gran[32], clip[40];
+    if (q->granularity == GQ_QUANT_GROUP) snprintf(gran, sizeof gran, "group:%d", q->group);
+    else snprintf(gran, sizeof gran, "%s", q->granularity == GQ_QUANT_ROW ? "row" : "tensor");
+    if (q->clip == GQ_QUANT_CLIP_STD) snprintf(clip, sizeof clip, "std:%.17g", q->alpha);
+    else snprintf(clip, sizeof clip, "absmax");
+    snprintf(buf, n, "%s %s %s%s", q->scheme == GQ_QUANT_SYMMETRIC ? "symmetric" : "asymmetric", gran, clip,
+             q->stats_exclude_protected ? " exclude" : "");
+}
+
+static void quantizer_json(const gq_sweep_quantizer *q, cJSON *o) {
+    char s[128], *save = NULL;
+    gq_sweep_quantizer_str(q, s, sizeof s);
+    cJSON_AddStringToObject(o, "scheme", strtok_r(s, " ", &save));
+    cJSON_AddStringToObject(o, "granularity", strtok_r(NULL, " ", &save));
+    cJSON_AddStringToObject(o, "clip", strtok_r(NULL, " ", &save));
+    cJSON_AddBoolToObject(o, "stats_exclude_protected", q->stats_exclude_protected);
+}
+
+static void quant_opts_of(const gq_sweep_quantizer *q, int bits, gq_quant_opts *o) {
+    gq_quant_opts_default(o, bits);
+    o->scheme = q->scheme;
+    o->granularity = q->granularity;
+    o->group = q->group;
+    o->clip = q->clip;
+    o->alpha = q->alpha;
+    o->stats_exclude_protected = q->stats_exclude_protected;
+}
+
+static int method_is_uniform(const char *name) { return strcmp(name, "uniform") == 0; }
+
+static int method_seeded(const gq_method *m) {
+    for (const gq_method_opt *o = m ? m->opts : NULL; o && o->key; o++)
+        if (strcmp(o->key, "seed") == 0) return 1;
+    return 0;
+}
+
+static gq_status parse_quantizer(vctx *v, const cJSON *qj, gq_sweep_config *c) {
+    static const char *const keys[] = {"scheme", "granularity", "clip", "stats_exclude_protected", NULL};
+    gq_status st;
+    const cJSON *item[4] = {NULL};
+    int n[4] = {1, 1, 1, 1};
+    if (qj) {
+        if (!cJSON_IsObject(qj)) return vfail(v, "quantizer", "must be an object");
+        if ((st = check_keys(v, qj, "quantizer", keys)) != GQ_OK) return st;
+        for (int i = 0; i < 4; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "quantizer.%s", keys[i]);
+            item[i] = cJSON_GetObjectItemCaseSensitive(qj, keys[i]);
+            if (item[i] && (st = get_list(v, item[i], key, 1, &n[i])) != GQ_OK) return st;
+        }
+    }
+    c->n_quantizers = n[0] * n[1] * n[2] * n[3];
+    c->quantizers = gq_calloc_array((size_t)c->n_quantizers, sizeof *c->quantizers);
+    if (!c->quantizers) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    int q = 0;
+    for (int a = 0; a < n[0]; a++)
+        for (int b = 0; b < n[1]; b++)
+            for (int cl = 0; cl < n[2]; cl++)
+                for (int e = 0; e < n[3]; e++, q++) {
+                    gq_quant_opts o;
+                    gq_quant_opts_default(&o, 4);
+                    int idx[4] = {a, b, cl, e};
+                    for (int i = 0; i < 4; i++) {
+                        if (!item[i]) continue;
+                        const cJSON *x = list_item(item[i], idx[i]);
+                        char key[80], val[64];
+                        char qkey[64];
+                        snprintf(qkey, sizeof qkey, "quantizer.%s", keys[i]);
+                        item_key(key, sizeof key, qkey, item[i], idx[i]);
+                        if (i == 3) {
+                            if (!cJSON_IsBool(x)) return vfail(v, key, "must be true or false");
+                            snprintf(val, sizeof val, "%s", cJSON_IsTrue(x) ? "true" : "false");
+                        } else {
+                            if (!cJSON_IsString(x)) return vfail(v, key, "must be a string");
+                            snprintf(val, sizeof val, "%s", x->valuestring);
+                        }
+                        gq_err qe = {{0}};
+                        if (gq_quant_opts_set(&o, keys[i], val, &qe) != GQ_OK ||
+                            gq_quant_opts_check(&o, &qe) != GQ_OK)
+                            return vfail(v, key, "%s", qe.msg);
+                    }
+                    gq_sweep_quantizer *sq = &c->quantizers[q];
+                    sq->scheme = o.scheme, sq->granularity = o.granularity, sq->group = o.group;
+                    sq->clip = o.clip, sq->alpha = o.alpha, sq->stats_exclude_protected = o.stats_exclude_protected;
+                    for (int p = 0; p < q; p++)
+                        if (memcmp(&c->quantizers[p], sq, sizeof *sq) == 0)
+                            return vfail(v, "quantizer", "two option lists give the same quantizer twice");
+                }
+    return GQ_OK;
+}
+
+static gq_status json_to_text(vctx *v, const cJSON *x, const char *key, char *buf, size_t n) {
+    if (cJSON_IsBool(x)) snprintf(buf, n, "%s", cJSON_IsTrue(x) ? "true" : "false");
+    else if (cJSON_IsString(x)) snprintf(buf, n, "%s", x->valuestring);
+    else if (cJSON_IsNumber(x) && x->valuedouble == floor(x->valuedouble) && fabs(x->valuedouble) < 1e15)
+        snprintf(buf, n, "%lld", (long long)x->valuedouble);
+    else if (cJSON_IsNumber(x)) snprintf(buf, n, "%.17g", x->valuedouble);
+    else return vfail(v, key, "must be a number, a string or true/false");
+    return GQ_OK;
+}
+
+static gq_status parse_methods(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    gq_status st;
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "methods");
+    if (!mj) return vfail(v, "methods", "missing (required)");
+    if ((st = get_list(v, mj, "methods", 0, &c->n_methods)) != GQ_OK) return st;
+    c->methods = gq_calloc_array((size_t)c->n_methods, sizeof *c->methods);
+    c->method_opts = gq_calloc_array((size_t)c->n_methods, sizeof *c->method_opts);
+    if (!c->methods || !c->method_opts) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->n_methods; i++) {
+        const cJSON *x = cJSON_GetArrayItem(mj, i);
+        char key[64];
+        snprintf(key, sizeof key, "methods[%d]", i);
+        if (!cJSON_IsString(x)) return vfail(v, key, "must be a string");
+        if (!method_is_uniform(x->valuestring) && !gq_method_find(x->valuestring)) {
+            char list[512] = "uniform";
+            for (int m = 0; gq_methods[m]; m++) {
+                strncat(list, ", ", sizeof list - strlen(list) - 1);
+                strncat(list, gq_methods[m]->name, sizeof list - strlen(list) - 1);
+            }
+            return vfail(v, key, "unknown method \"%s\" (known: %s)", x->valuestring, list);
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(c->methods[j], x->valuestring) == 0) return vfail(v, key, "\"%s\" listed twice", x->valuestring);
+        if (!(c->methods[i] = gq_strdup(x->valuestring))) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    }
+    const cJSON *oj = cJSON_GetObjectItemCaseSensitive(root, "method_options");
+    if (!oj) return GQ_OK;
+    if (!cJSON_IsObject(oj)) return vfail(v, "method_options", "must be an object");
+    if ((st = check_keys(v, oj, "method_options", NULL)) != GQ_OK) return st;
+    for (const cJSON *m = oj->child; m; m = m->next) {
+        char key[128];
+        snprintf(key, sizeof key, "method_options.%s", m->string);
+        const gq_method *meth = gq_method_find(m->string);
+        if (!meth) return vfail(v, key, "not a method with options");
+        if (!cJSON_IsObject(m)) return vfail(v, key, "must be an object");
+        gq_method_opts user = {0}, resolved;
+        if ((st = check_keys(v, m, key, NULL)) != GQ_OK) return st;
+        for (const cJSON *o = m->child; o; o = o->next) {
+            char okey[192], val[64];
+            snprintf(okey, sizeof okey, "%s.%s", key, o->string);
+            if ((st = json_to_text(v, o, okey, val, sizeof val)) != GQ_OK) return st;
+            if (strcmp(o->string, "seed") == 0 && cJSON_GetObjectItemCaseSensitive(root, "seeds"))
+                return vfail(v, okey, "conflicts with the top-level \"seeds\" list; use one of them");
+            gq_err me = {{0}};
+            if (gq_method_opts_set(&user, o->string, val, &me) != GQ_OK) return vfail(v, okey, "%s", me.msg);
+        }
+        gq_err me = {{0}};
+        if (gq_method_resolve(meth, &user, &resolved, &me) != GQ_OK) return vfail(v, key, "%s", me.msg);
+        for (int i = 0; i < c->n_methods; i++)
+            if (strcmp(c->methods[i], m->string) == 0) c->method_opts[i] = user;
+    }
+    return GQ_OK;
+}
+
+static gq_status parse_budgets(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    static const char *const keys[] = {"k", "p", "global", NULL};
+    gq_status st;
+    const cJSON *bj = cJSON_GetObjectItemCaseSensitive(root, "budgets");
+    int need = 0;
+    for (int i = 0; i < c->n_methods; i++) need |= !method_is_uniform(c->methods[i]);
+    if (!bj) return need ? vfail(v, "budgets", "missing (required by methods other than uniform)") : GQ_OK;
+    if (!cJSON_IsObject(bj)) return vfail(v, "budgets", "must be an object");
+    if ((st = check_keys(v, bj, "budgets", keys)) != GQ_OK) return st;
+    const cJSON *kj = cJSON_GetObjectItemCaseSensitive(bj, "k"), *pj = cJSON_GetObjectItemCaseSensitive(bj, "p");
+    const cJSON *gj = cJSON_GetObjectItemCaseSensitive(bj, "global");
+    if (kj && pj) return vfail(v, "budgets", "give either \"k\" or \"p\", not both");
+    if (!kj && !pj) return vfail(v, "budgets", "needs \"k\" (weights per matrix) or \"p\" (fraction per matrix)");
+    if (gj && !cJSON_IsBool(gj)) return vfail(v, "budgets.global", "must be true or false");
+    c->budget_global = cJSON_IsTrue(gj);
+    c->budget_is_p = pj != NULL;
+    const cJSON *lj = kj ? kj : pj;
+    const char *lkey = kj ? "budgets.k" : "budgets.p";
+    if ((st = get_list(v, lj, lkey, 0, &c->n_budgets)) != GQ_OK) return st;
+    c->k = gq_calloc_array((size_t)c->n_budgets, sizeof *c->k);
+    c->p = gq_calloc_array((size_t)c->n_budgets, sizeof *c->p);
+    if (!c->k || !c->p) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->n_budgets; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s[%d]", lkey, i);
+        const cJSON *x = cJSON_GetArrayItem(lj, i);
+        if (kj) {
+            if ((st = get_int(v, x, key, 1, INT64_C(1) << 40,
+                              "a positive integer (k = 0 is the \"uniform\" method)", &c->k[i])) != GQ_OK)
+                return st;
+            c->p[i] = -1;
+        } else {
+            if (!cJSON_IsNumber(x) || !(x->valuedouble > 0 && x->valuedouble <= 1))
+                return vfail(v, key, "must be a fraction in (0, 1] (p = 0 is the \"uniform\" method)");
+            c->p[i] = x->valuedouble;
+            c->k[i] = -1;
+        }
+        for (int j = 0; j < i; j++)
+            if (c->k[j] == c->k[i] && c->p[j] == c->p[i]) return vfail(v, key, "repeats an earlier budget");
+    }
+    return GQ_OK;
+}
+
+static gq_status parse_calibration(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    static const char *const keys[] = {"split", "n", "sample", "seed", "from", NULL};
+    gq_status st;
+    const cJSON *cj = cJSON_GetObjectItemCaseSensitive(root, "calibration");
+    c->calib_n = 128;
+    c->calib_seed = 0;
+    c->calib_split = gq_strdup("train");
+    c->calib_sample = gq_strdup("first");
+    if (!c->calib_split || !c->calib_sample) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    if (!cj) return GQ_OK;
+    if (!cJSON_IsObject(cj)) return vfail(v, "calibration", "must be an object");
+    if ((st = check_keys(v, cj, "calibration", keys)) != GQ_OK) return st;
+    const cJSON *x;
+    if ((x = cJSON_GetObjectItemCaseSensitive(cj, "split"))) {
+        if (!cJSON_IsString(x) ||
+            (strcmp(x->valuestring, "train") && strcmp(x->valuestring, "dev") && strcmp(x->valuestring, "test")))
+            return vfail(v, "calibration.split", "must be \"train\", \"dev\" or \"test\"");
+        free(c->calib_split);
+        if (!(c->calib_split = gq_strdup(x->valuestring))) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    }
+    if ((x = cJSON_GetObjectItemCaseSensitive(cj, "sample"))) {
+        if (!cJSON_IsString(x) || (strcmp(x->valuestring, "first") && strcmp(x->valuestring, "random")))
+            return vfail(v, "calibration.sample", "must be \"first\" or \"random\"");
+        free(c->calib_sample);
+        if (!(c->calib_sample = gq_strdup(x->valuestring))) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    }
+    int64_t n = 0;
+    if ((x = cJSON_GetObjectItemCaseSensitive(cj, "n"))) {
+        if ((st = get_int(v, x, "calibration.n", 1, 1000000, "a positive integer", &n)) != GQ_OK) return st;
+        c->calib_n = (int)n;
+    }
+    if ((x = cJSON_GetObjectItemCaseSensitive(cj, "seed")) &&
+        (st = get_int(v, x, "calibration.seed", 0, INT64_C(1) << 53, "a non-negative integer", &c->calib_seed)) !=
+            GQ_OK)
+        return st;
+    if ((x = cJSON_GetObjectItemCaseSensitive(cj, "from"))) {
+        if (!cJSON_IsString(x) || (strcmp(x->valuestring, "fp32") && strcmp(x->valuestring, "quantized")))
+            return vfail(v, "calibration.from", "must be \"fp32\" or \"quantized\"");
+        if (strcmp(x->valuestring, "quantized") == 0)
+            return vfail(v, "calibration.from", "\"quantized\" is not supported yet (activations come from FP32)");
+    }
+    return GQ_OK;
+}
+
+/* The canonical settings of one point and its id. */
+static gq_status finish_point(gq_sweep_config *c, gq_sweep_point *p, gq_err *err) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    cJSON_AddStringToObject(o, "task", c->tasks[p->task]);
+    cJSON_AddStringToObject(o, "method", p->method_name);
+    cJSON_AddNumberToObject(o, "max_len", c->max_len);
+    if (c->limit) cJSON_AddNumberToObject(o, "limit", c->limit);
+    else cJSON_AddNullToObject(o, "limit");
+    if (p->method >= 0) {
+        cJSON_AddNumberToObject(o, "bits", p->bits);
+        quantizer_json(&c->quantizers[p->quantizer], cJSON_AddObjectToObject(o, "quantizer"));
+    }
+    if (p->k > 0 || p->p > 0) {
+        cJSON *b = cJSON_AddObjectToObject(o, "budget");
+        if (p->p > 0) cJSON_AddNumberToObject(b, "p", p->p);
+        else cJSON_AddNumberToObject(b, "k", (double)p->k);
+        if (c->budget_global) cJSON_AddTrueToObject(b, "global");
+    }
+    if (p->mopts.n) {
+        cJSON *m = cJSON_AddObjectToObject(o, "method_options");
+        for (int i = 0; i < p->mopts.n; i++) cJSON_AddStringToObject(m, p->mopts.key[i], p->mopts.value[i]);
+    }
+    if (p->calibrated) {
+        cJSON *cal = cJSON_AddObjectToObject(o, "calibration");
+        cJSON_AddStringToObject(cal, "split", c->calib_split);
+        cJSON_AddNumberToObject(cal, "n", c->calib_n);
+        cJSON_AddStringToObject(cal, "sample", c->calib_sample);
+        if (strcmp(c->calib_sample, "random") == 0) cJSON_AddNumberToObject(cal, "seed", (double)c->calib_seed);
+        cJSON_AddStringToObject(cal, "from", "fp32");
+    }
+    if (!sort_keys(o) || !(p->settings = cJSON_PrintUnformatted(o))) {
+        cJSON_Delete(o);
+        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    }
+    cJSON_Delete(o);
+    char hex[65];
+    gq_sha256_hex(p->settings, strlen(p->settings), hex);
+    memcpy(p->id, hex, 16);
+    p->id[16] = '\0';
+    return GQ_OK;
+}
+
+static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
+    gq_status st;
+    int has_uniform = 0, per_task = 1;
+    for (int m = 0; m < c->n_methods; m++) {
+        if (method_is_uniform(c->methods[m])) {
+            has_uniform = 1;
+            continue;
+        }
+        int seeds = method_seeded(gq_method_find(c->methods[m])) ? c->n_seeds : 1;
+        per_task += c->n_bits * c->n_budgets * c->n_quantizers * seeds;
+    }
+    per_task += has_uniform * c->n_bits * c->n_quantizers;
+    c->n_points = per_task * c->n_tasks;
+    c->points = gq_calloc_array((size_t)c->n_points, sizeof *c->points);
+    if (!c->points) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    int n = 0;
+    for (int t = 0; t < c->n_tasks; t++) {
+        gq_sweep_point *p = &c->points[n];
+        *p = (gq_sweep_point){.index = n, .task = t, .method = -1, .method_name = "fp32", .bits = 32,
+                              .k = 0, .p = -1, .quantizer = -1, .seed = -1};
+        if ((st = finish_point(c, p, v->err)) != GQ_OK) return st;
+        n++;
+        for (int pass = 0; pass < 2; pass++) /* uniform first, then the other methods */
+            for (int m = 0; m < c->n_methods; m++) {
+                int uni = method_is_uniform(c->methods[m]);
+                if (uni != (pass == 0)) continue;
+                const gq_method *meth = uni ? NULL : gq_method_find(c->methods[m]);
+                int seeded = method_seeded(meth), nb = uni ? 1 : c->n_budgets;
+                for (int b = 0; b < c->n_bits; b++)
+                    for (int k = 0; k < nb; k++)
+                        for (int q = 0; q < c->n_quantizers; q++)
+                            for (int s = 0; s < (seeded ? c->n_seeds : 1); s++) {
+                                p = &c->points[n];
+                                *p = (gq_sweep_point){.index = n, .task = t, .method = m,
+                                                      .method_name = c->methods[m], .bits = c->bits[b],
+                                                      .k = uni ? 0 : c->k[k], .p = uni ? -1 : c->p[k],
+                                                      .quantizer = q, .seed = -1};
+                                quant_opts_of(&c->quantizers[q], p->bits, &p->qopts);
+                                if (meth) {
+                                    gq_method_opts user = c->method_opts[m];
+                                    gq_err me = {{0}};
+                                    if (seeded) {
+                                        char sv[32];
+                                        p->seed = c->seeds[s];
+                                        snprintf(sv, sizeof sv, "%lld", (long long)p->seed);
+                                        if (gq_method_opts_set(&user, "seed", sv, &me) != GQ_OK)
+                                            return vfail(v, "seeds", "%s", me.msg);
+                                    }
+                                    if (gq_method_resolve(meth, &user, &p->mopts, &me) != GQ_OK)
+                                        return vfail(v, "method_options", "%s", me.msg);
+                                    p->calibrated = meth->needs_calibration;
+                                }
+                                if ((st = finish_point(c, p, v->err)) != GQ_OK) return st;
+                                n++;
+                            }
+            }
+    }
+    /* Distinct settings must never share an id (that would merge two rows on resume). */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(c->points[i].id, c->points[j].id) == 0)
+                return vfail(v, "(grid)", "points %d and %d have the same settings %s", j, i, c->points[i].settings);
+    return GQ_OK;
+}
+
+/* The resolved config, for results.json and the config hash. */
+static gq_status build_canonical(gq_sweep_config *c, gq_err *err) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    c->canonical = o;
+    cJSON_AddStringToObject(o, "data", c->data);
+    if (c->vocab) cJSON_AddStringToObject(o, "vocab", c->vocab);
+    cJSON *models = cJSON_AddObjectToObject(o, "models");
+    cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
+    for (int t = 0; t < c->n_tasks; t++) {
+        cJSON_AddStringToObject(models, c->tasks[t], c->models[t]);
+        cJSON_AddItemToArray(tasks, cJSON_CreateString(c->tasks[t]));
+    }
+    cJSON *methods = cJSON_AddArrayToObject(o, "methods");
+    cJSON *mo = cJSON_AddObjectToObject(o, "method_options");
+    for (int m = 0; m < c->n_methods; m++) {
+        cJSON_AddItemToArray(methods, cJSON_CreateString(c->methods[m]));
+        const gq_method *meth = gq_method_find(c->methods[m]);
+        gq_method_opts res;
+        if (meth && gq_method_resolve(meth, &c->method_opts[m], &res, err) == GQ_OK && res.n) {
+            cJSON *x = cJSON_AddObjectToObject(mo, c->methods[m]);
+            for (int i = 0; i < res.n; i++)
+                if (!method_seeded(meth) || strcmp(res.key[i], "seed"))
+                    cJSON_AddStringToObject(x, res.key[i], res.value[i]);
+        }
+    }
+    cJSON *bits = cJSON_AddArrayToObject(o, "bits");
+    for (int i = 0; i < c->n_bits; i++) cJSON_AddItemToArray(bits, cJSON_CreateNumber(c->bits[i]));
+    if (c->n_budgets) {
+        cJSON *b = cJSON_AddObjectToObject(o, "budgets");
+        cJSON *l = cJSON_AddArrayToObject(b, c->budget_is_p ? "p" : "k");
+        for (int i = 0; i < c->n_budgets; i++)
+            cJSON_AddItemToArray(l, cJSON_CreateNumber(c->budget_is_p ? c->p[i] : (double)c->k[i]));
+        cJSON_AddBoolToObject(b, "global", c->budget_global);
+    }
+    cJSON *q = cJSON_AddArrayToObject(o, "quantizers");
+    for (int i = 0; i < c->n_quantizers; i++) {
+        cJSON *x = cJSON_CreateObject();
+        quantizer_json(&c->quantizers[i], x);
+        cJSON_AddItemToArray(q, x);
+    }
+    cJSON *cal = cJSON_AddObjectToObject(o, "calibration");
+    cJSON_AddStringToObject(cal, "split", c->calib_split);
+    cJSON_AddNumberToObject(cal, "n", c->calib_n);
+    cJSON_AddStringToObject(cal, "sample", c->calib_sample);
+    cJSON_AddNumberToObject(cal, "seed", (double)c->calib_seed);
+    cJSON_AddStringToObject(cal, "from", "fp32");
+    cJSON *seeds = cJSON_AddArrayToObject(o, "seeds");
+    for (int i = 0; i < c->n_seeds; i++) cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)c->seeds[i]));
+    cJSON_AddNumberToObject(o, "max_len", c->max_len);
+    if (c->limit) cJSON_AddNumberToObject(o, "limit", c->limit);
+    else cJSON_AddNullToObject(o, "limit");
+    if (!sort_keys(o)) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    char *text = cJSON_PrintUnformatted(o);
+    if (!text) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    gq_sha256_hex(text, strlen(text), c->hash);
+    free(text);
+    /* The keys that do not enter the hash are added afterwards, for the record. */
+    cJSON_AddStringToObject(o, "name", c->name);
+    cJSON_AddStringToObject(o, "output", c->output);
+    if (c->cache_dir) cJSON_AddStringToObject(o, "cache_dir", c->cache_dir);
+    else cJSON_AddNullToObject(o, "cache_dir");
+    cJSON_AddNumberToObject(o, "threads", c->threads);
+    if (!sort_keys(o)) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    return GQ_OK;
+}
+
+static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    gq_status st;
+    const cJSON *x;
+    if (!cJSON_IsObject(root)) return vfail(v, "(top level)", "must be a JSON object");
+    if ((st = check_keys(v, root, "", TOP_KEYS)) != GQ_OK) return st;
+    static const char *const required[] = {"name", "data", "models", "tasks", "bits", "output", NULL};
+    for (int i = 0; required[i]; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(root, required[i])) return vfail(v, required[i], "missing (required)");
+
+    if ((st = get_string(v, cJSON_GetObjectItemCaseSensitive(root, "name"), "name", 0, &c->name)) != GQ_OK) return st;
+    if ((x = cJSON_GetObjectItemCaseSensitive(root, "comment")) && !cJSON_IsString(x))
+        return vfail(v, "comment", "must be a string");
+    if ((st = get_string(v, cJSON_GetObjectItemCaseSensitive(root, "data"), "data", 1, &c->data)) != GQ_OK) return st;
+    if ((x = cJSON_GetObjectItemCaseSensitive(root, "vocab")) && (st = get_string(v, x, "vocab", 1, &c->vocab)) != GQ_OK)
+        return st;
+    if ((st = get_string(v, cJSON_GetObjectItemCaseSensitive(root, "output"), "output", 1, &c->output)) != GQ_OK)
+        return st;
+    if ((x = cJSON_GetObjectItemCaseSensitive(root, "cache_dir"))) {
+        if ((st = get_string(v, x, "cache_dir", 1, &c->cache_dir)) != GQ_OK) return st;
+    }
+
+    const cJSON *tj = cJSON_GetObjectItemCaseSensitive(root, "tasks");
+    if ((st = get_list(v, tj, "tasks", 0, &c->n_tasks)) != GQ_OK) return st;
+    c->tasks = gq_calloc_array((size_t)c->n_tasks, sizeof *c->tasks);
+    c->models = gq_calloc_array((size_t)c->n_tasks, sizeof *c->models);
+    if (!c->tasks || !c->models) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "models");
+    if (!cJSON_IsObject(mj)) return vfail(v, "models", "must be an object {task: checkpoint dir}");
+    if ((st = check_keys(v, mj, "models", NULL)) != GQ_OK) return st;
+    for (const cJSON *m = mj->child; m; m = m->next) {
+        char key[128];
+        snprintf(key, sizeof key, "models.%s", m->string);
+        if (!gq_glue_task_find(m->string)) return vfail(v, key, "unknown task (known: %s)", gq_glue_task_names());
+    }
+    for (int t = 0; t < c->n_tasks; t++) {
+        char key[64];
+        snprintf(key, sizeof key, "tasks[%d]", t);
+        const cJSON *it = cJSON_GetArrayItem(tj, t);
+        const gq_glue_task *task = cJSON_IsString(it) ? gq_glue_task_find(it->valuestring) : NULL;
+        if (!cJSON_IsString(it)) return vfail(v, key, "must be a string");
+        if (!task) return vfail(v, key, "unknown task \"%s\" (known: %s)", it->valuestring, gq_glue_task_names());
+        for (int j = 0; j < t; j++)
+            if (strcmp(c->tasks[j], task->name) == 0) return vfail(v, key, "\"%s\" listed twice", task->name);
+        if (!(c->tasks[t] = gq_strdup(task->name))) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+        const cJSON *model = NULL;
+        for (const cJSON *m = mj->child; m; m = m->next)
+            if (gq_glue_task_find(m->string) == task) model = m;
+        snprintf(key, sizeof key, "models.%s", task->name);
+        if (!model) return vfail(v, key, "missing (every task needs a model)");
+        snprintf(key, sizeof key, "models.%s", model->string);
+        if ((st = get_string(v, model, key, 1, &c->models[t])) != GQ_OK) return st;
+    }
+
+    if ((st = parse_methods(v, root, c)) != GQ_OK) return st;
+
+    const cJSON *bj = cJSON_GetObjectItemCaseSensitive(root, "bits");
+    if ((st = get_list(v, bj, "bits", 0, &c->n_bits)) != GQ_OK) return st;
+    if (!(c->bits = gq_calloc_array((size_t)c->n_bits, sizeof *c->bits)))
+        return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->n_bits; i++) {
+        char key[32];
+        int64_t b;
+        snprintf(key, sizeof key, "bits[%d]", i);
+        if ((st = get_int(v, cJSON_GetArrayItem(bj, i), key, 2, 8, "an integer from 2 to 8", &b)) != GQ_OK) return st;
+        c->bits[i] = (int)b;
+        for (int j = 0; j < i; j++)
+            if (c->bits[j] == c->bits[i]) return vfail(v, key, "%d listed twice", c->bits[i]);
+    }
+
+    if ((st = parse_budgets(v, root, c)) != GQ_OK) return st;
+    if ((st = parse_quantizer(v, cJSON_GetObjectItemCaseSensitive(root, "quantizer"), c)) != GQ_OK) return st;
+    if ((st = parse_calibration(v, root, c)) != GQ_OK) return st;
+
+    const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "seeds");
+    c->n_seeds = 1;
+    if (sj && (st = get_list(v, sj, "seeds", 0, &c->n_seeds)) != GQ_OK) return st;
+    if (!(c->seeds = gq_calloc_array((size_t)c->n_seeds, sizeof *c->seeds)))
+        return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; sj && i < c->n_seeds; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "seeds[%d]", i);
+        if ((st = get_int(v, cJSON_GetArrayItem(sj, i), key, 0, INT64_C(1) << 53, "a non-negative integer",
+                          &c->seeds[i])) != GQ_OK)
+            return st;
+        for (int j = 0; j < i; j++)
+            if (c->seeds[j] == c->seeds[i]) return vfail(v, key, "%lld listed twice", (long long)c->seeds[i]);
+    }
+
+    int64_t n = 0;
+    c->max_len = 128;
+    if ((x = cJSON_GetObjectItemCaseSensitive(root, "max_len"))) {
+        if ((st = get_int(v, x, "max_len", 3, 512, "an integer from 3 to 512", &n)) != GQ_OK) return st;
+        c->max_len = (int)n;
+    }
+    if ((x = cJSON_GetObjectItemCaseSensitive(root, "limit")) && !cJSON_IsNull(x)) {
+        if ((st = get_int(v, x, "limit", 1, 100000000, "null or a positive integer", &n)) != GQ_OK) return st;
+        c->limit = (int)n;
+    }
+    if ((x = cJSON_GetObjectItemCaseSensitive(root, "threads"))) {
+        if ((st = get_int(v, x, "threads", 0, 4096, "0 (all cores) or a positive integer", &n)) != GQ_OK) return st;
+        c->threads = (int)n;
+    }
+    if ((st = build_canonical(c, v->err)) != GQ_OK) return st;
+    return expand_grid(v, c);
+}
+
+gq_status gq_sweep_config_parse(const char *text, const char *path, gq_sweep_config **out, gq_err *err) {
+    *out = NULL;
+    vctx v = {path, err};
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        int line = 1, col = 1;
+        for (const char *s = text; end && s < end; s++) {
+            if (*s == '\n') line++, col = 1;
+            else col++;
+        }
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: invalid JSON at line %d, column %d", path, line, col);
+    }
+    gq_sweep_config *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = gq_strdup(path))) {
+        free(c);
+        cJSON_Delete(root);
+        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    }
+    gq_status st = parse_root(&v, root, c);
+    cJSON_Delete(root);
+    if (st != GQ_OK) {
+        gq_sweep_config_free(c);
+        return st;
+    }
+    *out = c;
+    return GQ_OK;
+}
+
+gq_status gq_sweep_config_load(const char *path, gq_sweep_config **out, gq_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    gq_status st = gq_read_file(path, 1 << 20, &text, &len, err);
+    if (st != GQ_OK) return st;
+    st = gq_sweep_config_parse(text, path, out, err);
+    free(text);
+    return st;
+}
+
+void gq_sweep_config_free(gq_sweep_config *c) {
+    if (!c) return;
+    for (int t = 0; t < c->n_tasks; t++) {
+        free(c->tasks ? c->tasks[t] : NULL);
+        free(c->models ? c->models[t] : NULL);
+    }
+    for (int m = 0; c->methods && m < c->n_methods; m++) free(c->methods[m]);
+    for (int i = 0; c->points && i < c->n_points; i++) free(c->points[i].settings);
+    free(c->tasks), free(c->models), free(c->methods), free(c->method_opts), free(c->bits);
+    free(c->k), free(c->p), free(c->quantizers), free(c->seeds), free(c->points);
+    free(c->calib_split), free(c->calib_sample);
+    free(c->path), free(c->name), free(c->data), free(c->vocab), free(c->output), free(c->cache_dir);
+    cJSON_Delete(c->canonical);
+    free(c);
+}
+
+int gq_sweep_shard_count(const gq_sweep_config *cfg, int shard, int n_shards) {
+    int n = 0;
+    for (int i = 0; i < cfg->n_points; i++) n += i % n_shards == shard;
+    return n;
+}

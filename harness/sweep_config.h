@@ -1,0 +1,127 @@
+/* sweep_config: reads and validates a sweep config (SPEC.md §5) and expands it into the
+ * grid of points that `glueq sweep` runs.
+ *
+ *     gq_sweep_config *cfg = NULL;
+ *     if (gq_sweep_config_load("configs/smoke.json", &cfg, &err) != GQ_OK)
+ *         fprintf(stderr, "glueq: %s\n", err.msg);   // "configs/smoke.json: bits[1]: ..."
+ *     for (int i = 0; i < cfg->n_points; i++) run(&cfg->points[i]);
+ *     gq_sweep_config_free(cfg);
+ *
+ * Keys (unknown keys, wrong types and impossible values are errors naming the key path):
+ *   name         string, required
+ *   comment      string, ignored (JSON has no comments)
+ *   data         GLUE root (holds RTE/dev.tsv, ...), required
+ *   vocab        vocab.txt; default <model>/vocab.txt, else $GLUEQ_VOCAB, else the assets
+ *   models       {task: checkpoint dir}, one for every task in `tasks`
+ *   tasks        ["rte", "mrpc", "qnli"], required, no duplicates
+ *   methods      names from quant's registry plus "uniform" (k = 0), required
+ *   bits         [2..8], required
+ *   budgets      {"k": [positive ints]} or {"p": [fractions in (0, 1]]}, and optionally
+ *                "global": true (one top-k over all matrices); required when methods
+ *                other than uniform are listed
+ *   quantizer    {"scheme", "granularity", "clip", "stats_exclude_protected"}: each a value
+ *                or a list of values to sweep (SPEC §4 names); defaults symmetric, tensor,
+ *                std:2.5, false
+ *   method_options {method: {option: value}}, checked against the method's option table
+ *   calibration  {"split": "train"|"dev"|"test", "n": 128, "sample": "first"|"random", "seed": 0,
+ *                 "from": "fp32"} (QNLI has no train split here: its test.tsv is used)
+ *   seeds        [ints >= 0], default [0]: swept for methods that take a "seed" option
+ *   max_len      3..512, default 128
+ *   limit        null (all dev rows) or a positive count of first rows
+ *   threads      0 (all cores, default) or a positive count
+ *   output       output directory, required
+ *   cache_dir    method-state cache; default: glueq's cache ($GLUEQ_CACHE_DIR, else
+ *                $XDG_CACHE_HOME/glueq, else ~/.cache/glueq), shared with `glueq eval`
+ * Strings of path keys (data, vocab, models.*, output, cache_dir) expand ${VAR} and
+ * ${VAR:-default} (the default may itself use ${...}); an unset variable without a
+ * default is an error naming it. Relative paths are relative to the working directory.
+ *
+ * Grid, in this order for each task: the FP32 baseline (method "fp32", bits 32); uniform
+ * once per (bits, quantizer) with k = 0; then every other method × bits × budget ×
+ * quantizer × seed (seeds only for seeded methods). Each point's id is the first 16 hex
+ * digits of the sha256 of its canonical settings (a JSON object with sorted keys and
+ * resolved defaults, no paths: the same setting on another checkpoint has the same id).
+ * The config hash is the sha256 of the canonical resolved config without the keys that
+ * cannot change results (name, output, cache_dir, threads).
+ */
+#ifndef GQ_SWEEP_CONFIG_H
+#define GQ_SWEEP_CONFIG_H
+
+#include <cJSON.h>
+
+#include "common.h"
+#include "quant.h"
+
+typedef struct {
+    int index;           /* position in the whole grid (sharding is by index mod N) */
+    char id[17];         /* 16 hex digits */
+    int task;            /* index into cfg->tasks */
+    int method;          /* index into cfg->methods; -1 for the FP32 baseline */
+    const char *method_name; /* "fp32", "uniform", "svd", ... (points into cfg) */
+    int bits;            /* 32 for fp32 */
+    int64_t k;           /* protected weights per matrix; -1 when the budget is a fraction */
+    double p;            /* fraction per matrix; -1 when the budget is a count */
+    int quantizer;       /* index into cfg->quantizers; -1 for fp32 */
+    int64_t seed;        /* the method's seed; -1 for unseeded methods */
+    gq_method_opts mopts;    /* resolved method options (seed included); n = 0 for fp32/uniform */
+    gq_quant_opts qopts;     /* with bits set; meaningless for fp32 */
+    int calibrated;          /* the method uses calibration data */
+    char *settings;          /* canonical JSON hashed into id */
+} gq_sweep_point;
+
+typedef struct {
+    gq_quant_scheme scheme;
+    gq_quant_granularity granularity;
+    int group;
+    gq_quant_clip clip;
+    double alpha;
+    int stats_exclude_protected;
+} gq_sweep_quantizer;
+
+typedef struct {
+    char *path;   /* the config file, as given */
+    char *name, *data, *output;
+    char *vocab, *cache_dir; /* NULL: the defaults above */
+    int n_tasks;
+    char **tasks;  /* canonical lower-case names */
+    char **models; /* (n_tasks) expanded checkpoint dirs */
+    int n_methods;
+    char **methods;
+    int n_bits;
+    int *bits;
+    int budget_is_p, budget_global, n_budgets;
+    int64_t *k;    /* (n_budgets) when !budget_is_p */
+    double *p;     /* (n_budgets) when budget_is_p */
+    int n_quantizers;
+    gq_sweep_quantizer *quantizers;
+    gq_method_opts *method_opts; /* (n_methods) user options, not yet resolved */
+    char *calib_split, *calib_sample;
+    int calib_n;
+    int64_t calib_seed;
+    int n_seeds;
+    int64_t *seeds;
+    int max_len, limit /* 0 = all */, threads;
+    cJSON *canonical; /* the resolved config, sorted keys; results.json shows it */
+    char hash[65];
+    int n_points;
+    gq_sweep_point *points;
+} gq_sweep_config;
+
+/* Reads, validates and expands the config at path. *out is owned by the caller. Errors
+ * read "<path>: <key path>: <problem>". */
+gq_status gq_sweep_config_load(const char *path, gq_sweep_config **out, gq_err *err);
+/* Same from text; `path` is only used in messages and kept in cfg->path. */
+gq_status gq_sweep_config_parse(const char *text, const char *path, gq_sweep_config **out, gq_err *err);
+void gq_sweep_config_free(gq_sweep_config *cfg);
+
+/* Expands ${VAR} and ${VAR:-default} in s into a new string (*out, caller frees). `where`
+ * names the file and key in messages. */
+gq_status gq_sweep_expand_env(const char *s, const char *where, char **out, gq_err *err);
+
+/* Canonical text of a quantizer: "symmetric tensor std:2.5" (+ " exclude"). */
+void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n);
+
+/* Number of points whose index % n_shards == shard. */
+int gq_sweep_shard_count(const gq_sweep_config *cfg, int shard, int n_shards);
+
+#endif

@@ -1,0 +1,622 @@
+/* test_sweep: sweep configs (validation messages, env expansion, grid size and ids), the
+ * journal (resume over a truncated line, config-hash refusal), the report files' schemas,
+ * fidelity (flips, KL) on hand-made logits, `glueq compare` on hand-made predictions, and
+ * end to end on the tiny-a fixture: sharded + merged == unsharded, and SIGKILL at a random
+ * moment + --resume == uninterrupted. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compare.h"
+#include "journal.h"
+#include "report.h"
+#include "sweep.h"
+#include "testlib.h"
+
+static char g_tmp[64];
+
+static char *tmp_path(const char *rel) { return gq_path_join(g_tmp, rel); }
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "FATAL cannot write %s\n", path);
+        exit(2);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_text(const char *path) {
+    char *s = NULL;
+    size_t n;
+    gq_err err = {{0}};
+    if (gq_read_file(path, 0, &s, &n, &err) != GQ_OK) return NULL;
+    return s;
+}
+
+/* A valid minimal config, with `patch` (", \"key\": value") replacing that key's entry
+ * or, for a new key, appended. */
+static const char *const BASE[][2] = {
+    {"name", "\"t\""},  {"data", "\"/d\""},         {"models", "{\"rte\": \"/m\"}"},       {"tasks", "[\"rte\"]"},
+    {"methods", "[\"uniform\", \"svd\"]"}, {"bits", "[4]"}, {"budgets", "{\"k\": [1, 2]}"}, {"output", "\"/o\""},
+};
+
+static void base_config(const char *patch, char *text, size_t n) {
+    char key[64] = "";
+    if (*patch) sscanf(patch, ", \"%63[^\"]\"", key);
+    int replaced = 0;
+    snprintf(text, n, "{");
+    for (size_t i = 0; i < sizeof BASE / sizeof BASE[0]; i++) {
+        size_t len = strlen(text);
+        if (!strcmp(BASE[i][0], key))
+            snprintf(text + len, n - len, "%s", i ? patch : patch + 2), replaced = 1;
+        else
+            snprintf(text + len, n - len, "%s\"%s\": %s", i ? ", " : "", BASE[i][0], BASE[i][1]);
+    }
+    size_t len = strlen(text);
+    snprintf(text + len, n - len, "%s}", replaced ? "" : patch);
+}
+
+static void expect_error(gq_test_ctx *t, const char *patch, const char *want) {
+    char text[2048];
+    base_config(patch, text, sizeof text);
+    gq_sweep_config *c = NULL;
+    gq_err err = {{0}};
+    gq_status st = gq_sweep_config_parse(text, "configs/x.json", &c, &err);
+    GQ_CHECK(t, st != GQ_OK, "config %s was accepted", text);
+    GQ_CHECK(t, strstr(err.msg, want) != NULL, "config %s: message '%s' lacks '%s'", text, err.msg, want);
+    GQ_CHECK(t, strncmp(err.msg, "configs/x.json: ", 16) == 0, "message '%s' does not start with the file", err.msg);
+    gq_sweep_config_free(c);
+}
+
+static void test_config_errors(gq_test_ctx *t) {
+    gq_sweep_config *c = NULL;
+    gq_err err = {{0}};
+    char text[2048];
+    base_config("", text, sizeof text);
+    GQ_CHECK(t, gq_sweep_config_parse(text, "configs/x.json", &c, &err) == GQ_OK, "base config rejected: %s", err.msg);
+    GQ_CHECK(t, c && c->n_points == 1 + 1 + 2, "base grid has %d points, want 4", c ? c->n_points : -1);
+    gq_sweep_config_free(c);
+
+    expect_error(t, ", \"colour\": 1", "configs/x.json: colour: unknown key");
+    expect_error(t, ", \"quantizer\": {\"shceme\": \"symmetric\"}", "quantizer.shceme: unknown key");
+    expect_error(t, ", \"max_len\": \"128\"", "max_len: must be an integer");
+    expect_error(t, ", \"limit\": -3", "limit: must be null or a positive integer");
+    expect_error(t, ", \"limit\": 2.5", "limit: must be");
+    expect_error(t, ", \"budgets\": {\"k\": [1, 2, -4]}", "budgets.k[2]: must be a positive integer");
+    expect_error(t, ", \"budgets\": {\"k\": [1], \"p\": [0.1]}", "budgets: give either");
+    expect_error(t, ", \"budgets\": {\"p\": [0.5, 1.5]}", "budgets.p[1]: must be a fraction");
+    expect_error(t, ", \"bits\": [4, 9]", "bits[1]: must be an integer from 2 to 8");
+    expect_error(t, ", \"bits\": []", "bits: must not be empty");
+    expect_error(t, ", \"tasks\": [\"rte\", \"cola\"]", "tasks[1]: unknown task \"cola\"");
+    expect_error(t, ", \"methods\": [\"svd\", \"gptq\"]", "methods[1]: unknown method \"gptq\"");
+    expect_error(t, ", \"method_options\": {\"svd\": {\"rnk\": 8}}", "method_options.svd");
+    expect_error(t, ", \"method_options\": {\"svd\": {\"rank\": \"many\"}}", "method_options.svd");
+    expect_error(t, ", \"quantizer\": {\"granularity\": [\"tensor\", \"blocks\"]}", "quantizer.granularity[1]");
+    expect_error(t, ", \"quantizer\": {\"clip\": \"std:-1\"}", "quantizer.clip");
+    expect_error(t, ", \"calibration\": {\"sample\": \"last\"}", "calibration.sample: must be");
+    expect_error(t, ", \"calibration\": {\"from\": \"quantized\"}", "calibration.from");
+    expect_error(t, ", \"seeds\": [1, 1]", "seeds[1]: 1 listed twice");
+    c = NULL;
+    GQ_CHECK(t, gq_sweep_config_parse("{\"name\": \"t\", \"name\": \"u\"}", "configs/x.json", &c, &err) == GQ_ERR_ARG &&
+                    strstr(err.msg, "configs/x.json: name: duplicate key"),
+             "duplicate key: '%s'", err.msg);
+    expect_error(t, ", \"vocab\": \"${GLUEQ_TEST_SURELY_UNSET_VAR}/v.txt\"",
+                 "vocab: environment variable GLUEQ_TEST_SURELY_UNSET_VAR is not set");
+    expect_error(t, ", \"vocab\": \"${GLUEQ_TEST_X:-${GLUEQ_TEST_SURELY_UNSET_VAR}}\"",
+                 "environment variable GLUEQ_TEST_SURELY_UNSET_VAR is not set");
+    expect_error(t, ", \"vocab\": \"${unterminated\"", "vocab: unterminated");
+
+    err.msg[0] = '\0';
+    c = NULL;
+    GQ_CHECK(t, gq_sweep_config_parse("{\"name\": \"t\",\n \"data\": }", "configs/y.json", &c, &err) != GQ_OK,
+             "invalid JSON accepted");
+    GQ_CHECK(t, strstr(err.msg, "configs/y.json: invalid JSON at line 2") != NULL, "JSON error: '%s'", err.msg);
+}
+
+static void test_env(gq_test_ctx *t) {
+    gq_err err = {{0}};
+    char *s = NULL;
+    setenv("GLUEQ_TEST_A", "/x", 1);
+    unsetenv("GLUEQ_TEST_B");
+    GQ_CHECK(t, gq_sweep_expand_env("${GLUEQ_TEST_A}/y", "w", &s, &err) == GQ_OK && !strcmp(s, "/x/y"), "got '%s'",
+             s ? s : err.msg);
+    free(s);
+    GQ_CHECK(t, gq_sweep_expand_env("${GLUEQ_TEST_B:-${GLUEQ_TEST_A}/d}/z", "w", &s, &err) == GQ_OK && !strcmp(s, "/x/d/z"),
+             "nested default: got '%s'", s ? s : err.msg);
+    free(s);
+    GQ_CHECK(t, gq_sweep_expand_env("a$b${GLUEQ_TEST_A:-q}", "w", &s, &err) == GQ_OK && !strcmp(s, "a$b/x"),
+             "plain $: got '%s'", s ? s : err.msg);
+    free(s);
+    s = NULL;
+    GQ_CHECK(t, gq_sweep_expand_env("${GLUEQ_TEST_B}", "f.json: data", &s, &err) == GQ_ERR_ARG && !s &&
+                    strstr(err.msg, "f.json: data: environment variable GLUEQ_TEST_B is not set"),
+             "unset: '%s'", err.msg);
+}
+
+/* The configs live in the source tree; CMake compiles this file by its absolute path, so
+ * __FILE__'s grandparent is the repository root. */
+static gq_sweep_config *load_config(gq_test_ctx *t, const char *rel) {
+    char root[1024];
+    snprintf(root, sizeof root, "%s", __FILE__);
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(root, '/');
+        if (slash) *slash = '\0';
+    }
+    char *src = gq_path_join(root, rel);
+    gq_sweep_config *c = NULL;
+    gq_err err = {{0}};
+    if (gq_sweep_config_load(src, &c, &err) != GQ_OK) GQ_CHECK(t, 0, "%s: %s", rel, err.msg);
+    free(src);
+    return c;
+}
+
+static void test_grid(gq_test_ctx *t) {
+    setenv("GLUEQ_MODELS", "/models", 1);
+    setenv("GLUEQ_ASSETS", "/assets", 1);
+    unsetenv("GLUEQ_MODEL_QNLI");
+    unsetenv("GLUEQ_DATA");
+    gq_sweep_config *c = load_config(t, "configs/paper.json");
+    if (c) {
+        /* per task: FP32 + uniform + 3 methods × 7 budgets = 23 */
+        GQ_CHECK(t, c->n_points == 69, "paper.json: %d points, want 69", c->n_points);
+        int fp32 = 0, uniform = 0, svd = 0;
+        for (int i = 0; i < c->n_points; i++) {
+            const gq_sweep_point *p = &c->points[i];
+            fp32 += !strcmp(p->method_name, "fp32");
+            uniform += !strcmp(p->method_name, "uniform");
+            svd += !strcmp(p->method_name, "svd");
+            GQ_CHECK(t, p->index == i && strlen(p->id) == 16, "point %d: index %d id %s", i, p->index, p->id);
+            if (i % 23 == 0) GQ_CHECK(t, !strcmp(p->method_name, "fp32"), "point %d is %s, want fp32 first", i, p->method_name);
+            if (i % 23 == 1) GQ_CHECK(t, !strcmp(p->method_name, "uniform") && p->k == 0, "point %d: %s k=%lld", i, p->method_name, (long long)p->k);
+        }
+        GQ_CHECK(t, fp32 == 3 && uniform == 3 && svd == 21, "fp32 %d uniform %d svd %d", fp32, uniform, svd);
+        GQ_CHECK(t, !strcmp(c->models[2], "/models/distilbert-base-uncased-QNLI"), "qnli model %s", c->models[2]);
+        GQ_CHECK(t, !strcmp(c->data, "/assets/glue"), "data %s", c->data);
+        GQ_CHECK(t, gq_sweep_shard_count(c, 0, 4) + gq_sweep_shard_count(c, 1, 4) + gq_sweep_shard_count(c, 2, 4) +
+                            gq_sweep_shard_count(c, 3, 4) == 69 && gq_sweep_shard_count(c, 1, 4) == 17,
+                 "shards of 69 by 4");
+    }
+    setenv("GLUEQ_MODEL_QNLI", "/elsewhere/qnli", 1);
+    gq_sweep_config *c2 = load_config(t, "configs/paper.json");
+    if (c2) GQ_CHECK(t, !strcmp(c2->models[2], "/elsewhere/qnli"), "GLUEQ_MODEL_QNLI ignored: %s", c2->models[2]);
+    if (c && c2) {
+        GQ_CHECK(t, strcmp(c->hash, c2->hash) != 0, "a different model path must change the config hash");
+        GQ_CHECK(t, !strcmp(c->points[50].id, c2->points[50].id), "ids must not depend on paths");
+    }
+    gq_sweep_config_free(c2);
+    gq_sweep_config_free(c);
+    unsetenv("GLUEQ_MODEL_QNLI");
+
+    gq_sweep_config *s = load_config(t, "configs/smoke.json");
+    if (s) GQ_CHECK(t, s->n_points == 2 * (1 + 1 + 3 * 2), "smoke.json: %d points, want 16", s->n_points);
+    gq_sweep_config_free(s);
+
+    /* 2 bits × 2 granularities × (uniform + random × 2 budgets × 3 seeds) + fp32 */
+    const char *swept =
+        "{\"name\": \"s\", \"data\": \"/d\", \"models\": {\"mrpc\": \"/m\"}, \"tasks\": [\"mrpc\"], \"methods\": "
+        "[\"random\", \"uniform\"], \"bits\": [3, 4], \"budgets\": {\"p\": [0.01, 0.1]}, \"quantizer\": "
+        "{\"granularity\": [\"tensor\", \"row\"]}, \"seeds\": [1, 2, 3], \"output\": \"/o\"}";
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_sweep_config_parse(swept, "s.json", &s, &err) == GQ_OK, "%s", err.msg);
+    if (s) GQ_CHECK(t, s->n_points == 1 + 2 * 2 + 2 * 2 * 2 * 3, "swept grid: %d points, want 29", s->n_points);
+    gq_sweep_config_free(s);
+}
+
+static void test_ids(gq_test_ctx *t) {
+    const char *a = "{\"name\": \"a\", \"data\": \"/d\", \"models\": {\"rte\": \"/m\"}, \"tasks\": [\"rte\"], "
+                    "\"methods\": [\"svd\", \"awq\"], \"bits\": [4], \"budgets\": {\"k\": [8]}, \"output\": \"/o\", "
+                    "\"method_options\": {\"svd\": {\"rank\": 8}}}";
+    /* same settings: keys reordered, defaults spelled out, another name and output */
+    const char *b = "{\"output\": \"/p\", \"budgets\": {\"k\": [8]}, \"bits\": [4], \"methods\": [\"svd\", \"awq\"], "
+                    "\"tasks\": [\"RTE\"], \"models\": {\"rte\": \"/m\"}, \"data\": \"/d\", \"name\": \"b\", "
+                    "\"quantizer\": {\"clip\": \"std:2.50\", \"scheme\": \"symmetric\"}, \"threads\": 3, "
+                    "\"calibration\": {\"n\": 128}, \"max_len\": 128, \"limit\": null}";
+    const char *c = "{\"name\": \"a\", \"data\": \"/d\", \"models\": {\"rte\": \"/m\"}, \"tasks\": [\"rte\"], "
+                    "\"methods\": [\"svd\", \"awq\"], \"bits\": [4], \"budgets\": {\"k\": [8]}, \"output\": \"/o\", "
+                    "\"calibration\": {\"n\": 64}}";
+    gq_sweep_config *ca = NULL, *cb = NULL, *cc = NULL;
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_sweep_config_parse(a, "a.json", &ca, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_sweep_config_parse(b, "b.json", &cb, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_sweep_config_parse(c, "c.json", &cc, &err) == GQ_OK, "%s", err.msg);
+    if (ca && cb && cc) {
+        GQ_CHECK(t, ca->n_points == 3 && cb->n_points == 3, "points %d %d", ca->n_points, cb->n_points);
+        for (int i = 0; i < ca->n_points; i++)
+            GQ_CHECK(t, !strcmp(ca->points[i].id, cb->points[i].id), "point %d: %s vs %s (%s / %s)", i,
+                     ca->points[i].id, cb->points[i].id, ca->points[i].settings, cb->points[i].settings);
+        GQ_CHECK(t, !strcmp(ca->hash, cb->hash), "config hashes differ for the same settings");
+        /* calibration enters the awq point only, and the hash */
+        GQ_CHECK(t, !strcmp(ca->points[1].id, cc->points[1].id), "svd id changed with calibration.n");
+        GQ_CHECK(t, strcmp(ca->points[2].id, cc->points[2].id) != 0, "awq id did not change with calibration.n");
+        GQ_CHECK(t, strcmp(ca->hash, cc->hash) != 0, "hash did not change with calibration.n");
+        GQ_CHECK(t, strstr(ca->points[1].settings, "\"rank\":\"8\"") != NULL, "settings %s", ca->points[1].settings);
+    }
+    gq_sweep_config_free(ca), gq_sweep_config_free(cb), gq_sweep_config_free(cc);
+}
+
+static cJSON *fake_row(const char *id, int index, const char *task, const char *method, int k, int correct) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "point_id", id);
+    cJSON_AddNumberToObject(r, "index", index);
+    cJSON_AddStringToObject(r, "task", task);
+    cJSON_AddStringToObject(r, "method", method);
+    cJSON_AddNumberToObject(r, "bits", strcmp(method, "fp32") ? 4 : 32);
+    cJSON_AddNumberToObject(r, "k", k);
+    cJSON_AddNullToObject(r, "p");
+    cJSON_AddStringToObject(r, "method_options", "damp=0.01,sequential=false");
+    cJSON_AddNumberToObject(r, "correct", correct);
+    cJSON_AddNumberToObject(r, "total", 4);
+    cJSON_AddNumberToObject(r, "accuracy", correct / 4.0);
+    cJSON_AddNumberToObject(r, "flips", 4 - correct);
+    cJSON_AddNumberToObject(r, "agreement", correct / 4.0);
+    cJSON_AddNumberToObject(r, "n_labels", 2);
+    cJSON_AddRawToObject(r, "labels", "[1,1,1,1]");
+    char preds[32];
+    snprintf(preds, sizeof preds, "[%d,%d,%d,%d]", correct > 0, correct > 1, correct > 2, correct > 3);
+    cJSON_AddRawToObject(r, "preds", preds);
+    cJSON_AddRawToObject(r, "logits", "[0.5,-0.25,1,2,3,4,5,6]");
+    return r;
+}
+
+static void test_journal(gq_test_ctx *t) {
+    char *path = tmp_path("journal.jsonl");
+    const char *hash = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    cJSON *hdr = cJSON_CreateObject();
+    cJSON_AddNumberToObject(hdr, "n_points", 5);
+    gq_journal *j = NULL;
+    cJSON *rows = NULL;
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_journal_open(path, hash, hdr, 0, &j, &rows, &err) == GQ_OK, "create: %s", err.msg);
+    for (int i = 0; i < 3 && j; i++) {
+        char id[17];
+        snprintf(id, sizeof id, "%016d", i);
+        cJSON *r = fake_row(id, i, "rte", "svd", 4, i);
+        GQ_CHECK(t, gq_journal_append(j, r, &err) == GQ_OK, "append: %s", err.msg);
+        cJSON_Delete(r);
+    }
+    gq_journal_close(j);
+    cJSON_Delete(rows);
+    char *text = read_text(path);
+    GQ_CHECK(t, text && !strncmp(text, "glueq-journal 1 aaaa", 20), "header: %.40s", text ? text : "(none)");
+    free(text);
+    /* a killed writer: half a line at the end */
+    FILE *f = fopen(path, "a");
+    fputs("{\"point_id\":\"0000000000000003\",\"ind", f);
+    fclose(f);
+    GQ_CHECK(t, gq_journal_open(path, hash, hdr, 0, &j, &rows, &err) == GQ_ERR_ARG && strstr(err.msg, "--resume"),
+             "an existing journal without --resume: %s", err.msg);
+    const char *other = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    GQ_CHECK(t, gq_journal_open(path, other, hdr, 1, &j, &rows, &err) == GQ_ERR_ARG && strstr(err.msg, "config hash"),
+             "another config's journal: %s", err.msg);
+    GQ_CHECK(t, gq_journal_open(path, hash, hdr, 1, &j, &rows, &err) == GQ_OK, "resume: %s", err.msg);
+    GQ_CHECK(t, cJSON_GetArraySize(rows) == 3, "resume read %d rows, want 3", cJSON_GetArraySize(rows));
+    cJSON *r = fake_row("0000000000000003", 3, "rte", "svd", 4, 3);
+    GQ_CHECK(t, j && gq_journal_append(j, r, &err) == GQ_OK, "append after resume: %s", err.msg);
+    cJSON_Delete(r), cJSON_Delete(rows);
+    gq_journal_close(j);
+    char h[65];
+    cJSON *h2 = NULL;
+    GQ_CHECK(t, gq_journal_read(path, h, &h2, &rows, &err) == GQ_OK, "read: %s", err.msg);
+    GQ_CHECK(t, cJSON_GetArraySize(rows) == 4 && !strcmp(h, hash), "after resume: %d rows", cJSON_GetArraySize(rows));
+    GQ_CHECK(t, h2 && cJSON_GetNumberValue(cJSON_GetObjectItem(h2, "n_points")) == 5, "header JSON lost");
+    const cJSON *last = cJSON_GetArrayItem(rows, 3);
+    GQ_CHECK(t, last && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(last, "point_id")), "0000000000000003"),
+             "the truncated line was not replaced by the new row");
+    cJSON_Delete(rows), cJSON_Delete(h2), cJSON_Delete(hdr);
+    /* corruption that is not a truncated tail is an error naming the line */
+    write_text(path, "glueq-journal 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {}\n{\"point_id\":\"x\"}\n"
+                     "garbage\n");
+    GQ_CHECK(t, gq_journal_read(path, h, NULL, NULL, &err) == GQ_ERR_FORMAT && strstr(err.msg, "line 3"),
+             "corrupt row: %s", err.msg);
+    write_text(path, "not a journal\n");
+    GQ_CHECK(t, gq_journal_read(path, h, NULL, NULL, &err) == GQ_ERR_FORMAT && strstr(err.msg, "not a glueq journal"),
+             "bad magic: %s", err.msg);
+    free(path);
+}
+
+static void test_fidelity(gq_test_ctx *t) {
+    /* p = (1/2, 1/2), q = (3/4, 1/4): KL = ½ln(2/3) + ½ln 2 = ½ln(4/3) */
+    const float ref[] = {0, 0, 1, 1, 100, 0};
+    const float q[] = {(float)log(3.0), 0, 5, 5, 100, 0};
+    const int rp[] = {0, 0, 0}, qp[] = {0, 1, 0};
+    int flips;
+    double agr, kl;
+    gq_report_fidelity(rp, ref, qp, q, 3, 2, &flips, &agr, &kl);
+    double want = 0.5 * log(4.0 / 3.0) / 3;
+    GQ_CHECK(t, flips == 1, "flips %d, want 1", flips);
+    GQ_CHECK(t, fabs(agr - 2.0 / 3) < 1e-12, "agreement %.17g", agr);
+    GQ_CHECK(t, fabs(kl - want) < 1e-7, "kl %.10g, want %.10g", kl, want);
+    gq_report_fidelity(rp, ref, rp, ref, 3, 2, &flips, &agr, &kl);
+    GQ_CHECK(t, flips == 0 && agr == 1 && fabs(kl) < 1e-15, "self: flips %d agr %g kl %g", flips, agr, kl);
+    /* large logits must not overflow: KL((1,0) ‖ (e^-1000, ...)) = 1000 */
+    const float big_a[] = {1000, 0}, big_b[] = {0, 1000};
+    gq_report_fidelity(rp, big_a, rp, big_b, 1, 2, &flips, &agr, &kl);
+    GQ_CHECK(t, fabs(kl - 1000) < 1e-6, "kl of extreme logits %.10g, want 1000", kl);
+}
+
+static void test_reports(gq_test_ctx *t) {
+    char *dir = tmp_path("report");
+    gq_err err = {{0}};
+    gq_mkdirs(dir, &err);
+    cJSON *rows = cJSON_CreateArray();
+    cJSON_AddItemToArray(rows, fake_row("cccccccccccccccc", 2, "mrpc", "spqr", 16, 3));
+    cJSON_AddItemToArray(rows, fake_row("aaaaaaaaaaaaaaaa", 0, "mrpc", "fp32", 0, 4));
+    cJSON_AddItemToArray(rows, fake_row("bbbbbbbbbbbbbbbb", 1, "mrpc", "uniform", 0, 2));
+    cJSON_AddItemToArray(rows, fake_row("aaaaaaaaaaaaaaaa", 0, "mrpc", "fp32", 0, 4));
+    GQ_CHECK(t, gq_report_sort_rows(rows) == 1, "one repeated row should be dropped");
+    GQ_CHECK(t, cJSON_GetArraySize(rows) == 3, "%d rows after sort", cJSON_GetArraySize(rows));
+    cJSON *cfg = cJSON_CreateObject(), *prov = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "name", "unit");
+    cJSON_AddStringToObject(prov, "config_hash", "x");
+    GQ_CHECK(t, gq_report_write(dir, cfg, prov, rows, &err) == GQ_OK, "write: %s", err.msg);
+    char *p = gq_path_join(dir, "results.csv"), *csv = read_text(p);
+    free(p);
+    const char *want = "point_id,index,task,method,bits,k,p,";
+    GQ_CHECK(t, csv && !strncmp(csv, want, strlen(want)), "csv header: %.60s", csv ? csv : "(none)");
+    static const char *const required[] = {"point_id", "task", "method", "bits", "k", "p", "correct", "total",
+                                           "accuracy", "acc_lo", "acc_hi", "f1", "flips", "agreement", "kl",
+                                           "protected", "effective_bits", "seconds", NULL};
+    char *nl = csv ? strchr(csv, '\n') : NULL;
+    if (nl) *nl = '\0';
+    for (int i = 0; csv && required[i]; i++) {
+        char col[64];
+        snprintf(col, sizeof col, ",%s,", required[i]);
+        char hdr[2048];
+        snprintf(hdr, sizeof hdr, ",%s,", csv);
+        GQ_CHECK(t, strstr(hdr, col) != NULL, "results.csv lacks column %s", required[i]);
+    }
+    /* rows in index order; the option string with commas is quoted */
+    GQ_CHECK(t, nl && !strncmp(nl + 1, "aaaaaaaaaaaaaaaa,0,mrpc,fp32,32,0,,", 35), "first row: %.50s", nl ? nl + 1 : "");
+    GQ_CHECK(t, nl && strstr(nl + 1, ",\"damp=0.01,sequential=false\",") != NULL, "quoted options missing");
+    free(csv);
+    p = gq_path_join(dir, "results.json");
+    char *js = read_text(p);
+    free(p);
+    cJSON *o = js ? cJSON_Parse(js) : NULL;
+    GQ_CHECK(t, o && cJSON_GetObjectItem(o, "config") && cJSON_GetObjectItem(o, "provenance") &&
+                    cJSON_GetArraySize(cJSON_GetObjectItem(o, "rows")) == 3,
+             "results.json shape");
+    GQ_CHECK(t, o && !cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "rows"), 0), "logits"),
+             "results.json rows must not carry logits");
+    cJSON_Delete(o);
+    free(js);
+    p = gq_path_join(dir, "predictions.jsonl");
+    char *pj = read_text(p);
+    free(p);
+    GQ_CHECK(t, pj && !strncmp(pj, "{\"point_id\":\"aaaaaaaaaaaaaaaa\",\"task\":\"mrpc\",\"n_labels\":2,\"labels\":[1,1,1,1],"
+                                   "\"preds\":[1,1,1,1],\"logits\":[0.5,-0.25,1,2,3,4,5,6]}\n", 118),
+             "predictions.jsonl: %.120s", pj ? pj : "(none)");
+    free(pj);
+    p = gq_path_join(dir, "table.md");
+    char *md = read_text(p);
+    free(p);
+    GQ_CHECK(t, md && strstr(md, "| FP32 | 100.00 (4/4) |") && strstr(md, "| spqr int4 |  | 75.00 (3/4) |"),
+             "table.md:\n%s", md ? md : "(none)");
+    GQ_CHECK(t, md && strstr(md, "| k=16 |") && strstr(md, "(1 flips)"), "table.md columns/fidelity");
+    free(md);
+    p = gq_path_join(dir, "plot.svg");
+    char *svg = read_text(p);
+    free(p);
+    GQ_CHECK(t, svg && !strncmp(svg, "<svg ", 5) && strstr(svg, "</svg>") && strstr(svg, "stroke-dasharray=\"7 4\"") &&
+                    strstr(svg, "accuracy (%)") && strstr(svg, "log scale"),
+             "plot.svg incomplete");
+    free(svg);
+    cJSON_Delete(rows), cJSON_Delete(cfg), cJSON_Delete(prov);
+    free(dir);
+}
+
+/* A results directory with hand-made predictions on 20 examples whose labels are all 1. */
+static void make_results(const char *dir, const char *id, int wrong) {
+    gq_err err = {{0}};
+    gq_mkdirs(dir, &err);
+    char *p = gq_path_join(dir, "results.json"), buf[1024];
+    snprintf(buf, sizeof buf, "{\"rows\": [{\"point_id\": \"%s\", \"task\": \"rte\", \"method\": \"svd\", \"bits\": 4, "
+                              "\"k\": 16}]}", id);
+    write_text(p, buf);
+    free(p);
+    p = gq_path_join(dir, "predictions.jsonl");
+    char preds[128] = "";
+    for (int i = 0; i < 20; i++) strcat(preds, i < wrong ? (i ? ",0" : "0") : (i ? ",1" : "1"));
+    snprintf(buf, sizeof buf, "{\"point_id\":\"%s\",\"task\":\"rte\",\"labels\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"
+                              "\"preds\":[%s]}\n", id, preds);
+    write_text(p, buf);
+    free(p);
+}
+
+static int run_compare(const char *a, const char *b, const char *extra1, const char *extra2) {
+    char *argv[6] = {(char *)a, (char *)b, (char *)extra1, (char *)extra2, NULL};
+    int argc = 2 + (extra1 != NULL) + (extra2 != NULL);
+    fflush(stdout);
+    return gq_cmd_compare(argc, argv);
+}
+
+static void test_compare(gq_test_ctx *t) {
+    char *a = tmp_path("cmpA"), *b = tmp_path("cmpB"), *c = tmp_path("cmpC");
+    make_results(a, "1111111111111111", 0);
+    make_results(b, "1111111111111111", 10);
+    make_results(c, "2222222222222222", 1);
+    gq_compare_stats cs;
+    const int labels[] = {1, 1, 1, 1, 0, 0}, pa[] = {1, 1, 1, 0, 0, 1}, pb[] = {1, 0, 0, 1, 0, 1};
+    gq_compare_paired(labels, pa, pb, 6, &cs);
+    GQ_CHECK(t, cs.correct_a == 4 && cs.correct_b == 3 && cs.only_a == 2 && cs.only_b == 1, "counts %d %d %d %d",
+             cs.correct_a, cs.correct_b, cs.only_a, cs.only_b);
+    GQ_CHECK(t, fabs(cs.p - 1.0) < 1e-12, "McNemar p of (2, 1) = %g, want 1", cs.p);
+    GQ_CHECK(t, fabs(cs.diff + 1.0 / 6) < 1e-12 && cs.lo <= cs.diff && cs.diff <= cs.hi, "diff %g [%g, %g]", cs.diff,
+             cs.lo, cs.hi);
+    /* 10 of 20 lost: McNemar p = 2 · 2^-10, diff −50 points */
+    GQ_CHECK(t, run_compare(a, b, NULL, NULL) == 0, "compare without --fail-if-worse must exit 0");
+    GQ_CHECK(t, run_compare(a, b, "--fail-if-worse", "1") == GQ_COMPARE_WORSE, "B significantly worse: want exit 3");
+    GQ_CHECK(t, run_compare(a, b, "--fail-if-worse", "60") == 0, "a 50-point drop is within DELTA 60");
+    GQ_CHECK(t, run_compare(b, a, "--fail-if-worse", "0") == 0, "B better: exit 0");
+    char sa[256], sc[256];
+    snprintf(sa, sizeof sa, "%s/results.json#1111111111111111", a);
+    snprintf(sc, sizeof sc, "%s#2222222222222222", c);
+    GQ_CHECK(t, run_compare(sa, sc, "--fail-if-worse", "0") == 0, "one flip is not significant");
+    GQ_CHECK(t, run_compare(a, c, NULL, NULL) == 1, "no common point ids: exit 1");
+    GQ_CHECK(t, run_compare(sa, c, NULL, NULL) == 1, "an id on one side only: exit 1");
+    snprintf(sc, sizeof sc, "%s#3333333333333333", c);
+    GQ_CHECK(t, run_compare(sa, sc, NULL, NULL) == 1, "unknown id: exit 1");
+    free(a), free(b), free(c);
+}
+
+/* ---- end to end on tiny-a ---- */
+
+static gq_sweep_config *e2e_config(gq_test_ctx *t) {
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"name\": \"e2e\", \"data\": \"%s/assets/glue\", \"vocab\": \"%s/assets/vocab/vocab.txt\", "
+             "\"models\": {\"rte\": \"%s/fixtures/tiny-a\"}, \"tasks\": [\"rte\"], "
+             "\"methods\": [\"uniform\", \"svd\", \"awq\", \"spqr\", \"random\"], \"bits\": [3, 4], "
+             "\"budgets\": {\"k\": [4, 64]}, \"seeds\": [0, 1], \"calibration\": {\"n\": 16}, \"limit\": 40, "
+             "\"threads\": 1, \"output\": \"%s/unused\", \"cache_dir\": \"%s/cache\"}",
+             t->shared, t->shared, t->shared, g_tmp, g_tmp);
+    gq_sweep_config *c = NULL;
+    gq_err err = {{0}};
+    if (gq_sweep_config_parse(text, "e2e.json", &c, &err) != GQ_OK) GQ_CHECK(t, 0, "e2e config: %s", err.msg);
+    return c;
+}
+
+/* results.csv without the seconds column (timings differ between runs). */
+static char *csv_without_seconds(const char *dir) {
+    char *p = gq_path_join(dir, "results.csv"), *csv = read_text(p);
+    free(p);
+    if (!csv) return NULL;
+    int col = 0;
+    for (int i = 0; gq_report_columns[i] && strcmp(gq_report_columns[i], "seconds"); i++) col++;
+    char *out = malloc(strlen(csv) + 1), *o = out;
+    int field = 0, quoted = 0;
+    for (const char *s = csv; *s; s++) {
+        if (*s == '"') quoted = !quoted;
+        if (!quoted && *s == ',') {
+            field++;
+            if (field == col + 1) continue; /* the comma that ends the seconds field */
+        }
+        if (!quoted && *s == '\n') field = 0;
+        if (field != col || *s == '\n') *o++ = *s;
+    }
+    *o = '\0';
+    free(csv);
+    return out;
+}
+
+static void check_same_results(gq_test_ctx *t, const char *want_dir, const char *got_dir, const char *what) {
+    char *a = csv_without_seconds(want_dir), *b = csv_without_seconds(got_dir);
+    GQ_CHECK(t, a && b && !strcmp(a, b), "%s: results.csv differs (seconds aside)\n--- want\n%s--- got\n%s", what,
+             a ? a : "(none)", b ? b : "(none)");
+    free(a), free(b);
+    char *pa = gq_path_join(want_dir, "predictions.jsonl"), *pb = gq_path_join(got_dir, "predictions.jsonl");
+    a = read_text(pa), b = read_text(pb);
+    GQ_CHECK(t, a && b && !strcmp(a, b), "%s: predictions.jsonl differs", what);
+    free(a), free(b), free(pa), free(pb);
+}
+
+static void test_end_to_end(gq_test_ctx *t) {
+    gq_sweep_config *c = e2e_config(t);
+    if (!c) return;
+    /* fp32 + uniform×2 bits + (svd, awq, spqr)×2 bits×2 k + random×2 bits×2 k×2 seeds */
+    GQ_CHECK(t, c->n_points == 1 + 2 + 12 + 8, "e2e grid %d points, want 23", c->n_points);
+    gq_err err = {{0}};
+    char *full = tmp_path("full"), *sh = tmp_path("shards"), *merged = tmp_path("merged"), *killed = tmp_path("killed");
+    double t0 = gq_now();
+    gq_sweep_opts o = {.out = full, .n_shards = 1};
+    GQ_CHECK(t, gq_sweep_run(c, &o, &err) == GQ_OK, "unsharded run: %s", err.msg);
+    double full_secs = gq_now() - t0;
+    printf("e2e: unsharded run of %d points took %.2f s\n", c->n_points, full_secs);
+    char *md = gq_path_join(full, "table.md"), *mdt = read_text(md);
+    GQ_CHECK(t, mdt && strstr(mdt, "| FP32 |") && strstr(mdt, "| svd int4 |") &&
+                    strstr(mdt, "| random int4 (seed=1) |"), "table.md of the run");
+    free(md), free(mdt);
+
+    /* an unchanged config resumes to a no-op; a changed one is refused */
+    o.resume = 1;
+    GQ_CHECK(t, gq_sweep_run(c, &o, &err) == GQ_OK, "resume of a finished run: %s", err.msg);
+    gq_sweep_config *c2 = e2e_config(t);
+    if (c2) {
+        c2->max_len = 64;
+        snprintf(c2->hash, sizeof c2->hash, "%064d", 7);
+        GQ_CHECK(t, gq_sweep_run(c2, &o, &err) == GQ_ERR_ARG && strstr(err.msg, "config hash"),
+                 "resume with another config: %s", err.msg);
+    }
+    gq_sweep_config_free(c2);
+
+    for (int s = 0; s < 3; s++) {
+        gq_sweep_opts so = {.out = sh, .shard = s, .n_shards = 3};
+        GQ_CHECK(t, gq_sweep_run(c, &so, &err) == GQ_OK, "shard %d/3: %s", s, err.msg);
+    }
+    const char *inputs[] = {sh};
+    GQ_CHECK(t, gq_sweep_merge(merged, inputs, 1, 0, &err) == GQ_OK, "merge: %s", err.msg);
+    check_same_results(t, full, merged, "3 shards merged");
+    /* an incomplete set of shards is refused */
+    char *one = gq_path_join(sh, "journal-1-of-3.jsonl"), *m2 = tmp_path("merged2");
+    const char *partial[] = {one};
+    GQ_CHECK(t, gq_sweep_merge(m2, partial, 1, 0, &err) == GQ_ERR_ARG && strstr(err.msg, "missing"),
+             "merge of one shard of 3: %s", err.msg);
+    free(one), free(m2);
+
+    /* SIGKILL at a random moment of the run, then --resume */
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    int kills = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        useconds_t delay = (useconds_t)(rand() % (int)(full_secs * 1e6 * 0.9 + 1));
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            gq_log_set_level(GQ_LOG_QUIET);
+            gq_sweep_opts ko = {.out = killed, .n_shards = 1, .resume = 1};
+            gq_err e2 = {{0}};
+            _exit(gq_sweep_run(c, &ko, &e2) == GQ_OK ? 0 : 1);
+        }
+        usleep(delay);
+        kills += kill(pid, SIGKILL) == 0;
+        int status;
+        waitpid(pid, &status, 0);
+        printf("e2e: SIGKILL after %.3f s (%s)\n", delay / 1e6, WIFSIGNALED(status) ? "killed" : "had finished");
+    }
+    gq_sweep_opts ro = {.out = killed, .n_shards = 1, .resume = 1};
+    GQ_CHECK(t, gq_sweep_run(c, &ro, &err) == GQ_OK, "resume after SIGKILL: %s", err.msg);
+    check_same_results(t, full, killed, "killed and resumed");
+    char *jp = gq_path_join(killed, "journal.jsonl");
+    cJSON *rows = NULL;
+    GQ_CHECK(t, gq_journal_read(jp, NULL, NULL, &rows, &err) == GQ_OK && cJSON_GetArraySize(rows) == c->n_points,
+             "killed journal holds %d rows, want exactly %d", cJSON_GetArraySize(rows), c->n_points);
+    cJSON_Delete(rows);
+    free(jp);
+    GQ_CHECK(t, kills > 0, "no kill was delivered");
+
+    free(full), free(sh), free(merged), free(killed);
+    gq_sweep_config_free(c);
+}
+
+int main(int argc, char **argv) {
+    gq_test_ctx t;
+    gq_test_init(&t, argc, argv);
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/gq_test_sweep_XXXXXX");
+    if (!mkdtemp(g_tmp)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    test_config_errors(&t);
+    test_env(&t);
+    test_grid(&t);
+    test_ids(&t);
+    test_journal(&t);
+    test_fidelity(&t);
+    test_reports(&t);
+    test_compare(&t);
+    test_end_to_end(&t);
+    if (!t.failures) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    } else {
+        fprintf(stderr, "outputs kept in %s\n", g_tmp);
+    }
+    return gq_test_done(&t);
+}
