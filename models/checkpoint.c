@@ -83,48 +83,36 @@ void gq_ckpt_free(gq_ckpt *ck) {
     free(ck);
 }
 
-/* Validates a shape and appends an entry; data is filled in by the caller. */
-static gq_tensor *append(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path,
-                         gq_err *err) {
-    if (ndim < 0 || ndim > GQ_MAX_DIMS) {
-        gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has %d dimensions", path, name, ndim);
-        return NULL;
-    }
+/* Validates a shape and appends an entry (*out); data is filled in by the caller. */
+static gq_status append(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path,
+                        gq_tensor **out, gq_err *err) {
+    if (ndim < 0 || ndim > GQ_MAX_DIMS)
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has %d dimensions", path, name, ndim);
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || (shape[i] > 0 && numel > INT64_MAX / 4 / shape[i])) {
-            gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has an invalid dimension %lld", path, name,
-                    (long long)shape[i]);
-            return NULL;
-        }
+        if (shape[i] < 0 || (shape[i] > 0 && numel > INT64_MAX / 4 / shape[i]))
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has an invalid dimension %lld", path, name,
+                           (long long)shape[i]);
         numel *= shape[i];
     }
-    if (gq_ckpt_find(ck, name)) {
-        gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' appears twice", path, name);
-        return NULL;
-    }
+    if (gq_ckpt_find(ck, name)) return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' appears twice", path, name);
     gq_tensor *grown = realloc(ck->tensors, (size_t)(ck->n + 1) * sizeof *grown);
-    if (!grown) {
-        gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
-        return NULL;
-    }
+    if (!grown) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     ck->tensors = grown;
     gq_tensor *t = &ck->tensors[ck->n];
     memset(t, 0, sizeof *t);
-    if (!(t->name = gq_strdup(name))) {
-        gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
-        return NULL;
-    }
+    if (!(t->name = gq_strdup(name))) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->numel = numel;
     ck->n++;
-    return t;
+    *out = t;
+    return GQ_OK;
 }
 
 float *gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path, gq_err *err) {
-    gq_tensor *t = append(ck, name, ndim, shape, path, err);
-    if (!t) return NULL;
+    gq_tensor *t = NULL;
+    if (append(ck, name, ndim, shape, path, &t, err) != GQ_OK) return NULL;
     t->data = gq_malloc_array((size_t)t->numel, sizeof(float));
     if (!t->data) {
         gq_fail(err, GQ_ERR_NOMEM, "%s: cannot allocate tensor '%s' (%lld values)", path, name, (long long)t->numel);
@@ -136,10 +124,10 @@ float *gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape
 
 gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
                            const char *path, gq_err *err) {
-    gq_tensor *t = append(ck, name, ndim, shape, path, err);
-    if (!t) return GQ_ERR_FORMAT;
-    t->data = data;
-    return GQ_OK;
+    gq_tensor *t = NULL;
+    gq_status s = append(ck, name, ndim, shape, path, &t, err);
+    if (s == GQ_OK) t->data = data;
+    return s;
 }
 
 void gq_ckpt_note_dtype(gq_ckpt *ck, const char *dtype) {

@@ -196,7 +196,7 @@ static gq_status bind_all(gq_dbert *m, const gq_ckpt *ck, const char *path, gq_e
     for (int i = 0; i < ck->n; i++) m->n_params += (size_t)ck->tensors[i].numel;
     int ignored = gq_ckpt_find(ck, "distilbert.embeddings.position_ids") != NULL;
     if (b.used + ignored < ck->n)
-        gq_warn("%s: %d tensors are not used by DistilBertForSequenceClassification and were ignored", path,
+        gq_warn("%s: %d tensor(s) not used by DistilBertForSequenceClassification and were ignored", path,
                 ck->n - b.used - ignored);
     return GQ_OK;
 }

@@ -32,27 +32,32 @@ static uint64_t read_le64(const uint8_t *p) {
     return v;
 }
 
-/* Converts n little-endian values of type dt at src into floats at dst. */
+/* Converts n little-endian values of type dt at src into floats at dst; one loop per
+ * dtype so the per-element work is only the conversion. */
 static void convert(const dtype_info *dt, const uint8_t *src, float *dst, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        const uint8_t *p = src + i * dt->size;
-        if (strcmp(dt->name, "F32") == 0) {
-            memcpy(&dst[i], p, 4);
-        } else if (strcmp(dt->name, "F16") == 0) {
-            dst[i] = gq_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-        } else if (strcmp(dt->name, "BF16") == 0) {
-            dst[i] = gq_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
-        } else if (strcmp(dt->name, "F64") == 0) {
+    const char *t = dt->name;
+    if (strcmp(t, "F32") == 0) {
+        memcpy(dst, src, (size_t)n * 4);
+    } else if (strcmp(t, "F16") == 0) {
+        for (int64_t i = 0; i < n; i++) dst[i] = gq_f16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+    } else if (strcmp(t, "BF16") == 0) {
+        for (int64_t i = 0; i < n; i++) dst[i] = gq_bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+    } else if (strcmp(t, "F64") == 0) {
+        for (int64_t i = 0; i < n; i++) {
             double d;
-            memcpy(&d, p, 8);
+            memcpy(&d, src + 8 * i, 8);
             dst[i] = (float)d;
-        } else if (strcmp(dt->name, "I64") == 0) {
+        }
+    } else if (strcmp(t, "I64") == 0) {
+        for (int64_t i = 0; i < n; i++) {
             int64_t v;
-            memcpy(&v, p, 8);
+            memcpy(&v, src + 8 * i, 8);
             dst[i] = (float)v;
-        } else {
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
             int32_t v;
-            memcpy(&v, p, 4);
+            memcpy(&v, src + 4 * i, 4);
             dst[i] = (float)v;
         }
     }
@@ -90,12 +95,14 @@ static gq_status read_entry(gq_ckpt *ck, const cJSON *e, const uint8_t *data, ui
             d->valuedouble != (double)(int64_t)d->valuedouble)
             return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has an invalid shape", path, name);
         shape[i] = (int64_t)d->valuedouble;
+        if (shape[i] && numel > data_len / (uint64_t)shape[i])
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' is larger than the file", path, name);
         numel *= (uint64_t)shape[i];
         if (numel > data_len) return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' is larger than the file", path, name);
     }
     double b = cJSON_GetArrayItem(jo, 0)->valuedouble, en = cJSON_GetArrayItem(jo, 1)->valuedouble;
     if (!cJSON_IsNumber(cJSON_GetArrayItem(jo, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(jo, 1)) || b < 0 || en < b ||
-        en > (double)data_len)
+        en > (double)data_len || b != (double)(uint64_t)b || en != (double)(uint64_t)en)
         return gq_fail(err, GQ_ERR_FORMAT,
                        "%s: tensor '%s' has data_offsets [%.0f, %.0f] outside the %llu-byte data section", path, name,
                        b, en, (unsigned long long)data_len);
@@ -105,7 +112,9 @@ static gq_status read_entry(gq_ckpt *ck, const cJSON *e, const uint8_t *data, ui
                        name, (unsigned long long)(sp->end - sp->begin), (unsigned long long)(numel * dt->size));
     const uint8_t *src = data + sp->begin;
     gq_ckpt_note_dtype(ck, dt->name);
-    if (strcmp(dt->name, "F32") == 0 && ((uintptr_t)src % sizeof(float)) == 0)
+    /* A view is safe only into the checkpoint's own mapping, which lives as long as ck. */
+    int in_map = ck->map && src >= (const uint8_t *)ck->map && src + numel * 4 <= (const uint8_t *)ck->map + ck->map_len;
+    if (strcmp(dt->name, "F32") == 0 && in_map && ((uintptr_t)src % sizeof(float)) == 0)
         return gq_ckpt_add_view(ck, name, ndim, shape, (float *)(void *)(uintptr_t)src, path, err);
     float *dst = gq_ckpt_add(ck, name, ndim, shape, path, err);
     if (!dst) return GQ_ERR_FORMAT;

@@ -30,9 +30,10 @@ enum { DT_F32, DT_F16, DT_BF16, DT_F64, DT_I64, DT_I32 };
 static const struct {
     const char *storage; /* the torch.<name> global */
     int size;            /* bytes per element */
+    const char *name;    /* safetensors-style name, for `glueq info` */
 } dtypes[] = {
-    [DT_F32] = {"FloatStorage", 4},  [DT_F16] = {"HalfStorage", 2}, [DT_BF16] = {"BFloat16Storage", 2},
-    [DT_F64] = {"DoubleStorage", 8}, [DT_I64] = {"LongStorage", 8}, [DT_I32] = {"IntStorage", 4},
+    [DT_F32] = {"FloatStorage", 4, "F32"},  [DT_F16] = {"HalfStorage", 2, "F16"}, [DT_BF16] = {"BFloat16Storage", 2, "BF16"},
+    [DT_F64] = {"DoubleStorage", 8, "F64"}, [DT_I64] = {"LongStorage", 8, "I64"}, [DT_I32] = {"IntStorage", 4, "I32"},
 };
 #define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
 
@@ -701,6 +702,7 @@ static gq_status emit_tensor(gq_ckpt *ck, const char *name, const tensor_info *t
                        "%s: tensor '%s' (offset %lld, %d dims) reaches past its storage of %lld elements", path, name,
                        (long long)ti->offset, ti->ndim, (long long)avail);
     const uint8_t *first = storage + (size_t)(si->view_off + ti->offset) * (size_t)dtypes[si->dtype].size;
+    gq_ckpt_note_dtype(ck, dtypes[si->dtype].name);
     if (may_view && si->dtype == DT_F32 && is_contiguous(ti) && (uintptr_t)first % sizeof(float) == 0)
         return gq_ckpt_add_view(ck, name, ti->ndim, ti->size, (float *)(uintptr_t)first, path, err);
     float *dst = gq_ckpt_add(ck, name, ti->ndim, ti->size, path, err);

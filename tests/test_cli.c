@@ -151,6 +151,31 @@ static void check_bad_inputs(gq_test_ctx *t) {
     expect_output(t, "tokenize --utf8 replace --text \"$(printf 'abc\\303(')\"", "101 5925 1006 102");
 }
 
+/* An unexpected extra tensor is a warning (as in HF), not an error. */
+static void check_extra_tensor(gq_test_ctx *t) {
+    gq_ckpt *ck = gq_test_load(t, "fixtures/tiny-a/model.safetensors");
+    gq_tensor *all = calloc((size_t)ck->n + 1, sizeof *all);
+    memcpy(all, ck->tensors, (size_t)ck->n * sizeof *all);
+    float extra[3] = {1, 2, 3};
+    all[ck->n] = (gq_tensor){.name = "lm_head.bias", .ndim = 1, .shape = {3}, .numel = 3, .data = extra};
+    char d[600], args[1024];
+    snprintf(d, sizeof d, "%s/extra", tmpdir);
+    gq_mkdirs(d, NULL);
+    snprintf(d, sizeof d, "%s/extra/model.safetensors", tmpdir);
+    GQ_CHECK(t, gq_safetensors_write(d, all, ck->n + 1, NULL) == GQ_OK, "write %s", d);
+    char *cfg = gq_test_path(t, "fixtures/tiny-a/config.json"), *text = NULL;
+    gq_read_file(cfg, 0, &text, NULL, NULL);
+    write_text("extra/config.json", text);
+    free(text), free(cfg), free(all);
+    gq_ckpt_free(ck);
+    char *out = NULL, *err = NULL;
+    snprintf(args, sizeof args, "info --model %s/extra", tmpdir);
+    int rc = glueq(t, args, &out, &err);
+    GQ_CHECK(t, rc == 0 && err && strstr(err, "warning") && strstr(err, "1 tensor(s) not used"),
+             "extra tensor: want a warning and success, rc %d: %s", rc, err ? err : "");
+    free(out), free(err);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -158,6 +183,7 @@ int main(int argc, char **argv) {
     check_tokenize(&t);
     check_logits(&t);
     check_bad_inputs(&t);
+    check_extra_tensor(&t);
     check_scratch_models(&t);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
