@@ -451,7 +451,7 @@ static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
     double b[MAX_BUDGETS];
     int nb = budgets_of(rows, NULL, b, MAX_BUDGETS);
     double x0 = nb ? log2(b[0]) : 0, x1 = nb ? log2(b[nb - 1]) : 1;
-    if (x1 - x0 < 1e-9) x0 -= 1, x1 += 1;
+    x0 -= 0.5, x1 += 0.5; /* half an octave of air so end points sit inside the frame */
     int legend_rows = (series.n + 2) / 3;
     int width = PW * (tasks.n ? tasks.n : 1), height = PH + 20 + 18 * legend_rows;
 

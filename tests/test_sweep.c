@@ -468,15 +468,19 @@ static void test_compare(gq_test_ctx *t) {
 
 /* ---- end to end on tiny-a ---- */
 
-static gq_sweep_config *e2e_config(gq_test_ctx *t) {
-    char text[4096];
-    snprintf(text, sizeof text,
+static void e2e_text(gq_test_ctx *t, char *text, size_t n) {
+    snprintf(text, n,
              "{\"name\": \"e2e\", \"data\": \"%s/assets/glue\", \"vocab\": \"%s/assets/vocab/vocab.txt\", "
              "\"models\": {\"rte\": \"%s/fixtures/tiny-a\"}, \"tasks\": [\"rte\"], "
              "\"methods\": [\"uniform\", \"svd\", \"awq\", \"spqr\", \"random\"], \"bits\": [3, 4], "
              "\"budgets\": {\"k\": [4, 64]}, \"seeds\": [0, 1], \"calibration\": {\"n\": 16}, \"limit\": 40, "
              "\"threads\": 1, \"output\": \"%s/unused\", \"cache_dir\": \"%s/cache\"}",
              t->shared, t->shared, t->shared, g_tmp, g_tmp);
+}
+
+static gq_sweep_config *e2e_config(gq_test_ctx *t) {
+    char text[4096];
+    e2e_text(t, text, sizeof text);
     gq_sweep_config *c = NULL;
     gq_err err = {{0}};
     if (gq_sweep_config_parse(text, "e2e.json", &c, &err) != GQ_OK) GQ_CHECK(t, 0, "e2e config: %s", err.msg);
@@ -589,6 +593,30 @@ static void test_end_to_end(gq_test_ctx *t) {
     cJSON_Delete(rows);
     free(jp);
     GQ_CHECK(t, kills > 0, "no kill was delivered");
+
+    /* SIGTERM through the command: stops after the current point, exit 128 + 15, and the
+     * journal resumes to the same results */
+    char text[4096], *cfg_path = tmp_path("e2e.json"), *termed = tmp_path("termed");
+    e2e_text(t, text, sizeof text);
+    write_text(cfg_path, text);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        gq_log_set_level(GQ_LOG_QUIET);
+        char *args[] = {cfg_path, "--out", termed, NULL};
+        _exit(gq_cmd_sweep(3, args));
+    }
+    usleep((useconds_t)(full_secs * 0.4e6));
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    GQ_CHECK(t, code == 128 + SIGTERM || code == 0, "SIGTERM: exit status %d, want 143 (or 0 if it had finished)", code);
+    printf("e2e: SIGTERM -> exit %d\n", code);
+    char *args[] = {cfg_path, "--out", termed, "--resume", NULL};
+    GQ_CHECK(t, gq_cmd_sweep(4, args) == 0, "resume after SIGTERM failed");
+    check_same_results(t, full, termed, "SIGTERM and resumed");
+    free(cfg_path), free(termed);
 
     free(full), free(sh), free(merged), free(killed);
     gq_sweep_config_free(c);
