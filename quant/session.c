@@ -8,10 +8,14 @@
  * The key (text) names everything the states depend on; a file whose key, size or
  * checksum does not match is ignored with a warning and rebuilt.
  */
+#define _POSIX_C_SOURCE 200809L /* sysconf */
 #include "quant_internal.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CACHE_MAGIC "GQQSTATE"
 #define CACHE_VERSION 1u
@@ -141,6 +145,58 @@ static gq_status ensure_calibration(gq_quant_session *s, const char *method, gq_
     gq_info("calibration: %lld tokens in %.2f s", (long long)gq_quant_calib_get(s->calib, 0, GQ_LIN_Q)->ntok,
             gq_now() - t0);
     return GQ_OK;
+}
+
+/* ---- one task per matrix on all cores ----
+ * Matrices are independent, and selecting, quantizing and scoring them are memory-bound
+ * loops that BLAS does not parallelize for us; prepare (which calls multithreaded BLAS
+ * and LAPACK) stays serial so that threads are not nested. */
+
+typedef gq_status (*mat_task)(void *ctx, int i, gq_err *err);
+
+typedef struct {
+    mat_task fn;
+    void *ctx;
+    int n;
+    atomic_int next;
+    atomic_int failed;
+    pthread_mutex_t mu;
+    gq_status st;
+    gq_err err;
+} pool;
+
+static void *pool_worker(void *arg) {
+    pool *p = arg;
+    gq_err e = {{0}};
+    for (int i; !atomic_load(&p->failed) && (i = atomic_fetch_add(&p->next, 1)) < p->n;) {
+        gq_status st = p->fn(p->ctx, i, &e);
+        if (st == GQ_OK) continue;
+        pthread_mutex_lock(&p->mu);
+        if (p->st == GQ_OK) p->st = st, p->err = e;
+        pthread_mutex_unlock(&p->mu);
+        atomic_store(&p->failed, 1);
+    }
+    return NULL;
+}
+
+static gq_status for_each_matrix(int n, mat_task fn, void *ctx, gq_err *err) {
+    enum { MAX_THREADS = 64 };
+    pool p = {.fn = fn, .ctx = ctx, .n = n, .st = GQ_OK};
+    atomic_init(&p.next, 0);
+    atomic_init(&p.failed, 0);
+    pthread_mutex_init(&p.mu, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
+    if (nt > n) nt = n;
+    pthread_t th[MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < nt; t++) /* a thread that cannot start only costs parallelism */
+        if (pthread_create(&th[started], NULL, pool_worker, &p) == 0) started++;
+    pool_worker(&p);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&p.mu);
+    if (p.st != GQ_OK && err) *err = p.err;
+    return p.st;
 }
 
 /* ---- disk cache of prepared states ---- */
@@ -276,6 +332,25 @@ bad:
 
 /* ---- scores ---- */
 
+typedef struct {
+    const gq_quant_session *s;
+    const gq_method *m;
+    const gq_method_args *a; /* shared options */
+    double *const *states;
+    const size_t *nstate;
+    gq_quant_scores *sc;
+} score_task;
+
+static gq_status score_one(void *ctx, int i, gq_err *err) {
+    const score_task *t = ctx;
+    const gq_quant_session *s = t->s;
+    gq_method_args a = *t->a;
+    a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
+    a.layer = i / GQ_LIN_COUNT, a.kind = (gq_lin_kind)(i % GQ_LIN_COUNT);
+    a.stats = t->m->needs_calibration && s->calib ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
+    return t->m->score(&a, t->states[i], t->nstate[i], t->sc->data + s->off[i], err);
+}
+
 gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const gq_method_opts *mo,
                                   const gq_quant_opts *q, gq_quant_scores **out, gq_err *err) {
     *out = NULL;
@@ -331,12 +406,8 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
                 gq_warn("%s (continuing without caching)", e.msg);
         }
     }
-    for (int i = 0; i < s->n_mats; i++) {
-        a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
-        a.layer = i / GQ_LIN_COUNT, a.kind = (gq_lin_kind)(i % GQ_LIN_COUNT);
-        a.stats = m->needs_calibration && s->calib ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
-        if ((st = m->score(&a, states[i], nstate[i], sc->data + s->off[i], err)) != GQ_OK) goto done;
-    }
+    score_task task = {s, m, &a, states, nstate, sc};
+    st = for_each_matrix(s->n_mats, score_one, &task, err);
 done:
     for (int i = 0; i < s->n_mats; i++) free(states[i]);
     free(key), free(path);
@@ -361,6 +432,19 @@ const float *gq_quant_scores_get(const gq_quant_scores *sc, int idx) {
 
 /* ---- applying ---- */
 
+typedef struct {
+    const gq_quant_session *s;
+    const gq_quant_scores *sc;
+    const gq_quant_budget *b;
+    uint8_t *mask;
+} select_task;
+
+static gq_status select_one(void *ctx, int i, gq_err *err) {
+    const select_task *t = ctx;
+    int64_t n = t->s->off[i + 1] - t->s->off[i];
+    return gq_quant_topk(t->sc->data + t->s->off[i], n, gq_quant_budget_k(t->b, n), t->mask + t->s->off[i], err);
+}
+
 /* Fills mask (off[n_mats] bytes, laid out like fp32) with the protected sets of sc under
  * budget b, and counts them per matrix. */
 static gq_status select_masks(const gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_budget *b,
@@ -383,13 +467,31 @@ static gq_status select_masks(const gq_quant_session *s, const gq_quant_scores *
             scores[i] = sc->data + s->off[i], n[i] = s->off[i + 1] - s->off[i], masks[i] = mask + s->off[i];
         st = gq_quant_topk_global(scores, n, s->n_mats, k, masks, err);
     } else {
-        for (int i = 0; i < s->n_mats && st == GQ_OK; i++) {
-            int64_t n = s->off[i + 1] - s->off[i];
-            st = gq_quant_topk(sc->data + s->off[i], n, gq_quant_budget_k(b, n), mask + s->off[i], err);
-        }
+        select_task task = {s, sc, b, mask};
+        st = for_each_matrix(s->n_mats, select_one, &task, err);
     }
     for (int i = 0; i < s->n_mats; i++)
         for (int64_t j = s->off[i]; j < s->off[i + 1]; j++) count[i] += mask[j];
+    return st;
+}
+
+typedef struct {
+    gq_quant_session *s;
+    const gq_quant_opts *q;
+    const uint8_t *mask;
+    double *sq_err;
+} apply_task;
+
+static gq_status apply_one(void *ctx, int i, gq_err *err) {
+    const apply_task *t = ctx;
+    const gq_quant_session *s = t->s;
+    const float *w = s->fp32 + s->off[i];
+    float *dst = mat(s, i)->w;
+    gq_status st = gq_quant_matrix(t->q, w, s->rows[i], s->cols[i], t->mask + s->off[i], dst, err);
+    double se = 0;
+    for (int64_t j = 0; st == GQ_OK && j < s->off[i + 1] - s->off[i]; j++)
+        se += ((double)dst[j] - w[j]) * ((double)dst[j] - w[j]);
+    t->sq_err[i] = se;
     return st;
 }
 
@@ -397,32 +499,34 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
                          const gq_quant_budget *b, gq_quant_report *rep, gq_err *err) {
     gq_status st = gq_quant_opts_check(q, err);
     if (st != GQ_OK) return st;
-    gq_quant_session_restore(s);
     uint8_t *mask = gq_malloc_array((size_t)s->off[s->n_mats], 1);
     if (!mask) return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the protection mask");
     int64_t count[GQ_QUANT_MAX_MATS];
+    double sq_err[GQ_QUANT_MAX_MATS];
     st = select_masks(s, sc, b, mask, count, err);
-    if (rep) memset(rep, 0, sizeof *rep), rep->n_mats = s->n_mats;
+    /* every entry of every matrix is rewritten from the FP32 copy: no restore needed */
+    apply_task task = {s, q, mask, sq_err};
+    if (st == GQ_OK) st = for_each_matrix(s->n_mats, apply_one, &task, err);
+    free(mask);
+    if (st != GQ_OK) {
+        gq_quant_session_restore(s); /* never leave a half-quantized model */
+        return st;
+    }
+    if (!rep) return GQ_OK;
+    memset(rep, 0, sizeof *rep);
+    rep->n_mats = s->n_mats;
     double bits_sum = 0;
-    for (int i = 0; i < s->n_mats && st == GQ_OK; i++) {
-        const float *w = s->fp32 + s->off[i];
-        float *dst = mat(s, i)->w;
-        st = gq_quant_matrix(q, w, s->rows[i], s->cols[i], mask + s->off[i], dst, err);
-        if (st != GQ_OK || !rep) continue;
+    for (int i = 0; i < s->n_mats; i++) {
         int64_t n = s->off[i + 1] - s->off[i];
-        double se = 0;
-        for (int64_t j = 0; j < n; j++) se += ((double)dst[j] - w[j]) * ((double)dst[j] - w[j]);
         rep->numel[i] = n;
         rep->protected_count[i] = count[i];
         rep->effective_bits[i] = gq_quant_effective_bits(q, s->rows[i], s->cols[i], count[i]);
-        rep->sq_err[i] = se;
+        rep->sq_err[i] = sq_err[i];
         rep->total_numel += n, rep->total_protected += count[i];
         bits_sum += rep->effective_bits[i] * (double)n;
     }
-    if (rep && rep->total_numel) rep->effective_bits_total = bits_sum / (double)rep->total_numel;
-    free(mask);
-    if (st != GQ_OK) gq_quant_session_restore(s); /* never leave a half-quantized model */
-    return st;
+    rep->effective_bits_total = bits_sum / (double)rep->total_numel;
+    return GQ_OK;
 }
 
 gq_status gq_quant_overlap(const gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,
