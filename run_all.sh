@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# The main job: installs build dependencies, builds glueq, and evaluates the FP32 models
-# found in the assets on MRPC, RTE and QNLI dev.
-# Assets: $GLUEQ_ASSETS (see scripts/fetch_assets.sh), else ../shared/assets.
+# The main job: installs build dependencies, builds glueq, runs the paper's grid
+# (configs/paper.json: MRPC, RTE, QNLI x uniform/svd/awq/spqr x 4 bits x k = 1..4096, plus
+# FP32) and prints its table. A killed run resumes where it stopped when started again.
+#
+# Models: $GLUEQ_MODELS/distilbert-base-uncased-{MRPC,RTE,QNLI} (scripts/fetch_assets.sh
+# downloads them; default $GLUEQ_ASSETS/models). When absent, the scratch models of the
+# assets stand in, with a notice, and the results go to results/paper-scratch.
+# Assets: $GLUEQ_ASSETS, else ../shared/assets.   Extra arguments go to `glueq sweep`.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
-ASSETS="${GLUEQ_ASSETS:-$(cd .. && pwd)/shared/assets}"
-export GLUEQ_ASSETS="$ASSETS"
-model_for() { # the paper's checkpoint when present, else the scratch stand-in
-  local t=$1 d="$ASSETS/models/textattack-$1"
-  if [ -f "$d/config.json" ]; then echo "$d"; return; fi
-  local s=$t; [ "$t" = qnli ] && s=rte
-  echo "glueq: notice: $d not found (scripts/fetch_assets.sh fetches it); using scratch-$s, which is NOT the paper's model$([ "$t" = qnli ] && echo " (an RTE model standing in for QNLI: accuracy near chance)")" >&2
-  echo "$ASSETS/models/scratch-$s"
-}
-for t in mrpc rte qnli; do
-  build/release/glueq eval --model "$(model_for $t)" --task $t --data "$ASSETS/glue"
+
+export GLUEQ_ASSETS="${GLUEQ_ASSETS:-$(cd .. && pwd)/shared/assets}"
+export GLUEQ_MODELS="${GLUEQ_MODELS:-$GLUEQ_ASSETS/models}"
+out=results/paper
+for T in MRPC RTE QNLI; do
+  var=GLUEQ_MODEL_$T
+  [ -n "${!var:-}" ] || [ -f "$GLUEQ_MODELS/distilbert-base-uncased-$T/config.json" ] && continue
+  s=$(echo $T | tr A-Z a-z); [ $T = QNLI ] && s=rte
+  echo "glueq: notice: $GLUEQ_MODELS/distilbert-base-uncased-$T not found (scripts/fetch_assets.sh downloads it)." >&2
+  echo "glueq: notice: using scratch-$s instead: NOT the paper's model, trained without pretraining$([ $T = QNLI ] && echo '; an RTE model standing in for QNLI, accuracy near chance')." >&2
+  export "$var=$GLUEQ_ASSETS/models/scratch-$s"
+  out=results/paper-scratch
 done
+resume=()
+[ -f "$out/journal.jsonl" ] && resume=(--resume)
+build/release/glueq sweep configs/paper.json --out "$out" "${resume[@]}" "$@"
+cat "$out/table.md"

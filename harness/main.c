@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "compare.h"
+#include "sweep.h"
 
 typedef struct {
     const char *name;
@@ -16,6 +18,9 @@ static const command COMMANDS[] = {
     {"tokenize", gq_cmd_tokenize, "print BertTokenizer ids of a text, a pair or a TSV file"},
     {"info", gq_cmd_info, "describe a checkpoint"},
     {"overlap", gq_cmd_overlap, "compare the weights two saliency methods protect"},
+    {"sweep", gq_cmd_sweep, "run a config's grid of tasks x methods x bits x budgets (resumable, shardable)"},
+    {"merge", gq_cmd_merge, "combine the journals of sharded sweeps"},
+    {"compare", gq_cmd_compare, "paired comparison of two result sets (McNemar, bootstrap CI)"},
 };
 
 static void usage(FILE *f) {

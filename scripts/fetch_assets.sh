@@ -3,7 +3,7 @@
 # $GLUEQ_ASSETS, else ./assets), in the layout glueq searches:
 #   glue/{MRPC,RTE,QNLI}/*.tsv   GLUE (the GLUE benchmark's download locations)
 #   vocab/vocab.txt              distilbert-base-uncased WordPiece vocab (Hugging Face)
-#   models/textattack-{mrpc,rte,qnli}/  the paper's checkpoints (Hugging Face)
+#   models/distilbert-base-uncased-{MRPC,RTE,QNLI}/  the paper's textattack checkpoints (Hugging Face)
 # Then: export GLUEQ_ASSETS=ASSETS_DIR. Needs curl, unzip, sha256sum, awk.
 set -euo pipefail
 DEST="${1:-${GLUEQ_ASSETS:-./assets}}"
@@ -29,7 +29,7 @@ rm "$DEST/glue/MRPC/msr_train.txt" "$DEST/glue/MRPC/dev_ids.tsv"
 
 get "$HF/distilbert-base-uncased/resolve/main/vocab.txt" "$DEST/vocab/vocab.txt"
 for t in MRPC RTE QNLI; do
-  d="$DEST/models/textattack-$(echo $t | tr A-Z a-z)"
+  d="$DEST/models/distilbert-base-uncased-$t"
   mkdir -p "$d"
   for f in config.json pytorch_model.bin vocab.txt; do
     get "$HF/textattack/distilbert-base-uncased-$t/resolve/main/$f" "$d/$f"
