@@ -153,7 +153,7 @@ static gq_status load_side(const char *spec, cside *s, gq_err *err) {
     return st;
 }
 
-static int usage(void) {
+static int usage(FILE *f) {
     fputs("usage: glueq compare A B [--task T] [--fail-if-worse DELTA]\n"
           "  A, B: RESULTS or RESULTS#POINT_ID, RESULTS = a sweep output directory or its\n"
           "        results.json (predictions.jsonl beside it). With ids on both sides those two\n"
@@ -163,7 +163,7 @@ static int usage(void) {
           "                         p < 0.05 and B - A < -DELTA percentage points\n"
           "Prints acc A, acc B, B - A with a paired-bootstrap 95% interval, exact McNemar p.\n"
           "Exit: 0 ok, 1 bad input, 2 usage, 3 significantly worse (with --fail-if-worse).\n",
-          stderr);
+          f);
     return 2;
 }
 
@@ -173,7 +173,7 @@ int gq_cmd_compare(int argc, char **argv) {
     double delta = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage();
+            usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--task") && i + 1 < argc) {
             task = argv[++i];
@@ -187,12 +187,12 @@ int gq_cmd_compare(int argc, char **argv) {
             fail_if_worse = 1;
         } else if (argv[i][0] == '-' || npos == 2) {
             fprintf(stderr, "glueq: compare: unexpected argument '%s'\n", argv[i]);
-            return usage();
+            return usage(stderr);
         } else {
             pos[npos++] = argv[i];
         }
     }
-    if (npos != 2) return usage();
+    if (npos != 2) return usage(stderr);
     gq_err err = {{0}};
     cside a, b;
     gq_status st = load_side(pos[0], &a, &err);
