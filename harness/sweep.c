@@ -422,13 +422,14 @@ gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_er
     if (n_journalled) gq_info("sweep: %s: %d points already journalled, %d to run", jpath, n_journalled, n_todo);
     else gq_info("sweep: %s: %d of %d points in shard %d/%d", cfg->name, n_todo, cfg->n_points, S, N);
 
-    double t0 = gq_now(), busy = 0;
-    int n_run = 0, cur_task = -1;
+    double t0 = gq_now(), busy = 0, task_busy = 0;
+    int n_run = 0, task_run = 0, cur_task = -1;
     for (int i = 0; i < n_todo && !g_stop; i++) {
         const gq_sweep_point *pt = todo[i];
         if (pt->task != cur_task) {
             task_free(&ts);
             cur_task = pt->task;
+            task_busy = 0, task_run = 0;
             int need_calib = 0;
             for (int k = i; k < n_todo && todo[k]->task == cur_task; k++) need_calib |= todo[k]->calibrated;
             if ((st = task_load(cfg, cur_task, cache_dir, need_calib, &ts, err)) != GQ_OK) goto cleanup;
@@ -503,10 +504,14 @@ gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_er
         busy += secs;
         char lab[400], el[32], eta[32];
         point_label(cfg, pt, lab, sizeof lab);
-        int remaining = 0;
-        for (int k = i + 1; k < n_todo; k++) remaining += !done[todo[k]->index];
+        /* the current task's points at its own pace (QNLI's dev set is 13x RTE's), later
+         * tasks' at the mean pace so far */
+        int rem_task = 0, rem_other = 0;
+        for (int k = i + 1; k < n_todo; k++)
+            if (!done[todo[k]->index]) *(todo[k]->task == cur_task ? &rem_task : &rem_other) += 1;
+        task_busy += secs, task_run++;
         fmt_duration(gq_now() - t0, el, sizeof el);
-        fmt_duration(busy / n_run * remaining, eta, sizeof eta);
+        fmt_duration(task_busy / task_run * rem_task + busy / n_run * rem_other, eta, sizeof eta);
         int flips = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "flips"));
         gq_info("sweep: [%d/%d] #%d %s: %.2f%% (%d/%d) flips %d | %.1f s | elapsed %s, ETA %s", n_run, n_todo,
                 pt->index, lab, 100 * res.metrics.accuracy, res.metrics.correct, res.metrics.total, flips, secs, el,
