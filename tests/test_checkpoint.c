@@ -14,7 +14,7 @@
 
 #include "testlib.h"
 
-static char tmpdir[] = "/tmp/gq_test_ckpt_XXXXXX";
+static char tmpdir[256];
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
@@ -828,10 +828,7 @@ static void test_bad_legacy(gq_test_ctx *t) {
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    gq_test_tmpdir(&t, "gq_test_ckpt", tmpdir, sizeof tmpdir);
     test_fixtures(&t);
     test_half(&t);
     test_bad_safetensors(&t);
@@ -842,6 +839,5 @@ int main(int argc, char **argv) {
     test_cpython_pickle(&t);
     test_legacy_views(&t);
     test_bad_legacy(&t);
-    rmdir(tmpdir);
     return gq_test_done(&t);
 }

@@ -9,7 +9,7 @@
 
 #include "testlib.h"
 
-static char tmpdir[] = "/tmp/gq_cli_XXXXXX";
+static char tmpdir[256];
 
 /* Runs glueq with args; returns the exit status and the outputs (caller frees). */
 static int glueq(const gq_test_ctx *t, const char *args, char **out, char **err) {
@@ -179,14 +179,11 @@ static void check_extra_tensor(gq_test_ctx *t) {
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
-    if (!mkdtemp(tmpdir)) return 2;
+    gq_test_tmpdir(&t, "gq_test_cli", tmpdir, sizeof tmpdir);
     check_tokenize(&t);
     check_logits(&t);
     check_bad_inputs(&t);
     check_extra_tensor(&t);
     check_scratch_models(&t);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
     return gq_test_done(&t);
 }

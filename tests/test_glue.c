@@ -131,7 +131,7 @@ static void test_rows(gq_test_ctx *t) {
 
 /* ---- small files written into a temporary directory ---- */
 
-static char tmpdir[] = "/tmp/gq_test_glue_XXXXXX";
+static char tmpdir[256];
 
 static char *write_tmp(const char *name, const char *data, size_t len) {
     char *path = gq_path_join(tmpdir, name);
@@ -284,17 +284,11 @@ static void test_errors(gq_test_ctx *t) {
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    gq_test_tmpdir(&t, "gq_test_glue", tmpdir, sizeof tmpdir);
     test_tasks(&t);
     test_counts(&t);
     test_rows(&t);
     test_accepted(&t);
     test_errors(&t);
-    char cmd[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: cannot remove %s\n", tmpdir);
     return gq_test_done(&t);
 }

@@ -18,7 +18,7 @@
 #include "sweep.h"
 #include "testlib.h"
 
-static char g_tmp[64];
+static char g_tmp[256];
 
 static char *tmp_path(const char *rel) { return gq_path_join(g_tmp, rel); }
 
@@ -625,11 +625,7 @@ static void test_end_to_end(gq_test_ctx *t) {
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/gq_test_sweep_XXXXXX");
-    if (!mkdtemp(g_tmp)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    gq_test_tmpdir(&t, "gq_test_sweep", g_tmp, sizeof g_tmp);
     test_config_errors(&t);
     test_env(&t);
     test_grid(&t);
@@ -639,12 +635,5 @@ int main(int argc, char **argv) {
     test_reports(&t);
     test_compare(&t);
     test_end_to_end(&t);
-    if (!t.failures) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
-    } else {
-        fprintf(stderr, "outputs kept in %s\n", g_tmp);
-    }
     return gq_test_done(&t);
 }

@@ -14,7 +14,23 @@ void gq_test_init(gq_test_ctx *t, int argc, char **argv) {
     t->glueq = argc > 2 ? argv[2] : "glueq";
 }
 
+void gq_test_tmpdir(gq_test_ctx *t, const char *prefix, char *buf, size_t n) {
+    snprintf(t->tmp, sizeof t->tmp, "/tmp/%s_XXXXXX", prefix);
+    if (!mkdtemp(t->tmp)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    snprintf(buf, n, "%s", t->tmp);
+}
+
 int gq_test_done(gq_test_ctx *t) {
+    if (t->tmp[0] && t->failures) {
+        fprintf(stderr, "outputs kept in %s\n", t->tmp);
+    } else if (t->tmp[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->tmp);
+        if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", t->tmp);
+    }
     printf("%d checks: %d passed, %d failed\n", t->checks, t->checks - t->failures, t->failures);
     return t->failures ? 1 : 0;
 }

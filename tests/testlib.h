@@ -11,9 +11,15 @@ typedef struct {
     int checks, failures;
     const char *shared; /* ../shared: SPEC.md, assets/, fixtures/ */
     const char *glueq;  /* path of the glueq binary */
+    char tmp[256];      /* the test's temporary directory, if it made one */
 } gq_test_ctx;
 
 void gq_test_init(gq_test_ctx *t, int argc, char **argv);
+/* Creates the test's temporary directory /tmp/<prefix>_XXXXXX and copies its path into
+ * buf (n bytes). gq_test_done removes it when every check passed and keeps it, saying
+ * where, otherwise. Exits with status 2 when it cannot be created. */
+void gq_test_tmpdir(gq_test_ctx *t, const char *prefix, char *buf, size_t n);
+
 /* Prints the summary and returns the process exit status (non-zero on any failure). */
 int gq_test_done(gq_test_ctx *t);
 
