@@ -11,7 +11,7 @@
  *   name         string, required
  *   comment      string, ignored (JSON has no comments)
  *   data         GLUE root (holds RTE/dev.tsv, ...), required
- *   vocab        vocab.txt; default <model>/vocab.txt, else $GLUEQ_VOCAB, else the assets
+ *   vocab        vocab.txt; default <model>/vocab.txt, else $GLUEQ_ASSETS/vocab/vocab.txt, else ../shared/assets
  *   models       {task: checkpoint dir}, one for every task in `tasks`
  *   tasks        ["rte", "mrpc", "qnli"], required, no duplicates
  *   methods      names from quant's registry plus "uniform" (k = 0), required
