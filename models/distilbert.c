@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 #include <cblas.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 /* OpenBLAS's thread control (declared here to avoid depending on its private header). */
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_procs(void);
+int openblas_get_num_threads(void);
 
 static const char *LIN_NAMES[GQ_LIN_COUNT] = {"attention.q_lin", "attention.k_lin", "attention.v_lin",
                                               "attention.out_lin", "ffn.lin1", "ffn.lin2"};
@@ -332,38 +334,150 @@ void gq_dbert_free(gq_dbert *m) {
 
 /* --------------------------------------------------------------- forward ---- */
 
+/* One block, in place on the hidden states h (ntok, dim):
+ *   q, k, v = (h Wqᵀ + bq) / √dh, h Wkᵀ + bk, h Wvᵀ + bv
+ *   q       <- attention(q, k, v)        (row i of the output overwrites q_i)
+ *   h       <- LN(h + q Woᵀ + bo)
+ *   ff       = GELU(h W1ᵀ + b1)
+ *   h       <- LN(h + ff W2ᵀ + b2)
+ * Each Linear is one sgemm over all tokens of a part of the batch. Biases and residuals ride
+ * in sgemm's C operand (beta = 1), so the only other passes over the activations are the
+ * bias fills, attention, GELU and LayerNorm.
+ *
+ * Threads: the batch is cut into one part per thread, whole sequences with about equal
+ * numbers of tokens, and each thread runs the entire model on its part with a
+ * single-threaded sgemm. The parts never wait for each other, so one thread's GEMMs overlap
+ * the other's attention and LayerNorms, where OpenBLAS's own threads would leave cores idle
+ * between GEMMs (measured: 2 threads of M/2 rows each run sgemm as fast as OpenBLAS's 2
+ * threads on M rows). A given batch and thread count always cuts the same parts, so
+ * results are deterministic. With hooks (which want all tokens of a Linear at once), a
+ * single sequence or a single thread, the batch is one part and OpenBLAS threads the GEMMs. */
+
+/* The runner's threads: pool_run calls fn(job, part, n) once for each part 0..n-1, part 0
+ * on the calling thread, and returns when all are done. Idle workers sleep on a condition
+ * variable (spinning would take the cores from the busy threads). */
+typedef void (*part_fn)(void *job, int part, int nparts);
+
+typedef struct pool pool;
+typedef struct {
+    pool *p;
+    int part;
+} worker_arg;
+
+struct pool {
+    int n;            /* threads, the caller's included */
+    pthread_t *tid;   /* (n - 1) workers */
+    worker_arg *args; /* (n - 1) */
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    part_fn fn;       /* the current pass */
+    void *job;
+    unsigned long gen; /* passes started */
+    int busy;          /* workers still inside the current pass */
+    int quit;
+};
+
+static void *worker(void *arg) {
+    const worker_arg *a = arg;
+    pool *p = a->p;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        part_fn fn = p->fn;
+        void *job = p->job;
+        pthread_mutex_unlock(&p->mu);
+        fn(job, a->part, p->n);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Starts up to threads - 1 workers; p->n says how many threads there are in the end. */
+static void pool_start(pool *p, int threads) {
+    memset(p, 0, sizeof *p);
+    p->n = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (threads < 2 || !(p->tid = gq_calloc_array((size_t)threads - 1, sizeof *p->tid)) ||
+        !(p->args = gq_calloc_array((size_t)threads - 1, sizeof *p->args)))
+        return;
+    for (int i = 0; i < threads - 1; i++) {
+        p->args[i] = (worker_arg){p, i + 1};
+        if (pthread_create(&p->tid[i], NULL, worker, &p->args[i]) != 0) break;
+        p->n++;
+    }
+}
+
+static void pool_stop(pool *p) {
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n - 1; i++) pthread_join(p->tid[i], NULL);
+    free(p->tid), free(p->args);
+    pthread_cond_destroy(&p->go), pthread_cond_destroy(&p->done), pthread_mutex_destroy(&p->mu);
+}
+
+/* Runs fn(job, part, n) for every part on the pool's n threads and waits for them all. */
+static void pool_run(pool *p, part_fn fn, void *job) {
+    if (p->n > 1) {
+        pthread_mutex_lock(&p->mu);
+        p->fn = fn, p->job = job, p->busy = p->n - 1, p->gen++;
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->mu);
+    }
+    fn(job, 0, p->n);
+    if (p->n > 1) {
+        pthread_mutex_lock(&p->mu);
+        while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 struct gq_dbert_runner {
     const gq_dbert *m;
+    pool pool;
     int cap_tok, cap_seq, cap_len;
-    float *h;      /* (ntok, dim) hidden states */
-    float *q, *k, *v; /* (ntok, dim) */
-    float *ctx;    /* (ntok, dim) attention output before out_lin */
-    float *h1;     /* (ntok, dim) after the attention block */
-    float *ff;     /* (ntok, hidden_dim) */
-    float *att;    /* (max_len, max_len) scores of one head */
-    float *cls_in; /* (nseq, dim) first-token states */
-    float *cls_h;  /* (nseq, dim) pre_classifier output */
+    float *h;         /* (ntok, dim) hidden states */
+    float *q, *k, *v; /* (ntok, dim); q then holds the attention output */
+    float *ff;        /* (ntok, hidden_dim) */
+    float *kt;        /* (threads, head_dim, max_len) one head's keys, transposed */
+    float *p;         /* (threads, max_len) one query's attention weights */
+    int *start;       /* (nseq + 1) first token of each sequence */
+    float *cls_in;    /* (nseq, dim) first-token states */
+    float *cls_h;     /* (nseq, dim) pre_classifier output */
 };
 
 gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads) {
     gq_dbert_runner *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->m = m;
-    /* OpenBLAS's thread count is process-wide; the runner is where glueq sets it. */
-    openblas_set_num_threads(threads > 0 ? threads : openblas_get_num_procs());
+    if (threads <= 0) threads = openblas_get_num_procs();
+    /* OpenBLAS's thread count is process-wide: set here for the batches that run as one
+     * part, and for other BLAS users in the process (quantizers, calibration). */
+    openblas_set_num_threads(threads);
+    pool_start(&r->pool, threads);
     return r;
 }
 
 const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r) { return r->m; }
 
 static void free_buffers(gq_dbert_runner *r) {
-    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ctx), free(r->h1), free(r->ff), free(r->att);
+    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff), free(r->kt), free(r->p), free(r->start);
     free(r->cls_in), free(r->cls_h);
-    r->h = r->q = r->k = r->v = r->ctx = r->h1 = r->ff = r->att = r->cls_in = r->cls_h = NULL;
+    r->h = r->q = r->k = r->v = r->ff = r->kt = r->p = r->cls_in = r->cls_h = NULL;
+    r->start = NULL;
 }
 
 void gq_dbert_runner_free(gq_dbert_runner *r) {
     if (!r) return;
+    pool_stop(&r->pool);
     free_buffers(r);
     free(r);
 }
@@ -374,14 +488,14 @@ static int reserve(gq_dbert_runner *r, int ntok, int nseq, int max_len) {
     const gq_dbert_config *c = &r->m->cfg;
     int tok = ntok > r->cap_tok ? ntok : r->cap_tok, seq = nseq > r->cap_seq ? nseq : r->cap_seq;
     int len = max_len > r->cap_len ? max_len : r->cap_len;
+    size_t td = (size_t)tok * c->dim, nt = (size_t)r->pool.n;
     free_buffers(r);
-    size_t td = (size_t)tok * c->dim;
     r->h = gq_malloc_array(td, 4), r->q = gq_malloc_array(td, 4), r->k = gq_malloc_array(td, 4);
-    r->v = gq_malloc_array(td, 4), r->ctx = gq_malloc_array(td, 4), r->h1 = gq_malloc_array(td, 4);
-    r->ff = gq_malloc_array((size_t)tok * c->hidden_dim, 4);
-    r->att = gq_malloc_array((size_t)len * len, 4);
+    r->v = gq_malloc_array(td, 4), r->ff = gq_malloc_array((size_t)tok * c->hidden_dim, 4);
+    r->kt = gq_malloc_array(nt * (size_t)(c->dim / c->n_heads) * len, 4), r->p = gq_malloc_array(nt * len, 4);
+    r->start = gq_malloc_array((size_t)seq + 1, sizeof *r->start);
     r->cls_in = gq_malloc_array((size_t)seq * c->dim, 4), r->cls_h = gq_malloc_array((size_t)seq * c->dim, 4);
-    if (!r->h || !r->q || !r->k || !r->v || !r->ctx || !r->h1 || !r->ff || !r->att || !r->cls_in || !r->cls_h) {
+    if (!r->h || !r->q || !r->k || !r->v || !r->ff || !r->kt || !r->p || !r->start || !r->cls_in || !r->cls_h) {
         free_buffers(r);
         r->cap_tok = r->cap_seq = r->cap_len = 0;
         return 0;
@@ -390,141 +504,234 @@ static int reserve(gq_dbert_runner *r, int ntok, int nseq, int max_len) {
     return 1;
 }
 
-/* y (n, out) = x (n, in) · Wᵀ, bias added by the caller's fused pass. */
-static void matmul(const gq_linear *lin, const float *x, int n, float *y) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lin->out, lin->in, 1.0f, x, lin->in, lin->w, lin->in,
-                0.0f, y, lin->out);
+/* y (n, out) = alpha · x (n, in) · Wᵀ + y, W in checkpoint layout (no packed copy, so
+ * weights quantized in place are used as they are). y arrives holding the bias and/or the
+ * residual: beta = 1 adds them inside the GEMM and spares OpenBLAS its pass zeroing y. */
+static void linear_acc(const gq_linear *lin, const float *x, int n, float alpha, float *y) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lin->out, lin->in, alpha, x, lin->in, lin->w, lin->in,
+                1.0f, y, lin->out);
 }
 
-/* LayerNorm of one row in place: (x - mean) / sqrt(var + 1e-12) * w + b, biased variance.
- * Two passes in double keep it stable for rows with a large mean. */
+/* y_t = s · b for each of the n rows of y (n, d). */
+static void fill_rows(float *y, const float *b, int n, int d, float s) {
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < d; i++) y[(size_t)t * d + i] = s * b[i];
+}
+
+/* LayerNorm of one row in place: (x - mean) / sqrt(var + 1e-12) · w + b, biased variance.
+ * Two passes (mean, then centred squares) keep it stable for rows with a large mean; the
+ * sums run in 8 double lanes, as exact as one double accumulator but vectorizable. */
 static void layer_norm(float *x, int d, const float *w, const float *b) {
-    double mean = 0, var = 0;
-    for (int i = 0; i < d; i++) mean += x[i];
+    enum { LANES = 8 };
+    double s[LANES] = {0}, ss[LANES] = {0}, mean = 0, var = 0;
+    int body = d - d % LANES;
+    for (int i = 0; i < body; i += LANES)
+        for (int u = 0; u < LANES; u++) s[u] += x[i + u];
+    for (int i = body; i < d; i++) s[0] += x[i];
+    for (int u = 0; u < LANES; u++) mean += s[u];
     mean /= d;
-    for (int i = 0; i < d; i++) var += (x[i] - mean) * (x[i] - mean);
+    for (int i = 0; i < body; i += LANES)
+        for (int u = 0; u < LANES; u++) ss[u] += (x[i + u] - mean) * (x[i + u] - mean);
+    for (int i = body; i < d; i++) ss[0] += (x[i] - mean) * (x[i] - mean);
+    for (int u = 0; u < LANES; u++) var += ss[u];
     var /= d;
-    float inv = (float)(1.0 / sqrt(var + 1e-12));
-    float mf = (float)mean;
+    float inv = (float)(1.0 / sqrt(var + 1e-12)), mf = (float)mean;
     for (int i = 0; i < d; i++) x[i] = (x[i] - mf) * inv * w[i] + b[i];
 }
 
-/* x = LN(x + bias + residual), row by row. */
-static void add_bias_residual_ln(float *x, const float *bias, const float *res, int n, int d, const float *w,
-                                 const float *b) {
-    for (int t = 0; t < n; t++) {
-        float *row = x + (size_t)t * d;
-        const float *rr = res + (size_t)t * d;
-        for (int i = 0; i < d; i++) row[i] += bias[i] + rr[i];
-        layer_norm(row, d, w, b);
+/* Fused multiply-add where the target has one (one rounding, as the erf fit assumes);
+ * elsewhere fmaf would be a slow library call, and two roundings cost ~0.3 ulp. */
+#ifdef FP_FAST_FMAF
+#define FMA(a, b, c) fmaf(a, b, c)
+#else
+#define FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* Minimax polynomials for erf (bench/erf_fit.py): x + x·P(x²) on [0, 1) and
+ * 1 - Q(x - 2.46) on [1, 3.92); erf rounds to 1 beyond. */
+static const float ERF_P[7] = {0.128379151f,  -0.376126051f,    0.112834305f,   -0.02684859f,
+                               0.0051797484f, -0.000794234686f, 7.64708602e-05f};
+static const float ERF_Q[15] = {0.000503353484f,  -0.00265623978f,  0.00653452054f,   -0.009832412f,
+                                0.00991416723f,   -0.00679971091f,  0.00293722632f,   -0.000459062256f,
+                                -0.000355984666f, 0.000299405219f,  -7.57604648e-05f, -2.46265463e-05f,
+                                1.73068711e-05f,  -1.0636667e-07f,  -1.09081384e-06f};
+
+/* erf(x) to 1.1 ulp (8e-8 relative, checked on every normal float). Both polynomials are
+ * evaluated and one selected, without branches, so that the GELU loop vectorizes; glibc's
+ * erff is a scalar call. */
+static inline float erf_fast(float x) {
+    float a = fabsf(x), a2 = a * a, t = a - 2.46f, p = ERF_P[6], q = ERF_Q[14];
+#pragma GCC unroll 16
+    for (int i = 5; i >= 0; i--) p = FMA(p, a2, ERF_P[i]);
+#pragma GCC unroll 16
+    for (int i = 13; i >= 0; i--) q = FMA(q, t, ERF_Q[i]);
+    float y = a < 1.0f ? FMA(a, p, a) : a < 3.92f ? 1.0f - q : 1.0f;
+    return copysignf(y, x);
+}
+
+/* GELU exact, in place: 0.5 z (1 + erf(z / √2)). */
+static void gelu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float z = x[i];
+        x[i] = 0.5f * z * (1.0f + erf_fast(z * 0.70710678118654752f));
     }
 }
 
-static void add_bias(float *x, const float *bias, int n, int d, float scale) {
-    for (int t = 0; t < n; t++) {
-        float *row = x + (size_t)t * d;
-        for (int i = 0; i < d; i++) row[i] = (row[i] + bias[i]) * scale;
-    }
+/* p <- softmax(p) over n entries, max-subtracted for stability. */
+static void softmax(float *p, int n) {
+    float mx = p[0], sum = 0;
+    for (int j = 1; j < n; j++) mx = p[j] > mx ? p[j] : mx;
+    for (int j = 0; j < n; j++) sum += (p[j] = expf(p[j] - mx));
+    float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) p[j] *= inv;
 }
 
-/* GELU exact: 0.5 x (1 + erf(x / √2)), fused with the bias add. */
-static void add_bias_gelu(float *x, const float *bias, int n, int d) {
-    for (int t = 0; t < n; t++) {
-        float *row = x + (size_t)t * d;
-        for (int i = 0; i < d; i++) {
-            float z = row[i] + bias[i];
-            row[i] = 0.5f * z * (1.0f + erff(z * 0.70710678118654752f));
+/* One head over one sequence of T tokens (q, k, v point at its first row and the head's
+ * first column; rows d apart): o_i = Σ_j softmax_j(q_i · k_j) v_j, q pre-scaled. o_i
+ * overwrites q_i, which no other row reads. The keys are transposed into kt (dh, T) so
+ * that a query's scores accumulate along contiguous memory. */
+static void attend_head(float *restrict q, const float *restrict k, const float *restrict v, int T, int d, int dh,
+                        float *restrict kt, float *restrict p) {
+    for (int j = 0; j < T; j++)
+        for (int c = 0; c < dh; c++) kt[(size_t)c * T + j] = k[(size_t)j * d + c];
+    for (int i = 0; i < T; i++) {
+        float *qi = q + (size_t)i * d;
+        for (int j = 0; j < T; j++) p[j] = 0.0f;
+        for (int c = 0; c < dh; c++) {
+            const float qc = qi[c], *kc = kt + (size_t)c * T;
+            for (int j = 0; j < T; j++) p[j] += qc * kc[j];
+        }
+        softmax(p, T);
+        for (int c = 0; c < dh; c++) qi[c] = 0.0f;
+        for (int j = 0; j < T; j++) {
+            const float pj = p[j], *vj = v + (size_t)j * d;
+            for (int c = 0; c < dh; c++) qi[c] += pj * vj[c];
         }
     }
 }
 
-/* Softmax of each of the n rows of s (n, n) in place, max-subtracted for stability. */
-static void softmax_rows(float *s, int n) {
-    for (int i = 0; i < n; i++) {
-        float *row = s + (size_t)i * n, mx = row[0], sum = 0;
-        for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-        for (int j = 0; j < n; j++) sum += (row[j] = expf(row[j] - mx));
-        float inv = 1.0f / sum;
-        for (int j = 0; j < n; j++) row[j] *= inv;
-    }
-}
+/* Sequences [s0, s1) of a batch, whose tokens are rows [t0, t0 + n) of the buffers, and
+ * the attention scratch of the thread that runs them. */
+typedef struct {
+    gq_dbert_runner *r;
+    const int32_t *ids; /* the batch's */
+    const int *lens;
+    float *logits;
+    const gq_dbert_hooks *hk;
+    int s0, s1, t0, n;
+    float *kt, *p;
+} part;
 
-/* ctx = concat_h softmax(q_h k_hᵀ) v_h for every sequence and head (q is pre-scaled). */
-static void attention(gq_dbert_runner *r, const int *lens, int nseq) {
-    const gq_dbert_config *c = &r->m->cfg;
-    int d = c->dim, dh = d / c->n_heads;
-    size_t off = 0;
-    for (int s = 0; s < nseq; s++) {
-        int T = lens[s];
-        for (int hd = 0; hd < c->n_heads; hd++) {
-            const float *q = r->q + off * d + hd * dh, *k = r->k + off * d + hd * dh, *v = r->v + off * d + hd * dh;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, 1.0f, q, d, k, d, 0.0f, r->att, T);
-            softmax_rows(r->att, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, 1.0f, r->att, T, v, d, 0.0f,
-                        r->ctx + off * d + hd * dh, d);
-        }
-        off += (size_t)T;
-    }
-}
-
-static void embed(gq_dbert_runner *r, const int32_t *ids, const int *lens, int nseq) {
-    const gq_dbert *m = r->m;
+/* h_t = LN(word_emb[id_t] + pos_emb[position of t]) for every token of the part. */
+static void embed(const part *pt) {
+    const gq_dbert *m = pt->r->m;
     int d = m->cfg.dim;
-    size_t t = 0;
-    for (int s = 0; s < nseq; s++)
-        for (int p = 0; p < lens[s]; p++, t++) {
-            float *row = r->h + t * d;
-            const float *w = m->word_emb + (size_t)ids[t] * d, *pe = m->pos_emb + (size_t)p * d;
+    for (int s = pt->s0; s < pt->s1; s++)
+        for (int p = 0, t = pt->r->start[s]; p < pt->lens[s]; p++, t++) {
+            float *row = pt->r->h + (size_t)t * d;
+            const float *w = m->word_emb + (size_t)pt->ids[t] * d, *pe = m->pos_emb + (size_t)p * d;
             for (int i = 0; i < d; i++) row[i] = w[i] + pe[i];
             layer_norm(row, d, m->emb_ln_w, m->emb_ln_b);
         }
 }
 
-static void observe(const gq_dbert_hooks *hk, int layer, gq_lin_kind kind, const float *x, int n, int in) {
-    if (hk && hk->linear_input) hk->linear_input(hk->ctx, layer, kind, x, n, in);
+/* Each sequence and head attends over that sequence's own tokens only, so no padded key
+ * is ever computed. */
+static void attention(const part *pt) {
+    const gq_dbert_runner *r = pt->r;
+    int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh;
+    for (int s = pt->s0; s < pt->s1; s++)
+        for (int hd = 0; hd < nh; hd++) {
+            size_t at = (size_t)r->start[s] * d + (size_t)hd * dh;
+            attend_head(r->q + at, r->k + at, r->v + at, pt->lens[s], d, dh, pt->kt, pt->p);
+        }
 }
 
-static void block(gq_dbert_runner *r, int l, const int *lens, int nseq, int n, const gq_dbert_hooks *hk) {
-    const gq_dbert_config *c = &r->m->cfg;
-    const gq_dbert_layer *L = &r->m->layers[l];
-    int d = c->dim;
-    observe(hk, l, GQ_LIN_Q, r->h, n, d);
-    observe(hk, l, GQ_LIN_K, r->h, n, d);
-    observe(hk, l, GQ_LIN_V, r->h, n, d);
-    matmul(&L->lin[GQ_LIN_Q], r->h, n, r->q);
-    matmul(&L->lin[GQ_LIN_K], r->h, n, r->k);
-    matmul(&L->lin[GQ_LIN_V], r->h, n, r->v);
-    add_bias(r->q, L->lin[GQ_LIN_Q].b, n, d, 1.0f / sqrtf((float)(d / c->n_heads)));
-    add_bias(r->k, L->lin[GQ_LIN_K].b, n, d, 1.0f);
-    add_bias(r->v, L->lin[GQ_LIN_V].b, n, d, 1.0f);
-    attention(r, lens, nseq);
-    observe(hk, l, GQ_LIN_O, r->ctx, n, d);
-    matmul(&L->lin[GQ_LIN_O], r->ctx, n, r->h1);
-    add_bias_residual_ln(r->h1, L->lin[GQ_LIN_O].b, r->h, n, d, L->sa_ln_w, L->sa_ln_b);
-    observe(hk, l, GQ_LIN_FF1, r->h1, n, d);
-    matmul(&L->lin[GQ_LIN_FF1], r->h1, n, r->ff);
-    add_bias_gelu(r->ff, L->lin[GQ_LIN_FF1].b, n, c->hidden_dim);
-    observe(hk, l, GQ_LIN_FF2, r->ff, n, c->hidden_dim);
-    matmul(&L->lin[GQ_LIN_FF2], r->ff, n, r->h);
-    add_bias_residual_ln(r->h, L->lin[GQ_LIN_FF2].b, r->h1, n, d, L->out_ln_w, L->out_ln_b);
+/* x <- LN(x + bias), row by row: the Linear before it left x = residual + x_in Wᵀ. */
+static void bias_layer_norm(float *x, const float *bias, int n, int d, const float *w, const float *b) {
+    for (int t = 0; t < n; t++) {
+        float *row = x + (size_t)t * d;
+        for (int i = 0; i < d; i++) row[i] += bias[i];
+        layer_norm(row, d, w, b);
+    }
+}
+
+static void observe(const part *pt, int layer, gq_lin_kind kind, const float *x, int in) {
+    if (pt->hk && pt->hk->linear_input) pt->hk->linear_input(pt->hk->ctx, layer, kind, x, pt->n, in);
+}
+
+static void block(const part *pt, int l) {
+    const gq_dbert_config *c = &pt->r->m->cfg;
+    const gq_dbert_layer *L = &pt->r->m->layers[l];
+    const gq_linear *lin = L->lin;
+    int d = c->dim, hd = c->hidden_dim, n = pt->n;
+    size_t o = (size_t)pt->t0 * d;
+    float *h = pt->r->h + o, *q = pt->r->q + o, *k = pt->r->k + o, *v = pt->r->v + o;
+    float *ff = pt->r->ff + (size_t)pt->t0 * hd, scale = 1.0f / sqrtf((float)(d / c->n_heads));
+    observe(pt, l, GQ_LIN_Q, h, d);
+    observe(pt, l, GQ_LIN_K, h, d);
+    observe(pt, l, GQ_LIN_V, h, d);
+    fill_rows(q, lin[GQ_LIN_Q].b, n, d, scale);
+    linear_acc(&lin[GQ_LIN_Q], h, n, scale, q);
+    fill_rows(k, lin[GQ_LIN_K].b, n, d, 1.0f);
+    linear_acc(&lin[GQ_LIN_K], h, n, 1.0f, k);
+    fill_rows(v, lin[GQ_LIN_V].b, n, d, 1.0f);
+    linear_acc(&lin[GQ_LIN_V], h, n, 1.0f, v);
+    attention(pt);
+    observe(pt, l, GQ_LIN_O, q, d);
+    linear_acc(&lin[GQ_LIN_O], q, n, 1.0f, h);
+    bias_layer_norm(h, lin[GQ_LIN_O].b, n, d, L->sa_ln_w, L->sa_ln_b);
+    observe(pt, l, GQ_LIN_FF1, h, d);
+    fill_rows(ff, lin[GQ_LIN_FF1].b, n, hd, 1.0f);
+    linear_acc(&lin[GQ_LIN_FF1], h, n, 1.0f, ff);
+    gelu(ff, (size_t)n * hd);
+    observe(pt, l, GQ_LIN_FF2, ff, hd);
+    linear_acc(&lin[GQ_LIN_FF2], ff, n, 1.0f, h);
+    bias_layer_norm(h, lin[GQ_LIN_FF2].b, n, d, L->out_ln_w, L->out_ln_b);
 }
 
 /* logits = ReLU(h[0] Wpreᵀ + bpre) Wclsᵀ + bcls for the first token of each sequence. */
-static void classify(gq_dbert_runner *r, const int *lens, int nseq, float *logits) {
-    const gq_dbert *m = r->m;
-    int d = m->cfg.dim;
-    size_t off = 0;
-    for (int s = 0; s < nseq; s++) {
-        memcpy(r->cls_in + (size_t)s * d, r->h + off * d, (size_t)d * sizeof(float));
-        off += (size_t)lens[s];
+static void classify(const part *pt) {
+    const gq_dbert *m = pt->r->m;
+    int d = m->cfg.dim, nl = m->cfg.n_labels, ns = pt->s1 - pt->s0;
+    float *in = pt->r->cls_in + (size_t)pt->s0 * d, *hid = pt->r->cls_h + (size_t)pt->s0 * d;
+    for (int s = pt->s0; s < pt->s1; s++)
+        memcpy(in + (size_t)(s - pt->s0) * d, pt->r->h + (size_t)pt->r->start[s] * d, (size_t)d * sizeof(float));
+    fill_rows(hid, m->pre.b, ns, d, 1.0f);
+    linear_acc(&m->pre, in, ns, 1.0f, hid);
+    for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = fmaxf(hid[i], 0.0f);
+    fill_rows(pt->logits + (size_t)pt->s0 * nl, m->cls.b, ns, nl, 1.0f);
+    linear_acc(&m->cls, hid, ns, 1.0f, pt->logits + (size_t)pt->s0 * nl);
+}
+
+static void hidden(const part *pt, int index) {
+    if (pt->hk && pt->hk->hidden) pt->hk->hidden(pt->hk->ctx, index, pt->r->h, pt->n, pt->r->m->cfg.dim);
+}
+
+static void run_part(const part *pt) {
+    if (pt->s0 == pt->s1) return;
+    embed(pt);
+    hidden(pt, 0);
+    for (int l = 0; l < pt->r->m->cfg.n_layers; l++) {
+        block(pt, l);
+        hidden(pt, l + 1);
     }
-    matmul(&m->pre, r->cls_in, nseq, r->cls_h);
-    for (int s = 0; s < nseq; s++) {
-        float *row = r->cls_h + (size_t)s * d;
-        for (int i = 0; i < d; i++) row[i] = fmaxf(row[i] + m->pre.b[i], 0.0f);
-    }
-    matmul(&m->cls, r->cls_h, nseq, logits);
-    add_bias(logits, m->cls.b, nseq, m->cfg.n_labels, 1.0f);
+    classify(pt);
+}
+
+/* Part `i` of nparts: the sequences whose first token falls in the i-th nparts-th of the
+ * batch's tokens (contiguous, as the starts grow). */
+static void pool_part(void *job, int i, int nparts) {
+    part pt = *(const part *)job;
+    const int *start = pt.r->start;
+    int64_t ntok = start[pt.s1];
+    int s0 = 0, s1;
+    while (s0 < pt.s1 && (int64_t)start[s0] * nparts < ntok * i) s0++;
+    for (s1 = s0; s1 < pt.s1 && (int64_t)start[s1] * nparts < ntok * (i + 1); s1++) {}
+    pt.s0 = s0, pt.s1 = s1, pt.t0 = start[s0], pt.n = start[s1] - start[s0];
+    pt.kt += (size_t)i * (pt.r->m->cfg.dim / pt.r->m->cfg.n_heads) * pt.r->cap_len;
+    pt.p += (size_t)i * pt.r->cap_len;
+    run_part(&pt);
 }
 
 static gq_status check_inputs(const gq_dbert_config *c, const int32_t *ids, const int *lens, int nseq, int *ntok,
@@ -547,19 +754,24 @@ static gq_status check_inputs(const gq_dbert_config *c, const int32_t *ids, cons
 
 gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *lens, int nseq, float *logits,
                            const gq_dbert_hooks *hooks, gq_err *err) {
-    const gq_dbert_config *c = &r->m->cfg;
     int n = 0, max_len = 0;
     if (nseq <= 0) return GQ_OK;
-    gq_status s = check_inputs(c, ids, lens, nseq, &n, &max_len, err);
+    gq_status s = check_inputs(&r->m->cfg, ids, lens, nseq, &n, &max_len, err);
     if (s != GQ_OK) return s;
     if (!reserve(r, n, nseq, max_len)) return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d tokens", n);
-    embed(r, ids, lens, nseq);
-    if (hooks && hooks->hidden) hooks->hidden(hooks->ctx, 0, r->h, n, c->dim);
-    for (int l = 0; l < c->n_layers; l++) {
-        block(r, l, lens, nseq, n, hooks);
-        if (hooks && hooks->hidden) hooks->hidden(hooks->ctx, l + 1, r->h, n, c->dim);
+    r->start[0] = 0;
+    for (int i = 0; i < nseq; i++) r->start[i + 1] = r->start[i] + lens[i];
+    part whole = {r, ids, lens, logits, hooks, 0, nseq, 0, n, r->kt, r->p};
+    if (hooks || nseq == 1 || r->pool.n == 1) {
+        run_part(&whole);
+    } else {
+        /* One single-threaded sgemm per part; OpenBLAS's setting is restored for the rest
+         * of the process. */
+        int blas_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        pool_run(&r->pool, pool_part, &whole);
+        openblas_set_num_threads(blas_threads);
     }
-    classify(r, lens, nseq, logits);
     return GQ_OK;
 }
 

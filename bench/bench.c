@@ -1,0 +1,344 @@
+/* glueq-bench: the measurements behind results/bench.md that `glueq eval` cannot make
+ * itself. Built and driven by bench/run.sh; each command prints one JSON object a line.
+ *
+ *   make-base DIR [--seed S]     a DistilBERT-base-shaped checkpoint (dim 768, 6 layers,
+ *                                12 heads, FFN 3072, vocab 30522, max_pos 512, 2 labels)
+ *                                with gq_dbert_random's seeded weights, as safetensors
+ *   sgemm [--tokens M]           OpenBLAS sgemm GFLOP/s on the forward's Linear shapes,
+ *                                called exactly as the forward calls them
+ *   seqlen --model DIR --len L   the forward on synthetic sequences of exactly L tokens
+ *   task --model DIR --task T    the forward on a dev split as `glueq eval` runs it
+ *   logits --model DIR --task T  every dev example's logits, to check that a change of
+ *                                the forward moves no prediction
+ * Common flags: --threads N (default 2), --reps R (default 3; medians are printed),
+ * --tokens M (batch size, default GQ_EVAL_BATCH_TOKENS), --limit N (first N dev rows).
+ * seqlen and task alternate each timed forward with a run of its Linear GEMMs alone, so
+ * that the fraction of sgemm speed is measured on the same machine state. GLUE data and
+ * vocab come from $GLUEQ_SHARED (default /work/shared).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distilbert.h"
+#include "eval.h"
+
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+char *openblas_get_config(void);
+
+enum { MAX_REPS = 31 };
+
+static const char *opt(int argc, char **argv, const char *name, const char *def) {
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0) return argv[i + 1];
+    return def;
+}
+
+static int opt_int(int argc, char **argv, const char *name, int def) {
+    const char *v = opt(argc, argv, name, NULL);
+    return v ? atoi(v) : def;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int die(const gq_err *err) {
+    fprintf(stderr, "glueq-bench: %s\n", err->msg);
+    return 1;
+}
+
+/* ------------------------------------------------------------- make-base ---- */
+
+static const gq_dbert_config BASE = {.dim = 768, .n_layers = 6, .n_heads = 12, .hidden_dim = 3072,
+                                     .vocab_size = 30522, .max_pos = 512, .n_labels = 2};
+
+static const char *BASE_CONFIG =
+    "{\n  \"architectures\": [\"DistilBertForSequenceClassification\"],\n  \"model_type\": \"distilbert\",\n"
+    "  \"activation\": \"gelu\",\n  \"dim\": 768,\n  \"n_layers\": 6,\n  \"n_heads\": 12,\n"
+    "  \"hidden_dim\": 3072,\n  \"max_position_embeddings\": 512,\n  \"vocab_size\": 30522,\n"
+    "  \"pad_token_id\": 0,\n  \"sinusoidal_pos_embds\": false,\n"
+    "  \"id2label\": {\"0\": \"LABEL_0\", \"1\": \"LABEL_1\"},\n  \"label2id\": {\"LABEL_0\": 0, \"LABEL_1\": 1}\n}\n";
+
+/* One tensor entry pointing into the model's own parameters (names as HF writes them). */
+static void add(gq_tensor *t, int *n, const char *name, float *data, int64_t d0, int64_t d1) {
+    t[*n] = (gq_tensor){.name = gq_strdup(name), .ndim = d1 ? 2 : 1, .shape = {d0, d1}, .numel = d1 ? d0 * d1 : d0,
+                        .data = data};
+    (*n)++;
+}
+
+static int make_base(const char *dir, uint64_t seed) {
+    gq_err err = {{0}};
+    gq_dbert_config cfg = BASE;
+    gq_dbert *m = NULL;
+    if (gq_dbert_random(&cfg, seed, &m, &err) != GQ_OK || gq_mkdirs(dir, &err) != GQ_OK) return die(&err);
+    int d = cfg.dim, n = 0;
+    gq_tensor t[8 + 16 * 6];
+    add(t, &n, "distilbert.embeddings.word_embeddings.weight", m->word_emb, cfg.vocab_size, d);
+    add(t, &n, "distilbert.embeddings.position_embeddings.weight", m->pos_emb, cfg.max_pos, d);
+    add(t, &n, "distilbert.embeddings.LayerNorm.weight", m->emb_ln_w, d, 0);
+    add(t, &n, "distilbert.embeddings.LayerNorm.bias", m->emb_ln_b, d, 0);
+    char name[128];
+    for (int l = 0; l < cfg.n_layers; l++) {
+        const gq_dbert_layer *L = &m->layers[l];
+        for (int k = 0; k < GQ_LIN_COUNT; k++) {
+            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.weight", l, gq_lin_name(k));
+            add(t, &n, name, L->lin[k].w, L->lin[k].out, L->lin[k].in);
+            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.bias", l, gq_lin_name(k));
+            add(t, &n, name, L->lin[k].b, L->lin[k].out, 0);
+        }
+        const char *ln[2] = {"sa_layer_norm", "output_layer_norm"};
+        float *w[2] = {L->sa_ln_w, L->out_ln_w}, *b[2] = {L->sa_ln_b, L->out_ln_b};
+        for (int i = 0; i < 2; i++) {
+            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.weight", l, ln[i]);
+            add(t, &n, name, w[i], d, 0);
+            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.bias", l, ln[i]);
+            add(t, &n, name, b[i], d, 0);
+        }
+    }
+    add(t, &n, "pre_classifier.weight", m->pre.w, d, d);
+    add(t, &n, "pre_classifier.bias", m->pre.b, d, 0);
+    add(t, &n, "classifier.weight", m->cls.w, cfg.n_labels, d);
+    add(t, &n, "classifier.bias", m->cls.b, cfg.n_labels, 0);
+    char *st = gq_path_join(dir, "model.safetensors"), *cj = gq_path_join(dir, "config.json");
+    gq_status s = gq_safetensors_write(st, t, n, &err);
+    if (s == GQ_OK) s = gq_write_file_atomic(cj, BASE_CONFIG, strlen(BASE_CONFIG), &err);
+    for (int i = 0; i < n; i++) free(t[i].name);
+    free(st), free(cj);
+    gq_dbert_free(m);
+    if (s != GQ_OK) return die(&err);
+    printf("{\"wrote\": \"%s\", \"seed\": %llu}\n", dir, (unsigned long long)seed);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- sgemm ---- */
+
+/* y (M, N) = x (M, K) · W (N, K)ᵀ + y, the call the forward makes for every Linear
+ * (row-major, W in checkpoint layout, beta = 1 because y holds the bias or residual). */
+static void linear_gemm(const float *x, const float *w, float *y, int M, int N, int K) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 1.0f, y, N);
+}
+
+/* Operands for the Linear GEMMs of a forward over M tokens: the machine's limit. */
+typedef struct {
+    int M, d, h, layers;
+    float *x, *y, *w;
+} gemms;
+
+static int gemms_new(gemms *g, const gq_dbert_config *c, int M) {
+    *g = (gemms){.M = M, .d = c->dim, .h = c->hidden_dim, .layers = c->n_layers};
+    size_t big = (size_t)M * (c->hidden_dim > c->dim ? c->hidden_dim : c->dim);
+    g->x = gq_malloc_array(big, sizeof(float)), g->y = gq_malloc_array(big, sizeof(float));
+    g->w = gq_malloc_array((size_t)c->hidden_dim * c->dim, sizeof(float));
+    if (!g->x || !g->y || !g->w) return 0;
+    gq_rng r;
+    gq_rng_seed(&r, 1);
+    for (size_t i = 0; i < big; i++) g->x[i] = gq_rng_normal(&r), g->y[i] = 0;
+    for (size_t i = 0; i < (size_t)c->hidden_dim * c->dim; i++) g->w[i] = 0.02f * gq_rng_normal(&r);
+    return 1;
+}
+
+static void gemms_free(gemms *g) { free(g->x), free(g->y), free(g->w); }
+
+static double gemms_flops(const gemms *g) { return 2.0 * g->layers * g->M * (4.0 * g->d * g->d + 2.0 * g->d * g->h); }
+
+/* Seconds for the forward's Linears: per block q, k, v, out (d x d), ffn.lin1 (h x d),
+ * ffn.lin2 (d x h), in that order. */
+static double gemms_time(gemms *g) {
+    double t0 = gq_now();
+    for (int l = 0; l < g->layers; l++) {
+        for (int i = 0; i < 4; i++) linear_gemm(g->x, g->w, g->y, g->M, g->d, g->d);
+        linear_gemm(g->x, g->w, g->y, g->M, g->h, g->d);
+        linear_gemm(g->x, g->w, g->y, g->M, g->d, g->h);
+    }
+    return gq_now() - t0;
+}
+
+static int sgemm(int threads, int M, int reps) {
+    gemms g;
+    openblas_set_num_threads(threads);
+    if (!gemms_new(&g, &BASE, M)) return fputs("glueq-bench: out of memory\n", stderr), 1;
+    double t[MAX_REPS];
+    gemms_time(&g); /* warm-up: OpenBLAS starts its threads and buffers */
+    for (int rep = 0; rep < reps; rep++) t[rep] = gemms_time(&g);
+    printf("{\"threads\": %d, \"M\": %d, \"reps\": %d, \"sgemm_gflops\": %.2f, \"openblas\": \"%s\"}\n", threads, M,
+           reps, gemms_flops(&g) / median(t, reps) * 1e-9, openblas_get_config());
+    gemms_free(&g);
+    return 0;
+}
+
+/* --------------------------------------------------------- seqlen, task ---- */
+
+/* Alternates `reps` timed runs of the forward (fwd) with the forward's Linear GEMMs at
+ * M tokens, so that both see the same machine (a shared VM is noisy on the scale of
+ * seconds), and prints medians: the forward's tokens/s and GFLOP/s, the GEMMs' GFLOP/s,
+ * and the median of the per-run ratios forward ÷ GEMM. */
+typedef double (*fwd_fn)(void *ctx); /* runs the forward once, returns its seconds (< 0: failed) */
+
+static int paired(fwd_fn fwd, void *ctx, const gq_dbert_config *c, int M, double tokens, double flops, int reps,
+                  const char *what) {
+    gemms g;
+    if (!gemms_new(&g, c, M)) return fputs("glueq-bench: out of memory\n", stderr), 1;
+    double tf[MAX_REPS], tg[MAX_REPS], ratio[MAX_REPS];
+    if (fwd(ctx) < 0) return 1; /* warm-up: sizes the runner's buffers, starts OpenBLAS */
+    gemms_time(&g);
+    for (int rep = 0; rep < reps; rep++) {
+        if ((tf[rep] = fwd(ctx)) < 0) return 1;
+        tg[rep] = gemms_time(&g);
+        ratio[rep] = (flops / tf[rep]) / (gemms_flops(&g) / tg[rep]);
+    }
+    double sf = median(tf, reps), sg = median(tg, reps);
+    printf("{%s, \"threads\": %d, \"tokens\": %.0f, \"reps\": %d, \"seconds\": %.4f, \"tokens_per_s\": %.1f, "
+           "\"gflops\": %.2f, \"sgemm_M\": %d, \"sgemm_gflops\": %.2f, \"fraction_of_sgemm\": %.3f}\n",
+           what, openblas_get_num_threads(), tokens, reps, sf, tokens / sf, flops / sf * 1e-9, M,
+           gemms_flops(&g) / sg * 1e-9, median(ratio, reps));
+    gemms_free(&g);
+    return 0;
+}
+
+typedef struct {
+    gq_dbert_runner *r;
+    const int32_t *ids;
+    const int *lens;
+    int nseq;
+    float *logits;
+} batch_ctx;
+
+static double run_batch(void *ctx) {
+    batch_ctx *b = ctx;
+    gq_err err = {{0}};
+    double t0 = gq_now();
+    if (gq_dbert_forward(b->r, b->ids, b->lens, b->nseq, b->logits, NULL, &err) != GQ_OK) return die(&err), -1;
+    return gq_now() - t0;
+}
+
+/* Synthetic sequences of exactly len tokens, `tokens` tokens a batch. */
+static int seqlen(const char *dir, int len, int threads, int tokens, int reps) {
+    gq_err err = {{0}};
+    gq_dbert *m = NULL;
+    if (gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
+    int nseq = tokens / len > 0 ? tokens / len : 1, n = nseq * len;
+    int32_t *ids = gq_malloc_array((size_t)n, sizeof *ids);
+    int *lens = gq_malloc_array((size_t)nseq, sizeof *lens);
+    float *logits = gq_malloc_array((size_t)nseq * m->cfg.n_labels, sizeof *logits);
+    gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+    if (!ids || !lens || !logits || !r) return fputs("glueq-bench: out of memory\n", stderr), 1;
+    gq_rng rng;
+    gq_rng_seed(&rng, 7);
+    for (int s = 0; s < nseq; s++) {
+        lens[s] = len;
+        for (int p = 0; p < len; p++) /* [CLS] w w ... [SEP], as the tokenizer frames them */
+            ids[s * len + p] = p == 0 ? 101 : p == len - 1 ? 102 : 1000 + (int32_t)gq_rng_below(&rng, 29000);
+    }
+    batch_ctx b = {r, ids, lens, nseq, logits};
+    char what[64];
+    snprintf(what, sizeof what, "\"len\": %d", len);
+    int rc = paired(run_batch, &b, &m->cfg, n, n, gq_dbert_flops(&m->cfg, lens, nseq), reps, what);
+    gq_dbert_runner_free(r);
+    free(ids), free(lens), free(logits);
+    gq_dbert_free(m);
+    return rc;
+}
+
+typedef struct {
+    gq_dbert_runner *r;
+    const gq_encoded *enc;
+} task_ctx;
+
+static double run_task(void *ctx) {
+    task_ctx *t = ctx;
+    gq_err err = {{0}};
+    gq_eval_result res;
+    if (gq_eval_run(t->r, t->enc, NULL, NULL, NULL, &res, &err) != GQ_OK) return die(&err), -1;
+    double sec = res.seconds;
+    gq_eval_result_free(&res);
+    return sec;
+}
+
+/* Loads the dev split of a task (first `limit` rows when limit > 0), tokenized. */
+static gq_status load_dev(const char *task_name, int limit, gq_encoded **enc, gq_err *err) {
+    const char *shared = getenv("GLUEQ_SHARED") ? getenv("GLUEQ_SHARED") : "/work/shared";
+    char *glue = gq_path_join(shared, "assets/glue"), *vocab = gq_path_join(shared, "assets/vocab/vocab.txt");
+    const gq_glue_task *task = gq_glue_task_find(task_name);
+    char *tsv = task ? gq_glue_split_path(task, glue, "dev") : NULL;
+    gq_tok *tok = NULL;
+    gq_glue_set *set = NULL;
+    gq_status s = task ? GQ_OK : gq_fail(err, GQ_ERR_ARG, "unknown task %s", task_name);
+    if (s == GQ_OK && (s = gq_tok_load(vocab, &tok, err)) == GQ_OK && (s = gq_glue_load(task, tsv, &set, err)) == GQ_OK) {
+        if (limit > 0 && limit < set->n) set->n = limit;
+        s = gq_encode_set(tok, set, 128, enc, err);
+    }
+    gq_glue_free(set), gq_tok_free(tok);
+    free(glue), free(vocab), free(tsv);
+    return s;
+}
+
+/* The dev split as `glueq eval` runs it (length buckets of GQ_EVAL_BATCH_TOKENS). */
+static int task(const char *dir, const char *task_name, int threads, int limit, int reps) {
+    gq_err err = {{0}};
+    gq_dbert *m = NULL;
+    gq_encoded *enc = NULL;
+    if (load_dev(task_name, limit, &enc, &err) != GQ_OK || gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
+    gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+    if (!r) return fputs("glueq-bench: out of memory\n", stderr), 1;
+    task_ctx t = {r, enc};
+    char what[96];
+    snprintf(what, sizeof what, "\"task\": \"%s\", \"examples\": %d", task_name, enc->n);
+    int rc = paired(run_task, &t, &m->cfg, GQ_EVAL_BATCH_TOKENS, (double)enc->tokens,
+                    gq_dbert_flops(&m->cfg, enc->len, enc->n), reps, what);
+    gq_dbert_runner_free(r);
+    gq_encoded_free(enc), gq_dbert_free(m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- logits ---- */
+
+static int logits(const char *dir, const char *task_name, int threads, int limit) {
+    gq_err err = {{0}};
+    gq_dbert *m = NULL;
+    gq_encoded *enc = NULL;
+    if (load_dev(task_name, limit, &enc, &err) != GQ_OK || gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
+    gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+    gq_eval_result res;
+    if (!r || gq_eval_run(r, enc, NULL, NULL, NULL, &res, &err) != GQ_OK) return die(&err);
+    for (int i = 0; i < res.n; i++) {
+        printf("%d %d", i, res.pred[i]);
+        for (int k = 0; k < res.n_labels; k++) printf(" %.9g", res.logits[(size_t)i * res.n_labels + k]);
+        putchar('\n');
+    }
+    gq_eval_result_free(&res);
+    gq_dbert_runner_free(r);
+    gq_encoded_free(enc), gq_dbert_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *cmd = argc > 1 ? argv[1] : "", *model = opt(argc, argv, "--model", NULL);
+    const char *task_name = opt(argc, argv, "--task", NULL);
+    int threads = opt_int(argc, argv, "--threads", 2), reps = opt_int(argc, argv, "--reps", 3);
+    int tokens = opt_int(argc, argv, "--tokens", GQ_EVAL_BATCH_TOKENS), limit = opt_int(argc, argv, "--limit", 0);
+    if (reps < 1 || reps > MAX_REPS) return fprintf(stderr, "glueq-bench: --reps must be 1 to %d\n", MAX_REPS), 2;
+    if (strcmp(cmd, "make-base") == 0 && argc > 2)
+        return make_base(argv[2], (uint64_t)opt_int(argc, argv, "--seed", 0));
+    if (strcmp(cmd, "sgemm") == 0) return sgemm(threads, tokens, reps);
+    if (strcmp(cmd, "seqlen") == 0 && model)
+        return seqlen(model, opt_int(argc, argv, "--len", 128), threads, tokens, reps);
+    if (strcmp(cmd, "task") == 0 && model && task_name) return task(model, task_name, threads, limit, reps);
+    if (strcmp(cmd, "logits") == 0 && model && task_name) return logits(model, task_name, threads, limit);
+    fputs("usage: glueq-bench make-base DIR [--seed S]\n"
+          "       glueq-bench sgemm [--threads N] [--tokens M] [--reps R]\n"
+          "       glueq-bench seqlen --model DIR --len L [--threads N] [--tokens M] [--reps R]\n"
+          "       glueq-bench task --model DIR --task T [--limit N] [--threads N] [--reps R]\n"
+          "       glueq-bench logits --model DIR --task T [--limit N] [--threads N]\n",
+          stderr);
+    return 2;
+}
