@@ -569,8 +569,12 @@ static inline float erf_fast(float x) {
     return copysignf(y, x);
 }
 
+/* Kept out of line (here and for attend_head, bias_layer_norm, embed) so that a profile
+ * names the forward's phases; each call does a whole row or more of work. */
+#define PHASE __attribute__((noinline))
+
 /* GELU exact, in place: 0.5 z (1 + erf(z / √2)). */
-static void gelu(float *x, size_t n) {
+PHASE static void gelu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float z = x[i];
         x[i] = 0.5f * z * (1.0f + erf_fast(z * 0.70710678118654752f));
@@ -590,7 +594,7 @@ static void softmax(float *p, int n) {
  * first column; rows d apart): o_i = Σ_j softmax_j(q_i · k_j) v_j, q pre-scaled. o_i
  * overwrites q_i, which no other row reads. The keys are transposed into kt (dh, T) so
  * that a query's scores accumulate along contiguous memory. */
-static void attend_head(float *restrict q, const float *restrict k, const float *restrict v, int T, int d, int dh,
+PHASE static void attend_head(float *restrict q, const float *restrict k, const float *restrict v, int T, int d, int dh,
                         float *restrict kt, float *restrict p) {
     for (int j = 0; j < T; j++)
         for (int c = 0; c < dh; c++) kt[(size_t)c * T + j] = k[(size_t)j * d + c];
@@ -623,7 +627,7 @@ typedef struct {
 } part;
 
 /* h_t = LN(word_emb[id_t] + pos_emb[position of t]) for every token of the part. */
-static void embed(const part *pt) {
+PHASE static void embed(const part *pt) {
     const gq_dbert *m = pt->r->m;
     int d = m->cfg.dim;
     for (int s = pt->s0; s < pt->s1; s++)
@@ -648,7 +652,7 @@ static void attention(const part *pt) {
 }
 
 /* x <- LN(x + bias), row by row: the Linear before it left x = residual + x_in Wᵀ. */
-static void bias_layer_norm(float *x, const float *bias, int n, int d, const float *w, const float *b) {
+PHASE static void bias_layer_norm(float *x, const float *bias, int n, int d, const float *w, const float *b) {
     for (int t = 0; t < n; t++) {
         float *row = x + (size_t)t * d;
         for (int i = 0; i < d; i++) row[i] += bias[i];

@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""Turns bench/run.sh's results (JSON lines) into results/bench.md; standard library only.
+
+  report.py profile PERF_REPORT.txt     one JSON line: the profile's share of each phase
+  report.py write RESULTS.jsonl OUT.md  the Markdown report (bench/notes.md appended)
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+# perf symbol -> phase of the forward (anything else is "rest").
+PHASES = [
+    ("GEMM (OpenBLAS sgemm)", re.compile(r"^sgemm_|^s?gemm_.*copy|^sgemm")),
+    ("attention (attend_head, expf)", re.compile(r"^attend_head|^__expf|^expf")),
+    ("GELU, LayerNorm, embeddings, bias fills", re.compile(r"^gelu|^bias_layer_norm|^embed|^layer_norm|^run_part|^pool_part")),
+    ("loading (SHA-256, mapping, tokenizer)", re.compile(r"^sha256|^gq_tok|^utf8proc|^gq_ckpt|^clear_page")),
+]
+
+
+def profile(path):
+    shares = {name: 0.0 for name, _ in PHASES}
+    shares["rest (kernel, OpenBLAS idle threads, libc)"] = 0.0
+    top = []
+    for line in open(path):
+        m = re.match(r"^\s+([0-9.]+)%\s+\[[.k]\]\s+(\S+)", line)
+        if not m:
+            continue
+        pct, sym = float(m.group(1)), m.group(2)
+        if len(top) < 12:
+            top.append([sym, pct])
+        for name, rx in PHASES:
+            if rx.search(sym):
+                shares[name] += pct
+                break
+        else:
+            shares["rest (kernel, OpenBLAS idle threads, libc)"] += pct
+    print(json.dumps({"kind": "profile", "shares": shares, "top": top}))
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def write(results, out):
+    rows = [json.loads(l) for l in open(results) if l.strip()]
+    one = {r["kind"]: r for r in rows}
+    mach = one["machine"]
+    lines = ["# glueq benchmark (issue 5)", "",
+             "Written by `bench/run.sh` (do not edit by hand; the analysis comes from `bench/notes.md`).", "",
+             "| | |", "|---|---|",
+             "| machine | %s, %d CPUs |" % (mach["cpu"], mach["cpus"]),
+             "| BLAS | %s |" % one["sgemm"]["openblas"],
+             "| peers | PyTorch %s (eager), onnxruntime-node %s |" % (mach["torch"], mach["onnxruntime"]),
+             "| threads | %d for every engine |" % mach["threads"],
+             "| model | DistilBERT-base shape (768/6/12/3072, vocab 30522), seeded random FP32 weights, %.0f MB safetensors |"
+             % (mach["checkpoint_bytes"] / 1e6),
+             "| runs | median of %d, engines interleaved run by run |" % mach["reps"],
+             "| data | RTE dev %s, QNLI dev %s; the peers read the same ids (fixtures/tokrefs ids128) |"
+             % ("all" if mach["rte_limit"] == 0 else "first %d" % mach["rte_limit"],
+                "all" if mach["qnli_limit"] == 0 else "first %d" % mach["qnli_limit"]),
+             "| glueq revision | %s |" % mach["revision"],
+             "| command | `%s` |" % mach["command"], ""]
+
+    # throughput
+    runs = {}
+    for r in rows:
+        if r["kind"] != "run":
+            continue
+        e = r["eval"]
+        name = "glueq eval" if r["engine"] == "glueq" else e["peer"]
+        key = (r["task"], name)
+        correct = e.get("correct")
+        runs.setdefault(key, []).append((e["tokens"], e["seconds"], e.get("total", e.get("examples")), correct))
+    order = ["glueq eval", "onnxruntime", "pytorch-eager", "pytorch-eager-padded128"]
+    lines += ["## Throughput", "",
+              "tokens/s counts real tokens (padding excluded); seconds are forward time only for glueq "
+              "(`--json`) and the timed loop of peers.py for the peers.", "",
+              "| task | engine | examples | tokens | tokens/s | examples/s | glueq ÷ engine | correct |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    speed = {}
+    for task in ("rte", "qnli"):
+        for name in order:
+            v = runs.get((task, name))
+            if not v:
+                continue
+            tok, ex, corr = v[0][0], v[0][2], v[0][3]
+            sec = med([s for _, s, _, _ in v])
+            speed[(task, name)] = tok / sec
+            lines.append("| %s | %s | %d | %d | %.0f | %.1f | %s | %s |" % (
+                task.upper(), name, ex, tok, tok / sec, ex / sec, "{ratio:%s:%s}" % (task, name), corr))
+    text = "\n".join(lines)
+    for (task, name), s in speed.items():
+        g = speed.get((task, "glueq eval"))
+        text = text.replace("{ratio:%s:%s}" % (task, name), "%.2f×" % (g / s) if g else "–")
+    lines = text.split("\n") + [""]
+
+    # limits
+    fr, sg = one.get("fraction"), one["sgemm"]
+    lines += ["## The machine's limit", "",
+              "OpenBLAS sgemm on the forward's six Linear shapes per block (M = 4096 rows, "
+              "`glueq-bench sgemm`): **%.1f GFLOP/s** (median of %d)." % (sg["sgemm_gflops"], sg["reps"]), ""]
+    if fr:
+        lines += ["The forward on QNLI dev (%d examples, `glueq-bench task`), each timed run followed by the same "
+                  "GEMMs alone so that both see the same machine state: forward **%.1f GFLOP/s** "
+                  "(`gq_dbert_flops`), sgemm %.1f GFLOP/s, **forward = %.0f%% of sgemm** (median of the per-run "
+                  "ratios)." % (fr["examples"], fr["gflops"], fr["sgemm_gflops"], 100 * fr["fraction_of_sgemm"]), ""]
+    mem = one.get("memory")
+    if mem:
+        ck = mach["checkpoint_bytes"]
+        lines += ["## Memory", "",
+                  "Peak resident set of `glueq eval` on QNLI (`/usr/bin/time -v`): **%.0f MB** = **%.2f×** the "
+                  "checkpoint (%.0f MB)." % (mem["max_rss_kb"] * 1024 / 1e6, mem["max_rss_kb"] * 1024 / ck, ck / 1e6),
+                  ""]
+
+    # scaling
+    sl = [r for r in rows if r["kind"] == "seqlen"]
+    if sl:
+        lines += ["## Scaling", "",
+                  "Synthetic sequences of exactly L tokens, batches of 4096 tokens (`glueq-bench seqlen`); "
+                  "sgemm GFLOP/s measured alternately at the same M.", "",
+                  "| threads | L | tokens/s | forward GFLOP/s | sgemm GFLOP/s | forward ÷ sgemm |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for r in sl:
+            lines.append("| %d | %d | %.0f | %.1f | %.1f | %.0f%% |" % (
+                r["threads"], r["len"], r["tokens_per_s"], r["gflops"], r["sgemm_gflops"],
+                100 * r["fraction_of_sgemm"]))
+        lines.append("")
+    prof = one.get("profile")
+    if prof:
+        lines += ["## Where the time goes", "",
+                  "`perf record -g` of `glueq eval` on QNLI (both threads' samples, model loading included):", "",
+                  "| phase | share of samples | share without loading |", "|---|---:|---:|"]
+        load = [v for k, v in prof["shares"].items() if k.startswith("loading")][0]
+        lines += ["| %s | %.1f%% | %s |" % (k, v, "–" if k.startswith("loading") else "%.1f%%" % (100 * v / (100 - load)))
+                  for k, v in prof["shares"].items()]
+        lines += ["", "Top symbols: " + ", ".join("`%s` %.1f%%" % (s, p) for s, p in prof["top"]), ""]
+
+    # targets
+    q = {n: speed.get(("qnli", n)) for n in order}
+    lines += ["## Targets (%d threads, QNLI dev)" % mach["threads"], "", "| target | measured | met |", "|---|---|---|"]
+
+    def target(label, value, goal, fmt):
+        if value is None:
+            return
+        lines.append("| %s | %s | %s |" % (label, fmt % value, "yes" if value >= goal else "**no**"))
+
+    if q["glueq eval"] and q["onnxruntime"]:
+        target("glueq ≥ 1.15× ONNX Runtime", q["glueq eval"] / q["onnxruntime"], 1.15, "%.2f×")
+    if q["glueq eval"] and q["pytorch-eager"]:
+        target("glueq ≥ 3× PyTorch eager (bucketed)", q["glueq eval"] / q["pytorch-eager"], 3.0, "%.2f×")
+    if fr:
+        target("forward ≥ 85% of sgemm", fr["fraction_of_sgemm"], 0.85, "%.2f")
+    if mem:
+        ratio = mem["max_rss_kb"] * 1024 / mach["checkpoint_bytes"]
+        lines.append("| peak memory ≤ 1.5× checkpoint | %.2f× | %s |" % (ratio, "yes" if ratio <= 1.5 else "**no**"))
+    lines.append("")
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+    if os.path.exists(notes):
+        lines += [open(notes).read().rstrip(), ""]
+    open(out, "w").write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "profile":
+        profile(sys.argv[2])
+    else:
+        write(sys.argv[2], sys.argv[3])

@@ -1,0 +1,127 @@
+#!/bin/bash
+# bench/run.sh: glueq's speed against its peers on this machine, written to results/bench.md
+# (issue 5). One command, one machine, one thread count:
+#   - `glueq eval` tokens/s and examples/s (FP32) on the dev sets of RTE and QNLI, with a
+#     DistilBERT-base-shaped checkpoint of seeded random weights (glueq-bench make-base);
+#   - the peers on the same token ids (shared/bench/peers.py): PyTorch eager, length-bucketed
+#     and padded to 128 as HF run_glue.py does, and ONNX Runtime (onnxruntime-node);
+#   - OpenBLAS sgemm GFLOP/s on the forward's Linear shapes, and the forward's GFLOP/s as a
+#     fraction of it (measured alternately, run by run);
+#   - peak resident memory of `glueq eval` (/usr/bin/time -v);
+#   - throughput against threads (1, 2) and sequence length (32..256), and a perf profile.
+# Every timing is the median of $REPS runs, the engines interleaved run by run.
+#
+# usage: bench/run.sh          (env: THREADS=2 REPS=3 QNLI_LIMIT=400 RTE_LIMIT=0 PEERS=1)
+# QNLI_LIMIT / RTE_LIMIT: first N dev examples (0: all; the full QNLI dev set takes about an
+# hour of PyTorch time on a 2-core machine). PEERS=0 skips the peers (and their install:
+# python3-torch, python3-numpy, nodejs, npm from Debian; onnxruntime-node from npm into
+# $PEERS_NODE_MODULES, default build/bench/node_modules).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+THREADS=${THREADS:-2} REPS=${REPS:-3} QNLI_LIMIT=${QNLI_LIMIT:-400} RTE_LIMIT=${RTE_LIMIT:-0} PEERS=${PEERS:-1}
+SHARED=${GLUEQ_SHARED:-$root/../shared}
+export GLUEQ_SHARED=$SHARED
+work=$root/build/bench
+out=$work/results.jsonl
+mkdir -p "$work"
+: > "$out"
+log() { echo "bench: $*" >&2; }
+record() { echo "$1" >> "$out"; }
+
+# ---- build
+log "building build/perf and glueq-bench"
+cmake -S . -B build/perf -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build build/perf -j"$(nproc)" --target glueq gq_harness > /dev/null
+bench/build.sh build/perf "$work/glueq-bench" > /dev/null
+glueq=$root/build/perf/glueq gb=$work/glueq-bench
+
+# ---- peers (installed only when asked for)
+py=/usr/bin/python3
+export PEERS_NODE_MODULES=${PEERS_NODE_MODULES:-$work/node_modules}
+if [ "$PEERS" = 1 ]; then
+  if ! $py -c 'import torch, numpy' 2> /dev/null || ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+    log "installing python3-torch python3-numpy nodejs npm"
+    apt-get install -y python3-torch python3-numpy nodejs npm > "$work/apt.log"
+  fi
+  if [ ! -d "$PEERS_NODE_MODULES/onnxruntime-node" ]; then
+    log "installing onnxruntime-node into $PEERS_NODE_MODULES"
+    mkdir -p "$(dirname "$PEERS_NODE_MODULES")"
+    (cd "$(dirname "$PEERS_NODE_MODULES")" && npm install --ignore-scripts onnxruntime-node@1.30.0 > "$work/npm.log")
+  fi
+fi
+
+# ---- model
+model=$work/base
+if [ ! -f "$model/model.safetensors" ]; then
+  log "writing the DistilBERT-base-shaped checkpoint to $model"
+  "$gb" make-base "$model" --seed 0 > /dev/null
+fi
+
+# ---- provenance
+ver_torch=none ver_ort=none
+if [ "$PEERS" = 1 ]; then
+  ver_torch=$($py -c 'import torch; print(torch.__version__)')
+  ver_ort=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
+    "$PEERS_NODE_MODULES/onnxruntime-node/package.json")
+fi
+record "$($py - "$THREADS" "$REPS" "$QNLI_LIMIT" "$RTE_LIMIT" "$ver_torch" "$ver_ort" "$model" <<'EOF'
+import json, os, subprocess, sys
+lscpu = dict(l.split(":", 1) for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in l)
+rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+dirty = subprocess.run(["git", "status", "--porcelain", "models/distilbert.c", "bench"], capture_output=True, text=True).stdout.strip()
+t, reps, ql, rl, vt, vo, model = sys.argv[1:]
+print(json.dumps({"kind": "machine", "cpu": lscpu.get("Model name", "?").strip(), "cpus": os.cpu_count(),
+                  "threads": int(t), "reps": int(reps), "qnli_limit": int(ql), "rte_limit": int(rl),
+                  "torch": vt, "onnxruntime": vo, "revision": rev + ("+dirty" if dirty else ""),
+                  "checkpoint_bytes": os.path.getsize(os.path.join(model, "model.safetensors")),
+                  "command": "THREADS=%s REPS=%s QNLI_LIMIT=%s RTE_LIMIT=%s bench/run.sh" % (t, reps, ql, rl)}))
+EOF
+)"
+record "$("$gb" sgemm --threads "$THREADS" --reps "$REPS" | sed 's/^{/{"kind": "sgemm", /')"
+
+# ---- throughput: glueq and the peers, interleaved run by run
+limit_of() { if [ "$1" = qnli ]; then echo "$QNLI_LIMIT"; else echo "$RTE_LIMIT"; fi; }
+for rep in $(seq "$REPS"); do
+  for task in rte qnli; do
+    lim=$(limit_of $task)
+    log "run $rep/$REPS: $task (limit $lim)"
+    j=$("$glueq" eval --model "$model" --task $task --threads "$THREADS" --limit "$lim" --json --quiet)
+    record "{\"kind\": \"run\", \"engine\": \"glueq\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $j}"
+    if [ "$PEERS" = 1 ]; then
+      for flags in "--ort" "--padded"; do
+        PEERS_LIMIT=$lim $py bench/peers_limit.py "$SHARED/bench/peers.py" run "$model" $task --threads "$THREADS" \
+          $flags | while read -r line; do
+          record "{\"kind\": \"run\", \"engine\": \"peer\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $line}"
+        done
+      done
+    fi
+  done
+done
+
+# ---- the forward against sgemm, memory, scaling
+log "forward vs sgemm on qnli"
+record "$("$gb" task --model "$model" --task qnli --limit "$QNLI_LIMIT" --threads "$THREADS" --reps "$REPS" \
+  | sed 's/^{/{"kind": "fraction", /')"
+log "peak memory"
+/usr/bin/time -v "$glueq" eval --model "$model" --task qnli --threads "$THREADS" --limit "$QNLI_LIMIT" --quiet \
+  > /dev/null 2> "$work/time.txt"
+record "{\"kind\": \"memory\", \"max_rss_kb\": $(awk -F: '/Maximum resident/ {print $2+0}' "$work/time.txt")}"
+for t in 1 2; do
+  for len in 32 64 128 256; do
+    log "scaling: $t threads, length $len"
+    record "$("$gb" seqlen --model "$model" --len $len --threads $t --reps "$REPS" | sed 's/^{/{"kind": "seqlen", /')"
+  done
+done
+
+# ---- where the time goes: perf profile of glueq eval on QNLI
+if command -v perf > /dev/null; then
+  log "perf profile"
+  perf record -g -o "$work/perf.data" "$glueq" eval --model "$model" --task qnli --threads "$THREADS" \
+    --limit "$QNLI_LIMIT" --quiet > /dev/null 2>&1
+  perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2> /dev/null > "$work/perf.txt"
+  $py bench/report.py profile "$work/perf.txt" >> "$out"
+fi
+
+$py bench/report.py write "$out" results/bench.md
+log "wrote results/bench.md"
