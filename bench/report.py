@@ -39,6 +39,19 @@ def profile(path):
     print(json.dumps({"kind": "profile", "shares": shares, "top": top}))
 
 
+def collect(rows, kind):
+    """(task, engine) -> [(tokens, seconds, examples, correct)] over the runs of a kind."""
+    runs = {}
+    for r in rows:
+        if r["kind"] != kind:
+            continue
+        e = r["eval"]
+        name = "glueq eval" if r["engine"] == "glueq" else e["peer"]
+        runs.setdefault((r["task"], name), []).append(
+            (e["tokens"], e["seconds"], e.get("total", e.get("examples")), e.get("correct")))
+    return runs
+
+
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -64,15 +77,7 @@ def write(results, out):
              "| command | `%s` |" % mach["command"], ""]
 
     # throughput
-    runs = {}
-    for r in rows:
-        if r["kind"] != "run":
-            continue
-        e = r["eval"]
-        name = "glueq eval" if r["engine"] == "glueq" else e["peer"]
-        key = (r["task"], name)
-        correct = e.get("correct")
-        runs.setdefault(key, []).append((e["tokens"], e["seconds"], e.get("total", e.get("examples")), correct))
+    runs = collect(rows, "run")
     order = ["glueq eval", "onnxruntime", "pytorch-eager", "pytorch-eager-padded128"]
     lines += ["## Throughput", "",
               "tokens/s counts real tokens (padding excluded); seconds are forward time only for glueq "
@@ -156,6 +161,28 @@ def write(results, out):
         ratio = mem["max_rss_kb"] * 1024 / mach["checkpoint_bytes"]
         lines.append("| peak memory ≤ 1.5× checkpoint | %.2f× | %s |" % (ratio, "yes" if ratio <= 1.5 else "**no**"))
     lines.append("")
+
+    # the AVX-512 variant
+    av = collect(rows, "avx512")
+    if av:
+        sg2, fr2 = one.get("sgemm_avx512"), one.get("fraction_avx512")
+        lines += ["## With OpenBLAS's AVX-512 kernels (`OPENBLAS_CORETYPE=SkylakeX`)", "",
+                  "The same QNLI runs with every engine's OpenBLAS (glueq's and PyTorch's) switched to its "
+                  "SkylakeX kernels; ONNX Runtime uses its own kernels either way.", ""]
+        if sg2:
+            lines += ["sgemm on the forward's shapes: **%.1f GFLOP/s** (%s)." % (sg2["sgemm_gflops"], sg2["openblas"])]
+        if fr2:
+            lines += ["Forward on QNLI: %.1f GFLOP/s = **%.0f%% of sgemm** (paired runs)." % (
+                fr2["gflops"], 100 * fr2["fraction_of_sgemm"])]
+        lines += ["", "| engine | tokens/s | examples/s | glueq ÷ engine | correct |", "|---|---:|---:|---:|---:|"]
+        sp = {name: v[0][0] / med([x[1] for x in v]) for (task, name), v in av.items()}
+        for name in order:
+            v = av.get(("qnli", name))
+            if v:
+                sec = med([x[1] for x in v])
+                lines.append("| %s | %.0f | %.1f | %.2f× | %s |" % (
+                    name, v[0][0] / sec, v[0][2] / sec, sp["glueq eval"] / sp[name], v[0][3]))
+        lines.append("")
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
     if os.path.exists(notes):
         lines += [open(notes).read().rstrip(), ""]

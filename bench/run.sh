@@ -11,7 +11,13 @@
 #   - throughput against threads (1, 2) and sequence length (32..256), and a perf profile.
 # Every timing is the median of $REPS runs, the engines interleaved run by run.
 #
+# Where the CPU has AVX-512 but OpenBLAS picked its Haswell (AVX2) kernels, as Debian's
+# OpenBLAS 0.3.21 does on AMD Zen 4/5, the QNLI runs are repeated with its AVX-512 kernels
+# (OPENBLAS_CORETYPE=SkylakeX) for glueq and the PyTorch and ONNX Runtime peers alike.
+#
 # usage: bench/run.sh          (env: THREADS=2 REPS=3 QNLI_LIMIT=400 RTE_LIMIT=0 PEERS=1)
+# STAGES (default "throughput limits scaling profile avx512") picks what runs; results of
+# earlier stages are kept in build/bench/results.jsonl unless "throughput" runs.
 # QNLI_LIMIT / RTE_LIMIT: first N dev examples (0: all; the full QNLI dev set takes about an
 # hour of PyTorch time on a 2-core machine). PEERS=0 skips the peers (and their install:
 # python3-torch, python3-numpy, nodejs, npm from Debian; onnxruntime-node from npm into
@@ -20,13 +26,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 THREADS=${THREADS:-2} REPS=${REPS:-3} QNLI_LIMIT=${QNLI_LIMIT:-400} RTE_LIMIT=${RTE_LIMIT:-0} PEERS=${PEERS:-1}
+STAGES=${STAGES:-throughput limits scaling profile avx512}
 SHARED=${GLUEQ_SHARED:-$root/../shared}
 export GLUEQ_SHARED=$SHARED
 work=$root/build/bench
 out=$work/results.jsonl
 mkdir -p "$work"
-: > "$out"
 log() { echo "bench: $*" >&2; }
+stage() { [[ " $STAGES " == *" $1 "* ]]; }
 record() { echo "$1" >> "$out"; }
 
 # ---- build
@@ -59,6 +66,8 @@ if [ ! -f "$model/model.safetensors" ]; then
 fi
 
 # ---- provenance
+if stage throughput; then
+: > "$out"
 ver_torch=none ver_ort=none
 if [ "$PEERS" = 1 ]; then
   ver_torch=$($py -c 'import torch; print(torch.__version__)')
@@ -79,27 +88,35 @@ print(json.dumps({"kind": "machine", "cpu": lscpu.get("Model name", "?").strip()
 EOF
 )"
 record "$("$gb" sgemm --threads "$THREADS" --reps "$REPS" | sed 's/^{/{"kind": "sgemm", /')"
+fi
 
 # ---- throughput: glueq and the peers, interleaved run by run
 limit_of() { if [ "$1" = qnli ]; then echo "$QNLI_LIMIT"; else echo "$RTE_LIMIT"; fi; }
-for rep in $(seq "$REPS"); do
-  for task in rte qnli; do
+# throughput_runs KIND TASKS PEER_FLAGS...: $REPS runs of glueq and the peers, interleaved.
+throughput_runs() {
+  local kind=$1 tasks=$2
+  shift 2
+  for rep in $(seq "$REPS"); do
+  for task in $tasks; do
     lim=$(limit_of $task)
     log "run $rep/$REPS: $task (limit $lim)"
     j=$("$glueq" eval --model "$model" --task $task --threads "$THREADS" --limit "$lim" --json --quiet)
-    record "{\"kind\": \"run\", \"engine\": \"glueq\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $j}"
+    record "{\"kind\": \"$kind\", \"engine\": \"glueq\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $j}"
     if [ "$PEERS" = 1 ]; then
-      for flags in "--ort" "--padded"; do
+      for flags in "$@"; do
         PEERS_LIMIT=$lim $py bench/peers_limit.py "$SHARED/bench/peers.py" run "$model" $task --threads "$THREADS" \
           $flags | while read -r line; do
-          record "{\"kind\": \"run\", \"engine\": \"peer\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $line}"
+          record "{\"kind\": \"$kind\", \"engine\": \"peer\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $line}"
         done
       done
     fi
   done
-done
+  done
+}
+stage throughput && throughput_runs run "rte qnli" --ort --padded
 
 # ---- the forward against sgemm, memory, scaling
+if stage limits; then
 log "forward vs sgemm on qnli"
 record "$("$gb" task --model "$model" --task qnli --limit "$QNLI_LIMIT" --threads "$THREADS" --reps "$REPS" \
   | sed 's/^{/{"kind": "fraction", /')"
@@ -107,7 +124,8 @@ log "peak memory"
 /usr/bin/time -v "$glueq" eval --model "$model" --task qnli --threads "$THREADS" --limit "$QNLI_LIMIT" --quiet \
   > /dev/null 2> "$work/time.txt"
 record "{\"kind\": \"memory\", \"max_rss_kb\": $(awk -F: '/Maximum resident/ {print $2+0}' "$work/time.txt")}"
-for t in 1 2; do
+fi
+stage scaling && for t in 1 2; do
   for len in 32 64 128 256; do
     log "scaling: $t threads, length $len"
     record "$("$gb" seqlen --model "$model" --len $len --threads $t --reps "$REPS" | sed 's/^{/{"kind": "seqlen", /')"
@@ -115,12 +133,24 @@ for t in 1 2; do
 done
 
 # ---- where the time goes: perf profile of glueq eval on QNLI
-if command -v perf > /dev/null; then
+if stage profile && command -v perf > /dev/null; then
   log "perf profile"
   perf record -g -o "$work/perf.data" "$glueq" eval --model "$model" --task qnli --threads "$THREADS" \
     --limit "$QNLI_LIMIT" --quiet > /dev/null 2>&1
   perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2> /dev/null > "$work/perf.txt"
   $py bench/report.py profile "$work/perf.txt" >> "$out"
+fi
+
+# ---- the same QNLI runs with OpenBLAS's AVX-512 kernels, where OpenBLAS passed them over
+core=$("$gb" sgemm --reps 1 --tokens 256)
+if stage avx512 && grep -qw avx512f /proc/cpuinfo && [[ $core =~ \"openblas\":\ \"[^\"]*(Haswell|Zen) ]]; then
+  log "QNLI again with OPENBLAS_CORETYPE=SkylakeX"
+  export OPENBLAS_CORETYPE=SkylakeX
+  record "$("$gb" sgemm --threads "$THREADS" --reps "$REPS" | sed 's/^{/{"kind": "sgemm_avx512", /')"
+  throughput_runs avx512 qnli --ort
+  record "$("$gb" task --model "$model" --task qnli --limit "$QNLI_LIMIT" --threads "$THREADS" --reps "$REPS" \
+    | sed 's/^{/{"kind": "fraction_avx512", /')"
+  unset OPENBLAS_CORETYPE
 fi
 
 $py bench/report.py write "$out" results/bench.md

@@ -8,8 +8,8 @@
  *     gq_dbert_runner_free(r);
  *     gq_dbert_free(m);
  *
- * Each sequence runs at its own length (no padding); all tokens of a batch go through
- * each Linear as one sgemm.
+ * Each sequence runs at its own length (no padding). A batch is cut into one part of whole
+ * sequences per thread, and all tokens of a part go through each Linear as one sgemm.
  */
 #ifndef GQ_DISTILBERT_H
 #define GQ_DISTILBERT_H
@@ -79,7 +79,10 @@ typedef struct {
     void (*hidden)(void *ctx, int index, const float *h, int ntok, int dim);
 } gq_dbert_hooks;
 
-/* Scratch buffers for the forward pass, grown as needed; one runner per thread of use.
+/* Scratch buffers (grown as needed) and `threads` threads (0: all cores) for the forward
+ * pass; results are deterministic for a given thread count. Sets OpenBLAS's process-wide
+ * thread count to `threads`; gq_dbert_forward runs OpenBLAS single-threaded inside each of
+ * its threads and restores that count before it returns. One runner per thread of use.
  * The runner keeps a pointer to m, which must outlive it. */
 typedef struct gq_dbert_runner gq_dbert_runner;
 gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads);
