@@ -2,6 +2,8 @@
 #define _GNU_SOURCE /* gethostname, readlink, popen */
 #include "sweep.h"
 
+#include "blas.h"
+
 #include <cblas.h>
 #include <dirent.h>
 #include <signal.h>
@@ -69,7 +71,7 @@ static cJSON *run_info(const gq_sweep_config *cfg, const gq_sweep_opts *o) {
     cJSON_AddStringToObject(r, "host", buf);
     git_revision(buf, sizeof buf);
     cJSON_AddStringToObject(r, "glueq_revision", buf);
-    cJSON_AddStringToObject(r, "blas", openblas_get_config());
+    cJSON_AddStringToObject(r, "blas", gq_blas_config());
     cJSON_AddNumberToObject(r, "threads", cfg->threads > 0 ? cfg->threads : openblas_get_num_procs());
     char shard[32];
     snprintf(shard, sizeof shard, "%d/%d", o->shard, o->n_shards);
