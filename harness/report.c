@@ -346,7 +346,8 @@ static void md_cell(FILE *f, const cJSON *r, int kind) {
     else if (kind == CELL_F1)
         fprintf(f, " %.2f |", 100 * num(r, "f1", 0));
     else
-        fprintf(f, " %.2f (%d flips) |", 100 * num(r, "agreement", 0), (int)num(r, "flips", 0));
+        fprintf(f, " %.2f (%d flip%s) |", 100 * num(r, "agreement", 0), (int)num(r, "flips", 0),
+                (int)num(r, "flips", 0) == 1 ? "" : "s");
 }
 
 #define MAX_BUDGETS 256

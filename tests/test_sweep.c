@@ -399,7 +399,7 @@ static void test_reports(gq_test_ctx *t) {
     free(p);
     GQ_CHECK(t, md && strstr(md, "| FP32 | 100.00 (4/4) |") && strstr(md, "| spqr int4 |  | 75.00 (3/4) |"),
              "table.md:\n%s", md ? md : "(none)");
-    GQ_CHECK(t, md && strstr(md, "| k=16 |") && strstr(md, "(1 flips)"), "table.md columns/fidelity");
+    GQ_CHECK(t, md && strstr(md, "| k=16 |") && strstr(md, "(1 flip)"), "table.md columns/fidelity");
     free(md);
     p = gq_path_join(dir, "plot.svg");
     char *svg = read_text(p);
