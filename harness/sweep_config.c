@@ -204,13 +204,13 @@ static const char *const TOP_KEYS[] = {"name", "comment",       "data",   "vocab
                                        "output",     "cache_dir", NULL};
 
 void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n) {
-    char gran[32], clip[40];
-    if (q->granularity == GQ_QUANT_GROUP) snprintf(gran, sizeof gran, "group:%d", q->group);
-    else snprintf(gran, sizeof gran, "%s", q->granularity == GQ_QUANT_ROW ? "row" : "tensor");
-    if (q->clip == GQ_QUANT_CLIP_STD) snprintf(clip, sizeof clip, "std:%.17g", q->alpha);
-    else snprintf(clip, sizeof clip, "absmax");
-    snprintf(buf, n, "%s %s %s%s", q->scheme == GQ_QUANT_SYMMETRIC ? "symmetric" : "asymmetric", gran, clip,
-             q->stats_exclude_protected ? " exclude" : "");
+    gq_quant_opts o;
+    gq_quant_opts_default(&o, 4);
+    o.scheme = q->scheme, o.granularity = q->granularity, o.group = q->group;
+    o.clip = q->clip, o.alpha = q->alpha, o.stats_exclude_protected = q->stats_exclude_protected;
+    char full[192];
+    gq_quant_opts_str(&o, full, sizeof full);
+    snprintf(buf, n, "%s", strchr(full, ' ') + 1); /* without the leading "int4 " */
 }
 
 static void quantizer_json(const gq_sweep_quantizer *q, cJSON *o) {
