@@ -4,7 +4,7 @@
  * file are used in place, so a loaded safetensors checkpoint costs about its own size
  * in memory, and writing quantized weights into it never touches the file. */
 #define _DEFAULT_SOURCE
-#include "checkpoint.h"
+#include "checkpoint_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +35,19 @@ static gq_status map_file(const char *path, gq_ckpt *ck, gq_err *err) {
     return GQ_OK;
 }
 
+gq_status gq_ckpt_read_buffer(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err) {
+    if (len >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0) {
+        ck->format = "torch-zip";
+        return gq_ckpt_read_torch_zip(ck, buf, len, path, err);
+    }
+    if (len >= 1 && buf[0] == 0x80) {
+        ck->format = "torch-legacy";
+        return gq_ckpt_read_torch_legacy(ck, buf, len, path, err);
+    }
+    ck->format = "safetensors";
+    return gq_ckpt_read_safetensors(ck, buf, len, path, err);
+}
+
 gq_status gq_ckpt_load(const char *path, gq_ckpt **out, gq_err *err) {
     *out = NULL;
     gq_ckpt *ck = calloc(1, sizeof *ck);
@@ -44,18 +57,8 @@ gq_status gq_ckpt_load(const char *path, gq_ckpt **out, gq_err *err) {
     }
     gq_status s = map_file(path, ck, err);
     if (s == GQ_OK) {
-        const uint8_t *b = ck->map;
-        gq_sha256_hex(b, ck->map_len, ck->sha256);
-        if (memcmp(b, "PK\x03\x04", 4) == 0) {
-            ck->format = "torch-zip";
-            s = gq_ckpt_read_torch_zip(ck, b, ck->map_len, path, err);
-        } else if (b[0] == 0x80) {
-            ck->format = "torch-legacy";
-            s = gq_ckpt_read_torch_legacy(ck, b, ck->map_len, path, err);
-        } else {
-            ck->format = "safetensors";
-            s = gq_ckpt_read_safetensors(ck, b, ck->map_len, path, err);
-        }
+        gq_sha256_hex(ck->map, ck->map_len, ck->sha256);
+        s = gq_ckpt_read_buffer(ck, ck->map, ck->map_len, path, err);
     }
     if (s != GQ_OK) {
         gq_ckpt_free(ck);
@@ -110,16 +113,17 @@ static gq_status append(gq_ckpt *ck, const char *name, int ndim, const int64_t *
     return GQ_OK;
 }
 
-float *gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path, gq_err *err) {
+gq_status gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float **data, const char *path,
+                      gq_err *err) {
     gq_tensor *t = NULL;
-    if (append(ck, name, ndim, shape, path, &t, err) != GQ_OK) return NULL;
-    t->data = gq_malloc_array((size_t)t->numel, sizeof(float));
-    if (!t->data) {
-        gq_fail(err, GQ_ERR_NOMEM, "%s: cannot allocate tensor '%s' (%lld values)", path, name, (long long)t->numel);
-        return NULL;
-    }
+    gq_status s = append(ck, name, ndim, shape, path, &t, err);
+    if (s != GQ_OK) return s;
+    if (!(t->data = gq_malloc_array(t->numel ? (size_t)t->numel : 1, sizeof(float))))
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory for tensor '%s' (%lld values)", path, name,
+                       (long long)t->numel);
     t->owned = 1;
-    return t->data;
+    *data = t->data;
+    return GQ_OK;
 }
 
 gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
@@ -137,7 +141,19 @@ void gq_ckpt_note_dtype(gq_ckpt *ck, const char *dtype) {
     if (n + dl + 2 < sizeof ck->dtypes) snprintf(ck->dtypes + n, sizeof ck->dtypes - n, "%s%s", n ? "," : "", dtype);
 }
 
-float gq_f16_to_f32(uint16_t h) {
+const gq_dtype_info gq_dtypes[GQ_DT_COUNT] = {
+    [GQ_DT_F32] = {"F32", "FloatStorage", 4},  [GQ_DT_F16] = {"F16", "HalfStorage", 2},
+    [GQ_DT_BF16] = {"BF16", "BFloat16Storage", 2}, [GQ_DT_F64] = {"F64", "DoubleStorage", 8},
+    [GQ_DT_I64] = {"I64", "LongStorage", 8},   [GQ_DT_I32] = {"I32", "IntStorage", 4},
+};
+
+int gq_dtype_by_name(const char *name) {
+    for (int dt = 0; dt < GQ_DT_COUNT; dt++)
+        if (strcmp(gq_dtypes[dt].name, name) == 0) return dt;
+    return -1;
+}
+
+static float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
     if (exp == 0) {
         if (man == 0) {
@@ -158,9 +174,50 @@ float gq_f16_to_f32(uint16_t h) {
     return f;
 }
 
-float gq_bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
+static float bits_to_f32(uint32_t bits) {
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+/* Files are little-endian whatever the host is, hence the explicit byte order. */
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+void gq_ckpt_convert(float *dst, const uint8_t *src, gq_dtype dt, int64_t n, int64_t step) {
+    size_t stride = (size_t)step * (size_t)gq_dtypes[dt].size;
+    if (dt == GQ_DT_F32 && step == 1 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        memcpy(dst, src, (size_t)n * sizeof *dst);
+        return;
+    }
+    /* One loop per dtype, so the per-element work is only the conversion. */
+    switch (dt) {
+    case GQ_DT_F32:
+        for (int64_t i = 0; i < n; i++, src += stride) dst[i] = bits_to_f32(le32(src));
+        break;
+    case GQ_DT_F16:
+        for (int64_t i = 0; i < n; i++, src += stride) dst[i] = f16_to_f32(le16(src));
+        break;
+    case GQ_DT_BF16:
+        for (int64_t i = 0; i < n; i++, src += stride) dst[i] = bits_to_f32((uint32_t)le16(src) << 16);
+        break;
+    case GQ_DT_F64:
+        for (int64_t i = 0; i < n; i++, src += stride) {
+            uint64_t u = le64(src);
+            double d;
+            memcpy(&d, &u, 8);
+            dst[i] = (float)d;
+        }
+        break;
+    case GQ_DT_I64:
+        for (int64_t i = 0; i < n; i++, src += stride) dst[i] = (float)(int64_t)le64(src);
+        break;
+    case GQ_DT_I32:
+        for (int64_t i = 0; i < n; i++, src += stride) dst[i] = (float)(int32_t)le32(src);
+        break;
+    case GQ_DT_COUNT: break;
+    }
 }

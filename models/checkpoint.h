@@ -50,30 +50,6 @@ const gq_tensor *gq_ckpt_find(const gq_ckpt *ck, const char *name);
 /* Frees ck and every tensor in it; accepts NULL. */
 void gq_ckpt_free(gq_ckpt *ck);
 
-/* ---- internal entry points, one per format (implemented in safetensors.c, torchbin.c);
- * `buf` holds the whole file (len bytes) and `path` is used in error messages only.
- * They append to ck (which gq_ckpt_load created) and return a status. ---- */
-gq_status gq_ckpt_read_safetensors(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err);
-gq_status gq_ckpt_read_torch_zip(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err);
-gq_status gq_ckpt_read_torch_legacy(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err);
-
-/* Appends a tensor named `name` with the given shape to ck and returns a pointer to its
- * (uninitialised) data, or NULL (with err set) when the allocation fails or the name
- * already exists. Used by the format readers. */
-float *gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, const char *path, gq_err *err);
-
-/* Adds a tensor whose FP32 data already lies in the checkpoint's file mapping (suitably
- * aligned); no copy is made. */
-gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
-                           const char *path, gq_err *err);
-
-/* Records that a tensor was stored as dtype (for `glueq info`). */
-void gq_ckpt_note_dtype(gq_ckpt *ck, const char *dtype);
-
-/* Half-precision conversions used by the readers. */
-float gq_f16_to_f32(uint16_t h);
-float gq_bf16_to_f32(uint16_t h);
-
 /* Writes tensors as an F32 safetensors file (atomically). Used by tests and tools. */
 gq_status gq_safetensors_write(const char *path, const gq_tensor *tensors, int n, gq_err *err);
 

@@ -8,59 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "checkpoint_internal.h"
 
 /* Headers above this are treated as corrupt rather than allocated. */
 #define MAX_HEADER_BYTES (100u << 20)
-
-typedef struct {
-    const char *name;
-    int size;
-} dtype_info;
-
-static const dtype_info DTYPES[] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F64", 8}, {"I64", 8}, {"I32", 4}};
-
-static const dtype_info *find_dtype(const char *name) {
-    for (size_t i = 0; i < sizeof DTYPES / sizeof DTYPES[0]; i++)
-        if (strcmp(DTYPES[i].name, name) == 0) return &DTYPES[i];
-    return NULL;
-}
 
 static uint64_t read_le64(const uint8_t *p) {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
     return v;
-}
-
-/* Converts n little-endian values of type dt at src into floats at dst; one loop per
- * dtype so the per-element work is only the conversion. */
-static void convert(const dtype_info *dt, const uint8_t *src, float *dst, int64_t n) {
-    const char *t = dt->name;
-    if (strcmp(t, "F32") == 0) {
-        memcpy(dst, src, (size_t)n * 4);
-    } else if (strcmp(t, "F16") == 0) {
-        for (int64_t i = 0; i < n; i++) dst[i] = gq_f16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
-    } else if (strcmp(t, "BF16") == 0) {
-        for (int64_t i = 0; i < n; i++) dst[i] = gq_bf16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
-    } else if (strcmp(t, "F64") == 0) {
-        for (int64_t i = 0; i < n; i++) {
-            double d;
-            memcpy(&d, src + 8 * i, 8);
-            dst[i] = (float)d;
-        }
-    } else if (strcmp(t, "I64") == 0) {
-        for (int64_t i = 0; i < n; i++) {
-            int64_t v;
-            memcpy(&v, src + 8 * i, 8);
-            dst[i] = (float)v;
-        }
-    } else {
-        for (int64_t i = 0; i < n; i++) {
-            int32_t v;
-            memcpy(&v, src + 4 * i, 4);
-            dst[i] = (float)v;
-        }
-    }
 }
 
 typedef struct {
@@ -83,8 +39,8 @@ static gq_status read_entry(gq_ckpt *ck, const cJSON *e, const uint8_t *data, ui
     if (!cJSON_IsObject(e) || !cJSON_IsString(jd) || !cJSON_IsArray(js) || !cJSON_IsArray(jo) ||
         cJSON_GetArraySize(jo) != 2)
         return gq_fail(err, GQ_ERR_FORMAT, "%s: header entry '%s' lacks dtype, shape or data_offsets", path, name);
-    const dtype_info *dt = find_dtype(jd->valuestring);
-    if (!dt) return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has unsupported dtype '%s'", path, name, jd->valuestring);
+    int dt = gq_dtype_by_name(jd->valuestring);
+    if (dt < 0) return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has unsupported dtype '%s'", path, name, jd->valuestring);
     int ndim = cJSON_GetArraySize(js);
     if (ndim > GQ_MAX_DIMS) return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has %d dimensions", path, name, ndim);
     int64_t shape[GQ_MAX_DIMS];
@@ -107,19 +63,19 @@ static gq_status read_entry(gq_ckpt *ck, const cJSON *e, const uint8_t *data, ui
                        "%s: tensor '%s' has data_offsets [%.0f, %.0f] outside the %llu-byte data section", path, name,
                        b, en, (unsigned long long)data_len);
     sp->begin = (uint64_t)b, sp->end = (uint64_t)en, sp->name = name;
-    if (sp->end - sp->begin != numel * (uint64_t)dt->size)
+    if (sp->end - sp->begin != numel * (uint64_t)gq_dtypes[dt].size)
         return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has %llu data bytes, its shape and dtype need %llu", path,
-                       name, (unsigned long long)(sp->end - sp->begin), (unsigned long long)(numel * dt->size));
+                       name, (unsigned long long)(sp->end - sp->begin), (unsigned long long)(numel * (uint64_t)gq_dtypes[dt].size));
     const uint8_t *src = data + sp->begin;
-    gq_ckpt_note_dtype(ck, dt->name);
+    gq_ckpt_note_dtype(ck, gq_dtypes[dt].name);
     /* A view is safe only into the checkpoint's own mapping, which lives as long as ck. */
     int in_map = ck->map && src >= (const uint8_t *)ck->map && src + numel * 4 <= (const uint8_t *)ck->map + ck->map_len;
-    if (strcmp(dt->name, "F32") == 0 && in_map && ((uintptr_t)src % sizeof(float)) == 0)
+    if (dt == GQ_DT_F32 && in_map && ((uintptr_t)src % sizeof(float)) == 0)
         return gq_ckpt_add_view(ck, name, ndim, shape, (float *)(void *)(uintptr_t)src, path, err);
-    float *dst = gq_ckpt_add(ck, name, ndim, shape, path, err);
-    if (!dst) return GQ_ERR_FORMAT;
-    convert(dt, src, dst, (int64_t)numel);
-    return GQ_OK;
+    float *dst = NULL;
+    gq_status s = gq_ckpt_add(ck, name, ndim, shape, &dst, path, err);
+    if (s == GQ_OK) gq_ckpt_convert(dst, src, (gq_dtype)dt, (int64_t)numel, 1);
+    return s;
 }
 
 gq_status gq_ckpt_read_safetensors(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err) {

@@ -8,7 +8,7 @@
  * bounded, every read is checked against the buffer, and every tensor's offset, sizes and
  * strides are checked against its storage before a byte of it is read.
  */
-#include "checkpoint.h"
+#include "checkpoint_internal.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -24,18 +24,7 @@
 #define PK_MAX_GLOBAL_LEN 256
 
 /* ------------------------------------------------------------------------------------ */
-/* storage dtypes                                                                       */
-
-enum { DT_F32, DT_F16, DT_BF16, DT_F64, DT_I64, DT_I32 };
-static const struct {
-    const char *storage; /* the torch.<name> global */
-    int size;            /* bytes per element */
-    const char *name;    /* safetensors-style name, for `glueq info` */
-} dtypes[] = {
-    [DT_F32] = {"FloatStorage", 4, "F32"},  [DT_F16] = {"HalfStorage", 2, "F16"}, [DT_BF16] = {"BFloat16Storage", 2, "BF16"},
-    [DT_F64] = {"DoubleStorage", 8, "F64"}, [DT_I64] = {"LongStorage", 8, "I64"}, [DT_I32] = {"IntStorage", 4, "I32"},
-};
-#define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
+/* byte order                                                                           */
 
 /* Storages are little-endian on disk whatever the host is, hence the explicit byte order. */
 static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -43,31 +32,6 @@ static uint32_t le32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-
-/* Converts n elements of type dt, `step` elements apart, starting at src. */
-static void convert(float *dst, const uint8_t *src, int dt, int64_t n, int64_t step) {
-    size_t stride = (size_t)step * (size_t)dtypes[dt].size;
-    for (int64_t i = 0; i < n; i++, src += stride) {
-        switch (dt) {
-        case DT_F32: {
-            uint32_t u = le32(src);
-            memcpy(&dst[i], &u, 4);
-            break;
-        }
-        case DT_F16: dst[i] = gq_f16_to_f32(le16(src)); break;
-        case DT_BF16: dst[i] = gq_bf16_to_f32(le16(src)); break;
-        case DT_F64: {
-            uint64_t u = le64(src);
-            double d;
-            memcpy(&d, &u, 8);
-            dst[i] = (float)d;
-            break;
-        }
-        case DT_I64: dst[i] = (float)(int64_t)le64(src); break;
-        case DT_I32: dst[i] = (float)(int32_t)le32(src); break;
-        }
-    }
-}
 
 /* ------------------------------------------------------------------------------------ */
 /* the restricted unpickler                                                             */
@@ -324,8 +288,8 @@ static gq_status push_global(unpickler *u, const char *mod, size_t nmod, const c
             !memcmp(name, allowed[i].name, nname))
             g = (int)allowed[i].g;
     if (g < 0 && nmod == 5 && !memcmp(mod, "torch", 5))
-        for (dt = 0; dt < N_DTYPES; dt++)
-            if (nname == strlen(dtypes[dt].storage) && !memcmp(name, dtypes[dt].storage, nname)) {
+        for (dt = 0; dt < GQ_DT_COUNT; dt++)
+            if (nname == strlen(gq_dtypes[dt].storage) && !memcmp(name, gq_dtypes[dt].storage, nname)) {
                 g = G_STORAGE;
                 break;
             }
@@ -416,7 +380,7 @@ static gq_status reduce(unpickler *u) {
     }
     case G_STORAGE: break;
     }
-    return pk_fail(u, GQ_ERR_FORMAT, "hostile or unsupported pickle: REDUCE on torch.%s", dtypes[f->u.i].storage);
+    return pk_fail(u, GQ_ERR_FORMAT, "hostile or unsupported pickle: REDUCE on torch.%s", gq_dtypes[f->u.i].storage);
 }
 
 /* BINPERSID: ('storage', torch.<T>Storage, key, location, numel[, view_metadata]), where
@@ -647,15 +611,15 @@ typedef gq_status (*resolve_fn)(void *ctx, const storage_info *si, const uint8_t
 static void gather(float *dst, const tensor_info *ti, const uint8_t *base, int dt) {
     int nd = ti->ndim;
     if (nd == 0) {
-        convert(dst, base, dt, 1, 1);
+        gq_ckpt_convert(dst, base, (gq_dtype)dt, 1, 1);
         return;
     }
     int64_t idx[GQ_MAX_DIMS] = {0}, inner = ti->size[nd - 1];
-    size_t esz = (size_t)dtypes[dt].size;
+    size_t esz = (size_t)gq_dtypes[dt].size;
     for (;;) {
         int64_t off = 0;
         for (int d = 0; d < nd - 1; d++) off += idx[d] * ti->stride[d];
-        convert(dst, base + (size_t)off * esz, dt, inner, ti->stride[nd - 1]);
+        gq_ckpt_convert(dst, base + (size_t)off * esz, (gq_dtype)dt, inner, ti->stride[nd - 1]);
         dst += inner;
         int d = nd - 2;
         while (d >= 0 && ++idx[d] == ti->size[d]) idx[d--] = 0;
@@ -688,8 +652,10 @@ static gq_status emit_tensor(gq_ckpt *ck, const char *name, const tensor_info *t
     if (numel > avail)
         return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has %lld elements but its storage only %lld", path, name,
                        (long long)numel, (long long)avail);
-    if (!numel) /* nothing to read, and its offset may point anywhere */
-        return gq_ckpt_add(ck, name, ti->ndim, ti->size, path, err) ? GQ_OK : GQ_ERR_FORMAT;
+    if (!numel) { /* nothing to read, and its offset may point anywhere */
+        float *empty = NULL;
+        return gq_ckpt_add(ck, name, ti->ndim, ti->size, &empty, path, err);
+    }
     for (int d = 0; d < ti->ndim; d++) {
         if (ti->stride[d] && ti->size[d] - 1 > (avail - last) / ti->stride[d]) {
             last = avail;
@@ -701,14 +667,14 @@ static gq_status emit_tensor(gq_ckpt *ck, const char *name, const tensor_info *t
         return gq_fail(err, GQ_ERR_FORMAT,
                        "%s: tensor '%s' (offset %lld, %d dims) reaches past its storage of %lld elements", path, name,
                        (long long)ti->offset, ti->ndim, (long long)avail);
-    const uint8_t *first = storage + (size_t)(si->view_off + ti->offset) * (size_t)dtypes[si->dtype].size;
-    gq_ckpt_note_dtype(ck, dtypes[si->dtype].name);
-    if (may_view && si->dtype == DT_F32 && is_contiguous(ti) && (uintptr_t)first % sizeof(float) == 0)
+    const uint8_t *first = storage + (size_t)(si->view_off + ti->offset) * (size_t)gq_dtypes[si->dtype].size;
+    gq_ckpt_note_dtype(ck, gq_dtypes[si->dtype].name);
+    if (may_view && si->dtype == GQ_DT_F32 && is_contiguous(ti) && (uintptr_t)first % sizeof(float) == 0)
         return gq_ckpt_add_view(ck, name, ti->ndim, ti->size, (float *)(uintptr_t)first, path, err);
-    float *dst = gq_ckpt_add(ck, name, ti->ndim, ti->size, path, err);
-    if (!dst) return GQ_ERR_FORMAT; /* gq_ckpt_add has set err */
-    gather(dst, ti, first, si->dtype);
-    return GQ_OK;
+    float *dst = NULL;
+    gq_status st = gq_ckpt_add(ck, name, ti->ndim, ti->size, &dst, path, err);
+    if (st == GQ_OK) gather(dst, ti, first, si->dtype);
+    return st;
 }
 
 /* Whether the tensor at item i of state dict sd shares its storage with another entry
@@ -937,10 +903,10 @@ static gq_status zip_resolve(void *ctx, const storage_info *si, const uint8_t **
     uint64_t size = 0;
     gq_status st = zip_member(z, "data/", si->key, si->keylen, 0, data, &size);
     char pn[96];
-    if (!st && size != (uint64_t)si->numel * (uint64_t)dtypes[si->dtype].size)
+    if (!st && size != (uint64_t)si->numel * (uint64_t)gq_dtypes[si->dtype].size)
         st = gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: storage '%s' has %llu bytes, expected %lld elements of %d bytes",
                      z->path, printable(si->key, si->keylen, pn), (unsigned long long)size, (long long)si->numel,
-                     dtypes[si->dtype].size);
+                     gq_dtypes[si->dtype].size);
     return st;
 }
 
@@ -1078,7 +1044,7 @@ gq_status gq_ckpt_read_torch_legacy(gq_ckpt *ck, const uint8_t *buf, size_t len,
                 st = gq_fail(err, GQ_ERR_FORMAT, "%s: storage '%s' listed twice", path,
                              printable(k->u.s.p, k->u.s.n, pn));
         if (st) break;
-        uint64_t bytes = (uint64_t)ref->numel * (uint64_t)dtypes[ref->dtype].size;
+        uint64_t bytes = (uint64_t)ref->numel * (uint64_t)gq_dtypes[ref->dtype].size;
         if (len - pos < 8 || le64(buf + pos) != (uint64_t)ref->numel || bytes > len - pos - 8) {
             st = gq_fail(err, GQ_ERR_FORMAT,
                          "%s: storage '%s' (%lld elements at byte %zu) is truncated or has the wrong size", path,

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint_internal.h"
 #include "testlib.h"
 
 static char tmpdir[256];
