@@ -16,6 +16,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* 1 in the fuzzing build (CMake GLUEQ_FUZZ, libFuzzer's standard macro): checksums are
+ * computed but not enforced there, so that mutated inputs reach the parsers behind them. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define GQ_FUZZING 1
+#else
+#define GQ_FUZZING 0
+#endif
+
 typedef enum {
     GQ_OK = 0,
     GQ_ERR_IO,          /* a file is missing or cannot be read or written */

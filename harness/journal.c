@@ -14,9 +14,7 @@ struct gq_journal {
     char *path;
 };
 
-/* Parses the whole journal text. *complete_len gets the length of the header and the
- * complete lines (where appending continues). */
-static gq_status parse_journal(const char *path, char *text, size_t len, char hash[65], cJSON **header,
+gq_status gq_journal_parse(const char *path, char *text, size_t len, char hash[65], cJSON **header,
                                cJSON **rows, size_t *complete_len, gq_err *err) {
     char *nl = memchr(text, '\n', len);
     size_t magic_len = strlen(GQ_JOURNAL_MAGIC);
@@ -72,7 +70,7 @@ gq_status gq_journal_read(const char *path, char hash[65], cJSON **header, cJSON
     if (rows) *rows = NULL;
     gq_status st = gq_read_file(path, 0, &text, &len, err);
     if (st != GQ_OK) return st;
-    st = parse_journal(path, text, len, hash, header, rows, &complete, err);
+    st = gq_journal_parse(path, text, len, hash, header, rows, &complete, err);
     free(text);
     return st;
 }
@@ -109,7 +107,7 @@ gq_status gq_journal_open(const char *path, const char *config_hash, const cJSON
         size_t len = 0, complete = 0;
         cJSON *got = NULL;
         gq_status st = gq_read_file(path, 0, &text, &len, err);
-        if (st == GQ_OK) st = parse_journal(path, text, len, hash, NULL, &got, &complete, err);
+        if (st == GQ_OK) st = gq_journal_parse(path, text, len, hash, NULL, &got, &complete, err);
         free(text);
         if (st == GQ_OK && strcmp(hash, config_hash) != 0)
             st = gq_fail(err, GQ_ERR_ARG,

@@ -33,6 +33,12 @@ typedef struct gq_journal gq_journal;
  * error naming the line. Either output pointer may be NULL. */
 gq_status gq_journal_read(const char *path, char hash[65], cJSON **header, cJSON **rows, gq_err *err);
 
+/* Parses a whole journal held in text[0..len) (NUL-terminated at len; lines are cut in
+ * place), as gq_journal_read does; `path` is used in messages only. *complete_len gets the
+ * length of the header and the complete lines (where appending continues). */
+gq_status gq_journal_parse(const char *path, char *text, size_t len, char hash[65], cJSON **header, cJSON **rows,
+                           size_t *complete_len, gq_err *err);
+
 /* Opens path for appending. Without resume, path must not exist yet and is created with
  * the header (config_hash, header JSON). With resume, an existing journal must carry
  * config_hash (else GQ_ERR_ARG saying so), its finished rows go to *rows (caller owns)

@@ -88,17 +88,24 @@ static gq_status parse_config(const cJSON *root, gq_dbert_config *cfg, const cha
     return read_labels(root, cfg, path, err);
 }
 
+gq_status gq_dbert_config_parse(const char *text, size_t len, const char *path, gq_dbert_config *cfg, gq_err *err) {
+    memset(cfg, 0, sizeof *cfg);
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root) return gq_fail(err, GQ_ERR_FORMAT, "%s: not valid JSON", path);
+    gq_status s = parse_config(root, cfg, path, err);
+    cJSON_Delete(root);
+    if (s != GQ_OK) gq_dbert_config_free(cfg);
+    return s;
+}
+
 gq_status gq_dbert_config_load(const char *path, gq_dbert_config *cfg, gq_err *err) {
     memset(cfg, 0, sizeof *cfg);
     char *text = NULL;
-    gq_status s = gq_read_file(path, 1 << 20, &text, NULL, err);
+    size_t len = 0;
+    gq_status s = gq_read_file(path, 1 << 20, &text, &len, err);
     if (s != GQ_OK) return s;
-    cJSON *root = cJSON_Parse(text);
+    s = gq_dbert_config_parse(text, len, path, cfg, err);
     free(text);
-    if (!root) return gq_fail(err, GQ_ERR_FORMAT, "%s: not valid JSON", path);
-    s = parse_config(root, cfg, path, err);
-    cJSON_Delete(root);
-    if (s != GQ_OK) gq_dbert_config_free(cfg);
     return s;
 }
 

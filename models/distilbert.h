@@ -26,6 +26,8 @@ typedef struct {
 /* Reads and validates config.json (caller frees with gq_dbert_config_free). */
 gq_status gq_dbert_config_load(const char *path, gq_dbert_config *cfg, gq_err *err);
 void gq_dbert_config_free(gq_dbert_config *cfg);
+/* The same from len bytes of text; `path` is used in messages only. */
+gq_status gq_dbert_config_parse(const char *text, size_t len, const char *path, gq_dbert_config *cfg, gq_err *err);
 
 /* The six quantizable Linear layers of a transformer block, in checkpoint order. */
 typedef enum { GQ_LIN_Q, GQ_LIN_K, GQ_LIN_V, GQ_LIN_O, GQ_LIN_FF1, GQ_LIN_FF2, GQ_LIN_COUNT } gq_lin_kind;

@@ -8,6 +8,11 @@
  * so that quant/ does not need distilbert.c at link time. */
 const char *gq_quant_lin_label(gq_lin_kind kind);
 
+/* Decodes a score-cache file held in b[0..len) that must have been made for `key` and
+ * n_mats matrices: on success st[i] (malloc'd, n[i] doubles each) and NULL; else why
+ * the entry is unusable ("checksum mismatch ...") and nothing is allocated. */
+const char *gq_quant_cache_decode(const uint8_t *b, size_t len, const char *key, int n_mats, double **st, size_t *n);
+
 /* The registered methods, one file each (method_<name>.c). */
 extern const gq_method gq_method_uniform, gq_method_magnitude, gq_method_random, gq_method_svd, gq_method_awq,
     gq_method_spqr;

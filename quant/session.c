@@ -248,6 +248,44 @@ static gq_status cache_save(const char *path, const char *key, int n_mats, doubl
     return s;
 }
 
+const char *gq_quant_cache_decode(const uint8_t *b, size_t len, const char *key, int n_mats, double **st, size_t *n) {
+    uint32_t ver, klen, nm;
+    size_t pos = 16;
+    if (len < 16 + 4 + 32 || memcmp(b, CACHE_MAGIC, 8)) return "not a glueq quant cache file";
+    memcpy(&ver, b + 8, 4), memcpy(&klen, b + 12, 4);
+    if (ver != CACHE_VERSION) return "cache version differs";
+    if (klen > len - pos - 4 - 32) return "truncated";
+    uint8_t sum[32];
+    gq_sha256 h;
+    gq_sha256_init(&h);
+    gq_sha256_update(&h, b, len - 32);
+    gq_sha256_final(&h, sum);
+    if (memcmp(sum, b + len - 32, 32) && !GQ_FUZZING) return "checksum mismatch (corrupt or truncated)";
+    if (klen != strlen(key) || memcmp(b + pos, key, klen)) return "stale: made for other parameters";
+    pos += klen;
+    memcpy(&nm, b + pos, 4);
+    pos += 4;
+    if ((int)nm != n_mats || (len - 32 - pos) / 8 < nm) return "wrong number of matrices";
+    size_t data = pos + (size_t)nm * 8, need = 0;
+    for (uint32_t i = 0; i < nm; i++) {
+        uint64_t v;
+        memcpy(&v, b + pos + (size_t)i * 8, 8);
+        if (v > (len - 32 - data) / sizeof(double) - need) return "sizes exceed the file";
+        n[i] = (size_t)v, need += (size_t)v;
+    }
+    if (data + need * sizeof(double) != len - 32) return "sizes do not match the file";
+    for (int i = 0; i < n_mats; i++) {
+        st[i] = gq_malloc_array(n[i] ? n[i] : 1, sizeof(double));
+        if (!st[i]) {
+            for (int j = 0; j < i; j++) free(st[j]), st[j] = NULL;
+            return "out of memory";
+        }
+        memcpy(st[i], b + data, n[i] * sizeof(double));
+        data += n[i] * sizeof(double);
+    }
+    return NULL;
+}
+
 /* Loads the states of path into st/n (each malloc'd). Returns 1 on a hit; 0 on a miss,
  * with a warning unless the file is simply absent. */
 static int cache_load(const char *path, const char *key, int n_mats, double **st, size_t *n) {
@@ -255,79 +293,14 @@ static int cache_load(const char *path, const char *key, int n_mats, double **st
     char *buf = NULL;
     size_t len = 0;
     gq_err e = {{0}};
-    const char *why = NULL;
     if (gq_read_file(path, 0, &buf, &len, &e) != GQ_OK) {
         gq_warn("%s; rebuilding the cache entry", e.msg);
         return 0;
     }
-    const uint8_t *b = (const uint8_t *)buf;
-    uint32_t ver, klen, nm;
-    size_t pos = 16;
-    if (len < 16 + 4 + 32 || memcmp(b, CACHE_MAGIC, 8)) {
-        why = "not a glueq quant cache file";
-        goto bad;
-    }
-    memcpy(&ver, b + 8, 4), memcpy(&klen, b + 12, 4);
-    if (ver != CACHE_VERSION) {
-        why = "cache version differs";
-        goto bad;
-    }
-    if (klen > len - pos - 4 - 32) {
-        why = "truncated";
-        goto bad;
-    }
-    {
-        uint8_t sum[32];
-        gq_sha256 h;
-        gq_sha256_init(&h);
-        gq_sha256_update(&h, b, len - 32);
-        gq_sha256_final(&h, sum);
-        if (memcmp(sum, b + len - 32, 32)) {
-            why = "checksum mismatch (corrupt or truncated)";
-            goto bad;
-        }
-    }
-    if (klen != strlen(key) || memcmp(b + pos, key, klen)) {
-        why = "stale: made for other parameters";
-        goto bad;
-    }
-    pos += klen;
-    memcpy(&nm, b + pos, 4);
-    pos += 4;
-    if ((int)nm != n_mats || (len - 32 - pos) / 8 < nm) {
-        why = "wrong number of matrices";
-        goto bad;
-    }
-    size_t data = pos + (size_t)nm * 8, need = 0;
-    for (uint32_t i = 0; i < nm; i++) {
-        uint64_t v;
-        memcpy(&v, b + pos + (size_t)i * 8, 8);
-        if (v > (len - 32 - data) / sizeof(double) - need) {
-            why = "sizes exceed the file";
-            goto bad;
-        }
-        n[i] = (size_t)v, need += (size_t)v;
-    }
-    if (data + need * sizeof(double) != len - 32) {
-        why = "sizes do not match the file";
-        goto bad;
-    }
-    for (int i = 0; i < n_mats; i++) {
-        st[i] = gq_malloc_array(n[i], sizeof(double));
-        if (!st[i]) {
-            for (int j = 0; j < i; j++) free(st[j]), st[j] = NULL;
-            why = "out of memory";
-            goto bad;
-        }
-        memcpy(st[i], b + data, n[i] * sizeof(double));
-        data += n[i] * sizeof(double);
-    }
+    const char *why = gq_quant_cache_decode((const uint8_t *)buf, len, key, n_mats, st, n);
     free(buf);
-    return 1;
-bad:
-    gq_warn("%s: %s; rebuilding the cache entry", path, why);
-    free(buf);
-    return 0;
+    if (why) gq_warn("%s: %s; rebuilding the cache entry", path, why);
+    return why == NULL;
 }
 
 /* ---- scores ---- */

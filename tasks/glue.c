@@ -253,14 +253,22 @@ static int is_lf(unsigned char c) { return c == '\n'; }
 gq_status gq_glue_load(const gq_glue_task *task, const char *path, gq_glue_set **out, gq_err *err) {
     *out = NULL;
     if (!task || !path) return gq_fail(err, GQ_ERR_ARG, "gq_glue_load: no task or no path given");
-    int known = 0;
-    for (int l = 0; l < N_LAYOUTS; l++) known |= strcmp(layouts[l].task, task->name) == 0;
-    if (!known) return gq_fail(err, GQ_ERR_ARG, "%s: task '%s' is not one of %s", path, task->name, gq_glue_task_names());
     char *buf = NULL;
     size_t len = 0;
     gq_status st = gq_read_file(path, MAX_FILE_BYTES, &buf, &len, err);
     if (st != GQ_OK) return st;
+    st = gq_glue_parse(task, path, buf, len, out, err);
+    free(buf);
+    return st;
+}
 
+gq_status gq_glue_parse(const gq_glue_task *task, const char *path, char *buf, size_t len, gq_glue_set **out,
+                        gq_err *err) {
+    *out = NULL;
+    int known = 0;
+    for (int l = 0; l < N_LAYOUTS; l++) known |= strcmp(layouts[l].task, task->name) == 0;
+    if (!known) return gq_fail(err, GQ_ERR_ARG, "%s: task '%s' is not one of %s", path, task->name, gq_glue_task_names());
+    gq_status st = GQ_OK;
     gq_glue_set *set = calloc(1, sizeof *set);
     if (!set || !(set->path = gq_strdup(path))) {
         st = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
@@ -303,7 +311,6 @@ gq_status gq_glue_load(const gq_glue_task *task, const char *path, gq_glue_set *
     st = p.status;
 
 done:
-    free(buf);
     if (st != GQ_OK) {
         gq_glue_free(set);
         return st;

@@ -47,6 +47,10 @@ typedef struct {
  * *out is owned by the caller; free with gq_glue_free. */
 gq_status gq_glue_load(const gq_glue_task *task, const char *path, gq_glue_set **out, gq_err *err);
 void gq_glue_free(gq_glue_set *set);
+/* The same from len bytes at buf, which the caller owns and which is changed in place
+ * (line ends folded); `path` is used in messages only. */
+gq_status gq_glue_parse(const gq_glue_task *task, const char *path, char *buf, size_t len, gq_glue_set **out,
+                        gq_err *err);
 
 /* Path of a split under a GLUE root: root/DIR/split.tsv (caller frees). */
 char *gq_glue_split_path(const gq_glue_task *task, const char *root, const char *split);
