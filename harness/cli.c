@@ -78,9 +78,8 @@ gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err) {
         return gq_fail(err, GQ_ERR_ARG, "options '--k' and '--p' exclude each other");
     cq->method = gq_args_get(a, "method");
     if (cq->method && !gq_method_find(cq->method)) {
-        char names[512] = "";
-        for (int i = 0; gq_methods[i]; i++)
-            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", gq_methods[i]->name);
+        char names[512];
+        gq_method_names(names, sizeof names);
         return gq_fail(err, GQ_ERR_ARG, "unknown method '%s' (known: %s)", cq->method, names);
     }
     gq_quant_opts_default(&cq->q, (int)bits);
@@ -108,7 +107,7 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
     free(cache);
     gq_calib_source *cs = NULL;
     const gq_method *meth = gq_method_find(cq->method);
-    if (s == GQ_OK && meth->needs_calibration) {
+    if (s == GQ_OK && gq_method_needs_calibration(meth)) {
         s = gq_calib_source_load(tok, task, data_root, &cq->calib, max_len, &cs, err);
         if (s == GQ_OK) {
             cs->runner = r;

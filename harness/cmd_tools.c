@@ -155,7 +155,7 @@ int gq_cmd_overlap(int argc, char **argv) {
     if (s == GQ_OK && !(r = gq_dbert_runner_new(m, 0))) s = gq_fail(&err, GQ_ERR_NOMEM, "out of memory");
     if (s == GQ_OK) s = gq_quant_session_new(m, cache, &qs, &err);
     const gq_method *meth_a = gq_method_find(ma), *meth_b = gq_method_find(comma + 1);
-    if (s == GQ_OK && ((meth_a && meth_a->needs_calibration) || (meth_b && meth_b->needs_calibration))) {
+    if (s == GQ_OK && (gq_method_needs_calibration(meth_a) || gq_method_needs_calibration(meth_b))) {
         s = data ? gq_calib_source_load(tok, task, data, &cq.calib, 128, &cs, &err)
                  : gq_fail(&err, GQ_ERR_IO, "no GLUE data directory found for calibration (use --data)");
         if (s == GQ_OK) cs->runner = r, gq_quant_session_set_calibration(qs, cs->key, gq_calib_run, cs);

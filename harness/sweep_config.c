@@ -234,11 +234,7 @@ static void quant_opts_of(const gq_sweep_quantizer *q, int bits, gq_quant_opts *
 
 static int method_is_uniform(const char *name) { return strcmp(name, "uniform") == 0; }
 
-static int method_seeded(const gq_method *m) {
-    for (const gq_method_opt *o = m ? m->opts : NULL; o && o->key; o++)
-        if (strcmp(o->key, "seed") == 0) return 1;
-    return 0;
-}
+static int method_seeded(const gq_method *m) { return gq_method_has_opt(m, "seed"); }
 
 static gq_status parse_quantizer(vctx *v, const cJSON *qj, gq_sweep_config *c) {
     static const char *const keys[] = {"scheme", "granularity", "clip", "stats_exclude_protected", NULL};
@@ -319,11 +315,8 @@ static gq_status parse_methods(vctx *v, const cJSON *root, gq_sweep_config *c) {
         snprintf(key, sizeof key, "methods[%d]", i);
         if (!cJSON_IsString(x)) return vfail(v, key, "must be a string");
         if (!method_is_uniform(x->valuestring) && !gq_method_find(x->valuestring)) {
-            char list[512] = "uniform";
-            for (int m = 0; gq_methods[m]; m++) {
-                strncat(list, ", ", sizeof list - strlen(list) - 1);
-                strncat(list, gq_methods[m]->name, sizeof list - strlen(list) - 1);
-            }
+            char list[512];
+            gq_method_names(list, sizeof list);
             return vfail(v, key, "unknown method \"%s\" (known: %s)", x->valuestring, list);
         }
         for (int j = 0; j < i; j++)
@@ -539,7 +532,7 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
                                     }
                                     if (gq_method_resolve(meth, &user, &p->mopts, &me) != GQ_OK)
                                         return vfail(v, "method_options", "%s", me.msg);
-                                    p->calibrated = meth->needs_calibration;
+                                    p->calibrated = gq_method_needs_calibration(meth);
                                 }
                                 if ((st = finish_point(c, p, v->err)) != GQ_OK) return st;
                                 n++;

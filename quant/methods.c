@@ -1,7 +1,7 @@
 /* methods: the registry of saliency methods and their options.
  *
  * Adding a heuristic = one file quant/method_<name>.c defining `const gq_method
- * gq_method_<name>`, one extern line in quant_internal.h and one line in the table below.
+ * gq_method_<name>`, one extern line in quant_internal.h (the interface is quant_method.h) and one line in the table below.
  */
 #include "quant_internal.h"
 
@@ -18,6 +18,22 @@ const gq_method *gq_method_find(const char *name) {
     for (int i = 0; name && gq_methods[i]; i++)
         if (!strcmp(gq_methods[i]->name, name)) return gq_methods[i];
     return NULL;
+}
+
+void gq_method_names(char *buf, size_t n) {
+    if (n) buf[0] = '\0';
+    for (int i = 0; gq_methods[i]; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, n - len, "%s%s", i ? ", " : "", gq_methods[i]->name);
+    }
+}
+
+int gq_method_needs_calibration(const gq_method *m) { return m && m->needs_calibration; }
+
+int gq_method_has_opt(const gq_method *m, const char *key) {
+    for (const gq_method_opt *o = m ? m->opts : NULL; o && o->key; o++)
+        if (!strcmp(o->key, key)) return 1;
+    return 0;
 }
 
 const char *gq_quant_lin_label(gq_lin_kind kind) {

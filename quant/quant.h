@@ -98,38 +98,8 @@ typedef struct {
 int64_t gq_quant_budget_k(const gq_quant_budget *b, int64_t n);
 
 /* ------------------------------------------------------------------------------------
- * Calibration statistics of the inputs x (ntok, in) of every Linear.
- * ------------------------------------------------------------------------------------ */
-typedef struct {
-    int in;
-    int64_t ntok;
-    double *abs_sum; /* (in) Σ_tokens |x_j| */
-    double *xtx;     /* (in, in) XᵀX: upper triangle (xtx[i*in + j], j >= i); lower is 0 */
-} gq_lin_stats;
-
-typedef struct gq_quant_calib gq_quant_calib;
-
-/* Statistics for every (layer, kind) of a model with config cfg (all memory allocated
- * here: about 8·(5·dim² + hidden²)·n_layers bytes). Owned by the caller: _free. */
-gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err);
-void gq_quant_calib_free(gq_quant_calib *c);
-
-/* Fills hooks so that every forward run with them accumulates into c (single thread of
- * use; c must outlive the forwards). */
-void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks);
-
-/* Accumulates x (ntok, in) into the statistics of (layer, kind); what the hook does. */
-gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, const float *x, int ntok, int in,
-                             gq_err *err);
-
-/* The statistics of (layer, kind), owned by c; NULL when out of range. */
-const gq_lin_stats *gq_quant_calib_get(const gq_quant_calib *c, int layer, gq_lin_kind kind);
-
-/* First failure of a hook (a shape mismatch), or GQ_OK. */
-gq_status gq_quant_calib_status(const gq_quant_calib *c, gq_err *err);
-
-/* ------------------------------------------------------------------------------------
- * Methods: one file each (quant/method_<name>.c), registered in quant/methods.c.
+ * Methods by name. A method is a plugin (quant/quant_method.h, one file each); the caller
+ * only names it and passes its options as text.
  * ------------------------------------------------------------------------------------ */
 #define GQ_METHOD_MAX_OPTS 8
 
@@ -143,43 +113,16 @@ typedef struct {
 /* Adds or replaces key. Validation against a method happens in gq_method_resolve. */
 gq_status gq_method_opts_set(gq_method_opts *o, const char *key, const char *value, gq_err *err);
 
-typedef enum { GQ_OPT_INT, GQ_OPT_DOUBLE, GQ_OPT_BOOL, GQ_OPT_CHOICE } gq_opt_type;
-typedef struct {
-    const char *key;
-    gq_opt_type type;
-    const char *def;     /* default value, as text */
-    const char *choices; /* GQ_OPT_CHOICE: "a|b|c" */
-} gq_method_opt;
+typedef struct gq_method gq_method; /* defined in quant_method.h */
 
-/* What a method sees for one matrix. */
-typedef struct {
-    const float *w;             /* (rows, cols) FP32 weights */
-    int rows, cols;
-    int layer;
-    gq_lin_kind kind;
-    const gq_method_opts *opts; /* resolved: every key of the method, defaults filled in */
-    const gq_quant_opts *quant; /* the quantizer the scores are for */
-    const gq_lin_stats *stats;  /* needs_calibration methods: in prepare (or in score when
-                                   the method has no prepare); NULL otherwise */
-} gq_method_args;
-
-typedef struct {
-    const char *name;
-    int needs_calibration;
-    const gq_method_opt *opts; /* accepted options, terminated by {NULL} */
-    /* Optional: quantizer-independent state of one matrix (e.g. svd factors, spqr's
-     * Hessian-inverse diagonal), returned as *n doubles in *state (malloc'd, caller
-     * frees). The session caches it on disk keyed by checkpoint, method options and
-     * calibration. */
-    gq_status (*prepare)(const gq_method_args *a, double **state, size_t *n, gq_err *err);
-    /* Fills score (rows, cols): larger = keep in FP32. state is prepare's output. NULL
-     * for a method that protects nothing (uniform): no budget applies to it. */
-    gq_status (*score)(const gq_method_args *a, const double *state, size_t n, float *score, gq_err *err);
-} gq_method;
-
-/* The registry: NULL-terminated list, and lookup by name (NULL when unknown). */
-extern const gq_method *const gq_methods[];
+/* The registered method called name, or NULL when unknown. */
 const gq_method *gq_method_find(const char *name);
+/* "uniform, magnitude, ...": the registered names, for messages (at most n bytes). */
+void gq_method_names(char *buf, size_t n);
+/* Whether m accepts option key (e.g. "seed": the method is seeded). */
+int gq_method_has_opt(const gq_method *m, const char *key);
+/* Whether m reads activations: the caller then declares calibration data to the session. */
+int gq_method_needs_calibration(const gq_method *m);
 
 /* Checks user options against m (unknown key or bad value: GQ_ERR_ARG naming method, key
  * and value) and writes all of m's options, defaults filled in, to *resolved. */
@@ -187,15 +130,6 @@ gq_status gq_method_resolve(const gq_method *m, const gq_method_opts *user, gq_m
                             gq_err *err);
 /* Canonical "k=v,k=v" of resolved options (for results and cache keys). */
 void gq_method_opts_str(const gq_method_opts *resolved, char *buf, size_t n);
-/* Typed getters of resolved options (missing key or bad text: GQ_ERR_ARG). */
-gq_status gq_method_opt_int(const gq_method_opts *o, const char *key, int64_t *v, gq_err *err);
-gq_status gq_method_opt_double(const gq_method_opts *o, const char *key, double *v, gq_err *err);
-gq_status gq_method_opt_bool(const gq_method_opts *o, const char *key, int *v, gq_err *err);
-const char *gq_method_opt_str(const gq_method_opts *o, const char *key);
-
-/* Runs prepare (if any) and score for one matrix: fills score (rows, cols). For tests and
- * single-matrix use. */
-gq_status gq_method_score_matrix(const gq_method *m, const gq_method_args *a, float *score, gq_err *err);
 
 /* ------------------------------------------------------------------------------------
  * Session: the FP32 copy of the quantizable matrices, caches, and applying.

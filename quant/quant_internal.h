@@ -2,11 +2,7 @@
 #ifndef GQ_QUANT_INTERNAL_H
 #define GQ_QUANT_INTERNAL_H
 
-#include "quant.h"
-
-/* "q_lin", ..., "lin2": names of the Linear kinds for messages and cache keys, kept here
- * so that quant/ does not need distilbert.c at link time. */
-const char *gq_quant_lin_label(gq_lin_kind kind);
+#include "quant_method.h"
 
 /* Decodes a score-cache file held in b[0..len) that must have been made for `key` and
  * n_mats matrices: on success st[i] (malloc'd, n[i] doubles each) and NULL; else why

@@ -6,6 +6,7 @@
  * With GLUEQ_BENCH=1 it also times svd scores for DistilBERT-base-shaped matrices. */
 #define _POSIX_C_SOURCE 200809L
 #include "quant.h"
+#include "quant_method.h"
 #include "testlib.h"
 
 #include <math.h>

@@ -1,0 +1,100 @@
+/* quant_method: the interface of a saliency-method plugin, everything a file
+ * quant/method_<name>.c needs. quant.h is the caller's side (methods by name); this is
+ * the method's side: what it is given for one matrix, its option table and typed option
+ * getters, and the calibration statistics calibrated methods read.
+ *
+ * A method defines `const gq_method gq_method_<name>` and is registered by one extern
+ * line in quant_internal.h and one line in the table of quant/methods.c (README, "Adding
+ * a saliency method").
+ */
+#ifndef GQ_QUANT_METHOD_H
+#define GQ_QUANT_METHOD_H
+
+#include "quant.h"
+
+/* ------------------------------------------------------------------------------------
+ * Calibration statistics of the inputs x (ntok, in) of every Linear.
+ * ------------------------------------------------------------------------------------ */
+typedef struct {
+    int in;
+    int64_t ntok;
+    double *abs_sum; /* (in) Σ_tokens |x_j| */
+    double *xtx;     /* (in, in) XᵀX: upper triangle (xtx[i*in + j], j >= i); lower is 0 */
+} gq_lin_stats;
+
+typedef struct gq_quant_calib gq_quant_calib;
+
+/* Statistics for every (layer, kind) of a model with config cfg (all memory allocated
+ * here: about 8·(5·dim² + hidden²)·n_layers bytes). Owned by the caller: _free. */
+gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err);
+void gq_quant_calib_free(gq_quant_calib *c);
+
+/* Fills hooks so that every forward run with them accumulates into c (single thread of
+ * use; c must outlive the forwards). */
+void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks);
+
+/* Accumulates x (ntok, in) into the statistics of (layer, kind); what the hook does. */
+gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, const float *x, int ntok, int in,
+                             gq_err *err);
+
+/* The statistics of (layer, kind), owned by c; NULL when out of range. */
+const gq_lin_stats *gq_quant_calib_get(const gq_quant_calib *c, int layer, gq_lin_kind kind);
+
+/* First failure of a hook (a shape mismatch), or GQ_OK. */
+gq_status gq_quant_calib_status(const gq_quant_calib *c, gq_err *err);
+
+/* ------------------------------------------------------------------------------------
+ * The plugin: option table, arguments, entry points.
+ * ------------------------------------------------------------------------------------ */
+typedef enum { GQ_OPT_INT, GQ_OPT_DOUBLE, GQ_OPT_BOOL, GQ_OPT_CHOICE } gq_opt_type;
+typedef struct {
+    const char *key;
+    gq_opt_type type;
+    const char *def;     /* default value, as text */
+    const char *choices; /* GQ_OPT_CHOICE: "a|b|c" */
+} gq_method_opt;
+
+/* What a method sees for one matrix. */
+typedef struct {
+    const float *w;             /* (rows, cols) FP32 weights */
+    int rows, cols;
+    int layer;
+    gq_lin_kind kind;
+    const gq_method_opts *opts; /* resolved: every key of the method, defaults filled in */
+    const gq_quant_opts *quant; /* the quantizer the scores are for */
+    const gq_lin_stats *stats;  /* needs_calibration methods: in prepare (or in score when
+                                   the method has no prepare); NULL otherwise */
+} gq_method_args;
+
+struct gq_method {
+    const char *name;
+    int needs_calibration;
+    const gq_method_opt *opts; /* accepted options, terminated by {NULL} */
+    /* Optional: quantizer-independent state of one matrix (e.g. svd factors, spqr's
+     * Hessian-inverse diagonal), returned as *n doubles in *state (malloc'd, caller
+     * frees). The session caches it on disk keyed by checkpoint, method options and
+     * calibration. */
+    gq_status (*prepare)(const gq_method_args *a, double **state, size_t *n, gq_err *err);
+    /* Fills score (rows, cols): larger = keep in FP32. state is prepare's output. NULL
+     * for a method that protects nothing (uniform): no budget applies to it. */
+    gq_status (*score)(const gq_method_args *a, const double *state, size_t n, float *score, gq_err *err);
+};
+
+/* The registry: NULL-terminated list (quant/methods.c). */
+extern const gq_method *const gq_methods[];
+
+/* Typed getters of resolved options (missing key or bad text: GQ_ERR_ARG). */
+gq_status gq_method_opt_int(const gq_method_opts *o, const char *key, int64_t *v, gq_err *err);
+gq_status gq_method_opt_double(const gq_method_opts *o, const char *key, double *v, gq_err *err);
+gq_status gq_method_opt_bool(const gq_method_opts *o, const char *key, int *v, gq_err *err);
+const char *gq_method_opt_str(const gq_method_opts *o, const char *key);
+
+/* "q_lin", ..., "lin2": names of the Linear kinds for messages and cache keys, kept here
+ * so that quant/ does not need distilbert.c at link time. */
+const char *gq_quant_lin_label(gq_lin_kind kind);
+
+/* Runs prepare (if any) and score for one matrix: fills score (rows, cols). For tests and
+ * single-matrix use. */
+gq_status gq_method_score_matrix(const gq_method *m, const gq_method_args *a, float *score, gq_err *err);
+
+#endif
