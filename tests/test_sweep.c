@@ -521,6 +521,46 @@ static void check_same_results(gq_test_ctx *t, const char *want_dir, const char 
     free(a), free(b), free(pa), free(pb);
 }
 
+/* Seed of the test's random choices: $GLUEQ_TEST_SEED, else the clock and the pid. */
+static uint64_t test_seed(void) {
+    const char *env = getenv("GLUEQ_TEST_SEED");
+    if (env && *env) return strtoull(env, NULL, 10);
+    return (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+}
+
+/* Complete rows in a journal (its lines after the header); 0 when it does not exist. */
+static int journal_rows(const char *path) {
+    char *text = read_text(path);
+    int lines = 0;
+    for (const char *p = text; p && *p; p++) lines += *p == '\n';
+    free(text);
+    return lines > 0 ? lines - 1 : 0;
+}
+
+/* Runs the sweep in a child (resuming in dir) and SIGKILLs it once its journal holds
+ * `target` rows. Returns 1 when the kill stopped the child while it was still running
+ * (it died of SIGKILL with points left), 0 when the child had already finished. */
+static int kill_after_rows(const gq_sweep_config *c, const char *dir, const char *journal, int target) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        gq_log_set_level(GQ_LOG_QUIET);
+        gq_sweep_opts ko = {.out = dir, .n_shards = 1, .resume = 1};
+        gq_err e2 = {{0}};
+        _exit(gq_sweep_run(c, &ko, &e2) == GQ_OK ? 0 : 1);
+    }
+    int status = 0, reaped = 0;
+    while (!(reaped = waitpid(pid, &status, WNOHANG) == pid) && journal_rows(journal) < target) usleep(200);
+    if (!reaped) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    int rows = journal_rows(journal), stopped = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && rows < c->n_points;
+    printf("e2e: SIGKILL at %d journalled points: %s (%d of %d rows)\n", target,
+           stopped ? "stopped the sweep" : "it had finished", rows, c->n_points);
+    return stopped;
+}
+
 static void test_end_to_end(gq_test_ctx *t) {
     gq_sweep_config *c = e2e_config(t);
     if (!c) return;
@@ -528,11 +568,8 @@ static void test_end_to_end(gq_test_ctx *t) {
     GQ_CHECK(t, c->n_points == 1 + 2 + 12 + 8, "e2e grid %d points, want 23", c->n_points);
     gq_err err = {{0}};
     char *full = tmp_path("full"), *sh = tmp_path("shards"), *merged = tmp_path("merged"), *killed = tmp_path("killed");
-    double t0 = gq_now();
     gq_sweep_opts o = {.out = full, .n_shards = 1};
     GQ_CHECK(t, gq_sweep_run(c, &o, &err) == GQ_OK, "unsharded run: %s", err.msg);
-    double full_secs = gq_now() - t0;
-    printf("e2e: unsharded run of %d points took %.2f s\n", c->n_points, full_secs);
     char *md = gq_path_join(full, "table.md"), *mdt = read_text(md);
     GQ_CHECK(t, mdt && strstr(mdt, "| FP32 |") && strstr(mdt, "| svd int4 |") &&
                     strstr(mdt, "| random int4 (seed=1) |"), "table.md of the run");
@@ -564,35 +601,28 @@ static void test_end_to_end(gq_test_ctx *t) {
              "merge of one shard of 3: %s", err.msg);
     free(one), free(m2);
 
-    /* SIGKILL at a random moment of the run, then --resume */
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    int kills = 0;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        useconds_t delay = (useconds_t)(rand() % (int)(full_secs * 1e6 * 0.9 + 1));
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            gq_log_set_level(GQ_LOG_QUIET);
-            gq_sweep_opts ko = {.out = killed, .n_shards = 1, .resume = 1};
-            gq_err e2 = {{0}};
-            _exit(gq_sweep_run(c, &ko, &e2) == GQ_OK ? 0 : 1);
-        }
-        usleep(delay);
-        kills += kill(pid, SIGKILL) == 0;
-        int status;
-        waitpid(pid, &status, 0);
-        printf("e2e: SIGKILL after %.3f s (%s)\n", delay / 1e6, WIFSIGNALED(status) ? "killed" : "had finished");
+    /* SIGKILL while the child runs, after a seeded random number of journalled points,
+     * then --resume; only kills that stopped a running sweep count */
+    char *jp = gq_path_join(killed, "journal.jsonl");
+    uint64_t seed = test_seed();
+    printf("e2e: kill seed %llu (GLUEQ_TEST_SEED=%llu replays it)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
+    gq_rng rng;
+    gq_rng_seed(&rng, seed);
+    int attempts = 0, kills = 0;
+    for (int done; attempts < 3 && (done = journal_rows(jp)) < c->n_points - 1; attempts++) {
+        int target = done + 1 + (int)gq_rng_below(&rng, (uint64_t)(c->n_points - 1 - done));
+        kills += kill_after_rows(c, killed, jp, target);
     }
+    GQ_CHECK(t, attempts > 0 && kills == attempts, "%d of %d kills stopped a running sweep", kills, attempts);
     gq_sweep_opts ro = {.out = killed, .n_shards = 1, .resume = 1};
     GQ_CHECK(t, gq_sweep_run(c, &ro, &err) == GQ_OK, "resume after SIGKILL: %s", err.msg);
     check_same_results(t, full, killed, "killed and resumed");
-    char *jp = gq_path_join(killed, "journal.jsonl");
     cJSON *rows = NULL;
     GQ_CHECK(t, gq_journal_read(jp, NULL, NULL, &rows, &err) == GQ_OK && cJSON_GetArraySize(rows) == c->n_points,
              "killed journal holds %d rows, want exactly %d", cJSON_GetArraySize(rows), c->n_points);
     cJSON_Delete(rows);
     free(jp);
-    GQ_CHECK(t, kills > 0, "no kill was delivered");
 
     /* SIGTERM through the command: stops after the current point, exit 128 + 15, and the
      * journal resumes to the same results */
@@ -606,13 +636,19 @@ static void test_end_to_end(gq_test_ctx *t) {
         char *args[] = {cfg_path, "--out", termed, NULL};
         _exit(gq_cmd_sweep(3, args));
     }
-    usleep((useconds_t)(full_secs * 0.4e6));
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    GQ_CHECK(t, code == 128 + SIGTERM || code == 0, "SIGTERM: exit status %d, want 143 (or 0 if it had finished)", code);
-    printf("e2e: SIGTERM -> exit %d\n", code);
+    /* signalled once a third of the points are journalled, so that it is still running */
+    char *tj = gq_path_join(termed, "journal.jsonl");
+    int status = 0, reaped = 0;
+    while (!(reaped = waitpid(pid, &status, WNOHANG) == pid) && journal_rows(tj) < c->n_points / 3) usleep(200);
+    if (!reaped) {
+        kill(pid, SIGTERM);
+        waitpid(pid, &status, 0);
+    }
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1, rows_at_stop = journal_rows(tj);
+    GQ_CHECK(t, code == 128 + SIGTERM && rows_at_stop < c->n_points,
+             "SIGTERM: exit status %d with %d of %d points, want 143 before the end", code, rows_at_stop, c->n_points);
+    printf("e2e: SIGTERM -> exit %d after %d of %d points\n", code, rows_at_stop, c->n_points);
+    free(tj);
     char *args[] = {cfg_path, "--out", termed, "--resume", NULL};
     GQ_CHECK(t, gq_cmd_sweep(4, args) == 0, "resume after SIGTERM failed");
     check_same_results(t, full, termed, "SIGTERM and resumed");
