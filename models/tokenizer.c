@@ -1,6 +1,7 @@
 /* tokenizer: HF BertTokenizer (uncased WordPiece) in C, following SPEC.md §2 step by step:
- * decode UTF-8 -> clean + space out CJK -> split on whitespace -> per word: Python
- * str.lower(), NFD, drop Mn -> split off punctuation -> greedy longest-match WordPiece.
+ * split off the special-token strings -> decode UTF-8 -> clean + space out CJK -> split on
+ * whitespace -> per word: Python str.lower(), NFD, drop Mn -> split off punctuation ->
+ * greedy longest-match WordPiece.
  *
  * Everything works on arrays of code points; Unicode data comes from utf8proc. The vocab
  * is an open-addressing hash table of ids keyed by the token bytes, so a WordPiece probe
@@ -25,8 +26,15 @@ struct gq_tok {
     uint32_t mask;
     int n;
     int32_t cls, sep, unk;
+    int32_t special_id[5]; /* ids of SPECIAL[i], -1 when the vocab lacks it */
     gq_utf8_policy policy;
 };
+
+/* HF's special tokens. BertTokenizer cuts the raw text at each occurrence of these exact
+ * strings (case-sensitive, before cleaning and lowercasing) and maps each to its own id:
+ * "A [MASK] b" gives a 103 b, where the WordPiece steps alone would give [ mask ]. This
+ * overrides SPEC.md §2, which gives literal special tokens no treatment (issue 10). */
+static const char *const SPECIAL[5] = {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"};
 
 /* ---- hashing (FNV-1a, 32 bit): incremental so that "##" + piece needs no copy ---- */
 
@@ -135,6 +143,7 @@ gq_status gq_tok_load(const char *vocab_path, gq_tok **out, gq_err *err) {
         gq_tok_free(tok);
         return st;
     }
+    for (int i = 0; i < 5; i++) tok->special_id[i] = gq_tok_id(tok, SPECIAL[i]);
     tok->policy = GQ_UTF8_STRICT;
     *out = tok;
     return GQ_OK;
@@ -303,11 +312,12 @@ static int utf8_decode(const unsigned char *s, size_t n, int32_t *cp) {
     return len;
 }
 
-/* Steps 1-2: decodes text into s->text, dropping NUL, U+FFFD and C* (except \t\n\r),
- * mapping \t\n\r and Zs to ' ', and putting spaces around CJK ideographs. */
-static gq_status clean_text(const gq_tok *tok, const char *text, const char *what, scratch *s, gq_err *err) {
+/* Steps 1-2: decodes text[0..len) into s->text, dropping NUL, U+FFFD and C* (except
+ * \t\n\r), mapping \t\n\r and Zs to ' ', and putting spaces around CJK ideographs.
+ * `base` is the slice's byte offset in the caller's text, for error messages. */
+static gq_status clean_text(const gq_tok *tok, const char *text, size_t len, size_t base, const char *what,
+                            scratch *s, gq_err *err) {
     const unsigned char *p = (const unsigned char *)text;
-    size_t len = strlen(text);
     s->text.n = 0;
     if (len > SIZE_MAX / 4 || cp_reserve(&s->text, 3 * len + 1) != 0)
         return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory for %zu bytes of text", what, len);
@@ -318,7 +328,8 @@ static gq_status clean_text(const gq_tok *tok, const char *text, const char *wha
         int k = utf8_decode(p + i, len - i, &c);
         if (k == 0) {
             if (tok->policy == GQ_UTF8_STRICT)
-                return gq_fail(err, GQ_ERR_UTF8, "%s: invalid UTF-8 at byte offset %zu (0x%02X)", what, i, p[i]);
+                return gq_fail(err, GQ_ERR_UTF8, "%s: invalid UTF-8 at byte offset %zu (0x%02X)", what, base + i,
+                               p[i]);
             c = 0xFFFD;
             k = 1;
         }
@@ -442,9 +453,10 @@ static gq_status do_word(const gq_tok *tok, const int32_t *w, size_t n, scratch 
     return wordpiece(tok, d->v + start, k - start, out, err);
 }
 
-static gq_status tokenize(const gq_tok *tok, const char *text, const char *what, scratch *s, gq_ids *out,
-                          gq_err *err) {
-    gq_status st = clean_text(tok, text, what, s, err);
+/* Steps 1-5 for text[0..len), which holds no special-token string. */
+static gq_status tokenize_plain(const gq_tok *tok, const char *text, size_t len, size_t base, const char *what,
+                                scratch *s, gq_ids *out, gq_err *err) {
+    gq_status st = clean_text(tok, text, len, base, what, s, err);
     if (st != GQ_OK) return st;
     const int32_t *t = s->text.v;
     size_t n = s->text.n;
@@ -456,6 +468,37 @@ static gq_status tokenize(const gq_tok *tok, const char *text, const char *what,
         i = j;
     }
     return GQ_OK;
+}
+
+/* Index into SPECIAL of the special token that text starts with (its length in *len), or
+ * -1. Only tokens the vocab has count. */
+static int special_at(const gq_tok *tok, const char *text, size_t *len) {
+    if (text[0] != '[') return -1;
+    for (int i = 0; i < 5; i++) {
+        size_t n = strlen(SPECIAL[i]);
+        if (tok->special_id[i] >= 0 && strncmp(text, SPECIAL[i], n) == 0) {
+            *len = n;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The whole pipeline: the text between special-token strings goes through steps 1-5;
+ * each special token becomes its id. Splitting the raw bytes is safe for UTF-8, whose
+ * multi-byte sequences never contain ASCII bytes. */
+static gq_status tokenize(const gq_tok *tok, const char *text, const char *what, scratch *s, gq_ids *out,
+                          gq_err *err) {
+    size_t len = strlen(text), seg = 0, i = 0, n = 0;
+    for (;;) {
+        int sp = -1;
+        while (i < len && (sp = special_at(tok, text + i, &n)) < 0) i++;
+        gq_status st = tokenize_plain(tok, text + seg, i - seg, seg, what, s, out, err);
+        if (st != GQ_OK || sp < 0) return st;
+        if (ids_reserve(out, 1) != 0) return gq_fail(err, GQ_ERR_NOMEM, "out of memory for token ids");
+        out->v[out->n++] = tok->special_id[sp];
+        seg = i += n;
+    }
 }
 
 /* ---- public entry points ---- */

@@ -2,7 +2,8 @@
  * fixtures/tokrefs/{tricky,rte-dev,mrpc-dev}.jsonl (made by independent reference
  * tokenizers, see fixtures/README.md), plus hand-made cases for what the fixtures do not
  * reach: invalid UTF-8 under both policies, truncation rules, over-long and unknown
- * words, Python's lowercasing rules, and broken vocab files. */
+ * words, Python's lowercasing rules, and broken vocab files; literal special tokens
+ * against HF's BertTokenizer (tests/fixtures/gen/results/tok_special.json) and by hand. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +361,89 @@ static void test_vocab_files(gq_test_ctx *t) {
     gq_tok_free(v);
 }
 
+/* ---- literal special tokens: cut out before cleaning, as HF's BertTokenizer does ---- */
+
+/* The sentence of HF's test_tokenization_bert.py (test_offsets_with_special_characters).
+ * Ids by hand from assets/vocab/vocab.txt (id = line number - 1): [CLS] 101, a 1037,
+ * "," 1010, naive 15743 (ï is i + U+0308 after NFD; the Mn is dropped), [MASK] 103 kept
+ * whole, allennlp by greedy longest match: allen 5297 (no longer prefix of "allennlp" is a
+ * token), ##nl 20554 (no "##nlp"), ##p 2361; sentence 6251, "." 1012, [SEP] 102. */
+static const char HF_SENTENCE[] = "A, naïve [MASK] AllenNLP sentence.";
+static const int32_t HF_SENTENCE_IDS[] = {101, 1037, 1010, 15743, 103, 5297, 20554, 2361, 6251, 1012, 102};
+
+static int ids_are(const gq_ids *ids, const int32_t *want, int n) {
+    return ids->n == n && memcmp(ids->v, want, (size_t)n * sizeof *want) == 0;
+}
+
+/* tok_special.json: texts with special-token strings and the ids BertTokenizer gave them
+ * (tests/fixtures/gen/gen_tok_special.py, transformers 5.17). */
+static void test_special_hf(gq_test_ctx *t) {
+    char *path = gq_test_ref_path("tok_special.json"), *text = NULL;
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_read_file(path, 0, &text, NULL, &err) == GQ_OK, "%s", err.msg);
+    /* A C string cannot hold U+0000; U+0001 is cleaned away just the same (step 1 drops
+     * both, after the special tokens are cut out), so it stands in for it. */
+    for (char *p = text; p && (p = strstr(p, "\\u0000"));) p[5] = '1';
+    cJSON *j = text ? cJSON_Parse(text) : NULL, *cases = cJSON_GetObjectItem(j, "BertTokenizer");
+    GQ_CHECK(t, cJSON_GetArraySize(cases) >= 10, "%s: no BertTokenizer cases", path);
+    int rows = 0, matched = 0, reported = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cases) {
+        const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(c, "text"));
+        if (!s) continue;
+        gq_ids ids = {0};
+        rows++;
+        if (gq_tok_encode(tok, s, NULL, 0, &ids, &err) == GQ_OK &&
+            ids_equal(&ids, cJSON_GetObjectItem(c, "ids"), s, &reported))
+            matched++;
+        gq_ids_free(&ids);
+    }
+    GQ_CHECK(t, rows > 0 && matched == rows, "special tokens: %d of %d HF cases differ", rows - matched, rows);
+    printf("special tokens: %d/%d HF cases match\n", matched, rows);
+    const int32_t pair[] = {101, 1037, 102, 1038, 102, 1039, 103, 102}; /* BertTokenizer_pair */
+    gq_ids ids = {0};
+    GQ_CHECK(t, gq_tok_encode(tok, "a [SEP] b", "c [MASK]", 0, &ids, &err) == GQ_OK && ids_are(&ids, pair, 8),
+             "pair with special tokens");
+    gq_ids_free(&ids);
+    cJSON_Delete(j);
+    free(text), free(path);
+}
+
+static void test_special_tokens(gq_test_ctx *t) {
+    int n = (int)(sizeof HF_SENTENCE_IDS / sizeof *HF_SENTENCE_IDS);
+    gq_ids ids = {0};
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_tok_encode(tok, HF_SENTENCE, NULL, 0, &ids, &err) == GQ_OK && ids_are(&ids, HF_SENTENCE_IDS, n),
+             "HF's [MASK] sentence");
+    if (!ids_are(&ids, HF_SENTENCE_IDS, n)) print_ids("got ", ids.v, ids.n);
+    /* exact case only; invalid UTF-8 after a special token is reported at its offset in
+     * the whole text */
+    expect(t, "[mask] [Mask]", NULL, 0, "[CLS] [ mask ] [ mask ] [SEP]");
+    expect(t, "[SEP][CLS]x", NULL, 0, "[CLS] [SEP] [CLS] x [SEP]");
+    GQ_CHECK(t, gq_tok_encode(tok, "[MASK] \xff", NULL, 0, &ids, &err) == GQ_ERR_UTF8 && strstr(err.msg, "offset 7"),
+             "invalid byte after [MASK]: %s", err.msg);
+    gq_ids_free(&ids);
+    test_special_hf(t);
+
+    /* the command line, for --text and for a task's TSV (the evaluation's encoder) */
+    char dir[256], cmd[1024], *out = NULL;
+    gq_test_tmpdir(t, "gq_test_tok", dir, sizeof dir);
+    snprintf(cmd, sizeof cmd, "GLUEQ_ASSETS=%s/assets %s tokenize --text '%s'", t->shared, t->glueq, HF_SENTENCE);
+    GQ_CHECK(t, gq_test_run(cmd, &out, NULL) == 0 && out && !strcmp(out, "101 1037 1010 15743 103 5297 20554 2361 6251 1012 102\n"),
+             "glueq tokenize --text: %s", out ? out : "(none)");
+    free(out);
+    char tsv[300];
+    snprintf(tsv, sizeof tsv, "%s/dev.tsv", dir);
+    FILE *f = fopen(tsv, "w");
+    if (f) fprintf(f, "index\tsentence1\tsentence2\tlabel\n0\t%s\tx[MASK]y\tentailment\n", HF_SENTENCE), fclose(f);
+    snprintf(cmd, sizeof cmd, "GLUEQ_ASSETS=%s/assets %s tokenize --task rte --tsv %s", t->shared, t->glueq, tsv);
+    out = NULL;
+    GQ_CHECK(t, gq_test_run(cmd, &out, NULL) == 0 && out &&
+                    !strcmp(out, "101 1037 1010 15743 103 5297 20554 2361 6251 1012 102 1060 103 1061 102\n"),
+             "glueq tokenize --task rte --tsv: %s", out ? out : "(none)");
+    free(out);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -383,6 +467,7 @@ int main(int argc, char **argv) {
     test_words(&t);
     test_utf8(&t);
     test_vocab_files(&t);
+    test_special_tokens(&t);
     gq_tok_free(tok);
     return gq_test_done(&t);
 }

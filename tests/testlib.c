@@ -23,6 +23,8 @@ void gq_test_tmpdir(gq_test_ctx *t, const char *prefix, char *buf, size_t n) {
     snprintf(buf, n, "%s", t->tmp);
 }
 
+char *gq_test_ref_path(const char *rel) { return gq_path_join(GQ_TEST_REFS_DIR, rel); }
+
 int gq_test_done(gq_test_ctx *t) {
     if (t->tmp[0] && t->failures) {
         fprintf(stderr, "outputs kept in %s\n", t->tmp);

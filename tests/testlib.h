@@ -42,6 +42,10 @@ int gq_check_close(gq_test_ctx *t, const char *what, const float *got, const flo
 /* Joins the shared directory with a relative path (caller frees). */
 char *gq_test_path(const gq_test_ctx *t, const char *rel);
 
+/* Joins tests/fixtures/gen/results (the HF references committed with the source) with a
+ * relative path (caller frees). */
+char *gq_test_ref_path(const char *rel);
+
 /* Loads a fixture safetensors file relative to the shared dir; aborts the test on error. */
 gq_ckpt *gq_test_load(gq_test_ctx *t, const char *rel);
 
