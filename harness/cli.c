@@ -96,6 +96,19 @@ gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err) {
     return parse_calib(a, &cq->calib, err);
 }
 
+gq_status gq_cli_runner_parse(const gq_args *a, gq_dbert_runner_opts *o, gq_err *err) {
+    memset(o, 0, sizeof *o);
+    long threads = 0;
+    const char *dev = gq_args_get(a, "device");
+    gq_status s = gq_args_int(a, "threads", 0, 1024, 0, &threads, err);
+    if (s == GQ_OK && dev) s = gq_device_parse(dev, &o->device, err);
+    if (s != GQ_OK) return s;
+    o->threads = (int)threads;
+    o->tf32 = gq_args_has(a, "tf32");
+    if (o->tf32 && o->device != GQ_DEVICE_CUDA) return gq_fail(err, GQ_ERR_ARG, "--tf32 needs --device cuda");
+    return GQ_OK;
+}
+
 gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
                           const gq_glue_task *task, const char *data_root, int max_len,
                           gq_quant_session **session, gq_quant_report *rep, gq_err *err) {

@@ -24,6 +24,11 @@ char *gq_cli_vocab_path(const char *flag, const char *model_dir);
 char *gq_cli_data_root(const char *flag);
 char *gq_cli_cache_dir(const char *flag);
 
+/* --device cpu|cuda, --tf32 and --threads N: where and how a command runs the model. */
+#define GQ_CLI_RUNNER_FLAGS {"device", 1}, {"tf32", 0}, {"threads", 1}
+/* Fills o from those flags (defaults: cpu, FP32, all cores); --tf32 needs --device cuda. */
+gq_status gq_cli_runner_parse(const gq_args *a, gq_dbert_runner_opts *o, gq_err *err);
+
 /* Everything `--method ...` selects. */
 typedef struct {
     const char *method;      /* NULL: FP32 */

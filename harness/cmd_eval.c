@@ -9,7 +9,7 @@
 static const char *EVAL_HELP =
     "usage: glueq eval --model DIR --task {mrpc,rte,qnli} [--data GLUE_DIR] [--split dev]\n"
     "                  [--max-len 128] [--vocab FILE] [--limit N] [--threads N] [--json]\n"
-    "                  [--utf8 strict|replace] [--quiet]\n"
+    "                  [--utf8 strict|replace] [--quiet] [--device cpu|cuda [--tf32]]\n"
     "                  [--method M [--bits 4] [--k K | --p P] [--global] [--scheme symmetric|asymmetric]\n"
     "                   [--granularity tensor|row|group:G] [--clip std:2.5|absmax]\n"
     "                   [--stats-exclude-protected] [--method-opt KEY=VALUE ...]\n"
@@ -21,12 +21,14 @@ static const char *EVAL_HELP =
     "of each matrix kept in FP32. Methods: uniform, magnitude, random, svd, awq, spqr.\n"
     "Data search order: --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, ../shared/assets/glue.\n"
     "Vocab search order: --vocab, DIR/vocab.txt, $GLUEQ_ASSETS/vocab/vocab.txt,\n"
-    "../shared/assets/vocab/vocab.txt.\n";
+    "../shared/assets/vocab/vocab.txt.\n"
+    "--device cuda runs the forward on the GPU (builds with CUDA only; FP32 sgemm unless\n"
+    "--tf32); quantization and calibration stay on the CPU.\n";
 
 static const gq_arg_spec EVAL_SPEC[] = {
-    {"model", 1}, {"task", 1},    {"data", 1},  {"split", 1}, {"max-len", 1}, {"vocab", 1},
-    {"limit", 1}, {"threads", 1}, {"json", 0},  {"utf8", 1},  {"quiet", 0},   {"help", 0},
-    GQ_CLI_QUANT_FLAGS,           {NULL, 0}};
+    {"model", 1}, {"task", 1}, {"data", 1},  {"split", 1}, {"max-len", 1}, {"vocab", 1},
+    {"limit", 1}, {"json", 0}, {"utf8", 1},  {"quiet", 0}, {"help", 0},    GQ_CLI_RUNNER_FLAGS,
+    GQ_CLI_QUANT_FLAGS,        {NULL, 0}};
 
 /* What an evaluation needs, loaded from the flags; freed with job_free. */
 typedef struct {
@@ -36,6 +38,7 @@ typedef struct {
     gq_glue_set *set;
     gq_encoded *enc;
     gq_dbert_runner *runner;
+    gq_dbert_runner_opts ropts;
     char *data_root, *vocab;
     const char *split;
     int max_len;
@@ -65,14 +68,13 @@ static gq_status load_tokenizer(const gq_args *a, const char *model_dir, job *j,
 
 static gq_status load_job(const gq_args *a, job *j, gq_err *err) {
     const char *model = gq_args_get(a, "model"), *task = gq_args_get(a, "task");
-    long max_len, limit, threads;
+    long max_len, limit;
     gq_status s;
     if (!model || !task) return gq_fail(err, GQ_ERR_ARG, "eval needs --model DIR and --task T (see glueq eval --help)");
     if (!(j->task = gq_glue_task_find(task)))
         return gq_fail(err, GQ_ERR_ARG, "unknown task '%s' (known: %s)", task, gq_glue_task_names());
     if ((s = gq_args_int(a, "max-len", 3, 512, 128, &max_len, err)) ||
-        (s = gq_args_int(a, "limit", 0, INT32_MAX, 0, &limit, err)) ||
-        (s = gq_args_int(a, "threads", 0, 1024, 0, &threads, err)))
+        (s = gq_args_int(a, "limit", 0, INT32_MAX, 0, &limit, err)) || (s = gq_cli_runner_parse(a, &j->ropts, err)))
         return s;
     j->max_len = (int)max_len;
     j->split = gq_args_get(a, "split") ? gq_args_get(a, "split") : "dev";
@@ -89,8 +91,7 @@ static gq_status load_job(const gq_args *a, job *j, gq_err *err) {
         s = gq_fail(err, GQ_ERR_SHAPE, "%s: model has %d labels, task %s has %d", model, j->model->cfg.n_labels,
                     j->task->name, j->task->n_labels);
     if (s == GQ_OK) s = gq_encode_set(j->tok, j->set, j->max_len, &j->enc, err);
-    if (s == GQ_OK && !(j->runner = gq_dbert_runner_new(j->model, (int)threads)))
-        s = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (s == GQ_OK) s = gq_dbert_runner_open(j->model, &j->ropts, &j->runner, err);
     return s;
 }
 
@@ -135,6 +136,8 @@ static void print_json(const job *j, const gq_eval_result *r, const gq_cli_quant
     }
     cJSON_AddNumberToObject(o, "tokens", (double)r->tokens);
     cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    cJSON_AddStringToObject(o, "device", gq_device_name(j->ropts.device));
+    cJSON_AddBoolToObject(o, "tf32", j->ropts.tf32);
     cJSON_AddStringToObject(o, "method", cq->method ? cq->method : "fp32");
     if (cq->method) {
         char qs[128];
@@ -180,8 +183,8 @@ int gq_cmd_eval(int argc, char **argv) {
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
 }
 
-static const gq_arg_spec LOGITS_SPEC[] = {{"model", 1}, {"vocab", 1}, {"text", 1}, {"pair", 1}, {"max-len", 1},
-                                          {"utf8", 1},  {"help", 0},  {NULL, 0}};
+static const gq_arg_spec LOGITS_SPEC[] = {{"model", 1}, {"vocab", 1}, {"text", 1},        {"pair", 1}, {"max-len", 1},
+                                          {"utf8", 1},  {"help", 0},  GQ_CLI_RUNNER_FLAGS, {NULL, 0}};
 
 int gq_cmd_logits(int argc, char **argv) {
     gq_args a;
@@ -189,18 +192,20 @@ int gq_cmd_logits(int argc, char **argv) {
     gq_status s = gq_args_parse(&a, LOGITS_SPEC, argc, argv, &err);
     if (s == GQ_OK && gq_args_has(&a, "help"))
         return fputs("usage: glueq logits --model DIR [--vocab FILE] [--max-len 128] --text A [--pair B]\n"
+                     "                    [--device cpu|cuda [--tf32]] [--threads N]\n"
                      "Prints the logits and the predicted label of one input.\n", stdout), 0;
     long max_len = 128;
     if (s == GQ_OK) s = gq_args_int(&a, "max-len", 0, 512, 128, &max_len, &err);
+    job j = {0};
+    if (s == GQ_OK) s = gq_cli_runner_parse(&a, &j.ropts, &err);
     if (s == GQ_OK && (!gq_args_has(&a, "model") || !gq_args_has(&a, "text")))
         s = gq_fail(&err, GQ_ERR_ARG, "logits needs --model DIR and --text A (see glueq logits --help)");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    job j = {0};
     gq_ids ids = {0};
     s = load_tokenizer(&a, gq_args_get(&a, "model"), &j, &err);
     if (s == GQ_OK) s = gq_dbert_load(gq_args_get(&a, "model"), &j.model, &err);
     if (s == GQ_OK) s = gq_tok_encode(j.tok, gq_args_get(&a, "text"), gq_args_get(&a, "pair"), (int)max_len, &ids, &err);
-    if (s == GQ_OK && !(j.runner = gq_dbert_runner_new(j.model, 0))) s = gq_fail(&err, GQ_ERR_NOMEM, "out of memory");
+    if (s == GQ_OK) s = gq_dbert_runner_open(j.model, &j.ropts, &j.runner, &err);
     float *logits = s == GQ_OK ? calloc((size_t)j.model->cfg.n_labels, sizeof *logits) : NULL;
     if (s == GQ_OK) s = gq_dbert_forward(j.runner, ids.v, &ids.n, 1, logits, NULL, &err);
     if (s == GQ_OK) {

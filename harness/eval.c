@@ -1,5 +1,5 @@
 /* eval: see eval.h. Sorting by length makes every batch nearly rectangular in work, and
- * a batch of GQ_EVAL_BATCH_TOKENS tokens gives each Linear a tall sgemm. */
+ * a batch of the runner's batch_tokens gives each Linear a tall sgemm. */
 #include "eval.h"
 
 #include <stdlib.h>
@@ -92,14 +92,14 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-/* Next batch in length order: examples from `start` until GQ_EVAL_BATCH_TOKENS would be
- * exceeded (at least one). Copies their ids into ids and lengths into lens. */
-static int next_batch(const gq_encoded *enc, int start, int32_t *ids, int *lens) {
+/* Next batch in length order: examples from `start` until max_tokens would be exceeded (at
+ * least one). Copies their ids into ids and lengths into lens. */
+static int next_batch(const gq_encoded *enc, int start, int max_tokens, int32_t *ids, int *lens) {
     int nb = 0;
     int64_t ntok = 0;
     while (start + nb < enc->n) {
         int i = enc->order[start + nb];
-        if (nb > 0 && ntok + enc->len[i] > GQ_EVAL_BATCH_TOKENS) break;
+        if (nb > 0 && ntok + enc->len[i] > max_tokens) break;
         memcpy(ids + ntok, enc->ids + enc->off[i], (size_t)enc->len[i] * sizeof *ids);
         lens[nb++] = enc->len[i];
         ntok += enc->len[i];
@@ -110,19 +110,19 @@ static int next_batch(const gq_encoded *enc, int start, int32_t *ids, int *lens)
 gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_hooks *hooks,
                       gq_progress_fn progress, void *progress_ctx, gq_eval_result *out, gq_err *err) {
     memset(out, 0, sizeof *out);
-    int nl = gq_dbert_runner_model(r)->cfg.n_labels, n = enc->n;
+    int nl = gq_dbert_runner_model(r)->cfg.n_labels, n = enc->n, batch = gq_dbert_runner_batch_tokens(r);
     size_t max_seqs = (size_t)(n > 0 ? n : 1);
     out->n = n, out->n_labels = nl, out->tokens = enc->tokens;
     out->pred = gq_calloc_array(max_seqs, sizeof *out->pred);
     out->logits = gq_calloc_array(max_seqs * nl, sizeof *out->logits);
-    int32_t *ids = gq_malloc_array((size_t)GQ_EVAL_BATCH_TOKENS + (size_t)longest(enc), sizeof *ids);
+    int32_t *ids = gq_malloc_array((size_t)batch + (size_t)longest(enc), sizeof *ids);
     int *lens = gq_malloc_array(max_seqs, sizeof *lens);
     float *logits = gq_malloc_array(max_seqs * nl, sizeof *logits);
     gq_status s = GQ_OK;
     if (!out->pred || !out->logits || !ids || !lens || !logits) s = gq_fail(err, GQ_ERR_NOMEM, "eval: out of memory");
     double t0 = gq_now();
     for (int start = 0; start < n && s == GQ_OK;) {
-        int nb = next_batch(enc, start, ids, lens);
+        int nb = next_batch(enc, start, batch, ids, lens);
         s = gq_dbert_forward(r, ids, lens, nb, logits, hooks, err);
         for (int j = 0; j < nb && s == GQ_OK; j++) {
             int i = enc->order[start + j];

@@ -8,8 +8,8 @@
  *     gq_eval_result_free(&res);
  *     gq_encoded_free(enc);
  *
- * Examples are run in length buckets (sorted by length, batches of up to
- * GQ_EVAL_BATCH_TOKENS tokens); results are reported in the file's row order.
+ * Examples are run in length buckets (sorted by length, batches of up to the runner's
+ * gq_dbert_runner_batch_tokens); results are reported in the file's row order.
  */
 #ifndef GQ_EVAL_H
 #define GQ_EVAL_H
@@ -19,7 +19,8 @@
 #include "metrics.h"
 #include "tokenizer.h"
 
-/* 2048, 4096 and 8192 ran at the same speed (results/bench.md); 2048 halves the buffers. */
+/* The CPU runner's batch (gq_dbert_runner_batch_tokens): 2048, 4096 and 8192 ran at the
+ * same speed (results/bench.md); 2048 halves the buffers. */
 #define GQ_EVAL_BATCH_TOKENS 2048
 
 /* A tokenized split: ids of example i are ids[off[i] .. off[i] + len[i]). */

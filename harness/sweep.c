@@ -73,6 +73,8 @@ static cJSON *run_info(const gq_sweep_config *cfg, const gq_sweep_opts *o) {
     cJSON_AddStringToObject(r, "glueq_revision", buf);
     cJSON_AddStringToObject(r, "blas", gq_blas_config());
     cJSON_AddNumberToObject(r, "threads", cfg->threads > 0 ? cfg->threads : openblas_get_num_procs());
+    cJSON_AddStringToObject(r, "device", gq_device_name(cfg->runner.device));
+    cJSON_AddBoolToObject(r, "tf32", cfg->runner.tf32);
     char shard[32];
     snprintf(shard, sizeof shard, "%d/%d", o->shard, o->n_shards);
     cJSON_AddStringToObject(r, "shard", shard);
@@ -88,7 +90,7 @@ static cJSON *final_provenance(const char *hash, const cJSON *runs, const cJSON 
     if (!p) return NULL;
     cJSON_AddStringToObject(p, "config_hash", hash);
     const cJSON *first = cJSON_GetArrayItem(runs, 0);
-    for (const char *const *k = (const char *const[]){"glueq_revision", "blas", "threads", "host", "started", NULL}; *k;
+    for (const char *const *k = (const char *const[]){"glueq_revision", "blas", "threads", "device", "tf32", "host", "started", NULL}; *k;
          k++) {
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(first, *k);
         if (x) cJSON_AddItemToObject(p, *k, cJSON_Duplicate(x, 1));
@@ -199,8 +201,7 @@ static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_
     if (st == GQ_OK && ts->model->cfg.n_labels != ts->task->n_labels)
         st = gq_fail(err, GQ_ERR_SHAPE, "%s: %d labels, task %s has %d", cfg->models[t], ts->model->cfg.n_labels,
                      ts->task->name, ts->task->n_labels);
-    if (st == GQ_OK && !(ts->runner = gq_dbert_runner_new(ts->model, cfg->threads)))
-        st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (st == GQ_OK) st = gq_dbert_runner_open(ts->model, &cfg->runner, &ts->runner, err);
     if (st == GQ_OK) st = gq_quant_session_new(ts->model, cache_dir, &ts->session, err);
     if (st == GQ_OK && need_calib) {
         gq_calib_opts co;

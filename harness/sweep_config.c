@@ -201,7 +201,7 @@ static int sort_keys(cJSON *it) {
 static const char *const TOP_KEYS[] = {"name", "comment",       "data",   "vocab",       "models",    "tasks",
                                        "methods",    "bits",   "budgets",     "quantizer", "method_options",
                                        "calibration", "seeds", "max_len",     "limit",     "threads",
-                                       "output",     "cache_dir", NULL};
+                                       "output",     "cache_dir", "device", "tf32", NULL};
 
 void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n) {
     gq_quant_opts o;
@@ -599,6 +599,7 @@ static gq_status build_canonical(gq_sweep_config *c, gq_err *err) {
     cJSON_AddNumberToObject(o, "max_len", c->max_len);
     if (c->limit) cJSON_AddNumberToObject(o, "limit", c->limit);
     else cJSON_AddNullToObject(o, "limit");
+    if (c->runner.tf32) cJSON_AddTrueToObject(o, "tf32");
     if (!sort_keys(o)) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     char *text = cJSON_PrintUnformatted(o);
     if (!text) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
@@ -610,7 +611,22 @@ static gq_status build_canonical(gq_sweep_config *c, gq_err *err) {
     if (c->cache_dir) cJSON_AddStringToObject(o, "cache_dir", c->cache_dir);
     else cJSON_AddNullToObject(o, "cache_dir");
     cJSON_AddNumberToObject(o, "threads", c->threads);
+    cJSON_AddStringToObject(o, "device", gq_device_name(c->runner.device));
     if (!sort_keys(o)) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    return GQ_OK;
+}
+
+/* "device" and "tf32" (with "threads", already read) into c->runner. */
+static gq_status parse_runner(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, "device");
+    c->runner = (gq_dbert_runner_opts){GQ_DEVICE_CPU, c->threads, 0};
+    if (x && (!cJSON_IsString(x) || gq_device_parse(x->valuestring, &c->runner.device, v->err) != GQ_OK))
+        return vfail(v, "device", "must be \"cpu\" or \"cuda\"");
+    if ((x = cJSON_GetObjectItemCaseSensitive(root, "tf32"))) {
+        if (!cJSON_IsBool(x)) return vfail(v, "tf32", "must be true or false");
+        c->runner.tf32 = cJSON_IsTrue(x);
+    }
+    if (c->runner.tf32 && c->runner.device != GQ_DEVICE_CUDA) return vfail(v, "tf32", "needs \"device\": \"cuda\"");
     return GQ_OK;
 }
 
@@ -716,6 +732,7 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
         if ((st = get_int(v, x, "threads", 0, 4096, "0 (all cores) or a positive integer", &n)) != GQ_OK) return st;
         c->threads = (int)n;
     }
+    if ((st = parse_runner(v, root, c)) != GQ_OK) return st;
     if ((st = build_canonical(c, v->err)) != GQ_OK) return st;
     return expand_grid(v, c);
 }

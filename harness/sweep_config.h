@@ -29,6 +29,10 @@
  *   max_len      3..512, default 128
  *   limit        null (all dev rows) or a positive count of first rows
  *   threads      0 (all cores, default) or a positive count
+ *   device       "cpu" (default) or "cuda": where the forward runs (quantization, scoring
+ *                and calibration stay on the CPU); one GPU per process, so shard a sweep
+ *                over GPUs with one process each (CUDA_VISIBLE_DEVICES) and merge
+ *   tf32         false (default) or true: on cuda, let cuBLAS use TF32 tensor cores
  *   output       output directory, required
  *   cache_dir    method-state cache; default: glueq's cache ($GLUEQ_CACHE_DIR, else
  *                $XDG_CACHE_HOME/glueq, else ~/.cache/glueq), shared with `glueq eval`
@@ -42,7 +46,8 @@
  * digits of the sha256 of its canonical settings (a JSON object with sorted keys and
  * resolved defaults, no paths: the same setting on another checkpoint has the same id).
  * The config hash is the sha256 of the canonical resolved config without the keys that
- * cannot change results (name, output, cache_dir, threads).
+ * cannot change results (name, output, cache_dir, threads, device; the GPU's logits are
+ * within 1e-4 of the CPU's), and with "tf32" only when it is true (TF32 changes results).
  */
 #ifndef GQ_SWEEP_CONFIG_H
 #define GQ_SWEEP_CONFIG_H
@@ -101,6 +106,7 @@ typedef struct {
     int n_seeds;
     int64_t *seeds;
     int max_len, limit /* 0 = all */, threads;
+    gq_dbert_runner_opts runner; /* device, threads and tf32 */
     cJSON *canonical; /* the resolved config, sorted keys; results.json shows it */
     char hash[65];
     int n_points;

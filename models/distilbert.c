@@ -4,7 +4,7 @@
  * sgemm; attention runs per sequence and head over that sequence's own tokens only, so
  * no padded position is ever computed and padding can never change a logit. */
 #define _POSIX_C_SOURCE 200809L
-#include "distilbert.h"
+#include "runner_impl.h"
 
 #include <cJSON.h>
 #include <cblas.h>
@@ -447,7 +447,7 @@ static void pool_run(pool *p, part_fn fn, void *job) {
     }
 }
 
-struct gq_dbert_runner {
+struct gq_dbert_cpu {
     const gq_dbert *m;
     pool pool;
     int cap_tok, cap_seq, cap_len;
@@ -461,8 +461,8 @@ struct gq_dbert_runner {
     float *cls_h;     /* (nseq, dim) pre_classifier output */
 };
 
-gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads) {
-    gq_dbert_runner *r = calloc(1, sizeof *r);
+gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
+    gq_dbert_cpu *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->m = m;
     if (threads <= 0) threads = openblas_get_num_procs();
@@ -473,16 +473,14 @@ gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads) {
     return r;
 }
 
-const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r) { return r->m; }
-
-static void free_buffers(gq_dbert_runner *r) {
+static void free_buffers(gq_dbert_cpu *r) {
     free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff), free(r->kt), free(r->p), free(r->start);
     free(r->cls_in), free(r->cls_h);
     r->h = r->q = r->k = r->v = r->ff = r->kt = r->p = r->cls_in = r->cls_h = NULL;
     r->start = NULL;
 }
 
-void gq_dbert_runner_free(gq_dbert_runner *r) {
+void gq_dbert_cpu_free(gq_dbert_cpu *r) {
     if (!r) return;
     pool_stop(&r->pool);
     free_buffers(r);
@@ -490,7 +488,7 @@ void gq_dbert_runner_free(gq_dbert_runner *r) {
 }
 
 /* Grows the scratch buffers (never per token: once per larger batch shape). */
-static int reserve(gq_dbert_runner *r, int ntok, int nseq, int max_len) {
+static int reserve(gq_dbert_cpu *r, int ntok, int nseq, int max_len) {
     if (ntok <= r->cap_tok && nseq <= r->cap_seq && max_len <= r->cap_len) return 1;
     const gq_dbert_config *c = &r->m->cfg;
     int tok = ntok > r->cap_tok ? ntok : r->cap_tok, seq = nseq > r->cap_seq ? nseq : r->cap_seq;
@@ -624,7 +622,7 @@ PHASE static void attend_head(float *restrict q, const float *restrict k, const 
 /* Sequences [s0, s1) of a batch, whose tokens are rows [t0, t0 + n) of the buffers, and
  * the attention scratch of the thread that runs them. */
 typedef struct {
-    gq_dbert_runner *r;
+    gq_dbert_cpu *r;
     const int32_t *ids; /* the batch's */
     const int *lens;
     float *logits;
@@ -649,7 +647,7 @@ PHASE static void embed(const part *pt) {
 /* Each sequence and head attends over that sequence's own tokens only, so no padded key
  * is ever computed. */
 static void attention(const part *pt) {
-    const gq_dbert_runner *r = pt->r;
+    const gq_dbert_cpu *r = pt->r;
     int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh;
     for (int s = pt->s0; s < pt->s1; s++)
         for (int hd = 0; hd < nh; hd++) {
@@ -745,30 +743,8 @@ static void pool_part(void *job, int i, int nparts) {
     run_part(&pt);
 }
 
-static gq_status check_inputs(const gq_dbert_config *c, const int32_t *ids, const int *lens, int nseq, int *ntok,
-                              int *max_len, gq_err *err) {
-    int64_t total = 0;
-    *max_len = 0;
-    for (int s = 0; s < nseq; s++) {
-        if (lens[s] < 1 || lens[s] > c->max_pos)
-            return gq_fail(err, GQ_ERR_ARG, "sequence %d has %d tokens; the model takes 1 to %d", s, lens[s], c->max_pos);
-        total += lens[s];
-        if (lens[s] > *max_len) *max_len = lens[s];
-    }
-    if (total > INT32_MAX / 4) return gq_fail(err, GQ_ERR_ARG, "batch of %lld tokens is too large", (long long)total);
-    for (int64_t t = 0; t < total; t++)
-        if (ids[t] < 0 || ids[t] >= c->vocab_size)
-            return gq_fail(err, GQ_ERR_ARG, "token id %d is outside the vocabulary of %d", ids[t], c->vocab_size);
-    *ntok = (int)total;
-    return GQ_OK;
-}
-
-gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *lens, int nseq, float *logits,
-                           const gq_dbert_hooks *hooks, gq_err *err) {
-    int n = 0, max_len = 0;
-    if (nseq <= 0) return GQ_OK;
-    gq_status s = check_inputs(&r->m->cfg, ids, lens, nseq, &n, &max_len, err);
-    if (s != GQ_OK) return s;
+gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
+                               float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
     if (!reserve(r, n, nseq, max_len)) return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d tokens", n);
     r->start[0] = 0;
     for (int i = 0; i < nseq; i++) r->start[i + 1] = r->start[i] + lens[i];

@@ -2,14 +2,18 @@
  *
  *     gq_dbert *m = NULL;
  *     if (gq_dbert_load("checkpoint-dir", &m, &err) != GQ_OK) ...
- *     gq_dbert_runner *r = gq_dbert_runner_new(m, 0);  // threads: 0 = all cores
+ *     gq_dbert_runner *r = gq_dbert_runner_new(m, 0);  // CPU, threads: 0 = all cores
+ *     // or, on a GPU: gq_dbert_runner_opts o = {.device = GQ_DEVICE_CUDA};
+ *     //               gq_dbert_runner_open(m, &o, &r, &err);
  *     // two sequences of lengths 5 and 3, ids concatenated:
  *     gq_dbert_forward(r, ids, (int[]){5, 3}, 2, logits, NULL, &err);  // logits: 2 x n_labels
  *     gq_dbert_runner_free(r);
  *     gq_dbert_free(m);
  *
- * Each sequence runs at its own length (no padding). A batch is cut into one part of whole
- * sequences per thread, and all tokens of a part go through each Linear as one sgemm.
+ * Each sequence runs at its own length (no padding). On the CPU a batch is cut into one part
+ * of whole sequences per thread, and all tokens of a part go through each Linear as one
+ * sgemm; on CUDA (cuda/) all tokens of the batch go through each Linear as one cuBLAS sgemm.
+ * Callers never need to know which device runs a batch: the runner interface is the same.
  */
 #ifndef GQ_DISTILBERT_H
 #define GQ_DISTILBERT_H
@@ -38,6 +42,9 @@ typedef struct {
     float *w; /* (out, in), y = x wᵀ + b */
     float *b; /* (out) */
     int out, in;
+    /* Bumped by whoever rewrites w or b in place (the quantization session), so that a
+     * runner holding a copy on a device re-uploads exactly the matrices that changed. */
+    unsigned version;
 } gq_linear;
 
 typedef struct {
@@ -81,16 +88,44 @@ typedef struct {
     void (*hidden)(void *ctx, int index, const float *h, int ntok, int dim);
 } gq_dbert_hooks;
 
-/* Scratch buffers (grown as needed) and `threads` threads (0: all cores) for the forward
- * pass; results are deterministic for a given thread count. Sets OpenBLAS's process-wide
- * thread count to `threads`; gq_dbert_forward runs OpenBLAS single-threaded inside each of
- * its threads and restores that count before it returns. One runner per thread of use.
- * The runner keeps a pointer to m, which must outlive it. */
+/* Where a runner computes. */
+typedef enum { GQ_DEVICE_CPU, GQ_DEVICE_CUDA } gq_device;
+/* "cpu" or "cuda". */
+const char *gq_device_name(gq_device d);
+/* Parses "cpu" or "cuda" (anything else: GQ_ERR_ARG naming the value). */
+gq_status gq_device_parse(const char *name, gq_device *out, gq_err *err);
+/* Whether this build has the CUDA backend (GLUEQ_CUDA) — not whether a GPU is present. */
+int gq_device_cuda_built(void);
+
+typedef struct {
+    gq_device device; /* GQ_DEVICE_CPU unless set */
+    int threads;      /* CPU threads (0: all cores); on CUDA, those of the CPU forward that
+                         serves passes with hooks (calibration) */
+    int tf32;         /* CUDA: let cuBLAS use TF32 tensor cores (default 0: plain FP32) */
+} gq_dbert_runner_opts;
+
+/* A runner: scratch buffers (grown as needed) and the device state for the forward pass;
+ * results are deterministic for a given device and thread count. One runner per thread of
+ * use. The runner keeps a pointer to m, which must outlive it.
+ *
+ * CPU: `threads` threads. Sets OpenBLAS's process-wide thread count to `threads`;
+ * gq_dbert_forward runs OpenBLAS single-threaded inside each of its threads and restores
+ * that count before it returns.
+ * CUDA: the weights are uploaded once; before each forward, the Linears whose version
+ * changed are uploaded again (only those). Passes with hooks run on the CPU forward, which
+ * reads m directly. */
 typedef struct gq_dbert_runner gq_dbert_runner;
+/* Opens a runner on o->device (o NULL: CPU, all cores). Fails with one line naming the
+ * problem: a build without CUDA, no GPU, out of device memory. */
+gq_status gq_dbert_runner_open(const gq_dbert *m, const gq_dbert_runner_opts *o, gq_dbert_runner **out, gq_err *err);
+/* CPU runner with `threads` threads (0: all cores); NULL when out of memory. */
 gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads);
 void gq_dbert_runner_free(gq_dbert_runner *r);
 /* The model a runner was made for. */
 const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r);
+gq_device gq_dbert_runner_device(const gq_dbert_runner *r);
+/* Tokens per batch that keep this runner's device busy (for callers that batch). */
+int gq_dbert_runner_batch_tokens(const gq_dbert_runner *r);
 
 /* Runs nseq sequences whose ids are concatenated in `ids` (lens[i] tokens each) and
  * writes logits (nseq, n_labels). Fails on out-of-range ids or over-long sequences. */

@@ -101,8 +101,10 @@ void gq_quant_session_free(gq_quant_session *s) {
 }
 
 void gq_quant_session_restore(gq_quant_session *s) {
-    for (int i = 0; i < s->n_mats; i++)
+    for (int i = 0; i < s->n_mats; i++) {
         memcpy(mat(s, i)->w, s->fp32 + s->off[i], (size_t)(s->off[i + 1] - s->off[i]) * sizeof(float));
+        mat(s, i)->version++; /* a runner's device copy is stale now */
+    }
 }
 
 const float *gq_quant_session_fp32(const gq_quant_session *s, int idx, int *rows, int *cols) {
@@ -460,6 +462,7 @@ static gq_status apply_one(void *ctx, int i, gq_err *err) {
     const gq_quant_session *s = t->s;
     const float *w = s->fp32 + s->off[i];
     float *dst = mat(s, i)->w;
+    mat(s, i)->version++; /* a runner's device copy is stale now */
     gq_status st = gq_quant_matrix(t->q, w, s->rows[i], s->cols[i], t->mask + s->off[i], dst, err);
     double se = 0;
     for (int64_t j = 0; st == GQ_OK && j < s->off[i + 1] - s->off[i]; j++)

@@ -37,6 +37,20 @@ static void expect_error(gq_test_ctx *t, const char *args, int want_rc, const ch
     free(out), free(err);
 }
 
+/* --device cuda where it cannot run (a build without CUDA, or no GPU, as in CI): one error
+ * line saying why. Where a GPU is present it must simply work. */
+static void check_no_gpu(gq_test_ctx *t) {
+    char args[1024], *out = NULL, *err = NULL;
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --limit 2 --device cuda --quiet",
+             t->shared);
+    int rc = glueq(t, args, &out, &err);
+    const char *nl = err ? strchr(err, '\n') : NULL;
+    int one_line = err && nl && nl[1] == '\0' && strncmp(err, "glueq: device cuda: ", 20) == 0;
+    GQ_CHECK(t, rc == 0 || (rc == 1 && one_line && (strstr(err, "built without CUDA") || strstr(err, "no CUDA GPU"))),
+             "glueq %s: want success or one line saying why cuda cannot run, got rc %d: %s", args, rc, err ? err : "");
+    free(out), free(err);
+}
+
 static void write_text(const char *rel, const char *text) {
     char p[512];
     snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
@@ -108,6 +122,11 @@ static void check_bad_inputs(gq_test_ctx *t) {
     expect_error(t, args, 2, "--bits");
     snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --data %s/none", t->shared, tmpdir);
     expect_error(t, args, 1, "RTE/dev.tsv");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --device gpu", t->shared);
+    expect_error(t, args, 2, "device 'gpu' is not cpu or cuda");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --tf32", t->shared);
+    expect_error(t, args, 2, "--tf32 needs --device cuda");
+    check_no_gpu(t);
 
     /* A GLUE directory with broken files. */
     snprintf(d, sizeof d, "%s/glue/RTE", tmpdir);

@@ -89,6 +89,9 @@ static void test_config_errors(gq_test_ctx *t) {
     expect_error(t, ", \"max_len\": \"128\"", "max_len: must be an integer");
     expect_error(t, ", \"limit\": -3", "limit: must be null or a positive integer");
     expect_error(t, ", \"limit\": 2.5", "limit: must be");
+    expect_error(t, ", \"device\": \"gpu\"", "device: must be \"cpu\" or \"cuda\"");
+    expect_error(t, ", \"tf32\": 1", "tf32: must be true or false");
+    expect_error(t, ", \"tf32\": true", "tf32: needs \"device\": \"cuda\"");
     expect_error(t, ", \"budgets\": {\"k\": [1, 2, -4]}", "budgets.k[2]: must be a positive integer");
     expect_error(t, ", \"budgets\": {\"k\": [1], \"p\": [0.1]}", "budgets: give either");
     expect_error(t, ", \"budgets\": {\"p\": [0.5, 1.5]}", "budgets.p[1]: must be a fraction");
@@ -217,6 +220,7 @@ static void test_ids(gq_test_ctx *t) {
     const char *b = "{\"output\": \"/p\", \"budgets\": {\"k\": [8]}, \"bits\": [4], \"methods\": [\"svd\", \"awq\"], "
                     "\"tasks\": [\"RTE\"], \"models\": {\"rte\": \"/m\"}, \"data\": \"/d\", \"name\": \"b\", "
                     "\"quantizer\": {\"clip\": \"std:2.50\", \"scheme\": \"symmetric\"}, \"threads\": 3, "
+                    "\"device\": \"cuda\", \"tf32\": false, "
                     "\"calibration\": {\"n\": 128}, \"max_len\": 128, \"limit\": null}";
     const char *c = "{\"name\": \"a\", \"data\": \"/d\", \"models\": {\"rte\": \"/m\"}, \"tasks\": [\"rte\"], "
                     "\"methods\": [\"svd\", \"awq\"], \"bits\": [4], \"budgets\": {\"k\": [8]}, \"output\": \"/o\", "

@@ -1,0 +1,116 @@
+/* runner: the device-neutral gq_dbert_runner (distilbert.h), which checks a batch once and
+ * hands it to the CPU forward (distilbert.c) or the CUDA one (cuda/). */
+#include "runner_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* CPU: 2048, 4096 and 8192 tokens ran at the same speed (results/bench.md), and 2048
+ * halves the buffers. CUDA: a GEMM of 16384 rows fills an H100/H200 where 2048 leaves
+ * part of it idle between launches (results/gpu.md). */
+enum { CPU_BATCH_TOKENS = 2048, CUDA_BATCH_TOKENS = 16384 };
+
+struct gq_dbert_runner {
+    const gq_dbert *m;
+    gq_dbert_runner_opts opts;
+    gq_dbert_cpu *cpu;   /* the CPU forward; on CUDA made on first use by a pass with hooks */
+    gq_dbert_cuda *cuda; /* NULL on the CPU */
+};
+
+const char *gq_device_name(gq_device d) { return d == GQ_DEVICE_CUDA ? "cuda" : "cpu"; }
+
+gq_status gq_device_parse(const char *name, gq_device *out, gq_err *err) {
+    if (strcmp(name, "cpu") == 0) *out = GQ_DEVICE_CPU;
+    else if (strcmp(name, "cuda") == 0) *out = GQ_DEVICE_CUDA;
+    else return gq_fail(err, GQ_ERR_ARG, "device '%s' is not cpu or cuda", name);
+    return GQ_OK;
+}
+
+int gq_device_cuda_built(void) {
+#ifdef GQ_HAVE_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+gq_status gq_dbert_runner_open(const gq_dbert *m, const gq_dbert_runner_opts *o, gq_dbert_runner **out, gq_err *err) {
+    *out = NULL;
+    gq_dbert_runner *r = calloc(1, sizeof *r);
+    if (!r) return gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
+    r->m = m;
+    if (o) r->opts = *o;
+    gq_status s = GQ_OK;
+    if (r->opts.device == GQ_DEVICE_CPU) {
+        if (!(r->cpu = gq_dbert_cpu_new(m, r->opts.threads))) s = gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
+    } else {
+#ifdef GQ_HAVE_CUDA
+        s = gq_dbert_cuda_new(m, r->opts.tf32, &r->cuda, err);
+#else
+        s = gq_fail(err, GQ_ERR_UNSUPPORTED,
+                    "device cuda: this glueq was built without CUDA (configure with -DGLUEQ_CUDA=ON where nvcc "
+                    "is installed)");
+#endif
+    }
+    if (s != GQ_OK) {
+        gq_dbert_runner_free(r);
+        return s;
+    }
+    *out = r;
+    return GQ_OK;
+}
+
+gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads) {
+    gq_dbert_runner_opts o = {GQ_DEVICE_CPU, threads, 0};
+    gq_dbert_runner *r = NULL;
+    gq_err err;
+    return gq_dbert_runner_open(m, &o, &r, &err) == GQ_OK ? r : NULL;
+}
+
+void gq_dbert_runner_free(gq_dbert_runner *r) {
+    if (!r) return;
+    gq_dbert_cpu_free(r->cpu);
+#ifdef GQ_HAVE_CUDA
+    gq_dbert_cuda_free(r->cuda);
+#endif
+    free(r);
+}
+
+const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r) { return r->m; }
+gq_device gq_dbert_runner_device(const gq_dbert_runner *r) { return r->opts.device; }
+
+int gq_dbert_runner_batch_tokens(const gq_dbert_runner *r) {
+    return r->opts.device == GQ_DEVICE_CUDA ? CUDA_BATCH_TOKENS : CPU_BATCH_TOKENS;
+}
+
+static gq_status check_inputs(const gq_dbert_config *c, const int32_t *ids, const int *lens, int nseq, int *ntok,
+                              int *max_len, gq_err *err) {
+    int64_t total = 0;
+    *max_len = 0;
+    for (int s = 0; s < nseq; s++) {
+        if (lens[s] < 1 || lens[s] > c->max_pos)
+            return gq_fail(err, GQ_ERR_ARG, "sequence %d has %d tokens; the model takes 1 to %d", s, lens[s], c->max_pos);
+        total += lens[s];
+        if (lens[s] > *max_len) *max_len = lens[s];
+    }
+    if (total > INT32_MAX / 4) return gq_fail(err, GQ_ERR_ARG, "batch of %lld tokens is too large", (long long)total);
+    for (int64_t t = 0; t < total; t++)
+        if (ids[t] < 0 || ids[t] >= c->vocab_size)
+            return gq_fail(err, GQ_ERR_ARG, "token id %d is outside the vocabulary of %d", ids[t], c->vocab_size);
+    *ntok = (int)total;
+    return GQ_OK;
+}
+
+gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *lens, int nseq, float *logits,
+                           const gq_dbert_hooks *hooks, gq_err *err) {
+    int n = 0, max_len = 0;
+    if (nseq <= 0) return GQ_OK;
+    gq_status s = check_inputs(&r->m->cfg, ids, lens, nseq, &n, &max_len, err);
+    if (s != GQ_OK) return s;
+#ifdef GQ_HAVE_CUDA
+    if (r->cuda && !hooks) return gq_dbert_cuda_forward(r->cuda, ids, lens, nseq, n, max_len, logits, err);
+#endif
+    if (!r->cpu && !(r->cpu = gq_dbert_cpu_new(r->m, r->opts.threads)))
+        return gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
+    return gq_dbert_cpu_forward(r->cpu, ids, lens, nseq, n, max_len, logits, hooks, err);
+}
