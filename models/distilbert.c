@@ -358,7 +358,10 @@ void gq_dbert_free(gq_dbert *m) {
  * between GEMMs (measured: 2 threads of M/2 rows each run sgemm as fast as OpenBLAS's 2
  * threads on M rows). A given batch and thread count always cuts the same parts, so
  * results are deterministic. With hooks (which want all tokens of a Linear at once), a
- * single sequence or a single thread, the batch is one part and OpenBLAS threads the GEMMs. */
+ * single sequence or a single thread, the batch is one part and OpenBLAS threads the GEMMs.
+ *
+ * Without hooks, the last block runs for the logits alone (last_block_cls): all tokens'
+ * keys and values, everything else for the first token of each sequence. */
 
 /* The runner's threads: pool_run calls fn(job, part, n) once for each part 0..n-1, part 0
  * on the calling thread, and returns when all are done. Idle workers sleep on a condition
@@ -595,15 +598,16 @@ static void softmax(float *p, int n) {
     for (int j = 0; j < n; j++) p[j] *= inv;
 }
 
-/* One head over one sequence of T tokens (q, k, v point at its first row and the head's
- * first column; rows d apart): o_i = Σ_j softmax_j(q_i · k_j) v_j, q pre-scaled. o_i
- * overwrites q_i, which no other row reads. The keys are transposed into kt (dh, T) so
- * that a query's scores accumulate along contiguous memory. */
-PHASE static void attend_head(float *restrict q, const float *restrict k, const float *restrict v, int T, int d, int dh,
-                        float *restrict kt, float *restrict p) {
+/* One head over one sequence of T tokens, for its first nq of them as queries (q, k, v
+ * point at its first row and the head's first column; rows d apart): o_i = Σ_j
+ * softmax_j(q_i · k_j) v_j, q pre-scaled. o_i overwrites q_i, which no other row reads.
+ * The keys are transposed into kt (dh, T) so that a query's scores accumulate along
+ * contiguous memory. */
+PHASE static void attend_head(float *restrict q, int nq, const float *restrict k, const float *restrict v, int T, int d,
+                              int dh, float *restrict kt, float *restrict p) {
     for (int j = 0; j < T; j++)
         for (int c = 0; c < dh; c++) kt[(size_t)c * T + j] = k[(size_t)j * d + c];
-    for (int i = 0; i < T; i++) {
+    for (int i = 0; i < nq; i++) {
         float *qi = q + (size_t)i * d;
         for (int j = 0; j < T; j++) p[j] = 0.0f;
         for (int c = 0; c < dh; c++) {
@@ -652,7 +656,7 @@ static void attention(const part *pt) {
     for (int s = pt->s0; s < pt->s1; s++)
         for (int hd = 0; hd < nh; hd++) {
             size_t at = (size_t)r->start[s] * d + (size_t)hd * dh;
-            attend_head(r->q + at, r->k + at, r->v + at, pt->lens[s], d, dh, pt->kt, pt->p);
+            attend_head(r->q + at, pt->lens[s], r->k + at, r->v + at, pt->lens[s], d, dh, pt->kt, pt->p);
         }
 }
 
@@ -665,47 +669,89 @@ PHASE static void bias_layer_norm(float *x, const float *bias, int n, int d, con
     }
 }
 
-static void observe(const part *pt, int layer, gq_lin_kind kind, const float *x, int in) {
-    if (pt->hk && pt->hk->linear_input) pt->hk->linear_input(pt->hk->ctx, layer, kind, x, pt->n, in);
+static void observe(const part *pt, int layer, gq_lin_kind kind, const float *x, int rows, int in) {
+    if (pt->hk && pt->hk->linear_input) pt->hk->linear_input(pt->hk->ctx, layer, kind, x, rows, in);
 }
 
-static void block(const part *pt, int l) {
+/* q, k, v (rows, d) <- x Wqᵀ + bq (scaled by 1/√dh), x Wkᵀ + bk, x Wvᵀ + bv, each of them
+ * when it is not NULL. */
+static void project(const part *pt, int l, const float *x, int rows, float *q, float *k, float *v) {
     const gq_dbert_config *c = &pt->r->m->cfg;
+    const gq_linear *lin = pt->r->m->layers[l].lin;
+    int d = c->dim;
+    float scale = 1.0f / sqrtf((float)(d / c->n_heads));
+    float *out[3] = {q, k, v}, alpha[3] = {scale, 1.0f, 1.0f};
+    for (int i = 0; i < 3; i++) {
+        if (!out[i]) continue;
+        observe(pt, l, (gq_lin_kind)(GQ_LIN_Q + i), x, rows, d);
+        fill_rows(out[i], lin[GQ_LIN_Q + i].b, rows, d, alpha[i]);
+        linear_acc(&lin[GQ_LIN_Q + i], x, rows, alpha[i], out[i]);
+    }
+}
+
+/* The rest of a block after attention, on `rows` rows: x <- LN(x + a Woᵀ + bo), then
+ * x <- LN(x + GELU(x W1ᵀ + b1) W2ᵀ + b2), with ff (rows, hidden_dim) as scratch. */
+static void output_and_ffn(const part *pt, int l, float *x, const float *a, float *ff, int rows) {
     const gq_dbert_layer *L = &pt->r->m->layers[l];
     const gq_linear *lin = L->lin;
-    int d = c->dim, hd = c->hidden_dim, n = pt->n;
-    size_t o = (size_t)pt->t0 * d;
-    float *h = pt->r->h + o, *q = pt->r->q + o, *k = pt->r->k + o, *v = pt->r->v + o;
-    float *ff = pt->r->ff + (size_t)pt->t0 * hd, scale = 1.0f / sqrtf((float)(d / c->n_heads));
-    observe(pt, l, GQ_LIN_Q, h, d);
-    observe(pt, l, GQ_LIN_K, h, d);
-    observe(pt, l, GQ_LIN_V, h, d);
-    fill_rows(q, lin[GQ_LIN_Q].b, n, d, scale);
-    linear_acc(&lin[GQ_LIN_Q], h, n, scale, q);
-    fill_rows(k, lin[GQ_LIN_K].b, n, d, 1.0f);
-    linear_acc(&lin[GQ_LIN_K], h, n, 1.0f, k);
-    fill_rows(v, lin[GQ_LIN_V].b, n, d, 1.0f);
-    linear_acc(&lin[GQ_LIN_V], h, n, 1.0f, v);
-    attention(pt);
-    observe(pt, l, GQ_LIN_O, q, d);
-    linear_acc(&lin[GQ_LIN_O], q, n, 1.0f, h);
-    bias_layer_norm(h, lin[GQ_LIN_O].b, n, d, L->sa_ln_w, L->sa_ln_b);
-    observe(pt, l, GQ_LIN_FF1, h, d);
-    fill_rows(ff, lin[GQ_LIN_FF1].b, n, hd, 1.0f);
-    linear_acc(&lin[GQ_LIN_FF1], h, n, 1.0f, ff);
-    gelu(ff, (size_t)n * hd);
-    observe(pt, l, GQ_LIN_FF2, ff, hd);
-    linear_acc(&lin[GQ_LIN_FF2], ff, n, 1.0f, h);
-    bias_layer_norm(h, lin[GQ_LIN_FF2].b, n, d, L->out_ln_w, L->out_ln_b);
+    int d = pt->r->m->cfg.dim, hd = pt->r->m->cfg.hidden_dim;
+    observe(pt, l, GQ_LIN_O, a, rows, d);
+    linear_acc(&lin[GQ_LIN_O], a, rows, 1.0f, x);
+    bias_layer_norm(x, lin[GQ_LIN_O].b, rows, d, L->sa_ln_w, L->sa_ln_b);
+    observe(pt, l, GQ_LIN_FF1, x, rows, d);
+    fill_rows(ff, lin[GQ_LIN_FF1].b, rows, hd, 1.0f);
+    linear_acc(&lin[GQ_LIN_FF1], x, rows, 1.0f, ff);
+    gelu(ff, (size_t)rows * hd);
+    observe(pt, l, GQ_LIN_FF2, ff, rows, hd);
+    linear_acc(&lin[GQ_LIN_FF2], ff, rows, 1.0f, x);
+    bias_layer_norm(x, lin[GQ_LIN_FF2].b, rows, d, L->out_ln_w, L->out_ln_b);
 }
 
-/* logits = ReLU(h[0] Wpreᵀ + bpre) Wclsᵀ + bcls for the first token of each sequence. */
+/* Block l on every token of the part, in place on h. */
+static void block(const part *pt, int l) {
+    int d = pt->r->m->cfg.dim, hd = pt->r->m->cfg.hidden_dim;
+    size_t o = (size_t)pt->t0 * d;
+    float *h = pt->r->h + o, *q = pt->r->q + o;
+    project(pt, l, h, pt->n, q, pt->r->k + o, pt->r->v + o);
+    attention(pt);
+    output_and_ffn(pt, l, h, q, pt->r->ff + (size_t)pt->t0 * hd, pt->n);
+}
+
+/* cls_in <- the first-token (CLS) state of each sequence of the part. */
+static void gather_cls(const part *pt) {
+    int d = pt->r->m->cfg.dim;
+    float *in = pt->r->cls_in + (size_t)pt->s0 * d;
+    for (int s = pt->s0; s < pt->s1; s++)
+        memcpy(in + (size_t)(s - pt->s0) * d, pt->r->h + (size_t)pt->r->start[s] * d, (size_t)d * sizeof(float));
+}
+
+/* Block l (the last) for the logits alone, which read only each sequence's CLS row: the
+ * other rows reach that row only through attention's keys and values. So K and V are
+ * computed for every token, and Q, attention, out_lin, the LayerNorms and the FFN for the
+ * CLS rows (already gathered into cls_in) only. Each CLS row goes through the same
+ * operations as in block(), so its output equals the full block's up to sgemm's
+ * rounding on fewer rows. */
+static void last_block_cls(const part *pt, int l) {
+    const gq_dbert_runner *r = pt->r;
+    int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh, ns = pt->s1 - pt->s0;
+    size_t o = (size_t)pt->t0 * d;
+    float *x = r->cls_in + (size_t)pt->s0 * d, *q = r->q + o; /* ns <= n rows of q are free */
+    project(pt, l, r->h + o, pt->n, NULL, r->k + o, r->v + o);
+    project(pt, l, x, ns, q, NULL, NULL);
+    for (int s = pt->s0; s < pt->s1; s++)
+        for (int hd = 0; hd < nh; hd++) {
+            size_t kv = (size_t)r->start[s] * d + (size_t)hd * dh;
+            attend_head(q + (size_t)(s - pt->s0) * d + (size_t)hd * dh, 1, r->k + kv, r->v + kv, pt->lens[s], d, dh,
+                        pt->kt, pt->p);
+        }
+    output_and_ffn(pt, l, x, q, r->ff + (size_t)pt->t0 * r->m->cfg.hidden_dim, ns);
+}
+
+/* logits = ReLU(cls_in Wpreᵀ + bpre) Wclsᵀ + bcls for the part's sequences. */
 static void classify(const part *pt) {
     const gq_dbert *m = pt->r->m;
     int d = m->cfg.dim, nl = m->cfg.n_labels, ns = pt->s1 - pt->s0;
     float *in = pt->r->cls_in + (size_t)pt->s0 * d, *hid = pt->r->cls_h + (size_t)pt->s0 * d;
-    for (int s = pt->s0; s < pt->s1; s++)
-        memcpy(in + (size_t)(s - pt->s0) * d, pt->r->h + (size_t)pt->r->start[s] * d, (size_t)d * sizeof(float));
     fill_rows(hid, m->pre.b, ns, d, 1.0f);
     linear_acc(&m->pre, in, ns, 1.0f, hid);
     for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = fmaxf(hid[i], 0.0f);
@@ -717,14 +763,21 @@ static void hidden(const part *pt, int index) {
     if (pt->hk && pt->hk->hidden) pt->hk->hidden(pt->hk->ctx, index, pt->r->h, pt->n, pt->r->m->cfg.dim);
 }
 
+/* Hooks observe every row of every block, so the CLS-only last block is for forwards
+ * without them (evaluation) only. */
+static int observed(const gq_dbert_hooks *hk) { return hk && (hk->linear_input || hk->hidden); }
+
 static void run_part(const part *pt) {
     if (pt->s0 == pt->s1) return;
+    int full = pt->r->m->cfg.n_layers - !observed(pt->hk);
     embed(pt);
     hidden(pt, 0);
-    for (int l = 0; l < pt->r->m->cfg.n_layers; l++) {
+    for (int l = 0; l < full; l++) {
         block(pt, l);
         hidden(pt, l + 1);
     }
+    gather_cls(pt);
+    if (full < pt->r->m->cfg.n_layers) last_block_cls(pt, full);
     classify(pt);
 }
 
@@ -762,12 +815,32 @@ gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *l
     return GQ_OK;
 }
 
-double gq_dbert_flops(const gq_dbert_config *c, const int *lens, int nseq) {
-    double d = c->dim, h = c->hidden_dim, f = 0;
+/* FLOPs (2 per multiply-add) of T rows through n_dd Linears of (dim, dim) and n_dh of
+ * (dim, hidden_dim) or (hidden_dim, dim), and of attention for nq queries over T keys
+ * (scores and the weighted sum of values). */
+static double linear_flops(const gq_dbert_config *c, double T, int n_dd, int n_dh) {
+    return 2 * T * ((double)n_dd * c->dim * c->dim + (double)n_dh * c->dim * c->hidden_dim);
+}
+
+static double attention_flops(const gq_dbert_config *c, double nq, double T) { return 4 * nq * T * c->dim; }
+
+static double classifier_flops(const gq_dbert_config *c) { return 2.0 * ((double)c->dim * c->dim + (double)c->dim * c->n_labels); }
+
+double gq_dbert_flops_full(const gq_dbert_config *c, const int *lens, int nseq) {
+    double f = 0;
     for (int s = 0; s < nseq; s++) {
         double T = lens[s];
-        f += c->n_layers * (2 * T * (4 * d * d + 2 * d * h) + 4 * T * T * d);
-        f += 2 * (d * d + d * c->n_labels);
+        f += c->n_layers * (linear_flops(c, T, 4, 2) + attention_flops(c, T, T)) + classifier_flops(c);
+    }
+    return f;
+}
+
+double gq_dbert_flops(const gq_dbert_config *c, const int *lens, int nseq) {
+    double f = 0;
+    for (int s = 0; s < nseq; s++) {
+        double T = lens[s];
+        f += (c->n_layers - 1) * (linear_flops(c, T, 4, 2) + attention_flops(c, T, T)) + classifier_flops(c);
+        f += linear_flops(c, T, 2, 0) + linear_flops(c, 1, 2, 2) + attention_flops(c, 1, T);
     }
     return f;
 }

@@ -79,7 +79,9 @@ gq_status gq_dbert_load_file(const char *config_path, const char *weights_path, 
 gq_status gq_dbert_random(const gq_dbert_config *cfg, uint64_t seed, gq_dbert **out, gq_err *err);
 void gq_dbert_free(gq_dbert *m);
 
-/* Optional observers of the forward pass, e.g. for calibration statistics or tests. */
+/* Optional observers of the forward pass, e.g. for calibration statistics or tests. With
+ * either of them set, every block runs on every token; without, the last block computes
+ * only what the logits read (see gq_dbert_flops). */
 typedef struct {
     void *ctx;
     /* Input x (ntok, in) of Linear `kind` of block `layer`, all real tokens of the batch. */
@@ -132,7 +134,13 @@ int gq_dbert_runner_batch_tokens(const gq_dbert_runner *r);
 gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *lens, int nseq, float *logits,
                            const gq_dbert_hooks *hooks, gq_err *err);
 
-/* Number of floating-point operations of a forward over the given lengths (for GFLOP/s). */
+/* Floating-point operations of a forward without hooks over the given lengths (for
+ * GFLOP/s): the logits read only the first ([CLS]) token of each sequence, so the last
+ * block computes K and V for every token, and Q, attention, out_lin, the LayerNorms and
+ * the FFN for the [CLS] tokens only. */
 double gq_dbert_flops(const gq_dbert_config *cfg, const int *lens, int nseq);
+/* ... and of the full forward, every block on every token (a forward with hooks; the work
+ * a sgemm-bound forward is measured against). */
+double gq_dbert_flops_full(const gq_dbert_config *cfg, const int *lens, int nseq);
 
 #endif
