@@ -1,6 +1,7 @@
 /* cli: shared pieces of the subcommands (see cli.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "hub.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,10 @@ int gq_cli_fail(const gq_err *err, gq_status s) {
 
 char *gq_cli_vocab_path(const char *flag, const char *model_dir) {
     if (flag) return gq_strdup(flag);
-    if (model_dir) {
-        char *p = gq_path_join(model_dir, "vocab.txt");
+    char *dir = NULL;
+    if (model_dir && gq_hub_resolve(model_dir, &dir, NULL) == GQ_OK) { /* a Hub id: its snapshot */
+        char *p = gq_path_join(dir, "vocab.txt");
+        free(dir);
         if (p && gq_file_exists(p)) return p;
         free(p);
     }

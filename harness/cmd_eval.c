@@ -19,6 +19,8 @@ static const char *EVAL_HELP =
     "for MRPC) with counts and a 95% confidence interval. With --method, the encoder's\n"
     "Linear weights are quantized to --bits with the k (or fraction p) most salient weights\n"
     "of each matrix kept in FP32. Methods: uniform, magnitude, random, svd, awq, spqr.\n"
+    "The model is a directory or a Hugging Face Hub id ORG/NAME[@REV] in the local Hugging Face\n"
+    "cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub; never downloaded).\n"
     "Data search order: --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, ../shared/assets/glue.\n"
     "Vocab search order: --vocab, DIR/vocab.txt, $GLUEQ_ASSETS/vocab/vocab.txt,\n"
     "../shared/assets/vocab/vocab.txt.\n"

@@ -129,7 +129,11 @@ int gq_cmd_overlap(int argc, char **argv) {
     gq_status s = gq_args_parse(&a, OVERLAP_SPEC, argc, argv, &err);
     if (s == GQ_OK && gq_args_has(&a, "help"))
         return fputs("usage: glueq overlap --model DIR --task T --methods A,B --k K [--data DIR] [--vocab FILE]\n"
-                     "                     [quantizer, method and calibration flags as for glueq eval]\n"
+                     "                     [--max-len 128] [--threads N] [--bits 4] [--p P] [--global]\n"
+                     "                     [--scheme S] [--granularity G] [--clip C] [--stats-exclude-protected]\n"
+                     "                     [--method-opt KEY=VALUE ...] [--calib-n 128] [--calib-split train]\n"
+                     "                     [--calib-sample first|random] [--calib-seed 0] [--cache-dir DIR]\n"
+                     "                     (quantizer, method and calibration flags as for glueq eval)\n"
                      "Prints, per matrix and in total, |A∩B|/k and the Jaccard index of the weights that\n"
                      "methods A and B protect.\n", stdout), 0;
     gq_cli_quant cq;

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "compare.h"
 #include "sweep.h"
+#include "version.h"
 
 typedef struct {
     const char *name;
@@ -25,7 +26,8 @@ static const command COMMANDS[] = {
 };
 
 static void usage(FILE *f) {
-    fputs("usage: glueq COMMAND [OPTIONS]   (glueq COMMAND --help for each)\n\ncommands:\n", f);
+    fputs("usage: glueq COMMAND [OPTIONS]   (glueq COMMAND --help for each)\n"
+          "       glueq --version          (version, git revision, BLAS library and kernels)\n\ncommands:\n", f);
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].what);
 }
@@ -35,6 +37,10 @@ int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        gq_version_print(stdout);
+        return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].run(argc - 2, argv + 2);

@@ -5,6 +5,7 @@
  * no padded position is ever computed and padding can never change a logit. */
 #define _POSIX_C_SOURCE 200809L
 #include "runner_impl.h"
+#include "hub.h"
 
 #include <cJSON.h>
 #include <cblas.h>
@@ -237,13 +238,14 @@ gq_status gq_dbert_load_file(const char *config_path, const char *weights_path, 
     return GQ_OK;
 }
 
-gq_status gq_dbert_load(const char *dir, gq_dbert **out, gq_err *err) {
+gq_status gq_dbert_load(const char *spec, gq_dbert **out, gq_err *err) {
     *out = NULL;
-    if (!gq_dir_exists(dir)) return gq_fail(err, GQ_ERR_IO, "%s: model directory not found", dir);
+    char *dir = NULL;
+    gq_status s = gq_hub_resolve(spec, &dir, err);
+    if (s != GQ_OK) return s;
     char *cfg = gq_path_join(dir, "config.json");
     char *st = gq_path_join(dir, "model.safetensors");
     char *bin = gq_path_join(dir, "pytorch_model.bin");
-    gq_status s;
     if (!cfg || !st || !bin)
         s = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", dir);
     else if (!gq_file_exists(cfg))
@@ -252,12 +254,8 @@ gq_status gq_dbert_load(const char *dir, gq_dbert **out, gq_err *err) {
         s = gq_fail(err, GQ_ERR_IO, "%s: no model.safetensors or pytorch_model.bin", dir);
     else
         s = gq_dbert_load_file(cfg, gq_file_exists(st) ? st : bin, out, err);
-    if (s == GQ_OK && !((*out)->dir = gq_strdup(dir))) {
-        gq_dbert_free(*out);
-        *out = NULL;
-        s = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", dir);
-    }
-    free(cfg), free(st), free(bin);
+    if (s == GQ_OK) (*out)->dir = dir, dir = NULL;
+    free(dir), free(cfg), free(st), free(bin);
     return s;
 }
 

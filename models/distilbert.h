@@ -64,14 +64,16 @@ typedef struct {
     gq_ckpt *ckpt;              /* owns the weights when loaded from a file (else NULL) */
     float *params;              /* owns them for gq_dbert_random (else NULL) */
     size_t n_params;            /* number of parameters */
-    char *dir;
+    char *dir;                  /* the model directory (a Hub id resolved to its snapshot) */
     char *weights_path;         /* the file the weights were read from */
     char sha256[65];            /* of that file */
 } gq_dbert;
 
-/* Loads dir/config.json and the weights, preferring model.safetensors, then
- * pytorch_model.bin. *out is owned by the caller (gq_dbert_free). */
-gq_status gq_dbert_load(const char *dir, gq_dbert **out, gq_err *err);
+/* Loads DIR/config.json and the weights, preferring model.safetensors, then
+ * pytorch_model.bin. spec is a directory or a Hugging Face Hub id ORG/NAME[@REV] found in
+ * the local Hugging Face cache (gq_hub_resolve); m->dir is the directory used. *out is
+ * owned by the caller (gq_dbert_free). */
+gq_status gq_dbert_load(const char *spec, gq_dbert **out, gq_err *err);
 /* Loads the config and the weights from an explicit file. */
 gq_status gq_dbert_load_file(const char *config_path, const char *weights_path, gq_dbert **out, gq_err *err);
 /* Builds a model with seeded N(0, 0.02) weights (LayerNorm 1/0, biases 0) for a config,

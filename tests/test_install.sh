@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `cmake --install` into a temporary prefix: the binary, the man page (valid roff that
+# renders, one section per command), bash completion (completes commands, flags and
+# values) and share/glueq/configs land where they should, and the installed glueq runs.
+#   test_install.sh SHARED GLUEQ BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$3 src=$4
+tmp=$(mktemp -d /tmp/gq_install_XXXXXX)
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+cmake --install "$build" --prefix "$tmp" >/dev/null
+for f in bin/glueq share/man/man1/glueq.1 share/bash-completion/completions/glueq; do
+  [ -s "$tmp/$f" ] || fail "$f not installed"
+done
+for c in "$src"/configs/*.json; do
+  cmp -s "$c" "$tmp/share/glueq/configs/$(basename "$c")" || fail "configs/$(basename "$c") not installed as share/glueq/configs"
+done
+
+glueq="$tmp/bin/glueq"
+version=$("$glueq" --version) || fail "glueq --version exits $?"
+want_version=$(sed -n 's/^project(glueq VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+rev=$(git -C "$src" rev-parse HEAD 2>/dev/null || echo unknown)
+grep -qx "glueq $want_version" <<<"$version" || fail "--version: want 'glueq $want_version', got: $version"
+grep -Eq "^revision: $rev(\+dirty)?$" <<<"$version" || fail "--version: want 'revision: $rev', got: $version"
+grep -q '^BLAS: OpenBLAS [0-9]' <<<"$version" || fail "--version: no 'BLAS: OpenBLAS x.y' line: $version"
+grep -Eq '^kernels: [A-Za-z0-9_]+ \(' <<<"$version" || fail "--version: no kernel set line: $version"
+
+# Man page: no roff warnings, and every command has its section with its flags.
+man1="$tmp/share/man/man1/glueq.1"
+warnings=$(groff -k -man -ww -z "$man1" 2>&1) || fail "groff fails on glueq.1"
+[ -z "$warnings" ] || fail "glueq.1 is not clean roff: $warnings"
+if command -v man >/dev/null; then
+  page=$(MANWIDTH=100 man -P cat -l "$man1" 2>/dev/null) || fail "man -l glueq.1 fails"
+else
+  page=$(groff -k -man -Tutf8 "$man1" | sed 's/.\x08//g')
+fi
+commands=$("$glueq" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }')
+[ "$(wc -w <<<"$commands")" -ge 8 ] || fail "glueq --help lists only: $commands"
+for c in $commands; do
+  grep -q "^ *glueq $c\$" <<<"$page" || fail "man page has no section 'glueq $c'"
+done
+for flag in --method-opt --fail-if-worse --shard --calib-sample; do
+  grep -q -- "$flag" <<<"$page" || fail "man page does not mention $flag"
+done
+
+# Completion: sourced by bash, it completes a command, a flag and a task name.
+complete_words() { # WORDS... -> the completions of the last word
+  bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _glueq; echo "${COMPREPLY[*]}"' _ \
+    "$tmp/share/bash-completion/completions/glueq" "$@"
+}
+[ "$(complete_words glueq ev)" = eval ] || fail "completion of 'glueq ev': '$(complete_words glueq ev)'"
+[ "$(complete_words glueq sweep --sh)" = --shard ] || fail "completion of 'glueq sweep --sh': '$(complete_words glueq sweep --sh)'"
+[ "$(complete_words glueq eval --task r)" = rte ] || fail "completion of 'glueq eval --task r': '$(complete_words glueq eval --task r)'"
+[ "$(complete_words glueq compare --fail)" = --fail-if-worse ] || fail "completion of 'glueq compare --fail'"
+bash -c 'source "$1" && complete -p glueq' _ "$tmp/share/bash-completion/completions/glueq" >/dev/null ||
+  fail "the completion script does not register _glueq for glueq"
+
+if [ $failures -eq 0 ]; then
+  rm -rf "$tmp"
+  echo "test_install: all checks passed"
+else
+  echo "outputs kept in $tmp" >&2
+  exit 1
+fi
