@@ -730,7 +730,7 @@ static void gather_cls(const part *pt) {
  * operations as in block(), so its output equals the full block's up to sgemm's
  * rounding on fewer rows. */
 static void last_block_cls(const part *pt, int l) {
-    const gq_dbert_runner *r = pt->r;
+    const gq_dbert_cpu *r = pt->r;
     int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh, ns = pt->s1 - pt->s0;
     size_t o = (size_t)pt->t0 * d;
     float *x = r->cls_in + (size_t)pt->s0 * d, *q = r->q + o; /* ns <= n rows of q are free */

@@ -14,7 +14,7 @@
 #include <stdatomic.h>
 
 #include "distilbert.h"
-#include "quant.h"
+#include "quant_method.h"
 #include "testlib.h"
 
 /* Largest |logit - PyTorch's| with the last block cut to the CLS rows, about 10x the
