@@ -76,7 +76,7 @@ static void check_scratch_models(gq_test_ctx *t) {
     free(out);
 }
 
-/* `glueq logits` on fixture example 0 equals PyTorch's logits within 1e-4. */
+/* `glueq logits` on fixture example 0 equals PyTorch's logits within GQ_TEST_LOGIT_ATOL. */
 static void check_logits(gq_test_ctx *t) {
     char *p = gq_test_path(t, "fixtures/tiny-a/expected.json"), *text = NULL;
     gq_read_file(p, 0, &text, NULL, NULL);
@@ -92,7 +92,7 @@ static void check_logits(gq_test_ctx *t) {
     float got[2] = {0}, ref[2] = {(float)cJSON_GetArrayItem(want, 0)->valuedouble,
                                   (float)cJSON_GetArrayItem(want, 1)->valuedouble};
     GQ_CHECK(t, out && sscanf(out, "%f %f", &got[0], &got[1]) == 2, "logits output: %s", out ? out : "");
-    gq_check_close(t, "glueq logits vs PyTorch", got, ref, 2, 1e-4, 0);
+    gq_check_close(t, "glueq logits vs PyTorch", got, ref, 2, GQ_TEST_LOGIT_ATOL, 0);
     free(out), free(text), free(p);
     cJSON_Delete(j);
 }
