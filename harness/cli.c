@@ -121,6 +121,7 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
     char *cache = gq_cli_cache_dir(cq->cache_dir);
     gq_status s = gq_quant_session_new(m, cache, session, err);
     free(cache);
+    if (s == GQ_OK) gq_quant_session_set_threads(*session, gq_dbert_runner_threads(r));
     gq_calib_source *cs = NULL;
     const gq_method *meth = gq_method_find(cq->method);
     if (s == GQ_OK && gq_method_needs_calibration(meth)) {

@@ -137,7 +137,9 @@ int gq_cmd_overlap(int argc, char **argv) {
                      "Prints, per matrix and in total, |A∩B|/k and the Jaccard index of the weights that\n"
                      "methods A and B protect.\n", stdout), 0;
     gq_cli_quant cq;
+    long threads = 0;
     if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
+    if (s == GQ_OK) s = gq_args_int(&a, "threads", 0, 1024, 0, &threads, &err);
     const char *methods = gq_args_get(&a, "methods"), *task_name = gq_args_get(&a, "task");
     const char *comma = methods ? strchr(methods, ',') : NULL;
     if (s == GQ_OK && (!gq_args_has(&a, "model") || !task_name || !comma || !gq_args_has(&a, "k")))
@@ -156,8 +158,9 @@ int gq_cmd_overlap(int argc, char **argv) {
     gq_quant_scores *sa = NULL, *sb = NULL;
     s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
     if (s == GQ_OK) s = gq_dbert_load(gq_args_get(&a, "model"), &m, &err);
-    if (s == GQ_OK && !(r = gq_dbert_runner_new(m, 0))) s = gq_fail(&err, GQ_ERR_NOMEM, "out of memory");
+    if (s == GQ_OK && !(r = gq_dbert_runner_new(m, (int)threads))) s = gq_fail(&err, GQ_ERR_NOMEM, "out of memory");
     if (s == GQ_OK) s = gq_quant_session_new(m, cache, &qs, &err);
+    if (s == GQ_OK) gq_quant_session_set_threads(qs, (int)threads);
     const gq_method *meth_a = gq_method_find(ma), *meth_b = gq_method_find(comma + 1);
     if (s == GQ_OK && (gq_method_needs_calibration(meth_a) || gq_method_needs_calibration(meth_b))) {
         s = data ? gq_calib_source_load(tok, task, data, &cq.calib, 128, &cs, &err)

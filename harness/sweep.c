@@ -203,6 +203,7 @@ static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_
                      ts->task->name, ts->task->n_labels);
     if (st == GQ_OK) st = gq_dbert_runner_open(ts->model, &cfg->runner, &ts->runner, err);
     if (st == GQ_OK) st = gq_quant_session_new(ts->model, cache_dir, &ts->session, err);
+    if (st == GQ_OK) gq_quant_session_set_threads(ts->session, cfg->threads);
     if (st == GQ_OK && need_calib) {
         gq_calib_opts co;
         gq_calib_opts_default(&co);

@@ -6,10 +6,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runner_impl.h"
 #include "hub.h"
+#include "pool.h"
 
 #include <cJSON.h>
 #include <cblas.h>
-#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,96 +361,9 @@ void gq_dbert_free(gq_dbert *m) {
  * Without hooks, the last block runs for the logits alone (last_block_cls): all tokens'
  * keys and values, everything else for the first token of each sequence. */
 
-/* The runner's threads: pool_run calls fn(job, part, n) once for each part 0..n-1, part 0
- * on the calling thread, and returns when all are done. Idle workers sleep on a condition
- * variable (spinning would take the cores from the busy threads). */
-typedef void (*part_fn)(void *job, int part, int nparts);
-
-typedef struct pool pool;
-typedef struct {
-    pool *p;
-    int part;
-} worker_arg;
-
-struct pool {
-    int n;            /* threads, the caller's included */
-    pthread_t *tid;   /* (n - 1) workers */
-    worker_arg *args; /* (n - 1) */
-    pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    part_fn fn;       /* the current pass */
-    void *job;
-    unsigned long gen; /* passes started */
-    int busy;          /* workers still inside the current pass */
-    int quit;
-};
-
-static void *worker(void *arg) {
-    const worker_arg *a = arg;
-    pool *p = a->p;
-    unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
-        if (p->quit) break;
-        seen = p->gen;
-        part_fn fn = p->fn;
-        void *job = p->job;
-        pthread_mutex_unlock(&p->mu);
-        fn(job, a->part, p->n);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-/* Starts up to threads - 1 workers; p->n says how many threads there are in the end. */
-static void pool_start(pool *p, int threads) {
-    memset(p, 0, sizeof *p);
-    p->n = 1;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->go, NULL);
-    pthread_cond_init(&p->done, NULL);
-    if (threads < 2 || !(p->tid = gq_calloc_array((size_t)threads - 1, sizeof *p->tid)) ||
-        !(p->args = gq_calloc_array((size_t)threads - 1, sizeof *p->args)))
-        return;
-    for (int i = 0; i < threads - 1; i++) {
-        p->args[i] = (worker_arg){p, i + 1};
-        if (pthread_create(&p->tid[i], NULL, worker, &p->args[i]) != 0) break;
-        p->n++;
-    }
-}
-
-static void pool_stop(pool *p) {
-    pthread_mutex_lock(&p->mu);
-    p->quit = 1;
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n - 1; i++) pthread_join(p->tid[i], NULL);
-    free(p->tid), free(p->args);
-    pthread_cond_destroy(&p->go), pthread_cond_destroy(&p->done), pthread_mutex_destroy(&p->mu);
-}
-
-/* Runs fn(job, part, n) for every part on the pool's n threads and waits for them all. */
-static void pool_run(pool *p, part_fn fn, void *job) {
-    if (p->n > 1) {
-        pthread_mutex_lock(&p->mu);
-        p->fn = fn, p->job = job, p->busy = p->n - 1, p->gen++;
-        pthread_cond_broadcast(&p->go);
-        pthread_mutex_unlock(&p->mu);
-    }
-    fn(job, 0, p->n);
-    if (p->n > 1) {
-        pthread_mutex_lock(&p->mu);
-        while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-    }
-}
-
 struct gq_dbert_cpu {
     const gq_dbert *m;
-    pool pool;
+    gq_pool *pool;    /* one part of a batch per thread */
     int cap_tok, cap_seq, cap_len;
     float *h;         /* (ntok, dim) hidden states */
     float *q, *k, *v; /* (ntok, dim); q then holds the attention output */
@@ -470,7 +383,10 @@ gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
     /* OpenBLAS's thread count is process-wide: set here for the batches that run as one
      * part, and for other BLAS users in the process (quantizers, calibration). */
     openblas_set_num_threads(threads);
-    pool_start(&r->pool, threads);
+    if (!(r->pool = gq_pool_new(threads))) {
+        free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -483,7 +399,7 @@ static void free_buffers(gq_dbert_cpu *r) {
 
 void gq_dbert_cpu_free(gq_dbert_cpu *r) {
     if (!r) return;
-    pool_stop(&r->pool);
+    gq_pool_free(r->pool);
     free_buffers(r);
     free(r);
 }
@@ -494,7 +410,7 @@ static int reserve(gq_dbert_cpu *r, int ntok, int nseq, int max_len) {
     const gq_dbert_config *c = &r->m->cfg;
     int tok = ntok > r->cap_tok ? ntok : r->cap_tok, seq = nseq > r->cap_seq ? nseq : r->cap_seq;
     int len = max_len > r->cap_len ? max_len : r->cap_len;
-    size_t td = (size_t)tok * c->dim, nt = (size_t)r->pool.n;
+    size_t td = (size_t)tok * c->dim, nt = (size_t)gq_pool_threads(r->pool);
     free_buffers(r);
     r->h = gq_malloc_array(td, 4), r->q = gq_malloc_array(td, 4), r->k = gq_malloc_array(td, 4);
     r->v = gq_malloc_array(td, 4), r->ff = gq_malloc_array((size_t)tok * c->hidden_dim, 4);
@@ -800,14 +716,14 @@ gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *l
     r->start[0] = 0;
     for (int i = 0; i < nseq; i++) r->start[i + 1] = r->start[i] + lens[i];
     part whole = {r, ids, lens, logits, hooks, 0, nseq, 0, n, r->kt, r->p};
-    if (hooks || nseq == 1 || r->pool.n == 1) {
+    if (hooks || nseq == 1 || gq_pool_threads(r->pool) == 1) {
         run_part(&whole);
     } else {
         /* One single-threaded sgemm per part; OpenBLAS's setting is restored for the rest
          * of the process. */
         int blas_threads = openblas_get_num_threads();
         openblas_set_num_threads(1);
-        pool_run(&r->pool, pool_part, &whole);
+        gq_pool_run(r->pool, pool_part, &whole);
         openblas_set_num_threads(blas_threads);
     }
     return GQ_OK;

@@ -128,6 +128,9 @@ void gq_dbert_runner_free(gq_dbert_runner *r);
 /* The model a runner was made for. */
 const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r);
 gq_device gq_dbert_runner_device(const gq_dbert_runner *r);
+/* The CPU thread count it was opened with (0: all cores), for other work of the same
+ * command (the quantization session's). */
+int gq_dbert_runner_threads(const gq_dbert_runner *r);
 /* Tokens per batch that keep this runner's device busy (for callers that batch). */
 int gq_dbert_runner_batch_tokens(const gq_dbert_runner *r);
 

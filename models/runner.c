@@ -78,6 +78,7 @@ void gq_dbert_runner_free(gq_dbert_runner *r) {
 
 const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r) { return r->m; }
 gq_device gq_dbert_runner_device(const gq_dbert_runner *r) { return r->opts.device; }
+int gq_dbert_runner_threads(const gq_dbert_runner *r) { return r->opts.threads; }
 
 int gq_dbert_runner_batch_tokens(const gq_dbert_runner *r) {
     return r->opts.device == GQ_DEVICE_CUDA ? CUDA_BATCH_TOKENS : CPU_BATCH_TOKENS;

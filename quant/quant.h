@@ -144,6 +144,9 @@ typedef struct gq_quant_scores gq_quant_scores;
  * *out is owned by the caller: gq_quant_session_free (which does not restore m). */
 gq_status gq_quant_session_new(gq_dbert *m, const char *cache_dir, gq_quant_session **out, gq_err *err);
 void gq_quant_session_free(gq_quant_session *s);
+/* Threads for scoring, selecting and quantizing the matrices (one matrix per task): the
+ * command's --threads; 0 (the default) = all cores. */
+void gq_quant_session_set_threads(gq_quant_session *s, int threads);
 
 /* Writes the saved FP32 matrices back into the model. */
 void gq_quant_session_restore(gq_quant_session *s);
@@ -194,7 +197,7 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
  * (= /k_i under per-matrix budgets; 1 when A and B are empty, 0 when only A is) and
  * jaccard[i] = |A∩B|/|A∪B| (1 when both are empty); both arrays (may be NULL) have n_mats entries.
  * *inter_total, *jaccard_total (may be NULL) are over all matrices together. */
-gq_status gq_quant_overlap(const gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,
+gq_status gq_quant_overlap(gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,
                            const gq_quant_budget *bud, double *inter, double *jaccard, double *inter_total,
                            double *jaccard_total, gq_err *err);
 

@@ -8,14 +8,12 @@
  * The key (text) names everything the states depend on; a file whose key, size or
  * checksum does not match is ignored with a warning and rebuilt.
  */
-#define _POSIX_C_SOURCE 200809L /* sysconf */
 #include "quant_internal.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "pool.h"
 
 #define CACHE_MAGIC "GQQSTATE"
 #define CACHE_VERSION 1u
@@ -32,6 +30,8 @@ struct gq_quant_session {
     gq_quant_calib_fn calib_run;
     void *calib_ctx;
     gq_quant_calib *calib; /* captured on first need */
+    int threads;           /* of the pool: 0 = all cores */
+    gq_pool *pool;         /* started on first use */
 };
 
 struct gq_quant_scores {
@@ -97,7 +97,14 @@ void gq_quant_session_free(gq_quant_session *s) {
     free(s->cache_dir);
     free(s->calib_key);
     gq_quant_calib_free(s->calib);
+    gq_pool_free(s->pool);
     free(s);
+}
+
+void gq_quant_session_set_threads(gq_quant_session *s, int threads) {
+    if (threads == s->threads) return;
+    gq_pool_free(s->pool);
+    s->pool = NULL, s->threads = threads;
 }
 
 void gq_quant_session_restore(gq_quant_session *s) {
@@ -149,56 +156,15 @@ static gq_status ensure_calibration(gq_quant_session *s, const char *method, gq_
     return GQ_OK;
 }
 
-/* ---- one task per matrix on all cores ----
+/* ---- one task per matrix on the session's threads ----
  * Matrices are independent, and selecting, quantizing and scoring them are memory-bound
  * loops that BLAS does not parallelize for us; prepare (which calls multithreaded BLAS
- * and LAPACK) stays serial so that threads are not nested. */
-
-typedef gq_status (*mat_task)(void *ctx, int i, gq_err *err);
-
-typedef struct {
-    mat_task fn;
-    void *ctx;
-    int n;
-    atomic_int next;
-    atomic_int failed;
-    pthread_mutex_t mu;
-    gq_status st;
-    gq_err err;
-} pool;
-
-static void *pool_worker(void *arg) {
-    pool *p = arg;
-    gq_err e = {{0}};
-    for (int i; !atomic_load(&p->failed) && (i = atomic_fetch_add(&p->next, 1)) < p->n;) {
-        gq_status st = p->fn(p->ctx, i, &e);
-        if (st == GQ_OK) continue;
-        pthread_mutex_lock(&p->mu);
-        if (p->st == GQ_OK) p->st = st, p->err = e;
-        pthread_mutex_unlock(&p->mu);
-        atomic_store(&p->failed, 1);
-    }
-    return NULL;
-}
-
-static gq_status for_each_matrix(int n, mat_task fn, void *ctx, gq_err *err) {
-    enum { MAX_THREADS = 64 };
-    pool p = {.fn = fn, .ctx = ctx, .n = n, .st = GQ_OK};
-    atomic_init(&p.next, 0);
-    atomic_init(&p.failed, 0);
-    pthread_mutex_init(&p.mu, NULL);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
-    if (nt > n) nt = n;
-    pthread_t th[MAX_THREADS];
-    int started = 0;
-    for (int t = 1; t < nt; t++) /* a thread that cannot start only costs parallelism */
-        if (pthread_create(&th[started], NULL, pool_worker, &p) == 0) started++;
-    pool_worker(&p);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
-    pthread_mutex_destroy(&p.mu);
-    if (p.st != GQ_OK && err) *err = p.err;
-    return p.st;
+ * and LAPACK) stays serial so that threads are not nested. The pool starts on first use
+ * with the thread count of gq_quant_session_set_threads. */
+static gq_status for_each_matrix(gq_quant_session *s, gq_pool_task fn, void *ctx, gq_err *err) {
+    if (!s->pool && !(s->pool = gq_pool_new(s->threads)))
+        return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot start %d threads", s->threads);
+    return gq_pool_for(s->pool, s->n_mats, fn, ctx, err);
 }
 
 /* ---- disk cache of prepared states ---- */
@@ -382,7 +348,7 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
         }
     }
     score_task task = {s, m, &a, states, nstate, sc};
-    st = for_each_matrix(s->n_mats, score_one, &task, err);
+    st = for_each_matrix(s, score_one, &task, err);
 done:
     for (int i = 0; i < s->n_mats; i++) free(states[i]);
     free(key), free(path);
@@ -422,7 +388,7 @@ static gq_status select_one(void *ctx, int i, gq_err *err) {
 
 /* Fills mask (off[n_mats] bytes, laid out like fp32) with the protected sets of sc under
  * budget b, and counts them per matrix. */
-static gq_status select_masks(const gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_budget *b,
+static gq_status select_masks(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_budget *b,
                               uint8_t *mask, int64_t *count, gq_err *err) {
     if (sc && (sc->n_mats != s->n_mats || memcmp(sc->off, s->off, sizeof s->off)))
         return gq_fail(err, GQ_ERR_ARG, "quant: the scores were computed for another model");
@@ -443,7 +409,7 @@ static gq_status select_masks(const gq_quant_session *s, const gq_quant_scores *
         st = gq_quant_topk_global(scores, n, s->n_mats, k, masks, err);
     } else {
         select_task task = {s, sc, b, mask};
-        st = for_each_matrix(s->n_mats, select_one, &task, err);
+        st = for_each_matrix(s, select_one, &task, err);
     }
     for (int i = 0; i < s->n_mats; i++)
         for (int64_t j = s->off[i]; j < s->off[i + 1]; j++) count[i] += mask[j];
@@ -482,7 +448,7 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
     st = select_masks(s, sc, b, mask, count, err);
     /* every entry of every matrix is rewritten from the FP32 copy: no restore needed */
     apply_task task = {s, q, mask, sq_err};
-    if (st == GQ_OK) st = for_each_matrix(s->n_mats, apply_one, &task, err);
+    if (st == GQ_OK) st = for_each_matrix(s, apply_one, &task, err);
     free(mask);
     if (st != GQ_OK) {
         gq_quant_session_restore(s); /* never leave a half-quantized model */
@@ -505,7 +471,7 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
     return GQ_OK;
 }
 
-gq_status gq_quant_overlap(const gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,
+gq_status gq_quant_overlap(gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,
                            const gq_quant_budget *bud, double *inter, double *jaccard, double *inter_total,
                            double *jaccard_total, gq_err *err) {
     size_t total = (size_t)s->off[s->n_mats];

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pool.h"
 #include "testlib.h"
 
 static void check_digest(gq_test_ctx *t, const char *what, const void *data, size_t len, const char *want) {
@@ -57,6 +59,54 @@ static void test_sha256(gq_test_ctx *t, const char *dir) {
              err.msg);
     unlink(path);
     free(million);
+}
+
+/* ---- the thread pool ---- */
+
+typedef struct {
+    pthread_t who[8];
+    int parts[8], nparts;
+    int hits[100];
+} pool_probe;
+
+static void record_part(void *job, int part, int nparts) {
+    pool_probe *p = job;
+    p->who[part] = pthread_self(), p->parts[part]++, p->nparts = nparts;
+}
+
+static gq_status count_index(void *ctx, int i, gq_err *err) {
+    __atomic_fetch_add(&((pool_probe *)ctx)->hits[i], 1, __ATOMIC_RELAXED);
+    return i == 77 ? gq_fail(err, GQ_ERR_ARG, "index %d refused", i) : GQ_OK;
+}
+
+static void test_pool(gq_test_ctx *t) {
+    gq_pool *p = gq_pool_new(5);
+    GQ_CHECK(t, p && gq_pool_threads(p) == 5, "5 threads (more than the cores) start");
+    pool_probe pr = {0};
+    gq_pool_run(p, record_part, &pr);
+    gq_pool_run(p, record_part, &pr);
+    int distinct = 1;
+    for (int i = 1; i < 5; i++) {
+        int fresh = 1;
+        for (int j = 0; j < i; j++) fresh &= !pthread_equal(pr.who[i], pr.who[j]);
+        distinct += fresh;
+    }
+    GQ_CHECK(t, pr.nparts == 5 && distinct == 5 && pthread_equal(pr.who[0], pthread_self()),
+             "5 parts on 5 threads, part 0 on the caller (%d parts, %d threads)", pr.nparts, distinct);
+    GQ_CHECK(t, pr.parts[0] == 2 && pr.parts[4] == 2, "each part once per run");
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_pool_for(p, 70, count_index, &pr, &err) == GQ_OK, "%s", err.msg);
+    int once = 0;
+    for (int i = 0; i < 70; i++) once += pr.hits[i] == 1;
+    GQ_CHECK(t, once == 70, "gq_pool_for ran %d of 70 indices exactly once", once);
+    GQ_CHECK(t, gq_pool_for(p, 100, count_index, &pr, &err) == GQ_ERR_ARG && strstr(err.msg, "index 77 refused"),
+             "a failing task's status and message: %s", err.msg);
+    gq_pool_free(p);
+    gq_pool_free(NULL);
+    GQ_CHECK(t, gq_pool_threads(NULL) == 1, "NULL pool: one thread");
+    pool_probe one = {0};
+    gq_pool_run(NULL, record_part, &one);
+    GQ_CHECK(t, one.nparts == 1 && one.parts[0] == 1, "NULL pool runs part 0 of 1 on the caller");
 }
 
 /* Reference values from an independent Python implementation:
@@ -221,6 +271,7 @@ int main(int argc, char **argv) {
     gq_test_tmpdir(&t, "gq_common", dir, sizeof dir);
     test_sha256(&t, dir);
     test_rng(&t);
+    test_pool(&t);
     test_atomic_write(&t, dir);
     return gq_test_done(&t);
 }

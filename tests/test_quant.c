@@ -517,6 +517,42 @@ static char *find_cache(const char *dir, const char *method) {
     return out;
 }
 
+/* Threads of this process (the Threads: line of /proc/self/status), or -1. */
+static int process_threads(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1) break;
+    if (f) fclose(f);
+    return n;
+}
+
+/* The session runs its per-matrix tasks on a pool of the command's --threads (the pool
+ * persists, so its workers are visible after the call): 5 threads add 4 workers, 1 none.
+ * magnitude scores call no BLAS, whose own threads would blur the count. */
+static void test_session_threads(gq_test_ctx *t) {
+    gq_err err = {{0}};
+    fake_model *f = fake_new(2, 16, 24, 11);
+    gq_quant_opts q;
+    gq_quant_opts_default(&q, 4);
+    for (int threads = 5; threads >= 1; threads -= 4) {
+        gq_quant_session *s = NULL;
+        gq_quant_scores *sc = NULL;
+        GQ_CHECK(t, gq_quant_session_new(&f->m, NULL, &s, &err) == GQ_OK, "%s", err.msg);
+        if (!s) break;
+        gq_quant_session_set_threads(s, threads);
+        int before = process_threads();
+        GQ_CHECK(t, gq_quant_scores_compute(s, "magnitude", NULL, &q, &sc, &err) == GQ_OK, "%s", err.msg);
+        int added = process_threads() - before;
+        GQ_CHECK(t, before > 0 && added == threads - 1, "--threads %d: the session started %d threads, want %d",
+                 threads, added, threads - 1);
+        gq_quant_scores_free(sc);
+        gq_quant_session_free(s);
+    }
+    fake_free(f);
+}
+
 static void test_session(gq_test_ctx *t) {
     gq_err err = {{0}};
     fake_model *f = fake_new(2, 16, 24, 11);
@@ -817,6 +853,7 @@ int main(int argc, char **argv) {
     test_topk(&t);
     test_awq_spqr(&t);
     test_session(&t);
+    test_session_threads(&t);
     test_tiny_model(&t);
     const char *bench = getenv("GLUEQ_BENCH");
     if (bench && !strcmp(bench, "1")) bench_svd(&t);
