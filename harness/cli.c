@@ -35,9 +35,13 @@ char *gq_cli_cache_dir(const char *flag) {
     return v && *v ? gq_path_join(v, ".cache/glueq") : gq_strdup(".glueq-cache");
 }
 
-/* --method-opt key=value, repeatable. */
+/* --method-opt key=value, repeatable; --scores FILE is --method-opt scores=FILE. */
 static gq_status parse_method_opts(const gq_args *a, gq_method_opts *mo, gq_err *err) {
-    const char *kv;
+    const char *kv = gq_args_get(a, "scores");
+    if (kv) {
+        gq_status s = gq_method_opts_set(mo, "scores", kv, err);
+        if (s != GQ_OK) return s;
+    }
     for (int i = 0; (kv = gq_args_get_nth(a, "method-opt", i)); i++) {
         const char *eq = strchr(kv, '=');
         char key[64];

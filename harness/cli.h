@@ -42,7 +42,7 @@ typedef struct {
 /* The flags gq_cli_quant_parse reads, to be appended to a command's spec table. */
 #define GQ_CLI_QUANT_FLAGS                                                                           \
     {"method", 1}, {"bits", 1}, {"k", 1}, {"p", 1}, {"global", 0}, {"scheme", 1}, {"granularity", 1}, \
-        {"clip", 1}, {"stats-exclude-protected", 0}, {"method-opt", 1}, {"calib-n", 1},               \
+        {"clip", 1}, {"stats-exclude-protected", 0}, {"method-opt", 1}, {"scores", 1}, {"calib-n", 1},               \
         {"calib-split", 1}, {"calib-sample", 1}, {"calib-seed", 1}, {"cache-dir", 1}
 
 gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);

@@ -163,7 +163,7 @@ typedef struct {
     int *ref_pred;     /* (n) FP32 predictions */
     float *ref_logits; /* (n, n_labels) FP32 logits */
     gq_quant_scores *scores; /* the last computed scores and what they are for */
-    char scores_key[512];
+    char scores_key[GQ_METHOD_MAX_OPTS * (GQ_METHOD_MAX_VALUE + 40) + 300]; /* method|options|quantizer */
 } task_state;
 
 static void task_free(task_state *ts) {
@@ -272,7 +272,7 @@ static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, con
     cJSON_AddItemToObject(r, "stats_exclude_protected",
                           quant ? cJSON_CreateBool(cfg->quantizers[pt->quantizer].stats_exclude_protected)
                                 : cJSON_CreateNull());
-    char mo[600] = "";
+    char mo[GQ_METHOD_MAX_OPTS * (GQ_METHOD_MAX_VALUE + 40)] = "";
     if (pt->mopts.n) gq_method_opts_str(&pt->mopts, mo, sizeof mo);
     cJSON_AddItemToObject(r, "method_options", *mo ? cJSON_CreateString(mo) : cJSON_CreateNull());
     cJSON_AddItemToObject(r, "seed", num_or_null(pt->seed >= 0, (double)pt->seed));
@@ -362,7 +362,7 @@ static int cmp_exec(const void *a, const void *b) {
 
 /* Scores for pt, reusing the previous ones when method, options and quantizer match. */
 static gq_status scores_for(task_state *ts, const gq_sweep_point *pt, gq_err *err) {
-    char key[512], mo[300], q[200];
+    char mo[GQ_METHOD_MAX_OPTS * (GQ_METHOD_MAX_VALUE + 40)], q[200], key[sizeof mo + 300];
     gq_method_opts_str(&pt->mopts, mo, sizeof mo);
     gq_quant_opts_str(&pt->qopts, q, sizeof q);
     snprintf(key, sizeof key, "%s|%s|%s", pt->method_name, mo, q);

@@ -301,6 +301,18 @@ static gq_status json_to_text(vctx *v, const cJSON *x, const char *key, char *bu
     return GQ_OK;
 }
 
+/* String method options expand ${VAR} like paths (external's scores file is one). */
+static gq_status expand_option(vctx *v, const char *key, char *val, size_t n) {
+    char where[300], *x = NULL;
+    snprintf(where, sizeof where, "%s: %s", v->file, key);
+    gq_status st = gq_sweep_expand_env(val, where, &x, v->err);
+    if (st != GQ_OK) return st;
+    if (strlen(x) >= n) st = vfail(v, key, "longer than %zu bytes", n - 1);
+    else snprintf(val, n, "%s", x);
+    free(x);
+    return st;
+}
+
 static gq_status parse_methods(vctx *v, const cJSON *root, gq_sweep_config *c) {
     gq_status st;
     const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "methods");
@@ -336,9 +348,10 @@ static gq_status parse_methods(vctx *v, const cJSON *root, gq_sweep_config *c) {
         gq_method_opts user = {0}, resolved;
         if ((st = check_keys(v, m, key, NULL)) != GQ_OK) return st;
         for (const cJSON *o = m->child; o; o = o->next) {
-            char okey[192], val[64];
+            char okey[192], val[GQ_METHOD_MAX_VALUE];
             snprintf(okey, sizeof okey, "%s.%s", key, o->string);
             if ((st = json_to_text(v, o, okey, val, sizeof val)) != GQ_OK) return st;
+            if (cJSON_IsString(o) && (st = expand_option(v, okey, val, sizeof val)) != GQ_OK) return st;
             if (strcmp(o->string, "seed") == 0 && cJSON_GetObjectItemCaseSensitive(root, "seeds"))
                 return vfail(v, okey, "conflicts with the top-level \"seeds\" list; use one of them");
             gq_err me = {{0}};

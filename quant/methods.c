@@ -10,7 +10,7 @@
 #include <string.h>
 
 const gq_method *const gq_methods[] = {
-    &gq_method_uniform, &gq_method_magnitude, &gq_method_random, &gq_method_svd, &gq_method_awq, &gq_method_spqr,
+    &gq_method_uniform, &gq_method_magnitude, &gq_method_random, &gq_method_svd, &gq_method_awq, &gq_method_spqr, &gq_method_external,
     NULL,
 };
 
@@ -103,11 +103,35 @@ static int is_choice(const char *choices, const char *value) {
     return 0;
 }
 
+/* Is key d's KEY_sha256 companion? */
+static int is_sha_of(const gq_method_opt *d, const char *key) {
+    size_t n = strlen(d->key);
+    return d->type == GQ_OPT_FILE && !strncmp(key, d->key, n) && !strcmp(key + n, "_sha256");
+}
+
+/* A file option: the file's sha256 goes into resolved as KEY_sha256; a hash the user's
+ * options already carry must match it. */
+static gq_status resolve_file(const gq_method_opt *d, const gq_method_opts *user, gq_method_opts *resolved,
+                              gq_err *err) {
+    const char *path = gq_method_opt_str(resolved, d->key);
+    char key[64], hex[65];
+    if (!*path) return gq_fail(err, GQ_ERR_ARG, "option '%s' is required (a file)", d->key);
+    snprintf(key, sizeof key, "%s_sha256", d->key);
+    gq_status st = gq_sha256_file(path, hex, err);
+    if (st != GQ_OK) return st;
+    const char *want = user ? gq_method_opt_str(user, key) : NULL;
+    if (want && strcmp(want, hex))
+        return gq_fail(err, GQ_ERR_ARG, "%s: sha256 is %s, not %s as when the options were resolved (the file changed)",
+                       path, hex, want);
+    return gq_method_opts_set(resolved, key, hex, err);
+}
+
 gq_status gq_method_resolve(const gq_method *m, const gq_method_opts *user, gq_method_opts *resolved, gq_err *err) {
     memset(resolved, 0, sizeof *resolved);
     for (int i = 0; user && i < user->n; i++) {
         int known = 0;
-        for (const gq_method_opt *d = m->opts; d && d->key; d++) known |= !strcmp(d->key, user->key[i]);
+        for (const gq_method_opt *d = m->opts; d && d->key; d++)
+            known |= !strcmp(d->key, user->key[i]) || is_sha_of(d, user->key[i]);
         if (!known) {
             char list[256] = "";
             for (const gq_method_opt *d = m->opts; d && d->key; d++)
@@ -132,6 +156,7 @@ gq_status gq_method_resolve(const gq_method *m, const gq_method_opts *user, gq_m
                 st = gq_fail(err, GQ_ERR_ARG, "method %s: option '%s' = '%s': expected one of %s", m->name, d->key,
                              gq_method_opt_str(resolved, d->key), d->choices);
             break;
+        case GQ_OPT_FILE: st = resolve_file(d, user, resolved, err); break;
         }
         if (st != GQ_OK) {
             char msg[sizeof err->msg];
@@ -155,6 +180,8 @@ void gq_method_opts_str(const gq_method_opts *o, char *buf, size_t n) {
 gq_status gq_method_score_matrix(const gq_method *m, const gq_method_args *a, float *score, gq_err *err) {
     double *state = NULL;
     size_t n = 0;
+    if (m->score_all)
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "method %s scores whole models only (use a session)", m->name);
     if (!m->score) { /* a method that protects nothing ranks every weight equally */
         memset(score, 0, (size_t)a->rows * a->cols * sizeof *score);
         return GQ_OK;

@@ -102,12 +102,13 @@ int64_t gq_quant_budget_k(const gq_quant_budget *b, int64_t n);
  * only names it and passes its options as text.
  * ------------------------------------------------------------------------------------ */
 #define GQ_METHOD_MAX_OPTS 8
+#define GQ_METHOD_MAX_VALUE 512 /* bytes of an option's text, NUL included (file paths) */
 
 /* A small key/value set of method options, as text ("rank" -> "8", "sequential" -> "true"). */
 typedef struct {
     int n;
     char key[GQ_METHOD_MAX_OPTS][32];
-    char value[GQ_METHOD_MAX_OPTS][64];
+    char value[GQ_METHOD_MAX_OPTS][GQ_METHOD_MAX_VALUE];
 } gq_method_opts;
 
 /* Adds or replaces key. Validation against a method happens in gq_method_resolve. */
@@ -125,7 +126,10 @@ int gq_method_has_opt(const gq_method *m, const char *key);
 int gq_method_needs_calibration(const gq_method *m);
 
 /* Checks user options against m (unknown key or bad value: GQ_ERR_ARG naming method, key
- * and value) and writes all of m's options, defaults filled in, to *resolved. */
+ * and value) and writes all of m's options, defaults filled in, to *resolved. A file
+ * option KEY also gets KEY_sha256, the sha256 of the file (so that results and point ids
+ * follow its content); when user already has KEY_sha256 (resolved options resolved
+ * again), the file must still have that hash. */
 gq_status gq_method_resolve(const gq_method *m, const gq_method_opts *user, gq_method_opts *resolved,
                             gq_err *err);
 /* Canonical "k=v,k=v" of resolved options (for results and cache keys). */

@@ -11,6 +11,6 @@ const char *gq_quant_cache_decode(const uint8_t *b, size_t len, const char *key,
 
 /* The registered methods, one file each (method_<name>.c). */
 extern const gq_method gq_method_uniform, gq_method_magnitude, gq_method_random, gq_method_svd, gq_method_awq,
-    gq_method_spqr;
+    gq_method_spqr, gq_method_external;
 
 #endif

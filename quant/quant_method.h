@@ -46,7 +46,8 @@ gq_status gq_quant_calib_status(const gq_quant_calib *c, gq_err *err);
 /* ------------------------------------------------------------------------------------
  * The plugin: option table, arguments, entry points.
  * ------------------------------------------------------------------------------------ */
-typedef enum { GQ_OPT_INT, GQ_OPT_DOUBLE, GQ_OPT_BOOL, GQ_OPT_CHOICE } gq_opt_type;
+/* GQ_OPT_FILE: a path to a file that must exist; its default "" means "required". */
+typedef enum { GQ_OPT_INT, GQ_OPT_DOUBLE, GQ_OPT_BOOL, GQ_OPT_CHOICE, GQ_OPT_FILE } gq_opt_type;
 typedef struct {
     const char *key;
     gq_opt_type type;
@@ -66,6 +67,14 @@ typedef struct {
                                    the method has no prepare); NULL otherwise */
 } gq_method_args;
 
+/* What a method that scores the whole model at once (score_all) sees. */
+typedef struct {
+    int n_mats;                 /* matrix i is layer i / GQ_LIN_COUNT, kind i % GQ_LIN_COUNT */
+    const int *rows, *cols;     /* (n_mats) shapes */
+    const int64_t *off;         /* (n_mats + 1) where matrix i's scores start */
+    const gq_method_opts *opts; /* resolved */
+} gq_method_model;
+
 struct gq_method {
     const char *name;
     int needs_calibration;
@@ -78,6 +87,10 @@ struct gq_method {
     /* Fills score (rows, cols): larger = keep in FP32. state is prepare's output. NULL
      * for a method that protects nothing (uniform): no budget applies to it. */
     gq_status (*score)(const gq_method_args *a, const double *state, size_t n, float *score, gq_err *err);
+    /* Instead of prepare and score: fills the scores of every matrix in one call
+     * (score + off[i] for matrix i), for methods whose source covers the whole model at
+     * once, such as a file of scores (external). */
+    gq_status (*score_all)(const gq_method_model *mm, float *score, gq_err *err);
 };
 
 /* The registry: NULL-terminated list (quant/methods.c). */

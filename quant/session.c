@@ -310,7 +310,7 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
     if (!sc) return gq_fail(err, GQ_ERR_NOMEM, "method %s: out of memory", name);
     sc->method = m, sc->n_mats = s->n_mats;
     memcpy(sc->off, s->off, sizeof sc->off);
-    if (!m->score) {
+    if (!m->score && !m->score_all) {
         *out = sc;
         return GQ_OK;
     }
@@ -320,6 +320,11 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
     sc->data = gq_malloc_array((size_t)s->off[s->n_mats], sizeof *sc->data);
     if (!sc->data) {
         st = gq_fail(err, GQ_ERR_NOMEM, "method %s: cannot allocate %lld scores", name, (long long)s->off[s->n_mats]);
+        goto done;
+    }
+    if (m->score_all) {
+        gq_method_model mm = {s->n_mats, s->rows, s->cols, s->off, &ro};
+        st = m->score_all(&mm, sc->data, err);
         goto done;
     }
     int have_states = 0;
