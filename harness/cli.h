@@ -5,6 +5,8 @@
 #ifndef GQ_CLI_H
 #define GQ_CLI_H
 
+#include <cJSON.h>
+
 #include "args.h"
 #include "calib.h"
 #include "eval.h"
@@ -15,6 +17,7 @@ int gq_cmd_logits(int argc, char **argv);
 int gq_cmd_tokenize(int argc, char **argv);
 int gq_cmd_info(int argc, char **argv);
 int gq_cmd_overlap(int argc, char **argv);
+int gq_cmd_quantize(int argc, char **argv);
 
 /* Prints `glueq: <msg>` and returns 1 (bad input) or 2 (usage: GQ_ERR_ARG). */
 int gq_cli_fail(const gq_err *err, gq_status s);
@@ -48,10 +51,16 @@ typedef struct {
 gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);
 
 /* Quantizes m in place as cq says (no-op when cq->method is NULL); the session (returned,
- * caller frees) keeps the FP32 copy. rep is filled. */
+ * caller frees) keeps the FP32 copy. rep is filled; calib_desc (may be NULL; at least
+ * GQ_CLI_CALIB_DESC_LEN bytes) receives the calibration rows' description, or "". */
+#define GQ_CLI_CALIB_DESC_LEN 512
 gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
                           const gq_glue_task *task, const char *data_root, int max_len,
-                          gq_quant_session **session, gq_quant_report *rep, gq_err *err);
+                          gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err);
+
+/* Every option of cq as a JSON object (method, resolved method options, quantizer,
+ * budget, calibration with the rows' description); the caller owns it (cJSON_Delete). */
+cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const char *calib_desc);
 
 /* Progress on stderr at most every 2 seconds: "label: done/total (pct) elapsed ETA". */
 typedef struct {

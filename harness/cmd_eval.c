@@ -1,20 +1,24 @@
-/* glueq eval / glueq logits: score a (possibly quantized) model on a GLUE split, or print
- * the logits of one input. */
+/* glueq eval / glueq quantize / glueq logits: score a (possibly quantized) model on a
+ * GLUE split, write a quantized model as a checkpoint, or print the logits of one input. */
 #include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "export.h"
+
+/* The quantization options, shared by eval's and quantize's usage. */
+#define QUANT_USAGE                                                                                     \
+    "                  [--method M [--bits 4] [--k K | --p P] [--global] [--scheme symmetric|asymmetric]\n" \
+    "                   [--granularity tensor|row|group:G] [--clip std:2.5|absmax]\n"                    \
+    "                   [--stats-exclude-protected] [--method-opt KEY=VALUE ...] [--scores FILE]\n"       \
+    "                   [--calib-n 128] [--calib-split train] [--calib-sample first|random]\n"            \
+    "                   [--calib-seed 0] [--cache-dir DIR]]\n"
 
 static const char *EVAL_HELP =
     "usage: glueq eval --model DIR --task {mrpc,rte,qnli} [--data GLUE_DIR] [--split dev]\n"
     "                  [--max-len 128] [--vocab FILE] [--limit N] [--threads N] [--json]\n"
-    "                  [--utf8 strict|replace] [--quiet] [--device cpu|cuda [--tf32]]\n"
-    "                  [--method M [--bits 4] [--k K | --p P] [--global] [--scheme symmetric|asymmetric]\n"
-    "                   [--granularity tensor|row|group:G] [--clip std:2.5|absmax]\n"
-    "                   [--stats-exclude-protected] [--method-opt KEY=VALUE ...] [--scores FILE]\n"
-    "                   [--calib-n 128] [--calib-split train] [--calib-sample first|random]\n"
-    "                   [--calib-seed 0] [--cache-dir DIR]]\n"
+    "                  [--utf8 strict|replace] [--quiet] [--device cpu|cuda [--tf32]]\n" QUANT_USAGE
     "Evaluates a DistilBERT sequence classifier on a GLUE split and prints accuracy (and F1\n"
     "for MRPC) with counts and a 95% confidence interval. With --method, the encoder's\n"
     "Linear weights are quantized to --bits with the k (or fraction p) most salient weights\n"
@@ -29,10 +33,14 @@ static const char *EVAL_HELP =
     "--device cuda runs the forward on the GPU (builds with CUDA only; FP32 sgemm unless\n"
     "--tf32); quantization and calibration stay on the CPU.\n";
 
-static const gq_arg_spec EVAL_SPEC[] = {
-    {"model", 1}, {"task", 1}, {"data", 1},  {"split", 1}, {"max-len", 1}, {"vocab", 1},
-    {"limit", 1}, {"json", 0}, {"utf8", 1},  {"quiet", 0}, {"help", 0},    GQ_CLI_RUNNER_FLAGS,
-    GQ_CLI_QUANT_FLAGS,        {NULL, 0}};
+/* eval's options; quantize accepts the same plus --out (every eval option, so that a
+ * quantize command line is an eval command line with --out added). */
+#define EVAL_FLAGS                                                                                  \
+    {"model", 1}, {"task", 1}, {"data", 1}, {"split", 1}, {"max-len", 1}, {"vocab", 1}, {"limit", 1}, \
+        {"json", 0}, {"utf8", 1}, {"quiet", 0}, {"help", 0}, GQ_CLI_RUNNER_FLAGS, GQ_CLI_QUANT_FLAGS
+
+static const gq_arg_spec EVAL_SPEC[] = {EVAL_FLAGS, {NULL, 0}};
+static const gq_arg_spec QUANTIZE_SPEC[] = {EVAL_FLAGS, {"out", 1}, {NULL, 0}};
 
 /* What an evaluation needs, loaded from the flags; freed with job_free. */
 typedef struct {
@@ -70,7 +78,8 @@ static gq_status load_tokenizer(const gq_args *a, const char *model_dir, job *j,
     return s;
 }
 
-static gq_status load_job(const gq_args *a, job *j, gq_err *err) {
+/* Loads what the flags name; the evaluation split (tokenized) only when with_eval_set. */
+static gq_status load_job(const gq_args *a, int with_eval_set, job *j, gq_err *err) {
     const char *model = gq_args_get(a, "model"), *task = gq_args_get(a, "task");
     long max_len, limit;
     gq_status s;
@@ -85,16 +94,19 @@ static gq_status load_job(const gq_args *a, job *j, gq_err *err) {
     if (!(j->data_root = gq_cli_data_root(gq_args_get(a, "data"))))
         return gq_fail(err, GQ_ERR_IO, "no GLUE data directory found (tried --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, "
                                        "../shared/assets/glue)");
-    char *path = gq_glue_split_path(j->task, j->data_root, j->split);
-    s = path ? gq_glue_load(j->task, path, &j->set, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-    free(path);
-    if (s == GQ_OK && limit > 0 && limit < j->set->n) j->set->n = (int)limit;
-    if (s == GQ_OK) s = load_tokenizer(a, model, j, err);
+    if (with_eval_set) {
+        char *path = gq_glue_split_path(j->task, j->data_root, j->split);
+        s = path ? gq_glue_load(j->task, path, &j->set, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        free(path);
+        if (s != GQ_OK) return s;
+        if (limit > 0 && limit < j->set->n) j->set->n = (int)limit;
+    }
+    s = load_tokenizer(a, model, j, err);
     if (s == GQ_OK) s = gq_dbert_load(model, &j->model, err);
     if (s == GQ_OK && j->model->cfg.n_labels != j->task->n_labels)
         s = gq_fail(err, GQ_ERR_SHAPE, "%s: model has %d labels, task %s has %d", model, j->model->cfg.n_labels,
                     j->task->name, j->task->n_labels);
-    if (s == GQ_OK) s = gq_encode_set(j->tok, j->set, j->max_len, &j->enc, err);
+    if (s == GQ_OK && with_eval_set) s = gq_encode_set(j->tok, j->set, j->max_len, &j->enc, err);
     if (s == GQ_OK) s = gq_dbert_runner_open(j->model, &j->ropts, &j->runner, err);
     return s;
 }
@@ -175,13 +187,57 @@ int gq_cmd_eval(int argc, char **argv) {
     gq_quant_session *session = NULL;
     gq_quant_report rep;
     gq_eval_result res = {0};
-    s = load_job(&a, &j, &err);
+    s = load_job(&a, 1, &j, &err);
     if (s == GQ_OK)
-        s = gq_cli_quantize(&cq, j.model, j.runner, j.tok, j.task, j.data_root, j.max_len, &session, &rep, &err);
+        s = gq_cli_quantize(&cq, j.model, j.runner, j.tok, j.task, j.data_root, j.max_len, &session, &rep, NULL, &err);
     gq_cli_progress prog = {"eval", gq_now(), gq_now()};
     if (s == GQ_OK) s = gq_eval_run(j.runner, j.enc, NULL, gq_cli_progress_fn, &prog, &res, &err);
     if (s == GQ_OK) (gq_args_has(&a, "json") ? print_json : print_text)(&j, &res, &cq, &rep);
     gq_eval_result_free(&res);
+    gq_quant_session_free(session);
+    job_free(&j);
+    return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
+}
+
+static const char *QUANTIZE_HELP =
+    "usage: glueq quantize --model DIR --task {mrpc,rte,qnli} --out DIR2 [--data GLUE_DIR]\n"
+    "                  [--max-len 128] [--vocab FILE] [--threads N] [--quiet]\n" QUANT_USAGE
+    "Quantizes the model exactly as `glueq eval` with the same options would (the task picks\n"
+    "the calibration rows) and writes it to DIR2 as a Hugging Face checkpoint: config.json,\n"
+    "vocab.txt, FP32 model.safetensors (dequantized weights), quantization.json (options,\n"
+    "protected count and effective bits per matrix) and protected.safetensors (a U8 mask per\n"
+    "quantized matrix). `glueq eval --model DIR2` gives the logits of the in-memory run.\n"
+    "DIR2 must not exist or be empty; it appears whole or not at all.\n";
+
+int gq_cmd_quantize(int argc, char **argv) {
+    gq_args a;
+    gq_err err = {{0}};
+    gq_status s = gq_args_parse(&a, QUANTIZE_SPEC, argc, argv, &err);
+    if (s == GQ_OK && gq_args_has(&a, "help")) return fputs(QUANTIZE_HELP, stdout), 0;
+    if (gq_args_has(&a, "quiet")) gq_log_set_level(GQ_LOG_WARN);
+    gq_cli_quant cq;
+    if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
+    if (s == GQ_OK && a.npos) s = gq_fail(&err, GQ_ERR_ARG, "unexpected argument '%s'", a.pos[0]);
+    if (s == GQ_OK && (!gq_args_has(&a, "out") || !cq.method))
+        s = gq_fail(&err, GQ_ERR_ARG, "quantize needs --out DIR2 and --method M (see glueq quantize --help)");
+    if (s != GQ_OK) return gq_cli_fail(&err, s);
+    job j = {0};
+    gq_quant_session *session = NULL;
+    gq_quant_report rep;
+    char calib_desc[GQ_CLI_CALIB_DESC_LEN];
+    s = load_job(&a, 0, &j, &err);
+    if (s == GQ_OK)
+        s = gq_cli_quantize(&cq, j.model, j.runner, j.tok, j.task, j.data_root, j.max_len, &session, &rep,
+                            calib_desc, &err);
+    cJSON *opts = s == GQ_OK ? gq_cli_quant_json(&cq, calib_desc) : NULL;
+    if (opts) cJSON_AddStringToObject(opts, "task", j.task->name);
+    gq_export x = {j.model, j.vocab, session, &rep, opts};
+    if (s == GQ_OK) s = gq_export_write(gq_args_get(&a, "out"), &x, &err);
+    if (s == GQ_OK)
+        printf("%s: %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", gq_args_get(&a, "out"),
+               cq.method, cq.q.bits, (long long)rep.total_protected, (long long)rep.total_numel,
+               rep.effective_bits_total);
+    cJSON_Delete(opts);
     gq_quant_session_free(session);
     job_free(&j);
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);

@@ -16,6 +16,7 @@ typedef struct {
 
 static const command COMMANDS[] = {
     {"eval", gq_cmd_eval, "evaluate a model (optionally quantized) on a GLUE split"},
+    {"quantize", gq_cmd_quantize, "write a quantized model as a Hugging Face checkpoint directory"},
     {"logits", gq_cmd_logits, "print the logits of one input"},
     {"tokenize", gq_cmd_tokenize, "print BertTokenizer ids of a text, a pair or a TSV file"},
     {"info", gq_cmd_info, "describe a checkpoint"},

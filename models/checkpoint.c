@@ -145,6 +145,7 @@ const gq_dtype_info gq_dtypes[GQ_DT_COUNT] = {
     [GQ_DT_F32] = {"F32", "FloatStorage", 4},  [GQ_DT_F16] = {"F16", "HalfStorage", 2},
     [GQ_DT_BF16] = {"BF16", "BFloat16Storage", 2}, [GQ_DT_F64] = {"F64", "DoubleStorage", 8},
     [GQ_DT_I64] = {"I64", "LongStorage", 8},   [GQ_DT_I32] = {"I32", "IntStorage", 4},
+    [GQ_DT_U8] = {"U8", "ByteStorage", 1},
 };
 
 int gq_dtype_by_name(const char *name) {
@@ -217,6 +218,9 @@ void gq_ckpt_convert(float *dst, const uint8_t *src, gq_dtype dt, int64_t n, int
         break;
     case GQ_DT_I32:
         for (int64_t i = 0; i < n; i++, src += stride) dst[i] = (float)(int32_t)le32(src);
+        break;
+    case GQ_DT_U8: /* glueq's own protection masks */
+        for (int64_t i = 0; i < n; i++, src += stride) dst[i] = (float)*src;
         break;
     case GQ_DT_COUNT: break;
     }

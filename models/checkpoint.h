@@ -53,4 +53,17 @@ void gq_ckpt_free(gq_ckpt *ck);
 /* Writes tensors as an F32 safetensors file (atomically). Used by tests and tools. */
 gq_status gq_safetensors_write(const char *path, const gq_tensor *tensors, int n, gq_err *err);
 
+/* One tensor of any stored type for gq_safetensors_write_entries: dtype "F32", "U8" or
+ * "I64", data holds numel elements of it in little-endian order. */
+typedef struct {
+    const char *name;
+    const char *dtype;
+    int ndim;
+    int64_t shape[GQ_MAX_DIMS];
+    const void *data;
+} gq_st_entry;
+
+/* Writes entries, in order, as a safetensors file (atomically). */
+gq_status gq_safetensors_write_entries(const char *path, const gq_st_entry *entries, int n, gq_err *err);
+
 #endif

@@ -7,7 +7,7 @@
 #include "checkpoint.h"
 
 /* Stored element types: safetensors' names and torch's storage classes for the same thing. */
-typedef enum { GQ_DT_F32, GQ_DT_F16, GQ_DT_BF16, GQ_DT_F64, GQ_DT_I64, GQ_DT_I32, GQ_DT_COUNT } gq_dtype;
+typedef enum { GQ_DT_F32, GQ_DT_F16, GQ_DT_BF16, GQ_DT_F64, GQ_DT_I64, GQ_DT_I32, GQ_DT_U8, GQ_DT_COUNT } gq_dtype;
 
 typedef struct {
     const char *name;    /* safetensors dtype ("F32"), also what `glueq info` shows */

@@ -1,4 +1,4 @@
-/* safetensors: reader (F32, F16, BF16, F64, I64, I32 -> FP32) and an F32 writer.
+/* safetensors: reader (F32, F16, BF16, F64, I64, I32, U8 -> FP32) and a writer (F32, U8, I64).
  *
  * Layout: 8-byte little-endian header length N, N bytes of JSON
  * {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the
@@ -114,17 +114,24 @@ gq_status gq_ckpt_read_safetensors(gq_ckpt *ck, const uint8_t *buf, size_t len, 
     return s;
 }
 
-gq_status gq_safetensors_write(const char *path, const gq_tensor *tensors, int n, gq_err *err) {
+static size_t entry_bytes(const gq_st_entry *e) {
+    int64_t numel = 1;
+    for (int d = 0; d < e->ndim; d++) numel *= e->shape[d];
+    int dt = gq_dtype_by_name(e->dtype);
+    return (size_t)numel * (size_t)(dt >= 0 ? gq_dtypes[dt].size : 4);
+}
+
+gq_status gq_safetensors_write_entries(const char *path, const gq_st_entry *entries, int n, gq_err *err) {
     cJSON *root = cJSON_CreateObject();
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
-        cJSON *e = cJSON_AddObjectToObject(root, tensors[i].name);
-        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON *e = cJSON_AddObjectToObject(root, entries[i].name);
+        cJSON_AddStringToObject(e, "dtype", entries[i].dtype);
         cJSON *sh = cJSON_AddArrayToObject(e, "shape");
-        for (int d = 0; d < tensors[i].ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)tensors[i].shape[d]));
+        for (int d = 0; d < entries[i].ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)entries[i].shape[d]));
         cJSON *o = cJSON_AddArrayToObject(e, "data_offsets");
         cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
-        off += (uint64_t)tensors[i].numel * 4;
+        off += entry_bytes(&entries[i]);
         cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
     }
     char *h = cJSON_PrintUnformatted(root);
@@ -142,11 +149,24 @@ gq_status gq_safetensors_write(const char *path, const gq_tensor *tensors, int n
     memset(buf + 8 + hl, ' ', pad);
     uint8_t *p = buf + 8 + hlen;
     for (int i = 0; i < n; i++) {
-        memcpy(p, tensors[i].data, (size_t)tensors[i].numel * 4);
-        p += tensors[i].numel * 4;
+        size_t nb = entry_bytes(&entries[i]);
+        memcpy(p, entries[i].data, nb);
+        p += nb;
     }
     free(h);
     gq_status s = gq_write_file_atomic(path, buf, total, err);
     free(buf);
+    return s;
+}
+
+gq_status gq_safetensors_write(const char *path, const gq_tensor *tensors, int n, gq_err *err) {
+    gq_st_entry *e = gq_calloc_array((size_t)(n > 0 ? n : 1), sizeof *e);
+    if (!e) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < n; i++) {
+        e[i] = (gq_st_entry){.name = tensors[i].name, .dtype = "F32", .ndim = tensors[i].ndim, .data = tensors[i].data};
+        memcpy(e[i].shape, tensors[i].shape, sizeof e[i].shape);
+    }
+    gq_status s = gq_safetensors_write_entries(path, e, n, err);
+    free(e);
     return s;
 }

@@ -159,6 +159,11 @@ void gq_quant_session_restore(gq_quant_session *s);
 const float *gq_quant_session_fp32(const gq_quant_session *s, int idx, int *rows, int *cols);
 int gq_quant_session_n_mats(const gq_quant_session *s);
 
+/* The protection mask (rows×cols, 1 = kept in FP32) of matrix idx as the last
+ * gq_quant_apply chose it, owned by s; NULL before the first apply, all zero after
+ * gq_quant_session_restore or a failed apply. */
+const uint8_t *gq_quant_session_mask(const gq_quant_session *s, int idx);
+
 /* Runs the forward passes of calibration with the given hooks (on the FP32 model). */
 typedef gq_status (*gq_quant_calib_fn)(void *ctx, const gq_dbert_hooks *hooks, gq_err *err);
 

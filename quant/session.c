@@ -32,6 +32,7 @@ struct gq_quant_session {
     gq_quant_calib *calib; /* captured on first need */
     int threads;           /* of the pool: 0 = all cores */
     gq_pool *pool;         /* started on first use */
+    uint8_t *mask;         /* (off[n_mats]) protected sets of the last apply; NULL before */
 };
 
 struct gq_quant_scores {
@@ -94,6 +95,7 @@ gq_status gq_quant_session_new(gq_dbert *m, const char *cache_dir, gq_quant_sess
 void gq_quant_session_free(gq_quant_session *s) {
     if (!s) return;
     free(s->fp32);
+    free(s->mask);
     free(s->cache_dir);
     free(s->calib_key);
     gq_quant_calib_free(s->calib);
@@ -108,6 +110,7 @@ void gq_quant_session_set_threads(gq_quant_session *s, int threads) {
 }
 
 void gq_quant_session_restore(gq_quant_session *s) {
+    if (s->mask) memset(s->mask, 0, (size_t)s->off[s->n_mats]); /* nothing is quantized any more */
     for (int i = 0; i < s->n_mats; i++) {
         memcpy(mat(s, i)->w, s->fp32 + s->off[i], (size_t)(s->off[i + 1] - s->off[i]) * sizeof(float));
         mat(s, i)->version++; /* a runner's device copy is stale now */
@@ -122,6 +125,10 @@ const float *gq_quant_session_fp32(const gq_quant_session *s, int idx, int *rows
 }
 
 int gq_quant_session_n_mats(const gq_quant_session *s) { return s->n_mats; }
+
+const uint8_t *gq_quant_session_mask(const gq_quant_session *s, int idx) {
+    return s->mask && idx >= 0 && idx < s->n_mats ? s->mask + s->off[idx] : NULL;
+}
 
 void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run,
                                       void *ctx) {
@@ -446,15 +453,15 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
                          const gq_quant_budget *b, gq_quant_report *rep, gq_err *err) {
     gq_status st = gq_quant_opts_check(q, err);
     if (st != GQ_OK) return st;
-    uint8_t *mask = gq_malloc_array((size_t)s->off[s->n_mats], 1);
-    if (!mask) return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the protection mask");
+    if (!s->mask && !(s->mask = gq_malloc_array((size_t)s->off[s->n_mats], 1)))
+        return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the protection mask");
+    uint8_t *mask = s->mask;
     int64_t count[GQ_QUANT_MAX_MATS];
     double sq_err[GQ_QUANT_MAX_MATS];
     st = select_masks(s, sc, b, mask, count, err);
     /* every entry of every matrix is rewritten from the FP32 copy: no restore needed */
     apply_task task = {s, q, mask, sq_err};
     if (st == GQ_OK) st = for_each_matrix(s, apply_one, &task, err);
-    free(mask);
     if (st != GQ_OK) {
         gq_quant_session_restore(s); /* never leave a half-quantized model */
         return st;
