@@ -10,8 +10,8 @@
 #include <string.h>
 
 const gq_method *const gq_methods[] = {
-    &gq_method_uniform, &gq_method_magnitude, &gq_method_random, &gq_method_svd, &gq_method_awq, &gq_method_spqr, &gq_method_external,
-    NULL,
+    &gq_method_uniform, &gq_method_magnitude, &gq_method_random, &gq_method_svd, &gq_method_awq, &gq_method_spqr,
+    &gq_method_external, &gq_method_rosaq, NULL,
 };
 
 const gq_method *gq_method_find(const char *name) {
@@ -175,6 +175,27 @@ void gq_method_opts_str(const gq_method_opts *o, char *buf, size_t n) {
         if (w < 0) break;
         used += (size_t)w;
     }
+}
+
+gq_status gq_quantize_rtn(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
+                          const gq_lin_stats *stats, float *out, gq_err *err) {
+    (void)stats;
+    return gq_quant_matrix(ctx, w, rows, cols, mask, out, err);
+}
+
+gq_status gq_method_apply_matrix(const gq_method *m, const gq_method_args *a, int64_t k, float *out, uint8_t *mask,
+                                 gq_method_applied *res, gq_err *err) {
+    if (!m->apply) return gq_fail(err, GQ_ERR_ARG, "method %s has no apply hook", m->name);
+    if (m->needs_calibration && !a->stats)
+        return gq_fail(err, GQ_ERR_ARG, "method %s: layer %d %s: calibration statistics are required", m->name,
+                       a->layer, gq_quant_lin_label(a->kind));
+    double *state = NULL;
+    size_t n = 0;
+    gq_status st = m->prepare ? m->prepare(a, &state, &n, err) : GQ_OK;
+    gq_quantize_fn qz = {gq_quantize_rtn, a->quant};
+    if (st == GQ_OK) st = m->apply(a, state, n, k, &qz, out, mask, res, err);
+    free(state);
+    return st;
 }
 
 gq_status gq_method_score_matrix(const gq_method *m, const gq_method_args *a, float *score, gq_err *err) {

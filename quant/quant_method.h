@@ -75,6 +75,21 @@ typedef struct {
     const gq_method_opts *opts; /* resolved */
 } gq_method_model;
 
+/* The session's configured quantizer and algorithm, as a method's apply hook calls it:
+ * quantizes w (rows×cols) into out; entries with mask != 0 keep their value exactly.
+ * stats are the calibration statistics of w's inputs in w's own basis (NULL: none). */
+typedef struct {
+    gq_status (*fn)(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
+                    const gq_lin_stats *stats, float *out, gq_err *err);
+    const void *ctx;
+} gq_quantize_fn;
+
+/* What a method's apply hook reports for one matrix. */
+typedef struct {
+    int64_t protected_count; /* weights kept in FP32 (in the method's basis) */
+    double effective_bits;   /* per weight, the method's own storage included */
+} gq_method_applied;
+
 struct gq_method {
     const char *name;
     int needs_calibration;
@@ -91,6 +106,17 @@ struct gq_method {
      * (score + off[i] for matrix i), for methods whose source covers the whole model at
      * once, such as a file of scores (external). */
     gq_status (*score_all)(const gq_method_model *mm, float *score, gq_err *err);
+
+    /* Optional, instead of score, for a method that transforms W rather than only choosing
+     * which of its weights stay FP32 (rosaq rotates it): replaces the session's top-k and
+     * quantization of one matrix. Given a->w (FP32), prepare's state, k (the budget of this
+     * matrix, in weights) and the session's quantizer qz, it writes the dequantized matrix
+     * the model runs with into out (rows×cols), the weights it kept in FP32 into mask
+     * (rows×cols, 0/1, in the method's own basis: the README says which) and *res. Called
+     * for one matrix at a time (it may use multithreaded BLAS). Budgets are per matrix:
+     * `global` and overlaps are refused for such methods. */
+    gq_status (*apply)(const gq_method_args *a, const double *state, size_t n, int64_t k, const gq_quantize_fn *qz,
+                       float *out, uint8_t *mask, gq_method_applied *res, gq_err *err);
 };
 
 /* The registry: NULL-terminated list (quant/methods.c). */
@@ -109,5 +135,10 @@ const char *gq_quant_lin_label(gq_lin_kind kind);
 /* Runs prepare (if any) and score for one matrix: fills score (rows, cols). For tests and
  * single-matrix use. */
 gq_status gq_method_score_matrix(const gq_method *m, const gq_method_args *a, float *score, gq_err *err);
+
+/* Runs prepare (if any) and apply for one matrix of a method with an apply hook, with
+ * round-to-nearest under a->quant as the quantizer. For tests and single-matrix use. */
+gq_status gq_method_apply_matrix(const gq_method *m, const gq_method_args *a, int64_t k, float *out, uint8_t *mask,
+                                 gq_method_applied *res, gq_err *err);
 
 #endif

@@ -37,9 +37,12 @@ struct gq_quant_session {
 
 struct gq_quant_scores {
     const gq_method *method;
+    gq_method_opts opts; /* resolved */
     int n_mats;
     int64_t off[GQ_QUANT_MAX_MATS + 1];
-    float *data; /* (off[n_mats]); NULL for methods that protect nothing */
+    float *data; /* (off[n_mats]); NULL for methods that protect nothing or have apply */
+    double *states[GQ_QUANT_MAX_MATS]; /* prepared states, kept for methods with apply */
+    size_t nstate[GQ_QUANT_MAX_MATS];
 };
 
 static gq_linear *mat(const gq_quant_session *s, int idx) {
@@ -315,17 +318,17 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
     if (st != GQ_OK) return st;
     gq_quant_scores *sc = calloc(1, sizeof *sc);
     if (!sc) return gq_fail(err, GQ_ERR_NOMEM, "method %s: out of memory", name);
-    sc->method = m, sc->n_mats = s->n_mats;
+    sc->method = m, sc->opts = ro, sc->n_mats = s->n_mats;
     memcpy(sc->off, s->off, sizeof sc->off);
-    if (!m->score && !m->score_all) {
+    if (!m->score && !m->score_all && !m->apply) {
         *out = sc;
         return GQ_OK;
     }
     double *states[GQ_QUANT_MAX_MATS] = {0};
     size_t nstate[GQ_QUANT_MAX_MATS] = {0};
     char *key = NULL, *path = NULL;
-    sc->data = gq_malloc_array((size_t)s->off[s->n_mats], sizeof *sc->data);
-    if (!sc->data) {
+    if (!m->apply) sc->data = gq_malloc_array((size_t)s->off[s->n_mats], sizeof *sc->data);
+    if (!m->apply && !sc->data) {
         st = gq_fail(err, GQ_ERR_NOMEM, "method %s: cannot allocate %lld scores", name, (long long)s->off[s->n_mats]);
         goto done;
     }
@@ -359,8 +362,14 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
                 gq_warn("%s (continuing without caching)", e.msg);
         }
     }
-    score_task task = {s, m, &a, states, nstate, sc};
-    st = for_each_matrix(s, score_one, &task, err);
+    if (m->apply) { /* the states are what apply needs: the scores object keeps them */
+        memcpy(sc->states, states, sizeof states);
+        memcpy(sc->nstate, nstate, sizeof nstate);
+        memset(states, 0, sizeof states);
+    } else {
+        score_task task = {s, m, &a, states, nstate, sc};
+        st = for_each_matrix(s, score_one, &task, err);
+    }
 done:
     for (int i = 0; i < s->n_mats; i++) free(states[i]);
     free(key), free(path);
@@ -374,6 +383,7 @@ done:
 
 void gq_quant_scores_free(gq_quant_scores *sc) {
     if (!sc) return;
+    for (int i = 0; i < sc->n_mats; i++) free(sc->states[i]);
     free(sc->data);
     free(sc);
 }
@@ -404,6 +414,9 @@ static gq_status select_masks(gq_quant_session *s, const gq_quant_scores *sc, co
                               uint8_t *mask, int64_t *count, gq_err *err) {
     if (sc && (sc->n_mats != s->n_mats || memcmp(sc->off, s->off, sizeof s->off)))
         return gq_fail(err, GQ_ERR_ARG, "quant: the scores were computed for another model");
+    if (sc && sc->method->apply)
+        return gq_fail(err, GQ_ERR_ARG, "method %s transforms the weights: it has no per-weight scores to select or "
+                                        "compare (no global budget, no overlap)", sc->method->name);
     memset(mask, 0, (size_t)s->off[s->n_mats]);
     for (int i = 0; i < s->n_mats; i++) count[i] = 0;
     if (!sc || !sc->data || !b) return GQ_OK;
@@ -449,6 +462,31 @@ static gq_status apply_one(void *ctx, int i, gq_err *err) {
     return st;
 }
 
+/* Methods with an apply hook: one matrix at a time (the hook uses multithreaded BLAS). */
+static gq_status apply_transformed(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
+                                   const gq_quant_budget *b, uint8_t *mask, int64_t *count, double *bits,
+                                   double *sq_err, gq_err *err) {
+    if (b && b->global)
+        return gq_fail(err, GQ_ERR_ARG, "method %s: only per-matrix budgets are supported (not global)",
+                       sc->method->name);
+    gq_quantize_fn qz = {gq_quantize_rtn, q};
+    gq_method_args a = {.opts = &sc->opts, .quant = q};
+    for (int i = 0; i < s->n_mats; i++) {
+        int64_t n = s->off[i + 1] - s->off[i];
+        a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
+        a.layer = i / GQ_LIN_COUNT, a.kind = (gq_lin_kind)(i % GQ_LIN_COUNT);
+        a.stats = sc->method->needs_calibration && s->calib ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
+        gq_method_applied res = {0};
+        float *dst = mat(s, i)->w;
+        gq_status st = sc->method->apply(&a, sc->states[i], sc->nstate[i], b ? gq_quant_budget_k(b, n) : 0, &qz, dst,
+                                         mask + s->off[i], &res, err);
+        if (st != GQ_OK) return st;
+        count[i] = res.protected_count, bits[i] = res.effective_bits, sq_err[i] = 0;
+        for (int64_t j = 0; j < n; j++) sq_err[i] += ((double)dst[j] - a.w[j]) * ((double)dst[j] - a.w[j]);
+    }
+    return GQ_OK;
+}
+
 gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
                          const gq_quant_budget *b, gq_quant_report *rep, gq_err *err) {
     gq_status st = gq_quant_opts_check(q, err);
@@ -457,11 +495,16 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
         return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the protection mask");
     uint8_t *mask = s->mask;
     int64_t count[GQ_QUANT_MAX_MATS];
-    double sq_err[GQ_QUANT_MAX_MATS];
-    st = select_masks(s, sc, b, mask, count, err);
+    double sq_err[GQ_QUANT_MAX_MATS], bits[GQ_QUANT_MAX_MATS];
     /* every entry of every matrix is rewritten from the FP32 copy: no restore needed */
-    apply_task task = {s, q, mask, sq_err};
-    if (st == GQ_OK) st = for_each_matrix(s, apply_one, &task, err);
+    if (sc && sc->method->apply) {
+        st = apply_transformed(s, sc, q, b, mask, count, bits, sq_err, err);
+    } else {
+        st = select_masks(s, sc, b, mask, count, err);
+        apply_task task = {s, q, mask, sq_err};
+        if (st == GQ_OK) st = for_each_matrix(s, apply_one, &task, err);
+        for (int i = 0; i < s->n_mats; i++) bits[i] = gq_quant_effective_bits(q, s->rows[i], s->cols[i], count[i]);
+    }
     if (st != GQ_OK) {
         gq_quant_session_restore(s); /* never leave a half-quantized model */
         return st;
@@ -474,7 +517,7 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
         int64_t n = s->off[i + 1] - s->off[i];
         rep->numel[i] = n;
         rep->protected_count[i] = count[i];
-        rep->effective_bits[i] = gq_quant_effective_bits(q, s->rows[i], s->cols[i], count[i]);
+        rep->effective_bits[i] = bits[i];
         rep->sq_err[i] = sq_err[i];
         rep->total_numel += n, rep->total_protected += count[i];
         bits_sum += rep->effective_bits[i] * (double)n;
