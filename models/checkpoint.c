@@ -145,7 +145,7 @@ const gq_dtype_info gq_dtypes[GQ_DT_COUNT] = {
     [GQ_DT_F32] = {"F32", "FloatStorage", 4},  [GQ_DT_F16] = {"F16", "HalfStorage", 2},
     [GQ_DT_BF16] = {"BF16", "BFloat16Storage", 2}, [GQ_DT_F64] = {"F64", "DoubleStorage", 8},
     [GQ_DT_I64] = {"I64", "LongStorage", 8},   [GQ_DT_I32] = {"I32", "IntStorage", 4},
-    [GQ_DT_U8] = {"U8", "ByteStorage", 1},
+    [GQ_DT_U8] = {"U8", NULL, 1}, /* safetensors only (glueq's protection masks) */
 };
 
 int gq_dtype_by_name(const char *name) {

@@ -11,7 +11,7 @@ typedef enum { GQ_DT_F32, GQ_DT_F16, GQ_DT_BF16, GQ_DT_F64, GQ_DT_I64, GQ_DT_I32
 
 typedef struct {
     const char *name;    /* safetensors dtype ("F32"), also what `glueq info` shows */
-    const char *storage; /* the torch.<name> global of a pickled storage ("FloatStorage") */
+    const char *storage; /* the torch.<name> global of a pickled storage ("FloatStorage"); NULL: none */
     int size;            /* bytes per element */
 } gq_dtype_info;
 

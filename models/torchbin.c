@@ -289,7 +289,8 @@ static gq_status push_global(unpickler *u, const char *mod, size_t nmod, const c
             g = (int)allowed[i].g;
     if (g < 0 && nmod == 5 && !memcmp(mod, "torch", 5))
         for (dt = 0; dt < GQ_DT_COUNT; dt++)
-            if (nname == strlen(gq_dtypes[dt].storage) && !memcmp(name, gq_dtypes[dt].storage, nname)) {
+            if (gq_dtypes[dt].storage && nname == strlen(gq_dtypes[dt].storage) &&
+                !memcmp(name, gq_dtypes[dt].storage, nname)) {
                 g = G_STORAGE;
                 break;
             }
