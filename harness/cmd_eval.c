@@ -22,7 +22,7 @@ static const char *EVAL_HELP =
     "Evaluates a DistilBERT sequence classifier on a GLUE split and prints accuracy (and F1\n"
     "for MRPC) with counts and a 95% confidence interval. With --method, the encoder's\n"
     "Linear weights are quantized to --bits with the k (or fraction p) most salient weights\n"
-    "of each matrix kept in FP32. Methods: uniform, magnitude, random, svd, awq, spqr, external.\n"
+    "of each matrix kept in FP32. Methods: uniform, magnitude, random, svd, awq, spqr, external, rosaq.\n"
     "--method external --scores FILE reads the scores from a safetensors file with one tensor\n"
     "per quantized matrix, named and shaped like its weight (examples/saliency_numpy.py).\n"
     "The model is a directory or a Hugging Face Hub id ORG/NAME[@REV] in the local Hugging Face\n"
