@@ -15,6 +15,7 @@
 #include "calib.h"
 #include "cli.h"
 #include "eval.h"
+#include "hub.h"
 #include "journal.h"
 #include "report.h"
 
@@ -128,9 +129,13 @@ static cJSON *final_provenance(const char *hash, const cJSON *runs, const cJSON 
 
 static gq_status check_paths(const gq_sweep_config *cfg, gq_err *err) {
     for (int t = 0; t < cfg->n_tasks; t++) {
-        char *cj = gq_path_join(cfg->models[t], "config.json");
+        char *dir = NULL, *cj = NULL;
+        gq_err e = {{0}};
+        if (gq_hub_resolve(cfg->models[t], &dir, &e) != GQ_OK) /* a directory or a cached Hub id */
+            return gq_fail(err, GQ_ERR_IO, "%s: models.%s: %s", cfg->path, cfg->tasks[t], e.msg);
+        cj = gq_path_join(dir, "config.json");
         int ok = cj && gq_file_exists(cj);
-        free(cj);
+        free(cj), free(dir);
         if (!ok)
             return gq_fail(err, GQ_ERR_IO, "%s: models.%s: %s: no checkpoint there (config.json missing)", cfg->path,
                            cfg->tasks[t], cfg->models[t]);

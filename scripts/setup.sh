@@ -2,7 +2,8 @@
 # Installs the Debian packages glueq builds with, when any is missing (needs root or sudo).
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev libutf8proc-dev libcjson-dev libcsv-dev
-      groff-base curl zip unzip python3 python3-numpy)
+      groff-base curl zip unzip python3 python3-numpy
+      parallel slurm-wlm munge)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

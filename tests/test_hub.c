@@ -177,7 +177,27 @@ static void check_cli(gq_test_ctx *t) {
     rc = gq_test_run(cmd, &out, &err);
     GQ_CHECK(t, rc == 1 && err && strstr(err, "glueq: org/absent: ") && strstr(err, "huggingface-cli download org/absent"),
              "glueq info --model org/absent: rc %d, %s", rc, err ? err : "");
-    free(out), free(err), free(bin);
+    free(out), free(err);
+    /* A sweep config names the model by Hub id too. */
+    char cfg[700];
+    snprintf(cfg, sizeof cfg, "%s/sweep.json", tmp);
+    FILE *f = fopen(cfg, "w");
+    if (f) {
+        fprintf(f, "{\"name\": \"hub\", \"data\": \"%s/assets/glue\", \"vocab\": \"%s/assets/vocab/vocab.txt\", "
+                   "\"models\": {\"rte\": \"org/tiny@v2\"}, \"tasks\": [\"rte\"], \"methods\": [\"magnitude\"], "
+                   "\"bits\": [4], \"budgets\": {\"k\": [4]}, \"limit\": 8, \"output\": \"%s/out\"}",
+                t->shared, t->shared, tmp);
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "HF_HUB_CACHE='%s' GLUEQ_CACHE_DIR='%s/cache' %s sweep %s", cache, tmp, t->glueq, cfg);
+    rc = gq_test_run(cmd, &out, &err);
+    char *csv = NULL, path[800];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/out/results.csv", tmp);
+    gq_read_file(path, 0, &csv, &len, NULL);
+    GQ_CHECK(t, rc == 0 && csv && strstr(csv, want), "glueq sweep with models.rte = org/tiny@v2: rc %d, %s; results: %s",
+             rc, err ? err : "", csv ? csv : "(none)");
+    free(csv), free(out), free(err), free(bin);
 }
 
 int main(int argc, char **argv) {
