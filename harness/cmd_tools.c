@@ -101,11 +101,17 @@ int gq_cmd_info(int argc, char **argv) {
 static const gq_arg_spec OVERLAP_SPEC[] = {{"model", 1}, {"task", 1},    {"data", 1}, {"vocab", 1}, {"max-len", 1},
                                            {"methods", 1}, {"threads", 1}, {"help", 0}, GQ_CLI_QUANT_FLAGS, {NULL, 0}};
 
-/* Scores of one method on the session (calibration prepared when the method needs it). */
+/* Scores of one method on the session (calibration prepared when the method needs it),
+ * with the options it accepts: --scores and --method-opt may be meant for the other one. */
 static gq_status overlap_scores(gq_quant_session *s, const char *method, const gq_cli_quant *cq,
                                 gq_quant_scores **sc, gq_err *err) {
-    if (!gq_method_find(method)) return gq_fail(err, GQ_ERR_ARG, "unknown method '%s'", method);
-    return gq_quant_scores_compute(s, method, &cq->mo, &cq->q, sc, err);
+    const gq_method *m = gq_method_find(method);
+    if (!m) return gq_fail(err, GQ_ERR_ARG, "unknown method '%s'", method);
+    gq_method_opts mo = {0};
+    for (int i = 0; i < cq->mo.n; i++)
+        if (gq_method_has_opt(m, cq->mo.key[i]) && gq_method_opts_set(&mo, cq->mo.key[i], cq->mo.value[i], err) != GQ_OK)
+            return GQ_ERR_ARG;
+    return gq_quant_scores_compute(s, method, &mo, &cq->q, sc, err);
 }
 
 static void print_overlap(const gq_dbert *m, const char *a, const char *b, const gq_cli_quant *cq, const double *inter,
@@ -131,8 +137,9 @@ int gq_cmd_overlap(int argc, char **argv) {
         return fputs("usage: glueq overlap --model DIR --task T --methods A,B --k K [--data DIR] [--vocab FILE]\n"
                      "                     [--max-len 128] [--threads N] [--bits 4] [--p P] [--global]\n"
                      "                     [--scheme S] [--granularity G] [--clip C] [--stats-exclude-protected]\n"
-                     "                     [--method-opt KEY=VALUE ...] [--calib-n 128] [--calib-split train]\n"
-                     "                     [--calib-sample first|random] [--calib-seed 0] [--cache-dir DIR]\n"
+                     "                     [--method-opt KEY=VALUE ...] [--scores FILE] [--calib-n 128]\n"
+                     "                     [--calib-split train] [--calib-sample first|random] [--calib-seed 0]\n"
+                     "                     [--cache-dir DIR]\n"
                      "                     (quantizer, method and calibration flags as for glueq eval)\n"
                      "Prints, per matrix and in total, |A∩B|/k and the Jaccard index of the weights that\n"
                      "methods A and B protect.\n", stdout), 0;

@@ -18,6 +18,7 @@
 #include "hub.h"
 #include "journal.h"
 #include "report.h"
+#include "version.h"
 
 /* Set by SIGINT/SIGTERM to the signal number; the runner checks it between points so
  * that a stop never cuts a point in half. Besides the logger level this is glueq's only
@@ -71,6 +72,7 @@ static cJSON *run_info(const gq_sweep_config *cfg, const gq_sweep_opts *o) {
     buf[sizeof buf - 1] = '\0';
     cJSON_AddStringToObject(r, "host", buf);
     git_revision(buf, sizeof buf);
+    if (!strcmp(buf, "unknown")) snprintf(buf, sizeof buf, "%s", gq_version_revision()); /* installed: the build's */
     cJSON_AddStringToObject(r, "glueq_revision", buf);
     cJSON_AddStringToObject(r, "blas", gq_blas_config());
     cJSON_AddNumberToObject(r, "threads", cfg->threads > 0 ? cfg->threads : openblas_get_num_procs());

@@ -69,6 +69,12 @@ for k in 4 64 1024; do
   grep -q '+0.00 \[+0.00, +0.00\] *1$' "$tmp/compare.txt" || fail "compare of identical points: $(cat "$tmp/compare.txt")"
 done
 
+# ---- glueq overlap: the protected sets of magnitude and |W| scores are the same; --scores
+# goes to the method that takes it ----
+"$glueq" overlap --model "$model" --task rte --methods magnitude,external --scores "$tmp/abs.safetensors" --k 64 \
+  >"$tmp/overlap.txt" 2>&1 || fail "overlap magnitude,external: $(cat "$tmp/overlap.txt")"
+grep -Eq '^total +1\.0000 +1\.0000$' "$tmp/overlap.txt" || fail "overlap of magnitude and |W| scores: $(tail -2 "$tmp/overlap.txt")"
+
 # ---- the point ids follow the file's content ----
 GQ_TEST_SCORES="$tmp/colnorm.safetensors" "$glueq" sweep "$tmp/sweep.json" --out "$tmp/out2" >/dev/null 2>"$tmp/sweep.err" ||
   fail "sweep with colnorm scores failed: $(cat "$tmp/sweep.err")"

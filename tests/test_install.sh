@@ -4,7 +4,7 @@
 # values) and share/glueq/configs land where they should, and the installed glueq runs.
 #   test_install.sh SHARED GLUEQ BUILD_DIR SOURCE_DIR
 set -euo pipefail
-build=$3 src=$4
+shared=$1 build=$3 src=$4
 tmp=$(mktemp -d /tmp/gq_install_XXXXXX)
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
@@ -25,6 +25,16 @@ grep -qx "glueq $want_version" <<<"$version" || fail "--version: want 'glueq $wa
 grep -Eq "^revision: $rev(\+dirty)?$" <<<"$version" || fail "--version: want 'revision: $rev', got: $version"
 grep -q '^BLAS: OpenBLAS [0-9]' <<<"$version" || fail "--version: no 'BLAS: OpenBLAS x.y' line: $version"
 grep -Eq '^kernels: [A-Za-z0-9_]+ \(' <<<"$version" || fail "--version: no kernel set line: $version"
+
+# Results of the installed binary (outside any checkout) record the revision it was built from.
+cat >"$tmp/sweep.json" <<JSON
+{"name": "installed", "data": "$shared/assets/glue", "vocab": "$shared/assets/vocab/vocab.txt",
+ "models": {"rte": "$shared/fixtures/tiny-a"}, "tasks": ["rte"], "methods": ["magnitude"], "bits": [4],
+ "budgets": {"k": [4]}, "limit": 8, "threads": 1, "output": "$tmp/sweep", "cache_dir": "$tmp/cache"}
+JSON
+(cd "$tmp" && "$glueq" sweep "$tmp/sweep.json" >/dev/null 2>"$tmp/sweep.log") || fail "installed glueq sweep: $(tail -2 "$tmp/sweep.log")"
+grep -Eq "\"glueq_revision\":[[:space:]]*\"$rev(\+dirty)?\"" "$tmp/sweep/results.json" ||
+  fail "results.json of the installed glueq: want glueq_revision $rev: $(grep -o '"glueq_revision":[^,]*' "$tmp/sweep/results.json")"
 
 # Man page: no roff warnings, and every command has its section with its flags.
 man1="$tmp/share/man/man1/glueq.1"
@@ -53,6 +63,15 @@ complete_words() { # WORDS... -> the completions of the last word
 [ "$(complete_words glueq sweep --sh)" = --shard ] || fail "completion of 'glueq sweep --sh': '$(complete_words glueq sweep --sh)'"
 [ "$(complete_words glueq eval --task r)" = rte ] || fail "completion of 'glueq eval --task r': '$(complete_words glueq eval --task r)'"
 [ "$(complete_words glueq compare --fail)" = --fail-if-worse ] || fail "completion of 'glueq compare --fail'"
+# Every flag the completion offers (taken from the --help texts) is one the command accepts.
+for c in $commands; do
+  flags=$(complete_words glueq "$c" --)
+  [ -n "$flags" ] || fail "completion offers no flags for glueq $c"
+  for f in $flags; do
+    msg=$(cd "$tmp" && timeout 20 "$glueq" "$c" "$f" x 2>&1 </dev/null || true)
+    grep -Eq "(unknown option|unexpected argument) '$f'" <<<"$msg" && fail "glueq $c rejects $f, which its --help lists: $msg"
+  done
+done
 bash -c 'source "$1" && complete -p glueq' _ "$tmp/share/bash-completion/completions/glueq" >/dev/null ||
   fail "the completion script does not register _glueq for glueq"
 
