@@ -64,7 +64,7 @@ static void git_revision(char *buf, size_t n) {
     snprintf(buf, n, "%s%s", line, dirty ? "+dirty" : "");
 }
 
-static cJSON *run_info(const gq_sweep_config *cfg, const gq_sweep_opts *o) {
+static cJSON *run_info(const gq_sweep_config *cfg, int threads, int shard, int n_shards) {
     cJSON *r = cJSON_CreateObject();
     char buf[256];
     if (!r) return NULL;
@@ -75,12 +75,11 @@ static cJSON *run_info(const gq_sweep_config *cfg, const gq_sweep_opts *o) {
     if (!strcmp(buf, "unknown")) snprintf(buf, sizeof buf, "%s", gq_version_revision()); /* installed: the build's */
     cJSON_AddStringToObject(r, "glueq_revision", buf);
     cJSON_AddStringToObject(r, "blas", gq_blas_config());
-    cJSON_AddNumberToObject(r, "threads", cfg->threads > 0 ? cfg->threads : openblas_get_num_procs());
+    cJSON_AddNumberToObject(r, "threads", threads > 0 ? threads : openblas_get_num_procs());
     cJSON_AddStringToObject(r, "device", gq_device_name(cfg->runner.device));
     cJSON_AddBoolToObject(r, "tf32", cfg->runner.tf32);
-    char shard[32];
-    snprintf(shard, sizeof shard, "%d/%d", o->shard, o->n_shards);
-    cJSON_AddStringToObject(r, "shard", shard);
+    snprintf(buf, sizeof buf, "%d/%d", shard, n_shards);
+    cJSON_AddStringToObject(r, "shard", buf);
     iso_now(buf, sizeof buf);
     cJSON_AddStringToObject(r, "started", buf);
     return r;
@@ -186,8 +185,8 @@ static void task_free(task_state *ts) {
     memset(ts, 0, sizeof *ts);
 }
 
-static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_dir, int need_calib, task_state *ts,
-                           gq_err *err) {
+static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_dir, int threads, int need_calib,
+                           task_state *ts, gq_err *err) {
     memset(ts, 0, sizeof *ts);
     ts->task = gq_glue_task_find(cfg->tasks[t]);
     char *vocab = gq_cli_vocab_path(cfg->vocab, cfg->models[t]);
@@ -208,7 +207,9 @@ static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_
     if (st == GQ_OK && ts->model->cfg.n_labels != ts->task->n_labels)
         st = gq_fail(err, GQ_ERR_SHAPE, "%s: %d labels, task %s has %d", cfg->models[t], ts->model->cfg.n_labels,
                      ts->task->name, ts->task->n_labels);
-    if (st == GQ_OK) st = gq_dbert_runner_open(ts->model, &cfg->runner, &ts->runner, err);
+    gq_dbert_runner_opts ro = cfg->runner;
+    ro.threads = threads;
+    if (st == GQ_OK) st = gq_dbert_runner_open(ts->model, &ro, &ts->runner, err);
     if (st == GQ_OK) st = gq_quant_session_new(ts->model, cache_dir, &ts->session, err);
     if (st == GQ_OK) gq_quant_session_set_threads(ts->session, cfg->threads);
     if (st == GQ_OK && need_calib) {
@@ -381,173 +382,240 @@ static gq_status scores_for(task_state *ts, const gq_sweep_point *pt, gq_err *er
     return st;
 }
 
+/* A journal's header: which shard wrote it, the grid size, the canonical config and the
+ * runs that contributed (the sweep's and merge's journals alike). */
+static cJSON *journal_header(int shard, int n_shards, int n_points, const cJSON *config, const cJSON *runs) {
+    cJSON *h = cJSON_CreateObject();
+    if (!h) return NULL;
+    cJSON_AddItemToObject(h, "shard", cJSON_CreateIntArray((const int[]){shard, n_shards}, 2));
+    cJSON_AddNumberToObject(h, "n_points", n_points);
+    cJSON_AddItemToObject(h, "config", cJSON_Duplicate(config, 1));
+    cJSON_AddItemToObject(h, "runs", cJSON_Duplicate(runs, 1));
+    return h;
+}
+
+/* One run of gq_sweep_run: its journal, what is done, the current task, the pace. */
+typedef struct {
+    const gq_sweep_config *cfg;
+    int shard, n_shards, threads;
+    char *jpath, *cache_dir;
+    gq_journal *journal;
+    cJSON *rows;    /* every journalled row, this run's included */
+    cJSON *runs;    /* the runs of the journal's header, then this one */
+    uint8_t *done;  /* (n_points) journalled */
+    task_state ts;
+    double t0, busy, task_busy;
+    int n_run, task_run;
+} sweep_run;
+
+static void sweep_run_free(sweep_run *r) {
+    task_free(&r->ts);
+    gq_journal_close(r->journal);
+    cJSON_Delete(r->rows), cJSON_Delete(r->runs);
+    free(r->done), free(r->jpath), free(r->cache_dir);
+}
+
+static int owned(const sweep_run *r, const gq_sweep_point *pt) { return pt->index % r->n_shards == r->shard; }
+
+/* Opens (locks) the shard's journal, creating it or resuming it: marks its rows done and
+ * collects the runs of its header followed by this one (info). */
+static gq_status journal_start(sweep_run *r, int resume, const cJSON *info, gq_err *err) {
+    const gq_sweep_config *cfg = r->cfg;
+    cJSON *runs = cJSON_CreateArray(), *header = NULL;
+    if (runs) cJSON_AddItemToArray(runs, cJSON_Duplicate(info, 1));
+    if (!runs || !(header = journal_header(r->shard, r->n_shards, cfg->n_points, cfg->canonical, runs))) {
+        cJSON_Delete(runs);
+        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    }
+    cJSON_Delete(runs);
+    gq_status st = gq_journal_open(r->jpath, cfg->hash, header, resume, &r->journal, &r->rows, err);
+    cJSON_Delete(header);
+    if (st == GQ_OK) { /* the runs of the journal's header; this one's is the last when just created */
+        r->runs = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(gq_journal_header(r->journal), "runs"), 1);
+        if (!cJSON_IsArray(r->runs)) cJSON_Delete(r->runs), r->runs = cJSON_CreateArray();
+        if (gq_journal_resumed(r->journal)) cJSON_AddItemToArray(r->runs, cJSON_Duplicate(info, 1));
+    }
+    for (const cJSON *row = r->rows ? r->rows->child : NULL; st == GQ_OK && row; row = row->next) {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "point_id"));
+        int idx = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "index"));
+        if (idx < 0 || idx >= cfg->n_points || strcmp(cfg->points[idx].id, id))
+            st = gq_fail(err, GQ_ERR_FORMAT, "%s: point %s (index %d) is not in this config's grid", r->jpath, id, idx);
+        else r->done[idx] = 1;
+    }
+    return st;
+}
+
+/* Journals a finished point's row (taking it) and marks the point done. */
+static gq_status record_row(sweep_run *r, const gq_sweep_point *pt, cJSON *row, gq_err *err) {
+    gq_status st = row ? gq_journal_append(r->journal, row, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (st != GQ_OK) {
+        cJSON_Delete(row);
+        return st;
+    }
+    cJSON_AddItemToArray(r->rows, row);
+    r->done[pt->index] = 1;
+    return GQ_OK;
+}
+
+/* The journalled row of point pt, or NULL. */
+static const cJSON *journalled_row(const sweep_run *r, const gq_sweep_point *pt) {
+    if (!r->done[pt->index]) return NULL;
+    for (const cJSON *row = r->rows->child; row; row = row->next)
+        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "point_id")), pt->id)) return row;
+    return NULL;
+}
+
+/* The FP32 reference of the current task (r->ts): from the journal when there, so that a
+ * resumed or merged run measures fidelity against exactly the predictions it reports;
+ * else computed here, and journalled when this shard owns the FP32 point (its own
+ * fidelity: flips 0, KL 0). */
+static gq_status fp32_reference(sweep_run *r, int task, gq_err *err) {
+    const gq_sweep_config *cfg = r->cfg;
+    const gq_sweep_point *fp = NULL;
+    for (int k = 0; k < cfg->n_points && !fp; k++)
+        if (cfg->points[k].task == task && cfg->points[k].method < 0) fp = &cfg->points[k];
+    const cJSON *ref = journalled_row(r, fp);
+    if (ref)
+        return ref_from_row(&r->ts, ref) ? GQ_OK
+                                         : gq_fail(err, GQ_ERR_FORMAT, "%s: the FP32 row of %s does not match %d examples",
+                                                   r->jpath, cfg->tasks[task], r->ts.enc->n);
+    gq_eval_result res = {0};
+    double t0 = gq_now();
+    gq_status st = gq_eval_run(r->ts.runner, r->ts.enc, NULL, NULL, NULL, &res, err);
+    if (st != GQ_OK) {
+        gq_eval_result_free(&res);
+        return st;
+    }
+    r->ts.ref_pred = res.pred, r->ts.ref_logits = res.logits;
+    double secs = gq_now() - t0;
+    gq_info("sweep: %s fp32: %.2f%% (%d/%d) in %.1f s", cfg->tasks[task], 100 * res.metrics.accuracy,
+            res.metrics.correct, res.metrics.total, secs);
+    if (owned(r, fp)) {
+        st = record_row(r, fp, make_row(cfg, fp, &r->ts, &res, NULL, secs), err);
+        r->n_run++, r->busy += secs;
+    }
+    res.pred = NULL, res.logits = NULL; /* now owned by ts */
+    gq_eval_result_free(&res);
+    return st;
+}
+
+/* Loads task t's model, data and calibration (when a pending point needs it) and its
+ * FP32 reference. */
+static gq_status task_start(sweep_run *r, int t, const gq_sweep_point *const *todo, int n_todo, gq_err *err) {
+    task_free(&r->ts);
+    r->task_busy = 0, r->task_run = 0;
+    int need_calib = 0;
+    for (int k = 0; k < n_todo; k++) need_calib |= todo[k]->task == t && todo[k]->calibrated;
+    gq_status st = task_load(r->cfg, t, r->cache_dir, r->threads, need_calib, &r->ts, err);
+    return st == GQ_OK ? fp32_reference(r, t, err) : st;
+}
+
+/* Quantizes as pt says, evaluates, restores the FP32 weights and journals the row. */
+static gq_status run_point(sweep_run *r, const gq_sweep_point *pt, gq_eval_result *res, double *secs,
+                           gq_err *err) {
+    double t0 = gq_now();
+    gq_quant_report rep;
+    const gq_quant_scores *sc = NULL;
+    gq_status st = GQ_OK;
+    if (pt->k > 0 || pt->p > 0) {
+        if ((st = scores_for(&r->ts, pt, err)) != GQ_OK) return st;
+        sc = r->ts.scores;
+    }
+    gq_quant_budget bud = {.k = pt->k > 0 ? pt->k : 0, .p = pt->p > 0 ? pt->p : -1, .global = r->cfg->budget_global};
+    if ((st = gq_quant_apply(r->ts.session, sc, &pt->qopts, &bud, &rep, err)) == GQ_OK)
+        st = gq_eval_run(r->ts.runner, r->ts.enc, NULL, NULL, NULL, res, err);
+    gq_quant_session_restore(r->ts.session);
+    *secs = gq_now() - t0;
+    if (st == GQ_OK) st = record_row(r, pt, make_row(r->cfg, pt, &r->ts, res, &rep, *secs), err);
+    if (st == GQ_OK) r->n_run++, r->busy += *secs, r->task_busy += *secs, r->task_run++;
+    return st;
+}
+
+/* "sweep: [n/total] #index label: accuracy flips | seconds | elapsed, ETA": the current
+ * task's remaining points at its own pace (QNLI's dev set is 13x RTE's), later tasks' at
+ * the mean pace so far. */
+static void report_progress(const sweep_run *r, const gq_sweep_point *pt, const gq_eval_result *res, double secs,
+                            const gq_sweep_point *const *rest, int n_rest, int n_todo) {
+    char lab[400], el[32], eta[32];
+    point_label(r->cfg, pt, lab, sizeof lab);
+    int rem_task = 0, rem_other = 0;
+    for (int k = 0; k < n_rest; k++)
+        if (!r->done[rest[k]->index]) *(rest[k]->task == pt->task ? &rem_task : &rem_other) += 1;
+    fmt_duration(gq_now() - r->t0, el, sizeof el);
+    fmt_duration(r->task_busy / r->task_run * rem_task + r->busy / r->n_run * rem_other, eta, sizeof eta);
+    const cJSON *row = cJSON_GetArrayItem(r->rows, cJSON_GetArraySize(r->rows) - 1); /* pt's, just journalled */
+    int flips = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "flips"));
+    gq_info("sweep: [%d/%d] #%d %s: %.2f%% (%d/%d) flips %d | %.1f s | elapsed %s, ETA %s", r->n_run, n_todo,
+            pt->index, lab, 100 * res->metrics.accuracy, res->metrics.correct, res->metrics.total, flips, secs, el,
+            eta);
+}
+
+/* The pending points of the shard in execution order; *n gets their count. */
+static const gq_sweep_point **pending_points(const sweep_run *r, int *n) {
+    const gq_sweep_config *cfg = r->cfg;
+    const gq_sweep_point **todo = gq_calloc_array((size_t)cfg->n_points, sizeof *todo);
+    *n = 0;
+    for (int i = 0; todo && i < cfg->n_points; i++)
+        if (owned(r, &cfg->points[i]) && !r->done[i]) todo[(*n)++] = &cfg->points[i];
+    if (todo) qsort(todo, (size_t)*n, sizeof *todo, cmp_exec);
+    return todo;
+}
+
+/* Runs the pending points until done or a stop signal. */
+static gq_status run_points(sweep_run *r, gq_err *err) {
+    int n_todo = 0, n_journalled = cJSON_GetArraySize(r->rows);
+    const gq_sweep_point **todo = pending_points(r, &n_todo);
+    if (!todo) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (n_journalled) gq_info("sweep: %s: %d points already journalled, %d to run", r->jpath, n_journalled, n_todo);
+    else gq_info("sweep: %s: %d of %d points in shard %d/%d", r->cfg->name, n_todo, r->cfg->n_points, r->shard,
+                 r->n_shards);
+    r->t0 = gq_now();
+    gq_status st = GQ_OK;
+    for (int i = 0, cur_task = -1; st == GQ_OK && i < n_todo && !g_stop; i++) {
+        const gq_sweep_point *pt = todo[i];
+        if (pt->task != cur_task && (st = task_start(r, cur_task = pt->task, todo + i, n_todo - i, err)) != GQ_OK) break;
+        if (r->done[pt->index]) continue; /* the FP32 point, journalled by task_start */
+        gq_eval_result res = {0};
+        double secs = 0;
+        if ((st = run_point(r, pt, &res, &secs, err)) == GQ_OK)
+            report_progress(r, pt, &res, secs, todo + i + 1, n_todo - i - 1, n_todo);
+        gq_eval_result_free(&res);
+    }
+    free(todo);
+    if (st == GQ_OK && g_stop)
+        st = gq_fail(err, GQ_ERR_INTERRUPTED, "%s: stopped by signal %d after %d points; continue with --resume",
+                     r->jpath, (int)g_stop, r->n_run);
+    return st;
+}
+
 gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_err *err) {
     const char *out = o->out ? o->out : cfg->output;
-    int N = o->n_shards > 0 ? o->n_shards : 1, S = o->shard;
-    if (S < 0 || S >= N) return gq_fail(err, GQ_ERR_ARG, "--shard %d/%d: need 0 <= i < N", S, N);
+    sweep_run r = {.cfg = cfg, .shard = o->shard, .n_shards = o->n_shards > 0 ? o->n_shards : 1};
+    if (r.shard < 0 || r.shard >= r.n_shards)
+        return gq_fail(err, GQ_ERR_ARG, "--shard %d/%d: need 0 <= i < N", r.shard, r.n_shards);
+    r.threads = o->threads > 0 ? o->threads : cfg->threads;
     gq_status st = check_paths(cfg, err);
     if (st == GQ_OK) st = gq_mkdirs(out, err);
     if (st != GQ_OK) return st;
-
-    char *jpath = journal_path(out, S, N), *cache_dir = gq_cli_cache_dir(cfg->cache_dir);
-    cJSON *header = cJSON_CreateObject(), *runs = cJSON_CreateArray(), *info = run_info(cfg, o), *rows = NULL;
-    uint8_t *done = gq_calloc_array((size_t)cfg->n_points, 1);
-    const gq_sweep_point **todo = gq_calloc_array((size_t)cfg->n_points, sizeof *todo);
-    gq_journal *j = NULL;
-    task_state ts = {0};
-    if (!jpath || !cache_dir || !header || !runs || !info || !done || !todo) {
-        st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-        goto cleanup;
+    r.jpath = journal_path(out, r.shard, r.n_shards);
+    r.cache_dir = gq_cli_cache_dir(o->cache_dir ? o->cache_dir : cfg->cache_dir);
+    r.done = gq_calloc_array((size_t)cfg->n_points, 1);
+    cJSON *info = run_info(cfg, r.threads, r.shard, r.n_shards);
+    if (!r.jpath || !r.cache_dir || !r.done || !info) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (st == GQ_OK) st = journal_start(&r, o->resume, info, err);
+    cJSON_Delete(info);
+    if (st == GQ_OK) st = run_points(&r, err);
+    if (st == GQ_OK && r.n_shards > 1)
+        gq_info("sweep: shard %d/%d done (%s); combine the shards with `glueq merge OUT DIR...`", r.shard, r.n_shards,
+                r.jpath);
+    if (st == GQ_OK && r.n_shards == 1) {
+        gq_report_sort_rows(r.rows);
+        cJSON *prov = final_provenance(cfg->hash, r.runs, cfg->canonical, r.rows);
+        st = prov ? gq_report_write(out, cfg->canonical, prov, r.rows, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        cJSON_Delete(prov);
+        if (st == GQ_OK) gq_info("sweep: wrote %s/{results.csv,results.json,predictions.jsonl,table.md,plot.svg}", out);
     }
-    cJSON_AddItemToObject(header, "shard", cJSON_CreateIntArray((const int[]){S, N}, 2));
-    cJSON_AddNumberToObject(header, "n_points", cfg->n_points);
-    cJSON_AddItemToObject(header, "config", cJSON_Duplicate(cfg->canonical, 1));
-    cJSON_AddItemToArray(runs, cJSON_Duplicate(info, 1));
-    cJSON_AddItemToObject(header, "runs", runs);
-    runs = NULL;
-    if ((st = gq_journal_open(jpath, cfg->hash, header, o->resume, &j, &rows, err)) != GQ_OK) goto cleanup;
-    if (o->resume) {
-        /* the runs recorded in the existing journal's header, then this one */
-        cJSON *old = NULL;
-        if ((st = gq_journal_read(jpath, NULL, &old, NULL, err)) != GQ_OK) goto cleanup;
-        runs = cJSON_DetachItemFromObjectCaseSensitive(old, "runs");
-        cJSON_Delete(old);
-        if (!cJSON_IsArray(runs)) cJSON_Delete(runs), runs = cJSON_CreateArray();
-        cJSON_AddItemToArray(runs, cJSON_Duplicate(info, 1));
-    } else {
-        runs = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(header, "runs"), 1);
-    }
-    for (const cJSON *r = rows->child; r; r = r->next) {
-        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "point_id"));
-        int idx = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "index"));
-        if (idx < 0 || idx >= cfg->n_points || strcmp(cfg->points[idx].id, id)) {
-            st = gq_fail(err, GQ_ERR_FORMAT, "%s: point %s (index %d) is not in this config's grid", jpath, id, idx);
-            goto cleanup;
-        }
-        done[idx] = 1;
-    }
-    int n_todo = 0, n_journalled = cJSON_GetArraySize(rows);
-    for (int i = 0; i < cfg->n_points; i++)
-        if (i % N == S && !done[i]) todo[n_todo++] = &cfg->points[i];
-    qsort(todo, (size_t)n_todo, sizeof *todo, cmp_exec);
-    if (n_journalled) gq_info("sweep: %s: %d points already journalled, %d to run", jpath, n_journalled, n_todo);
-    else gq_info("sweep: %s: %d of %d points in shard %d/%d", cfg->name, n_todo, cfg->n_points, S, N);
-
-    double t0 = gq_now(), busy = 0, task_busy = 0;
-    int n_run = 0, task_run = 0, cur_task = -1;
-    for (int i = 0; i < n_todo && !g_stop; i++) {
-        const gq_sweep_point *pt = todo[i];
-        if (pt->task != cur_task) {
-            task_free(&ts);
-            cur_task = pt->task;
-            task_busy = 0, task_run = 0;
-            int need_calib = 0;
-            for (int k = i; k < n_todo && todo[k]->task == cur_task; k++) need_calib |= todo[k]->calibrated;
-            if ((st = task_load(cfg, cur_task, cache_dir, need_calib, &ts, err)) != GQ_OK) goto cleanup;
-            /* the FP32 reference: from the journal when there, else computed here */
-            const cJSON *ref = NULL;
-            for (int k = 0; k < cfg->n_points && !ref; k++)
-                if (cfg->points[k].task == cur_task && cfg->points[k].method < 0 && done[k])
-                    for (const cJSON *r = rows->child; r && !ref; r = r->next)
-                        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "point_id")),
-                                    cfg->points[k].id))
-                            ref = r;
-            if (ref && !ref_from_row(&ts, ref)) {
-                st = gq_fail(err, GQ_ERR_FORMAT, "%s: the FP32 row of %s does not match %d examples", jpath,
-                             cfg->tasks[cur_task], ts.enc->n);
-                goto cleanup;
-            }
-            if (!ref) {
-                const gq_sweep_point *fp = NULL;
-                for (int k = 0; k < cfg->n_points && !fp; k++)
-                    if (cfg->points[k].task == cur_task && cfg->points[k].method < 0) fp = &cfg->points[k];
-                gq_eval_result res = {0};
-                double ts0 = gq_now();
-                if ((st = gq_eval_run(ts.runner, ts.enc, NULL, NULL, NULL, &res, err)) != GQ_OK) {
-                    gq_eval_result_free(&res);
-                    goto cleanup;
-                }
-                /* the reference of its own fidelity columns: flips 0, KL 0 */
-                ts.ref_pred = res.pred, ts.ref_logits = res.logits;
-                double secs = gq_now() - ts0;
-                gq_info("sweep: %s fp32: %.2f%% (%d/%d) in %.1f s", cfg->tasks[cur_task], 100 * res.metrics.accuracy,
-                        res.metrics.correct, res.metrics.total, secs);
-                if (fp->index % N == S) { /* journalled only by the shard that owns it */
-                    cJSON *row = make_row(cfg, fp, &ts, &res, NULL, secs);
-                    st = row ? gq_journal_append(j, row, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-                    if (st == GQ_OK) cJSON_AddItemToArray(rows, row), done[fp->index] = 1;
-                    else cJSON_Delete(row);
-                }
-                res.pred = NULL, res.logits = NULL; /* now owned by ts */
-                gq_eval_result_free(&res);
-                if (st != GQ_OK) goto cleanup;
-                if (fp->index % N == S) {
-                    n_run++;
-                    busy += secs;
-                }
-            }
-        }
-        if (done[pt->index]) continue; /* the FP32 point, just journalled */
-        double p0 = gq_now();
-        gq_quant_report rep;
-        const gq_quant_scores *sc = NULL;
-        if (pt->k > 0 || pt->p > 0) {
-            if ((st = scores_for(&ts, pt, err)) != GQ_OK) goto cleanup;
-            sc = ts.scores;
-        }
-        gq_quant_budget bud = {.k = pt->k > 0 ? pt->k : 0, .p = pt->p > 0 ? pt->p : -1, .global = cfg->budget_global};
-        gq_eval_result res = {0};
-        if ((st = gq_quant_apply(ts.session, sc, &pt->qopts, &bud, &rep, err)) == GQ_OK)
-            st = gq_eval_run(ts.runner, ts.enc, NULL, NULL, NULL, &res, err);
-        gq_quant_session_restore(ts.session);
-        double secs = gq_now() - p0;
-        cJSON *row = st == GQ_OK ? make_row(cfg, pt, &ts, &res, &rep, secs) : NULL;
-        if (st == GQ_OK && !row) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-        if (st == GQ_OK) st = gq_journal_append(j, row, err);
-        if (st != GQ_OK) {
-            cJSON_Delete(row);
-            gq_eval_result_free(&res);
-            goto cleanup;
-        }
-        cJSON_AddItemToArray(rows, row);
-        done[pt->index] = 1;
-        n_run++;
-        busy += secs;
-        char lab[400], el[32], eta[32];
-        point_label(cfg, pt, lab, sizeof lab);
-        /* the current task's points at its own pace (QNLI's dev set is 13x RTE's), later
-         * tasks' at the mean pace so far */
-        int rem_task = 0, rem_other = 0;
-        for (int k = i + 1; k < n_todo; k++)
-            if (!done[todo[k]->index]) *(todo[k]->task == cur_task ? &rem_task : &rem_other) += 1;
-        task_busy += secs, task_run++;
-        fmt_duration(gq_now() - t0, el, sizeof el);
-        fmt_duration(task_busy / task_run * rem_task + busy / n_run * rem_other, eta, sizeof eta);
-        int flips = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "flips"));
-        gq_info("sweep: [%d/%d] #%d %s: %.2f%% (%d/%d) flips %d | %.1f s | elapsed %s, ETA %s", n_run, n_todo,
-                pt->index, lab, 100 * res.metrics.accuracy, res.metrics.correct, res.metrics.total, flips, secs, el,
-                eta);
-        gq_eval_result_free(&res);
-    }
-    if (g_stop) {
-        st = gq_fail(err, GQ_ERR_INTERRUPTED, "%s: stopped by signal %d after %d points; continue with --resume", jpath,
-                     (int)g_stop, n_run);
-        goto cleanup;
-    }
-    if (N > 1) {
-        gq_info("sweep: shard %d/%d done (%s); combine the shards with `glueq merge OUT DIR...`", S, N, jpath);
-        goto cleanup;
-    }
-    gq_report_sort_rows(rows);
-    cJSON *prov = final_provenance(cfg->hash, runs, cfg->canonical, rows);
-    st = prov ? gq_report_write(out, cfg->canonical, prov, rows, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-    cJSON_Delete(prov);
-    if (st == GQ_OK) gq_info("sweep: wrote %s/{results.csv,results.json,predictions.jsonl,table.md,plot.svg}", out);
-cleanup:
-    task_free(&ts);
-    gq_journal_close(j);
-    cJSON_Delete(rows), cJSON_Delete(header), cJSON_Delete(runs), cJSON_Delete(info);
-    free(done), free(todo), free(jpath), free(cache_dir);
+    sweep_run_free(&r);
     return st;
 }
 
@@ -625,30 +693,9 @@ gq_status gq_sweep_merge(const char *out, const char *const *inputs, int n_input
      * --out OUT` can fill in missing points. Written whole and atomically. */
     char *jpath = st == GQ_OK ? gq_path_join(out, "journal.jsonl") : NULL;
     if (st == GQ_OK) {
-        cJSON *hdr = cJSON_CreateObject();
-        cJSON_AddItemToObject(hdr, "shard", cJSON_CreateIntArray((const int[]){0, 1}, 2));
-        cJSON_AddNumberToObject(hdr, "n_points", n_points);
-        cJSON_AddItemToObject(hdr, "config", cJSON_Duplicate(config, 1));
-        cJSON_AddItemToObject(hdr, "runs", cJSON_Duplicate(runs, 1));
-        char *h = cJSON_PrintUnformatted(hdr);
+        cJSON *hdr = journal_header(0, 1, n_points, config, runs);
+        st = hdr && jpath ? gq_journal_write(jpath, hash0, hdr, rows, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
         cJSON_Delete(hdr);
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *m = h ? open_memstream(&buf, &len) : NULL;
-        int oom = !m;
-        if (m) {
-            fprintf(m, "%s %d %s %s\n", GQ_JOURNAL_MAGIC, GQ_JOURNAL_VERSION, hash0, h);
-            for (const cJSON *r = rows->child; r; r = r->next) {
-                char *line = cJSON_PrintUnformatted(r);
-                oom |= !line;
-                if (line) fprintf(m, "%s\n", line);
-                free(line);
-            }
-        }
-        free(h);
-        if ((m && fclose(m) != 0) || oom) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-        if (st == GQ_OK) st = jpath ? gq_write_file_atomic(jpath, buf, len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-        free(buf);
     }
     if (st == GQ_OK) {
         cJSON *prov = final_provenance(hash0, runs, config, rows);

@@ -31,6 +31,8 @@ typedef struct {
     const char *out; /* output directory; NULL: the config's "output" */
     int resume;
     int shard, n_shards; /* shard i of N (0 <= i < N); 0 of 1 = everything */
+    int threads;         /* > 0: overrides the config's "threads" */
+    const char *cache_dir; /* overrides the config's "cache_dir" (NULL: the config's) */
 } gq_sweep_opts;
 
 /* Runs the pending points of o's shard. GQ_ERR_INTERRUPTED when stopped by a signal. */
