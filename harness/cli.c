@@ -12,6 +12,11 @@ int gq_cli_fail(const gq_err *err, gq_status s) {
     return s == GQ_ERR_ARG ? 2 : 1;
 }
 
+int gq_cli_fail_run(const gq_err *err) {
+    fprintf(stderr, "glueq: %s\n", err->msg[0] ? err->msg : "failed");
+    return 1;
+}
+
 char *gq_cli_vocab_path(const char *flag, const char *model_dir) {
     if (flag) return gq_strdup(flag);
     char *dir = NULL;

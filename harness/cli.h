@@ -21,6 +21,9 @@ int gq_cmd_quantize(int argc, char **argv);
 
 /* Prints `glueq: <msg>` and returns 1 (bad input) or 2 (usage: GQ_ERR_ARG). */
 int gq_cli_fail(const gq_err *err, gq_status s);
+/* Prints `glueq: <msg>` and returns 1: a failure once the arguments were accepted (a
+ * config's invalid value included). */
+int gq_cli_fail_run(const gq_err *err);
 
 /* Search orders (README "Finding models and data"). Return new strings or NULL. */
 char *gq_cli_vocab_path(const char *flag, const char *model_dir);

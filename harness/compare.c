@@ -2,6 +2,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "compare.h"
 
+#include <math.h>
+
+#include "cli.h"
+
 #include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,46 +157,31 @@ static gq_status load_side(const char *spec, cside *s, gq_err *err) {
     return st;
 }
 
-static int usage(FILE *f) {
-    fputs("usage: glueq compare A B [--task T] [--fail-if-worse DELTA]\n"
-          "  A, B: RESULTS or RESULTS#POINT_ID, RESULTS = a sweep output directory or its\n"
-          "        results.json (predictions.jsonl beside it). With ids on both sides those two\n"
-          "        points are compared; with none, every point id found in both.\n"
-          "  --task T               only points of task T\n"
-          "  --fail-if-worse DELTA  exit 3 when B is significantly worse than A: McNemar\n"
-          "                         p < 0.05 and B - A < -DELTA percentage points\n"
-          "Prints acc A, acc B, B - A with a paired-bootstrap 95% interval, exact McNemar p.\n"
-          "Exit: 0 ok, 1 bad input, 2 usage, 3 significantly worse (with --fail-if-worse).\n",
-          f);
-    return 2;
-}
+static const char *COMPARE_HELP =
+    "usage: glueq compare A B [--task T] [--fail-if-worse DELTA]\n"
+    "  A, B: RESULTS or RESULTS#POINT_ID, RESULTS = a sweep output directory or its\n"
+    "        results.json (predictions.jsonl beside it). With ids on both sides those two\n"
+    "        points are compared; with none, every point id found in both.\n"
+    "  --task T               only points of task T\n"
+    "  --fail-if-worse DELTA  exit 3 when B is significantly worse than A: McNemar\n"
+    "                         p < 0.05 and B - A < -DELTA percentage points\n"
+    "Prints acc A, acc B, B - A with a paired-bootstrap 95% interval, exact McNemar p.\n"
+    "Exit: 0 ok, 1 bad input, 2 usage, 3 significantly worse (with --fail-if-worse).\n";
+
+static const gq_arg_spec COMPARE_SPEC[] = {{"task", 1}, {"fail-if-worse", 1}, {"help", 0}, {NULL, 0}};
 
 int gq_cmd_compare(int argc, char **argv) {
-    const char *pos[2] = {NULL, NULL}, *task = NULL;
-    int npos = 0, fail_if_worse = 0;
+    gq_args args;
+    gq_err perr = {{0}};
     double delta = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--task") && i + 1 < argc) {
-            task = argv[++i];
-        } else if (!strcmp(argv[i], "--fail-if-worse") && i + 1 < argc) {
-            char *end;
-            delta = strtod(argv[++i], &end);
-            if (*end || end == argv[i] || delta < 0) {
-                fprintf(stderr, "glueq: --fail-if-worse: '%s' is not a non-negative number\n", argv[i]);
-                return 2;
-            }
-            fail_if_worse = 1;
-        } else if (argv[i][0] == '-' || npos == 2) {
-            fprintf(stderr, "glueq: compare: unexpected argument '%s'\n", argv[i]);
-            return usage(stderr);
-        } else {
-            pos[npos++] = argv[i];
-        }
-    }
-    if (npos != 2) return usage(stderr);
+    gq_status ps = gq_args_parse(&args, COMPARE_SPEC, argc, argv, &perr);
+    if (ps == GQ_OK && gq_args_has(&args, "help")) return fputs(COMPARE_HELP, stdout), 0;
+    if (ps == GQ_OK) ps = gq_args_double(&args, "fail-if-worse", 0, HUGE_VAL, 0, &delta, &perr);
+    if (ps == GQ_OK && args.npos != 2)
+        ps = gq_fail(&perr, GQ_ERR_ARG, "compare needs two result sets A and B (see glueq compare --help)");
+    if (ps != GQ_OK) return gq_cli_fail(&perr, ps);
+    const char *const *pos = args.pos, *task = gq_args_get(&args, "task");
+    int fail_if_worse = gq_args_has(&args, "fail-if-worse");
     gq_err err = {{0}};
     cside a, b;
     gq_status st = load_side(pos[0], &a, &err);
@@ -231,9 +220,5 @@ int gq_cmd_compare(int argc, char **argv) {
     if (st == GQ_OK && pairs == 0)
         st = gq_fail(&err, GQ_ERR_ARG, "compare: no common points%s%s", task ? " for task " : "", task ? task : "");
     side_free(&a), side_free(&b);
-    if (st != GQ_OK) {
-        fprintf(stderr, "glueq: %s\n", err.msg);
-        return 1;
-    }
-    return rc;
+    return st == GQ_OK ? rc : gq_cli_fail_run(&err);
 }
