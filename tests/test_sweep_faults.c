@@ -11,6 +11,7 @@
  *   - two sweeps on one output directory: the second is refused (flock on the journal),
  *     with --resume too, and a killed holder leaves no stale lock;
  *   - processes sharing one cache directory never read a half-written entry.
+ * And the flags sweep, merge and compare take through harness/args.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -512,8 +513,22 @@ static int svd_digests(gq_test_ctx *t, const char *cache, int who, uint8_t diges
     return rc;
 }
 
+/* Events on cache entries' final names (*.gqstate): renamed into place (whole), or
+ * created or modified there (visible half-written to a reader, however briefly). */
+static void count_entry_events(int in, int *renamed, int *in_place) {
+    char buf[16384] __attribute__((aligned(8)));
+    ssize_t len;
+    while ((len = read(in, buf, sizeof buf)) > 0)
+        for (char *p = buf; p < buf + len;) {
+            const struct inotify_event *e = (const struct inotify_event *)p;
+            size_t n = e->len ? strlen(e->name) : 0;
+            if (n > 8 && !strcmp(e->name + n - 8, ".gqstate")) *(e->mask & IN_MOVED_TO ? renamed : in_place) += 1;
+            p += sizeof *e + e->len;
+        }
+}
+
 static void test_shared_cache(gq_test_ctx *t) {
-    int warned = 0, wrong = 0;
+    int warned = 0, wrong = 0, renamed = 0, in_place = 0;
     uint8_t want[4][32];
     if (svd_digests(t, NULL, 0, want) != 0) {
         GQ_CHECK(t, 0, "svd scores of tiny-a without a cache failed");
@@ -525,6 +540,10 @@ static void test_shared_cache(gq_test_ctx *t) {
         cache = tmp_path(rel);
         snprintf(rel, sizeof rel, "shared-cache-%d.err", round);
         log = tmp_path(rel);
+        gq_err err = {{0}};
+        gq_mkdirs(cache, &err);
+        int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        inotify_add_watch(in, cache, IN_CREATE | IN_MODIFY | IN_MOVED_TO);
         int go[2];
         if (pipe(go) != 0) return;
         pid_t pids[CACHE_PROCS];
@@ -547,6 +566,8 @@ static void test_shared_cache(gq_test_ctx *t) {
             waitpid(pids[w], &status, 0);
             wrong += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
         }
+        count_entry_events(in, &renamed, &in_place);
+        close(in);
         char *text = read_text(log);
         warned += text && strstr(text, "rebuilding") != NULL;
         if (text && *text && round == 0) printf("shared cache, round 0 stderr:\n%s", text);
@@ -554,8 +575,84 @@ static void test_shared_cache(gq_test_ctx *t) {
     }
     GQ_CHECK(t, wrong == 0, "shared cache: %d processes got scores that differ from uncached ones", wrong);
     GQ_CHECK(t, warned == 0, "shared cache: %d of %d rounds read a half-written entry", warned, CACHE_ROUNDS);
-    printf("shared cache: %d rounds x %d processes, %d warnings, %d wrong scores\n", CACHE_ROUNDS, CACHE_PROCS, warned,
-           wrong);
+    GQ_CHECK(t, in_place == 0 && renamed > 0, "shared cache: entries written in place %d times, renamed in %d times",
+             in_place, renamed);
+    printf("shared cache: %d rounds x %d processes, %d entries renamed into place, %d written in place, %d warnings, "
+           "%d wrong scores\n", CACHE_ROUNDS, CACHE_PROCS, renamed, in_place, warned, wrong);
+}
+
+/* ---- the flags of sweep, merge and compare (harness/args.c) ---- */
+
+/* Runs `glueq ARGS`; returns the exit status, stderr in *err_text (caller frees). */
+static int glueq(gq_test_ctx *t, const char *args, char **err_text) {
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s %s", t->glueq, args);
+    int rc = gq_test_run(cmd, &out, err_text);
+    free(out);
+    return rc;
+}
+
+/* The "preds" of every row of both predictions.jsonl are equal. */
+static int same_predictions(const char *dir_a, const char *dir_b) {
+    char *pa = gq_path_join(dir_a, "predictions.jsonl"), *pb = gq_path_join(dir_b, "predictions.jsonl");
+    char *a = read_text(pa), *b = read_text(pb), *sa = NULL, *sb = NULL;
+    int same = a && b, rows = 0;
+    for (char *la = a ? strtok_r(a, "\n", &sa) : NULL, *lb = b ? strtok_r(b, "\n", &sb) : NULL; same && (la || lb);
+         la = strtok_r(NULL, "\n", &sa), lb = strtok_r(NULL, "\n", &sb), rows++) {
+        cJSON *ja = la ? cJSON_Parse(la) : NULL, *jb = lb ? cJSON_Parse(lb) : NULL;
+        same = ja && jb && cJSON_Compare(cJSON_GetObjectItem(ja, "preds"), cJSON_GetObjectItem(jb, "preds"), 1);
+        cJSON_Delete(ja), cJSON_Delete(jb);
+    }
+    free(a), free(b), free(pa), free(pb);
+    return same && rows == g_points;
+}
+
+static void expect_usage_error(gq_test_ctx *t, const char *args, const char *needle) {
+    char *err_text = NULL;
+    int rc = glueq(t, args, &err_text);
+    GQ_CHECK(t, rc == 2 && err_text && !strncmp(err_text, "glueq: ", 7) && one_line(err_text) && strstr(err_text, needle),
+             "glueq %s: want exit 2 and one line with '%s', got %d: %s", args, needle, rc, err_text ? err_text : "");
+    free(err_text);
+}
+
+static void test_flags(gq_test_ctx *t, const char *full) {
+    char args[2048], *err_text = NULL, *out = tmp_path("flags"), *cache = tmp_path("flags-cache");
+    snprintf(args, sizeof args, "sweep %s --out=%s --threads 2 --quiet --cache-dir=%s", g_config, out, cache);
+    int rc = glueq(t, args, &err_text);
+    GQ_CHECK(t, rc == 0 && err_text && !*err_text, "%s: exit %d, want 0 and a quiet stderr: %s", args, rc, err_text);
+    free(err_text);
+    /* 2 threads split the batch: logits move by ~1e-6 (see results/reliability.md, determinism), predictions do not */
+    GQ_CHECK(t, same_predictions(full, out), "sweep --threads 2: predictions differ from the 1-thread run's");
+    char *jp = gq_path_join(out, "journal.jsonl");
+    cJSON *hdr = NULL;
+    gq_err err = {{0}};
+    gq_journal_read(jp, NULL, &hdr, NULL, &err);
+    const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(hdr, "runs"), 0);
+    GQ_CHECK(t, cJSON_GetNumberValue(cJSON_GetObjectItem(run, "threads")) == 2, "--threads 2 not recorded in the journal");
+    cJSON_Delete(hdr), free(jp);
+    snprintf(args, sizeof args, "ls %s/svd-*.gqstate >/dev/null 2>&1", cache);
+    GQ_CHECK(t, system(args) == 0, "--cache-dir %s holds no svd state", cache);
+
+    char *merged = tmp_path("flags-merged");
+    snprintf(args, sizeof args, "merge --out=%s %s --quiet", merged, out);
+    GQ_CHECK(t, glueq(t, args, NULL) == 0, "glueq %s failed", args);
+    same_results(t, out, merged, "merge --out=");
+    snprintf(args, sizeof args, "compare %s %s --task=rte --fail-if-worse=0", full, merged);
+    GQ_CHECK(t, glueq(t, args, NULL) == 0, "glueq %s failed", args);
+
+    snprintf(args, sizeof args, "sweep %s --threads=many", g_config);
+    expect_usage_error(t, args, "'--threads': 'many' is not an integer");
+    snprintf(args, sizeof args, "sweep %s --shard 3/2", g_config);
+    expect_usage_error(t, args, "'--shard': '3/2' is not i/N");
+    snprintf(args, sizeof args, "sweep %s --colour", g_config);
+    expect_usage_error(t, args, "unknown option '--colour'");
+    expect_usage_error(t, "sweep", "no CONFIG");
+    snprintf(args, sizeof args, "merge --out=%s", merged);
+    expect_usage_error(t, args, "merge needs OUT and at least one INPUT");
+    snprintf(args, sizeof args, "compare %s %s --fail-if-worse=-1", full, merged);
+    expect_usage_error(t, args, "'--fail-if-worse': '-1' is not a number");
+    expect_usage_error(t, "compare onlyone", "compare needs two result sets");
+    free(out), free(cache), free(merged);
 }
 
 int main(int argc, char **argv) {
@@ -582,6 +679,7 @@ int main(int argc, char **argv) {
         TIMED(test_old_cache(&t, full));
         TIMED(test_lock(&t, full));
         TIMED(test_shared_cache(&t));
+        TIMED(test_flags(&t, full));
     }
     free(full);
     return gq_test_done(&t);
