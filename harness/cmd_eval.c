@@ -44,12 +44,7 @@ static const gq_arg_spec QUANTIZE_SPEC[] = {EVAL_FLAGS, {"out", 1}, {NULL, 0}};
 
 /* What an evaluation needs, loaded from the flags; freed with job_free. */
 typedef struct {
-    const gq_glue_task *task;
-    gq_dbert *model;
-    gq_tok *tok;
-    gq_glue_set *set;
-    gq_encoded *enc;
-    gq_dbert_runner *runner;
+    gq_eval_task ev; /* task, model, tokenizer, split, encoding, runner */
     gq_dbert_runner_opts ropts;
     char *data_root, *vocab;
     const char *split;
@@ -57,74 +52,78 @@ typedef struct {
 } job;
 
 static void job_free(job *j) {
-    gq_dbert_runner_free(j->runner);
-    gq_encoded_free(j->enc);
-    gq_glue_free(j->set);
-    gq_tok_free(j->tok);
-    gq_dbert_free(j->model);
+    gq_eval_task_free(&j->ev);
     free(j->data_root), free(j->vocab);
 }
 
-static gq_status load_tokenizer(const gq_args *a, const char *model_dir, job *j, gq_err *err) {
+/* j->vocab from --vocab, beside the model, or the assets. */
+static gq_status find_vocab(const gq_args *a, const char *model_dir, job *j, gq_err *err) {
     j->vocab = gq_cli_vocab_path(gq_args_get(a, "vocab"), model_dir);
-    if (!j->vocab)
-        return gq_fail(err, GQ_ERR_IO, "no vocab.txt found (tried --vocab, %s/vocab.txt, $GLUEQ_ASSETS/vocab, "
-                                       "../shared/assets/vocab)", model_dir ? model_dir : "MODEL");
-    gq_status s = gq_tok_load(j->vocab, &j->tok, err);
+    return j->vocab ? GQ_OK
+                    : gq_fail(err, GQ_ERR_IO, "no vocab.txt found (tried --vocab, %s/vocab.txt, $GLUEQ_ASSETS/vocab, "
+                                              "../shared/assets/vocab)", model_dir ? model_dir : "MODEL");
+}
+
+/* --utf8 strict (default) | replace. */
+static gq_status parse_utf8(const gq_args *a, gq_utf8_policy *policy, gq_err *err) {
     const char *u = gq_args_get(a, "utf8");
-    if (s == GQ_OK && u && strcmp(u, "strict") && strcmp(u, "replace"))
+    if (u && strcmp(u, "strict") && strcmp(u, "replace"))
         return gq_fail(err, GQ_ERR_ARG, "option '--utf8': '%s' is not strict or replace", u);
-    if (s == GQ_OK && u) gq_tok_set_utf8_policy(j->tok, strcmp(u, "replace") == 0 ? GQ_UTF8_REPLACE : GQ_UTF8_STRICT);
+    *policy = u && !strcmp(u, "replace") ? GQ_UTF8_REPLACE : GQ_UTF8_STRICT;
+    return GQ_OK;
+}
+
+static gq_status load_tokenizer(const gq_args *a, const char *model_dir, job *j, gq_err *err) {
+    gq_utf8_policy policy = GQ_UTF8_STRICT;
+    gq_status s = find_vocab(a, model_dir, j, err);
+    if (s == GQ_OK) s = parse_utf8(a, &policy, err);
+    if (s == GQ_OK) s = gq_tok_load(j->vocab, &j->ev.tok, err);
+    if (s == GQ_OK) gq_tok_set_utf8_policy(j->ev.tok, policy);
     return s;
 }
 
 /* Loads what the flags name; the evaluation split (tokenized) only when with_eval_set. */
 static gq_status load_job(const gq_args *a, int with_eval_set, job *j, gq_err *err) {
-    const char *model = gq_args_get(a, "model"), *task = gq_args_get(a, "task");
+    const char *model = gq_args_get(a, "model"), *task_name = gq_args_get(a, "task");
+    const gq_glue_task *task;
     long max_len, limit;
     gq_status s;
-    if (!model || !task) return gq_fail(err, GQ_ERR_ARG, "eval needs --model DIR and --task T (see glueq eval --help)");
-    if (!(j->task = gq_glue_task_find(task)))
-        return gq_fail(err, GQ_ERR_ARG, "unknown task '%s' (known: %s)", task, gq_glue_task_names());
+    if (!model || !task_name)
+        return gq_fail(err, GQ_ERR_ARG, "eval needs --model DIR and --task T (see glueq eval --help)");
+    if (!(task = gq_glue_task_find(task_name)))
+        return gq_fail(err, GQ_ERR_ARG, "unknown task '%s' (known: %s)", task_name, gq_glue_task_names());
     if ((s = gq_args_int(a, "max-len", 3, 512, 128, &max_len, err)) ||
         (s = gq_args_int(a, "limit", 0, INT32_MAX, 0, &limit, err)) || (s = gq_cli_runner_parse(a, &j->ropts, err)))
         return s;
+    gq_eval_task_opts eo = {.model_dir = model, .max_len = (int)max_len, .limit = (int)limit, .runner = j->ropts};
+    if ((s = parse_utf8(a, &eo.utf8, err)) != GQ_OK) return s;
     j->max_len = (int)max_len;
     j->split = gq_args_get(a, "split") ? gq_args_get(a, "split") : "dev";
     if (!(j->data_root = gq_cli_data_root(gq_args_get(a, "data"))))
         return gq_fail(err, GQ_ERR_IO, "no GLUE data directory found (tried --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, "
                                        "../shared/assets/glue)");
-    if (with_eval_set) {
-        char *path = gq_glue_split_path(j->task, j->data_root, j->split);
-        s = path ? gq_glue_load(j->task, path, &j->set, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-        free(path);
-        if (s != GQ_OK) return s;
-        if (limit > 0 && limit < j->set->n) j->set->n = (int)limit;
-    }
-    s = load_tokenizer(a, model, j, err);
-    if (s == GQ_OK) s = gq_dbert_load(model, &j->model, err);
-    if (s == GQ_OK && j->model->cfg.n_labels != j->task->n_labels)
-        s = gq_fail(err, GQ_ERR_SHAPE, "%s: model has %d labels, task %s has %d", model, j->model->cfg.n_labels,
-                    j->task->name, j->task->n_labels);
-    if (s == GQ_OK && with_eval_set) s = gq_encode_set(j->tok, j->set, j->max_len, &j->enc, err);
-    if (s == GQ_OK) s = gq_dbert_runner_open(j->model, &j->ropts, &j->runner, err);
+    if ((s = find_vocab(a, model, j, err)) != GQ_OK) return s;
+    char *path = with_eval_set ? gq_glue_split_path(task, j->data_root, j->split) : NULL;
+    eo.vocab = j->vocab, eo.split_path = path;
+    s = path || !with_eval_set ? gq_eval_task_load(task, &eo, &j->ev, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    free(path);
     return s;
 }
 
 static void print_text(const job *j, const gq_eval_result *r, const gq_cli_quant *cq, const gq_quant_report *rep) {
     const gq_metrics *m = &r->metrics;
     if (cq->method)
-        printf("%s %s, %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", j->task->name, j->split,
+        printf("%s %s, %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", j->ev.task->name, j->split,
                cq->method, cq->q.bits, (long long)rep->total_protected, (long long)rep->total_numel,
                rep->effective_bits_total);
-    if (!j->set->labelled) {
-        printf("%s %s: %d examples predicted (unlabelled split: no accuracy)\n", j->task->name, j->split, r->n);
+    if (!j->ev.set->labelled) {
+        printf("%s %s: %d examples predicted (unlabelled split: no accuracy)\n", j->ev.task->name, j->split, r->n);
         return;
     }
-    printf("%s %s: accuracy %.2f%% (%d/%d) [95%% CI %.2f-%.2f]\n", j->task->name, j->split, 100 * m->accuracy,
+    printf("%s %s: accuracy %.2f%% (%d/%d) [95%% CI %.2f-%.2f]\n", j->ev.task->name, j->split, 100 * m->accuracy,
            m->correct, m->total, 100 * m->acc_lo, 100 * m->acc_hi);
-    if (j->task->has_f1)
-        printf("%s %s: F1 %.2f%% (tp %d, fp %d, fn %d) [95%% CI %.2f-%.2f]\n", j->task->name, j->split, 100 * m->f1,
+    if (j->ev.task->has_f1)
+        printf("%s %s: F1 %.2f%% (tp %d, fp %d, fn %d) [95%% CI %.2f-%.2f]\n", j->ev.task->name, j->split, 100 * m->f1,
                m->tp, m->fp, m->fn, 100 * m->f1_lo, 100 * m->f1_hi);
     printf("%lld tokens in %.3f s: %.0f tokens/s\n", (long long)r->tokens, r->seconds,
            r->seconds > 0 ? (double)r->tokens / r->seconds : 0.0);
@@ -133,16 +132,16 @@ static void print_text(const job *j, const gq_eval_result *r, const gq_cli_quant
 static void print_json(const job *j, const gq_eval_result *r, const gq_cli_quant *cq, const gq_quant_report *rep) {
     const gq_metrics *m = &r->metrics;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "task", j->task->name);
+    cJSON_AddStringToObject(o, "task", j->ev.task->name);
     cJSON_AddStringToObject(o, "split", j->split);
-    cJSON_AddStringToObject(o, "model_sha256", j->model->sha256);
-    if (j->set->labelled) {
+    cJSON_AddStringToObject(o, "model_sha256", j->ev.model->sha256);
+    if (j->ev.set->labelled) {
         cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
         cJSON_AddNumberToObject(o, "correct", m->correct);
         cJSON_AddNumberToObject(o, "total", m->total);
         cJSON_AddNumberToObject(o, "accuracy_ci_low", m->acc_lo);
         cJSON_AddNumberToObject(o, "accuracy_ci_high", m->acc_hi);
-        if (j->task->has_f1) {
+        if (j->ev.task->has_f1) {
             cJSON_AddNumberToObject(o, "f1", m->f1);
             cJSON_AddNumberToObject(o, "f1_ci_low", m->f1_lo);
             cJSON_AddNumberToObject(o, "f1_ci_high", m->f1_hi);
@@ -189,9 +188,10 @@ int gq_cmd_eval(int argc, char **argv) {
     gq_eval_result res = {0};
     s = load_job(&a, 1, &j, &err);
     if (s == GQ_OK)
-        s = gq_cli_quantize(&cq, j.model, j.runner, j.tok, j.task, j.data_root, j.max_len, &session, &rep, NULL, &err);
+        s = gq_cli_quantize(&cq, j.ev.model, j.ev.runner, j.ev.tok, j.ev.task, j.data_root, j.max_len, &session, &rep,
+                            NULL, &err);
     gq_cli_progress prog = {"eval", gq_now(), gq_now()};
-    if (s == GQ_OK) s = gq_eval_run(j.runner, j.enc, NULL, gq_cli_progress_fn, &prog, &res, &err);
+    if (s == GQ_OK) s = gq_eval_run(j.ev.runner, j.ev.enc, NULL, gq_cli_progress_fn, &prog, &res, &err);
     if (s == GQ_OK) (gq_args_has(&a, "json") ? print_json : print_text)(&j, &res, &cq, &rep);
     gq_eval_result_free(&res);
     gq_quant_session_free(session);
@@ -227,11 +227,11 @@ int gq_cmd_quantize(int argc, char **argv) {
     char calib_desc[GQ_CLI_CALIB_DESC_LEN];
     s = load_job(&a, 0, &j, &err);
     if (s == GQ_OK)
-        s = gq_cli_quantize(&cq, j.model, j.runner, j.tok, j.task, j.data_root, j.max_len, &session, &rep,
+        s = gq_cli_quantize(&cq, j.ev.model, j.ev.runner, j.ev.tok, j.ev.task, j.data_root, j.max_len, &session, &rep,
                             calib_desc, &err);
     cJSON *opts = s == GQ_OK ? gq_cli_quant_json(&cq, calib_desc) : NULL;
-    if (opts) cJSON_AddStringToObject(opts, "task", j.task->name);
-    gq_export x = {j.model, j.vocab, session, &rep, opts};
+    if (opts) cJSON_AddStringToObject(opts, "task", j.ev.task->name);
+    gq_export x = {j.ev.model, j.vocab, session, &rep, opts};
     if (s == GQ_OK) s = gq_export_write(gq_args_get(&a, "out"), &x, &err);
     if (s == GQ_OK)
         printf("%s: %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", gq_args_get(&a, "out"),
@@ -263,18 +263,18 @@ int gq_cmd_logits(int argc, char **argv) {
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     gq_ids ids = {0};
     s = load_tokenizer(&a, gq_args_get(&a, "model"), &j, &err);
-    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(&a, "model"), &j.model, &err);
-    if (s == GQ_OK) s = gq_tok_encode(j.tok, gq_args_get(&a, "text"), gq_args_get(&a, "pair"), (int)max_len, &ids, &err);
-    if (s == GQ_OK) s = gq_dbert_runner_open(j.model, &j.ropts, &j.runner, &err);
-    float *logits = s == GQ_OK ? calloc((size_t)j.model->cfg.n_labels, sizeof *logits) : NULL;
-    if (s == GQ_OK) s = gq_dbert_forward(j.runner, ids.v, &ids.n, 1, logits, NULL, &err);
+    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(&a, "model"), &j.ev.model, &err);
+    if (s == GQ_OK) s = gq_tok_encode(j.ev.tok, gq_args_get(&a, "text"), gq_args_get(&a, "pair"), (int)max_len, &ids, &err);
+    if (s == GQ_OK) s = gq_dbert_runner_open(j.ev.model, &j.ropts, &j.ev.runner, &err);
+    float *logits = s == GQ_OK ? calloc((size_t)j.ev.model->cfg.n_labels, sizeof *logits) : NULL;
+    if (s == GQ_OK) s = gq_dbert_forward(j.ev.runner, ids.v, &ids.n, 1, logits, NULL, &err);
     if (s == GQ_OK) {
         int best = 0;
-        for (int i = 0; i < j.model->cfg.n_labels; i++) {
+        for (int i = 0; i < j.ev.model->cfg.n_labels; i++) {
             printf("%s%.7g", i ? " " : "", logits[i]);
             if (logits[i] > logits[best]) best = i;
         }
-        printf("\npredicted %d (%s)\n", best, j.model->cfg.labels[best]);
+        printf("\npredicted %d (%s)\n", best, j.ev.model->cfg.labels[best]);
     }
     free(logits);
     gq_ids_free(&ids);

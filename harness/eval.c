@@ -138,3 +138,34 @@ gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_
     if (s != GQ_OK) gq_eval_result_free(out);
     return s;
 }
+
+gq_status gq_eval_task_load(const gq_glue_task *task, const gq_eval_task_opts *o, gq_eval_task *out, gq_err *err) {
+    memset(out, 0, sizeof *out);
+    out->task = task;
+    gq_status s = o->split_path ? gq_glue_load(task, o->split_path, &out->set, err) : GQ_OK;
+    if (s == GQ_OK && out->set && o->need_labels && !out->set->labelled)
+        s = gq_fail(err, GQ_ERR_FORMAT, "%s: has no labels", out->set->path);
+    if (s == GQ_OK) s = gq_tok_load(o->vocab, &out->tok, err);
+    if (s == GQ_OK) gq_tok_set_utf8_policy(out->tok, o->utf8);
+    if (s == GQ_OK) s = gq_dbert_load(o->model_dir, &out->model, err);
+    if (s == GQ_OK && out->model->cfg.n_labels != task->n_labels)
+        s = gq_fail(err, GQ_ERR_SHAPE, "%s: model has %d labels, task %s has %d", o->model_dir,
+                    out->model->cfg.n_labels, task->name, task->n_labels);
+    if (s == GQ_OK && out->set) {
+        gq_glue_set head = *out->set; /* the first `limit` rows: a view, the set keeps ownership */
+        if (o->limit > 0 && o->limit < head.n) head.n = o->limit;
+        s = gq_encode_set(out->tok, &head, o->max_len, &out->enc, err);
+    }
+    if (s == GQ_OK) s = gq_dbert_runner_open(out->model, &o->runner, &out->runner, err);
+    return s;
+}
+
+void gq_eval_task_free(gq_eval_task *t) {
+    if (!t) return;
+    gq_dbert_runner_free(t->runner);
+    gq_dbert_free(t->model);
+    gq_encoded_free(t->enc);
+    gq_glue_free(t->set);
+    gq_tok_free(t->tok);
+    memset(t, 0, sizeof *t);
+}

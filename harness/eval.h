@@ -56,4 +56,29 @@ gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_
                       gq_progress_fn progress, void *progress_ctx, gq_eval_result *out, gq_err *err);
 void gq_eval_result_free(gq_eval_result *res);
 
+/* What scoring a model on one GLUE split needs, loaded together (`glueq eval`, sweeps). */
+typedef struct {
+    const gq_glue_task *task;
+    gq_tok *tok;
+    gq_glue_set *set;        /* every row of the split */
+    gq_encoded *enc;         /* its first `limit` rows, tokenized */
+    gq_dbert *model;
+    gq_dbert_runner *runner;
+} gq_eval_task;
+
+typedef struct {
+    const char *model_dir;       /* the checkpoint */
+    const char *vocab;           /* vocab.txt, already found */
+    const char *split_path;      /* the split's TSV; NULL: none (set and enc stay NULL) */
+    int max_len, limit;          /* limit 0: every row */
+    int need_labels;             /* an unlabelled split is an error */
+    gq_utf8_policy utf8;         /* GQ_UTF8_STRICT unless set */
+    gq_dbert_runner_opts runner; /* device and threads */
+} gq_eval_task_opts;
+
+/* Loads the split, the tokenizer, the model (whose label count must be the task's) and a
+ * runner, and tokenizes the split (when there is one). *out is owned by the caller: gq_eval_task_free. */
+gq_status gq_eval_task_load(const gq_glue_task *task, const gq_eval_task_opts *o, gq_eval_task *out, gq_err *err);
+void gq_eval_task_free(gq_eval_task *t);
+
 #endif

@@ -157,12 +157,7 @@ static gq_status check_paths(const gq_sweep_config *cfg, gq_err *err) {
 /* ---- one task's state ---- */
 
 typedef struct {
-    const gq_glue_task *task;
-    gq_tok *tok;
-    gq_glue_set *set;
-    gq_encoded *enc;
-    gq_dbert *model;
-    gq_dbert_runner *runner;
+    gq_eval_task ev; /* task, tokenizer, dev set, its encoding, model, runner */
     gq_quant_session *session;
     gq_calib_source *calib;
     int n_labels;
@@ -176,56 +171,48 @@ static void task_free(task_state *ts) {
     gq_quant_scores_free(ts->scores);
     gq_calib_source_free(ts->calib);
     gq_quant_session_free(ts->session);
-    gq_dbert_runner_free(ts->runner);
-    gq_dbert_free(ts->model);
-    gq_encoded_free(ts->enc);
-    gq_glue_free(ts->set);
-    gq_tok_free(ts->tok);
+    gq_eval_task_free(&ts->ev);
     free(ts->ref_pred), free(ts->ref_logits);
     memset(ts, 0, sizeof *ts);
+}
+
+/* The calibration data the config describes, for the session of ts. */
+static gq_status task_calibration(const gq_sweep_config *cfg, task_state *ts, gq_err *err) {
+    gq_calib_opts co;
+    gq_calib_opts_default(&co);
+    snprintf(co.split, sizeof co.split, "%s", cfg->calib_split);
+    co.n = cfg->calib_n;
+    co.random = strcmp(cfg->calib_sample, "random") == 0;
+    co.seed = (uint64_t)cfg->calib_seed;
+    gq_status st = gq_calib_source_load(ts->ev.tok, ts->ev.task, cfg->data, &co, cfg->max_len, &ts->calib, err);
+    if (st == GQ_OK) {
+        ts->calib->runner = ts->ev.runner;
+        gq_quant_session_set_calibration(ts->session, ts->calib->key, gq_calib_run, ts->calib);
+    }
+    return st;
 }
 
 static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_dir, int threads, int need_calib,
                            task_state *ts, gq_err *err) {
     memset(ts, 0, sizeof *ts);
-    ts->task = gq_glue_task_find(cfg->tasks[t]);
-    char *vocab = gq_cli_vocab_path(cfg->vocab, cfg->models[t]);
-    if (!vocab) return gq_fail(err, GQ_ERR_IO, "%s: no vocab.txt beside %s and none in the assets; set \"vocab\"",
-                               cfg->path, cfg->models[t]);
-    gq_status st = gq_tok_load(vocab, &ts->tok, err);
-    free(vocab);
-    char *dev = st == GQ_OK ? gq_glue_split_path(ts->task, cfg->data, "dev") : NULL;
-    if (st == GQ_OK) st = dev ? gq_glue_load(ts->task, dev, &ts->set, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-    free(dev);
-    if (st == GQ_OK && !ts->set->labelled) st = gq_fail(err, GQ_ERR_FORMAT, "%s: has no labels", ts->set->path);
-    if (st == GQ_OK) {
-        gq_glue_set lim = *ts->set; /* the first `limit` rows: a view, the set keeps ownership */
-        if (cfg->limit && cfg->limit < lim.n) lim.n = cfg->limit;
-        st = gq_encode_set(ts->tok, &lim, cfg->max_len, &ts->enc, err);
-    }
-    if (st == GQ_OK) st = gq_dbert_load(cfg->models[t], &ts->model, err);
-    if (st == GQ_OK && ts->model->cfg.n_labels != ts->task->n_labels)
-        st = gq_fail(err, GQ_ERR_SHAPE, "%s: %d labels, task %s has %d", cfg->models[t], ts->model->cfg.n_labels,
-                     ts->task->name, ts->task->n_labels);
-    gq_dbert_runner_opts ro = cfg->runner;
-    ro.threads = threads;
-    if (st == GQ_OK) st = gq_dbert_runner_open(ts->model, &ro, &ts->runner, err);
-    if (st == GQ_OK) st = gq_quant_session_new(ts->model, cache_dir, &ts->session, err);
-    if (st == GQ_OK) gq_quant_session_set_threads(ts->session, cfg->threads);
-    if (st == GQ_OK && need_calib) {
-        gq_calib_opts co;
-        gq_calib_opts_default(&co);
-        snprintf(co.split, sizeof co.split, "%s", cfg->calib_split);
-        co.n = cfg->calib_n;
-        co.random = strcmp(cfg->calib_sample, "random") == 0;
-        co.seed = (uint64_t)cfg->calib_seed;
-        st = gq_calib_source_load(ts->tok, ts->task, cfg->data, &co, cfg->max_len, &ts->calib, err);
-        if (st == GQ_OK) {
-            ts->calib->runner = ts->runner;
-            gq_quant_session_set_calibration(ts->session, ts->calib->key, gq_calib_run, ts->calib);
-        }
-    }
-    ts->n_labels = ts->task->n_labels;
+    const gq_glue_task *task = gq_glue_task_find(cfg->tasks[t]);
+    gq_eval_task_opts eo = {.model_dir = cfg->models[t], .max_len = cfg->max_len, .limit = cfg->limit,
+                            .need_labels = 1, .runner = cfg->runner};
+    eo.runner.threads = threads;
+    char *vocab = gq_cli_vocab_path(cfg->vocab, cfg->models[t]), *dev = gq_glue_split_path(task, cfg->data, "dev");
+    gq_status st = GQ_OK;
+    if (!vocab)
+        st = gq_fail(err, GQ_ERR_IO, "%s: no vocab.txt beside %s and none in the assets; set \"vocab\"", cfg->path,
+                     cfg->models[t]);
+    else if (!dev)
+        st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    eo.vocab = vocab, eo.split_path = dev;
+    if (st == GQ_OK) st = gq_eval_task_load(task, &eo, &ts->ev, err);
+    free(vocab), free(dev);
+    if (st == GQ_OK) st = gq_quant_session_new(ts->ev.model, cache_dir, &ts->session, err);
+    if (st == GQ_OK) gq_quant_session_set_threads(ts->session, threads);
+    if (st == GQ_OK && need_calib) st = task_calibration(cfg, ts, err);
+    ts->n_labels = task->n_labels;
     return st;
 }
 
@@ -233,7 +220,7 @@ static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_
  * measures fidelity against exactly the predictions it reports. */
 static int ref_from_row(task_state *ts, const cJSON *row) {
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(row, "preds"), *lg = cJSON_GetObjectItemCaseSensitive(row, "logits");
-    int n = ts->enc->n;
+    int n = ts->ev.enc->n;
     if (cJSON_GetArraySize(pr) != n || cJSON_GetArraySize(lg) != n * ts->n_labels) return 0;
     ts->ref_pred = gq_malloc_array((size_t)n, sizeof *ts->ref_pred);
     ts->ref_logits = gq_malloc_array((size_t)n * ts->n_labels, sizeof *ts->ref_logits);
@@ -294,9 +281,9 @@ static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, con
     cJSON_AddNumberToObject(r, "accuracy", m->accuracy);
     cJSON_AddNumberToObject(r, "acc_lo", m->acc_lo);
     cJSON_AddNumberToObject(r, "acc_hi", m->acc_hi);
-    cJSON_AddItemToObject(r, "f1", num_or_null(ts->task->has_f1, m->f1));
-    cJSON_AddItemToObject(r, "f1_lo", num_or_null(ts->task->has_f1, m->f1_lo));
-    cJSON_AddItemToObject(r, "f1_hi", num_or_null(ts->task->has_f1, m->f1_hi));
+    cJSON_AddItemToObject(r, "f1", num_or_null(ts->ev.task->has_f1, m->f1));
+    cJSON_AddItemToObject(r, "f1_lo", num_or_null(ts->ev.task->has_f1, m->f1_lo));
+    cJSON_AddItemToObject(r, "f1_hi", num_or_null(ts->ev.task->has_f1, m->f1_hi));
     int flips;
     double agreement, kl;
     gq_report_fidelity(ts->ref_pred, ts->ref_logits, res->pred, res->logits, res->n, ts->n_labels, &flips, &agreement,
@@ -309,11 +296,11 @@ static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, con
                           num_or_null(quant, quant && rep->total_numel ? (double)rep->total_protected / (double)rep->total_numel : 0));
     cJSON_AddNumberToObject(r, "effective_bits", quant ? rep->effective_bits_total : 32.0);
     cJSON_AddNumberToObject(r, "seconds", seconds);
-    cJSON_AddStringToObject(r, "checkpoint_sha256", ts->model->sha256);
-    cJSON_AddStringToObject(r, "data_sha256", ts->set->sha256);
+    cJSON_AddStringToObject(r, "checkpoint_sha256", ts->ev.model->sha256);
+    cJSON_AddStringToObject(r, "data_sha256", ts->ev.set->sha256);
     cJSON_AddItemToObject(r, "calib_sha256", pt->calibrated ? cJSON_CreateString(ts->calib->key) : cJSON_CreateNull());
     cJSON_AddNumberToObject(r, "n_labels", ts->n_labels);
-    if (add_raw(r, "labels", gq_report_int_array(ts->enc->label, ts->enc->n)) != GQ_OK ||
+    if (add_raw(r, "labels", gq_report_int_array(ts->ev.enc->label, ts->ev.enc->n)) != GQ_OK ||
         add_raw(r, "preds", gq_report_int_array(res->pred, res->n)) != GQ_OK ||
         add_raw(r, "logits", gq_report_float_array(res->logits, (int64_t)res->n * ts->n_labels)) != GQ_OK) {
         cJSON_Delete(r);
@@ -478,10 +465,10 @@ static gq_status fp32_reference(sweep_run *r, int task, gq_err *err) {
     if (ref)
         return ref_from_row(&r->ts, ref) ? GQ_OK
                                          : gq_fail(err, GQ_ERR_FORMAT, "%s: the FP32 row of %s does not match %d examples",
-                                                   r->jpath, cfg->tasks[task], r->ts.enc->n);
+                                                   r->jpath, cfg->tasks[task], r->ts.ev.enc->n);
     gq_eval_result res = {0};
     double t0 = gq_now();
-    gq_status st = gq_eval_run(r->ts.runner, r->ts.enc, NULL, NULL, NULL, &res, err);
+    gq_status st = gq_eval_run(r->ts.ev.runner, r->ts.ev.enc, NULL, NULL, NULL, &res, err);
     if (st != GQ_OK) {
         gq_eval_result_free(&res);
         return st;
@@ -523,7 +510,7 @@ static gq_status run_point(sweep_run *r, const gq_sweep_point *pt, gq_eval_resul
     }
     gq_quant_budget bud = {.k = pt->k > 0 ? pt->k : 0, .p = pt->p > 0 ? pt->p : -1, .global = r->cfg->budget_global};
     if ((st = gq_quant_apply(r->ts.session, sc, &pt->qopts, &bud, &rep, err)) == GQ_OK)
-        st = gq_eval_run(r->ts.runner, r->ts.enc, NULL, NULL, NULL, res, err);
+        st = gq_eval_run(r->ts.ev.runner, r->ts.ev.enc, NULL, NULL, NULL, res, err);
     gq_quant_session_restore(r->ts.session);
     *secs = gq_now() - t0;
     if (st == GQ_OK) st = record_row(r, pt, make_row(r->cfg, pt, &r->ts, res, &rep, *secs), err);
