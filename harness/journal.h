@@ -49,8 +49,9 @@ gq_status gq_journal_read(const char *path, char hash[65], cJSON **header, cJSON
 gq_status gq_journal_parse(const char *path, char *text, size_t len, char hash[65], cJSON **header, cJSON **rows,
                            size_t *complete_len, gq_err *err);
 
-/* Locks path and opens it for appending. Without resume, path must not exist yet (or be
- * empty) and is created with the header (config_hash, header JSON). With resume, an existing journal must carry
+/* Locks path (refused with a message when another process holds it) and opens it for
+ * appending. Without resume, path must not exist yet (or be empty) and is created with
+ * the header (config_hash, header JSON). With resume, an existing journal must carry
  * config_hash (else GQ_ERR_ARG saying so), its finished rows go to *rows (caller owns)
  * and a truncated last line is cut off; a missing journal is created as without resume.
  * *out is owned by the caller: gq_journal_close. */

@@ -408,13 +408,11 @@ static int owned(const sweep_run *r, const gq_sweep_point *pt) { return pt->inde
  * collects the runs of its header followed by this one (info). */
 static gq_status journal_start(sweep_run *r, int resume, const cJSON *info, gq_err *err) {
     const gq_sweep_config *cfg = r->cfg;
-    cJSON *runs = cJSON_CreateArray(), *header = NULL;
+    cJSON *runs = cJSON_CreateArray();
     if (runs) cJSON_AddItemToArray(runs, cJSON_Duplicate(info, 1));
-    if (!runs || !(header = journal_header(r->shard, r->n_shards, cfg->n_points, cfg->canonical, runs))) {
-        cJSON_Delete(runs);
-        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-    }
+    cJSON *header = runs ? journal_header(r->shard, r->n_shards, cfg->n_points, cfg->canonical, runs) : NULL;
     cJSON_Delete(runs);
+    if (!header) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     gq_status st = gq_journal_open(r->jpath, cfg->hash, header, resume, &r->journal, &r->rows, err);
     cJSON_Delete(header);
     if (st == GQ_OK) { /* the runs of the journal's header; this one's is the last when just created */

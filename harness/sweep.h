@@ -1,15 +1,18 @@
 /* sweep: runs a config's grid of quantized evaluations (`glueq sweep`) and combines the
  * journals of sharded runs (`glueq merge`).
  *
- *     glueq sweep CONFIG [--out DIR] [--resume] [--shard i/N] [--check]
- *     glueq merge OUT INPUT... [--partial]
+ *     glueq sweep CONFIG [--out DIR] [--resume] [--shard i/N] [--check] [--threads N]
+ *                 [--cache-dir DIR] [--quiet]
+ *     glueq merge OUT INPUT... [--partial]       (or --out OUT INPUT...)
  *
  * A sweep evaluates every pending point of its shard, task by task: the FP32 model once
  * (reference for flips and KL), then each quantized point; method scores are computed once
  * per (method, options, quantizer) and method states are cached on disk across runs.
  * Each finished point is appended to the journal in the output directory
  * (journal.jsonl, or journal-<i>-of-<N>.jsonl for shard i of N; see journal.h), so a
- * killed run loses at most the point in flight; --resume skips the journalled points.
+ * killed run loses at most the point in flight; --resume skips the journalled points. The
+ * journal is locked for the whole run (journal.h), so a second sweep or merge on the same
+ * output directory is refused.
  * SIGINT/SIGTERM stop cleanly after the current point (exit status 128 + signal).
  * An unsharded run that completes writes results.csv, results.json, predictions.jsonl,
  * table.md and plot.svg (report.h) atomically.
