@@ -370,6 +370,15 @@ static void test_corrupt_journal(gq_test_ctx *t, const char *full) {
     GQ_CHECK(t, journal_rows(t, dir, "truncated last line") == g_points, "truncated last line: row count");
     same_results(t, full, dir, "truncated last line, then --resume");
     free(err_text);
+    /* a journal cut inside its header line (killed while creating it) is started again */
+    copy_dir_files(full, dir);
+    char *jp0 = gq_path_join(dir, "journal.jsonl");
+    write_text(jp0, "glueq-journal 1 0123");
+    free(jp0);
+    GQ_CHECK(t, sweep_child(dir, NULL, &err_text) == 0, "journal cut in its header: %s", err_text);
+    GQ_CHECK(t, journal_rows(t, dir, "cut header") == g_points, "journal cut in its header: row count");
+    same_results(t, full, dir, "journal cut in its header, run again");
+    free(err_text);
     /* the others are refused, naming the line, and leave the journal untouched */
     static const struct {
         int line;
@@ -456,6 +465,14 @@ static void test_lock(gq_test_ctx *t, const char *full) {
         if (i) printf("second sweep --resume: %s", err_text ? err_text : "\n");
         free(err_text);
     }
+    /* a merge into the directory is refused too (it would replace the journal) */
+    char args[1400], *merge_err = NULL;
+    snprintf(args, sizeof args, "%s merge --out=%s %s/journal.jsonl", t->glueq, out, full);
+    char *merge_out = NULL;
+    int merge_rc = gq_test_run(args, &merge_out, &merge_err);
+    GQ_CHECK(t, merge_rc == 1 && merge_err && strstr(merge_err, "in use by another glueq process"),
+             "merge into a running sweep's directory: exit %d: %s", merge_rc, merge_err ? merge_err : "");
+    free(merge_out), free(merge_err);
     kill(a, SIGKILL);
     waitpid(a, NULL, 0);
     int code = sweep_child(out, "--resume", &err_text);
