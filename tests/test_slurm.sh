@@ -23,19 +23,28 @@ export GLUEQ_CACHE_DIR="$tmp/cache"
 failures=0 skipped=
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 skip() { echo "SKIP: $*"; skipped="$skipped$*; "; }
-# The daemons started here, by the pid files they write; stopped at exit (scontrol
-# shutdown, then SIGTERM, then SIGKILL after 10 s), and waited for.
+# The daemons started here, remembered by pid as soon as each has written its pid file
+# (so that they are stopped even if the temporary directory goes); stopped at exit
+# (scontrol shutdown, then SIGTERM, then SIGKILL after 10 s) and waited for.
+daemon_pids=()
+remember() { # PIDFILE
+  local t
+  for ((t = 0; t < 50; t++)); do
+    [ -s "$1" ] && { daemon_pids+=("$(cat "$1")"); return 0; }
+    sleep 0.1
+  done
+  return 1
+}
 stop_daemons() {
-  local pids=() f t
-  for f in "$tmp"/run/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
-  [ ${#pids[@]} -gt 0 ] || return 0
-  [ -n "${SLURM_CONF:-}" ] && timeout 10 scontrol shutdown >/dev/null 2>&1 || true
-  kill "${pids[@]}" 2>/dev/null || true
+  local t
+  [ ${#daemon_pids[@]} -gt 0 ] || return 0
+  [ -f "${SLURM_CONF:-}" ] && timeout 10 scontrol shutdown >/dev/null 2>&1 || true
+  kill "${daemon_pids[@]}" 2>/dev/null || true
   for ((t = 0; t < 20; t++)); do
-    kill -0 "${pids[@]}" 2>/dev/null || return 0
+    kill -0 "${daemon_pids[@]}" 2>/dev/null || return 0
     sleep 0.5
   done
-  kill -9 "${pids[@]}" 2>/dev/null || true
+  kill -9 "${daemon_pids[@]}" 2>/dev/null || true
 }
 finish() {
   stop_daemons
@@ -81,6 +90,7 @@ start_cluster() {
   munged -f --socket="$tmp/munge/sock" --key-file="$tmp/munge/munge.key" --log-file="$tmp/munge/munged.log" \
     --pid-file="$tmp/run/munged.pid" --seed-file="$tmp/munge/seed" 2>"$tmp/munge/start.log" ||
     { skip "Slurm: munged does not start: $(cat "$tmp/munge/start.log" "$tmp/munge/munged.log" 2>/dev/null | tail -3)"; return 1; }
+  remember "$tmp/run/munged.pid" || { skip "Slurm: munged wrote no pid file"; return 1; }
   local ports cpus
   ports=$(python3 -c 'import socket
 s = [socket.socket() for _ in range(2)]
@@ -119,7 +129,9 @@ NodeName=gqnode NodeHostname=localhost NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNO
 PartitionName=gqtest Nodes=gqnode Default=YES MaxTime=INFINITE State=UP
 CONF
   slurmctld -i 2>"$tmp/slurmctld.start" || { skip "Slurm: slurmctld does not start: $(tail -3 "$tmp/slurmctld.start" "$tmp/slurmctld.log")"; return 1; }
+  remember "$tmp/run/slurmctld.pid" || { skip "Slurm: slurmctld wrote no pid file: $(tail -3 "$tmp/slurmctld.log")"; return 1; }
   slurmd -N gqnode 2>"$tmp/slurmd.start" || { skip "Slurm: slurmd does not start: $(tail -3 "$tmp/slurmd.start" "$tmp/slurmd.log")"; return 1; }
+  remember "$tmp/run/slurmd.pid" || { skip "Slurm: slurmd wrote no pid file: $(tail -3 "$tmp/slurmd.log")"; return 1; }
   local t
   for ((t = 0; t < CLUSTER_START_S * 2; t++)); do
     [ "$(sinfo -h -n gqnode -o %t 2>/dev/null)" = idle ] && return 0
