@@ -20,7 +20,13 @@ done
 glueq="$tmp/bin/glueq"
 version=$("$glueq" --version) || fail "glueq --version exits $?"
 want_version=$(sed -n 's/^project(glueq VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
-rev=$(git -C "$src" rev-parse HEAD 2>/dev/null || echo unknown)
+# The revision the build recorded (cmake/version.cmake): a commit of this repository (HEAD
+# when the build ran; HEAD may have moved since), or "unknown" outside a git checkout.
+rev=$(sed -n 's/^#define GQ_GIT_REVISION "\(.*\)"$/\1/p' "$build/generated/gq_version.h")
+rev=${rev%+dirty}
+if [ "$rev" != unknown ] && git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+  git -C "$src" cat-file -e "$rev^{commit}" 2>/dev/null || fail "the build recorded revision '$rev', not a commit of $src"
+fi
 grep -qx "glueq $want_version" <<<"$version" || fail "--version: want 'glueq $want_version', got: $version"
 grep -Eq "^revision: $rev(\+dirty)?$" <<<"$version" || fail "--version: want 'revision: $rev', got: $version"
 grep -q '^BLAS: OpenBLAS [0-9]' <<<"$version" || fail "--version: no 'BLAS: OpenBLAS x.y' line: $version"
