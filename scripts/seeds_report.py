@@ -54,6 +54,8 @@ def label(r):
         s += f" k={r['k']}"
     if r["method"] == "rosaq":
         s += " " + (r.get("method_options") or "")
+    if r.get("clip") not in (None, "std:2.5"):
+        s += " clip " + r["clip"]
     return s
 
 
