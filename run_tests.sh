@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs build dependencies, builds Release and ASan+UBSan, runs the
-# unit tests in both and the slow tests (full QNLI dev) in Release.
+# unit tests in both and the slow tests (full dev sets, thread determinism, a 1,000-point
+# sweep's memory) in Release, that sweep also under ASan's leak checker.
 #   ./run_tests.sh            everything (about 5 minutes on 2 cores)
 #   GLUEQ_SKIP_SLOW=1 ./run_tests.sh   unit tests only
 # Test data: $GLUEQ_SHARED, else ../shared (assets/ and fixtures/).
@@ -17,5 +18,7 @@ ctest --preset unit -j "$JOBS" || status=1
 ctest --preset asan -j "$JOBS" || status=1
 if [ -z "${GLUEQ_SKIP_SLOW:-}" ]; then
   ctest --test-dir build/release -L slow --output-on-failure || status=1
+  # the 1,000-point sweep of test_leaks again, built with ASan: LeakSanitizer must pass
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --test-dir build/asan -L leak --output-on-failure || status=1
 fi
 exit $status

@@ -387,12 +387,14 @@ typedef struct {
     int shard, n_shards, threads;
     char *jpath, *cache_dir;
     gq_journal *journal;
-    cJSON *rows;    /* every journalled row, this run's included */
+    cJSON *rows;    /* the rows journalled before this run; this run's live in the journal
+                       only (memory stays flat however many points run) */
     cJSON *runs;    /* the runs of the journal's header, then this one */
     uint8_t *done;  /* (n_points) journalled */
     task_state ts;
     double t0, busy, task_busy;
     int n_run, task_run;
+    int last_flips; /* of the row journalled last, for the progress line */
 } sweep_run;
 
 static void sweep_run_free(sweep_run *r) {
@@ -430,16 +432,16 @@ static gq_status journal_start(sweep_run *r, int resume, const cJSON *info, gq_e
     return st;
 }
 
-/* Journals a finished point's row (taking it) and marks the point done. */
+/* Journals a finished point's row (taking it and freeing it: the reports read the rows
+ * back from the journal) and marks the point done. */
 static gq_status record_row(sweep_run *r, const gq_sweep_point *pt, cJSON *row, gq_err *err) {
     gq_status st = row ? gq_journal_append(r->journal, row, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-    if (st != GQ_OK) {
-        cJSON_Delete(row);
-        return st;
+    if (st == GQ_OK) {
+        r->last_flips = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "flips"));
+        r->done[pt->index] = 1;
     }
-    cJSON_AddItemToArray(r->rows, row);
-    r->done[pt->index] = 1;
-    return GQ_OK;
+    cJSON_Delete(row);
+    return st;
 }
 
 /* The journalled row of point pt, or NULL. */
@@ -528,11 +530,9 @@ static void report_progress(const sweep_run *r, const gq_sweep_point *pt, const 
         if (!r->done[rest[k]->index]) *(rest[k]->task == pt->task ? &rem_task : &rem_other) += 1;
     fmt_duration(gq_now() - r->t0, el, sizeof el);
     fmt_duration(r->task_busy / r->task_run * rem_task + r->busy / r->n_run * rem_other, eta, sizeof eta);
-    const cJSON *row = cJSON_GetArrayItem(r->rows, cJSON_GetArraySize(r->rows) - 1); /* pt's, just journalled */
-    int flips = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "flips"));
     gq_info("sweep: [%d/%d] #%d %s: %.2f%% (%d/%d) flips %d | %.1f s | elapsed %s, ETA %s", r->n_run, n_todo,
-            pt->index, lab, 100 * res->metrics.accuracy, res->metrics.correct, res->metrics.total, flips, secs, el,
-            eta);
+            pt->index, lab, 100 * res->metrics.accuracy, res->metrics.correct, res->metrics.total, r->last_flips,
+            secs, el, eta);
 }
 
 /* The pending points of the shard in execution order; *n gets their count. */
@@ -593,6 +593,11 @@ gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_er
     if (st == GQ_OK && r.n_shards > 1)
         gq_info("sweep: shard %d/%d done (%s); combine the shards with `glueq merge OUT DIR...`", r.shard, r.n_shards,
                 r.jpath);
+    if (st == GQ_OK && r.n_shards == 1) {
+        cJSON_Delete(r.rows);
+        r.rows = NULL;
+        st = gq_journal_read(r.jpath, NULL, NULL, &r.rows, err);
+    }
     if (st == GQ_OK && r.n_shards == 1) {
         gq_report_sort_rows(r.rows);
         cJSON *prov = final_provenance(cfg->hash, r.runs, cfg->canonical, r.rows);

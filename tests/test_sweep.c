@@ -574,6 +574,15 @@ static void test_end_to_end(gq_test_ctx *t) {
     char *full = tmp_path("full"), *sh = tmp_path("shards"), *merged = tmp_path("merged"), *killed = tmp_path("killed");
     gq_sweep_opts o = {.out = full, .n_shards = 1};
     GQ_CHECK(t, gq_sweep_run(c, &o, &err) == GQ_OK, "unsharded run: %s", err.msg);
+    /* determinism: the same sweep again, from an empty score cache, gives byte-identical
+     * results.csv (the timing column aside) and predictions.jsonl */
+    char *again = tmp_path("again"), *cache = tmp_path("cache"), rm[600];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", cache);
+    GQ_CHECK(t, system(rm) == 0, "%s", rm);
+    gq_sweep_opts o2 = {.out = again, .n_shards = 1};
+    GQ_CHECK(t, gq_sweep_run(c, &o2, &err) == GQ_OK, "second run: %s", err.msg);
+    check_same_results(t, full, again, "the same sweep twice");
+    free(again), free(cache);
     char *md = gq_path_join(full, "table.md"), *mdt = read_text(md);
     GQ_CHECK(t, mdt && strstr(mdt, "| FP32 |") && strstr(mdt, "| svd int4 |") &&
                     strstr(mdt, "| random int4 (seed=1) |"), "table.md of the run");
