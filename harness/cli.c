@@ -102,6 +102,17 @@ gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err) {
         if (v && (s = gq_quant_opts_set(&cq->q, QKEYS[i][1], v, err))) return s;
     }
     cq->q.stats_exclude_protected = gq_args_has(a, "stats-exclude-protected");
+    static const char *AKEYS[][2] = {{"algorithm", "algorithm"},
+                                     {"damp", "damp"},
+                                     {"sarqc-lambda", "sarqc_lambda"},
+                                     {"sarqc-saliency", "sarqc_saliency"},
+                                     {"calib-from", "calib_from"}};
+    for (size_t i = 0; i < sizeof AKEYS / sizeof AKEYS[0]; i++) {
+        const char *v = gq_args_get(a, AKEYS[i][0]);
+        if (v && (s = gq_quant_opts_set(&cq->q, AKEYS[i][1], v, err))) return s;
+    }
+    cq->q.act_order = gq_args_has(a, "act-order");
+    if ((s = gq_quant_opts_check(&cq->q, err))) return s;
     if ((s = gq_quant_opts_check(&cq->q, err))) return s;
     cq->budget.k = k, cq->budget.p = p, cq->budget.global = gq_args_has(a, "global");
     cq->cache_dir = gq_args_get(a, "cache-dir");
@@ -135,7 +146,7 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
     if (s == GQ_OK) gq_quant_session_set_threads(*session, gq_dbert_runner_threads(r));
     gq_calib_source *cs = NULL;
     const gq_method *meth = gq_method_find(cq->method);
-    if (s == GQ_OK && gq_method_needs_calibration(meth)) {
+    if (s == GQ_OK && (gq_method_needs_calibration(meth) || cq->q.algorithm != GQ_ALGO_RTN)) {
         s = gq_calib_source_load(tok, task, data_root, &cq->calib, max_len, &cs, err);
         if (s == GQ_OK) {
             cs->runner = r;

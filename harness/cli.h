@@ -48,8 +48,23 @@ typedef struct {
 /* The flags gq_cli_quant_parse reads, to be appended to a command's spec table. */
 #define GQ_CLI_QUANT_FLAGS                                                                           \
     {"method", 1}, {"bits", 1}, {"k", 1}, {"p", 1}, {"global", 0}, {"scheme", 1}, {"granularity", 1}, \
-        {"clip", 1}, {"stats-exclude-protected", 0}, {"method-opt", 1}, {"scores", 1}, {"calib-n", 1},               \
-        {"calib-split", 1}, {"calib-sample", 1}, {"calib-seed", 1}, {"cache-dir", 1}
+        {"clip", 1}, {"stats-exclude-protected", 0}, {"method-opt", 1}, {"scores", 1}, {"calib-n", 1}, \
+        {"calib-split", 1}, {"calib-sample", 1}, {"calib-seed", 1}, {"cache-dir", 1}, {"algorithm", 1},   \
+        {"act-order", 0}, {"damp", 1}, {"sarqc-lambda", 1}, {"sarqc-saliency", 1}, {"calib-from", 1}
+
+/* Help text of those flags, for the commands' --help. */
+#define GQ_CLI_QUANT_HELP                                                                                      \
+    "Quantizer algorithm (README \"Quantizer algorithms\"):\n"                                                  \
+    "  --algorithm rtn|gptq|awq-scale  rtn (default) rounds to nearest; gptq quantizes columns in order with\n" \
+    "                     error feedback through H^-1 (H = 2/N X^T X + damp*mean(diag H)*I); awq-scale searches\n" \
+    "                     per-input-channel scales s = a^alpha (alpha in 0, 1/20, ..., 19/20) on the\n"        \
+    "                     calibration output error. Protected weights stay FP32 in all three.\n"              \
+    "  --act-order        gptq: quantize columns by descending diag H\n"                                      \
+    "  --damp X           gptq/SARQC Hessian damping, relative to mean diag (0.01)\n"                         \
+    "  --sarqc-lambda L   SARQC (gptq, awq-scale): add L*m*sum S_ij E_ij^2 to the calibration objective (0)\n" \
+    "  --sarqc-saliency M SARQC's S: none (S = 1, RQC), svd, awq, spqr or magnitude scores (none)\n"           \
+    "  --calib-from fp32|quantized  statistics of gptq/awq-scale from the FP32 model (default) or, layer by\n" \
+    "                     layer, from the model with the earlier layers already quantized\n"
 
 gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);
 

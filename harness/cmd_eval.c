@@ -13,7 +13,9 @@
     "                   [--granularity tensor|row|group:G] [--clip std:2.5|absmax]\n"                    \
     "                   [--stats-exclude-protected] [--method-opt KEY=VALUE ...] [--scores FILE]\n"       \
     "                   [--calib-n 128] [--calib-split train] [--calib-sample first|random]\n"            \
-    "                   [--calib-seed 0] [--cache-dir DIR]]\n"
+    "                   [--calib-seed 0] [--cache-dir DIR]\n"                                          \
+    "                   [--algorithm rtn|gptq|awq-scale] [--act-order] [--damp 0.01]\n"                   \
+    "                   [--sarqc-lambda 0] [--sarqc-saliency none] [--calib-from fp32|quantized]]\n"
 
 static const char *EVAL_HELP =
     "usage: glueq eval --model DIR --task {mrpc,rte,qnli} [--data GLUE_DIR] [--split dev]\n"
@@ -31,7 +33,7 @@ static const char *EVAL_HELP =
     "Vocab search order: --vocab, DIR/vocab.txt, $GLUEQ_ASSETS/vocab/vocab.txt,\n"
     "../shared/assets/vocab/vocab.txt.\n"
     "--device cuda runs the forward on the GPU (builds with CUDA only; FP32 sgemm unless\n"
-    "--tf32); quantization and calibration stay on the CPU.\n";
+    "--tf32); quantization and calibration stay on the CPU.\n" GQ_CLI_QUANT_HELP;
 
 /* eval's options; quantize accepts the same plus --out (every eval option, so that a
  * quantize command line is an eval command line with --out added). */
@@ -159,6 +161,7 @@ static void print_json(const job *j, const gq_eval_result *r, const gq_cli_quant
         gq_quant_opts_str(&cq->q, qs, sizeof qs);
         cJSON_AddNumberToObject(o, "bits", cq->q.bits);
         cJSON_AddStringToObject(o, "quantizer", qs);
+        cJSON_AddStringToObject(o, "algorithm", gq_quant_algorithm_name(cq->q.algorithm));
         if (cq->budget.p >= 0) cJSON_AddNumberToObject(o, "p", cq->budget.p);
         else cJSON_AddNumberToObject(o, "k", (double)cq->budget.k);
         cJSON_AddBoolToObject(o, "global", cq->budget.global);
@@ -207,7 +210,7 @@ static const char *QUANTIZE_HELP =
     "vocab.txt, FP32 model.safetensors (dequantized weights), quantization.json (options,\n"
     "protected count and effective bits per matrix) and protected.safetensors (a U8 mask per\n"
     "quantized matrix). `glueq eval --model DIR2` gives the logits of the in-memory run.\n"
-    "DIR2 must not exist or be empty; it appears whole or not at all.\n";
+    "DIR2 must not exist or be empty; it appears whole or not at all.\n" GQ_CLI_QUANT_HELP;
 
 int gq_cmd_quantize(int argc, char **argv) {
     gq_args a;

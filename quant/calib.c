@@ -20,7 +20,8 @@ struct gq_quant_calib {
     gq_err err;
 };
 
-gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err) {
+/* Statistics for every layer (only < 0) or for layer `only` alone. */
+static gq_status calib_new(const gq_dbert_config *cfg, int only, gq_quant_calib **out, gq_err *err) {
     *out = NULL;
     if (cfg->n_layers <= 0 || cfg->dim <= 0 || cfg->hidden_dim <= 0)
         return gq_fail(err, GQ_ERR_ARG, "calibration: bad model shape (%d layers, dim %d, hidden %d)", cfg->n_layers,
@@ -36,6 +37,7 @@ gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, g
     for (int i = 0; i < nst; i++) {
         gq_lin_stats *s = &c->stats[i];
         s->in = i % GQ_LIN_COUNT == GQ_LIN_FF2 ? cfg->hidden_dim : cfg->dim;
+        if (only >= 0 && i / GQ_LIN_COUNT != only) continue; /* no statistics: the hook skips it */
         s->abs_sum = gq_calloc_array((size_t)s->in, sizeof *s->abs_sum);
         s->xtx = gq_calloc_array((size_t)s->in * s->in, sizeof *s->xtx);
         if (!s->abs_sum || !s->xtx) goto nomem;
@@ -46,6 +48,16 @@ nomem:
     gq_quant_calib_free(c);
     return gq_fail(err, GQ_ERR_NOMEM, "calibration: cannot allocate the statistics of %d layers (dim %d, hidden %d)",
                    cfg->n_layers, cfg->dim, cfg->hidden_dim);
+}
+
+gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err) {
+    return calib_new(cfg, -1, out, err);
+}
+
+gq_status gq_quant_calib_new_layer(const gq_dbert_config *cfg, int layer, gq_quant_calib **out, gq_err *err) {
+    if (layer < 0 || layer >= cfg->n_layers)
+        return gq_fail(err, GQ_ERR_ARG, "calibration: layer %d of a %d-layer model", layer, cfg->n_layers);
+    return calib_new(cfg, layer, out, err);
 }
 
 void gq_quant_calib_free(gq_quant_calib *c) {
@@ -65,6 +77,7 @@ gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, con
     if (in != s->in || ntok < 0)
         return gq_fail(err, GQ_ERR_SHAPE, "calibration: layer %d %s: input is (%d, %d), expected (*, %d)", layer,
                        gq_quant_lin_label(kind), ntok, in, s->in);
+    if (!s->xtx) return GQ_OK; /* a layer this calibration does not collect */
     for (int t0 = 0; t0 < ntok; t0 += CALIB_BLOCK) {
         int nb = ntok - t0 < CALIB_BLOCK ? ntok - t0 : CALIB_BLOCK;
         for (int t = 0; t < nb; t++) {
@@ -95,7 +108,8 @@ void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks) {
 
 const gq_lin_stats *gq_quant_calib_get(const gq_quant_calib *c, int layer, gq_lin_kind kind) {
     if (!c || layer < 0 || layer >= c->n_layers || (int)kind < 0 || kind >= GQ_LIN_COUNT) return NULL;
-    return &c->stats[layer * GQ_LIN_COUNT + kind];
+    const gq_lin_stats *s = &c->stats[layer * GQ_LIN_COUNT + kind];
+    return s->xtx ? s : NULL;
 }
 
 gq_status gq_quant_calib_status(const gq_quant_calib *c, gq_err *err) {

@@ -177,12 +177,6 @@ void gq_method_opts_str(const gq_method_opts *o, char *buf, size_t n) {
     }
 }
 
-gq_status gq_quantize_rtn(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
-                          const gq_lin_stats *stats, float *out, gq_err *err) {
-    (void)stats;
-    return gq_quant_matrix(ctx, w, rows, cols, mask, out, err);
-}
-
 gq_status gq_method_apply_matrix(const gq_method *m, const gq_method_args *a, int64_t k, float *out, uint8_t *mask,
                                  gq_method_applied *res, gq_err *err) {
     if (!m->apply) return gq_fail(err, GQ_ERR_ARG, "method %s has no apply hook", m->name);
@@ -192,7 +186,7 @@ gq_status gq_method_apply_matrix(const gq_method *m, const gq_method_args *a, in
     double *state = NULL;
     size_t n = 0;
     gq_status st = m->prepare ? m->prepare(a, &state, &n, err) : GQ_OK;
-    gq_quantize_fn qz = {gq_quantize_rtn, a->quant};
+    gq_quantize_fn qz = {gq_quantize_algo, a->quant};
     if (st == GQ_OK) st = m->apply(a, state, n, k, &qz, out, mask, res, err);
     free(state);
     return st;

@@ -30,6 +30,17 @@ typedef enum { GQ_QUANT_SYMMETRIC, GQ_QUANT_ASYMMETRIC } gq_quant_scheme;
 typedef enum { GQ_QUANT_TENSOR, GQ_QUANT_ROW, GQ_QUANT_GROUP } gq_quant_granularity;
 typedef enum { GQ_QUANT_CLIP_STD, GQ_QUANT_CLIP_ABSMAX } gq_quant_clip;
 
+/* The quantizer algorithm (README "Quantizer algorithms"), orthogonal to the saliency
+ * method that chooses the protected weights:
+ *   rtn        round every weight to nearest (the default; what gq_quant_matrix does);
+ *   gptq       columns in order with error feedback through the upper Cholesky factor of
+ *              H⁻¹, H = (2/N)·XᵀX + damp·mean(diag H)·I (quant/algo_gptq.c);
+ *   awq-scale  Ŵ = Q(W·diag(s))·diag(s)⁻¹, s_j = a_j^α normalised, α searched on the
+ *              calibration output error (quant/algo_awq_scale.c). */
+typedef enum { GQ_ALGO_RTN, GQ_ALGO_GPTQ, GQ_ALGO_AWQ_SCALE } gq_quant_algorithm;
+
+#define GQ_SARQC_SALIENCY_LEN 16
+
 typedef struct {
     int bits;                          /* 2..8 */
     gq_quant_scheme scheme;
@@ -38,29 +49,87 @@ typedef struct {
     gq_quant_clip clip;
     double alpha;                      /* α of "std:α" */
     int stats_exclude_protected;       /* std/min/max over unprotected entries only */
+    /* ---- the algorithm (owner: issue 11, t11algo); defaults leave RTN unchanged ---- */
+    gq_quant_algorithm algorithm;      /* rtn */
+    int act_order;                     /* gptq: columns by descending diag H (false) */
+    double damp;                       /* gptq and SARQC: H's damping (0.01) */
+    double sarqc_lambda;               /* SARQC λ >= 0 (0: the plain algorithm) */
+    char sarqc_saliency[GQ_SARQC_SALIENCY_LEN]; /* SARQC scores S: none|svd|awq|spqr|magnitude */
+    int calib_from_quantized;          /* calibration.from: quantized (sequential) */
 } gq_quant_opts;
 
-/* The SPEC default: symmetric, per tensor, clip std:2.5, stats over all entries. */
+/* The SPEC default: symmetric, per tensor, clip std:2.5, stats over all entries; rtn. */
 void gq_quant_opts_default(gq_quant_opts *o, int bits);
 
 /* Sets one option from text. Keys and values:
  *   "bits" 2..8 | "scheme" symmetric|asymmetric | "granularity" tensor|row|group:G
  *   "clip" std:α|absmax | "stats_exclude_protected" true|false
+ *   "algorithm" rtn|gptq|awq-scale | "act_order" true|false | "damp" x >= 0
+ *   "sarqc_lambda" λ >= 0 | "sarqc_saliency" none|svd|awq|spqr|magnitude
+ *   "calib_from" fp32|quantized
  * Unknown keys and malformed values fail with GQ_ERR_ARG naming both. */
 gq_status gq_quant_opts_set(gq_quant_opts *o, const char *key, const char *value, gq_err *err);
 
-/* Checks that bits is 2..8, G > 0 and α > 0 (GQ_ERR_ARG naming the option). */
+/* Checks that bits is 2..8, G > 0, α > 0, damp >= 0, λ >= 0, and that act_order (gptq),
+ * SARQC λ > 0 (gptq, awq-scale) and calib_from quantized (gptq, awq-scale) come with an
+ * algorithm that uses them (GQ_ERR_ARG naming the option). */
 gq_status gq_quant_opts_check(const gq_quant_opts *o, gq_err *err);
 
 /* Canonical one-line description, e.g. "int4 symmetric tensor std:2.5" (+ " exclude"),
- * used in results and cache keys. Writes at most n bytes (NUL included). */
+ * used in results and cache keys. A calibrated algorithm appends its settings, e.g.
+ * " gptq damp:0.01 act_order sarqc:0.1:svd from:quantized"; rtn appends nothing, so the
+ * text (and every sweep point id) of an RTN quantizer is what it was before algorithms
+ * existed. Writes at most n bytes (NUL included). */
 void gq_quant_opts_str(const gq_quant_opts *o, char *buf, size_t n);
+
+/* "rtn", "gptq", "awq-scale". */
+const char *gq_quant_algorithm_name(gq_quant_algorithm a);
 
 /* Quantizes w (rows, cols; row-major) into out (same shape; may equal w). Entries with
  * protect[i] != 0 keep their exact FP32 value; protect may be NULL (nothing protected).
  * Fails (GQ_ERR_ARG) on bad options or shapes; never allocates per element. */
 gq_status gq_quant_matrix(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
                           float *out, gq_err *err);
+
+/* ---- one matrix with the configured algorithm (owner: issue 11, t11algo) ----
+ * Calibration statistics of a matrix's inputs (defined in quant_method.h). */
+typedef struct gq_lin_stats gq_lin_stats;
+
+/*
+ * The entry point of every quantizer algorithm: gq_quant_apply calls it for each matrix,
+ * and so can anything that quantizes a single matrix (glueq quantize, rosaq, tests).
+ *
+ * Inputs a calibrated algorithm needs besides W; all owned by the caller. */
+typedef struct {
+    const gq_lin_stats *stats;        /* the matrix's inputs: XᵀX, Σ|x|, ntok (gptq and
+                                         awq-scale need it; rtn ignores it) */
+    const float *saliency;            /* (rows, cols) raw SARQC scores S of o->sarqc_saliency
+                                         (normalised to mean 1 inside); NULL: S = 1 */
+    int want_calib_err;               /* fill info->calib_err (costs 2·rows·cols² flops for
+                                         rtn and gptq; free for awq-scale) */
+} gq_quant_algo_inputs;
+
+/* What the algorithm did to one matrix. */
+typedef struct {
+    double awq_alpha;   /* awq-scale: the chosen α (0 otherwise) */
+    double calib_err;   /* tr(E XᵀX Eᵀ) = ‖X Wᵀ − X Ŵᵀ‖² on the calibration inputs, E = W − Ŵ
+                           (NaN unless want_calib_err and statistics were given) */
+} gq_quant_algo_info;
+
+/* Quantizes w (rows, cols; row-major) into out (same shape; must not alias w) with
+ * o->algorithm and o's quantizer. Protected weights (protect[i] != 0; protect may be
+ * NULL) keep their exact FP32 value and, in gptq, take no error feedback. Scales are
+ * those gq_quant_matrix computes from w and protect, before any algorithm pass (awq-scale:
+ * of W·diag(s)). rtn ignores `in` and is exactly gq_quant_matrix. info may be NULL.
+ * Fails with GQ_ERR_ARG on bad options, shapes or missing/mismatched statistics. Uses
+ * BLAS/LAPACK in the calling thread's OpenBLAS setting. */
+gq_status gq_quant_algo_matrix(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
+                               const gq_quant_algo_inputs *in, float *out, gq_quant_algo_info *info, gq_err *err);
+
+/* tr(E G Eᵀ) for E = w − what (rows, cols) and G = XᵀX given as its upper triangle
+ * (gq_lin_stats.xtx layout): the calibration output error of an approximation. */
+gq_status gq_quant_calib_error(const float *w, const float *what, int rows, int cols, const double *xtx,
+                               double *out, gq_err *err);
 
 /* Number of scales (tensor: 1, row: rows, group: rows * ceil(cols / G)). */
 int64_t gq_quant_n_scales(const gq_quant_opts *o, int rows, int cols);
@@ -169,10 +238,10 @@ typedef gq_status (*gq_quant_calib_fn)(void *ctx, const gq_dbert_hooks *hooks, g
 
 /* Declares the calibration data: calib_key identifies it in cache keys (e.g. a sha256 of
  * the token ids and the sampling options); run (with ctx, both must outlive s) is called
- * at most once, only when a calibrated method's state is not in the cache. The session
- * restores the FP32 weights before calling it. Activations are always taken from the FP32
- * model: `calibration.from: quantized` is not supported yet (it needs scoring layer by
- * layer between forwards). */
+ * once for the FP32 statistics, when a calibrated method's state is not in the cache or a
+ * calibrated algorithm needs them (the session restores the FP32 weights first), and once
+ * per layer by gq_quant_apply for an algorithm with calibration from quantized (on the
+ * weights as they are then: run must use the model the session writes into). */
 void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run,
                                       void *ctx);
 
@@ -192,13 +261,18 @@ typedef struct {
     int64_t protected_count[GQ_QUANT_MAX_MATS];
     double effective_bits[GQ_QUANT_MAX_MATS];
     double sq_err[GQ_QUANT_MAX_MATS];  /* Σ (Ŵ − W)² of the applied matrix */
+    double awq_alpha[GQ_QUANT_MAX_MATS]; /* awq-scale: the α chosen for the matrix (else 0) */
     int64_t total_numel, total_protected;
     double effective_bits_total;        /* over all weights of all matrices */
 } gq_quant_report;
 
 /* Restores every matrix from the FP32 copy, then writes the quantized matrices into the
- * model with the budget's top-k of sc kept in FP32 (sc NULL or budget k = 0: uniform).
- * rep (may be NULL) is filled. */
+ * model with the budget's top-k of sc kept in FP32 (sc NULL or budget k = 0: uniform),
+ * each through gq_quant_algo_matrix with q's algorithm. A calibrated algorithm (gptq,
+ * awq-scale) takes the statistics of the session's calibration (run on first need; with
+ * q->calib_from_quantized, one forward per layer through the partly quantized model) and,
+ * with SARQC λ > 0, the scores of q->sarqc_saliency (default options) as S. Protected sets
+ * always come from sc, i.e. from FP32 activations. rep (may be NULL) is filled. */
 gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
                          const gq_quant_budget *b, gq_quant_report *rep, gq_err *err);
 

@@ -9,12 +9,63 @@
  * the entry is unusable ("checksum mismatch ...") and nothing is allocated. */
 const char *gq_quant_cache_decode(const uint8_t *b, size_t len, const char *key, int n_mats, double **st, size_t *n);
 
+#include <math.h>
+
 /* The registered methods, one file each (method_<name>.c). */
 extern const gq_method gq_method_uniform, gq_method_magnitude, gq_method_random, gq_method_svd, gq_method_awq,
     gq_method_spqr, gq_method_external, gq_method_rosaq;
 
-/* gq_quantize_fn that rounds to nearest with ctx = the gq_quant_opts (stats unused). */
-gq_status gq_quantize_rtn(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
-                          const gq_lin_stats *stats, float *out, gq_err *err);
+/* gq_quantize_fn with ctx = the gq_quant_opts: gq_quant_algo_matrix with the configured
+ * algorithm on the given statistics (SARQC's S = 1: a transform's basis has no method
+ * scores). rtn ignores stats and may quantize in place (out == w). (algo.c) */
+gq_status gq_quantize_algo(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
+                           const gq_lin_stats *stats, float *out, gq_err *err);
+
+/* ---- the quantizer's scale blocks, shared with the algorithms (quantizer.c) ---- */
+
+/* Parameters of one scale block: Ŵ = (clamp(rint(W/s) + z, qmin, qmax) − z)·s. */
+typedef struct {
+    double s, z, qmin, qmax;
+    double zero_value; /* Ŵ when s == 0 (the range collapsed to one value) */
+} gq_qparams;
+
+/* The parameters of every scale block of w (gq_quant_n_scales entries into p), exactly
+ * those gq_quant_matrix computes (o must have passed gq_quant_opts_check). */
+void gq_quant_params(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
+                     gq_qparams *p);
+
+/* Index into gq_quant_params' output of the block holding (r, j). */
+static inline int64_t gq_quant_param_index(const gq_quant_opts *o, int cols, int r, int j) {
+    if (o->granularity == GQ_QUANT_TENSOR) return 0;
+    if (o->granularity == GQ_QUANT_ROW) return r;
+    return (int64_t)r * ((cols + o->group - 1) / o->group) + j / o->group;
+}
+
+/* Quantize-dequantize of one value x (in double, as read from FP32 or carried by an
+ * algorithm) with block parameters p, rounded to FP32 once at the end. */
+static inline float gq_qparams_value(const gq_qparams *p, double x) {
+    if (!(p->s > 0)) return (float)p->zero_value; /* zero range: the one representable value */
+    double q = rint(x / p->s) + p->z;
+    if (q < p->qmin) q = p->qmin;
+    if (q > p->qmax) q = p->qmax;
+    return (float)((q - p->z) * p->s);
+}
+
+/* ---- calibrated algorithms (algo.c, algo_gptq.c, algo_awq_scale.c) ---- */
+
+/* The Hessian of GPTQ and SARQC for inputs st: h (cols, cols; full, symmetric) =
+ * (2/N)·XᵀX with dead columns (diag 0) set to 1 on the diagonal, plus damp·mean(diag)·I.
+ * dead (cols, may be NULL) marks the dead columns. *mean_diag is mean diag H after
+ * damping (SARQC's m). */
+void gq_algo_hessian(const gq_lin_stats *st, double damp, double *h, uint8_t *dead, double *mean_diag);
+
+/* SARQC's S normalised to mean 1 (rows, cols) into s, or all ones when saliency is NULL.
+ * Fails when the scores have no positive finite mean. */
+gq_status gq_algo_sarqc_scores(const float *saliency, int rows, int cols, double *s, gq_err *err);
+
+gq_status gq_algo_gptq(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
+                       const gq_quant_algo_inputs *in, float *out, gq_err *err);
+gq_status gq_algo_awq_scale(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
+                            const gq_quant_algo_inputs *in, float *out, gq_quant_algo_info *info, gq_err *err);
 
 #endif

@@ -15,7 +15,7 @@
 /* ------------------------------------------------------------------------------------
  * Calibration statistics of the inputs x (ntok, in) of every Linear.
  * ------------------------------------------------------------------------------------ */
-typedef struct {
+typedef struct gq_lin_stats {
     int in;
     int64_t ntok;
     double *abs_sum; /* (in) Σ_tokens |x_j| */
@@ -27,6 +27,9 @@ typedef struct gq_quant_calib gq_quant_calib;
 /* Statistics for every (layer, kind) of a model with config cfg (all memory allocated
  * here: about 8·(5·dim² + hidden²)·n_layers bytes). Owned by the caller: _free. */
 gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err);
+/* The same for one layer only (calibration.from: quantized collects layer by layer):
+ * the hooks ignore the other layers and gq_quant_calib_get returns NULL for them. */
+gq_status gq_quant_calib_new_layer(const gq_dbert_config *cfg, int layer, gq_quant_calib **out, gq_err *err);
 void gq_quant_calib_free(gq_quant_calib *c);
 
 /* Fills hooks so that every forward run with them accumulates into c (single thread of
@@ -37,7 +40,7 @@ void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks);
 gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, const float *x, int ntok, int in,
                              gq_err *err);
 
-/* The statistics of (layer, kind), owned by c; NULL when out of range. */
+/* The statistics of (layer, kind), owned by c; NULL when out of range or not collected. */
 const gq_lin_stats *gq_quant_calib_get(const gq_quant_calib *c, int layer, gq_lin_kind kind);
 
 /* First failure of a hook (a shape mismatch), or GQ_OK. */

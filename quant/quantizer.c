@@ -4,7 +4,7 @@
  * scale, W/s and q·s, rounded to FP32 once at the end. This reproduces the PyTorch FP64
  * reference (fixtures quant_refs) bit for bit; computing s or W/s in FP32 does not.
  */
-#include "quant.h"
+#include "quant_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +19,33 @@ void gq_quant_opts_default(gq_quant_opts *o, int bits) {
     o->clip = GQ_QUANT_CLIP_STD;
     o->alpha = 2.5;
     o->stats_exclude_protected = 0;
+    o->algorithm = GQ_ALGO_RTN;
+    o->damp = 0.01;
+    snprintf(o->sarqc_saliency, sizeof o->sarqc_saliency, "none");
+}
+
+const char *gq_quant_algorithm_name(gq_quant_algorithm a) {
+    switch (a) {
+    case GQ_ALGO_RTN: return "rtn";
+    case GQ_ALGO_GPTQ: return "gptq";
+    case GQ_ALGO_AWQ_SCALE: return "awq-scale";
+    }
+    return "?";
+}
+
+/* The methods whose scores SARQC can weight E² with ("none": S = 1). */
+static int sarqc_saliency_known(const char *v) {
+    static const char *const known[] = {"none", "svd", "awq", "spqr", "magnitude", NULL};
+    for (int i = 0; known[i]; i++)
+        if (!strcmp(v, known[i])) return 1;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *b) {
+    if (!strcmp(v, "true") || !strcmp(v, "1")) *b = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0")) *b = 0;
+    else return 0;
+    return 1;
 }
 
 /* Parses a whole decimal integer / finite double; 0 on junk or trailing characters. */
@@ -69,15 +96,39 @@ gq_status gq_quant_opts_set(gq_quant_opts *o, const char *key, const char *value
             return gq_fail(err, GQ_ERR_ARG, "quantizer: clip '%s': expected absmax or std:ALPHA with ALPHA > 0",
                            value);
     } else if (!strcmp(key, "stats_exclude_protected")) {
-        if (!strcmp(value, "true") || !strcmp(value, "1")) o->stats_exclude_protected = 1;
-        else if (!strcmp(value, "false") || !strcmp(value, "0")) o->stats_exclude_protected = 0;
-        else
+        if (!parse_bool(value, &o->stats_exclude_protected))
             return gq_fail(err, GQ_ERR_ARG, "quantizer: stats_exclude_protected '%s': expected true or false",
                            value);
+    } else if (!strcmp(key, "algorithm")) {
+        if (!strcmp(value, "rtn")) o->algorithm = GQ_ALGO_RTN;
+        else if (!strcmp(value, "gptq")) o->algorithm = GQ_ALGO_GPTQ;
+        else if (!strcmp(value, "awq-scale")) o->algorithm = GQ_ALGO_AWQ_SCALE;
+        else return gq_fail(err, GQ_ERR_ARG, "quantizer: algorithm '%s': expected rtn, gptq or awq-scale", value);
+    } else if (!strcmp(key, "act_order")) {
+        if (!parse_bool(value, &o->act_order))
+            return gq_fail(err, GQ_ERR_ARG, "quantizer: act_order '%s': expected true or false", value);
+    } else if (!strcmp(key, "damp")) {
+        if (!parse_double(value, &d) || d < 0)
+            return gq_fail(err, GQ_ERR_ARG, "quantizer: damp '%s': expected a number >= 0", value);
+        o->damp = d;
+    } else if (!strcmp(key, "sarqc_lambda")) {
+        if (!parse_double(value, &d) || d < 0)
+            return gq_fail(err, GQ_ERR_ARG, "quantizer: sarqc lambda '%s': expected a number >= 0", value);
+        o->sarqc_lambda = d;
+    } else if (!strcmp(key, "sarqc_saliency")) {
+        if (!sarqc_saliency_known(value))
+            return gq_fail(err, GQ_ERR_ARG,
+                           "quantizer: sarqc saliency '%s': expected none, svd, awq, spqr or magnitude", value);
+        snprintf(o->sarqc_saliency, sizeof o->sarqc_saliency, "%s", value);
+    } else if (!strcmp(key, "calib_from")) {
+        if (!strcmp(value, "fp32")) o->calib_from_quantized = 0;
+        else if (!strcmp(value, "quantized")) o->calib_from_quantized = 1;
+        else return gq_fail(err, GQ_ERR_ARG, "quantizer: calibration from '%s': expected fp32 or quantized", value);
     } else {
         return gq_fail(err, GQ_ERR_ARG,
                        "quantizer: unknown option '%s' (known: bits, scheme, granularity, clip, "
-                       "stats_exclude_protected)",
+                       "stats_exclude_protected, algorithm, act_order, damp, sarqc_lambda, sarqc_saliency, "
+                       "calib_from)",
                        key);
     }
     return GQ_OK;
@@ -95,6 +146,24 @@ gq_status gq_quant_opts_check(const gq_quant_opts *o, gq_err *err) {
         return gq_fail(err, GQ_ERR_ARG, "quantizer: clip std:%g: alpha must be positive", o->alpha);
     if (o->clip != GQ_QUANT_CLIP_STD && o->clip != GQ_QUANT_CLIP_ABSMAX)
         return gq_fail(err, GQ_ERR_ARG, "quantizer: unknown clip %d", (int)o->clip);
+    if (o->algorithm != GQ_ALGO_RTN && o->algorithm != GQ_ALGO_GPTQ && o->algorithm != GQ_ALGO_AWQ_SCALE)
+        return gq_fail(err, GQ_ERR_ARG, "quantizer: unknown algorithm %d", (int)o->algorithm);
+    if (!(o->damp >= 0 && isfinite(o->damp)))
+        return gq_fail(err, GQ_ERR_ARG, "quantizer: damp %g: must be a number >= 0", o->damp);
+    if (!(o->sarqc_lambda >= 0 && isfinite(o->sarqc_lambda)))
+        return gq_fail(err, GQ_ERR_ARG, "quantizer: sarqc lambda %g: must be a number >= 0", o->sarqc_lambda);
+    if (!sarqc_saliency_known(o->sarqc_saliency))
+        return gq_fail(err, GQ_ERR_ARG, "quantizer: sarqc saliency '%s': expected none, svd, awq, spqr or magnitude",
+                       o->sarqc_saliency);
+    if (o->act_order && o->algorithm != GQ_ALGO_GPTQ)
+        return gq_fail(err, GQ_ERR_ARG, "quantizer: act_order needs algorithm gptq (not %s)",
+                       gq_quant_algorithm_name(o->algorithm));
+    if (o->sarqc_lambda > 0 && o->algorithm == GQ_ALGO_RTN)
+        return gq_fail(err, GQ_ERR_ARG, "quantizer: sarqc lambda %g needs algorithm gptq or awq-scale (not rtn)",
+                       o->sarqc_lambda);
+    if (o->calib_from_quantized && o->algorithm == GQ_ALGO_RTN)
+        return gq_fail(err, GQ_ERR_ARG, "quantizer: calibration from quantized needs algorithm gptq or awq-scale "
+                                        "(rtn uses no calibration)");
     return GQ_OK;
 }
 
@@ -104,8 +173,17 @@ void gq_quant_opts_str(const gq_quant_opts *o, char *buf, size_t n) {
     else snprintf(gran, sizeof gran, "%s", o->granularity == GQ_QUANT_ROW ? "row" : "tensor");
     if (o->clip == GQ_QUANT_CLIP_STD) snprintf(clip, sizeof clip, "std:%.17g", o->alpha);
     else snprintf(clip, sizeof clip, "absmax");
-    snprintf(buf, n, "int%d %s %s %s%s", o->bits, o->scheme == GQ_QUANT_ASYMMETRIC ? "asymmetric" : "symmetric",
-             gran, clip, o->stats_exclude_protected ? " exclude" : "");
+    char algo[160] = "";
+    if (o->algorithm != GQ_ALGO_RTN) {
+        size_t u = (size_t)snprintf(algo, sizeof algo, " %s damp:%.17g", gq_quant_algorithm_name(o->algorithm),
+                                    o->damp);
+        if (o->act_order && u < sizeof algo) u += (size_t)snprintf(algo + u, sizeof algo - u, " act_order");
+        if (o->sarqc_lambda > 0 && u < sizeof algo)
+            u += (size_t)snprintf(algo + u, sizeof algo - u, " sarqc:%.17g:%s", o->sarqc_lambda, o->sarqc_saliency);
+        if (o->calib_from_quantized && u < sizeof algo) snprintf(algo + u, sizeof algo - u, " from:quantized");
+    }
+    snprintf(buf, n, "int%d %s %s %s%s%s", o->bits, o->scheme == GQ_QUANT_ASYMMETRIC ? "asymmetric" : "symmetric",
+             gran, clip, o->stats_exclude_protected ? " exclude" : "", algo);
 }
 
 int64_t gq_quant_n_scales(const gq_quant_opts *o, int rows, int cols) {
@@ -137,17 +215,11 @@ typedef struct {
     int nr, len, stride;
 } block;
 
-/* Quantization parameters of a block: Ŵ = (clamp(rint(W/s) + z, qmin, qmax) − z)·s. */
-typedef struct {
-    double s, z, qmin, qmax;
-    double zero_value; /* Ŵ when s == 0 (the range collapsed to one value) */
-} qparams;
-
 static int counts(const block *b, int r, int j, int exclude) {
     return !(exclude && b->protect && b->protect[(size_t)r * b->stride + j]);
 }
 
-static qparams block_params(const gq_quant_opts *o, const block *b) {
+static gq_qparams block_params(const gq_quant_opts *o, const block *b) {
     int ex = o->stats_exclude_protected;
     double n = 0, sum = 0, mn = INFINITY, mx = -INFINITY, amax = 0;
     for (int r = 0; r < b->nr; r++)
@@ -159,7 +231,7 @@ static qparams block_params(const gq_quant_opts *o, const block *b) {
             if (x > mx) mx = x;
             if (fabs(x) > amax) amax = fabs(x);
         }
-    qparams p = {0, 0, 0, 0, 0};
+    gq_qparams p = {0, 0, 0, 0, 0};
     if (n == 0) return p; /* every entry is protected: nothing is quantized */
     double mean = sum / n, ss = 0;
     if (o->clip == GQ_QUANT_CLIP_STD) { /* second pass: population std, no cancellation */
@@ -196,23 +268,46 @@ static qparams block_params(const gq_quant_opts *o, const block *b) {
     return p;
 }
 
-static void block_apply(const qparams *p, const block *b) {
+static void block_apply(const gq_qparams *p, const block *b) {
     for (int r = 0; r < b->nr; r++)
         for (int j = 0; j < b->len; j++) {
             size_t i = (size_t)r * b->stride + j;
-            if (b->protect && b->protect[i]) {
-                b->out[i] = b->w[i];
-                continue;
-            }
-            if (!(p->s > 0)) { /* zero range: the one representable value */
-                b->out[i] = (float)p->zero_value;
-                continue;
-            }
-            double q = rint((double)b->w[i] / p->s) + p->z;
-            if (q < p->qmin) q = p->qmin;
-            if (q > p->qmax) q = p->qmax;
-            b->out[i] = (float)((q - p->z) * p->s);
+            b->out[i] = b->protect && b->protect[i] ? b->w[i] : gq_qparams_value(p, b->w[i]);
         }
+}
+
+/* Calls fn for every scale block of the matrix, in gq_quant_param_index order. */
+static void for_each_block(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
+                           float *out, void (*fn)(const gq_quant_opts *, const block *, void *), void *ctx) {
+    if (o->granularity == GQ_QUANT_TENSOR) {
+        block b = {w, protect, out, rows, cols, cols};
+        fn(o, &b, ctx);
+        return;
+    }
+    int g = o->granularity == GQ_QUANT_ROW ? cols : o->group;
+    for (int r = 0; r < rows; r++)
+        for (int j0 = 0; j0 < cols; j0 += g) {
+            size_t off = (size_t)r * cols + j0;
+            block b = {w + off, protect ? protect + off : NULL, out ? out + off : NULL, 1,
+                       j0 + g <= cols ? g : cols - j0, cols};
+            fn(o, &b, ctx);
+        }
+}
+
+static void quantize_block(const gq_quant_opts *o, const block *b, void *ctx) {
+    gq_qparams p = block_params(o, b);
+    block_apply(&p, b);
+}
+
+static void params_block(const gq_quant_opts *o, const block *b, void *ctx) {
+    gq_qparams **next = ctx;
+    *(*next)++ = block_params(o, b);
+}
+
+void gq_quant_params(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
+                     gq_qparams *p) {
+    gq_qparams *next = p;
+    for_each_block(o, w, rows, cols, protect, NULL, params_block, &next);
 }
 
 gq_status gq_quant_matrix(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
@@ -220,19 +315,6 @@ gq_status gq_quant_matrix(const gq_quant_opts *o, const float *w, int rows, int 
     gq_status st = gq_quant_opts_check(o, err);
     if (st != GQ_OK) return st;
     if (rows <= 0 || cols <= 0) return gq_fail(err, GQ_ERR_SHAPE, "quantizer: matrix shape %dx%d", rows, cols);
-    if (o->granularity == GQ_QUANT_TENSOR) {
-        block b = {w, protect, out, rows, cols, cols};
-        qparams p = block_params(o, &b);
-        block_apply(&p, &b);
-        return GQ_OK;
-    }
-    int g = o->granularity == GQ_QUANT_ROW ? cols : o->group;
-    for (int r = 0; r < rows; r++)
-        for (int j0 = 0; j0 < cols; j0 += g) {
-            size_t off = (size_t)r * cols + j0;
-            block b = {w + off, protect ? protect + off : NULL, out + off, 1, j0 + g <= cols ? g : cols - j0, cols};
-            qparams p = block_params(o, &b);
-            block_apply(&p, &b);
-        }
+    for_each_block(o, w, rows, cols, protect, out, quantize_block, NULL);
     return GQ_OK;
 }

@@ -142,10 +142,11 @@ void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key
     s->calib = NULL;
 }
 
-static gq_status ensure_calibration(gq_quant_session *s, const char *method, gq_err *err) {
+/* `who` names what needs the data ("method spqr", "quantizer gptq") in messages. */
+static gq_status ensure_calibration(gq_quant_session *s, const char *who, gq_err *err) {
     if (s->calib) return GQ_OK;
     if (!s->calib_run || !s->calib_key)
-        return gq_fail(err, GQ_ERR_ARG, "method %s needs calibration data, and none was given", method);
+        return gq_fail(err, GQ_ERR_ARG, "%s needs calibration data, and none was given", who);
     gq_status st = gq_quant_calib_new(&s->m->cfg, &s->calib, err);
     if (st != GQ_OK) return st;
     gq_dbert_hooks hooks;
@@ -171,10 +172,10 @@ static gq_status ensure_calibration(gq_quant_session *s, const char *method, gq_
  * loops that BLAS does not parallelize for us; prepare (which calls multithreaded BLAS
  * and LAPACK) stays serial so that threads are not nested. The pool starts on first use
  * with the thread count of gq_quant_session_set_threads. */
-static gq_status for_each_matrix(gq_quant_session *s, gq_pool_task fn, void *ctx, gq_err *err) {
+static gq_status for_each_matrix(gq_quant_session *s, int n, gq_pool_task fn, void *ctx, gq_err *err) {
     if (!s->pool && !(s->pool = gq_pool_new(s->threads)))
         return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot start %d threads", s->threads);
-    return gq_pool_for(s->pool, s->n_mats, fn, ctx, err);
+    return gq_pool_for(s->pool, n, fn, ctx, err);
 }
 
 /* ---- disk cache of prepared states ---- */
@@ -345,7 +346,9 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
         }
         have_states = cache_load(path, key, s->n_mats, states, nstate);
     }
-    if (m->needs_calibration && !have_states && (st = ensure_calibration(s, name, err)) != GQ_OK) goto done;
+    char who[64];
+    snprintf(who, sizeof who, "method %s", name);
+    if (m->needs_calibration && !have_states && (st = ensure_calibration(s, who, err)) != GQ_OK) goto done;
     gq_method_args a = {.opts = &ro, .quant = q};
     if (m->prepare && !have_states) {
         double t0 = gq_now();
@@ -368,7 +371,7 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
         memset(states, 0, sizeof states);
     } else {
         score_task task = {s, m, &a, states, nstate, sc};
-        st = for_each_matrix(s, score_one, &task, err);
+        st = for_each_matrix(s, s->n_mats, score_one, &task, err);
     }
 done:
     for (int i = 0; i < s->n_mats; i++) free(states[i]);
@@ -434,7 +437,7 @@ static gq_status select_masks(gq_quant_session *s, const gq_quant_scores *sc, co
         st = gq_quant_topk_global(scores, n, s->n_mats, k, masks, err);
     } else {
         select_task task = {s, sc, b, mask};
-        st = for_each_matrix(s, select_one, &task, err);
+        st = for_each_matrix(s, s->n_mats, select_one, &task, err);
     }
     for (int i = 0; i < s->n_mats; i++)
         for (int64_t j = s->off[i]; j < s->off[i + 1]; j++) count[i] += mask[j];
@@ -445,20 +448,103 @@ typedef struct {
     gq_quant_session *s;
     const gq_quant_opts *q;
     const uint8_t *mask;
-    double *sq_err;
+    const gq_quant_calib *calib;  /* the algorithm's statistics (NULL for rtn) */
+    const gq_quant_scores *sarqc; /* SARQC's S (NULL: S = 1) */
+    const int *order;             /* task -> matrix index */
+    double *sq_err, *awq_alpha;
 } apply_task;
 
-static gq_status apply_one(void *ctx, int i, gq_err *err) {
+static gq_status apply_one(void *ctx, int task, gq_err *err) {
     const apply_task *t = ctx;
     const gq_quant_session *s = t->s;
+    int i = t->order[task];
     const float *w = s->fp32 + s->off[i];
     float *dst = mat(s, i)->w;
     mat(s, i)->version++; /* a runner's device copy is stale now */
-    gq_status st = gq_quant_matrix(t->q, w, s->rows[i], s->cols[i], t->mask + s->off[i], dst, err);
+    gq_quant_algo_inputs in = {
+        .stats = t->calib ? gq_quant_calib_get(t->calib, i / GQ_LIN_COUNT, (gq_lin_kind)(i % GQ_LIN_COUNT)) : NULL,
+        .saliency = t->sarqc ? gq_quant_scores_get(t->sarqc, i) : NULL};
+    gq_quant_algo_info info;
+    gq_status st = gq_quant_algo_matrix(t->q, w, s->rows[i], s->cols[i], t->mask + s->off[i], &in, dst, &info, err);
+    if (st != GQ_OK) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+        return gq_fail(err, st, "layer %d %s: %s", i / GQ_LIN_COUNT, gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT)),
+                       msg);
+    }
     double se = 0;
-    for (int64_t j = 0; st == GQ_OK && j < s->off[i + 1] - s->off[i]; j++)
-        se += ((double)dst[j] - w[j]) * ((double)dst[j] - w[j]);
-    t->sq_err[i] = se;
+    for (int64_t j = 0; j < s->off[i + 1] - s->off[i]; j++) se += ((double)dst[j] - w[j]) * ((double)dst[j] - w[j]);
+    t->sq_err[i] = se, t->awq_alpha[i] = info.awq_alpha;
+    return GQ_OK;
+}
+
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+/* Runs apply_one for n matrices of t->order. A calibrated algorithm's matrix is a few
+ * BLAS/LAPACK calls: matrices run in parallel (the largest first, for balance), each with
+ * single-threaded BLAS, so that the threads are not nested. */
+static gq_status apply_matrices(apply_task *t, int n, gq_err *err) {
+    if (t->q->algorithm == GQ_ALGO_RTN) return for_each_matrix(t->s, n, apply_one, t, err);
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    gq_status st = for_each_matrix(t->s, n, apply_one, t, err);
+    openblas_set_num_threads(blas_threads);
+    return st;
+}
+
+/* Matrix indices [first, first + n) by descending rows·cols² (an algorithm's cost). */
+static void order_by_cost(const gq_quant_session *s, int first, int n, int *order) {
+    for (int a = 0; a < n; a++) {
+        int i = first + a, b = a;
+        double ci = (double)s->rows[i] * s->cols[i] * s->cols[i];
+        while (b > 0 && (double)s->rows[order[b - 1]] * s->cols[order[b - 1]] * s->cols[order[b - 1]] < ci) {
+            order[b] = order[b - 1];
+            b--;
+        }
+        order[b] = i;
+    }
+}
+
+/* calibration.from: quantized: layer l's statistics come from a forward of the
+ * calibration data through the model whose layers < l are already quantized (layers >= l
+ * still FP32). One forward per layer; nothing of it is cached (it depends on every choice
+ * made for the earlier layers). */
+static gq_status apply_sequential(gq_quant_session *s, apply_task *t, int *order, gq_err *err) {
+    if (!s->calib_run || !s->calib_key)
+        return gq_fail(err, GQ_ERR_ARG, "quantizer %s with calibration from quantized needs calibration data, and "
+                                        "none was given", gq_quant_algorithm_name(t->q->algorithm));
+    gq_quant_session_restore(s);
+    double t0 = gq_now();
+    gq_status st = GQ_OK;
+    for (int l = 0; l < s->m->cfg.n_layers && st == GQ_OK; l++) {
+        gq_quant_calib *c = NULL;
+        gq_dbert_hooks hooks;
+        if ((st = gq_quant_calib_new_layer(&s->m->cfg, l, &c, err)) != GQ_OK) break;
+        gq_quant_calib_hooks(c, &hooks);
+        st = s->calib_run(s->calib_ctx, &hooks, err);
+        if (st == GQ_OK) st = gq_quant_calib_status(c, err);
+        order_by_cost(s, l * GQ_LIN_COUNT, GQ_LIN_COUNT, order);
+        t->calib = c, t->order = order;
+        if (st == GQ_OK) st = apply_matrices(t, GQ_LIN_COUNT, err);
+        gq_quant_calib_free(c);
+    }
+    t->calib = NULL;
+    if (st == GQ_OK)
+        gq_info("calibration from quantized: %d layers calibrated in turn in %.2f s", s->m->cfg.n_layers,
+                gq_now() - t0);
+    return st;
+}
+
+/* The SARQC scores S of q (NULL when λ = 0 or saliency none: S = 1). */
+static gq_status sarqc_scores(gq_quant_session *s, const gq_quant_opts *q, gq_quant_scores **out, gq_err *err) {
+    *out = NULL;
+    if (!(q->sarqc_lambda > 0) || !strcmp(q->sarqc_saliency, "none")) return GQ_OK;
+    gq_status st = gq_quant_scores_compute(s, q->sarqc_saliency, NULL, q, out, err);
+    if (st == GQ_OK && !(*out)->data) { /* a method that scores nothing: S = 1 */
+        gq_quant_scores_free(*out);
+        *out = NULL;
+    }
     return st;
 }
 
@@ -469,7 +555,7 @@ static gq_status apply_transformed(gq_quant_session *s, const gq_quant_scores *s
     if (b && b->global)
         return gq_fail(err, GQ_ERR_ARG, "method %s: only per-matrix budgets are supported (not global)",
                        sc->method->name);
-    gq_quantize_fn qz = {gq_quantize_rtn, q};
+    gq_quantize_fn qz = {gq_quantize_algo, q};
     gq_method_args a = {.opts = &sc->opts, .quant = q};
     for (int i = 0; i < s->n_mats; i++) {
         int64_t n = s->off[i + 1] - s->off[i];
@@ -494,17 +580,42 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
     if (!s->mask && !(s->mask = gq_malloc_array((size_t)s->off[s->n_mats], 1)))
         return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the protection mask");
     uint8_t *mask = s->mask;
+    int order[GQ_QUANT_MAX_MATS];
     int64_t count[GQ_QUANT_MAX_MATS];
-    double sq_err[GQ_QUANT_MAX_MATS], bits[GQ_QUANT_MAX_MATS];
+    double sq_err[GQ_QUANT_MAX_MATS], bits[GQ_QUANT_MAX_MATS], alpha[GQ_QUANT_MAX_MATS] = {0};
+    gq_quant_scores *sarqc = NULL;
+    const char *algo = gq_quant_algorithm_name(q->algorithm);
+    int calibrated = q->algorithm != GQ_ALGO_RTN, transformed = sc && sc->method->apply;
+    char who[64];
+    snprintf(who, sizeof who, "quantizer %s", algo);
+    if (transformed && q->calib_from_quantized)
+        st = gq_fail(err, GQ_ERR_ARG, "method %s: calibration from quantized is not supported (its transform is "
+                                      "prepared from FP32 activations)", sc->method->name);
+    if (st == GQ_OK && transformed && q->sarqc_lambda > 0 && strcmp(q->sarqc_saliency, "none"))
+        st = gq_fail(err, GQ_ERR_ARG, "method %s: SARQC saliency %s scores the original basis, not the method's; "
+                                      "use saliency none", sc->method->name, q->sarqc_saliency);
+    if (st == GQ_OK && !transformed) st = sarqc_scores(s, q, &sarqc, err);
+    if (st == GQ_OK && calibrated && !q->calib_from_quantized) st = ensure_calibration(s, who, err);
+    double t0 = gq_now();
     /* every entry of every matrix is rewritten from the FP32 copy: no restore needed */
-    if (sc && sc->method->apply) {
+    if (st == GQ_OK && transformed) {
         st = apply_transformed(s, sc, q, b, mask, count, bits, sq_err, err);
-    } else {
+    } else if (st == GQ_OK) {
         st = select_masks(s, sc, b, mask, count, err);
-        apply_task task = {s, q, mask, sq_err};
-        if (st == GQ_OK) st = for_each_matrix(s, apply_one, &task, err);
+        apply_task task = {s, q, mask, NULL, sarqc, order, sq_err, alpha};
+        if (st == GQ_OK && q->calib_from_quantized) {
+            st = apply_sequential(s, &task, order, err);
+        } else if (st == GQ_OK) {
+            task.calib = calibrated ? s->calib : NULL;
+            if (calibrated) order_by_cost(s, 0, s->n_mats, order);
+            else
+                for (int i = 0; i < s->n_mats; i++) order[i] = i;
+            st = apply_matrices(&task, s->n_mats, err);
+        }
         for (int i = 0; i < s->n_mats; i++) bits[i] = gq_quant_effective_bits(q, s->rows[i], s->cols[i], count[i]);
     }
+    if (st == GQ_OK && calibrated) gq_info("quantizer %s: %d matrices in %.2f s", algo, s->n_mats, gq_now() - t0);
+    gq_quant_scores_free(sarqc);
     if (st != GQ_OK) {
         gq_quant_session_restore(s); /* never leave a half-quantized model */
         return st;
@@ -519,6 +630,7 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
         rep->protected_count[i] = count[i];
         rep->effective_bits[i] = bits[i];
         rep->sq_err[i] = sq_err[i];
+        rep->awq_alpha[i] = alpha[i];
         rep->total_numel += n, rep->total_protected += count[i];
         bits_sum += rep->effective_bits[i] * (double)n;
     }

@@ -1,0 +1,152 @@
+/* awq-scale: AWQ's activation-aware scale search (Lin et al. 2023; mit-han-lab/llm-awq
+ * auto_scale.py) on glueq's quantizer, per Linear. Owner: issue 11 (t11algo).
+ *
+ * For α in {0, 1/20, ..., 19/20}: s_j = max(a_j^α, 1e-4) with a_j = mean |x_j| over the
+ * calibration tokens, divided by sqrt(max s · min s) (llm-awq's normaliser and clamp),
+ * Ŵ = Q(W·diag(s))·diag(s)⁻¹ with protected weights put back to their FP32 value, and
+ * the α with the least
+ *     C(α) = tr(E XᵀX Eᵀ) + λ·m·(N/2)·Σ S_ij E_ij²,   E = W − Ŵ,
+ * is kept (ties: the smaller α). The first term is ‖X Wᵀ − X Ŵᵀ‖² over the calibration
+ * tokens; the second is SARQC's (N/2)·λ·m·ΣSE², the same J as gptq's scaled by N/2, m the
+ * mean diag of gptq's damped H; with λ = 0 it is not computed at all. At α = 0, s = 1 and
+ * Ŵ is exactly RTN's, so the search is never worse than RTN on the calibration data.
+ *
+ * Where llm-awq measures one scale shared by q/k/v (or by lin1) on the block's output,
+ * glueq searches each Linear on its own output error, which XᵀX gives exactly with no
+ * forward pass. tr(E G Eᵀ) = ‖E P L‖² with G's pivoted Cholesky factor (Pᵀ G P = L Lᵀ,
+ * dpstrf, pivots below n·eps·max G_jj dropped: G may be singular), rows·cols² flops per α. */
+#include "quant_internal.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AWQ_GRID 20
+#define AWQ_SCALE_MIN 1e-4
+
+typedef struct {
+    int rows, cols;
+    double *l;      /* (cols, cols) row-major Lᵀ, upper triangular, rows >= rank zeroed */
+    lapack_int *piv;
+    double *ep;     /* (rows, cols) E with columns pivoted, then E P L */
+    double *s;      /* (cols) channel scales */
+    double *sal;    /* (rows, cols) SARQC scores, when λ > 0 */
+    float *ws, *q;  /* (rows, cols) W·diag(s), and Ŵ */
+} awq_work;
+
+static void work_free(awq_work *a) {
+    free(a->l), free(a->piv), free(a->ep), free(a->s), free(a->sal), free(a->ws), free(a->q);
+}
+
+/* Lᵀ of the pivoted Cholesky factorisation of G = XᵀX. */
+static gq_status factor_gram(awq_work *a, const gq_lin_stats *st, gq_err *err) {
+    int n = a->cols;
+    memcpy(a->l, st->xtx, (size_t)n * n * sizeof *a->l); /* row-major upper = column-major lower */
+    lapack_int rank = 0;
+    lapack_int info = LAPACKE_dpstrf(LAPACK_COL_MAJOR, 'L', n, a->l, n, a->piv, &rank, -1.0);
+    if (info < 0) return gq_fail(err, GQ_ERR_ARG, "awq-scale: dpstrf of the %dx%d XᵀX failed (info %d)", n, n, (int)info);
+    /* column-major lower L = row-major upper Lᵀ; clear what is not the factor */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (j < i || i >= rank) a->l[(size_t)i * n + j] = 0;
+    return GQ_OK;
+}
+
+/* The scales of one α into a->s. */
+static void channel_scales(awq_work *a, const gq_lin_stats *st, double alpha) {
+    double mx = 0, mn = INFINITY;
+    for (int j = 0; j < a->cols; j++) {
+        double s = pow(st->abs_sum[j] / (double)st->ntok, alpha);
+        if (s < AWQ_SCALE_MIN) s = AWQ_SCALE_MIN;
+        a->s[j] = s;
+        if (s > mx) mx = s;
+        if (s < mn) mn = s;
+    }
+    double norm = sqrt(mx * mn);
+    for (int j = 0; j < a->cols; j++) a->s[j] /= norm;
+}
+
+/* Ŵ of the current scales into a->q. */
+static gq_status scaled_quantize(awq_work *a, const gq_quant_opts *o, const float *w, const uint8_t *protect,
+                                 gq_err *err) {
+    int rows = a->rows, cols = a->cols;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) a->ws[(size_t)r * cols + j] = (float)((double)w[(size_t)r * cols + j] * a->s[j]);
+    gq_status st = gq_quant_matrix(o, a->ws, rows, cols, protect, a->q, err);
+    if (st != GQ_OK) return st;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) {
+            size_t i = (size_t)r * cols + j;
+            a->q[i] = protect && protect[i] ? w[i] : (float)((double)a->q[i] / a->s[j]);
+        }
+    return GQ_OK;
+}
+
+/* tr(E G Eᵀ) of a->q, and Σ S E² when SARQC is on. */
+static void criterion(awq_work *a, const float *w, double *out_err, double *weighted) {
+    int rows = a->rows, cols = a->cols;
+    double ws = 0;
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < cols; k++) {
+            size_t i = (size_t)r * cols + (size_t)(a->piv[k] - 1);
+            double e = (double)w[i] - (double)a->q[i];
+            a->ep[(size_t)r * cols + k] = e;
+            if (a->sal) ws += a->sal[i] * e * e;
+        }
+    cblas_dtrmm(CblasRowMajor, CblasRight, CblasUpper, CblasTrans, CblasNonUnit, rows, cols, 1.0, a->l, cols, a->ep,
+                cols);
+    double sum = 0;
+    for (size_t i = 0; i < (size_t)rows * cols; i++) sum += a->ep[i] * a->ep[i];
+    *out_err = sum, *weighted = ws;
+}
+
+gq_status gq_algo_awq_scale(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
+                            const gq_quant_algo_inputs *in, float *out, gq_quant_algo_info *info, gq_err *err) {
+    awq_work a = {.rows = rows, .cols = cols};
+    size_t n = (size_t)rows * cols;
+    int sarqc = o->sarqc_lambda > 0;
+    a.l = gq_malloc_array((size_t)cols * cols, sizeof *a.l);
+    a.piv = gq_malloc_array((size_t)cols, sizeof *a.piv);
+    a.ep = gq_malloc_array(n, sizeof *a.ep);
+    a.s = gq_malloc_array((size_t)cols, sizeof *a.s);
+    a.ws = gq_malloc_array(n, sizeof *a.ws);
+    a.q = gq_malloc_array(n, sizeof *a.q);
+    if (sarqc) a.sal = gq_malloc_array(n, sizeof *a.sal);
+    gq_status st = GQ_OK;
+    if (!a.l || !a.piv || !a.ep || !a.s || !a.ws || !a.q || (sarqc && !a.sal)) {
+        st = gq_fail(err, GQ_ERR_NOMEM, "awq-scale: out of memory for a %dx%d matrix", rows, cols);
+        goto done;
+    }
+    double weight = 0; /* λ·m·N/2 */
+    if (sarqc) {
+        double *h = gq_malloc_array((size_t)cols * cols, sizeof *h), m;
+        if (!h) {
+            st = gq_fail(err, GQ_ERR_NOMEM, "awq-scale: out of memory for a %dx%d Hessian", cols, cols);
+            goto done;
+        }
+        gq_algo_hessian(in->stats, o->damp, h, NULL, &m);
+        free(h);
+        weight = o->sarqc_lambda * m * (double)in->stats->ntok / 2;
+        if ((st = gq_algo_sarqc_scores(in->saliency, rows, cols, a.sal, err)) != GQ_OK) goto done;
+    }
+    if ((st = factor_gram(&a, in->stats, err)) != GQ_OK) goto done;
+    double best = INFINITY;
+    for (int g = 0; g < AWQ_GRID; g++) {
+        double alpha = (double)g / AWQ_GRID, e, ws;
+        channel_scales(&a, in->stats, alpha);
+        if ((st = scaled_quantize(&a, o, w, protect, err)) != GQ_OK) goto done;
+        criterion(&a, w, &e, &ws);
+        double c = sarqc ? e + weight * ws : e;
+        if (c < best) {
+            best = c;
+            info->awq_alpha = alpha, info->calib_err = e;
+            memcpy(out, a.q, n * sizeof *out);
+        }
+    }
+    if (!(best < INFINITY))
+        st = gq_fail(err, GQ_ERR_ARG, "awq-scale: a %dx%d matrix: no scale gave a finite calibration error", rows, cols);
+done:
+    work_free(&a);
+    return st;
+}
