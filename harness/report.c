@@ -10,7 +10,8 @@
 
 const char *const gq_report_columns[] = {
     "point_id", "index", "task", "method", "bits", "k", "p", "global", "scheme", "granularity", "clip",
-    "stats_exclude_protected", "method_options", "seed", "calibration", "max_len", "limit", "correct", "total",
+    "stats_exclude_protected", "algorithm", "act_order", "damp", "sarqc_lambda", "sarqc_saliency", "calib_from",
+    "method_options", "seed", "calibration", "max_len", "limit", "correct", "total",
     "accuracy", "acc_lo", "acc_hi", "f1", "f1_lo", "f1_hi", "flips", "agreement", "kl", "protected",
     "protected_fraction", "effective_bits", "seconds", "checkpoint_sha256", "data_sha256", "calib_sha256", NULL,
 };
@@ -248,8 +249,20 @@ static int uses_p(const cJSON *rows) {
 }
 
 static void quantizer_label(const cJSON *r, char *buf, size_t n) {
-    snprintf(buf, n, "%s %s %s%s", str(r, "scheme"), str(r, "granularity"), str(r, "clip"),
-             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "stats_exclude_protected")) ? " exclude" : "");
+    char algo[96] = "";
+    const char *a = str(r, "algorithm");
+    if (*a && strcmp(a, "rtn")) { /* rows before algorithms existed have none: rtn */
+        int u = snprintf(algo, sizeof algo, " %s", a);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "act_order")) && u > 0 && (size_t)u < sizeof algo)
+            u += snprintf(algo + u, sizeof algo - (size_t)u, " act_order");
+        if (num(r, "sarqc_lambda", 0) > 0 && u > 0 && (size_t)u < sizeof algo)
+            u += snprintf(algo + u, sizeof algo - (size_t)u, " sarqc:%g:%s", num(r, "sarqc_lambda", 0),
+                          str(r, "sarqc_saliency"));
+        if (!strcmp(str(r, "calib_from"), "quantized") && u > 0 && (size_t)u < sizeof algo)
+            snprintf(algo + u, sizeof algo - (size_t)u, " from:quantized");
+    }
+    snprintf(buf, n, "%s %s %s%s%s", str(r, "scheme"), str(r, "granularity"), str(r, "clip"),
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "stats_exclude_protected")) ? " exclude" : "", algo);
 }
 
 /* Whether rows of `task` (NULL = all) use more than one quantizer, which then enters the

@@ -243,6 +243,21 @@ static gq_status add_raw(cJSON *row, const char *key, char *raw) {
 
 static cJSON *num_or_null(int defined, double v) { return defined ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
+/* The quantizer algorithm's columns (issue 11): null for the FP32 baseline; options an
+ * algorithm does not use are null too (act_order outside gptq, damp and SARQC for rtn). */
+static void add_algorithm_columns(cJSON *r, const gq_quant_opts *q) {
+    int calibrated = q && q->algorithm != GQ_ALGO_RTN;
+    cJSON_AddItemToObject(r, "algorithm", q ? cJSON_CreateString(gq_quant_algorithm_name(q->algorithm)) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, "act_order",
+                          q && q->algorithm == GQ_ALGO_GPTQ ? cJSON_CreateBool(q->act_order) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, "damp", num_or_null(calibrated, calibrated ? q->damp : 0));
+    cJSON_AddItemToObject(r, "sarqc_lambda", num_or_null(calibrated, calibrated ? q->sarqc_lambda : 0));
+    cJSON_AddItemToObject(r, "sarqc_saliency", calibrated ? cJSON_CreateString(q->sarqc_saliency) : cJSON_CreateNull());
+    cJSON_AddItemToObject(r, "calib_from",
+                          calibrated ? cJSON_CreateString(q->calib_from_quantized ? "quantized" : "fp32")
+                                     : cJSON_CreateNull());
+}
+
 static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, const task_state *ts,
                        const gq_eval_result *res, const gq_quant_report *rep, double seconds) {
     cJSON *r = cJSON_CreateObject();
@@ -267,6 +282,7 @@ static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, con
     cJSON_AddItemToObject(r, "stats_exclude_protected",
                           quant ? cJSON_CreateBool(cfg->quantizers[pt->quantizer].stats_exclude_protected)
                                 : cJSON_CreateNull());
+    add_algorithm_columns(r, quant ? &pt->qopts : NULL);
     char mo[GQ_METHOD_MAX_OPTS * (GQ_METHOD_MAX_VALUE + 40)] = "";
     if (pt->mopts.n) gq_method_opts_str(&pt->mopts, mo, sizeof mo);
     cJSON_AddItemToObject(r, "method_options", *mo ? cJSON_CreateString(mo) : cJSON_CreateNull());
@@ -358,13 +374,18 @@ static int cmp_exec(const void *a, const void *b) {
 /* Scores for pt, reusing the previous ones when method, options and quantizer match. */
 static gq_status scores_for(task_state *ts, const gq_sweep_point *pt, gq_err *err) {
     char mo[GQ_METHOD_MAX_OPTS * (GQ_METHOD_MAX_VALUE + 40)], q[200], key[sizeof mo + 300];
+    gq_quant_opts rounding; /* scores depend on the rounding, not on the algorithm */
+    gq_quant_opts_default(&rounding, pt->qopts.bits);
+    rounding.scheme = pt->qopts.scheme, rounding.granularity = pt->qopts.granularity, rounding.group = pt->qopts.group;
+    rounding.clip = pt->qopts.clip, rounding.alpha = pt->qopts.alpha;
+    rounding.stats_exclude_protected = pt->qopts.stats_exclude_protected;
     gq_method_opts_str(&pt->mopts, mo, sizeof mo);
-    gq_quant_opts_str(&pt->qopts, q, sizeof q);
+    gq_quant_opts_str(&rounding, q, sizeof q);
     snprintf(key, sizeof key, "%s|%s|%s", pt->method_name, mo, q);
     if (ts->scores && !strcmp(key, ts->scores_key)) return GQ_OK;
     gq_quant_scores_free(ts->scores);
     ts->scores = NULL;
-    gq_status st = gq_quant_scores_compute(ts->session, pt->method_name, &pt->mopts, &pt->qopts, &ts->scores, err);
+    gq_status st = gq_quant_scores_compute(ts->session, pt->method_name, &pt->mopts, &rounding, &ts->scores, err);
     if (st == GQ_OK) snprintf(ts->scores_key, sizeof ts->scores_key, "%s", key);
     return st;
 }

@@ -201,26 +201,7 @@ static int sort_keys(cJSON *it) {
 static const char *const TOP_KEYS[] = {"name", "comment",       "data",   "vocab",       "models",    "tasks",
                                        "methods",    "bits",   "budgets",     "quantizer", "method_options",
                                        "calibration", "seeds", "max_len",     "limit",     "threads",
-                                       "output",     "cache_dir", "device", "tf32", NULL};
-
-void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n) {
-    gq_quant_opts o;
-    gq_quant_opts_default(&o, 4);
-    o.scheme = q->scheme, o.granularity = q->granularity, o.group = q->group;
-    o.clip = q->clip, o.alpha = q->alpha, o.stats_exclude_protected = q->stats_exclude_protected;
-    char full[192];
-    gq_quant_opts_str(&o, full, sizeof full);
-    snprintf(buf, n, "%s", strchr(full, ' ') + 1); /* without the leading "int4 " */
-}
-
-static void quantizer_json(const gq_sweep_quantizer *q, cJSON *o) {
-    char s[128], *save = NULL;
-    gq_sweep_quantizer_str(q, s, sizeof s);
-    cJSON_AddStringToObject(o, "scheme", strtok_r(s, " ", &save));
-    cJSON_AddStringToObject(o, "granularity", strtok_r(NULL, " ", &save));
-    cJSON_AddStringToObject(o, "clip", strtok_r(NULL, " ", &save));
-    cJSON_AddBoolToObject(o, "stats_exclude_protected", q->stats_exclude_protected);
-}
+                                       "output",     "cache_dir", "device", "tf32", "sarqc", NULL};
 
 static void quant_opts_of(const gq_sweep_quantizer *q, int bits, gq_quant_opts *o) {
     gq_quant_opts_default(o, bits);
@@ -230,64 +211,132 @@ static void quant_opts_of(const gq_sweep_quantizer *q, int bits, gq_quant_opts *
     o->clip = q->clip;
     o->alpha = q->alpha;
     o->stats_exclude_protected = q->stats_exclude_protected;
+    o->algorithm = q->algorithm;
+    o->act_order = q->act_order;
+    o->damp = q->damp;
+    o->sarqc_lambda = q->sarqc_lambda;
+    snprintf(o->sarqc_saliency, sizeof o->sarqc_saliency, "%s", q->sarqc_saliency);
+    o->calib_from_quantized = q->calib_from_quantized;
+}
+
+void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n) {
+    gq_quant_opts o;
+    quant_opts_of(q, 4, &o);
+    char full[256];
+    gq_quant_opts_str(&o, full, sizeof full);
+    snprintf(buf, n, "%s", strchr(full, ' ') + 1); /* without the leading "int4 " */
+}
+
+/* The quantizer in a point's settings. The algorithm's keys appear only when it is not
+ * rtn, so that RTN points keep the ids they had before algorithms existed. */
+static void quantizer_json(const gq_sweep_quantizer *q, cJSON *o) {
+    gq_sweep_quantizer base = *q;
+    base.algorithm = GQ_ALGO_RTN, base.act_order = 0, base.sarqc_lambda = 0, base.calib_from_quantized = 0;
+    char s[256], *save = NULL;
+    gq_sweep_quantizer_str(&base, s, sizeof s);
+    cJSON_AddStringToObject(o, "scheme", strtok_r(s, " ", &save));
+    cJSON_AddStringToObject(o, "granularity", strtok_r(NULL, " ", &save));
+    cJSON_AddStringToObject(o, "clip", strtok_r(NULL, " ", &save));
+    cJSON_AddBoolToObject(o, "stats_exclude_protected", q->stats_exclude_protected);
+    if (q->algorithm == GQ_ALGO_RTN) return;
+    cJSON_AddStringToObject(o, "algorithm", gq_quant_algorithm_name(q->algorithm));
+    cJSON_AddNumberToObject(o, "damp", q->damp);
+    if (q->algorithm == GQ_ALGO_GPTQ) cJSON_AddBoolToObject(o, "act_order", q->act_order);
+    cJSON *sq = cJSON_AddObjectToObject(o, "sarqc");
+    cJSON_AddNumberToObject(sq, "lambda", q->sarqc_lambda);
+    cJSON_AddStringToObject(sq, "saliency", q->sarqc_saliency);
 }
 
 static int method_is_uniform(const char *name) { return strcmp(name, "uniform") == 0; }
 
 static int method_seeded(const gq_method *m) { return gq_method_has_opt(m, "seed"); }
 
-static gq_status parse_quantizer(vctx *v, const cJSON *qj, gq_sweep_config *c) {
-    static const char *const keys[] = {"scheme", "granularity", "clip", "stats_exclude_protected", NULL};
-    gq_status st;
-    const cJSON *item[4] = {NULL};
-    int n[4] = {1, 1, 1, 1};
-    if (qj) {
-        if (!cJSON_IsObject(qj)) return vfail(v, "quantizer", "must be an object");
-        if ((st = check_keys(v, qj, "quantizer", keys)) != GQ_OK) return st;
-        for (int i = 0; i < 4; i++) {
-            char key[64];
-            snprintf(key, sizeof key, "quantizer.%s", keys[i]);
-            item[i] = cJSON_GetObjectItemCaseSensitive(qj, keys[i]);
-            if (item[i] && (st = get_list(v, item[i], key, 1, &n[i])) != GQ_OK) return st;
-        }
+/* The option keys of "quantizer" (then of "sarqc"), in the order they vary in the grid. */
+static const char *const QUANT_KEYS[] = {"scheme", "granularity", "clip", "stats_exclude_protected", "algorithm",
+                                         "act_order", "damp", NULL};
+enum { N_QUANT_KEYS = 7, N_ALL_KEYS = 9 }; /* + sarqc lambda, sarqc saliency */
+
+/* Text of one swept value of key i (as gq_quant_opts_set takes it) into val. */
+static gq_status quant_value(vctx *v, int i, const cJSON *x, const char *key, char *val, size_t n) {
+    if (i == 3 || i == 5) {
+        if (!cJSON_IsBool(x)) return vfail(v, key, "must be true or false");
+        snprintf(val, n, "%s", cJSON_IsTrue(x) ? "true" : "false");
+    } else if (i == 6 || i == 7) {
+        if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0)) return vfail(v, key, "must be a number >= 0");
+        snprintf(val, n, "%.17g", x->valuedouble);
+    } else {
+        if (!cJSON_IsString(x)) return vfail(v, key, "must be a string");
+        snprintf(val, n, "%s", x->valuestring);
     }
-    c->n_quantizers = n[0] * n[1] * n[2] * n[3];
-    c->quantizers = gq_calloc_array((size_t)c->n_quantizers, sizeof *c->quantizers);
+    return GQ_OK;
+}
+
+/* Resets what q's algorithm does not use to the defaults; returns whether it changed. */
+static int normalise_quantizer(gq_quant_opts *q) {
+    gq_quant_opts d;
+    gq_quant_opts_default(&d, q->bits);
+    gq_quant_opts before = *q;
+    if (q->algorithm != GQ_ALGO_GPTQ) q->act_order = 0;
+    if (q->algorithm == GQ_ALGO_RTN) q->damp = d.damp, q->sarqc_lambda = 0, q->calib_from_quantized = 0;
+    if (!(q->sarqc_lambda > 0)) snprintf(q->sarqc_saliency, sizeof q->sarqc_saliency, "%s", d.sarqc_saliency);
+    return memcmp(&before, q, sizeof before) != 0;
+}
+
+static gq_status parse_quantizer(vctx *v, const cJSON *root, int from_quantized, gq_sweep_config *c) {
+    static const char *const sarqc_keys[] = {"lambda", "saliency", NULL};
+    const cJSON *qj = cJSON_GetObjectItemCaseSensitive(root, "quantizer");
+    const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "sarqc");
+    gq_status st;
+    const cJSON *item[N_ALL_KEYS] = {NULL};
+    char path[N_ALL_KEYS][48];
+    int n[N_ALL_KEYS], total = 1;
+    if (qj && !cJSON_IsObject(qj)) return vfail(v, "quantizer", "must be an object");
+    if (qj && (st = check_keys(v, qj, "quantizer", QUANT_KEYS)) != GQ_OK) return st;
+    if (sj && !cJSON_IsObject(sj)) return vfail(v, "sarqc", "must be an object");
+    if (sj && (st = check_keys(v, sj, "sarqc", sarqc_keys)) != GQ_OK) return st;
+    for (int i = 0; i < N_ALL_KEYS; i++) {
+        const cJSON *obj = i < N_QUANT_KEYS ? qj : sj;
+        const char *k = i < N_QUANT_KEYS ? QUANT_KEYS[i] : sarqc_keys[i - N_QUANT_KEYS];
+        snprintf(path[i], sizeof path[i], "%s.%s", i < N_QUANT_KEYS ? "quantizer" : "sarqc", k);
+        n[i] = 1;
+        item[i] = obj ? cJSON_GetObjectItemCaseSensitive(obj, k) : NULL;
+        if (item[i] && (st = get_list(v, item[i], path[i], 1, &n[i])) != GQ_OK) return st;
+        total *= n[i];
+    }
+    c->quantizers = gq_calloc_array((size_t)total, sizeof *c->quantizers);
     if (!c->quantizers) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
-    int q = 0;
-    for (int a = 0; a < n[0]; a++)
-        for (int b = 0; b < n[1]; b++)
-            for (int cl = 0; cl < n[2]; cl++)
-                for (int e = 0; e < n[3]; e++, q++) {
-                    gq_quant_opts o;
-                    gq_quant_opts_default(&o, 4);
-                    int idx[4] = {a, b, cl, e};
-                    for (int i = 0; i < 4; i++) {
-                        if (!item[i]) continue;
-                        const cJSON *x = list_item(item[i], idx[i]);
-                        char key[80], val[64];
-                        char qkey[64];
-                        snprintf(qkey, sizeof qkey, "quantizer.%s", keys[i]);
-                        item_key(key, sizeof key, qkey, item[i], idx[i]);
-                        if (i == 3) {
-                            if (!cJSON_IsBool(x)) return vfail(v, key, "must be true or false");
-                            snprintf(val, sizeof val, "%s", cJSON_IsTrue(x) ? "true" : "false");
-                        } else {
-                            if (!cJSON_IsString(x)) return vfail(v, key, "must be a string");
-                            snprintf(val, sizeof val, "%s", x->valuestring);
-                        }
-                        gq_err qe = {{0}};
-                        if (gq_quant_opts_set(&o, keys[i], val, &qe) != GQ_OK ||
-                            gq_quant_opts_check(&o, &qe) != GQ_OK)
-                            return vfail(v, key, "%s", qe.msg);
-                    }
-                    gq_sweep_quantizer *sq = &c->quantizers[q];
-                    sq->scheme = o.scheme, sq->granularity = o.granularity, sq->group = o.group;
-                    sq->clip = o.clip, sq->alpha = o.alpha, sq->stats_exclude_protected = o.stats_exclude_protected;
-                    for (int p = 0; p < q; p++)
-                        if (memcmp(&c->quantizers[p], sq, sizeof *sq) == 0)
-                            return vfail(v, "quantizer", "two option lists give the same quantizer twice");
-                }
+    static const char *const opt_key[N_ALL_KEYS] = {"scheme", "granularity", "clip", "stats_exclude_protected",
+                                                    "algorithm", "act_order", "damp", "sarqc_lambda",
+                                                    "sarqc_saliency"};
+    c->n_quantizers = 0;
+    for (int combo = 0; combo < total; combo++) {
+        gq_quant_opts o;
+        gq_quant_opts_default(&o, 4);
+        for (int i = N_ALL_KEYS - 1, rest = combo; i >= 0; rest /= n[i], i--) {
+            if (!item[i]) continue;
+            int idx = rest % n[i];
+            char key[80], val[64];
+            item_key(key, sizeof key, path[i], item[i], idx);
+            if ((st = quant_value(v, i, list_item(item[i], idx), key, val, sizeof val)) != GQ_OK) return st;
+            gq_err qe = {{0}};
+            if (gq_quant_opts_set(&o, opt_key[i], val, &qe) != GQ_OK) return vfail(v, key, "%s", qe.msg);
+        }
+        o.calib_from_quantized = from_quantized && o.algorithm != GQ_ALGO_RTN;
+        int normalised = normalise_quantizer(&o);
+        gq_err qe = {{0}};
+        if (gq_quant_opts_check(&o, &qe) != GQ_OK) return vfail(v, "quantizer", "%s", qe.msg);
+        gq_sweep_quantizer sq;
+        memset(&sq, 0, sizeof sq);
+        sq.scheme = o.scheme, sq.granularity = o.granularity, sq.group = o.group;
+        sq.clip = o.clip, sq.alpha = o.alpha, sq.stats_exclude_protected = o.stats_exclude_protected;
+        sq.algorithm = o.algorithm, sq.act_order = o.act_order, sq.damp = o.damp, sq.sarqc_lambda = o.sarqc_lambda;
+        snprintf(sq.sarqc_saliency, sizeof sq.sarqc_saliency, "%s", o.sarqc_saliency);
+        sq.calib_from_quantized = o.calib_from_quantized;
+        int dup = 0;
+        for (int p = 0; p < c->n_quantizers && !dup; p++) dup = memcmp(&c->quantizers[p], &sq, sizeof sq) == 0;
+        if (dup && !normalised) return vfail(v, "quantizer", "two option lists give the same quantizer twice");
+        if (!dup) c->quantizers[c->n_quantizers++] = sq;
+    }
     return GQ_OK;
 }
 
@@ -446,8 +495,7 @@ static gq_status parse_calibration(vctx *v, const cJSON *root, gq_sweep_config *
     if ((x = cJSON_GetObjectItemCaseSensitive(cj, "from"))) {
         if (!cJSON_IsString(x) || (strcmp(x->valuestring, "fp32") && strcmp(x->valuestring, "quantized")))
             return vfail(v, "calibration.from", "must be \"fp32\" or \"quantized\"");
-        if (strcmp(x->valuestring, "quantized") == 0)
-            return vfail(v, "calibration.from", "\"quantized\" is not supported yet (activations come from FP32)");
+        c->calib_from_quantized = strcmp(x->valuestring, "quantized") == 0;
     }
     return GQ_OK;
 }
@@ -481,7 +529,8 @@ static gq_status finish_point(gq_sweep_config *c, gq_sweep_point *p, gq_err *err
         cJSON_AddNumberToObject(cal, "n", c->calib_n);
         cJSON_AddStringToObject(cal, "sample", c->calib_sample);
         if (strcmp(c->calib_sample, "random") == 0) cJSON_AddNumberToObject(cal, "seed", (double)c->calib_seed);
-        cJSON_AddStringToObject(cal, "from", "fp32");
+        int seq = p->quantizer >= 0 && c->quantizers[p->quantizer].calib_from_quantized;
+        cJSON_AddStringToObject(cal, "from", seq ? "quantized" : "fp32");
     }
     if (!sort_keys(o) || !(p->settings = cJSON_PrintUnformatted(o))) {
         cJSON_Delete(o);
@@ -547,6 +596,7 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
                                         return vfail(v, "method_options", "%s", me.msg);
                                     p->calibrated = gq_method_needs_calibration(meth);
                                 }
+                                p->calibrated |= c->quantizers[q].algorithm != GQ_ALGO_RTN;
                                 if ((st = finish_point(c, p, v->err)) != GQ_OK) return st;
                                 n++;
                             }
@@ -606,7 +656,7 @@ static gq_status build_canonical(gq_sweep_config *c, gq_err *err) {
     cJSON_AddNumberToObject(cal, "n", c->calib_n);
     cJSON_AddStringToObject(cal, "sample", c->calib_sample);
     cJSON_AddNumberToObject(cal, "seed", (double)c->calib_seed);
-    cJSON_AddStringToObject(cal, "from", "fp32");
+    cJSON_AddStringToObject(cal, "from", c->calib_from_quantized ? "quantized" : "fp32");
     cJSON *seeds = cJSON_AddArrayToObject(o, "seeds");
     for (int i = 0; i < c->n_seeds; i++) cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)c->seeds[i]));
     cJSON_AddNumberToObject(o, "max_len", c->max_len);
@@ -713,8 +763,8 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
     }
 
     if ((st = parse_budgets(v, root, c)) != GQ_OK) return st;
-    if ((st = parse_quantizer(v, cJSON_GetObjectItemCaseSensitive(root, "quantizer"), c)) != GQ_OK) return st;
     if ((st = parse_calibration(v, root, c)) != GQ_OK) return st;
+    if ((st = parse_quantizer(v, root, c->calib_from_quantized, c)) != GQ_OK) return st;
 
     const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "seeds");
     c->n_seeds = 1;

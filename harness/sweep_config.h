@@ -19,12 +19,20 @@
  *   budgets      {"k": [positive ints]} or {"p": [fractions in (0, 1]]}, and optionally
  *                "global": true (one top-k over all matrices); required when methods
  *                other than uniform are listed
- *   quantizer    {"scheme", "granularity", "clip", "stats_exclude_protected"}: each a value
- *                or a list of values to sweep (SPEC §4 names); defaults symmetric, tensor,
- *                std:2.5, false
+ *   quantizer    {"scheme", "granularity", "clip", "stats_exclude_protected", "algorithm",
+ *                "act_order", "damp"}: each a value or a list of values to sweep (SPEC §4
+ *                names; algorithm rtn|gptq|awq-scale); defaults symmetric, tensor, std:2.5,
+ *                false, rtn, false, 0.01. act_order applies to gptq and damp to gptq and
+ *                awq-scale only: combinations that differ only in an option their algorithm
+ *                does not use are run once.
+ *   sarqc        {"lambda": λ >= 0 or a list, "saliency": none|svd|awq|spqr|magnitude or a
+ *                list}: SARQC for gptq and awq-scale quantizers (default λ 0: off; λ 0 is
+ *                run once, without a saliency)
  *   method_options {method: {option: value}}, checked against the method's option table
  *   calibration  {"split": "train"|"dev"|"test", "n": 128, "sample": "first"|"random", "seed": 0,
- *                 "from": "fp32"} (QNLI has no train split here: its test.tsv is used)
+ *                 "from": "fp32"|"quantized"} (QNLI has no train split here: its test.tsv is
+ *                 used; "from" applies to gptq and awq-scale, which then calibrate layer l on
+ *                 the model with layers < l already quantized)
  *   seeds        [ints >= 0], default [0]: swept for methods that take a "seed" option
  *   max_len      3..512, default 128
  *   limit        null (all dev rows) or a positive count of first rows
@@ -70,7 +78,7 @@ typedef struct {
     int64_t seed;        /* the method's seed; -1 for unseeded methods */
     gq_method_opts mopts;    /* resolved method options (seed included); n = 0 for fp32/uniform */
     gq_quant_opts qopts;     /* with bits set; meaningless for fp32 */
-    int calibrated;          /* the method uses calibration data */
+    int calibrated;          /* the method or the quantizer's algorithm uses calibration data */
     char *settings;          /* canonical JSON hashed into id */
 } gq_sweep_point;
 
@@ -81,6 +89,13 @@ typedef struct {
     gq_quant_clip clip;
     double alpha;
     int stats_exclude_protected;
+    /* the algorithm (issue 11); rtn leaves the others at their defaults */
+    gq_quant_algorithm algorithm;
+    int act_order;
+    double damp;
+    double sarqc_lambda;
+    char sarqc_saliency[GQ_SARQC_SALIENCY_LEN];
+    int calib_from_quantized; /* calibration.from, for calibrated algorithms only */
 } gq_sweep_quantizer;
 
 typedef struct {
@@ -103,6 +118,7 @@ typedef struct {
     char *calib_split, *calib_sample;
     int calib_n;
     int64_t calib_seed;
+    int calib_from_quantized; /* calibration.from: quantized */
     int n_seeds;
     int64_t *seeds;
     int max_len, limit /* 0 = all */, threads;
@@ -124,7 +140,8 @@ void gq_sweep_config_free(gq_sweep_config *cfg);
  * names the file and key in messages. */
 gq_status gq_sweep_expand_env(const char *s, const char *where, char **out, gq_err *err);
 
-/* Canonical text of a quantizer: "symmetric tensor std:2.5" (+ " exclude"). */
+/* Canonical text of a quantizer: "symmetric tensor std:2.5" (+ " exclude"), plus the
+ * algorithm's settings when it is not rtn (gq_quant_opts_str). */
 void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n);
 
 /* Number of points whose index % n_shards == shard. */
