@@ -337,6 +337,10 @@ static gq_status parse_quantizer(vctx *v, const cJSON *root, int from_quantized,
         if (dup && !normalised) return vfail(v, "quantizer", "two option lists give the same quantizer twice");
         if (!dup) c->quantizers[c->n_quantizers++] = sq;
     }
+    int sarqc_used = 0;
+    for (int q = 0; q < c->n_quantizers; q++) sarqc_used |= c->quantizers[q].sarqc_lambda > 0;
+    if (sj && !sarqc_used)
+        return vfail(v, "sarqc", "applies to gptq and awq-scale quantizers with lambda > 0, and none is configured");
     return GQ_OK;
 }
 
@@ -765,6 +769,11 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
     if ((st = parse_budgets(v, root, c)) != GQ_OK) return st;
     if ((st = parse_calibration(v, root, c)) != GQ_OK) return st;
     if ((st = parse_quantizer(v, root, c->calib_from_quantized, c)) != GQ_OK) return st;
+    int calibrated_algorithm = 0;
+    for (int q = 0; q < c->n_quantizers; q++) calibrated_algorithm |= c->quantizers[q].algorithm != GQ_ALGO_RTN;
+    if (c->calib_from_quantized && !calibrated_algorithm)
+        return vfail(v, "calibration.from", "\"quantized\" needs a gptq or awq-scale quantizer.algorithm (rtn "
+                                            "uses no calibration)");
 
     const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "seeds");
     c->n_seeds = 1;

@@ -104,7 +104,12 @@ static void test_config_errors(gq_test_ctx *t) {
     expect_error(t, ", \"quantizer\": {\"granularity\": [\"tensor\", \"blocks\"]}", "quantizer.granularity[1]");
     expect_error(t, ", \"quantizer\": {\"clip\": \"std:-1\"}", "quantizer.clip");
     expect_error(t, ", \"calibration\": {\"sample\": \"last\"}", "calibration.sample: must be");
-    expect_error(t, ", \"calibration\": {\"from\": \"quantized\"}", "calibration.from");
+    expect_error(t, ", \"calibration\": {\"from\": \"quantized\"}", "calibration.from: \"quantized\" needs a gptq");
+    expect_error(t, ", \"quantizer\": {\"algorithm\": \"gptqq\"}", "quantizer.algorithm: quantizer: algorithm 'gptqq'");
+    expect_error(t, ", \"sarqc\": {\"lambda\": -1}", "sarqc.lambda: must be a number >= 0");
+    expect_error(t, ", \"quantizer\": {\"algorithm\": \"gptq\"}, \"sarqc\": {\"lambda\": 1, \"saliency\": \"x\"}",
+                 "sarqc.saliency: quantizer: sarqc saliency 'x'");
+    expect_error(t, ", \"sarqc\": {\"lambda\": 1}", "sarqc: applies to gptq and awq-scale quantizers");
     expect_error(t, ", \"seeds\": [1, 1]", "seeds[1]: 1 listed twice");
     c = NULL;
     GQ_CHECK(t, gq_sweep_config_parse("{\"name\": \"t\", \"name\": \"u\"}", "configs/x.json", &c, &err) == GQ_ERR_ARG &&
