@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "quant_internal.h"
+#include "checkpoint.h"
 #include "testlib.h"
 
 /* Calibration tokens for the checkpoints: random ids (the properties hold for any data). */
@@ -228,12 +229,97 @@ static void test_checkpoint(gq_test_ctx *t, const char *rel, int bits) {
     free(dir);
 }
 
+/* ---- numpy references (tests/fixtures/gen/gen_algo_refs.py; keep CASES in step) ---- */
+
+typedef struct {
+    const char *name, *algorithm;
+    int bits;
+    const char *scheme, *granularity;
+    int act_order, protect_every;
+    double sarqc_lambda;
+    const char *inputs;
+} ref_case;
+
+static const ref_case CASES[] = {
+    {"gptq_t3", "gptq", 3, "symmetric", "tensor", 0, 0, 0.0, "x1"},
+    {"gptq_g4_ao_p", "gptq", 4, "symmetric", "group:8", 1, 11, 0.0, "x1"},
+    {"gptq_r3_p_sarqc", "gptq", 3, "symmetric", "row", 0, 17, 0.5, "x1"},
+    {"gptq_t3_asym_dead", "gptq", 3, "asymmetric", "tensor", 1, 13, 0.0, "x2"},
+    {"gptq_g32_4_wide_ao_p", "gptq", 4, "symmetric", "group:32", 1, 29, 0.0, "x3"},
+    {"awq_t3_p", "awq-scale", 3, "symmetric", "tensor", 0, 11, 0.0, "x1"},
+    {"awq_g4", "awq-scale", 4, "symmetric", "group:8", 0, 0, 0.0, "x1"},
+    {"awq_r3_sarqc_dead", "awq-scale", 3, "symmetric", "row", 0, 0, 0.02, "x2"},
+};
+
+static const gq_tensor *ref_tensor(gq_test_ctx *t, const gq_ckpt *ck, const char *c, const char *what, int64_t numel) {
+    char name[96];
+    snprintf(name, sizeof name, "%s%s%s", c, *c ? "." : "", what);
+    const gq_tensor *x = gq_ckpt_find(ck, name);
+    GQ_CHECK(t, x && x->numel == numel, "algo_refs: tensor %s missing or of the wrong size", name);
+    return x && x->numel == numel ? x : NULL;
+}
+
+static void test_numpy_refs(gq_test_ctx *t) {
+    gq_ckpt *ck = NULL;
+    gq_err err = {{0}};
+    const char *path = GQ_SOURCE_DIR "/tests/fixtures/gen/results/algo_refs.safetensors";
+    if (gq_ckpt_load(path, &ck, &err) != GQ_OK) {
+        GQ_CHECK(t, 0, "%s", err.msg);
+        return;
+    }
+    int rows = 24, total_diff = 0;
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        const ref_case *rc = &CASES[i];
+        const gq_tensor *x = gq_ckpt_find(ck, rc->inputs);
+        GQ_CHECK(t, x && x->ndim == 2, "algo_refs: inputs %s missing", rc->inputs);
+        if (!x || x->ndim != 2) continue;
+        int ntok = (int)x->shape[0], cols = (int)x->shape[1];
+        size_t n = (size_t)rows * cols;
+        const gq_tensor *w = ref_tensor(t, ck, rc->name, "w", (int64_t)n);
+        const gq_tensor *pr = ref_tensor(t, ck, rc->name, "protect", (int64_t)n);
+        const gq_tensor *sal = ref_tensor(t, ck, rc->name, "saliency", (int64_t)n);
+        const gq_tensor *want = ref_tensor(t, ck, rc->name, "out", (int64_t)n);
+        const gq_tensor *alpha = ref_tensor(t, ck, rc->name, "alpha", 1);
+        if (!x || !w || !pr || !sal || !want || !alpha) continue;
+        gq_dbert_config cfg = {.n_layers = 1, .dim = cols, .hidden_dim = cols};
+        gq_quant_calib *c = NULL;
+        gq_quant_calib_new(&cfg, &c, &err);
+        gq_quant_calib_add(c, 0, GQ_LIN_Q, x->data, ntok, cols, &err);
+        uint8_t *protect = malloc(n);
+        float *out = malloc(n * sizeof *out);
+        for (size_t j = 0; j < n; j++) protect[j] = pr->data[j] != 0;
+        gq_quant_opts q;
+        gq_quant_opts_default(&q, rc->bits);
+        char lam[32];
+        snprintf(lam, sizeof lam, "%.17g", rc->sarqc_lambda);
+        gq_quant_opts_set(&q, "scheme", rc->scheme, &err);
+        gq_quant_opts_set(&q, "granularity", rc->granularity, &err);
+        gq_quant_opts_set(&q, "algorithm", rc->algorithm, &err);
+        gq_quant_opts_set(&q, "sarqc_lambda", lam, &err);
+        q.act_order = rc->act_order;
+        gq_quant_algo_info info;
+        run_algo(t, &q, w->data, rows, cols, protect, gq_quant_calib_get(c, 0, GQ_LIN_Q),
+                 rc->sarqc_lambda > 0 ? sal->data : NULL, out, &info);
+        int d = count_diff(out, want->data, n);
+        total_diff += d;
+        GQ_CHECK(t, d == 0, "%s: %d of %zu weights differ from the numpy reference", rc->name, d, n);
+        GQ_CHECK(t, (float)info.awq_alpha == alpha->data[0], "%s: alpha %g, numpy %g", rc->name, info.awq_alpha,
+                 (double)alpha->data[0]);
+        free(protect), free(out);
+        gq_quant_calib_free(c);
+    }
+    printf("ok   numpy references (gen_algo_refs.py): %zu cases of gptq/awq-scale/SARQC, %d weights differ\n",
+           sizeof CASES / sizeof CASES[0], total_diff);
+    gq_ckpt_free(ck);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
     gq_log_set_level(GQ_LOG_WARN);
     test_gptq_identity(&t);
     test_properties(&t);
+    test_numpy_refs(&t);
     test_checkpoint(&t, "fixtures/tiny-a", 3);
     test_checkpoint(&t, "fixtures/tiny-b", 3);
     test_checkpoint(&t, "assets/models/mlm-rte", 3);
