@@ -10,6 +10,11 @@
  *   task --model DIR --task T    the forward on a dev split as `glueq eval` runs it
  *   logits --model DIR --task T  every dev example's logits, to check that a change of
  *                                the forward moves no prediction
+ *   algo --model DIR --algorithm A  gq_quant_apply with quantizer algorithm A (gptq,
+ *                                awq-scale, rtn) on all matrices, uniform int --bits (4),
+ *                                after a calibration on --calib-seqs (32) random sequences
+ *                                of 128 tokens; wall and process CPU seconds (the session
+ *                                uses every online core)
  * Common flags: --threads N (default 2), --reps R (default 3; medians are printed),
  * --tokens M (batch size, default GQ_EVAL_BATCH_TOKENS), --limit N (first N dev rows).
  * seqlen and task alternate each timed forward with a run of its Linear GEMMs alone, so
@@ -22,8 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "distilbert.h"
 #include "eval.h"
+#include "quant.h"
 
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
@@ -321,6 +329,64 @@ static int logits(const char *dir, const char *task_name, int threads, int limit
     return 0;
 }
 
+/* ------------------------------------------------------------------ algo ---- */
+
+typedef struct {
+    gq_dbert_runner *r;
+    int nseq;
+} algo_calib;
+
+/* Random ids: the algorithms' cost depends on the shapes only, not on the data. */
+static gq_status algo_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+    algo_calib *c = ctx;
+    enum { LEN = 128 };
+    int32_t *ids = malloc(sizeof *ids * (size_t)c->nseq * LEN);
+    int *lens = malloc(sizeof *lens * (size_t)c->nseq);
+    float *logits = malloc(sizeof *logits * 2 * (size_t)c->nseq);
+    gq_rng r;
+    gq_rng_seed(&r, 1);
+    for (int s = 0; s < c->nseq; s++) {
+        lens[s] = LEN;
+        for (int i = 0; i < LEN; i++) ids[s * LEN + i] = 1000 + (int32_t)gq_rng_below(&r, 20000);
+    }
+    gq_status st = ids && lens && logits ? gq_dbert_forward(c->r, ids, lens, c->nseq, logits, hooks, err)
+                                         : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    free(ids), free(lens), free(logits);
+    return st;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int algo(const char *dir, const char *algorithm, int bits, int nseq, int threads, int reps) {
+    gq_err err = {{0}};
+    gq_dbert *m = NULL;
+    gq_quant_session *s = NULL;
+    gq_quant_opts q;
+    gq_quant_opts_default(&q, bits);
+    if (gq_quant_opts_set(&q, "algorithm", algorithm, &err) != GQ_OK || gq_dbert_load(dir, &m, &err) != GQ_OK ||
+        gq_quant_session_new(m, NULL, &s, &err) != GQ_OK)
+        return die(&err);
+    algo_calib c = {gq_dbert_runner_new(m, threads), nseq};
+    gq_quant_session_set_calibration(s, "bench-random", algo_calibrate, &c);
+    double wall[MAX_REPS], cpu[MAX_REPS];
+    for (int i = 0; i <= reps; i++) { /* the first apply also runs the calibration: not timed */
+        double t0 = gq_now(), c0 = cpu_now();
+        if (gq_quant_apply(s, NULL, &q, NULL, NULL, &err) != GQ_OK) return die(&err);
+        if (i) wall[i - 1] = gq_now() - t0, cpu[i - 1] = cpu_now() - c0;
+    }
+    printf("{\"algorithm\": \"%s\", \"bits\": %d, \"matrices\": %d, \"calib_tokens\": %d, \"wall_s\": %.3f, "
+           "\"cpu_s\": %.3f, \"reps\": %d}\n",
+           algorithm, bits, gq_quant_session_n_mats(s), nseq * 128, median(wall, reps), median(cpu, reps), reps);
+    gq_quant_session_free(s);
+    gq_dbert_runner_free(c.r);
+    gq_dbert_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "", *model = opt(argc, argv, "--model", NULL);
     const char *task_name = opt(argc, argv, "--task", NULL);
@@ -334,11 +400,15 @@ int main(int argc, char **argv) {
         return seqlen(model, opt_int(argc, argv, "--len", 128), threads, tokens, reps);
     if (strcmp(cmd, "task") == 0 && model && task_name) return task(model, task_name, threads, limit, reps);
     if (strcmp(cmd, "logits") == 0 && model && task_name) return logits(model, task_name, threads, limit);
+    if (strcmp(cmd, "algo") == 0 && model)
+        return algo(model, opt(argc, argv, "--algorithm", "gptq"), opt_int(argc, argv, "--bits", 4),
+                    opt_int(argc, argv, "--calib-seqs", 32), threads, reps);
     fputs("usage: glueq-bench make-base DIR [--seed S]\n"
           "       glueq-bench sgemm [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench seqlen --model DIR --len L [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench task --model DIR --task T [--limit N] [--threads N] [--reps R]\n"
-          "       glueq-bench logits --model DIR --task T [--limit N] [--threads N]\n",
+          "       glueq-bench logits --model DIR --task T [--limit N] [--threads N]\n"
+          "       glueq-bench algo --model DIR --algorithm gptq|awq-scale|rtn [--bits 4] [--calib-seqs 32] [--reps R]\n",
           stderr);
     return 2;
 }

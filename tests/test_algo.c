@@ -229,6 +229,99 @@ static void test_checkpoint(gq_test_ctx *t, const char *rel, int bits) {
     free(dir);
 }
 
+/* ---- calibration from quantized: a hand-made two-step reference on tiny-a ---- */
+
+typedef struct {
+    gq_dbert_runner *r;
+    int calls;
+} seq_ctx;
+
+static const int32_t SEQ_IDS[24] = {101, 1996, 4937, 2003, 2006, 1996, 13523, 102, 2009, 2001, 2204, 102,
+                                    101, 2023, 2003, 1037, 3231, 1012, 102, 7592, 2088, 2017, 1012, 102};
+static const int SEQ_LENS[3] = {8, 4, 12};
+
+static gq_status seq_forward(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+    seq_ctx *c = ctx;
+    float logits[3 * 8];
+    c->calls++;
+    return gq_dbert_forward(c->r, SEQ_IDS, SEQ_LENS, 3, logits, hooks, err);
+}
+
+/* Statistics of every Linear of m's current weights on SEQ_IDS. */
+static gq_quant_calib *stats_now(gq_dbert *m, gq_dbert_runner *r) {
+    gq_quant_calib *c = NULL;
+    gq_err err = {{0}};
+    gq_quant_calib_new(&m->cfg, &c, &err);
+    gq_dbert_hooks hooks;
+    gq_quant_calib_hooks(c, &hooks);
+    seq_ctx sc = {r, 0};
+    seq_forward(&sc, &hooks, &err);
+    return c;
+}
+
+static void test_from_quantized(gq_test_ctx *t) {
+    gq_err err = {{0}};
+    char *dir = gq_test_path(t, "fixtures/tiny-a");
+    gq_dbert *m = NULL, *ref = NULL;
+    if (gq_dbert_load(dir, &m, &err) != GQ_OK || gq_dbert_load(dir, &ref, &err) != GQ_OK) {
+        GQ_CHECK(t, 0, "load tiny-a: %s", err.msg);
+        gq_dbert_free(m), free(dir);
+        return;
+    }
+    gq_dbert_runner *r = gq_dbert_runner_new(m, 1), *rr = gq_dbert_runner_new(ref, 1);
+    gq_quant_session *s = NULL;
+    gq_quant_session_new(m, NULL, &s, &err);
+    seq_ctx sc = {r, 0};
+    gq_quant_session_set_calibration(s, "seq-ids", seq_forward, &sc);
+    gq_quant_opts q;
+    gq_quant_opts_default(&q, 3);
+    q.algorithm = GQ_ALGO_GPTQ;
+    int nl = m->cfg.n_layers, nm = nl * GQ_LIN_COUNT;
+    /* from fp32, then from quantized; keep both results */
+    float *fp32_based[GQ_LIN_COUNT * 2], *seq_based[GQ_LIN_COUNT * 2];
+    for (int pass = 0; pass < 2; pass++) {
+        q.calib_from_quantized = pass;
+        GQ_CHECK(t, gq_quant_apply(s, NULL, &q, NULL, NULL, &err) == GQ_OK, "apply: %s", err.msg);
+        for (int i = 0; i < nm && i < GQ_LIN_COUNT * 2; i++) {
+            const gq_linear *l = &m->layers[i / GQ_LIN_COUNT].lin[i % GQ_LIN_COUNT];
+            float **dst = pass ? seq_based : fp32_based;
+            dst[i] = malloc((size_t)l->out * l->in * sizeof(float));
+            memcpy(dst[i], l->w, (size_t)l->out * l->in * sizeof(float));
+        }
+    }
+    GQ_CHECK(t, sc.calls == 1 + nl, "calibration forwards: %d (want 1 FP32 + %d layer by layer)", sc.calls, nl);
+    /* the reference: layer 0 on FP32 inputs, then layer 1 on the inputs of that model */
+    int diff_ref = 0, diff_fp32_l0 = 0, diff_fp32_l1 = 0;
+    for (int l = 0; l < 2 && l < nl; l++) {
+        gq_quant_calib *c = stats_now(ref, rr);
+        for (int k = 0; k < GQ_LIN_COUNT; k++) {
+            gq_linear *lin = &ref->layers[l].lin[k];
+            size_t n = (size_t)lin->out * lin->in;
+            float *w = malloc(n * sizeof *w);
+            memcpy(w, lin->w, n * sizeof *w);
+            gq_quant_algo_inputs in = {.stats = gq_quant_calib_get(c, l, (gq_lin_kind)k)};
+            q.calib_from_quantized = 0;
+            gq_quant_algo_matrix(&q, w, lin->out, lin->in, NULL, &in, lin->w, NULL, &err);
+            diff_ref += count_diff(lin->w, seq_based[l * GQ_LIN_COUNT + k], n);
+            int d = count_diff(fp32_based[l * GQ_LIN_COUNT + k], seq_based[l * GQ_LIN_COUNT + k], n);
+            if (l == 0) diff_fp32_l0 += d;
+            else diff_fp32_l1 += d;
+            free(w);
+        }
+        gq_quant_calib_free(c);
+    }
+    GQ_CHECK(t, diff_ref == 0, "from quantized differs from the two-step reference in %d weights", diff_ref);
+    GQ_CHECK(t, diff_fp32_l0 == 0, "layer 0 sees FP32 inputs either way, yet %d weights differ", diff_fp32_l0);
+    GQ_CHECK(t, diff_fp32_l1 > 0, "layer 1: from quantized gave the same weights as from fp32");
+    printf("ok   calibration from quantized = the two-step reference (layer 0 on FP32 inputs, layer 1 on the "
+           "quantized layer 0's); layer 1 differs from fp32 calibration in %d weights\n", diff_fp32_l1);
+    for (int i = 0; i < nm && i < GQ_LIN_COUNT * 2; i++) free(fp32_based[i]), free(seq_based[i]);
+    gq_quant_session_free(s);
+    gq_dbert_runner_free(r), gq_dbert_runner_free(rr);
+    gq_dbert_free(m), gq_dbert_free(ref);
+    free(dir);
+}
+
 /* ---- numpy references (tests/fixtures/gen/gen_algo_refs.py; keep CASES in step) ---- */
 
 typedef struct {
@@ -320,6 +413,7 @@ int main(int argc, char **argv) {
     test_gptq_identity(&t);
     test_properties(&t);
     test_numpy_refs(&t);
+    test_from_quantized(&t);
     test_checkpoint(&t, "fixtures/tiny-a", 3);
     test_checkpoint(&t, "fixtures/tiny-b", 3);
     test_checkpoint(&t, "assets/models/mlm-rte", 3);
