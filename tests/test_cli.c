@@ -126,6 +126,21 @@ static void check_bad_inputs(gq_test_ctx *t) {
     expect_error(t, args, 2, "device 'gpu' is not cpu or cuda");
     snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --tf32", t->shared);
     expect_error(t, args, 2, "--tf32 needs --device cuda");
+    static const char *const ALGO_ERRORS[][2] = {
+        {"--method uniform --algorithm foo", "algorithm 'foo': expected rtn, gptq or awq-scale"},
+        {"--method uniform --act-order", "act_order needs algorithm gptq"},
+        {"--method uniform --algorithm gptq --damp -1", "damp '-1': expected a number >= 0"},
+        {"--method uniform --algorithm gptq --sarqc-lambda x", "sarqc lambda 'x'"},
+        {"--method uniform --algorithm awq-scale --sarqc-lambda 1 --sarqc-saliency nope", "sarqc saliency 'nope'"},
+        {"--method uniform --sarqc-lambda 1", "needs algorithm gptq or awq-scale (not rtn)"},
+        {"--method uniform --calib-from quantized", "calibration from quantized needs algorithm gptq or awq-scale"},
+        {"--method uniform --algorithm gptq --calib-from last", "calibration from 'last': expected fp32 or quantized"},
+    };
+    for (size_t i = 0; i < sizeof ALGO_ERRORS / sizeof ALGO_ERRORS[0]; i++) {
+        snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte %s", t->shared,
+                 ALGO_ERRORS[i][0]);
+        expect_error(t, args, 2, ALGO_ERRORS[i][1]);
+    }
     check_no_gpu(t);
 
     /* A GLUE directory with broken files. */
