@@ -1,6 +1,8 @@
 /* test_algo: the quantizer algorithms (gptq, awq-scale, SARQC, calibration from quantized)
  * against hand-made cases, their defining properties on real checkpoints, and the numpy
- * references of tests/fixtures/gen/gen_algo_refs.py. Owner: issue 11 (t11algo). */
+ * references of tests/fixtures/gen/gen_algo_refs.py. Owner: issue 11 (t11algo).
+ * `test_algo SHARED GLUEQ mlm` (ctest test_algo_mlm, label slow) runs the checkpoint
+ * property on the 6-layer mlm models instead of the unit checks. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,13 +412,16 @@ int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
     gq_log_set_level(GQ_LOG_WARN);
+    if (argc > 3 && !strcmp(argv[3], "mlm")) { /* test_algo_mlm (slow): the 6-layer mlm models */
+        test_checkpoint(&t, "assets/models/mlm-rte", 3);
+        test_checkpoint(&t, "assets/models/mlm-mrpc", 4);
+        return gq_test_done(&t);
+    }
     test_gptq_identity(&t);
     test_properties(&t);
     test_numpy_refs(&t);
     test_from_quantized(&t);
     test_checkpoint(&t, "fixtures/tiny-a", 3);
     test_checkpoint(&t, "fixtures/tiny-b", 3);
-    test_checkpoint(&t, "assets/models/mlm-rte", 3);
-    test_checkpoint(&t, "assets/models/mlm-mrpc", 4);
     return gq_test_done(&t);
 }
