@@ -2,7 +2,8 @@
 # The test command: installs build dependencies, builds Release and ASan+UBSan, runs the
 # unit tests in both and the slow tests (full dev sets, thread determinism, a 1,000-point
 # sweep's memory) in Release, that sweep also under ASan's leak checker.
-#   ./run_tests.sh            everything (about 5 minutes on 2 cores)
+#   ./run_tests.sh            everything (the slow tests take several minutes more than the
+#                             unit tests: see results/reliability.md)
 #   GLUEQ_SKIP_SLOW=1 ./run_tests.sh   unit tests only
 # Test data: $GLUEQ_SHARED, else ../shared (assets/ and fixtures/).
 set -euo pipefail
