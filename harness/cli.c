@@ -188,13 +188,23 @@ cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const char *calib_desc) {
     if (cq->budget.p >= 0) cJSON_AddNumberToObject(o, "p", cq->budget.p);
     else cJSON_AddNumberToObject(o, "k", (double)cq->budget.k);
     cJSON_AddBoolToObject(o, "global", cq->budget.global);
-    if (m && gq_method_needs_calibration(m)) {
+    const gq_quant_opts *q = &cq->q;
+    int calibrated = q->algorithm != GQ_ALGO_RTN;
+    cJSON_AddStringToObject(o, "algorithm", gq_quant_algorithm_name(q->algorithm));
+    if (q->algorithm == GQ_ALGO_GPTQ) cJSON_AddBoolToObject(o, "act_order", q->act_order);
+    if (calibrated) {
+        cJSON_AddNumberToObject(o, "damp", q->damp);
+        cJSON *sq = cJSON_AddObjectToObject(o, "sarqc");
+        cJSON_AddNumberToObject(sq, "lambda", q->sarqc_lambda);
+        cJSON_AddStringToObject(sq, "saliency", q->sarqc_saliency);
+    }
+    if ((m && gq_method_needs_calibration(m)) || calibrated) {
         cJSON *c = cJSON_AddObjectToObject(o, "calibration");
         cJSON_AddStringToObject(c, "split", cq->calib.split);
         cJSON_AddNumberToObject(c, "n", cq->calib.n);
         cJSON_AddStringToObject(c, "sample", cq->calib.random ? "random" : "first");
         cJSON_AddNumberToObject(c, "seed", (double)cq->calib.seed);
-        cJSON_AddStringToObject(c, "from", "fp32");
+        cJSON_AddStringToObject(c, "from", q->calib_from_quantized ? "quantized" : "fp32");
         if (calib_desc && calib_desc[0]) cJSON_AddStringToObject(c, "rows", calib_desc);
     }
     return o;

@@ -76,8 +76,9 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
                           const gq_glue_task *task, const char *data_root, int max_len,
                           gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err);
 
-/* Every option of cq as a JSON object (method, resolved method options, quantizer,
- * budget, calibration with the rows' description); the caller owns it (cJSON_Delete). */
+/* Every option of cq as a JSON object (method, resolved method options, quantizer and its
+ * algorithm with SARQC, budget, calibration with the rows' description); the caller owns
+ * it (cJSON_Delete). */
 cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const char *calib_desc);
 
 /* Progress on stderr at most every 2 seconds: "label: done/total (pct) elapsed ETA". */

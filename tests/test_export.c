@@ -190,8 +190,16 @@ static void check_roundtrip(gq_test_ctx *t, const examples *ex, const char *name
     if (qm) check_files(t, model, out, qm, want_k, rotated);
     cJSON *q = load_json(out, "quantization.json"), *o = cJSON_GetObjectItem(q, "options");
     GQ_CHECK(t, o && cJSON_GetObjectItem(o, "method") && cJSON_GetObjectItem(o, "bits") &&
-                    cJSON_GetObjectItem(o, "quantizer") && cJSON_GetObjectItem(o, "task"),
+                    cJSON_GetObjectItem(o, "quantizer") && cJSON_GetObjectItem(o, "algorithm") &&
+                    cJSON_GetObjectItem(o, "task"),
              "%s/quantization.json: options incomplete", out);
+    char want_algo[32] = "rtn";
+    const char *given = strstr(flags, "--algorithm ");
+    if (given) sscanf(given + 12, "%31s", want_algo);
+    cJSON *algo = cJSON_GetObjectItem(o, "algorithm");
+    GQ_CHECK(t, cJSON_IsString(algo) && !strcmp(algo->valuestring, want_algo),
+             "%s/quantization.json: algorithm '%s', want '%s'", out, cJSON_IsString(algo) ? algo->valuestring : "",
+             want_algo);
     cJSON_Delete(q);
     gq_dbert_free(qm), gq_dbert_free(reloaded);
 }
@@ -241,6 +249,7 @@ int main(int argc, char **argv) {
     load_examples(&t, &ex);
     check_roundtrip(&t, &ex, "svd", "--method svd --bits 3 --k 32 --granularity row", 32, 0);
     check_roundtrip(&t, &ex, "awq", "--method awq --bits 4 --k 64 --calib-n 8", 64, 0);
+    check_roundtrip(&t, &ex, "gptq", "--method svd --bits 3 --k 16 --algorithm gptq --calib-n 8", 16, 0);
     /* 512 weights = 8 columns of the 64-row matrices, 2 of lin1's 256 rows */
     check_roundtrip(&t, &ex, "rosaq", "--method rosaq --bits 3 --k 512 --calib-n 8", 512, 1);
     check_bad_inputs(&t);

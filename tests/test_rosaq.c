@@ -82,11 +82,12 @@ static void make_problem(problem *p, uint64_t seed) {
     p->stats = (gq_lin_stats){.in = D, .ntok = N, .abs_sum = p->abs_sum, .xtx = p->xtx};
 }
 
-static gq_status run(const problem *p, const char *rotation, int bits, int64_t k, float *out, uint8_t *mask,
-                     gq_method_applied *res) {
+static gq_status run_algo(const problem *p, const char *rotation, int bits, gq_quant_algorithm algo, int64_t k,
+                          float *out, uint8_t *mask, gq_method_applied *res) {
     gq_method_opts user = {0}, ro;
     gq_quant_opts q;
     gq_quant_opts_default(&q, bits);
+    q.algorithm = algo;
     gq_method_opts_set(&user, "rotation", rotation, NULL);
     const gq_method *m = gq_method_find("rosaq");
     gq_err err = {{0}};
@@ -95,6 +96,42 @@ static gq_status run(const problem *p, const char *rotation, int bits, int64_t k
     if (s == GQ_OK) s = gq_method_apply_matrix(m, &a, k, out, mask, res, &err);
     if (s != GQ_OK) fprintf(stderr, "rosaq: %s\n", err.msg);
     return s;
+}
+
+static gq_status run(const problem *p, const char *rotation, int bits, int64_t k, float *out, uint8_t *mask,
+                     gq_method_applied *res) {
+    return run_algo(p, rotation, bits, GQ_ALGO_RTN, k, out, mask, res);
+}
+
+/* ‖X Wᵀ − X Ŵᵀ‖² over the problem's calibration inputs. */
+static double calib_error(const problem *p, const float *what) {
+    double e = 0;
+    for (int s = 0; s < N; s++)
+        for (int i = 0; i < ROWS; i++) {
+            double y = 0;
+            for (int j = 0; j < D; j++) y += p->x[s * D + j] * ((double)what[i * D + j] - p->w[i * D + j]);
+            e += y * y;
+        }
+    return e;
+}
+
+/* The configured algorithm runs on what rosaq hands it: in the PCA basis the inputs are
+ * uncorrelated (X'ᵀX' = N·Λ), so GPTQ has no error to feed forward and equals RTN bit for
+ * bit; in the original basis (none) it lowers the calibration error below RTN's. */
+static void check_algorithm(gq_test_ctx *t, const problem *p) {
+    float rtn[ROWS * D], gptq[ROWS * D];
+    uint8_t mask[ROWS * D];
+    gq_method_applied res;
+    GQ_CHECK(t, run_algo(p, "pca", 3, GQ_ALGO_RTN, 2 * ROWS, rtn, mask, &res) == GQ_OK &&
+                    run_algo(p, "pca", 3, GQ_ALGO_GPTQ, 2 * ROWS, gptq, mask, &res) == GQ_OK,
+             "rosaq pca with rtn and gptq");
+    GQ_CHECK(t, !memcmp(rtn, gptq, sizeof rtn), "rosaq pca: gptq on decorrelated inputs must equal rtn");
+    GQ_CHECK(t, run_algo(p, "none", 3, GQ_ALGO_RTN, 2 * ROWS, rtn, mask, &res) == GQ_OK &&
+                    run_algo(p, "none", 3, GQ_ALGO_GPTQ, 2 * ROWS, gptq, mask, &res) == GQ_OK,
+             "rosaq none with rtn and gptq");
+    double er = calib_error(p, rtn), eg = calib_error(p, gptq);
+    GQ_CHECK(t, eg < er, "rosaq none: gptq's calibration error %.4g must be below rtn's %.4g", eg, er);
+    printf("ok   rosaq with gptq: pca equals rtn; none: calibration error %.4g (rtn %.4g)\n", eg, er);
 }
 
 /* (A·Q)_ij for a float matrix A (ROWS×D). */
@@ -252,6 +289,7 @@ int main(int argc, char **argv) {
     for (int kcols = 0; kcols <= 5; kcols += 5) check_rotated_columns(&t, &p, 3, kcols);
     check_rotated_columns(&t, &p, 2, 1);
     check_none_vs_pca(&t, &p);
+    check_algorithm(&t, &p);
     check_all_columns_fp32(&t, "pca");
     check_all_columns_fp32(&t, "none");
     return gq_test_done(&t);
