@@ -10,6 +10,7 @@ Reads every results.json given and writes Markdown with, each row from `glueq co
   2. ROSAQ's claim: rosaq rotation=pca against rotation=none, same everything else;
   3. SARQC's claim: the best λ > 0 against λ = 0, same method, budget and algorithm;
   4. the paper's claim: svd against awq and against spqr, same everything else;
+  5. each calibrated algorithm (gptq, awq-scale; SARQC off) against RTN, same point;
 and a count of wins and significant (p < 0.05) wins for each claim. Uses python3 alone.
 """
 import json
@@ -115,6 +116,13 @@ def main():
         pairs = [(by[(other,) + key(r, point)], r) for r in rows
                  if r["method"] == "svd" and (other,) + key(r, point) in by]
         table(glueq, f"The paper's claim: svd (B) against {other} (A)", pairs, out)
+    plain = ("task", "bits", "scheme", "granularity", "clip", "stats_exclude_protected", "k", "p", "method",
+             "method_options")
+    rtn = {key(r, plain): r for r in rows if (r.get("algorithm") or "rtn") == "rtn"}
+    for algo in ("gptq", "awq-scale"):
+        pairs = [(rtn[key(r, plain)], r) for r in rows
+                 if r.get("algorithm") == algo and not r.get("sarqc_lambda") and key(r, plain) in rtn]
+        table(glueq, f"{algo} (B) against RTN (A), same method, bits and budget", pairs, out)
     open(out_path, "w").write("\n".join(out) + "\n")
 
 
