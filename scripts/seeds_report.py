@@ -8,7 +8,7 @@ Reads every results.json given and writes Markdown with, each row from `glueq co
   1. every quantized point against uniform with the same task, bits and quantizer
      (algorithm, SARQC included);
   2. ROSAQ's claim: rosaq rotation=pca against rotation=none, same everything else;
-  3. SARQC's claim: the best λ > 0 against λ = 0, same method, budget and algorithm;
+  3. SARQC's claim: each λ > 0 against λ = 0, same method, budget and algorithm;
   4. the paper's claim: svd against awq and against spqr, same everything else;
   5. each calibrated algorithm (gptq, awq-scale; SARQC off) against RTN, same point;
 and a count of wins and significant (p < 0.05) wins for each claim. Uses python3 alone.
@@ -100,16 +100,16 @@ def main():
 
     base = {key(r, point + ("method", "method_options")): r for r in rows
             if r.get("algorithm") not in (None, "rtn") and not r.get("sarqc_lambda")}
-    sarqc = {}
-    for r in rows:
-        if not r.get("sarqc_lambda"):
-            continue
-        z = dict(r, sarqc_lambda=0, sarqc_saliency="none")
-        k0 = key(z, point + ("method", "method_options"))
-        if k0 in base and (k0 not in sarqc or r["correct"] > sarqc[k0]["correct"]):
-            sarqc[k0] = r
-    table(glueq, "SARQC's claim: the best λ > 0 (B) against λ = 0 (A), same method, budget and algorithm",
-          [(base[k0], r) for k0, r in sarqc.items()], out)
+    lambdas = sorted({r["sarqc_lambda"] for r in rows if r.get("sarqc_lambda")})
+    for lam in lambdas:
+        pairs = []
+        for r in rows:
+            if r.get("sarqc_lambda") != lam:
+                continue
+            k0 = key(dict(r, sarqc_lambda=0, sarqc_saliency="none"), point + ("method", "method_options"))
+            if k0 in base:
+                pairs.append((base[k0], r))
+        table(glueq, f"SARQC's claim: λ = {lam:g} (B) against λ = 0 (A), same method, budget and algorithm", pairs, out)
 
     by = {(r["method"],) + key(r, point): r for r in rows}
     for other in ("awq", "spqr"):
