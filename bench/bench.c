@@ -36,6 +36,7 @@
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 char *openblas_get_config(void);
+char *openblas_get_corename(void);
 
 enum { MAX_REPS = 31 };
 
@@ -178,8 +179,8 @@ static int sgemm(int threads, int M, int reps) {
     double t[MAX_REPS];
     gemms_time(&g); /* warm-up: OpenBLAS starts its threads and buffers */
     for (int rep = 0; rep < reps; rep++) t[rep] = gemms_time(&g);
-    printf("{\"threads\": %d, \"M\": %d, \"reps\": %d, \"sgemm_gflops\": %.2f, \"openblas\": \"%s\"}\n", threads, M,
-           reps, gemms_flops(&g) / median(t, reps) * 1e-9, openblas_get_config());
+    printf("{\"threads\": %d, \"M\": %d, \"reps\": %d, \"sgemm_gflops\": %.2f, \"openblas\": \"%s\", \"core\": \"%s\"}\n",
+           threads, M, reps, gemms_flops(&g) / median(t, reps) * 1e-9, openblas_get_config(), openblas_get_corename());
     gemms_free(&g);
     return 0;
 }
@@ -188,27 +189,31 @@ static int sgemm(int threads, int M, int reps) {
 
 /* Alternates `reps` timed runs of the forward (fwd) with the forward's Linear GEMMs at
  * M tokens, so that both see the same machine (a shared VM is noisy on the scale of
- * seconds), and prints medians: the forward's tokens/s and GFLOP/s, the GEMMs' GFLOP/s,
- * and the median of the per-run ratios forward ÷ GEMM. */
+ * seconds), and prints medians: the forward's tokens/s and GFLOP/s (of the work it does,
+ * `flops`), the GEMMs' GFLOP/s, the median of the per-run ratios forward ÷ GEMM, and that
+ * of tokens/s ÷ the sgemm-bound rate (GEMM GFLOP/s ÷ the full forward's FLOPs per token,
+ * `flops_full` ÷ tokens: above 1 only by doing less than the full forward's work). */
 typedef double (*fwd_fn)(void *ctx); /* runs the forward once, returns its seconds (< 0: failed) */
 
-static int paired(fwd_fn fwd, void *ctx, const gq_dbert_config *c, int M, double tokens, double flops, int reps,
-                  const char *what) {
+static int paired(fwd_fn fwd, void *ctx, const gq_dbert_config *c, int M, double tokens, double flops,
+                  double flops_full, int reps, const char *what) {
     gemms g;
     if (!gemms_new(&g, c, M)) return fputs("glueq-bench: out of memory\n", stderr), 1;
-    double tf[MAX_REPS], tg[MAX_REPS], ratio[MAX_REPS];
+    double tf[MAX_REPS], tg[MAX_REPS], ratio[MAX_REPS], bound[MAX_REPS];
     if (fwd(ctx) < 0) return 1; /* warm-up: sizes the runner's buffers, starts OpenBLAS */
     gemms_time(&g);
     for (int rep = 0; rep < reps; rep++) {
         if ((tf[rep] = fwd(ctx)) < 0) return 1;
         tg[rep] = gemms_time(&g);
         ratio[rep] = (flops / tf[rep]) / (gemms_flops(&g) / tg[rep]);
+        bound[rep] = (flops_full / tf[rep]) / (gemms_flops(&g) / tg[rep]);
     }
     double sf = median(tf, reps), sg = median(tg, reps);
     printf("{%s, \"threads\": %d, \"tokens\": %.0f, \"reps\": %d, \"seconds\": %.4f, \"tokens_per_s\": %.1f, "
-           "\"gflops\": %.2f, \"sgemm_M\": %d, \"sgemm_gflops\": %.2f, \"fraction_of_sgemm\": %.3f}\n",
-           what, openblas_get_num_threads(), tokens, reps, sf, tokens / sf, flops / sf * 1e-9, M,
-           gemms_flops(&g) / sg * 1e-9, median(ratio, reps));
+           "\"gflops\": %.2f, \"flops_per_token\": %.0f, \"full_flops_per_token\": %.0f, \"sgemm_M\": %d, "
+           "\"sgemm_gflops\": %.2f, \"fraction_of_sgemm\": %.3f, \"sgemm_bound_ratio\": %.3f}\n",
+           what, openblas_get_num_threads(), tokens, reps, sf, tokens / sf, flops / sf * 1e-9, flops / tokens,
+           flops_full / tokens, M, gemms_flops(&g) / sg * 1e-9, median(ratio, reps), median(bound, reps));
     gemms_free(&g);
     return 0;
 }
@@ -250,7 +255,8 @@ static int seqlen(const char *dir, int len, int threads, int tokens, int reps) {
     batch_ctx b = {r, ids, lens, nseq, logits};
     char what[64];
     snprintf(what, sizeof what, "\"len\": %d", len);
-    int rc = paired(run_batch, &b, &m->cfg, n, n, gq_dbert_flops(&m->cfg, lens, nseq), reps, what);
+    int rc = paired(run_batch, &b, &m->cfg, n, n, gq_dbert_flops(&m->cfg, lens, nseq),
+                    gq_dbert_flops_full(&m->cfg, lens, nseq), reps, what);
     gq_dbert_runner_free(r);
     free(ids), free(lens), free(logits);
     gq_dbert_free(m);
@@ -302,7 +308,8 @@ static int task(const char *dir, const char *task_name, int threads, int limit, 
     char what[96];
     snprintf(what, sizeof what, "\"task\": \"%s\", \"examples\": %d", task_name, enc->n);
     int rc = paired(run_task, &t, &m->cfg, GQ_EVAL_BATCH_TOKENS, (double)enc->tokens,
-                    gq_dbert_flops(&m->cfg, enc->len, enc->n), reps, what);
+                    gq_dbert_flops(&m->cfg, enc->len, enc->n), gq_dbert_flops_full(&m->cfg, enc->len, enc->n), reps,
+                    what);
     gq_dbert_runner_free(r);
     gq_encoded_free(enc), gq_dbert_free(m);
     return rc;

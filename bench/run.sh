@@ -14,6 +14,9 @@
 # Where the CPU has AVX-512 but OpenBLAS picked its Haswell (AVX2) kernels, as Debian's
 # OpenBLAS 0.3.21 does on AMD Zen 4/5, the QNLI runs are repeated with its AVX-512 kernels
 # (OPENBLAS_CORETYPE=SkylakeX) for glueq and the PyTorch and ONNX Runtime peers alike.
+# Until then OPENBLAS_CORETYPE is pinned to the kernels OpenBLAS picks by itself, so that
+# glueq (which would otherwise switch to AVX-512 on its own, harness/blas.c), its peers and
+# the sgemm limit all run the same kernels.
 #
 # usage: bench/run.sh          (env: THREADS=2 REPS=3 QNLI_LIMIT=400 RTE_LIMIT=0 PEERS=1)
 # STAGES (default "throughput limits scaling profile avx512") picks what runs; results of
@@ -43,13 +46,26 @@ cmake --build build/perf -j"$(nproc)" --target glueq gq_harness > /dev/null
 bench/build.sh build/perf "$work/glueq-bench" > /dev/null
 glueq=$root/build/perf/glueq gb=$work/glueq-bench
 
+# ---- the same OpenBLAS kernels for every engine of the main runs
+core=$("$gb" sgemm --reps 1 --tokens 256)
+default_core=$(echo "$core" | sed 's/.*"core": "\([^"]*\)".*/\1/')
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-$default_core}
+log "OpenBLAS kernels: $OPENBLAS_CORETYPE"
+
 # ---- peers (installed only when asked for)
 py=/usr/bin/python3
 export PEERS_NODE_MODULES=${PEERS_NODE_MODULES:-$work/node_modules}
 if [ "$PEERS" = 1 ]; then
-  if ! $py -c 'import torch, numpy' 2> /dev/null || ! command -v node > /dev/null || ! command -v npm > /dev/null; then
-    log "installing python3-torch python3-numpy nodejs npm"
-    apt-get install -y python3-torch python3-numpy nodejs npm > "$work/apt.log"
+  # Only what is missing: a machine with NodeSource's nodejs (npm included) cannot take
+  # Debian's npm beside it.
+  need=()
+  $py -c 'import torch' 2> /dev/null || need+=(python3-torch)
+  $py -c 'import numpy' 2> /dev/null || need+=(python3-numpy)
+  command -v node > /dev/null || need+=(nodejs)
+  command -v npm > /dev/null || need+=(npm)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    apt-get install -y "${need[@]}" > "$work/apt.log"
   fi
   if [ ! -d "$PEERS_NODE_MODULES/onnxruntime-node" ]; then
     log "installing onnxruntime-node into $PEERS_NODE_MODULES"
@@ -76,6 +92,7 @@ if [ "$PEERS" = 1 ]; then
 fi
 record "$($py - "$THREADS" "$REPS" "$QNLI_LIMIT" "$RTE_LIMIT" "$ver_torch" "$ver_ort" "$model" <<'EOF'
 import json, os, subprocess, sys
+load = os.getloadavg()
 lscpu = dict(l.split(":", 1) for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in l)
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 dirty = subprocess.run(["git", "status", "--porcelain", "models/distilbert.c", "bench"], capture_output=True, text=True).stdout.strip()
@@ -84,6 +101,7 @@ print(json.dumps({"kind": "machine", "cpu": lscpu.get("Model name", "?").strip()
                   "threads": int(t), "reps": int(reps), "qnli_limit": int(ql), "rte_limit": int(rl),
                   "torch": vt, "onnxruntime": vo, "revision": rev + ("+dirty" if dirty else ""),
                   "checkpoint_bytes": os.path.getsize(os.path.join(model, "model.safetensors")),
+                  "load_before": "%.2f %.2f %.2f" % load,
                   "command": "THREADS=%s REPS=%s QNLI_LIMIT=%s RTE_LIMIT=%s bench/run.sh" % (t, reps, ql, rl)}))
 EOF
 )"
@@ -142,7 +160,6 @@ if stage profile && command -v perf > /dev/null; then
 fi
 
 # ---- the same QNLI runs with OpenBLAS's AVX-512 kernels, where OpenBLAS passed them over
-core=$("$gb" sgemm --reps 1 --tokens 256)
 if stage avx512 && grep -qw avx512f /proc/cpuinfo && [[ $core =~ \"openblas\":\ \"[^\"]*(Haswell|Zen) ]]; then
   log "QNLI again with OPENBLAS_CORETYPE=SkylakeX"
   export OPENBLAS_CORETYPE=SkylakeX
@@ -150,8 +167,8 @@ if stage avx512 && grep -qw avx512f /proc/cpuinfo && [[ $core =~ \"openblas\":\ 
   throughput_runs avx512 qnli --ort
   record "$("$gb" task --model "$model" --task qnli --limit "$QNLI_LIMIT" --threads "$THREADS" --reps "$REPS" \
     | sed 's/^{/{"kind": "fraction_avx512", /')"
-  unset OPENBLAS_CORETYPE
 fi
 
+record "{\"kind\": \"end\", \"load_after\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 $py bench/report.py write "$out" results/bench.md
 log "wrote results/bench.md"
