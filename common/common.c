@@ -33,6 +33,10 @@ gq_status gq_fail(gq_err *err, gq_status status, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* Messages quote names from untrusted files (tensor names, JSON strings): control
+         * characters there would break the one-line promise or the terminal. */
+        for (char *c = err->msg; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     }
     return status;
 }
@@ -99,6 +103,79 @@ gq_status gq_read_file(const char *path, size_t max_bytes, char **out, size_t *l
     if (bad || got != n) {
         free(buf);
         return gq_fail(err, GQ_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len) *len = n;
+    return GQ_OK;
+}
+
+/* Checks the bytes just read, p[0..n), against the line limits; *lines (lines begun) and
+ * *line_len (bytes of the current line so far) carry over from one chunk to the next. */
+static gq_status check_lines(const char *path, const gq_text_limits *lim, const char *p, size_t n, size_t *lines,
+                             size_t *line_len, gq_err *err) {
+    const char *end = p + n;
+    while (p < end) {
+        if (*line_len == 0 && ++*lines > lim->max_lines && lim->max_lines)
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: more than %zu lines, the limit for this file", path,
+                           lim->max_lines);
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        *line_len += (size_t)((nl ? nl : end) - p);
+        if (lim->max_line_bytes && *line_len > lim->max_line_bytes)
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: line %zu is longer than %zu bytes, the limit for this file", path,
+                           *lines, lim->max_line_bytes);
+        if (!nl) break;
+        *line_len = 0;
+        p = nl + 1;
+    }
+    return GQ_OK;
+}
+
+gq_status gq_read_text(const char *path, const gq_text_limits *lim, char **out, size_t *len, gq_err *err) {
+    *out = NULL;
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return gq_fail(err, GQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        fclose(f);
+        return gq_fail(err, GQ_ERR_IO, "%s: not a regular file or a pipe", path);
+    }
+    if (lim->max_bytes && S_ISREG(st.st_mode) && (uint64_t)st.st_size > lim->max_bytes) {
+        fclose(f);
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: file is %lld bytes, more than the limit of %zu", path,
+                       (long long)st.st_size, lim->max_bytes);
+    }
+    /* Grown as the file is read, never from its claimed size, so that the limits are
+     * checked before the memory is spent. */
+    size_t cap = 1 << 16, n = 0, lines = 0, line_len = 0;
+    char *buf = malloc(cap);
+    gq_status s = buf ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    while (s == GQ_OK) {
+        if (cap - n < (1 << 15) + 1) {
+            char *grown = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+            if (!grown) {
+                s = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory after %zu bytes", path, n);
+                break;
+            }
+            buf = grown, cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        if (got == 0) {
+            if (ferror(f)) s = gq_fail(err, GQ_ERR_IO, "%s: read error: %s", path, strerror(errno));
+            break;
+        }
+        if (lim->max_bytes && got > lim->max_bytes - n) {
+            s = gq_fail(err, GQ_ERR_FORMAT, "%s: more than %zu bytes, the limit for this file", path, lim->max_bytes);
+            break;
+        }
+        s = check_lines(path, lim, buf + n, got, &lines, &line_len, err);
+        n += got;
+    }
+    fclose(f);
+    if (s != GQ_OK) {
+        free(buf);
+        return s;
     }
     buf[n] = '\0';
     *out = buf;

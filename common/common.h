@@ -44,7 +44,8 @@ typedef struct {
 } gq_err;
 
 /* Formats msg into err (if err is not NULL) and returns status, so that callers can
- * write `return gq_fail(err, GQ_ERR_IO, "%s: cannot open", path);`. */
+ * write `return gq_fail(err, GQ_ERR_IO, "%s: cannot open", path);`. Control characters
+ * (from quoted untrusted names) become '?', so that the message stays one line. */
 gq_status gq_fail(gq_err *err, gq_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -65,6 +66,17 @@ char *gq_strdup(const char *s);
 /* Reads a whole file into a new NUL-terminated buffer; the caller owns *out and frees
  * it with free(). Refuses files larger than max_bytes (0 = no limit). */
 gq_status gq_read_file(const char *path, size_t max_bytes, char **out, size_t *len, gq_err *err);
+/* Limits of gq_read_text; 0 = no limit. */
+typedef struct {
+    size_t max_bytes;      /* the whole file */
+    size_t max_lines;      /* lines, a last one without '\n' included */
+    size_t max_line_bytes; /* one line, without its line end */
+} gq_text_limits;
+/* Reads a text file (a regular file or a pipe) into a new NUL-terminated buffer like
+ * gq_read_file, but stops at the first limit exceeded, with a message naming the file
+ * and the limit: a hostile file costs at most about twice the limit in memory, however
+ * large it is. */
+gq_status gq_read_text(const char *path, const gq_text_limits *lim, char **out, size_t *len, gq_err *err);
 int gq_file_exists(const char *path);
 int gq_dir_exists(const char *path);
 /* Joins a and b with one '/'; returns a new string the caller frees. */

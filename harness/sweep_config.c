@@ -550,17 +550,24 @@ static gq_status finish_point(gq_sweep_config *c, gq_sweep_point *p, gq_err *err
 
 static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
     gq_status st;
-    int has_uniform = 0, per_task = 1;
+    /* Counted in doubles (exact far beyond the limit), so that no product can overflow
+     * before the grid is refused. */
+    int has_uniform = 0;
+    double per_task = 1;
     for (int m = 0; m < c->n_methods; m++) {
         if (method_is_uniform(c->methods[m])) {
             has_uniform = 1;
             continue;
         }
         int seeds = method_seeded(gq_method_find(c->methods[m])) ? c->n_seeds : 1;
-        per_task += c->n_bits * c->n_budgets * c->n_quantizers * seeds;
+        per_task += (double)c->n_bits * c->n_budgets * c->n_quantizers * seeds;
     }
-    per_task += has_uniform * c->n_bits * c->n_quantizers;
-    c->n_points = per_task * c->n_tasks;
+    per_task += (double)has_uniform * c->n_bits * c->n_quantizers;
+    double n_points = per_task * c->n_tasks;
+    if (n_points > GQ_SWEEP_MAX_POINTS)
+        return vfail(v, "grid", "%.0f points, more than the limit of %d (GQ_SWEEP_MAX_POINTS); split the sweep",
+                     n_points, GQ_SWEEP_MAX_POINTS);
+    c->n_points = (int)n_points;
     c->points = gq_calloc_array((size_t)c->n_points, sizeof *c->points);
     if (!c->points) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
     int n = 0;

@@ -65,6 +65,10 @@
 #include "common.h"
 #include "quant.h"
 
+/* A grid larger than this is refused before anything is allocated for it: at seconds per
+ * point it would run for weeks, and 10^9 points would need hundreds of GB of bookkeeping. */
+#define GQ_SWEEP_MAX_POINTS 100000
+
 typedef struct {
     int index;           /* position in the whole grid (sharding is by index mod N) */
     char id[17];         /* 16 hex digits */

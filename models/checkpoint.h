@@ -18,6 +18,10 @@
 #include "common.h"
 
 #define GQ_MAX_DIMS 8
+/* A safetensors header (JSON) longer than this is refused before it is parsed; real ones
+ * have about 100 bytes per tensor. Every other size in a checkpoint is checked against
+ * the file's own size, so nothing is allocated beyond what the file holds. */
+#define GQ_CKPT_MAX_HEADER_BYTES (100u << 20)
 
 typedef struct {
     char *name;

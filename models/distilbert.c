@@ -29,8 +29,9 @@ const char *gq_lin_name(gq_lin_kind kind) { return kind < GQ_LIN_COUNT ? LIN_NAM
 static gq_status get_int(const cJSON *root, const char *key, int lo, int hi, int *out, const char *path, gq_err *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v) return gq_fail(err, GQ_ERR_FORMAT, "%s: missing key '%s'", path, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > hi)
+    /* the range first: converting a double outside int's range is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+        v->valuedouble != (double)(int)v->valuedouble)
         return gq_fail(err, GQ_ERR_FORMAT, "%s: '%s' must be an integer in [%d, %d]", path, key, lo, hi);
     *out = v->valueint;
     return GQ_OK;

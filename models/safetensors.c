@@ -10,9 +10,6 @@
 
 #include "checkpoint_internal.h"
 
-/* Headers above this are treated as corrupt rather than allocated. */
-#define MAX_HEADER_BYTES (100u << 20)
-
 static uint64_t read_le64(const uint8_t *p) {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
@@ -81,7 +78,10 @@ static gq_status read_entry(gq_ckpt *ck, const cJSON *e, const uint8_t *data, ui
 gq_status gq_ckpt_read_safetensors(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err) {
     if (len < 8) return gq_fail(err, GQ_ERR_FORMAT, "%s: too short for a safetensors file", path);
     uint64_t hlen = read_le64(buf);
-    if (hlen < 2 || hlen > MAX_HEADER_BYTES || hlen > len - 8)
+    if (hlen > GQ_CKPT_MAX_HEADER_BYTES)
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: safetensors header claims %llu bytes, more than the limit of %u", path,
+                       (unsigned long long)hlen, GQ_CKPT_MAX_HEADER_BYTES);
+    if (hlen < 2 || hlen > len - 8)
         return gq_fail(err, GQ_ERR_FORMAT, "%s: not a safetensors file: header length %llu does not fit the %zu-byte file",
                        path, (unsigned long long)hlen, len);
     if (buf[8] != '{')

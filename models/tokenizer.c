@@ -14,7 +14,6 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#define VOCAB_MAX_BYTES ((size_t)1 << 28) /* 256 MiB: far above any real vocab.txt */
 #define MAX_WORD_CHARS 100                /* HF BertTokenizer's max_input_chars_per_word */
 
 struct gq_tok {
@@ -85,7 +84,8 @@ gq_status gq_tok_load(const char *vocab_path, gq_tok **out, gq_err *err) {
     gq_tok *tok = calloc(1, sizeof *tok);
     if (!tok) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", vocab_path);
     size_t len = 0;
-    gq_status st = gq_read_file(vocab_path, VOCAB_MAX_BYTES, &tok->text, &len, err);
+    const gq_text_limits lim = {GQ_TOK_MAX_VOCAB_BYTES, GQ_TOK_MAX_VOCAB, GQ_TOK_MAX_PIECE_BYTES};
+    gq_status st = gq_read_text(vocab_path, &lim, &tok->text, &len, err);
     if (st != GQ_OK) {
         gq_tok_free(tok);
         return st;
@@ -96,10 +96,6 @@ gq_status gq_tok_load(const char *vocab_path, gq_tok **out, gq_err *err) {
     if (lines == 0) {
         gq_tok_free(tok);
         return gq_fail(err, GQ_ERR_FORMAT, "%s: vocab is empty", vocab_path);
-    }
-    if (lines > (size_t)INT32_MAX / 4) {
-        gq_tok_free(tok);
-        return gq_fail(err, GQ_ERR_FORMAT, "%s: vocab has too many lines (%zu)", vocab_path, lines);
     }
     tok->n = (int)lines;
     uint32_t cap = 16;
@@ -120,11 +116,7 @@ gq_status gq_tok_load(const char *vocab_path, gq_tok **out, gq_err *err) {
         char *e = nl ? nl : end;
         *e = '\0';
         if (e > p && e[-1] == '\r') *--e = '\0';
-        size_t n = (size_t)(e - p);
-        if (n > UINT32_MAX) {
-            gq_tok_free(tok);
-            return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d is too long", vocab_path, id + 1);
-        }
+        size_t n = (size_t)(e - p); /* at most GQ_TOK_MAX_PIECE_BYTES */
         tok->piece[id] = p;
         tok->plen[id] = (uint32_t)n;
         tok->phash[id] = fnv(FNV_BASIS, p, n);

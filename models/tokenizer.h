@@ -31,6 +31,13 @@ typedef enum {
     GQ_UTF8_REPLACE,    /* each invalid byte becomes U+FFFD, which cleaning then drops */
 } gq_utf8_policy;
 
+/* Limits on vocab.txt, checked while it is read, before memory is spent on it: BERT's
+ * vocabularies have 30k to 120k tokens of at most a few dozen bytes, and a token longer
+ * than a word (100 characters, HF's max_input_chars_per_word) can never match. */
+#define GQ_TOK_MAX_VOCAB 4000000
+#define GQ_TOK_MAX_VOCAB_BYTES ((size_t)1 << 28)
+#define GQ_TOK_MAX_PIECE_BYTES 1024
+
 /* Loads a vocab.txt (one token per line, id = line number). *out is owned by the caller. */
 gq_status gq_tok_load(const char *vocab_path, gq_tok **out, gq_err *err);
 void gq_tok_free(gq_tok *tok);

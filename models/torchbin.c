@@ -452,7 +452,8 @@ static gq_status unpickle(unpickler *u, const uint8_t *p, size_t len, const char
             break;
         case 't': {
             size_t base = 0, n = 0;
-            if (!(st = pop_mark(u, &base, &n))) st = make_tuple(u, u->stack + base, n);
+            /* an empty stack may not be allocated yet: no pointer arithmetic on NULL */
+            if (!(st = pop_mark(u, &base, &n))) st = make_tuple(u, n ? u->stack + base : NULL, n);
             break;
         }
         case 0x85:

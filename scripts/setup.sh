@@ -3,7 +3,8 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev libutf8proc-dev libcjson-dev libcsv-dev
       groff-base curl zip unzip python3 python3-numpy
-      parallel slurm-wlm munge)
+      parallel slurm-wlm munge
+      clang libclang-rt-dev) # fuzz/run.sh: clang's libFuzzer runtime (python3 builds its seeds)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

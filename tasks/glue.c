@@ -14,7 +14,6 @@
 #include <string.h>
 
 /* Line numbers and row counts are ints; real GLUE splits are a few MB. */
-#define MAX_FILE_BYTES ((size_t)1 << 30)
 
 /* A byte that valid UTF-8 never contains: libcsv's quote, i.e. no quoting at all. */
 #define NO_QUOTE 0xFF
@@ -255,7 +254,8 @@ gq_status gq_glue_load(const gq_glue_task *task, const char *path, gq_glue_set *
     if (!task || !path) return gq_fail(err, GQ_ERR_ARG, "gq_glue_load: no task or no path given");
     char *buf = NULL;
     size_t len = 0;
-    gq_status st = gq_read_file(path, MAX_FILE_BYTES, &buf, &len, err);
+    const gq_text_limits lim = {GQ_GLUE_MAX_FILE_BYTES, GQ_GLUE_MAX_LINES, GQ_GLUE_MAX_LINE_BYTES};
+    gq_status st = gq_read_text(path, &lim, &buf, &len, err);
     if (st != GQ_OK) return st;
     st = gq_glue_parse(task, path, buf, len, out, err);
     free(buf);

@@ -14,6 +14,13 @@
 
 #include "common.h"
 
+/* Limits on a split file, checked while it is read, before memory is spent on it. GLUE's
+ * largest split (MNLI train) has 393k rows; the longest line of the shipped files has
+ * 1.5 KB. */
+#define GQ_GLUE_MAX_FILE_BYTES ((size_t)1 << 30)
+#define GQ_GLUE_MAX_LINES 10000000
+#define GQ_GLUE_MAX_LINE_BYTES ((size_t)1 << 20)
+
 typedef struct {
     const char *name;      /* "mrpc", "rte", "qnli" */
     const char *dir;       /* directory under the GLUE root: "MRPC", "RTE", "QNLI" */
