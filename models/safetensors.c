@@ -44,14 +44,17 @@ static gq_status read_entry(gq_ckpt *ck, const cJSON *e, const uint8_t *data, ui
     uint64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         const cJSON *d = cJSON_GetArrayItem(js, i);
-        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > (double)data_len ||
-            d->valuedouble != (double)(int64_t)d->valuedouble)
+        if (!cJSON_IsNumber(d) || d->valuedouble < 0)
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has an invalid shape", path, name);
+        /* No element count may exceed the data section's byte count: checked per factor,
+         * before the double is converted and before the product can overflow. */
+        if (d->valuedouble > (double)data_len || (d->valuedouble && (double)numel > (double)data_len / d->valuedouble))
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has a shape larger than the %llu-byte data section",
+                           path, name, (unsigned long long)data_len);
+        if (d->valuedouble != (double)(int64_t)d->valuedouble)
             return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' has an invalid shape", path, name);
         shape[i] = (int64_t)d->valuedouble;
-        if (shape[i] && numel > data_len / (uint64_t)shape[i])
-            return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' is larger than the file", path, name);
         numel *= (uint64_t)shape[i];
-        if (numel > data_len) return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' is larger than the file", path, name);
     }
     double b = cJSON_GetArrayItem(jo, 0)->valuedouble, en = cJSON_GetArrayItem(jo, 1)->valuedouble;
     if (!cJSON_IsNumber(cJSON_GetArrayItem(jo, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(jo, 1)) || b < 0 || en < b ||
