@@ -1,6 +1,7 @@
 /* cli: shared pieces of the subcommands (see cli.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "blas.h"
 #include "hub.h"
 
 #include <cJSON.h>
@@ -127,7 +128,8 @@ gq_status gq_cli_runner_parse(const gq_args *a, gq_dbert_runner_opts *o, gq_err 
     gq_status s = gq_args_int(a, "threads", 0, 1024, 0, &threads, err);
     if (s == GQ_OK && dev) s = gq_device_parse(dev, &o->device, err);
     if (s != GQ_OK) return s;
-    o->threads = (int)threads;
+    /* all cores, except under an address-space limit: one OpenBLAS buffer (blas.h) */
+    o->threads = threads == 0 && gq_blas_address_space_limited() ? 1 : (int)threads;
     o->tf32 = gq_args_has(a, "tf32");
     if (o->tf32 && o->device != GQ_DEVICE_CUDA) return gq_fail(err, GQ_ERR_ARG, "--tf32 needs --device cuda");
     return GQ_OK;

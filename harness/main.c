@@ -1,6 +1,7 @@
 /* glueq: command-line entry point; dispatches to the subcommands in harness/. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blas.h"
 #include "cli.h"
@@ -35,6 +36,11 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     gq_blas_select_kernels(argv);
+    gq_err err = {{0}};
+    if (gq_blas_reserve(&err) != GQ_OK) {
+        fprintf(stderr, "glueq: %s\n", err.msg);
+        return 1;
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -44,7 +50,14 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].run(argc - 2, argv + 2);
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) {
+            int rc = COMMANDS[i].run(argc - 2, argv + 2);
+            if (gq_blas_address_space_limited()) { /* OpenBLAS's exit handler could wait forever (blas.h) */
+                fflush(NULL);
+                _exit(rc);
+            }
+            return rc;
+        }
     fprintf(stderr, "glueq: unknown command '%s' (see glueq --help)\n", argv[1]);
     return 2;
 }

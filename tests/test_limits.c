@@ -5,9 +5,9 @@
  *     the file limit, and 10^9 rows (through a pipe);
  *   - a sweep grid of 2.1 * 10^9 points;
  *   - a vocab of 10^8 lines (through a pipe) and a vocab line of 200 MB (sparse);
- *   - glueq under an address-space limit (RLIMIT_AS) too small for its allocations: an
- *     out-of-memory error and a non-zero exit, never a crash or a hang (skipped under
- *     ASan, whose shadow memory cannot live under RLIMIT_AS).
+ *   - glueq eval under address-space limits (RLIMIT_AS) from 48 to 400 MB: an
+ *     out-of-memory error and exit status 1, or success, never a crash or a hang
+ *     (skipped under ASan, whose shadow memory cannot live under RLIMIT_AS).
  * "Before the memory is spent" is checked by the peak RSS, which may not grow by more
  * than RSS_GROWTH_MAX_MB across a refusal. */
 #define _GNU_SOURCE
@@ -229,6 +229,83 @@ static void test_vocab(gq_test_ctx *t, const char *dir) {
     unlink(path);
 }
 
+/* glueq eval under RLIMIT_AS from OOM_LADDER_MIN_MB to OOM_LADDER_MAX_MB: every run must
+ * end by itself (no signal, no hang) with 0, or 1 and an out-of-memory message; the
+ * ladder must see both. Below about 60 MB exec or the dynamic loader cannot start glueq
+ * at all (exit 98 or 127), or OpenBLAS's initializer cannot start its threads and raises
+ * SIGINT before glueq's main runs (harness/blas.h): such runs are counted, not judged. */
+#define OOM_LADDER_MIN_MB 48
+#define OOM_LADDER_MAX_MB 400
+#define OOM_LADDER_STEP_MB 16
+#define OOM_RUN_TIMEOUT_S 60
+
+static int run_limited(gq_test_ctx *t, long limit_mb, const char *err_path, int *signaled, int *timed_out) {
+    char *model = gq_test_path(t, "assets/models/scratch-rte"), *data = gq_test_path(t, "assets/glue");
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit rl = {(rlim_t)limit_mb << 20, (rlim_t)limit_mb << 20};
+        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 2) < 0 || !freopen("/dev/null", "w", stdout) || setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(99);
+        execl(t->glueq, t->glueq, "eval", "--model", model, "--data", data, "--task", "rte", "--limit", "2",
+              "--quiet", (char *)NULL);
+        _exit(98);
+    }
+    free(model), free(data);
+    int status = 0;
+    *signaled = *timed_out = 0;
+    for (int waited_ms = 0; waitpid(pid, &status, WNOHANG) == 0; waited_ms += 50) {
+        if (waited_ms > OOM_RUN_TIMEOUT_S * 1000) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            *timed_out = 1;
+            return -1;
+        }
+        usleep(50000);
+    }
+    *signaled = WIFSIGNALED(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_oom(gq_test_ctx *t, const char *dir) {
+    if (UNDER_ASAN) {
+        printf("skip glueq under RLIMIT_AS: ASan's shadow memory cannot live under an address-space limit\n");
+        return;
+    }
+    char err_path[512];
+    snprintf(err_path, sizeof err_path, "%s/oom.err", dir);
+    int ok = 0, oom = 0, no_start = 0, blas_init = 0;
+    for (long mb = OOM_LADDER_MIN_MB; mb <= OOM_LADDER_MAX_MB; mb += OOM_LADDER_STEP_MB) {
+        int signaled = 0, timed_out = 0;
+        int rc = run_limited(t, mb, err_path, &signaled, &timed_out);
+        char *msg = NULL;
+        gq_read_file(err_path, 0, &msg, NULL, NULL);
+        const char *m = msg ? msg : "";
+        GQ_CHECK(t, !timed_out, "%ld MB: glueq did not finish in %d s", mb, OOM_RUN_TIMEOUT_S);
+        if (signaled && strstr(m, "OpenBLAS blas_thread_init")) {
+            blas_init++; /* OpenBLAS's initializer, before glueq's main: harness/blas.h */
+            free(msg);
+            continue;
+        }
+        GQ_CHECK(t, !signaled, "%ld MB: glueq was killed by a signal: %s", mb, m);
+        if ((rc == 127 && strstr(m, "error while loading shared libraries")) || rc == 98 /* exec: ENOMEM */) {
+            no_start++;
+        } else if (rc == 0) {
+            ok++;
+        } else {
+            GQ_CHECK(t, rc == 1, "%ld MB: exit status %d: %s", mb, rc, m);
+            GQ_CHECK(t, strstr(m, "out of memory") || strstr(m, "Cannot allocate memory") || strstr(m, "cannot allocate"),
+                     "%ld MB: failed without an out-of-memory message: %s", mb, m);
+            oom++;
+        }
+        free(msg);
+    }
+    GQ_CHECK(t, oom > 0 && ok > 0, "the ladder should see both failures (%d) and successes (%d)", oom, ok);
+    printf("ok   glueq eval under RLIMIT_AS %d..%d MB: %d out-of-memory errors, %d runs completed, %d too small to "
+           "load, %d stopped by OpenBLAS's initializer before main\n",
+           OOM_LADDER_MIN_MB, OOM_LADDER_MAX_MB, oom, ok, no_start, blas_init);
+}
+
 /* Runs one group of cases in a child process, so that its peak RSS starts from a fresh
  * process and not from an earlier group's peak; the cases of a group are in order of
  * growing memory use. */
@@ -257,5 +334,6 @@ int main(int argc, char **argv) {
     in_child(&t, test_glue, dir);
     in_child(&t, sweep_group, dir);
     in_child(&t, test_vocab, dir);
+    in_child(&t, test_oom, dir);
     return gq_test_done(&t);
 }
