@@ -676,6 +676,71 @@ static void test_end_to_end(gq_test_ctx *t) {
     gq_sweep_config_free(c);
 }
 
+/* ---- point ids of RTN points stay those of the committed results (issue 11) ---- */
+
+static void collect_ids(const char *path, char ids[][17], int *n, int cap) {
+    char *text = read_text(path);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    const cJSON *r;
+    *n = 0;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(root, "rows")) {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "point_id"));
+        if (id && *n < cap) snprintf(ids[(*n)++], 17, "%s", id);
+    }
+    cJSON_Delete(root);
+    free(text);
+}
+
+static int has_id(char ids[][17], int n, const char *id) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(ids[i], id)) return 1;
+    return 0;
+}
+
+static void test_committed_ids(gq_test_ctx *t) {
+    enum { CAP = 256 };
+    static char ids[CAP][17];
+    int n = 0;
+    collect_ids(GQ_SOURCE_DIR "/results/methods-scratch-rte/results.json", ids, &n, CAP);
+    char *text = read_text(GQ_SOURCE_DIR "/configs/methods-scratch-rte.json");
+    GQ_CHECK(t, text && n > 0, "committed results or config of methods-scratch-rte missing");
+    if (!text || n == 0) {
+        free(text);
+        return;
+    }
+    gq_err err = {{0}};
+    gq_sweep_config *c = NULL;
+    int found = 0;
+    if (gq_sweep_config_parse(text, "methods-scratch-rte.json", &c, &err) == GQ_OK)
+        for (int i = 0; i < c->n_points; i++) found += has_id(ids, n, c->points[i].id);
+    GQ_CHECK(t, c && found == n && c->n_points == n, "committed ids: %d of %d found in a grid of %d (%s)", found, n,
+             c ? c->n_points : 0, err.msg);
+    gq_sweep_config_free(c);
+    /* the same grid swept over rtn and gptq: the rtn points keep their ids, gptq's are new */
+    const char *from = "\"clip\": \"std:2.5\"}";
+    char *at = strstr(text, from), grown[8192];
+    GQ_CHECK(t, at != NULL, "methods-scratch-rte.json: quantizer line changed");
+    if (at) {
+        snprintf(grown, sizeof grown, "%.*s\"clip\": \"std:2.5\", \"algorithm\": [\"rtn\", \"gptq\"]}%s", (int)(at - text),
+                 text, at + strlen(from));
+        c = NULL;
+        int rtn_found = 0, gptq_new = 0, gptq = 0;
+        if (gq_sweep_config_parse(grown, "grown.json", &c, &err) == GQ_OK)
+            for (int i = 0; i < c->n_points; i++) {
+                int is_gptq = c->points[i].method >= 0 && c->points[i].qopts.algorithm == GQ_ALGO_GPTQ;
+                gptq += is_gptq;
+                if (is_gptq) gptq_new += !has_id(ids, n, c->points[i].id) && strstr(c->points[i].settings, "\"gptq\"");
+                else rtn_found += has_id(ids, n, c->points[i].id);
+            }
+        GQ_CHECK(t, c && rtn_found == n && gptq == n - 1 && gptq_new == gptq,
+                 "rtn + gptq grid: %d of %d rtn ids kept, %d gptq points (%d new) (%s)", rtn_found, n, gptq, gptq_new,
+                 err.msg);
+        gq_sweep_config_free(c);
+    }
+    printf("ok   point ids of the committed methods-scratch-rte results unchanged (%d), also beside gptq points\n", n);
+    free(text);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -684,6 +749,7 @@ int main(int argc, char **argv) {
     test_env(&t);
     test_grid(&t);
     test_ids(&t);
+    test_committed_ids(&t);
     test_journal(&t);
     test_fidelity(&t);
     test_reports(&t);
