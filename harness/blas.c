@@ -20,11 +20,14 @@ static int has_avx512(void) {
            __builtin_cpu_supports("avx512vl");
 }
 
-/* Kernel families that use at most AVX2. */
-static int avx2_kernels(const char *core) {
-    static const char *const AVX2[] = {"Haswell", "Zen", "SkylakeX_fallback", NULL};
-    for (int i = 0; core && AVX2[i]; i++)
-        if (strcasecmp(core, AVX2[i]) == 0) return 1;
+static int has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int listed(const char *core, const char *const *names) {
+    for (int i = 0; core && names[i]; i++)
+        if (strcasecmp(core, names[i]) == 0) return 1;
     return 0;
 }
 
@@ -50,15 +53,28 @@ gq_status gq_blas_reserve(gq_err *err) {
     return GQ_OK;
 }
 
+/* Kernel families without AVX2: what OpenBLAS falls back to on a CPU it cannot name (a VM
+ * that hides the CPU model gets Prescott, SSE3 only: 216 GFLOP/s on 16 Xeon cores of a GPU
+ * machine, results/gpu.md). */
+static const char *const PRE_AVX2[] = {"Prescott", "Katmai", "Coppermine", "Northwood", "Core2", "Penryn",
+                                       "Dunnington", "Nehalem", "Atom", "Sandybridge", "Barcelona", "Bobcat",
+                                       "Bulldozer", NULL};
+/* ... and those with AVX2 at most. */
+static const char *const AVX2[] = {"Haswell", "Zen", "SkylakeX_fallback", NULL};
+
 void gq_blas_select_kernels(char **argv) {
-    int kernels = !getenv("OPENBLAS_CORETYPE") && has_avx512() && avx2_kernels(openblas_get_corename());
+    const char *core = openblas_get_corename(), *want = NULL;
+    if (!getenv("OPENBLAS_CORETYPE")) {
+        if (has_avx512() && (listed(core, AVX2) || listed(core, PRE_AVX2))) want = "SkylakeX";
+        else if (has_avx2() && listed(core, PRE_AVX2)) want = "Haswell";
+    }
     int threads = !getenv("OPENBLAS_NUM_THREADS") && gq_blas_address_space_limited();
-    if (!kernels && !threads) return;
-    if ((kernels && setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) ||
+    if (!want && !threads) return;
+    if ((want && setenv("OPENBLAS_CORETYPE", want, 1) != 0) ||
         (threads && setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0))
         return;
     execv("/proc/self/exe", argv);
     /* exec failed: carry on as we are */
-    if (kernels) unsetenv("OPENBLAS_CORETYPE");
+    if (want) unsetenv("OPENBLAS_CORETYPE");
     if (threads) unsetenv("OPENBLAS_NUM_THREADS");
 }

@@ -2,7 +2,8 @@
  *
  * OpenBLAS built with DYNAMIC_ARCH chooses its kernels from the CPU model it knows;
  * Debian 12's 0.3.21 does not know AMD Zen 4/5 and falls back to its AVX2 (Haswell)
- * kernels on CPUs that have AVX-512, at about half the speed (results/bench.md). The
+ * kernels on CPUs that have AVX-512, at about half the speed (results/bench.md), and to
+ * its SSE3 (Prescott) kernels on a CPU whose model a VM hides (results/gpu.md). The
  * choice is made when the library loads, from $OPENBLAS_CORETYPE, so it can only be
  * changed by starting the process again with that variable set. */
 #ifndef GQ_BLAS_H
@@ -10,12 +11,13 @@
 
 #include "common.h"
 
-/* When $OPENBLAS_CORETYPE is unset, the CPU has AVX-512 (F, CD, BW, DQ, VL) and OpenBLAS
- * picked AVX2 kernels, re-executes this program with OPENBLAS_CORETYPE=SkylakeX; and under
- * an address-space limit (gq_blas_address_space_limited), with OPENBLAS_NUM_THREADS=1 when
- * that is unset, so that OpenBLAS starts no threads of its own. Returns (doing nothing)
- * otherwise, or when the re-execution fails. A user who sets either variable keeps that
- * choice. */
+/* When $OPENBLAS_CORETYPE is unset and OpenBLAS picked kernels older than the CPU,
+ * re-executes this program with OPENBLAS_CORETYPE=SkylakeX (the CPU has AVX-512 F, CD, BW,
+ * DQ, VL; OpenBLAS picked AVX2 or older kernels) or Haswell (AVX2 and FMA; OpenBLAS picked
+ * pre-AVX2 kernels); and under an address-space limit (gq_blas_address_space_limited), with
+ * OPENBLAS_NUM_THREADS=1 when that is unset, so that OpenBLAS starts no threads of its own.
+ * Returns (doing nothing) otherwise, or when the re-execution fails. A user who sets either
+ * variable keeps that choice. */
 void gq_blas_select_kernels(char **argv);
 
 /* Whether the process runs under a finite RLIMIT_AS (`ulimit -v`). OpenBLAS 0.3.21 cannot
