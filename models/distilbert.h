@@ -103,8 +103,8 @@ int gq_device_cuda_built(void);
 
 typedef struct {
     gq_device device; /* GQ_DEVICE_CPU unless set */
-    int threads;      /* CPU threads (0: all cores); on CUDA, those of the CPU forward that
-                         serves passes with hooks (calibration) */
+    int threads;      /* CPU threads (0: all cores); on CUDA, OpenBLAS's thread count for
+                         the work left on the CPU (quantizers, calibration statistics) */
     int tf32;         /* CUDA: let cuBLAS use TF32 tensor cores (default 0: plain FP32) */
 } gq_dbert_runner_opts;
 
@@ -116,8 +116,8 @@ typedef struct {
  * gq_dbert_forward runs OpenBLAS single-threaded inside each of its threads and restores
  * that count before it returns.
  * CUDA: the weights are uploaded once; before each forward, the Linears whose version
- * changed are uploaded again (only those). Passes with hooks run on the CPU forward, which
- * reads m directly. */
+ * changed are uploaded again (only those). Passes with hooks (calibration) run there too,
+ * with every row of every block, and hand the hooks host copies of the activations. */
 typedef struct gq_dbert_runner gq_dbert_runner;
 /* Opens a runner on o->device (o NULL: CPU, all cores). Fails with one line naming the
  * problem: a build without CUDA, no GPU, out of device memory. */

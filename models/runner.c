@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+void openblas_set_num_threads(int num_threads);
+
 /* CPU: 2048, 4096 and 8192 tokens ran at the same speed (results/bench.md), and 2048
  * halves the buffers. CUDA: a GEMM of 16384 rows fills an H100/H200 where 2048 leaves
  * part of it idle between launches (results/gpu.md). */
@@ -13,7 +15,7 @@ enum { CPU_BATCH_TOKENS = 2048, CUDA_BATCH_TOKENS = 16384 };
 struct gq_dbert_runner {
     const gq_dbert *m;
     gq_dbert_runner_opts opts;
-    gq_dbert_cpu *cpu;   /* the CPU forward; on CUDA made on first use by a pass with hooks */
+    gq_dbert_cpu *cpu;   /* NULL on CUDA */
     gq_dbert_cuda *cuda; /* NULL on the CPU */
 };
 
@@ -45,6 +47,7 @@ gq_status gq_dbert_runner_open(const gq_dbert *m, const gq_dbert_runner_opts *o,
         if (!(r->cpu = gq_dbert_cpu_new(m, r->opts.threads))) s = gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
     } else {
 #ifdef GQ_HAVE_CUDA
+        if (r->opts.threads > 0) openblas_set_num_threads(r->opts.threads); /* for the CPU-side work */
         s = gq_dbert_cuda_new(m, r->opts.tf32, &r->cuda, err);
 #else
         s = gq_fail(err, GQ_ERR_UNSUPPORTED,
@@ -109,9 +112,7 @@ gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *le
     gq_status s = check_inputs(&r->m->cfg, ids, lens, nseq, &n, &max_len, err);
     if (s != GQ_OK) return s;
 #ifdef GQ_HAVE_CUDA
-    if (r->cuda && !hooks) return gq_dbert_cuda_forward(r->cuda, ids, lens, nseq, n, max_len, logits, err);
+    if (r->cuda) return gq_dbert_cuda_forward(r->cuda, ids, lens, nseq, n, max_len, logits, hooks, err);
 #endif
-    if (!r->cpu && !(r->cpu = gq_dbert_cpu_new(r->m, r->opts.threads)))
-        return gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
     return gq_dbert_cpu_forward(r->cpu, ids, lens, nseq, n, max_len, logits, hooks, err);
 }

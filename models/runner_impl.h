@@ -17,12 +17,12 @@ void gq_dbert_cpu_free(gq_dbert_cpu *r);
 gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
                                float *logits, const gq_dbert_hooks *hooks, gq_err *err);
 
-/* The CUDA forward (cuda/dbert_cuda.cu), built only with GLUEQ_CUDA. It has no hooks. */
+/* The CUDA forward (cuda/dbert_cuda.cu), built only with GLUEQ_CUDA. */
 typedef struct gq_dbert_cuda gq_dbert_cuda;
 gq_status gq_dbert_cuda_new(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_err *err);
 void gq_dbert_cuda_free(gq_dbert_cuda *g);
 gq_status gq_dbert_cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                                float *logits, gq_err *err);
+                                float *logits, const gq_dbert_hooks *hooks, gq_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,515 @@
+/* dbert_cuda: the DistilBERT forward on one CUDA GPU, in the style of llm.c — cuBLAS
+ * sgemm for every Linear (FP32; TF32 only when asked for) and a few kernels of our own:
+ * embedding + LayerNorm, variable-length attention, bias + GELU, bias + residual +
+ * LayerNorm, and the classification head.
+ *
+ * As on the CPU, all tokens of a batch are stacked into one (ntok, dim) matrix, so each
+ * Linear is one GEMM over the batch, and attention runs per sequence and head over that
+ * sequence's own tokens only: no padded key is ever computed.
+ *
+ * Exact FLOP cut: classification reads only the first ([CLS]) row of the last block, so
+ * the last block computes K and V for every token but Q, attention, out_lin, the
+ * LayerNorms and the FFN for the first row of each sequence only. Every other row of the
+ * last block's output is never read, so the logits are those of the full forward.
+ *
+ * Weights are uploaded once; the query, key and value matrices of a block are stored as
+ * one (3·dim, dim) matrix so that Q, K and V are one GEMM. Before each batch the Linears
+ * whose version (distilbert.h) changed since their upload are uploaded again, and only
+ * those: a sweep re-uploads its quantized matrices once per grid point. */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner_impl.h"
+
+enum {
+    WARP = 32,
+    ROW_THREADS = 256,          /* row kernels: one warp per row, 8 rows per block */
+    ATT_WARPS = 8,              /* attention: 8 warps per block, */
+    ATT_QPW = 2,                /* 2 queries per warp, */
+    ATT_QPB = ATT_WARPS * ATT_QPW,
+    ATT_KEYS = 32,              /* keys per shared-memory tile (one per lane) */
+    ATT_MAX_DH = 128,           /* head dims (each lane owns dims lane, lane + 32, ...) */
+    EW_THREADS = 256,
+};
+
+typedef struct {
+    float *wqkv, *bqkv; /* (3d, d), (3d): q_lin, k_lin, v_lin stacked */
+    float *wo, *bo, *w1, *b1, *w2, *b2;
+    float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+} dev_layer;
+
+struct gq_dbert_cuda {
+    const gq_dbert *m;
+    cublasHandle_t blas;
+    dev_layer *layers;
+    float *word, *pos, *eln_w, *eln_b, *pre_w, *pre_b, *cls_w, *cls_b;
+    unsigned *seen; /* (n_layers * 6) version of each Linear at its last upload */
+    /* activations, grown as needed */
+    int cap_tok, cap_seq;
+    float *h, *qkv, *att, *tmp, *ff, *hc, *logits;
+    int *tokinfo; /* ids (ntok), positions (ntok), starts (nseq + 1) */
+    int *host_info;
+    float *host_act; /* (cap_tok, max(dim, hidden_dim)) activations copied out for hooks */
+    const gq_dbert_hooks *hooks; /* of the current forward, or NULL */
+};
+
+/* ------------------------------------------------------------------ kernels ---- */
+
+static __device__ float warp_sum(float v) {
+    for (int o = WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ float warp_max(float v) {
+    for (int o = WARP / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Row `row` (already holding x) <- LN(x) · w + b, by one warp: two passes over the row
+ * (mean, then centred squares), as the CPU does, eps 1e-12. */
+static __device__ void warp_layer_norm(float *x, int d, const float *w, const float *b, int lane) {
+    float s = 0;
+    for (int i = lane; i < d; i += WARP) s += x[i];
+    float mean = warp_sum(s) / d, ss = 0;
+    for (int i = lane; i < d; i += WARP) ss += (x[i] - mean) * (x[i] - mean);
+    float inv = rsqrtf(warp_sum(ss) / d + 1e-12f);
+    for (int i = lane; i < d; i += WARP) x[i] = (x[i] - mean) * inv * w[i] + b[i];
+}
+
+/* h_t = LN(word[id_t] + pos[p_t]) for the n tokens, one warp per token. */
+static __global__ void embed_ln(float *h, const int *ids, const int *pos, const float *word, const float *pe,
+                                const float *w, const float *b, int n, int d) {
+    int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (t >= n) return;
+    float *row = h + (size_t)t * d;
+    const float *wr = word + (size_t)ids[t] * d, *pr = pe + (size_t)pos[t] * d;
+    for (int i = lane; i < d; i += WARP) row[i] = wr[i] + pr[i];
+    __syncwarp();
+    warp_layer_norm(row, d, w, b, lane);
+}
+
+/* res_t <- LN(x_t + bias + res_t) for n rows, one warp per row: the Linear before it wrote
+ * x = x_in Wᵀ, and res holds the block's input (the residual). */
+static __global__ void residual_ln(float *res, const float *x, const float *bias, const float *w, const float *b, int n,
+                                   int d) {
+    int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (t >= n) return;
+    float *row = res + (size_t)t * d;
+    const float *xr = x + (size_t)t * d;
+    for (int i = lane; i < d; i += WARP) row[i] += xr[i] + bias[i];
+    __syncwarp();
+    warp_layer_norm(row, d, w, b, lane);
+}
+
+/* x <- GELU(x + bias), exact: 0.5 z (1 + erf(z / √2)), over (n, cols). */
+static __global__ void bias_gelu(float *x, const float *bias, size_t n, int cols) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float z = x[i] + bias[i % cols];
+        x[i] = 0.5f * z * (1.0f + erff(z * 0.70710678118654752f));
+    }
+}
+
+/* dst_s = src[start_s] (the first row of each sequence). */
+static __global__ void gather_first(float *dst, const float *src, const int *start, int nseq, int d) {
+    int s = blockIdx.x;
+    if (s >= nseq) return;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) dst[(size_t)s * d + i] = src[(size_t)start[s] * d + i];
+}
+
+/* logits_s,j = b_j + Σ_i ReLU(x_s,i + bpre_i) W_j,i: the pre_classifier's bias and ReLU
+ * and the classifier, one warp per (sequence, label). */
+static __global__ void head(float *logits, const float *x, const float *bpre, const float *w, const float *b, int nseq,
+                            int nl, int d) {
+    int o = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (o >= nseq * nl) return;
+    int s = o / nl, j = o % nl;
+    float acc = 0;
+    for (int i = lane; i < d; i += WARP) acc += fmaxf(x[(size_t)s * d + i] + bpre[i], 0.0f) * w[(size_t)j * d + i];
+    acc = warp_sum(acc);
+    if (lane == 0) logits[o] = acc + b[j];
+}
+
+/* Attention of one head over one sequence's own keys, with the Q, K, V biases added here
+ * (the GEMM wrote x Wᵀ only) and q scaled by 1/√dh. Block (chunk, s, head) runs queries
+ * chunk·ATT_QPB .. +ATT_QPB of sequence s, ATT_QPW per warp; keys are streamed through
+ * shared memory in tiles of 32 with an online softmax (running max and sum), so any length
+ * works. Query i of sequence s is row qrow(s, i) of q and of out: start[s] + i, or s when
+ * cls (then only i = 0: the last block's [CLS] rows). k and v rows are start[s] + j. */
+static __global__ void __launch_bounds__(ATT_WARPS *WARP)
+    attention(float *out, int ldo, const float *q, int ldq, const float *k, const float *v, int ldkv,
+              const float *bq, const float *bk, const float *bv, const int *start, int cls, int dh, float scale) {
+    __shared__ float ks[ATT_KEYS][ATT_MAX_DH + 1]; /* +1: lanes read rows j, column c: no bank conflicts */
+    __shared__ float vs[ATT_KEYS][ATT_MAX_DH];
+    __shared__ float qs[ATT_WARPS][ATT_QPW][ATT_MAX_DH];
+    __shared__ float ps[ATT_WARPS][ATT_KEYS];
+    int s = blockIdx.y, hd = blockIdx.z, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    int s0 = start[s], T = start[s + 1] - s0, nq = cls ? 1 : T, col = hd * dh;
+    int q0 = blockIdx.x * ATT_QPB;
+    if (q0 >= nq) return; /* the whole block: no thread reaches a barrier */
+    float m[ATT_QPW], l[ATT_QPW], acc[ATT_QPW][ATT_MAX_DH / WARP];
+    for (int a = 0; a < ATT_QPW; a++) {
+        int i = q0 + warp * ATT_QPW + a;
+        m[a] = -INFINITY, l[a] = 0;
+        for (int u = 0; u < ATT_MAX_DH / WARP; u++) acc[a][u] = 0;
+        if (i < nq) {
+            const float *qr = q + (size_t)(cls ? s : s0 + i) * ldq + col;
+            for (int c = lane; c < dh; c += WARP) qs[warp][a][c] = (qr[c] + bq[col + c]) * scale;
+        }
+    }
+    for (int j0 = 0; j0 < T; j0 += ATT_KEYS) {
+        int nk = T - j0 < ATT_KEYS ? T - j0 : ATT_KEYS;
+        __syncthreads(); /* the previous tile is no longer read */
+        for (int e = threadIdx.x; e < nk * dh; e += blockDim.x) {
+            int j = e / dh, c = e % dh;
+            size_t r = (size_t)(s0 + j0 + j) * ldkv + col + c;
+            ks[j][c] = k[r] + bk[col + c];
+            vs[j][c] = v[r] + bv[col + c];
+        }
+        __syncthreads();
+        for (int a = 0; a < ATT_QPW; a++) {
+            if (q0 + warp * ATT_QPW + a >= nq) break;
+            float sc = -INFINITY;
+            if (lane < nk) {
+                sc = 0;
+                for (int c = 0; c < dh; c++) sc += qs[warp][a][c] * ks[lane][c];
+            }
+            float mx = fmaxf(m[a], warp_max(sc));
+            float p = lane < nk ? expf(sc - mx) : 0.0f, corr = expf(m[a] - mx);
+            l[a] = l[a] * corr + warp_sum(p);
+            m[a] = mx;
+            ps[warp][lane] = p;
+            __syncwarp();
+            for (int u = 0; u < ATT_MAX_DH / WARP; u++) {
+                int c = lane + u * WARP;
+                if (c >= dh) break;
+                float o = acc[a][u] * corr;
+                for (int j = 0; j < nk; j++) o += ps[warp][j] * vs[j][c];
+                acc[a][u] = o;
+            }
+            __syncwarp();
+        }
+    }
+    for (int a = 0; a < ATT_QPW; a++) {
+        int i = q0 + warp * ATT_QPW + a;
+        if (i >= nq) break;
+        float *orow = out + (size_t)(cls ? s : s0 + i) * ldo + col;
+        for (int u = 0; u < ATT_MAX_DH / WARP; u++) {
+            int c = lane + u * WARP;
+            if (c < dh) orow[c] = acc[a][u] / l[a];
+        }
+    }
+}
+
+/* --------------------------------------------------------------------- host ---- */
+
+static gq_status cuda_fail(gq_err *err, cudaError_t e, const char *what) {
+    return gq_fail(err, e == cudaErrorMemoryAllocation ? GQ_ERR_NOMEM : GQ_ERR_IO, "cuda: %s: %s", what,
+                   cudaGetErrorString(e));
+}
+
+#define CUDA_TRY(call, what)                                   \
+    do {                                                       \
+        cudaError_t e_ = (call);                               \
+        if (e_ != cudaSuccess) return cuda_fail(err, e_, what); \
+    } while (0)
+
+#define BLAS_TRY(call)                                                                              \
+    do {                                                                                            \
+        cublasStatus_t b_ = (call);                                                                 \
+        if (b_ != CUBLAS_STATUS_SUCCESS)                                                            \
+            return gq_fail(err, GQ_ERR_IO, "cuda: cuBLAS sgemm failed (%s)", cublasGetStatusString(b_)); \
+    } while (0)
+
+static gq_status dev_alloc(float **p, size_t n, gq_err *err) {
+    CUDA_TRY(cudaMalloc((void **)p, n * sizeof(float)), "cannot allocate device memory");
+    return GQ_OK;
+}
+
+static gq_status upload(float *dst, const float *src, size_t n, gq_err *err) {
+    CUDA_TRY(cudaMemcpy(dst, src, n * sizeof(float), cudaMemcpyHostToDevice), "upload of the weights");
+    return GQ_OK;
+}
+
+/* Device copy of Linear `kind`'s weight and bias within layer L. */
+static void linear_slot(const dev_layer *L, gq_lin_kind kind, int d, float **w, float **b) {
+    switch (kind) {
+    case GQ_LIN_Q: case GQ_LIN_K: case GQ_LIN_V:
+        *w = L->wqkv + (size_t)(kind - GQ_LIN_Q) * d * d, *b = L->bqkv + (size_t)(kind - GQ_LIN_Q) * d;
+        break;
+    case GQ_LIN_O: *w = L->wo, *b = L->bo; break;
+    case GQ_LIN_FF1: *w = L->w1, *b = L->b1; break;
+    default: *w = L->w2, *b = L->b2; break;
+    }
+}
+
+static gq_status upload_linear(const gq_linear *lin, float *w, float *b, gq_err *err) {
+    gq_status s = upload(w, lin->w, (size_t)lin->out * lin->in, err);
+    return s == GQ_OK ? upload(b, lin->b, (size_t)lin->out, err) : s;
+}
+
+/* Uploads the Linears whose version moved since their last upload (all of them when
+ * `all`). */
+static gq_status sync_weights(gq_dbert_cuda *g, int all, gq_err *err) {
+    const gq_dbert *m = g->m;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < GQ_LIN_COUNT; k++) {
+            const gq_linear *lin = &m->layers[l].lin[k];
+            unsigned *seen = &g->seen[l * GQ_LIN_COUNT + k];
+            if (!all && *seen == lin->version) continue;
+            float *w, *b;
+            linear_slot(&g->layers[l], (gq_lin_kind)k, m->cfg.dim, &w, &b);
+            gq_status s = upload_linear(lin, w, b, err);
+            if (s != GQ_OK) return s;
+            *seen = lin->version;
+        }
+    return GQ_OK;
+}
+
+static gq_status alloc_layer(dev_layer *L, int d, int hd, gq_err *err) {
+    gq_status s;
+    if ((s = dev_alloc(&L->wqkv, (size_t)3 * d * d, err)) || (s = dev_alloc(&L->bqkv, (size_t)3 * d, err)) ||
+        (s = dev_alloc(&L->wo, (size_t)d * d, err)) || (s = dev_alloc(&L->bo, d, err)) ||
+        (s = dev_alloc(&L->w1, (size_t)hd * d, err)) || (s = dev_alloc(&L->b1, hd, err)) ||
+        (s = dev_alloc(&L->w2, (size_t)d * hd, err)) || (s = dev_alloc(&L->b2, d, err)) ||
+        (s = dev_alloc(&L->ln1_w, d, err)) || (s = dev_alloc(&L->ln1_b, d, err)) ||
+        (s = dev_alloc(&L->ln2_w, d, err)) || (s = dev_alloc(&L->ln2_b, d, err)))
+        return s;
+    return GQ_OK;
+}
+
+/* Allocates and uploads everything the forward reads but the activations. */
+static gq_status upload_model(gq_dbert_cuda *g, gq_err *err) {
+    const gq_dbert *m = g->m;
+    const gq_dbert_config *c = &m->cfg;
+    size_t d = (size_t)c->dim;
+    gq_status s;
+    if ((s = dev_alloc(&g->word, (size_t)c->vocab_size * d, err)) || (s = dev_alloc(&g->pos, (size_t)c->max_pos * d, err)) ||
+        (s = dev_alloc(&g->eln_w, d, err)) || (s = dev_alloc(&g->eln_b, d, err)) ||
+        (s = dev_alloc(&g->pre_w, d * d, err)) || (s = dev_alloc(&g->pre_b, d, err)) ||
+        (s = dev_alloc(&g->cls_w, (size_t)c->n_labels * d, err)) || (s = dev_alloc(&g->cls_b, (size_t)c->n_labels, err)))
+        return s;
+    if ((s = upload(g->word, m->word_emb, (size_t)c->vocab_size * d, err)) ||
+        (s = upload(g->pos, m->pos_emb, (size_t)c->max_pos * d, err)) || (s = upload(g->eln_w, m->emb_ln_w, d, err)) ||
+        (s = upload(g->eln_b, m->emb_ln_b, d, err)) || (s = upload_linear(&m->pre, g->pre_w, g->pre_b, err)) ||
+        (s = upload_linear(&m->cls, g->cls_w, g->cls_b, err)))
+        return s;
+    for (int l = 0; l < c->n_layers; l++) {
+        dev_layer *L = &g->layers[l];
+        const gq_dbert_layer *H = &m->layers[l];
+        if ((s = alloc_layer(L, c->dim, c->hidden_dim, err)) || (s = upload(L->ln1_w, H->sa_ln_w, d, err)) ||
+            (s = upload(L->ln1_b, H->sa_ln_b, d, err)) || (s = upload(L->ln2_w, H->out_ln_w, d, err)) ||
+            (s = upload(L->ln2_b, H->out_ln_b, d, err)))
+            return s;
+    }
+    return sync_weights(g, 1, err);
+}
+
+static void free_activations(gq_dbert_cuda *g) {
+    cudaFree(g->h), cudaFree(g->qkv), cudaFree(g->att), cudaFree(g->tmp), cudaFree(g->ff), cudaFree(g->hc);
+    cudaFree(g->logits), cudaFree(g->tokinfo);
+    free(g->host_info), free(g->host_act);
+    g->h = g->qkv = g->att = g->tmp = g->ff = g->hc = g->logits = g->host_act = NULL;
+    g->tokinfo = g->host_info = NULL;
+    g->cap_tok = g->cap_seq = 0;
+}
+
+/* Grows the activations to n tokens and nseq sequences (never shrinks). */
+static gq_status reserve(gq_dbert_cuda *g, int n, int nseq, gq_err *err) {
+    if (n <= g->cap_tok && nseq <= g->cap_seq) return GQ_OK;
+    const gq_dbert_config *c = &g->m->cfg;
+    int tok = n > g->cap_tok ? n : g->cap_tok, seq = nseq > g->cap_seq ? nseq : g->cap_seq;
+    size_t d = (size_t)c->dim;
+    free_activations(g);
+    gq_status s;
+    if ((s = dev_alloc(&g->h, tok * d, err)) || (s = dev_alloc(&g->qkv, 3 * tok * d, err)) ||
+        (s = dev_alloc(&g->att, tok * d, err)) || (s = dev_alloc(&g->tmp, tok * d, err)) ||
+        (s = dev_alloc(&g->ff, (size_t)tok * c->hidden_dim, err)) || (s = dev_alloc(&g->hc, seq * d, err)) ||
+        (s = dev_alloc(&g->logits, (size_t)seq * c->n_labels, err)))
+        return free_activations(g), s;
+    size_t info = 2 * (size_t)tok + seq + 1;
+    cudaError_t e = cudaMalloc((void **)&g->tokinfo, info * sizeof(int));
+    if (e != cudaSuccess) return free_activations(g), cuda_fail(err, e, "cannot allocate device memory");
+    if (!(g->host_info = (int *)gq_malloc_array(info, sizeof(int))))
+        return free_activations(g), gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
+    g->cap_tok = tok, g->cap_seq = seq;
+    return GQ_OK;
+}
+
+/* y (n, out) = x (n, in) · Wᵀ with W (out, in) row-major: in cuBLAS's column-major terms
+ * yᵀ = W xᵀ, W seen as the (in, out) matrix Wᵀ and transposed back. ldy lets y be a
+ * column slice of a wider matrix (the K, V columns of qkv). */
+static gq_status linear(gq_dbert_cuda *g, const float *x, int n, const float *w, int out, int in, float *y, int ldy,
+                        gq_err *err) {
+    const float one = 1.0f, zero = 0.0f;
+    BLAS_TRY(cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, in, x, in, &zero, y, ldy));
+    return GQ_OK;
+}
+
+/* Hands the device rows x (n, in) to the hooks, through a host copy: the input of Linear
+ * `kind` of block `layer` (kinds[0..nk), which share it), or hidden state `index` when
+ * nk = 0. */
+static gq_status observe(gq_dbert_cuda *g, const float *x, int n, int in, int layer, const gq_lin_kind *kinds, int nk,
+                         int index, gq_err *err) {
+    const gq_dbert_hooks *hk = g->hooks;
+    if (!hk || (nk ? !hk->linear_input : !hk->hidden)) return GQ_OK;
+    if (!g->host_act) {
+        const gq_dbert_config *c = &g->m->cfg;
+        int w = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+        if (!(g->host_act = (float *)gq_malloc_array((size_t)g->cap_tok * w, sizeof(float))))
+            return gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory for the hooks' copies");
+    }
+    CUDA_TRY(cudaMemcpy(g->host_act, x, (size_t)n * in * sizeof(float), cudaMemcpyDeviceToHost), "copy for a hook");
+    for (int i = 0; i < nk; i++) hk->linear_input(hk->ctx, layer, kinds[i], g->host_act, n, in);
+    if (!nk) hk->hidden(hk->ctx, index, g->host_act, n, in);
+    return GQ_OK;
+}
+
+static gq_status observe_linear(gq_dbert_cuda *g, const float *x, int n, int in, int layer, gq_lin_kind kind,
+                                gq_err *err) {
+    return observe(g, x, n, in, layer, &kind, 1, 0, err);
+}
+
+static unsigned blocks(size_t work, unsigned per_block) { return (unsigned)((work + per_block - 1) / per_block); }
+
+static void launch_attention(gq_dbert_cuda *g, float *out, int ldo, const float *q, int ldq, const dev_layer *L,
+                             const int *start, int nseq, int max_q, int cls) {
+    const gq_dbert_config *c = &g->m->cfg;
+    int d = c->dim, dh = d / c->n_heads;
+    dim3 grid(blocks(max_q, ATT_QPB), nseq, c->n_heads);
+    attention<<<grid, ATT_WARPS * WARP>>>(out, ldo, q, ldq, g->qkv + d, g->qkv + 2 * d, 3 * d, L->bqkv, L->bqkv + d,
+                                          L->bqkv + 2 * d, start, cls, dh, 1.0f / sqrtf((float)dh));
+}
+
+/* The FFN and its LayerNorm on rows x (n, d), in place: x <- LN(x + GELU(x W1ᵀ + b1) W2ᵀ + b2). */
+static gq_status ffn(gq_dbert_cuda *g, const dev_layer *L, int layer, float *x, int n, gq_err *err) {
+    const gq_dbert_config *c = &g->m->cfg;
+    int d = c->dim, hd = c->hidden_dim;
+    gq_status s = observe_linear(g, x, n, d, layer, GQ_LIN_FF1, err);
+    if (s == GQ_OK) s = linear(g, x, n, L->w1, hd, d, g->ff, hd, err);
+    if (s != GQ_OK) return s;
+    size_t e = (size_t)n * hd;
+    bias_gelu<<<blocks(e, EW_THREADS) < 65535 ? blocks(e, EW_THREADS) : 65535, EW_THREADS>>>(g->ff, L->b1, e, hd);
+    if ((s = observe_linear(g, g->ff, n, hd, layer, GQ_LIN_FF2, err)) != GQ_OK) return s;
+    if ((s = linear(g, g->ff, n, L->w2, d, hd, g->tmp, d, err)) != GQ_OK) return s;
+    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(x, g->tmp, L->b2, L->ln2_w, L->ln2_b, n, d);
+    return GQ_OK;
+}
+
+/* Block `layer` on all n tokens of h, in place. */
+static gq_status full_block(gq_dbert_cuda *g, int layer, int n, const int *start, int nseq, int max_len, gq_err *err) {
+    static const gq_lin_kind QKV[3] = {GQ_LIN_Q, GQ_LIN_K, GQ_LIN_V};
+    const dev_layer *L = &g->layers[layer];
+    int d = g->m->cfg.dim;
+    gq_status s = observe(g, g->h, n, d, layer, QKV, 3, 0, err);
+    if (s == GQ_OK) s = linear(g, g->h, n, L->wqkv, 3 * d, d, g->qkv, 3 * d, err);
+    if (s != GQ_OK) return s;
+    launch_attention(g, g->att, d, g->qkv, 3 * d, L, start, nseq, max_len, 0);
+    if ((s = observe_linear(g, g->att, n, d, layer, GQ_LIN_O, err)) != GQ_OK) return s;
+    if ((s = linear(g, g->att, n, L->wo, d, d, g->tmp, d, err)) != GQ_OK) return s;
+    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, g->tmp, L->bo, L->ln1_w, L->ln1_b, n, d);
+    if ((s = ffn(g, L, layer, g->h, n, err)) != GQ_OK) return s;
+    return observe(g, g->h, n, d, layer, NULL, 0, layer + 1, err);
+}
+
+/* The last block, for the [CLS] rows only (into hc): K and V of every token, then the
+ * query, attention, out_lin and FFN of the first row of each sequence. Q goes into the
+ * first nseq rows of qkv's Q columns, which nothing else reads in this block. */
+static gq_status last_block(gq_dbert_cuda *g, int layer, int n, const int *start, int nseq, gq_err *err) {
+    const dev_layer *L = &g->layers[layer];
+    int d = g->m->cfg.dim;
+    gather_first<<<nseq, 256>>>(g->hc, g->h, start, nseq, d);
+    gq_status s = linear(g, g->h, n, L->wqkv + (size_t)d * d, 2 * d, d, g->qkv + d, 3 * d, err);
+    if (s == GQ_OK) s = linear(g, g->hc, nseq, L->wqkv, d, d, g->qkv, 3 * d, err);
+    if (s != GQ_OK) return s;
+    launch_attention(g, g->att, d, g->qkv, 3 * d, L, start, nseq, 1, 1);
+    if ((s = linear(g, g->att, nseq, L->wo, d, d, g->tmp, d, err)) != GQ_OK) return s;
+    residual_ln<<<blocks(nseq, ROW_THREADS / WARP), ROW_THREADS>>>(g->hc, g->tmp, L->bo, L->ln1_w, L->ln1_b, nseq, d);
+    return ffn(g, L, layer, g->hc, nseq, err);
+}
+
+/* With hooks (calibration, tests), every block runs on all tokens, since the hooks want
+ * every row, and each hooked activation is copied to the host. */
+extern "C" gq_status gq_dbert_cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n,
+                                           int max_len, float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
+    const gq_dbert_config *c = &g->m->cfg;
+    int d = c->dim, nl = c->n_labels;
+    gq_status s = reserve(g, n, nseq, err);
+    if (s == GQ_OK) s = sync_weights(g, 0, err);
+    if (s != GQ_OK) return s;
+    /* ids, positions and sequence starts: one upload */
+    int *hi = g->host_info, *start = hi + 2 * n;
+    start[0] = 0;
+    for (int i = 0; i < nseq; i++) {
+        start[i + 1] = start[i] + lens[i];
+        for (int p = 0; p < lens[i]; p++) hi[start[i] + p] = ids[start[i] + p], hi[n + start[i] + p] = p;
+    }
+    CUDA_TRY(cudaMemcpy(g->tokinfo, hi, (2 * (size_t)n + nseq + 1) * sizeof(int), cudaMemcpyHostToDevice),
+             "upload of a batch");
+    const int *d_ids = g->tokinfo, *d_pos = g->tokinfo + n, *d_start = g->tokinfo + 2 * n;
+    embed_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, d_ids, d_pos, g->word, g->pos, g->eln_w, g->eln_b,
+                                                             n, d);
+    g->hooks = hooks;
+    int cut = !hooks; /* the [CLS] cut of the last block */
+    s = observe(g, g->h, n, d, 0, NULL, 0, 0, err);
+    for (int l = 0; l < c->n_layers - cut && s == GQ_OK; l++) s = full_block(g, l, n, d_start, nseq, max_len, err);
+    if (s == GQ_OK && cut) s = last_block(g, c->n_layers - 1, n, d_start, nseq, err);
+    if (s == GQ_OK && !cut) gather_first<<<nseq, 256>>>(g->hc, g->h, d_start, nseq, d);
+    g->hooks = NULL;
+    if (s == GQ_OK) s = linear(g, g->hc, nseq, g->pre_w, d, d, g->tmp, d, err);
+    if (s != GQ_OK) return s;
+    head<<<blocks((size_t)nseq * nl, ROW_THREADS / WARP), ROW_THREADS>>>(g->logits, g->tmp, g->pre_b, g->cls_w, g->cls_b,
+                                                                         nseq, nl, d);
+    CUDA_TRY(cudaGetLastError(), "kernel launch");
+    CUDA_TRY(cudaMemcpy(logits, g->logits, (size_t)nseq * nl * sizeof(float), cudaMemcpyDeviceToHost), "forward");
+    return GQ_OK;
+}
+
+extern "C" void gq_dbert_cuda_free(gq_dbert_cuda *g) {
+    if (!g) return;
+    free_activations(g);
+    for (int l = 0; g->layers && l < g->m->cfg.n_layers; l++) {
+        dev_layer *L = &g->layers[l];
+        float *p[] = {L->wqkv, L->bqkv, L->wo, L->bo, L->w1, L->b1, L->w2, L->b2, L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b};
+        for (size_t i = 0; i < sizeof p / sizeof *p; i++) cudaFree(p[i]);
+    }
+    float *p[] = {g->word, g->pos, g->eln_w, g->eln_b, g->pre_w, g->pre_b, g->cls_w, g->cls_b};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) cudaFree(p[i]);
+    if (g->blas) cublasDestroy(g->blas);
+    free(g->layers), free(g->seen);
+    free(g);
+}
+
+extern "C" gq_status gq_dbert_cuda_new(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_err *err) {
+    *out = NULL;
+    const gq_dbert_config *c = &m->cfg;
+    if (c->dim / c->n_heads > ATT_MAX_DH)
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "device cuda: head size %d is over the %d the attention kernel takes",
+                       c->dim / c->n_heads, ATT_MAX_DH);
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0)
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "device cuda: no CUDA GPU found (%s)",
+                       e != cudaSuccess ? cudaGetErrorString(e) : "no device");
+    gq_dbert_cuda *g = (gq_dbert_cuda *)calloc(1, sizeof *g);
+    if (!g) return gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
+    g->m = m;
+    g->layers = (dev_layer *)gq_calloc_array((size_t)c->n_layers, sizeof *g->layers);
+    g->seen = (unsigned *)gq_calloc_array((size_t)c->n_layers * GQ_LIN_COUNT, sizeof *g->seen);
+    gq_status s = g->layers && g->seen ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
+    if (s == GQ_OK && cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS)
+        s = gq_fail(err, GQ_ERR_IO, "device cuda: cannot start cuBLAS");
+    /* FP32 sgemm unless TF32 is asked for (CUBLAS_DEFAULT_MATH never uses TF32). */
+    if (s == GQ_OK && cublasSetMathMode(g->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH) !=
+                          CUBLAS_STATUS_SUCCESS)
+        s = gq_fail(err, GQ_ERR_IO, "device cuda: cannot set cuBLAS's math mode");
+    if (s == GQ_OK) s = upload_model(g, err);
+    if (s != GQ_OK) {
+        gq_dbert_cuda_free(g);
+        return s;
+    }
+    *out = g;
+    return GQ_OK;
+}
