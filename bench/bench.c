@@ -8,6 +8,9 @@
  *                                called exactly as the forward calls them
  *   seqlen --model DIR --len L   the forward on synthetic sequences of exactly L tokens
  *   task --model DIR --task T    the forward on a dev split as `glueq eval` runs it
+ *   task ... --device cuda       the same on the GPU: the first (cold) pass, then the
+ *                                median of R warm passes in the same process, as the
+ *                                PyTorch peers of bench/gpu.sh are timed
  *   logits --model DIR --task T  every dev example's logits, to check that a change of
  *                                the forward moves no prediction
  *   algo --model DIR --algorithm A  gq_quant_apply with quantizer algorithm A (gptq,
@@ -296,12 +299,36 @@ static gq_status load_dev(const char *task_name, int limit, gq_encoded **enc, gq
     return s;
 }
 
+/* The dev split on the GPU: a cold pass, then reps warm ones. */
+static int task_cuda(gq_dbert *m, gq_encoded *enc, const char *task_name, int reps) {
+    gq_err err = {{0}};
+    gq_dbert_runner_opts o = {GQ_DEVICE_CUDA, 0, 0};
+    gq_dbert_runner *r = NULL;
+    if (gq_dbert_runner_open(m, &o, &r, &err) != GQ_OK) return die(&err);
+    task_ctx t = {r, enc};
+    double cold = run_task(&t), warm[MAX_REPS];
+    for (int rep = 0; rep < reps && cold >= 0; rep++)
+        if ((warm[rep] = run_task(&t)) < 0) return 1;
+    gq_dbert_runner_free(r);
+    if (cold < 0) return 1;
+    double w = median(warm, reps);
+    printf("{\"device\": \"cuda\", \"task\": \"%s\", \"examples\": %d, \"tokens\": %lld, \"reps\": %d, "
+           "\"cold_seconds\": %.4f, \"seconds\": %.4f, \"tokens_per_s\": %.1f, \"cold_tokens_per_s\": %.1f}\n",
+           task_name, enc->n, (long long)enc->tokens, reps, cold, w, enc->tokens / w, enc->tokens / cold);
+    return 0;
+}
+
 /* The dev split as `glueq eval` runs it (length buckets of GQ_EVAL_BATCH_TOKENS). */
-static int task(const char *dir, const char *task_name, int threads, int limit, int reps) {
+static int task(const char *dir, const char *task_name, int threads, int limit, int reps, const char *device) {
     gq_err err = {{0}};
     gq_dbert *m = NULL;
     gq_encoded *enc = NULL;
     if (load_dev(task_name, limit, &enc, &err) != GQ_OK || gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
+    if (strcmp(device, "cuda") == 0) {
+        int rc = task_cuda(m, enc, task_name, reps);
+        gq_encoded_free(enc), gq_dbert_free(m);
+        return rc;
+    }
     gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
     if (!r) return fputs("glueq-bench: out of memory\n", stderr), 1;
     task_ctx t = {r, enc};
@@ -405,7 +432,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "sgemm") == 0) return sgemm(threads, tokens, reps);
     if (strcmp(cmd, "seqlen") == 0 && model)
         return seqlen(model, opt_int(argc, argv, "--len", 128), threads, tokens, reps);
-    if (strcmp(cmd, "task") == 0 && model && task_name) return task(model, task_name, threads, limit, reps);
+    if (strcmp(cmd, "task") == 0 && model && task_name)
+        return task(model, task_name, threads, limit, reps, opt(argc, argv, "--device", "cpu"));
     if (strcmp(cmd, "logits") == 0 && model && task_name) return logits(model, task_name, threads, limit);
     if (strcmp(cmd, "algo") == 0 && model)
         return algo(model, opt(argc, argv, "--algorithm", "gptq"), opt_int(argc, argv, "--bits", 4),
@@ -413,7 +441,7 @@ int main(int argc, char **argv) {
     fputs("usage: glueq-bench make-base DIR [--seed S]\n"
           "       glueq-bench sgemm [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench seqlen --model DIR --len L [--threads N] [--tokens M] [--reps R]\n"
-          "       glueq-bench task --model DIR --task T [--limit N] [--threads N] [--reps R]\n"
+          "       glueq-bench task --model DIR --task T [--limit N] [--threads N] [--reps R] [--device cuda]\n"
           "       glueq-bench logits --model DIR --task T [--limit N] [--threads N]\n"
           "       glueq-bench algo --model DIR --algorithm gptq|awq-scale|rtn [--bits 4] [--calib-seqs 32] [--reps R]\n",
           stderr);

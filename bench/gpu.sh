@@ -1,0 +1,108 @@
+#!/bin/bash
+# bench/gpu.sh: glueq's CUDA backend against its peers on the same GPU, written to
+# results/gpu.md (issue 12). Runs on a machine with an NVIDIA GPU and installs nothing:
+#   - `glueq eval --device cuda` on QNLI dev with a DistilBERT-base-shaped checkpoint of
+#     seeded random weights (glueq-bench make-base), tokens/s as the median of $REPS runs;
+#   - the peers on the same token ids (bench/gpu_peers.py, fixtures/tokrefs): HF transformers
+#     eager padded to 128 in batches of 32, length-bucketed eager in batches of 32 and 256,
+#     torch.compile in batches of 256 — all FP32 with TF32 off;
+#   - cuBLAS FP32 sgemm at the forward's shapes, and glueq's tokens/s as a fraction of the
+#     sgemm-bound rate (sgemm FLOP/s ÷ the full forward's FLOP per token);
+#   - the GPU memory glueq eval takes (nvidia-smi, sampled every 50 ms);
+#   - the wall time of configs/paper.json (69 points: MRPC, RTE, QNLI) with the base-shaped
+#     checkpoint for all three tasks on device cuda, from a fresh method cache (scoring and
+#     calibration included), and where that time goes (the sweep's per-point lines).
+# usage: bench/gpu.sh
+#   env: REPS=3; GLUEQ_SHARED (default ../shared: assets/glue, assets/vocab, fixtures/tokrefs);
+#        GLUEQ_BUILD: a glueq build directory with CUDA (default: configure and build
+#        build/gpu with -DGLUEQ_CUDA=ON); STAGES (default "glueq peers grid").
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+REPS=${REPS:-3} STAGES=${STAGES:-glueq peers grid}
+SHARED=${GLUEQ_SHARED:-$root/../shared}
+export GLUEQ_ASSETS=$SHARED/assets
+work=$root/build/gpubench
+out=$work/results.jsonl
+mkdir -p "$work"
+: > "$out"
+log() { echo "gpu.sh: $*" >&2; }
+stage() { [[ " $STAGES " == *" $1 "* ]]; }
+record() { echo "$1" >> "$out"; }
+py=${PYTHON:-python3}
+
+# ---- build
+if [ -z "${GLUEQ_BUILD:-}" ]; then
+  log "building build/gpu with CUDA"
+  cmake -S . -B build/gpu -DCMAKE_BUILD_TYPE=Release -DGLUEQ_CUDA=ON > /dev/null
+  cmake --build build/gpu -j"$(nproc)" --target glueq gq_harness > /dev/null
+  GLUEQ_BUILD=$root/build/gpu
+fi
+glueq=$GLUEQ_BUILD/glueq gb=$GLUEQ_BUILD/glueq-bench
+[ -x "$gb" ] || bench/build.sh "$GLUEQ_BUILD" "$gb" > /dev/null
+
+# ---- model and provenance
+model=$work/base
+[ -f "$model/model.safetensors" ] || "$gb" make-base "$model" --seed 0 > /dev/null
+gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)
+rev=${GLUEQ_REVISION:-$(git rev-parse --short HEAD 2> /dev/null || echo unknown)}
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+record "$($py -c 'import json,sys,os; print(json.dumps({"kind": "machine", "gpu": sys.argv[1], "revision": sys.argv[2],
+  "cpus": os.cpu_count(), "cpu": sys.argv[4], "reps": int(sys.argv[3]), "command": "bench/gpu.sh"}))' "$gpu" "$rev" "$REPS" "$cpu")"
+# the CPU side (quantization, scoring, calibration) runs on OpenBLAS with all cores
+# (glueq itself restarts with OPENBLAS_CORETYPE=SkylakeX where OpenBLAS picks older kernels
+# than an AVX-512 CPU has: harness/blas.c; glueq-bench takes the library's own choice)
+record "$("$gb" sgemm --threads "$(nproc)" --reps 1 | sed 's/^{/{"kind": "cpu_sgemm", /')"
+if grep -qw avx512f /proc/cpuinfo; then
+  record "$(OPENBLAS_CORETYPE=SkylakeX "$gb" sgemm --threads "$(nproc)" --reps 1 | sed 's/^{/{"kind": "cpu_sgemm", /')"
+fi
+
+# ---- glueq on QNLI dev, and the GPU memory it takes
+if stage glueq; then
+  log "glueq-bench task --device cuda (a cold pass, then $REPS warm ones in one process)"
+  record "$("$gb" task --model "$model" --task qnli --device cuda --reps "$REPS" | sed 's/^{/{"kind": "glueq_warm", /')"
+  for rep in $(seq "$REPS"); do
+    log "glueq eval --device cuda, qnli, run $rep/$REPS"
+    j=$("$glueq" eval --model "$model" --task qnli --device cuda --json --quiet)
+    record "{\"kind\": \"glueq\", \"task\": \"qnli\", \"rep\": $rep, \"eval\": $j}"
+  done
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$work/mem.txt" &
+  smi=$!
+  sleep 0.5
+  base_mib=$(head -1 "$work/mem.txt" 2> /dev/null || echo 0)
+  "$glueq" eval --model "$model" --task qnli --device cuda --quiet > /dev/null
+  sleep 0.3
+  kill "$smi" 2> /dev/null || true
+  wait "$smi" 2> /dev/null || true
+  peak=$(sort -n "$work/mem.txt" | tail -1)
+  record "{\"kind\": \"memory\", \"gpu_used_peak_mib\": ${peak:-0}, \"gpu_used_before_mib\": ${base_mib:-0}, \"checkpoint_bytes\": $(stat -c %s "$model/model.safetensors")}"
+fi
+
+# ---- peers and the sgemm limit
+if stage peers; then
+  log "cuBLAS sgemm at the forward's shapes"
+  $py bench/gpu_peers.py sgemm --tokens 16384 >> "$out"
+  log "peers on qnli (torch.compile included)"
+  $py bench/gpu_peers.py run "$model" qnli --tokrefs "$SHARED/fixtures/tokrefs" --reps "$REPS" >> "$out"
+fi
+
+# ---- the paper grid on base-shaped models, from a fresh cache
+if stage grid; then
+  rm -rf "$work/paper" "$work/cache"
+  $py - "$root/configs/paper.json" "$work/paper.json" "$work" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update({"name": "paper-base-cuda", "device": "cuda", "output": sys.argv[3] + "/paper", "cache_dir": sys.argv[3] + "/cache",
+          "threads": __import__("os").cpu_count()})
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+EOF
+  log "configs/paper.json on base-shaped models, device cuda"
+  t0=$(date +%s.%N)
+  GLUEQ_MODEL_MRPC=$model GLUEQ_MODEL_RTE=$model GLUEQ_MODEL_QNLI=$model GLUEQ_DATA=$SHARED/assets/glue \
+    "$glueq" sweep "$work/paper.json" 2> "$work/grid.log"
+  t1=$(date +%s.%N)
+  record "$($py bench/gpu_report.py grid "$work/grid.log" "$t0" "$t1")"
+fi
+
+$py bench/gpu_report.py write "$out" results/gpu.md "$SHARED/fixtures/tokrefs"
+log "wrote results/gpu.md"
