@@ -99,7 +99,7 @@ int gq_cmd_info(int argc, char **argv) {
 }
 
 static const gq_arg_spec OVERLAP_SPEC[] = {{"model", 1}, {"task", 1},    {"data", 1}, {"vocab", 1}, {"max-len", 1},
-                                           {"methods", 1}, {"threads", 1}, {"help", 0}, GQ_CLI_QUANT_FLAGS, {NULL, 0}};
+                                           {"methods", 1}, {"help", 0}, GQ_CLI_RUNNER_FLAGS, GQ_CLI_QUANT_FLAGS, {NULL, 0}};
 
 /* Scores of one method on the session (calibration prepared when the method needs it),
  * with the options it accepts: --scores and --method-opt may be meant for the other one. */
@@ -135,7 +135,8 @@ int gq_cmd_overlap(int argc, char **argv) {
     gq_status s = gq_args_parse(&a, OVERLAP_SPEC, argc, argv, &err);
     if (s == GQ_OK && gq_args_has(&a, "help"))
         return fputs("usage: glueq overlap --model DIR --task T --methods A,B --k K [--data DIR] [--vocab FILE]\n"
-                     "                     [--max-len 128] [--threads N] [--bits 4] [--p P] [--global]\n"
+                     "                     [--max-len 128] [--threads N] [--device cpu|cuda [--tf32]]\n"
+                     "                     [--bits 4] [--p P] [--global]\n"
                      "                     [--scheme S] [--granularity G] [--clip C] [--stats-exclude-protected]\n"
                      "                     [--method-opt KEY=VALUE ...] [--scores FILE] [--calib-n 128]\n"
                      "                     [--calib-split train] [--calib-sample first|random] [--calib-seed 0]\n"
@@ -144,9 +145,9 @@ int gq_cmd_overlap(int argc, char **argv) {
                      "Prints, per matrix and in total, |A∩B|/k and the Jaccard index of the weights that\n"
                      "methods A and B protect.\n", stdout), 0;
     gq_cli_quant cq;
-    long threads = 0;
+    gq_dbert_runner_opts ro;
     if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
-    if (s == GQ_OK) s = gq_args_int(&a, "threads", 0, 1024, 0, &threads, &err);
+    if (s == GQ_OK) s = gq_cli_runner_parse(&a, &ro, &err);
     const char *methods = gq_args_get(&a, "methods"), *task_name = gq_args_get(&a, "task");
     const char *comma = methods ? strchr(methods, ',') : NULL;
     if (s == GQ_OK && (!gq_args_has(&a, "model") || !task_name || !comma || !gq_args_has(&a, "k")))
@@ -165,9 +166,9 @@ int gq_cmd_overlap(int argc, char **argv) {
     gq_quant_scores *sa = NULL, *sb = NULL;
     s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
     if (s == GQ_OK) s = gq_dbert_load(gq_args_get(&a, "model"), &m, &err);
-    if (s == GQ_OK && !(r = gq_dbert_runner_new(m, (int)threads))) s = gq_fail(&err, GQ_ERR_NOMEM, "out of memory");
+    if (s == GQ_OK) s = gq_dbert_runner_open(m, &ro, &r, &err);
     if (s == GQ_OK) s = gq_quant_session_new(m, cache, &qs, &err);
-    if (s == GQ_OK) gq_quant_session_set_threads(qs, (int)threads);
+    if (s == GQ_OK) gq_quant_session_set_threads(qs, ro.threads);
     const gq_method *meth_a = gq_method_find(ma), *meth_b = gq_method_find(comma + 1);
     if (s == GQ_OK && (gq_method_needs_calibration(meth_a) || gq_method_needs_calibration(meth_b))) {
         s = data ? gq_calib_source_load(tok, task, data, &cq.calib, 128, &cs, &err)
