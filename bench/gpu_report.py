@@ -115,6 +115,17 @@ def write(results, md, tokrefs):
                 f"On {x['machine']}: `{x['command']}` — both shards in **{x['seconds']} s**, then "
                 f"`glueq merge` in {x['merge_seconds']} s ({x['rows']} rows). Each shard computes its tasks' FP32 "
                 "references, calibration and method states itself, so two GPUs save only the per-point work."]
+    comp = [p for p in peers if p["peer"].startswith("torch-compile")]
+    hf = [p for p in peers if p["peer"].startswith("hf-eager-padded")]
+    if glueq_tps and comp and hf and gr:
+        met = lambda ok: "met" if ok else "**missed**"
+        c, h, wall = glueq_tps / comp[0]["tokens_per_s"], glueq_tps / hf[0]["tokens_per_s"], gr[0]["wall_seconds"]
+        out += ["", "## Issue 12's targets on this card", "",
+                f"- glueq ≥ 1.1× torch.compile: {c:.2f}× warm, {met(c >= 1.1)}" +
+                (f"; {cold_tps / comp[0]['tokens_per_s']:.2f}× for one cold `glueq eval` process, "
+                 f"{met(cold_tps / comp[0]['tokens_per_s'] >= 1.1)}" if cold_tps else ""),
+                f"- glueq ≥ 2.5× HF eager padded-128: {h:.2f}×, {met(h >= 2.5)}",
+                f"- the 69-point paper grid on base-shaped models in ≤ 60 s: {wall:.1f} s, {met(wall <= 60)}"]
     open(md, "w").write("\n".join(l for l in out if l is not None) + "\n")
 
 
