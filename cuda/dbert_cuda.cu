@@ -286,10 +286,12 @@ static gq_status upload_model(gq_dbert_cuda *g, gq_err *err) {
     const gq_dbert_config *c = &m->cfg;
     size_t d = (size_t)c->dim;
     gq_status s;
-    if ((s = dev_alloc(&g->word, (size_t)c->vocab_size * d, err)) || (s = dev_alloc(&g->pos, (size_t)c->max_pos * d, err)) ||
+    if ((s = dev_alloc(&g->word, (size_t)c->vocab_size * d, err)) ||
+        (s = dev_alloc(&g->pos, (size_t)c->max_pos * d, err)) ||
         (s = dev_alloc(&g->eln_w, d, err)) || (s = dev_alloc(&g->eln_b, d, err)) ||
         (s = dev_alloc(&g->pre_w, d * d, err)) || (s = dev_alloc(&g->pre_b, d, err)) ||
-        (s = dev_alloc(&g->cls_w, (size_t)c->n_labels * d, err)) || (s = dev_alloc(&g->cls_b, (size_t)c->n_labels, err)))
+        (s = dev_alloc(&g->cls_w, (size_t)c->n_labels * d, err)) ||
+        (s = dev_alloc(&g->cls_b, (size_t)c->n_labels, err)))
         return s;
     if ((s = upload(g->word, m->word_emb, (size_t)c->vocab_size * d, err)) ||
         (s = upload(g->pos, m->pos_emb, (size_t)c->max_pos * d, err)) || (s = upload(g->eln_w, m->emb_ln_w, d, err)) ||
@@ -460,8 +462,8 @@ extern "C" gq_status gq_dbert_cuda_forward(gq_dbert_cuda *g, const int32_t *ids,
     g->hooks = NULL;
     if (s == GQ_OK) s = linear(g, g->hc, nseq, g->pre_w, d, d, g->tmp, d, err);
     if (s != GQ_OK) return s;
-    head<<<blocks((size_t)nseq * nl, ROW_THREADS / WARP), ROW_THREADS>>>(g->logits, g->tmp, g->pre_b, g->cls_w, g->cls_b,
-                                                                         nseq, nl, d);
+    unsigned head_blocks = blocks((size_t)nseq * nl, ROW_THREADS / WARP);
+    head<<<head_blocks, ROW_THREADS>>>(g->logits, g->tmp, g->pre_b, g->cls_w, g->cls_b, nseq, nl, d);
     CUDA_TRY(cudaGetLastError(), "kernel launch");
     CUDA_TRY(cudaMemcpy(logits, g->logits, (size_t)nseq * nl * sizeof(float), cudaMemcpyDeviceToHost), "forward");
     return GQ_OK;
@@ -472,7 +474,8 @@ extern "C" void gq_dbert_cuda_free(gq_dbert_cuda *g) {
     free_activations(g);
     for (int l = 0; g->layers && l < g->m->cfg.n_layers; l++) {
         dev_layer *L = &g->layers[l];
-        float *p[] = {L->wqkv, L->bqkv, L->wo, L->bo, L->w1, L->b1, L->w2, L->b2, L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b};
+        float *p[] = {L->wqkv, L->bqkv, L->wo,    L->bo,    L->w1,    L->b1,
+                      L->w2,   L->b2,   L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b};
         for (size_t i = 0; i < sizeof p / sizeof *p; i++) cudaFree(p[i]);
     }
     float *p[] = {g->word, g->pos, g->eln_w, g->eln_b, g->pre_w, g->pre_b, g->cls_w, g->cls_b};

@@ -19,9 +19,8 @@
 #include "metrics.h"
 #include "tokenizer.h"
 
-/* The CPU runner's batch (gq_dbert_runner_batch_tokens): 2048, 4096 and 8192 ran at the
- * same speed (results/bench.md); 2048 halves the buffers. */
-#define GQ_EVAL_BATCH_TOKENS 2048
+/* The CPU runner's batch (gq_dbert_runner_batch_tokens), for benchmarks of the CPU. */
+#define GQ_EVAL_BATCH_TOKENS GQ_DBERT_CPU_BATCH_TOKENS
 
 /* A tokenized split: ids of example i are ids[off[i] .. off[i] + len[i]). */
 typedef struct {

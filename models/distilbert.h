@@ -131,6 +131,11 @@ gq_device gq_dbert_runner_device(const gq_dbert_runner *r);
 /* The CPU thread count it was opened with (0: all cores), for other work of the same
  * command (the quantization session's). */
 int gq_dbert_runner_threads(const gq_dbert_runner *r);
+/* Tokens per batch on the CPU: 2048, 4096 and 8192 ran at the same speed (results/bench.md),
+ * and 2048 halves the buffers. On CUDA, 16384: a GEMM of that many rows keeps an H100/H200
+ * busy where 2048 leaves it idle between launches (results/gpu.md). */
+#define GQ_DBERT_CPU_BATCH_TOKENS 2048
+#define GQ_DBERT_CUDA_BATCH_TOKENS 16384
 /* Tokens per batch that keep this runner's device busy (for callers that batch). */
 int gq_dbert_runner_batch_tokens(const gq_dbert_runner *r);
 

@@ -7,11 +7,6 @@
 
 void openblas_set_num_threads(int num_threads);
 
-/* CPU: 2048, 4096 and 8192 tokens ran at the same speed (results/bench.md), and 2048
- * halves the buffers. CUDA: a GEMM of 16384 rows fills an H100/H200 where 2048 leaves
- * part of it idle between launches (results/gpu.md). */
-enum { CPU_BATCH_TOKENS = 2048, CUDA_BATCH_TOKENS = 16384 };
-
 struct gq_dbert_runner {
     const gq_dbert *m;
     gq_dbert_runner_opts opts;
@@ -84,7 +79,7 @@ gq_device gq_dbert_runner_device(const gq_dbert_runner *r) { return r->opts.devi
 int gq_dbert_runner_threads(const gq_dbert_runner *r) { return r->opts.threads; }
 
 int gq_dbert_runner_batch_tokens(const gq_dbert_runner *r) {
-    return r->opts.device == GQ_DEVICE_CUDA ? CUDA_BATCH_TOKENS : CPU_BATCH_TOKENS;
+    return r->opts.device == GQ_DEVICE_CUDA ? GQ_DBERT_CUDA_BATCH_TOKENS : GQ_DBERT_CPU_BATCH_TOKENS;
 }
 
 static gq_status check_inputs(const gq_dbert_config *c, const int32_t *ids, const int *lens, int nseq, int *ntok,
