@@ -620,6 +620,8 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
         gq_quant_session_restore(s); /* never leave a half-quantized model */
         return st;
     }
+    /* every path rewrote every matrix (apply_one bumps early for the sequential forwards) */
+    for (int i = 0; i < s->n_mats; i++) mat(s, i)->version++;
     if (!rep) return GQ_OK;
     memset(rep, 0, sizeof *rep);
     rep->n_mats = s->n_mats;

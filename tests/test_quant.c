@@ -582,7 +582,14 @@ static void test_session(gq_test_ctx *t) {
     /* per-matrix budget: counts, effective bits, protected values exact, restore */
     gq_quant_budget b = {.k = 5, .p = -1};
     gq_quant_report rep;
+    unsigned version[12];
+    for (int i = 0; i < 12; i++) version[i] = f->m.layers[i / GQ_LIN_COUNT].lin[i % GQ_LIN_COUNT].version;
     GQ_CHECK(t, gq_quant_apply(s, mag, &q, &b, &rep, &err) == GQ_OK, "%s", err.msg);
+    /* every rewritten matrix has a new version: a runner with a device copy (cuda/) uploads
+     * a matrix again only then */
+    for (int i = 0; i < 12; i++)
+        GQ_CHECK(t, f->m.layers[i / GQ_LIN_COUNT].lin[i % GQ_LIN_COUNT].version != version[i],
+                 "matrix %d rewritten without a new version", i);
     GQ_CHECK(t, rep.total_protected == 60 && rep.protected_count[3] == 5 && rep.numel[4] == 384, "counts");
     /* 16x16, k=5, 4 bits, tensor: (4·251 + 32·5 + 8·5 + 32) / 256 */
     GQ_CHECK(t, fabs(rep.effective_bits[0] - (4.0 * 251 + 160 + 40 + 32) / 256) < 1e-12, "eff bits %.9g",
