@@ -8,10 +8,11 @@ files: the fixtures' checkpoints cut down to a few tensors of at most 3 elements
 dimension (their names, dtypes and pickle layout kept: protocol 2, OrderedDict with
 _metadata, _rebuild_tensor_v2, persistent ids), the GLUE dev files' first rows, the
 tokenizer references' texts, the repository's sweep configs, a journal rebuilt from
-results/paper-scratch/results.json, and score-cache entries as quant/session.c writes
+the first results/*/results.json, and score-cache entries as quant/session.c writes
 them. Nothing here is committed; the hand-made seeds in fuzz/seeds/ are added as they are.
 """
 import collections
+import glob
 import hashlib
 import io
 import json
@@ -285,13 +286,17 @@ def tokenizer_seeds(shared, out):
 
 
 def journal_seeds(out):
-    res = json.load(open(os.path.join(ROOT, "results", "paper-scratch", "results.json")))
+    """A journal rebuilt from the first results/*/results.json committed with the source."""
+    found = sorted(glob.glob(os.path.join(ROOT, "results", "*", "results.json")))
+    if not found:
+        return
+    res = json.load(open(found[0]))
     rows = res["rows"][:3]
     header = json.dumps({"config": res["config"], "runs": []}, separators=(",", ":"))
     text = "glueq-journal 1 %s %s\n" % ("0" * 64, header)
     text += "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
-    write(out, "fuzz_journal", "paper-scratch", text.encode())
-    write(out, "fuzz_journal", "paper-scratch-truncated", text.encode()[:-40])
+    write(out, "fuzz_journal", "results", text.encode())
+    write(out, "fuzz_journal", "results-truncated", text.encode()[:-40])
 
 
 def cache_seeds(out):
