@@ -498,25 +498,9 @@ static gq_sweep_config *e2e_config(gq_test_ctx *t) {
 
 /* results.csv without the seconds column (timings differ between runs). */
 static char *csv_without_seconds(const char *dir) {
-    char *p = gq_path_join(dir, "results.csv"), *csv = read_text(p);
-    free(p);
-    if (!csv) return NULL;
     int col = 0;
-    for (int i = 0; gq_report_columns[i] && strcmp(gq_report_columns[i], "seconds"); i++) col++;
-    char *out = malloc(strlen(csv) + 1), *o = out;
-    int field = 0, quoted = 0;
-    for (const char *s = csv; *s; s++) {
-        if (*s == '"') quoted = !quoted;
-        if (!quoted && *s == ',') {
-            field++;
-            if (field == col + 1) continue; /* the comma that ends the seconds field */
-        }
-        if (!quoted && *s == '\n') field = 0;
-        if (field != col || *s == '\n') *o++ = *s;
-    }
-    *o = '\0';
-    free(csv);
-    return out;
+    while (gq_report_columns[col] && strcmp(gq_report_columns[col], "seconds")) col++;
+    return gq_test_results_csv_without(dir, col);
 }
 
 static void check_same_results(gq_test_ctx *t, const char *want_dir, const char *got_dir, const char *what) {

@@ -94,24 +94,12 @@ static int sweep_child(const char *out, const char *extra, char **err_text) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-/* results.csv without the seconds column, and predictions.jsonl, equal in both dirs. */
+/* results.csv without the seconds column (timings differ between runs); same_results
+ * also compares predictions.jsonl. */
 static char *csv_without_seconds(const char *dir) {
-    char *p = gq_path_join(dir, "results.csv"), *csv = read_text(p);
-    free(p);
-    if (!csv) return NULL;
     int col = 0;
-    for (int i = 0; gq_report_columns[i] && strcmp(gq_report_columns[i], "seconds"); i++) col++;
-    char *out = malloc(strlen(csv) + 1), *o = out;
-    int field = 0, quoted = 0;
-    for (const char *s = csv; *s; s++) {
-        if (*s == '"') quoted = !quoted;
-        if (!quoted && *s == ',' && ++field == col + 1) continue;
-        if (!quoted && *s == '\n') field = 0;
-        if (field != col || *s == '\n') *o++ = *s;
-    }
-    *o = '\0';
-    free(csv);
-    return out;
+    while (gq_report_columns[col] && strcmp(gq_report_columns[col], "seconds")) col++;
+    return gq_test_results_csv_without(dir, col);
 }
 
 static int same_results(gq_test_ctx *t, const char *want_dir, const char *got_dir, const char *what) {

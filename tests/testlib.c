@@ -116,3 +116,23 @@ int gq_test_run(const char *cmd, char **out, char **err_out) {
     unlink(errfile);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
+
+char *gq_test_results_csv_without(const char *dir, int col) {
+    char *p = gq_path_join(dir, "results.csv"), *csv = NULL;
+    size_t n;
+    gq_err err = {{0}};
+    gq_status st = p ? gq_read_file(p, 0, &csv, &n, &err) : GQ_ERR_NOMEM;
+    free(p);
+    if (st != GQ_OK) return NULL;
+    char *out = malloc(strlen(csv) + 1), *o = out;
+    int field = 0, quoted = 0;
+    for (const char *s = csv; out && *s; s++) {
+        if (*s == '"') quoted = !quoted;
+        if (!quoted && *s == ',' && ++field == col + 1) continue; /* the comma that ends column col */
+        if (!quoted && *s == '\n') field = 0;
+        if (field != col || *s == '\n') *o++ = *s;
+    }
+    if (out) *o = '\0';
+    free(csv);
+    return out;
+}

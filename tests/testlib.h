@@ -53,6 +53,11 @@ char *gq_test_ref_path(const char *rel);
 /* Loads a fixture safetensors file relative to the shared dir; aborts the test on error. */
 gq_ckpt *gq_test_load(gq_test_ctx *t, const char *rel);
 
+/* dir/results.csv with column `col` (0-based) left out of every line, quoted commas kept;
+ * NULL when the file cannot be read (caller frees). Sweeps' timing columns differ between
+ * otherwise identical runs. */
+char *gq_test_results_csv_without(const char *dir, int col);
+
 /* Runs a shell command, captures stdout (and stderr into *err_out if non-NULL); returns
  * its exit status. Both strings are owned by the caller. */
 int gq_test_run(const char *cmd, char **out, char **err_out);
