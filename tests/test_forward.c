@@ -175,20 +175,28 @@ static double counted_forward(gq_dbert_runner *r, const reference *ref, float *l
     return (double)atomic_load(&sgemm_flops);
 }
 
-/* Without hooks the last block does only the CLS rows' work, on one thread or two, and its
- * logits agree with PyTorch's and (on one thread) the full forward's; with a hook it runs
- * in full. */
-static void check_flop_cut(gq_test_ctx *t, const char *fixture) {
+/* Loads fixtures/<fixture> and its PyTorch reference; NULL (a failed check) when the model
+ * does not load. The caller frees the model. */
+static gq_dbert *load_fixture(gq_test_ctx *t, const char *fixture, reference *ref) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/fixtures/%s", t->shared, fixture);
     gq_err err = {{0}};
     gq_dbert *m = NULL;
     if (gq_dbert_load(dir, &m, &err) != GQ_OK) {
         GQ_CHECK(t, 0, "%s", err.msg);
-        return;
+        return NULL;
     }
+    load_reference(t, fixture, ref);
+    return m;
+}
+
+/* Without hooks the last block does only the CLS rows' work, on one thread or two, and its
+ * logits agree with PyTorch's and (on one thread) the full forward's; with a hook it runs
+ * in full. */
+static void check_flop_cut(gq_test_ctx *t, const char *fixture) {
     reference ref;
-    load_reference(t, fixture, &ref);
+    gq_dbert *m = load_fixture(t, fixture, &ref);
+    if (!m) return;
     const gq_dbert_config *c = &m->cfg;
     size_t nlog = (size_t)ref.n * c->n_labels;
     float *full = malloc(nlog * sizeof(float)), *cut = malloc(nlog * sizeof(float));
@@ -246,16 +254,9 @@ static gq_quant_calib *calibrate(gq_test_ctx *t, const gq_dbert *m, const refere
  * the same model with its last block repeated once more, whose block n_layers - 1 is no
  * longer the last and so can never be cut; its statistics must equal the model's own. */
 static void check_calibration_uncut(gq_test_ctx *t, const char *fixture) {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/fixtures/%s", t->shared, fixture);
-    gq_err err = {{0}};
-    gq_dbert *m = NULL;
-    if (gq_dbert_load(dir, &m, &err) != GQ_OK) {
-        GQ_CHECK(t, 0, "%s", err.msg);
-        return;
-    }
     reference ref;
-    load_reference(t, fixture, &ref);
+    gq_dbert *m = load_fixture(t, fixture, &ref);
+    if (!m) return;
     int nl = m->cfg.n_layers;
     gq_dbert longer = *m; /* borrows m's weights: freed by hand below, not with gq_dbert_free */
     longer.cfg.n_layers = nl + 1;
@@ -284,16 +285,11 @@ static void check_calibration_uncut(gq_test_ctx *t, const char *fixture) {
  * several sequences. Each thread count must match PyTorch, and repeated runs must give the
  * same bits. */
 static void check_threads(gq_test_ctx *t, const char *fixture) {
-    char dir[512], what[128];
-    snprintf(dir, sizeof dir, "%s/fixtures/%s", t->shared, fixture);
+    char what[128];
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
-    if (gq_dbert_load(dir, &m, &err) != GQ_OK) {
-        GQ_CHECK(t, 0, "%s", err.msg);
-        return;
-    }
     reference ref;
-    load_reference(t, fixture, &ref);
+    gq_dbert *m = load_fixture(t, fixture, &ref);
+    if (!m) return;
     size_t nv = (size_t)ref.n * m->cfg.n_labels;
     float *logits = malloc(nv * sizeof(float)), *again = malloc(nv * sizeof(float));
     for (int threads = 1; threads <= 4; threads++) {
