@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds bench/glueq-bench against the static libraries of a glueq build directory
 # (default build/perf): bench/ is outside the CMake project so that it never slows or
-# breaks the main build. usage: bench/build.sh [BUILD_DIR] [OUTPUT]
+# breaks the main build. usage: bench/build.sh [BUILD_DIR] [OUTPUT]  (env LDFLAGS: extra link flags)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/perf}
@@ -9,14 +9,12 @@ out=${2:-$build/glueq-bench}
 inc="-I$root/common -I$root/models -I$root/tasks -I$root/harness -I$root/quant"
 libs="$build/libgq_harness.a $build/libgq_quant.a $build/libgq_dbert.a $build/libgq_ckpt.a $build/libgq_tok.a \
  $build/libgq_tasks.a $build/libgq_common.a"
-# A build with the CUDA backend (GLUEQ_CUDA) also links cuBLAS, the CUDA runtime and libstdc++.
+# A build with the CUDA backend loads it as a module (libglueq_cuda.so beside the binary, or
+# $GLUEQ_CUDA_MODULE), which calls back into the executable's gq_* functions.
 cuda=""
-if [ -f "$build/libgq_cuda.a" ]; then
-  cudalib=$(dirname "$(sed -n 's/^CUDA_cudart_LIBRARY:FILEPATH=//p' "$build/CMakeCache.txt")")
-  cuda="$build/libgq_cuda.a -L$cudalib -Wl,-rpath,$cudalib -lcublas -lcudart -lstdc++"
-fi
+[ -f "$build/libglueq_cuda.so" ] && cuda="-Wl,--dynamic-list=$root/cuda/host_symbols.list"
 # shellcheck disable=SC2046
 cc -std=c11 -O2 -Wall -Wextra -Wno-unused-parameter $inc $(pkg-config --cflags openblas libcjson) \
   -o "$out" "$root/bench/bench.c" $libs $cuda \
-  $(pkg-config --libs openblas lapacke libutf8proc libcjson) -lcsv -lm -lpthread
+  $(pkg-config --libs openblas lapacke libutf8proc libcjson) -lcsv -lm -lpthread -ldl ${LDFLAGS:-}
 echo "$out"

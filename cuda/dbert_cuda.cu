@@ -434,8 +434,8 @@ static gq_status last_block(gq_dbert_cuda *g, int layer, int n, const int *start
 
 /* With hooks (calibration, tests), every block runs on all tokens, since the hooks want
  * every row, and each hooked activation is copied to the host. */
-extern "C" gq_status gq_dbert_cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n,
-                                           int max_len, float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
+                              float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
     const gq_dbert_config *c = &g->m->cfg;
     int d = c->dim, nl = c->n_labels;
     gq_status s = reserve(g, n, nseq, err);
@@ -469,7 +469,7 @@ extern "C" gq_status gq_dbert_cuda_forward(gq_dbert_cuda *g, const int32_t *ids,
     return GQ_OK;
 }
 
-extern "C" void gq_dbert_cuda_free(gq_dbert_cuda *g) {
+static void cuda_free(gq_dbert_cuda *g) {
     if (!g) return;
     free_activations(g);
     for (int l = 0; g->layers && l < g->m->cfg.n_layers; l++) {
@@ -485,7 +485,7 @@ extern "C" void gq_dbert_cuda_free(gq_dbert_cuda *g) {
     free(g);
 }
 
-extern "C" gq_status gq_dbert_cuda_new(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_err *err) {
+static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_err *err) {
     *out = NULL;
     const gq_dbert_config *c = &m->cfg;
     if (c->dim / c->n_heads > ATT_MAX_DH)
@@ -510,9 +510,14 @@ extern "C" gq_status gq_dbert_cuda_new(const gq_dbert *m, int tf32, gq_dbert_cud
         s = gq_fail(err, GQ_ERR_IO, "device cuda: cannot set cuBLAS's math mode");
     if (s == GQ_OK) s = upload_model(g, err);
     if (s != GQ_OK) {
-        gq_dbert_cuda_free(g);
+        cuda_free(g);
         return s;
     }
     *out = g;
     return GQ_OK;
 }
+
+/* The module's one export (runner_impl.h); everything else is hidden (CMake's visibility
+ * preset), so that nothing here can clash with the executable's symbols. */
+extern "C" __attribute__((visibility("default"))) const gq_dbert_cuda_api gq_dbert_cuda_module = {
+    GQ_CUDA_MODULE_ABI, sizeof(gq_dbert), cuda_open, cuda_free, cuda_forward};

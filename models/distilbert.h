@@ -98,8 +98,6 @@ typedef enum { GQ_DEVICE_CPU, GQ_DEVICE_CUDA } gq_device;
 const char *gq_device_name(gq_device d);
 /* Parses "cpu" or "cuda" (anything else: GQ_ERR_ARG naming the value). */
 gq_status gq_device_parse(const char *name, gq_device *out, gq_err *err);
-/* Whether this build has the CUDA backend (GLUEQ_CUDA) — not whether a GPU is present. */
-int gq_device_cuda_built(void);
 
 typedef struct {
     gq_device device; /* GQ_DEVICE_CPU unless set */
@@ -120,7 +118,8 @@ typedef struct {
  * with every row of every block, and hand the hooks host copies of the activations. */
 typedef struct gq_dbert_runner gq_dbert_runner;
 /* Opens a runner on o->device (o NULL: CPU, all cores). Fails with one line naming the
- * problem: a build without CUDA, no GPU, out of device memory. */
+ * problem: a build without CUDA, its CUDA backend module missing or unloadable, no GPU, out
+ * of device memory. */
 gq_status gq_dbert_runner_open(const gq_dbert *m, const gq_dbert_runner_opts *o, gq_dbert_runner **out, gq_err *err);
 /* CPU runner with `threads` threads (0: all cores); NULL when out of memory. */
 gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads);

@@ -1,5 +1,6 @@
 /* runner: the device-neutral gq_dbert_runner (distilbert.h), which checks a batch once and
- * hands it to the CPU forward (distilbert.c) or the CUDA one (cuda/). */
+ * hands it to the CPU forward (distilbert.c) or the CUDA one (cuda/, a module loaded only
+ * for device cuda: cuda_loader.c). */
 #include "runner_impl.h"
 
 #include <stdlib.h>
@@ -12,6 +13,8 @@ struct gq_dbert_runner {
     gq_dbert_runner_opts opts;
     gq_dbert_cpu *cpu;   /* NULL on CUDA */
     gq_dbert_cuda *cuda; /* NULL on the CPU */
+    void *cuda_module;   /* the loaded module (NULL on the CPU) */
+    const gq_dbert_cuda_api *cuda_api;
 };
 
 const char *gq_device_name(gq_device d) { return d == GQ_DEVICE_CUDA ? "cuda" : "cpu"; }
@@ -21,14 +24,6 @@ gq_status gq_device_parse(const char *name, gq_device *out, gq_err *err) {
     else if (strcmp(name, "cuda") == 0) *out = GQ_DEVICE_CUDA;
     else return gq_fail(err, GQ_ERR_ARG, "device '%s' is not cpu or cuda", name);
     return GQ_OK;
-}
-
-int gq_device_cuda_built(void) {
-#ifdef GQ_HAVE_CUDA
-    return 1;
-#else
-    return 0;
-#endif
 }
 
 gq_status gq_dbert_runner_open(const gq_dbert *m, const gq_dbert_runner_opts *o, gq_dbert_runner **out, gq_err *err) {
@@ -41,14 +36,9 @@ gq_status gq_dbert_runner_open(const gq_dbert *m, const gq_dbert_runner_opts *o,
     if (r->opts.device == GQ_DEVICE_CPU) {
         if (!(r->cpu = gq_dbert_cpu_new(m, r->opts.threads))) s = gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
     } else {
-#ifdef GQ_HAVE_CUDA
-        if (r->opts.threads > 0) openblas_set_num_threads(r->opts.threads); /* for the CPU-side work */
-        s = gq_dbert_cuda_new(m, r->opts.tf32, &r->cuda, err);
-#else
-        s = gq_fail(err, GQ_ERR_UNSUPPORTED,
-                    "device cuda: this glueq was built without CUDA (configure with -DGLUEQ_CUDA=ON where nvcc "
-                    "is installed)");
-#endif
+        s = gq_cuda_module_open(&r->cuda_module, &r->cuda_api, err);
+        if (s == GQ_OK && r->opts.threads > 0) openblas_set_num_threads(r->opts.threads); /* for the CPU-side work */
+        if (s == GQ_OK) s = r->cuda_api->open(m, r->opts.tf32, &r->cuda, err);
     }
     if (s != GQ_OK) {
         gq_dbert_runner_free(r);
@@ -68,9 +58,8 @@ gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads) {
 void gq_dbert_runner_free(gq_dbert_runner *r) {
     if (!r) return;
     gq_dbert_cpu_free(r->cpu);
-#ifdef GQ_HAVE_CUDA
-    gq_dbert_cuda_free(r->cuda);
-#endif
+    if (r->cuda) r->cuda_api->free(r->cuda);
+    gq_cuda_module_close(r->cuda_module);
     free(r);
 }
 
@@ -106,8 +95,6 @@ gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *le
     if (nseq <= 0) return GQ_OK;
     gq_status s = check_inputs(&r->m->cfg, ids, lens, nseq, &n, &max_len, err);
     if (s != GQ_OK) return s;
-#ifdef GQ_HAVE_CUDA
-    if (r->cuda) return gq_dbert_cuda_forward(r->cuda, ids, lens, nseq, n, max_len, logits, hooks, err);
-#endif
+    if (r->cuda) return r->cuda_api->forward(r->cuda, ids, lens, nseq, n, max_len, logits, hooks, err);
     return gq_dbert_cpu_forward(r->cpu, ids, lens, nseq, n, max_len, logits, hooks, err);
 }

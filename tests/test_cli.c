@@ -59,6 +59,26 @@ static void write_text(const char *rel, const char *text) {
     fclose(f);
 }
 
+/* --device cuda with its module absent or unloadable ($GLUEQ_CUDA_MODULE names the file, in
+ * any build): one line naming the file and the problem, exit status 1, as without a GPU. */
+static void check_cuda_module_errors(gq_test_ctx *t) {
+    char garbage[512], args[1024], needle[4][1024];
+    snprintf(garbage, sizeof garbage, "%s/not_elf.so", tmpdir);
+    write_text("not_elf.so", "not a shared library\n");
+    const char *paths[4] = {"/nonexistent/libglueq_cuda.so", garbage, GQ_CUDA_STUB_EMPTY, GQ_CUDA_STUB_ABI};
+    snprintf(needle[0], sizeof needle[0], "cannot load the CUDA backend %s: ", paths[0]);
+    snprintf(needle[1], sizeof needle[1], "cannot load the CUDA backend %s: ", paths[1]);
+    snprintf(needle[2], sizeof needle[2], "%s is not a glueq CUDA backend", paths[2]);
+    snprintf(needle[3], sizeof needle[3], "%s was built for another glueq", paths[3]);
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --limit 2 --device cuda --quiet",
+             t->shared);
+    for (int i = 0; i < 4; i++) {
+        setenv("GLUEQ_CUDA_MODULE", paths[i], 1);
+        expect_error(t, args, 1, needle[i]);
+    }
+    unsetenv("GLUEQ_CUDA_MODULE");
+}
+
 static void check_scratch_models(gq_test_ctx *t) {
     char args[1024];
     snprintf(args, sizeof args, "eval --quiet --model %s/assets/models/scratch-rte --task rte", t->shared);
@@ -142,6 +162,7 @@ static void check_bad_inputs(gq_test_ctx *t) {
         expect_error(t, args, 2, ALGO_ERRORS[i][1]);
     }
     check_no_gpu(t);
+    check_cuda_module_errors(t);
 
     /* A GLUE directory with broken files. */
     snprintf(d, sizeof d, "%s/glue/RTE", tmpdir);

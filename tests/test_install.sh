@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `cmake --install` into a temporary prefix: the binary, the man page (valid roff that
 # renders, one section per command), bash completion (completes commands, flags and
-# values) and share/glueq/configs land where they should, and the installed glueq runs.
+# values), share/glueq/configs and, in a build with CUDA, the CUDA module (LIBDIR/glueq)
+# land where they should, and the installed glueq runs and loads the installed module.
 #   test_install.sh SHARED GLUEQ BUILD_DIR SOURCE_DIR
 set -euo pipefail
 shared=$1 build=$3 src=$4
@@ -18,6 +19,16 @@ for c in "$src"/configs/*.json; do
 done
 
 glueq="$tmp/bin/glueq"
+# The CUDA module: installed under the prefix, and what the installed glueq loads for
+# --device cuda (GPU or not: the loader's report, not the run's outcome), never the build's.
+if [ -f "$build/libglueq_cuda.so" ]; then
+  module=$(find "$tmp" -name libglueq_cuda.so -path '*/glueq/*')
+  [ -n "$module" ] || fail "libglueq_cuda.so not installed under $tmp/LIBDIR/glueq"
+  (cd "$tmp" && LD_DEBUG=files GLUEQ_ASSETS="$shared/assets" "$glueq" eval --quiet --limit 2 --task rte \
+    --model "$shared/fixtures/tiny-a" --device cuda >/dev/null 2>"$tmp/cuda.log") || true
+  loaded=$(sed -n 's/.*file=\([^ ]*libglueq_cuda.so\) .*/\1/p' "$tmp/cuda.log" | sort -u | xargs -r realpath)
+  [ -n "$module" ] && [ "$loaded" = "$module" ] || fail "the installed glueq loaded '$loaded', not '$module'"
+fi
 version=$("$glueq" --version) || fail "glueq --version exits $?"
 want_version=$(sed -n 's/^project(glueq VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
 # The revision the build recorded (cmake/version.cmake): a commit of this repository (HEAD

@@ -269,21 +269,6 @@ static int run_limited(gq_test_ctx *t, long limit_mb, const char *err_path, int 
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Address space the CUDA libraries take where glueq is built with the CUDA backend: they
- * are mapped at start, used or not (cuBLASLt alone is about 500 MB), so the ladder is
- * shifted by it. This test links the same libraries as glueq: its own mappings say how much. */
-static long cuda_libs_mb(void) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (!f) return 0;
-    char line[1024];
-    unsigned long long total = 0, lo, hi;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && (strstr(line, "libcublas") || strstr(line, "libcudart")))
-            total += hi - lo;
-    fclose(f);
-    return (long)(total >> 20);
-}
-
 static void test_oom(gq_test_ctx *t, const char *dir) {
     if (UNDER_ASAN) {
         printf("skip glueq under RLIMIT_AS: ASan's shadow memory cannot live under an address-space limit\n");
@@ -292,8 +277,7 @@ static void test_oom(gq_test_ctx *t, const char *dir) {
     char err_path[512];
     snprintf(err_path, sizeof err_path, "%s/oom.err", dir);
     int ok = 0, oom = 0, no_start = 0, blas_init = 0;
-    long shift = cuda_libs_mb();
-    for (long mb = OOM_LADDER_MIN_MB + shift; mb <= OOM_LADDER_MAX_MB + shift; mb += OOM_LADDER_STEP_MB) {
+    for (long mb = OOM_LADDER_MIN_MB; mb <= OOM_LADDER_MAX_MB; mb += OOM_LADDER_STEP_MB) {
         int signaled = 0, timed_out = 0;
         int rc = run_limited(t, mb, err_path, &signaled, &timed_out);
         char *msg = NULL;
@@ -319,9 +303,9 @@ static void test_oom(gq_test_ctx *t, const char *dir) {
         free(msg);
     }
     GQ_CHECK(t, oom > 0 && ok > 0, "the ladder should see both failures (%d) and successes (%d)", oom, ok);
-    printf("ok   glueq eval under RLIMIT_AS %ld..%ld MB (%ld MB of CUDA libraries): %d out-of-memory errors, %d runs "
-           "completed, %d too small to load, %d stopped by OpenBLAS's initializer before main\n",
-           OOM_LADDER_MIN_MB + shift, OOM_LADDER_MAX_MB + shift, shift, oom, ok, no_start, blas_init);
+    printf("ok   glueq eval under RLIMIT_AS %d..%d MB: %d out-of-memory errors, %d runs completed, %d too small to "
+           "load, %d stopped by OpenBLAS's initializer before main\n",
+           OOM_LADDER_MIN_MB, OOM_LADDER_MAX_MB, oom, ok, no_start, blas_init);
 }
 
 /* Runs one group of cases in a child process, so that its peak RSS starts from a fresh
