@@ -14,8 +14,16 @@
 #     calibration included), and where that time goes (the sweep's per-point lines).
 # usage: bench/gpu.sh
 #   env: REPS=3; GLUEQ_SHARED (default ../shared: assets/glue, assets/vocab, fixtures/tokrefs);
-#        GLUEQ_BUILD: a glueq build directory with CUDA (default: configure and build
-#        build/gpu with -DGLUEQ_CUDA=ON); STAGES (default "glueq peers grid").
+#        GLUEQ_BUILD: a directory with glueq built with CUDA, its module libglueq_cuda.so and
+#        glueq-bench (default: configure and build build/gpu with -DGLUEQ_CUDA=ON, which needs
+#        nvcc, OpenBLAS, LAPACKE, utf8proc, cJSON and libcsv; where any is missing the script
+#        stops with one line naming them); STAGES (default "glueq peers grid").
+#
+# A GPU machine without those libraries (the ones lent to this project have nvcc, CMake and
+# PyTorch but nothing else, and cannot install anything) runs a bundle built elsewhere:
+#   bench/gpu_bundle.sh DIR                # here: glueq + CUDA module + glueq-bench + the libraries
+#   GLUEQ_BUILD=DIR bench/gpu.sh           # there (DIR copied along; cuBLAS is the GPU machine's)
+#   GLUEQ_SHARED=SHARED ctest --test-dir DIR -L cuda    # the exactness tests, there too
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,7 +40,23 @@ record() { echo "$1" >> "$out"; }
 py=${PYTHON:-python3}
 
 # ---- build
+# What configuring glueq needs (CMakeLists.txt), all named in one line when any is missing.
+missing_build_deps() {
+  local m=() mod
+  for tool in nvcc cmake pkg-config cc; do command -v "$tool" > /dev/null || m+=("$tool"); done
+  for mod in openblas lapacke libutf8proc libcjson; do
+    command -v pkg-config > /dev/null && pkg-config --exists "$mod" || m+=("$mod")
+  done
+  echo '#include <csv.h>' | cc -E - > /dev/null 2>&1 || m+=(libcsv)
+  echo "${m[*]}"
+}
 if [ -z "${GLUEQ_BUILD:-}" ]; then
+  missing=$(missing_build_deps)
+  if [ -n "$missing" ]; then
+    echo "gpu.sh: cannot build glueq here: missing ${missing// /, }; build a bundle where they are" \
+      "(bench/gpu_bundle.sh DIR) and run GLUEQ_BUILD=DIR bench/gpu.sh" >&2
+    exit 1
+  fi
   log "building build/gpu with CUDA"
   cmake -S . -B build/gpu -DCMAKE_BUILD_TYPE=Release -DGLUEQ_CUDA=ON > /dev/null
   cmake --build build/gpu -j"$(nproc)" --target glueq gq_harness > /dev/null
@@ -45,7 +69,8 @@ glueq=$GLUEQ_BUILD/glueq gb=$GLUEQ_BUILD/glueq-bench
 model=$work/base
 [ -f "$model/model.safetensors" ] || "$gb" make-base "$model" --seed 0 > /dev/null
 gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)
-rev=${GLUEQ_REVISION:-$(git rev-parse --short HEAD 2> /dev/null || echo unknown)}
+# the revision glueq was built from (a bundle travels without its checkout)
+rev=${GLUEQ_REVISION:-$("$glueq" --version | sed -n 's/^revision: \([0-9a-f]\{7\}\)[0-9a-f]*/\1/p')}
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 record "$($py -c 'import json,sys,os; print(json.dumps({"kind": "machine", "gpu": sys.argv[1], "revision": sys.argv[2],
   "cpus": os.cpu_count(), "cpu": sys.argv[4], "reps": int(sys.argv[3]), "command": "bench/gpu.sh"}))' "$gpu" "$rev" "$REPS" "$cpu")"
