@@ -13,6 +13,10 @@
  *                                PyTorch peers of bench/gpu.sh are timed
  *   logits --model DIR --task T  every dev example's logits, to check that a change of
  *                                the forward moves no prediction
+ *   sha256 FILE                  SHA-256 throughput of each implementation (portable,
+ *                                SHA-NI where the CPU has it) on FILE held in memory
+ *   load --model DIR             gq_dbert_load's wall time (page cache warm), as every
+ *                                command that reads a model pays it
  *   algo --model DIR --algorithm A  gq_quant_apply with quantizer algorithm A (gptq,
  *                                awq-scale, rtn) on all matrices, uniform int --bits (4),
  *                                after a calibration on --calib-seqs (32) random sequences
@@ -389,10 +393,54 @@ static gq_status algo_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *
     return st;
 }
 
+/* ---------------------------------------------------------- sha256, load ---- */
 static double cpu_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Wall and process CPU seconds of each implementation (medians): on a shared machine
+ * the CPU time is the steadier of the two. */
+static int sha256(const char *path, int reps) {
+    gq_err err = {{0}};
+    char *buf = NULL;
+    size_t len = 0;
+    if (gq_read_file(path, 0, &buf, &len, &err) != GQ_OK) return die(&err);
+    static const char *names[] = {[GQ_SHA256_PORTABLE] = "portable", [GQ_SHA256_SHANI] = "sha-ni"};
+    for (int impl = GQ_SHA256_PORTABLE; impl <= GQ_SHA256_SHANI; impl++) {
+        gq_sha256 c;
+        double wall[MAX_REPS], cpu[MAX_REPS];
+        uint8_t d[32];
+        if (!gq_sha256_init_impl(&c, impl)) continue;
+        for (int i = 0; i < reps; i++) {
+            double t0 = gq_now(), c0 = cpu_now();
+            gq_sha256_init_impl(&c, impl);
+            gq_sha256_update(&c, buf, len);
+            gq_sha256_final(&c, d);
+            wall[i] = gq_now() - t0, cpu[i] = cpu_now() - c0;
+        }
+        double w = median(wall, reps), cs = median(cpu, reps);
+        printf("{\"sha256\": \"%s\", \"bytes\": %zu, \"wall_s\": %.4f, \"cpu_s\": %.4f, \"MB_per_cpu_s\": %.0f, "
+               "\"reps\": %d}\n", names[impl], len, w, cs, (double)len / cs / 1e6, reps);
+    }
+    free(buf);
+    return 0;
+}
+
+static int load(const char *dir, int reps) {
+    double wall[MAX_REPS], cpu[MAX_REPS];
+    for (int i = 0; i < reps; i++) {
+        gq_err err = {{0}};
+        gq_dbert *m = NULL;
+        double t0 = gq_now(), c0 = cpu_now();
+        if (gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
+        wall[i] = gq_now() - t0, cpu[i] = cpu_now() - c0;
+        gq_dbert_free(m);
+    }
+    printf("{\"load_wall_s\": %.4f, \"load_cpu_s\": %.4f, \"reps\": %d}\n", median(wall, reps), median(cpu, reps),
+           reps);
+    return 0;
 }
 
 static int algo(const char *dir, const char *algorithm, int bits, int nseq, int threads, int reps) {
@@ -435,6 +483,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "task") == 0 && model && task_name)
         return task(model, task_name, threads, limit, reps, opt(argc, argv, "--device", "cpu"));
     if (strcmp(cmd, "logits") == 0 && model && task_name) return logits(model, task_name, threads, limit);
+    if (strcmp(cmd, "sha256") == 0 && argc > 2) return sha256(argv[2], reps);
+    if (strcmp(cmd, "load") == 0 && model) return load(model, reps);
     if (strcmp(cmd, "algo") == 0 && model)
         return algo(model, opt(argc, argv, "--algorithm", "gptq"), opt_int(argc, argv, "--bits", 4),
                     opt_int(argc, argv, "--calib-seqs", 32), threads, reps);
@@ -443,6 +493,8 @@ int main(int argc, char **argv) {
           "       glueq-bench seqlen --model DIR --len L [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench task --model DIR --task T [--limit N] [--threads N] [--reps R] [--device cuda]\n"
           "       glueq-bench logits --model DIR --task T [--limit N] [--threads N]\n"
+          "       glueq-bench sha256 FILE [--reps R]\n"
+          "       glueq-bench load --model DIR [--reps R]\n"
           "       glueq-bench algo --model DIR --algorithm gptq|awq-scale|rtn [--bits 4] [--calib-seqs 32] [--reps R]\n",
           stderr);
     return 2;

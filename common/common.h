@@ -100,8 +100,18 @@ typedef struct {
     uint64_t nbytes;
     uint8_t buf[64];
     size_t nbuf;
+    /* Compresses n 64-byte blocks at p into h; NULL until chosen for this CPU. */
+    void (*blocks)(uint32_t h[8], const uint8_t *p, size_t n);
 } gq_sha256;
+/* Starts a hash that uses the fastest implementation this CPU has (SHA-NI where present)
+ * once it has more than a few kB to hash. */
 void gq_sha256_init(gq_sha256 *c);
+/* The implementations gq_sha256_init chooses from. Tests and benchmarks name one, to
+ * check each against the other and the FIPS vectors, and to time them. */
+typedef enum { GQ_SHA256_PORTABLE, GQ_SHA256_SHANI } gq_sha256_impl;
+/* gq_sha256_init with a given implementation; returns 0 (c unchanged) when this build or
+ * CPU lacks it, 1 otherwise. */
+int gq_sha256_init_impl(gq_sha256 *c, gq_sha256_impl impl);
 void gq_sha256_update(gq_sha256 *c, const void *data, size_t len);
 void gq_sha256_final(gq_sha256 *c, uint8_t out[32]);
 /* Hex digest (65 bytes with NUL) of a buffer or of a whole file. */

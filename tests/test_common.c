@@ -1,4 +1,5 @@
-/* common: sha256 against the FIPS 180-2 / NIST CAVS vectors, the RNG against values computed
+/* common: sha256 against the FIPS 180-2 / NIST CAVS vectors (the portable and the SHA-NI
+ * code, each also against the other on random messages), the RNG against values computed
  * independently (a Python restatement of splitmix64 + xoshiro256**, Box-Muller and the
  * rejection sampler, in the comments below), and atomic writes interrupted by a kill. */
 #define _POSIX_C_SOURCE 200809L
@@ -17,22 +18,114 @@
 #include "pool.h"
 #include "testlib.h"
 
+static const char *impl_name[] = {[GQ_SHA256_PORTABLE] = "portable", [GQ_SHA256_SHANI] = "SHA-NI"};
+
+static void digest_hex(gq_sha256 *c, char hex[65]) {
+    uint8_t d[32];
+    gq_sha256_final(c, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+/* The digest of data with implementation impl, fed in pieces of `piece` bytes (WHOLE: in one). */
+#define WHOLE SIZE_MAX
+static void digest_pieces(gq_sha256_impl impl, const void *data, size_t len, size_t piece, char hex[65]) {
+    gq_sha256 c;
+    gq_sha256_init_impl(&c, impl);
+    for (size_t off = 0, n; off < len; off += n) {
+        n = len - off < piece ? len - off : piece;
+        gq_sha256_update(&c, (const char *)data + off, n);
+    }
+    digest_hex(&c, hex);
+}
+
 static void check_digest(gq_test_ctx *t, const char *what, const void *data, size_t len, const char *want) {
     char hex[65];
     gq_sha256_hex(data, len, hex);
     GQ_CHECK(t, strcmp(hex, want) == 0, "sha256(%s) = %s, want %s", what, hex, want);
-    /* The same message fed in uneven pieces (1, 63, 64, 65 bytes: across block ends). */
-    static const size_t piece[] = {1, 63, 64, 65};
-    for (size_t p = 0; p < sizeof piece / sizeof *piece; p++) {
-        gq_sha256 c;
-        uint8_t d[32];
-        gq_sha256_init(&c);
-        for (size_t off = 0; off < len; off += piece[p])
-            gq_sha256_update(&c, (const char *)data + off, len - off < piece[p] ? len - off : piece[p]);
-        gq_sha256_final(&c, d);
-        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
-        GQ_CHECK(t, strcmp(hex, want) == 0, "sha256(%s) in pieces of %zu = %s, want %s", what, piece[p], hex, want);
+    /* Each implementation, whole and in uneven pieces (1, 63, 64, 65 bytes: across block ends). */
+    static const size_t piece[] = {WHOLE, 1, 63, 64, 65};
+    gq_sha256 probe;
+    for (int impl = GQ_SHA256_PORTABLE; impl <= GQ_SHA256_SHANI; impl++) {
+        if (!gq_sha256_init_impl(&probe, impl)) continue;
+        for (size_t p = 0; p < sizeof piece / sizeof *piece; p++) {
+            digest_pieces(impl, data, len, piece[p], hex);
+            GQ_CHECK(t, strcmp(hex, want) == 0, "%s sha256(%s) in pieces of %zu (%zu: whole) = %s, want %s",
+                     impl_name[impl], what, piece[p], WHOLE, hex, want);
+        }
     }
+}
+
+/* The digest of data fed in pieces whose ends fall at random (mostly odd) offsets. */
+static void digest_random_splits(gq_sha256_impl impl, const uint8_t *data, size_t len, gq_rng *r, char hex[65]) {
+    gq_sha256 c;
+    gq_sha256_init_impl(&c, impl);
+    for (size_t off = 0; off < len;) {
+        size_t n = (size_t)gq_rng_below(r, 300);
+        n = n < len - off ? n : len - off;
+        gq_sha256_update(&c, data + off, n);
+        off += n;
+    }
+    digest_hex(&c, hex);
+}
+
+/* The kernel's reading of cpuid: 1 when /proc/cpuinfo's flags include sha_ni, 0 when
+ * they do not, -1 when there are none (not x86 Linux). */
+static int cpuinfo_sha_ni(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return -1;
+    static char line[1 << 16];
+    int has = -1;
+    while (has < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0) has = strstr(line, " sha_ni") != NULL;
+    fclose(f);
+    return has;
+}
+
+/* SHA-NI against the portable code on random messages: every length 0..300 (every
+ * position of the padding), and 20 kB messages fed in random pieces. */
+static void test_sha256_paths_agree(gq_test_ctx *t) {
+    gq_sha256 shani, portable, chosen;
+    int have = gq_sha256_init_impl(&shani, GQ_SHA256_SHANI), kernel = cpuinfo_sha_ni();
+    GQ_CHECK(t, kernel < 0 || have == kernel, "SHA-NI %s, but /proc/cpuinfo says sha_ni is %s",
+             have ? "used" : "not used", kernel ? "there" : "absent");
+    if (!have) {
+        fprintf(stderr, "note: this CPU or build has no SHA-NI; only the portable SHA-256 was tested\n");
+        return;
+    }
+    /* Two different paths (else the comparisons below prove nothing), and a default
+     * context that takes SHA-NI once it has 4 kB to hash, not for less. */
+    enum { LONG = 20000 };
+    uint8_t *msg = malloc(LONG);
+    gq_rng r;
+    gq_rng_seed(&r, 12);
+    for (size_t i = 0; i < LONG; i++) msg[i] = (uint8_t)gq_rng_next(&r);
+    gq_sha256_init_impl(&portable, GQ_SHA256_PORTABLE);
+    gq_sha256_init(&chosen);
+    gq_sha256_update(&chosen, msg, 4095);
+    GQ_CHECK(t, shani.blocks != portable.blocks && chosen.blocks == NULL, "SHA-NI and portable contexts use %p, %p; "
+             "a default one %p after 4095 bytes", (void *)(uintptr_t)shani.blocks, (void *)(uintptr_t)portable.blocks,
+             (void *)(uintptr_t)chosen.blocks);
+    gq_sha256_update(&chosen, msg + 4095, LONG - 4095);
+    GQ_CHECK(t, chosen.blocks == shani.blocks, "a default context is not on SHA-NI after %d bytes", LONG);
+    char a[65], b[65];
+    digest_hex(&chosen, a); /* portable, then SHA-NI from the same state */
+    digest_pieces(GQ_SHA256_PORTABLE, msg, LONG, WHOLE, b);
+    GQ_CHECK(t, strcmp(a, b) == 0, "%d bytes switching to SHA-NI midway: %s, portable %s", LONG, a, b);
+    for (size_t len = 0; len <= 300; len++) {
+        digest_pieces(GQ_SHA256_PORTABLE, msg, len, WHOLE, a);
+        digest_pieces(GQ_SHA256_SHANI, msg, len, WHOLE, b);
+        GQ_CHECK(t, strcmp(a, b) == 0, "%zu random bytes: portable %s, SHA-NI %s", len, a, b);
+    }
+    for (int rep = 0; rep < 8; rep++) {
+        size_t len = LONG - (size_t)gq_rng_below(&r, 64);
+        digest_pieces(GQ_SHA256_PORTABLE, msg, len, WHOLE, a);
+        digest_random_splits(GQ_SHA256_SHANI, msg, len, &r, b);
+        GQ_CHECK(t, strcmp(a, b) == 0, "%zu bytes in random pieces: portable %s, SHA-NI %s", len, a, b);
+        digest_random_splits(GQ_SHA256_PORTABLE, msg, len, &r, a);
+        digest_pieces(GQ_SHA256_SHANI, msg, len, WHOLE, b);
+        GQ_CHECK(t, strcmp(a, b) == 0, "%zu bytes: portable in random pieces %s, SHA-NI %s", len, a, b);
+    }
+    free(msg);
 }
 
 static void test_sha256(gq_test_ctx *t, const char *dir) {
@@ -47,6 +140,7 @@ static void test_sha256(gq_test_ctx *t, const char *dir) {
     char *million = malloc(1000000);
     memset(million, 'a', 1000000);
     check_digest(t, "one million 'a'", million, 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    test_sha256_paths_agree(t);
 
     /* gq_sha256_file reads in chunks: the same digest from a file. */
     char path[300], hex[65];
