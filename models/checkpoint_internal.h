@@ -46,6 +46,15 @@ gq_status gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *sh
 gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
                            const char *path, gq_err *err);
 
+/* CRC-32 as zip computes it (reflected polynomial 0xEDB88320), eight bytes a step with
+ * tables that the caller's context holds: a table filled on first use would be global
+ * mutable state, and a data race between threads that load models. */
+typedef struct {
+    uint32_t t[8][256];
+} gq_crc32_tables;
+void gq_ckpt_crc32_tables(gq_crc32_tables *tab);
+uint32_t gq_ckpt_crc32(const gq_crc32_tables *tab, const uint8_t *p, size_t n);
+
 /* Records that a tensor was stored as dtype (for `glueq info`). */
 void gq_ckpt_note_dtype(gq_ckpt *ck, const char *dtype);
 

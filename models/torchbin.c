@@ -743,32 +743,29 @@ typedef struct {
     size_t n;
     const char *prefix; /* "<archive>/" */
     size_t prefixlen;
+    gq_crc32_tables crc;
 } zipfile;
 
-static uint32_t crc32_table[8][256];
-
-static void crc32_init(void) {
+void gq_ckpt_crc32_tables(gq_crc32_tables *tab) {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc32_table[0][i] = c;
+        tab->t[0][i] = c;
     }
     for (int t = 1; t < 8; t++)
-        for (int i = 0; i < 256; i++)
-            crc32_table[t][i] = (crc32_table[t - 1][i] >> 8) ^ crc32_table[0][crc32_table[t - 1][i] & 0xff];
+        for (int i = 0; i < 256; i++) tab->t[t][i] = (tab->t[t - 1][i] >> 8) ^ tab->t[0][tab->t[t - 1][i] & 0xff];
 }
 
 /* Slicing-by-8, so that checking a 250 MB model costs a fraction of reading it. */
-static uint32_t crc32(const uint8_t *p, size_t n) {
-    if (!crc32_table[0][1]) crc32_init();
+uint32_t gq_ckpt_crc32(const gq_crc32_tables *tab, const uint8_t *p, size_t n) {
+    const uint32_t(*t)[256] = tab->t;
     uint32_t c = 0xFFFFFFFFu;
     for (; n >= 8; n -= 8, p += 8) {
         uint32_t lo = c ^ le32(p), hi = le32(p + 4);
-        c = crc32_table[7][lo & 0xff] ^ crc32_table[6][(lo >> 8) & 0xff] ^ crc32_table[5][(lo >> 16) & 0xff] ^
-            crc32_table[4][lo >> 24] ^ crc32_table[3][hi & 0xff] ^ crc32_table[2][(hi >> 8) & 0xff] ^
-            crc32_table[1][(hi >> 16) & 0xff] ^ crc32_table[0][hi >> 24];
+        c = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^ t[3][hi & 0xff] ^
+            t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
     }
-    while (n--) c = crc32_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+    while (n--) c = t[0][(c ^ *p++) & 0xff] ^ (c >> 8);
     return ~c;
 }
 
@@ -872,7 +869,7 @@ static gq_status zip_get(zipfile *z, const char *name, size_t namelen, const uin
             return gq_fail(z->err, GQ_ERR_FORMAT,
                            "%s: zip: entry '%s': data (%llu bytes at %llu) outside the file or corrupt", z->path,
                            printable(name, namelen, pn), (unsigned long long)e->size, (unsigned long long)at);
-        if (crc32(b + at, (size_t)e->size) != e->crc && !GQ_FUZZING)
+        if (gq_ckpt_crc32(&z->crc, b + at, (size_t)e->size) != e->crc && !GQ_FUZZING)
             return gq_fail(z->err, GQ_ERR_FORMAT, "%s: zip: entry '%s': CRC mismatch (corrupt file)", z->path,
                            printable(name, namelen, pn));
         e->local = at; /* from now on: where the data starts */
@@ -915,6 +912,7 @@ static gq_status zip_resolve(void *ctx, const storage_info *si, const uint8_t **
 gq_status gq_ckpt_read_torch_zip(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err) {
     zipfile z = {.buf = buf, .len = len, .path = path, .err = err};
     unpickler u = {0};
+    gq_ckpt_crc32_tables(&z.crc);
     gq_status st = zip_open(&z);
     /* The archive's top folder is named after the file torch.save wrote ("archive",
      * "pytorch_model", ...): take it from the one "<folder>/data.pkl" entry. */

@@ -282,6 +282,34 @@ static uint32_t crc32_(const uint8_t *p, size_t n) {
     return ~c;
 }
 
+/* zip's CRC-32 against published check values (the CRC catalogue's CRC-32/ISO-HDLC:
+ * "123456789" -> cbf43926), and the reader's slicing-by-8 against the bitwise crc32_
+ * above on every length to 64 at every alignment, across its 8-byte steps. */
+static void test_crc32(gq_test_ctx *t) {
+    gq_crc32_tables tab;
+    gq_ckpt_crc32_tables(&tab);
+    static const struct {
+        const char *text;
+        uint32_t crc;
+    } known[] = {{"", 0}, {"a", 0xe8b7be43u}, {"123456789", 0xcbf43926u},
+                 {"The quick brown fox jumps over the lazy dog", 0x414fa339u}};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+        const uint8_t *p = (const uint8_t *)known[i].text;
+        size_t n = strlen(known[i].text);
+        uint32_t fast = gq_ckpt_crc32(&tab, p, n), slow = crc32_(p, n);
+        GQ_CHECK(t, fast == known[i].crc && slow == known[i].crc, "crc32(\"%s\") = %08x (bitwise %08x), want %08x",
+                 known[i].text, fast, slow, known[i].crc);
+    }
+    uint8_t buf[72];
+    gq_rng r;
+    gq_rng_seed(&r, 32);
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)gq_rng_next(&r);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n <= 64; n++)
+            GQ_CHECK(t, gq_ckpt_crc32(&tab, buf + off, n) == crc32_(buf + off, n), "crc32 of %zu bytes at %zu: %08x, "
+                     "bitwise %08x", n, off, gq_ckpt_crc32(&tab, buf + off, n), crc32_(buf + off, n));
+}
+
 typedef struct {
     const char *name;
     const void *data;
@@ -833,6 +861,7 @@ int main(int argc, char **argv) {
     test_fixtures(&t);
     test_half(&t);
     test_bad_safetensors(&t);
+    test_crc32(&t);
     test_zip_good(&t);
     test_bad_zip(&t);
     test_hostile(&t);
