@@ -26,6 +26,8 @@ static gq_status vfail(vctx *v, const char *key, const char *fmt, ...) {
     return gq_fail(v->err, GQ_ERR_ARG, "%s: %s: %s", v->file, key, msg);
 }
 
+static gq_status vnomem(vctx *v) { return gq_fail(v->err, GQ_ERR_NOMEM, "%s: out of memory", v->file); }
+
 /* ---- ${VAR} expansion ---- */
 
 typedef struct {
@@ -139,7 +141,7 @@ static gq_status get_string(vctx *v, const cJSON *it, const char *key, int is_pa
     if (!cJSON_IsString(it) || !it->valuestring[0]) return vfail(v, key, "must be a non-empty string");
     if (!is_path) {
         *out = gq_strdup(it->valuestring);
-        return *out ? GQ_OK : gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+        return *out ? GQ_OK : vnomem(v);
     }
     char where[300];
     snprintf(where, sizeof where, "%s: %s", v->file, key);
@@ -304,7 +306,7 @@ static gq_status parse_quantizer(vctx *v, const cJSON *root, int from_quantized,
         total *= n[i];
     }
     c->quantizers = gq_calloc_array((size_t)total, sizeof *c->quantizers);
-    if (!c->quantizers) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    if (!c->quantizers) return vnomem(v);
     static const char *const opt_key[N_ALL_KEYS] = {"scheme", "granularity", "clip", "stats_exclude_protected",
                                                     "algorithm", "act_order", "damp", "sarqc_lambda",
                                                     "sarqc_saliency"};
@@ -373,7 +375,7 @@ static gq_status parse_methods(vctx *v, const cJSON *root, gq_sweep_config *c) {
     if ((st = get_list(v, mj, "methods", 0, &c->n_methods)) != GQ_OK) return st;
     c->methods = gq_calloc_array((size_t)c->n_methods, sizeof *c->methods);
     c->method_opts = gq_calloc_array((size_t)c->n_methods, sizeof *c->method_opts);
-    if (!c->methods || !c->method_opts) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    if (!c->methods || !c->method_opts) return vnomem(v);
     for (int i = 0; i < c->n_methods; i++) {
         const cJSON *x = cJSON_GetArrayItem(mj, i);
         char key[64];
@@ -386,7 +388,7 @@ static gq_status parse_methods(vctx *v, const cJSON *root, gq_sweep_config *c) {
         }
         for (int j = 0; j < i; j++)
             if (strcmp(c->methods[j], x->valuestring) == 0) return vfail(v, key, "\"%s\" listed twice", x->valuestring);
-        if (!(c->methods[i] = gq_strdup(x->valuestring))) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+        if (!(c->methods[i] = gq_strdup(x->valuestring))) return vnomem(v);
     }
     const cJSON *oj = cJSON_GetObjectItemCaseSensitive(root, "method_options");
     if (!oj) return GQ_OK;
@@ -439,7 +441,7 @@ static gq_status parse_budgets(vctx *v, const cJSON *root, gq_sweep_config *c) {
     if ((st = get_list(v, lj, lkey, 0, &c->n_budgets)) != GQ_OK) return st;
     c->k = gq_calloc_array((size_t)c->n_budgets, sizeof *c->k);
     c->p = gq_calloc_array((size_t)c->n_budgets, sizeof *c->p);
-    if (!c->k || !c->p) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    if (!c->k || !c->p) return vnomem(v);
     for (int i = 0; i < c->n_budgets; i++) {
         char key[64];
         snprintf(key, sizeof key, "%s[%d]", lkey, i);
@@ -469,7 +471,7 @@ static gq_status parse_calibration(vctx *v, const cJSON *root, gq_sweep_config *
     c->calib_seed = 0;
     c->calib_split = gq_strdup("train");
     c->calib_sample = gq_strdup("first");
-    if (!c->calib_split || !c->calib_sample) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    if (!c->calib_split || !c->calib_sample) return vnomem(v);
     if (!cj) return GQ_OK;
     if (!cJSON_IsObject(cj)) return vfail(v, "calibration", "must be an object");
     if ((st = check_keys(v, cj, "calibration", keys)) != GQ_OK) return st;
@@ -479,13 +481,13 @@ static gq_status parse_calibration(vctx *v, const cJSON *root, gq_sweep_config *
             (strcmp(x->valuestring, "train") && strcmp(x->valuestring, "dev") && strcmp(x->valuestring, "test")))
             return vfail(v, "calibration.split", "must be \"train\", \"dev\" or \"test\"");
         free(c->calib_split);
-        if (!(c->calib_split = gq_strdup(x->valuestring))) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+        if (!(c->calib_split = gq_strdup(x->valuestring))) return vnomem(v);
     }
     if ((x = cJSON_GetObjectItemCaseSensitive(cj, "sample"))) {
         if (!cJSON_IsString(x) || (strcmp(x->valuestring, "first") && strcmp(x->valuestring, "random")))
             return vfail(v, "calibration.sample", "must be \"first\" or \"random\"");
         free(c->calib_sample);
-        if (!(c->calib_sample = gq_strdup(x->valuestring))) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+        if (!(c->calib_sample = gq_strdup(x->valuestring))) return vnomem(v);
     }
     int64_t n = 0;
     if ((x = cJSON_GetObjectItemCaseSensitive(cj, "n"))) {
@@ -505,9 +507,9 @@ static gq_status parse_calibration(vctx *v, const cJSON *root, gq_sweep_config *
 }
 
 /* The canonical settings of one point and its id. */
-static gq_status finish_point(gq_sweep_config *c, gq_sweep_point *p, gq_err *err) {
+static gq_status finish_point(vctx *v, gq_sweep_config *c, gq_sweep_point *p) {
     cJSON *o = cJSON_CreateObject();
-    if (!o) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (!o) return vnomem(v);
     cJSON_AddStringToObject(o, "task", c->tasks[p->task]);
     cJSON_AddStringToObject(o, "method", p->method_name);
     cJSON_AddNumberToObject(o, "max_len", c->max_len);
@@ -538,7 +540,7 @@ static gq_status finish_point(gq_sweep_config *c, gq_sweep_point *p, gq_err *err
     }
     if (!sort_keys(o) || !(p->settings = cJSON_PrintUnformatted(o))) {
         cJSON_Delete(o);
-        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        return vnomem(v);
     }
     cJSON_Delete(o);
     char hex[65];
@@ -569,13 +571,13 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
                      n_points, GQ_SWEEP_MAX_POINTS);
     c->n_points = (int)n_points;
     c->points = gq_calloc_array((size_t)c->n_points, sizeof *c->points);
-    if (!c->points) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    if (!c->points) return vnomem(v);
     int n = 0;
     for (int t = 0; t < c->n_tasks; t++) {
         gq_sweep_point *p = &c->points[n];
         *p = (gq_sweep_point){.index = n, .task = t, .method = -1, .method_name = "fp32", .bits = 32,
                               .k = 0, .p = -1, .quantizer = -1, .seed = -1};
-        if ((st = finish_point(c, p, v->err)) != GQ_OK) return st;
+        if ((st = finish_point(v, c, p)) != GQ_OK) return st;
         n++;
         for (int pass = 0; pass < 2; pass++) /* uniform first, then the other methods */
             for (int m = 0; m < c->n_methods; m++) {
@@ -608,7 +610,7 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
                                     p->calibrated = gq_method_needs_calibration(meth);
                                 }
                                 p->calibrated |= c->quantizers[q].algorithm != GQ_ALGO_RTN;
-                                if ((st = finish_point(c, p, v->err)) != GQ_OK) return st;
+                                if ((st = finish_point(v, c, p)) != GQ_OK) return st;
                                 n++;
                             }
             }
@@ -622,9 +624,9 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
 }
 
 /* The resolved config, for results.json and the config hash. */
-static gq_status build_canonical(gq_sweep_config *c, gq_err *err) {
+static gq_status build_canonical(vctx *v, gq_sweep_config *c) {
     cJSON *o = cJSON_CreateObject();
-    if (!o) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (!o) return vnomem(v);
     c->canonical = o;
     cJSON_AddStringToObject(o, "data", c->data);
     if (c->vocab) cJSON_AddStringToObject(o, "vocab", c->vocab);
@@ -640,7 +642,7 @@ static gq_status build_canonical(gq_sweep_config *c, gq_err *err) {
         cJSON_AddItemToArray(methods, cJSON_CreateString(c->methods[m]));
         const gq_method *meth = gq_method_find(c->methods[m]);
         gq_method_opts res;
-        if (meth && gq_method_resolve(meth, &c->method_opts[m], &res, err) == GQ_OK && res.n) {
+        if (meth && gq_method_resolve(meth, &c->method_opts[m], &res, v->err) == GQ_OK && res.n) {
             cJSON *x = cJSON_AddObjectToObject(mo, c->methods[m]);
             for (int i = 0; i < res.n; i++)
                 if (!method_seeded(meth) || strcmp(res.key[i], "seed"))
@@ -674,9 +676,9 @@ static gq_status build_canonical(gq_sweep_config *c, gq_err *err) {
     if (c->limit) cJSON_AddNumberToObject(o, "limit", c->limit);
     else cJSON_AddNullToObject(o, "limit");
     if (c->runner.tf32) cJSON_AddTrueToObject(o, "tf32");
-    if (!sort_keys(o)) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (!sort_keys(o)) return vnomem(v);
     char *text = cJSON_PrintUnformatted(o);
-    if (!text) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (!text) return vnomem(v);
     gq_sha256_hex(text, strlen(text), c->hash);
     free(text);
     /* The keys that do not enter the hash are added afterwards, for the record. */
@@ -686,7 +688,7 @@ static gq_status build_canonical(gq_sweep_config *c, gq_err *err) {
     else cJSON_AddNullToObject(o, "cache_dir");
     cJSON_AddNumberToObject(o, "threads", c->threads);
     cJSON_AddStringToObject(o, "device", gq_device_name(c->runner.device));
-    if (!sort_keys(o)) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (!sort_keys(o)) return vnomem(v);
     return GQ_OK;
 }
 
@@ -729,7 +731,7 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
     if ((st = get_list(v, tj, "tasks", 0, &c->n_tasks)) != GQ_OK) return st;
     c->tasks = gq_calloc_array((size_t)c->n_tasks, sizeof *c->tasks);
     c->models = gq_calloc_array((size_t)c->n_tasks, sizeof *c->models);
-    if (!c->tasks || !c->models) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+    if (!c->tasks || !c->models) return vnomem(v);
     const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "models");
     if (!cJSON_IsObject(mj)) return vfail(v, "models", "must be an object {task: checkpoint dir}");
     if ((st = check_keys(v, mj, "models", NULL)) != GQ_OK) return st;
@@ -747,7 +749,7 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
         if (!task) return vfail(v, key, "unknown task \"%s\" (known: %s)", it->valuestring, gq_glue_task_names());
         for (int j = 0; j < t; j++)
             if (strcmp(c->tasks[j], task->name) == 0) return vfail(v, key, "\"%s\" listed twice", task->name);
-        if (!(c->tasks[t] = gq_strdup(task->name))) return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+        if (!(c->tasks[t] = gq_strdup(task->name))) return vnomem(v);
         const cJSON *model = NULL;
         for (const cJSON *m = mj->child; m; m = m->next)
             if (gq_glue_task_find(m->string) == task) model = m;
@@ -762,7 +764,7 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
     const cJSON *bj = cJSON_GetObjectItemCaseSensitive(root, "bits");
     if ((st = get_list(v, bj, "bits", 0, &c->n_bits)) != GQ_OK) return st;
     if (!(c->bits = gq_calloc_array((size_t)c->n_bits, sizeof *c->bits)))
-        return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+        return vnomem(v);
     for (int i = 0; i < c->n_bits; i++) {
         char key[32];
         int64_t b;
@@ -786,7 +788,7 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
     c->n_seeds = 1;
     if (sj && (st = get_list(v, sj, "seeds", 0, &c->n_seeds)) != GQ_OK) return st;
     if (!(c->seeds = gq_calloc_array((size_t)c->n_seeds, sizeof *c->seeds)))
-        return gq_fail(v->err, GQ_ERR_NOMEM, "out of memory");
+        return vnomem(v);
     for (int i = 0; sj && i < c->n_seeds; i++) {
         char key[32];
         snprintf(key, sizeof key, "seeds[%d]", i);
@@ -812,7 +814,7 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
         c->threads = (int)n;
     }
     if ((st = parse_runner(v, root, c)) != GQ_OK) return st;
-    if ((st = build_canonical(c, v->err)) != GQ_OK) return st;
+    if ((st = build_canonical(v, c)) != GQ_OK) return st;
     return expand_grid(v, c);
 }
 
@@ -833,7 +835,7 @@ gq_status gq_sweep_config_parse(const char *text, const char *path, gq_sweep_con
     if (!c || !(c->path = gq_strdup(path))) {
         free(c);
         cJSON_Delete(root);
-        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     }
     gq_status st = parse_root(&v, root, c);
     cJSON_Delete(root);
