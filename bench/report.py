@@ -13,7 +13,8 @@ import sys
 # perf symbol -> phase of the forward (anything else is "rest").
 PHASES = [
     ("GEMM (OpenBLAS sgemm)", re.compile(r"^sgemm_|^s?gemm_.*copy|^sgemm")),
-    ("attention (attend_head, expf)", re.compile(r"^attend_head|^__expf|^expf")),
+    ("attention (attend_head, expf)", re.compile(
+        r"^attend_head|^copy_head|^block_scores|^block_softmax|^block_values|^__expf|^expf")),
     ("GELU, LayerNorm, embeddings, bias fills", re.compile(
         r"^gelu|^bias_layer_norm|^embed|^layer_norm|^run_part|^pool_part|^project|^output_and_ffn|^block|"
         r"^last_block_cls|^gather_cls|^classify")),

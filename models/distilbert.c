@@ -362,6 +362,23 @@ void gq_dbert_free(gq_dbert *m) {
  * Without hooks, the last block runs for the logits alone (last_block_cls): all tokens'
  * keys and values, everything else for the first token of each sequence. */
 
+/* Attention runs on blocks of ATT_ROWS query rows and tiles of ATT_COLS keys or value
+ * columns: each key or value row loaded serves the whole block, and a tile's
+ * ATT_ROWS x ATT_COLS sums stay in registers (8 AVX2 vectors). */
+enum { ATT_ROWS = 4, ATT_COLS = 16 };
+
+/* A sequence of T tokens rounded up to whole tiles: the row width of the transposed keys
+ * and of the attention weights, so that every score tile runs full width. */
+static int att_width(int T) { return (T + ATT_COLS - 1) / ATT_COLS * ATT_COLS; }
+
+/* One thread's attention scratch for sequences of up to L tokens, w = att_width(L), head
+ * dimension dh (dhp = att_width(dh)). */
+typedef struct {
+    float *kt; /* (dh, w) one head's keys, transposed */
+    float *vp; /* (w, dhp) its values */
+    float *p;  /* (ATT_ROWS, w) a block of queries' scores, then weights */
+} att_scratch;
+
 struct gq_dbert_cpu {
     const gq_dbert *m;
     gq_pool *pool;    /* one part of a batch per thread */
@@ -369,8 +386,7 @@ struct gq_dbert_cpu {
     float *h;         /* (ntok, dim) hidden states */
     float *q, *k, *v; /* (ntok, dim); q then holds the attention output */
     float *ff;        /* (ntok, hidden_dim) */
-    float *kt;        /* (threads, head_dim, max_len) one head's keys, transposed */
-    float *p;         /* (threads, max_len) one query's attention weights */
+    float *att;       /* (threads, att_floats) each thread's att_scratch */
     int *start;       /* (nseq + 1) first token of each sequence */
     float *cls_in;    /* (nseq, dim) first-token states */
     float *cls_h;     /* (nseq, dim) pre_classifier output */
@@ -392,9 +408,9 @@ gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
 }
 
 static void free_buffers(gq_dbert_cpu *r) {
-    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff), free(r->kt), free(r->p), free(r->start);
+    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff), free(r->att), free(r->start);
     free(r->cls_in), free(r->cls_h);
-    r->h = r->q = r->k = r->v = r->ff = r->kt = r->p = r->cls_in = r->cls_h = NULL;
+    r->h = r->q = r->k = r->v = r->ff = r->att = r->cls_in = r->cls_h = NULL;
     r->start = NULL;
 }
 
@@ -403,6 +419,17 @@ void gq_dbert_cpu_free(gq_dbert_cpu *r) {
     gq_pool_free(r->pool);
     free_buffers(r);
     free(r);
+}
+
+/* Floats of one thread's att_scratch for sequences of up to len tokens. */
+static size_t att_floats(int len, int dh) { return (size_t)att_width(len) * (size_t)(dh + att_width(dh) + ATT_ROWS); }
+
+/* Thread i's att_scratch: kt, vp and p one after the other. */
+static att_scratch thread_scratch(const gq_dbert_cpu *r, int i) {
+    int dh = r->m->cfg.dim / r->m->cfg.n_heads;
+    size_t w = (size_t)att_width(r->cap_len);
+    float *kt = r->att + (size_t)i * att_floats(r->cap_len, dh), *vp = kt + (size_t)dh * w;
+    return (att_scratch){kt, vp, vp + w * (size_t)att_width(dh)};
 }
 
 /* Grows the scratch buffers (never per token: once per larger batch shape). */
@@ -415,10 +442,10 @@ static int reserve(gq_dbert_cpu *r, int ntok, int nseq, int max_len) {
     free_buffers(r);
     r->h = gq_malloc_array(td, 4), r->q = gq_malloc_array(td, 4), r->k = gq_malloc_array(td, 4);
     r->v = gq_malloc_array(td, 4), r->ff = gq_malloc_array((size_t)tok * c->hidden_dim, 4);
-    r->kt = gq_malloc_array(nt * (size_t)(c->dim / c->n_heads) * len, 4), r->p = gq_malloc_array(nt * len, 4);
+    r->att = gq_malloc_array(nt * att_floats(len, c->dim / c->n_heads), 4);
     r->start = gq_malloc_array((size_t)seq + 1, sizeof *r->start);
     r->cls_in = gq_malloc_array((size_t)seq * c->dim, 4), r->cls_h = gq_malloc_array((size_t)seq * c->dim, 4);
-    if (!r->h || !r->q || !r->k || !r->v || !r->ff || !r->kt || !r->p || !r->start || !r->cls_in || !r->cls_h) {
+    if (!r->h || !r->q || !r->k || !r->v || !r->ff || !r->att || !r->start || !r->cls_in || !r->cls_h) {
         free_buffers(r);
         r->cap_tok = r->cap_seq = r->cap_len = 0;
         return 0;
@@ -504,37 +531,117 @@ PHASE static void gelu(float *x, size_t n) {
     }
 }
 
-/* p <- softmax(p) over n entries, max-subtracted for stability. */
-static void softmax(float *p, int n) {
-    float mx = p[0], sum = 0;
-    for (int j = 1; j < n; j++) mx = p[j] > mx ? p[j] : mx;
-    for (int j = 0; j < n; j++) sum += (p[j] = expf(p[j] - mx));
-    float inv = 1.0f / sum;
-    for (int j = 0; j < n; j++) p[j] *= inv;
+/* max of p[0..n-1] (n >= 1) in 8 lanes, so that it vectorizes; the maximum is exact in
+ * any order. */
+static float row_max(const float *p, int n) {
+    enum { LANES = 8 };
+    float mx[LANES];
+    int body = n - n % LANES;
+    for (int u = 0; u < LANES; u++) mx[u] = p[0];
+    for (int j = 0; j < body; j += LANES)
+        for (int u = 0; u < LANES; u++) mx[u] = p[j + u] > mx[u] ? p[j + u] : mx[u];
+    for (int j = body; j < n; j++) mx[0] = p[j] > mx[0] ? p[j] : mx[0];
+    for (int u = 1; u < LANES; u++) mx[0] = mx[u] > mx[0] ? mx[u] : mx[0];
+    return mx[0];
+}
+
+/* Each of the first `rows` rows of s (w apart) <- softmax over its n entries,
+ * max-subtracted for stability. Each row's sum runs in ascending order, as it always has,
+ * the rows' sums interleaved so that they do not wait on each other. glibc's expf stays:
+ * a vectorized exp, even one more exact, moved the mlm models' logits by over 1e-6 (it
+ * differs from expf by one ulp on a few near-ties). */
+static void block_softmax(float *s, int w, int n, int rows) {
+    float sum[ATT_ROWS] = {0};
+    for (int r = 0; r < rows; r++) {
+        float *p = s + (size_t)r * w, mx = row_max(p, n);
+        for (int j = 0; j < n; j++) p[j] = expf(p[j] - mx);
+    }
+    for (int j = 0; j < n; j++)
+        for (int r = 0; r < rows; r++) sum[r] += s[(size_t)r * w + j];
+    for (int r = 0; r < rows; r++) {
+        float inv = 1.0f / sum[r], *p = s + (size_t)r * w;
+        for (int j = 0; j < n; j++) p[j] *= inv;
+    }
+}
+
+/* Eight floats, one AVX register (a GCC/clang vector extension; lowered to SSE pairs
+ * elsewhere). The attention tiles are written with it because GCC vectorized their plain
+ * loops across the block's rows, with shuffles, instead of along the tile. Arithmetic on
+ * it is lane by lane, as on floats (no contraction into FMA under -std=c11). */
+typedef float vec8 __attribute__((vector_size(32)));
+enum { TILE_VECS = ATT_COLS / 8 };
+
+static inline vec8 load8(const float *p) {
+    vec8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* kt (dh, w) <- one head's keys k (T rows, d apart) transposed and zero past T, so that
+ * a query's scores lie along contiguous memory; vp (T, dhp) <- its values with zero
+ * columns past dh. Both pads let every tile run full width. */
+static void copy_head(const float *restrict k, const float *restrict v, int T, int d, int dh, float *restrict kt,
+                      int w, float *restrict vp, int dhp) {
+    for (int c = 0; c < dh; c++) {
+        for (int j = 0; j < T; j++) kt[(size_t)c * w + j] = k[(size_t)j * d + c];
+        for (int j = T; j < w; j++) kt[(size_t)c * w + j] = 0.0f;
+    }
+    for (int j = 0; j < T; j++) {
+        memcpy(vp + (size_t)j * dhp, v + (size_t)j * d, (size_t)dh * sizeof(float));
+        for (int c = dh; c < dhp; c++) vp[(size_t)j * dhp + c] = 0.0f;
+    }
+}
+
+/* s (ATT_ROWS, w) <- q_r · k_j for a block of query rows. Each score sums over the head
+ * dimension in ascending order from 0, as a loop over one query row would: the blocking
+ * shares the loads of kt, and leaves every result bit for bit the same. */
+static void block_scores(float *const q[ATT_ROWS], const float *restrict kt, int dh, int w, float *restrict s) {
+    for (int j0 = 0; j0 < w; j0 += ATT_COLS) {
+        vec8 acc[ATT_ROWS][TILE_VECS] = {{{0}}};
+        for (int c = 0; c < dh; c++) {
+            vec8 kc[TILE_VECS];
+            for (int u = 0; u < TILE_VECS; u++) kc[u] = load8(kt + (size_t)c * w + j0 + 8 * u);
+            for (int r = 0; r < ATT_ROWS; r++)
+                for (int u = 0; u < TILE_VECS; u++) acc[r][u] += q[r][c] * kc[u];
+        }
+        for (int r = 0; r < ATT_ROWS; r++) memcpy(s + (size_t)r * w + j0, acc[r], sizeof acc[r]);
+    }
+}
+
+/* o_r <- Σ_j p_rj v_j (dh columns) for the first `rows` rows of a block (p rows w apart,
+ * vp rows dhp apart), summed over the keys in ascending order from 0, as for one row. */
+static void block_values(const float *restrict p, int w, int T, const float *restrict vp, int dh, int dhp,
+                         float *const o[ATT_ROWS], int rows) {
+    for (int c0 = 0; c0 < dh; c0 += ATT_COLS) {
+        vec8 acc[ATT_ROWS][TILE_VECS] = {{{0}}};
+        for (int j = 0; j < T; j++) {
+            vec8 vj[TILE_VECS];
+            for (int u = 0; u < TILE_VECS; u++) vj[u] = load8(vp + (size_t)j * dhp + c0 + 8 * u);
+            for (int r = 0; r < ATT_ROWS; r++)
+                for (int u = 0; u < TILE_VECS; u++) acc[r][u] += p[(size_t)r * w + j] * vj[u];
+        }
+        int width = dh - c0 < ATT_COLS ? dh - c0 : ATT_COLS; /* a last tile past dh is padding */
+        for (int r = 0; r < rows; r++) memcpy(o[r] + c0, acc[r], (size_t)width * sizeof(float));
+    }
 }
 
 /* One head over one sequence of T tokens, for its first nq of them as queries (q, k, v
  * point at its first row and the head's first column; rows d apart): o_i = Σ_j
- * softmax_j(q_i · k_j) v_j, q pre-scaled. o_i overwrites q_i, which no other row reads.
- * The keys are transposed into kt (dh, T) so that a query's scores accumulate along
- * contiguous memory. */
+ * softmax_j(q_i · k_j) v_j, q pre-scaled, in blocks of ATT_ROWS queries. o_i overwrites
+ * q_i once its block's scores are taken; no other block reads it. kt, vp and p are the
+ * thread's scratch (copy_head, block_scores). */
 PHASE static void attend_head(float *restrict q, int nq, const float *restrict k, const float *restrict v, int T, int d,
-                              int dh, float *restrict kt, float *restrict p) {
-    for (int j = 0; j < T; j++)
-        for (int c = 0; c < dh; c++) kt[(size_t)c * T + j] = k[(size_t)j * d + c];
-    for (int i = 0; i < nq; i++) {
-        float *qi = q + (size_t)i * d;
-        for (int j = 0; j < T; j++) p[j] = 0.0f;
-        for (int c = 0; c < dh; c++) {
-            const float qc = qi[c], *kc = kt + (size_t)c * T;
-            for (int j = 0; j < T; j++) p[j] += qc * kc[j];
-        }
-        softmax(p, T);
-        for (int c = 0; c < dh; c++) qi[c] = 0.0f;
-        for (int j = 0; j < T; j++) {
-            const float pj = p[j], *vj = v + (size_t)j * d;
-            for (int c = 0; c < dh; c++) qi[c] += pj * vj[c];
-        }
+                              int dh, const att_scratch *sc) {
+    int w = att_width(T), dhp = att_width(dh);
+    copy_head(k, v, T, d, dh, sc->kt, w, sc->vp, dhp);
+    for (int i0 = 0; i0 < nq; i0 += ATT_ROWS) {
+        int rows = nq - i0 < ATT_ROWS ? nq - i0 : ATT_ROWS;
+        float *qr[ATT_ROWS];
+        /* a short last block repeats its last row: computed, never normalised or stored */
+        for (int r = 0; r < ATT_ROWS; r++) qr[r] = q + (size_t)(i0 + (r < rows ? r : rows - 1)) * d;
+        block_scores(qr, sc->kt, dh, w, sc->p);
+        block_softmax(sc->p, w, T, rows);
+        block_values(sc->p, w, T, sc->vp, dh, dhp, qr, rows);
     }
 }
 
@@ -547,7 +654,7 @@ typedef struct {
     float *logits;
     const gq_dbert_hooks *hk;
     int s0, s1, t0, n;
-    float *kt, *p;
+    att_scratch sc;
 } part;
 
 /* h_t = LN(word_emb[id_t] + pos_emb[position of t]) for every token of the part. */
@@ -571,7 +678,7 @@ static void attention(const part *pt) {
     for (int s = pt->s0; s < pt->s1; s++)
         for (int hd = 0; hd < nh; hd++) {
             size_t at = (size_t)r->start[s] * d + (size_t)hd * dh;
-            attend_head(r->q + at, pt->lens[s], r->k + at, r->v + at, pt->lens[s], d, dh, pt->kt, pt->p);
+            attend_head(r->q + at, pt->lens[s], r->k + at, r->v + at, pt->lens[s], d, dh, &pt->sc);
         }
 }
 
@@ -657,7 +764,7 @@ static void last_block_cls(const part *pt, int l) {
         for (int hd = 0; hd < nh; hd++) {
             size_t kv = (size_t)r->start[s] * d + (size_t)hd * dh;
             attend_head(q + (size_t)(s - pt->s0) * d + (size_t)hd * dh, 1, r->k + kv, r->v + kv, pt->lens[s], d, dh,
-                        pt->kt, pt->p);
+                        &pt->sc);
         }
     output_and_ffn(pt, l, x, q, r->ff + (size_t)pt->t0 * r->m->cfg.hidden_dim, ns);
 }
@@ -706,8 +813,7 @@ static void pool_part(void *job, int i, int nparts) {
     while (s0 < pt.s1 && (int64_t)start[s0] * nparts < ntok * i) s0++;
     for (s1 = s0; s1 < pt.s1 && (int64_t)start[s1] * nparts < ntok * (i + 1); s1++) {}
     pt.s0 = s0, pt.s1 = s1, pt.t0 = start[s0], pt.n = start[s1] - start[s0];
-    pt.kt += (size_t)i * (pt.r->m->cfg.dim / pt.r->m->cfg.n_heads) * pt.r->cap_len;
-    pt.p += (size_t)i * pt.r->cap_len;
+    pt.sc = thread_scratch(pt.r, i);
     run_part(&pt);
 }
 
@@ -716,7 +822,7 @@ gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *l
     if (!reserve(r, n, nseq, max_len)) return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d tokens", n);
     r->start[0] = 0;
     for (int i = 0; i < nseq; i++) r->start[i + 1] = r->start[i] + lens[i];
-    part whole = {r, ids, lens, logits, hooks, 0, nseq, 0, n, r->kt, r->p};
+    part whole = {r, ids, lens, logits, hooks, 0, nseq, 0, n, thread_scratch(r, 0)};
     if (hooks || nseq == 1 || gq_pool_threads(r->pool) == 1) {
         run_part(&whole);
     } else {

@@ -307,6 +307,99 @@ static void check_threads(gq_test_ctx *t, const char *fixture) {
     gq_dbert_free(m);
 }
 
+/* Block 0's input (q_lin's) and attention output (out_lin's input), from the hooks. */
+typedef struct {
+    float *x, *a;
+} block0_capture;
+
+static void capture_block0(void *ctx, int layer, gq_lin_kind kind, const float *x, int ntok, int in) {
+    block0_capture *c = ctx;
+    float **dst = layer != 0 ? NULL : kind == GQ_LIN_Q ? &c->x : kind == GQ_LIN_O ? &c->a : NULL;
+    if (!dst) return;
+    free(*dst);
+    *dst = malloc((size_t)ntok * in * sizeof(float));
+    memcpy(*dst, x, (size_t)ntok * in * sizeof(float));
+}
+
+/* out (dh) <- row i of x (d wide) times rows head·dh .. of lin's W, plus its bias, in double. */
+static void head_proj(const gq_linear *lin, const float *xi, int head, int dh, double *out) {
+    for (int c = 0; c < dh; c++) {
+        const float *w = lin->w + (size_t)(head * dh + c) * lin->in;
+        double s = lin->b[head * dh + c];
+        for (int k = 0; k < lin->in; k++) s += (double)w[k] * xi[k];
+        out[c] = s;
+    }
+}
+
+/* The attention output of one head for one sequence of T rows x (d wide), naively in
+ * double: softmax over keys of q_i·k_j/√dh, times v_j; into want (T rows, d apart). */
+static void reference_head(const gq_dbert_layer *L, const float *x, int T, int d, int head, int dh, float *want) {
+    double *q = malloc(sizeof(double) * dh), *k = malloc(sizeof(double) * T * dh), *v = malloc(sizeof(double) * T * dh);
+    double *p = malloc(sizeof(double) * T);
+    for (int j = 0; j < T; j++) {
+        head_proj(&L->lin[GQ_LIN_K], x + (size_t)j * d, head, dh, k + (size_t)j * dh);
+        head_proj(&L->lin[GQ_LIN_V], x + (size_t)j * d, head, dh, v + (size_t)j * dh);
+    }
+    for (int i = 0; i < T; i++) {
+        head_proj(&L->lin[GQ_LIN_Q], x + (size_t)i * d, head, dh, q);
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < T; j++) {
+            p[j] = 0;
+            for (int c = 0; c < dh; c++) p[j] += q[c] * k[(size_t)j * dh + c] / sqrt(dh);
+            mx = fmax(mx, p[j]);
+        }
+        for (int j = 0; j < T; j++) sum += (p[j] = exp(p[j] - mx));
+        for (int c = 0; c < dh; c++) {
+            double o = 0;
+            for (int j = 0; j < T; j++) o += p[j] / sum * v[(size_t)j * dh + c];
+            want[(size_t)i * d + head * dh + c] = (float)o;
+        }
+    }
+    free(q), free(k), free(v), free(p);
+}
+
+/* Largest |attention output - naive double reference| measured on these random models
+ * (outputs up to ~0.5): 9.7e-8 with head dim 12, 4.2e-7 with 40, the float rounding of q,
+ * k and v. About 10x that; a misplaced tile or row is off by ~0.1. */
+#define ATTENTION_ATOL 4e-6
+
+/* The attention kernel (blocks of query rows, tiles of keys and of value columns) against
+ * the naive reference, on shapes the PyTorch fixtures lack: head dimensions of 12 and 40,
+ * which are not whole 16-wide tiles, and sequences of 1 to 37 tokens, which end in partial
+ * blocks of query rows and partial tiles of keys. Random weights, with q_lin and k_lin
+ * scaled up (scores of a few units) so that the softmax is far from uniform. */
+static void check_attention_shapes(gq_test_ctx *t) {
+    static const int dims[][2] = {{36, 3}, {80, 2}}; /* dim, heads */
+    int lens[] = {1, 5, 17, 37}, nseq = 4, ntok = 60;
+    int32_t ids[60];
+    for (int i = 0; i < ntok; i++) ids[i] = (int32_t)((i * 7919) % 50);
+    for (int s = 0; s < 2; s++) {
+        gq_dbert_config cfg = {.dim = dims[s][0], .n_layers = 1, .n_heads = dims[s][1], .hidden_dim = 32,
+                               .vocab_size = 50, .max_pos = 64, .n_labels = 2};
+        gq_dbert *m = NULL;
+        gq_err err = {{0}};
+        GQ_CHECK(t, gq_dbert_random(&cfg, 11, &m, &err) == GQ_OK, "%s", err.msg);
+        if (!m) continue;
+        int d = cfg.dim, dh = d / cfg.n_heads;
+        gq_dbert_layer *L = &m->layers[0];
+        for (size_t i = 0; i < (size_t)d * d; i++) L->lin[GQ_LIN_Q].w[i] *= 10, L->lin[GQ_LIN_K].w[i] *= 10;
+        block0_capture cap = {0};
+        gq_dbert_hooks hooks = {.ctx = &cap, .linear_input = capture_block0};
+        gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
+        float logits[8], *want = malloc((size_t)ntok * d * sizeof(float));
+        GQ_CHECK(t, gq_dbert_forward(r, ids, lens, nseq, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
+        for (int q = 0, t0 = 0; q < nseq; t0 += lens[q++])
+            for (int head = 0; head < cfg.n_heads; head++)
+                reference_head(L, cap.x + (size_t)t0 * d, lens[q], d, head, dh, want + (size_t)t0 * d);
+        char what[96];
+        snprintf(what, sizeof what, "attention, head dim %d, lengths 1/5/17/37, vs naive double", dh);
+        if (cap.a) gq_check_close(t, what, cap.a, want, (size_t)ntok * d, ATTENTION_ATOL, 0);
+        free(cap.x), free(cap.a), free(want);
+        gq_dbert_runner_free(r);
+        gq_dbert_free(m);
+    }
+}
+
 /* Writes dir/config.json from the tiny-a config with one key replaced. */
 static void write_config(const char *dir, const char *base_cfg, const char *from, const char *to) {
     char *text = NULL;
@@ -392,6 +485,7 @@ int main(int argc, char **argv) {
     check_calibration_uncut(&t, "tiny-b");
     check_threads(&t, "tiny-a");
     check_threads(&t, "tiny-b");
+    check_attention_shapes(&t);
     check_bad_models(&t);
     return gq_test_done(&t);
 }
