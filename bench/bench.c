@@ -13,8 +13,9 @@
  *                                PyTorch peers of bench/gpu.sh are timed
  *   logits --model DIR --task T  every dev example's logits, to check that a change of
  *                                the forward moves no prediction
- *   sha256 FILE                  SHA-256 throughput of each implementation (portable,
- *                                SHA-NI where the CPU has it) on FILE held in memory
+ *   hash FILE                    SHA-256 (portable; SHA-NI) and zip's CRC-32 (tables;
+ *                                PCLMULQDQ folding) throughput, where the CPU has them, on
+ *                                FILE held in memory: loading computes both
  *   load --model DIR             gq_dbert_load's wall time (page cache warm), as every
  *                                command that reads a model pays it
  *   algo --model DIR --algorithm A  gq_quant_apply with quantizer algorithm A (gptq,
@@ -36,6 +37,7 @@
 
 #include <time.h>
 
+#include "checkpoint_internal.h"
 #include "distilbert.h"
 #include "eval.h"
 #include "quant.h"
@@ -400,30 +402,56 @@ static double cpu_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Wall and process CPU seconds of each implementation (medians): on a shared machine
- * the CPU time is the steadier of the two. */
-static int sha256(const char *path, int reps) {
+typedef struct {
+    const char *name;
+    const uint8_t *buf;
+    size_t len;
+    gq_sha256_impl sha;     /* for the sha256-* entries */
+    gq_crc32_tables *crc;   /* for the crc32-* entries, else NULL */
+} hash_job;
+
+static uint32_t run_hash(const hash_job *j) {
+    if (j->crc) return gq_ckpt_crc32(j->crc, j->buf, j->len);
+    gq_sha256 c;
+    uint8_t d[32];
+    gq_sha256_init_impl(&c, j->sha);
+    gq_sha256_update(&c, j->buf, j->len);
+    gq_sha256_final(&c, d);
+    return d[0];
+}
+
+/* Wall and process CPU seconds (medians): on a shared machine the CPU time is the
+ * steadier of the two. */
+static void time_hash(const hash_job *j, int reps) {
+    double wall[MAX_REPS], cpu[MAX_REPS];
+    for (int i = 0; i < reps; i++) {
+        double t0 = gq_now(), c0 = cpu_now();
+        volatile uint32_t sink = run_hash(j);
+        (void)sink;
+        wall[i] = gq_now() - t0, cpu[i] = cpu_now() - c0;
+    }
+    double w = median(wall, reps), cs = median(cpu, reps);
+    printf("{\"hash\": \"%s\", \"bytes\": %zu, \"wall_s\": %.4f, \"cpu_s\": %.4f, \"MB_per_cpu_s\": %.0f, \"reps\": %d}\n",
+           j->name, j->len, w, cs, (double)j->len / cs / 1e6, reps);
+}
+
+static int hash(const char *path, int reps) {
     gq_err err = {{0}};
     char *buf = NULL;
     size_t len = 0;
     if (gq_read_file(path, 0, &buf, &len, &err) != GQ_OK) return die(&err);
-    static const char *names[] = {[GQ_SHA256_PORTABLE] = "portable", [GQ_SHA256_SHANI] = "sha-ni"};
-    for (int impl = GQ_SHA256_PORTABLE; impl <= GQ_SHA256_SHANI; impl++) {
-        gq_sha256 c;
-        double wall[MAX_REPS], cpu[MAX_REPS];
-        uint8_t d[32];
-        if (!gq_sha256_init_impl(&c, impl)) continue;
-        for (int i = 0; i < reps; i++) {
-            double t0 = gq_now(), c0 = cpu_now();
-            gq_sha256_init_impl(&c, impl);
-            gq_sha256_update(&c, buf, len);
-            gq_sha256_final(&c, d);
-            wall[i] = gq_now() - t0, cpu[i] = cpu_now() - c0;
-        }
-        double w = median(wall, reps), cs = median(cpu, reps);
-        printf("{\"sha256\": \"%s\", \"bytes\": %zu, \"wall_s\": %.4f, \"cpu_s\": %.4f, \"MB_per_cpu_s\": %.0f, "
-               "\"reps\": %d}\n", names[impl], len, w, cs, (double)len / cs / 1e6, reps);
-    }
+    const uint8_t *b = (const uint8_t *)buf;
+    gq_sha256 probe;
+    time_hash(&(hash_job){"sha256-portable", b, len, GQ_SHA256_PORTABLE, NULL}, reps);
+    if (gq_sha256_init_impl(&probe, GQ_SHA256_SHANI))
+        time_hash(&(hash_job){"sha256-sha-ni", b, len, GQ_SHA256_SHANI, NULL}, reps);
+    gq_crc32_tables crc;
+    gq_ckpt_crc32_tables(&crc);
+    int clmul = crc.clmul;
+    crc.clmul = 0;
+    time_hash(&(hash_job){"crc32-tables", b, len, GQ_SHA256_PORTABLE, &crc}, reps);
+    crc.clmul = clmul;
+    if (clmul) time_hash(&(hash_job){"crc32-pclmul", b, len, GQ_SHA256_PORTABLE, &crc}, reps);
     free(buf);
     return 0;
 }
@@ -483,7 +511,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "task") == 0 && model && task_name)
         return task(model, task_name, threads, limit, reps, opt(argc, argv, "--device", "cpu"));
     if (strcmp(cmd, "logits") == 0 && model && task_name) return logits(model, task_name, threads, limit);
-    if (strcmp(cmd, "sha256") == 0 && argc > 2) return sha256(argv[2], reps);
+    if (strcmp(cmd, "hash") == 0 && argc > 2) return hash(argv[2], reps);
     if (strcmp(cmd, "load") == 0 && model) return load(model, reps);
     if (strcmp(cmd, "algo") == 0 && model)
         return algo(model, opt(argc, argv, "--algorithm", "gptq"), opt_int(argc, argv, "--bits", 4),
@@ -493,7 +521,7 @@ int main(int argc, char **argv) {
           "       glueq-bench seqlen --model DIR --len L [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench task --model DIR --task T [--limit N] [--threads N] [--reps R] [--device cuda]\n"
           "       glueq-bench logits --model DIR --task T [--limit N] [--threads N]\n"
-          "       glueq-bench sha256 FILE [--reps R]\n"
+          "       glueq-bench hash FILE [--reps R]\n"
           "       glueq-bench load --model DIR [--reps R]\n"
           "       glueq-bench algo --model DIR --algorithm gptq|awq-scale|rtn [--bits 4] [--calib-seqs 32] [--reps R]\n",
           stderr);

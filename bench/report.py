@@ -18,7 +18,7 @@ PHASES = [
     ("GELU, LayerNorm, embeddings, bias fills", re.compile(
         r"^gelu|^bias_layer_norm|^embed|^layer_norm|^run_part|^pool_part|^project|^output_and_ffn|^block|"
         r"^last_block_cls|^gather_cls|^classify")),
-    ("loading (SHA-256, mapping, tokenizer)", re.compile(r"^sha256|^gq_tok|^utf8proc|^gq_ckpt|^clear_page")),
+    ("loading (SHA-256, mapping, tokenizer)", re.compile(r"^sha256|^crc32|^gq_tok|^utf8proc|^gq_ckpt|^clear_page")),
 ]
 
 

@@ -1,6 +1,6 @@
 /* checkpoint_internal: what the format readers (safetensors.c, torchbin.c) share with
  * checkpoint.c, and the from-memory entry points the tests and fuzzers call. Not part of
- * glueq's API: only models/ and tests/ include it. */
+ * glueq's API: only models/, tests/ and bench/ include it. */
 #ifndef GQ_CHECKPOINT_INTERNAL_H
 #define GQ_CHECKPOINT_INTERNAL_H
 
@@ -46,11 +46,14 @@ gq_status gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *sh
 gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
                            const char *path, gq_err *err);
 
-/* CRC-32 as zip computes it (reflected polynomial 0xEDB88320), eight bytes a step with
- * tables that the caller's context holds: a table filled on first use would be global
+/* CRC-32 as zip computes it (reflected polynomial 0xEDB88320), models/crc32.c. Its tables
+ * and constants live in the caller's context: a table filled on first use would be global
  * mutable state, and a data race between threads that load models. */
 typedef struct {
-    uint32_t t[8][256];
+    uint32_t t[8][256];    /* slicing-by-8 */
+    uint64_t fold512[2];   /* carry-less folding constants (see crc32.c) */
+    uint64_t fold128[2];
+    int clmul;             /* 1: fold with PCLMULQDQ (set by cpuid; 0 forces the tables) */
 } gq_crc32_tables;
 void gq_ckpt_crc32_tables(gq_crc32_tables *tab);
 uint32_t gq_ckpt_crc32(const gq_crc32_tables *tab, const uint8_t *p, size_t n);

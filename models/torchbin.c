@@ -746,29 +746,6 @@ typedef struct {
     gq_crc32_tables crc;
 } zipfile;
 
-void gq_ckpt_crc32_tables(gq_crc32_tables *tab) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        tab->t[0][i] = c;
-    }
-    for (int t = 1; t < 8; t++)
-        for (int i = 0; i < 256; i++) tab->t[t][i] = (tab->t[t - 1][i] >> 8) ^ tab->t[0][tab->t[t - 1][i] & 0xff];
-}
-
-/* Slicing-by-8, so that checking a 250 MB model costs a fraction of reading it. */
-uint32_t gq_ckpt_crc32(const gq_crc32_tables *tab, const uint8_t *p, size_t n) {
-    const uint32_t(*t)[256] = tab->t;
-    uint32_t c = 0xFFFFFFFFu;
-    for (; n >= 8; n -= 8, p += 8) {
-        uint32_t lo = c ^ le32(p), hi = le32(p + 4);
-        c = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^ t[3][hi & 0xff] ^
-            t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
-    }
-    while (n--) c = t[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-    return ~c;
-}
-
 static int zcmp(const void *a, const void *b) {
     const zentry *x = a, *y = b;
     size_t n = x->namelen < y->namelen ? x->namelen : y->namelen;

@@ -282,32 +282,72 @@ static uint32_t crc32_(const uint8_t *p, size_t n) {
     return ~c;
 }
 
+/* The kernel's reading of cpuid: 1 when /proc/cpuinfo's flags include `flag`, 0 when
+ * they do not, -1 when there are none (not x86 Linux). */
+static int cpuinfo_flag(const char *flag) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return -1;
+    static char line[1 << 16];
+    char word[64];
+    snprintf(word, sizeof word, " %s", flag);
+    int has = -1;
+    while (has < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0) has = strstr(line, word) != NULL;
+    fclose(f);
+    return has;
+}
+
+/* The CRC-32 of `text` repeated `times` times, or of n bytes (i*131+7) mod 256 when text
+ * is NULL, with both ways of computing it. */
+static void crc32_both(const gq_crc32_tables *tab, const char *text, size_t times, size_t n, uint32_t out[2]) {
+    size_t len = text ? strlen(text) * times : n;
+    uint8_t *b = malloc(len ? len : 1);
+    for (size_t i = 0; i < len; i++) b[i] = text ? (uint8_t)text[i % strlen(text)] : (uint8_t)(i * 131 + 7);
+    gq_crc32_tables tables = *tab;
+    tables.clmul = 0;
+    out[0] = gq_ckpt_crc32(tab, b, len), out[1] = gq_ckpt_crc32(&tables, b, len);
+    free(b);
+}
+
 /* zip's CRC-32 against published check values (the CRC catalogue's CRC-32/ISO-HDLC:
- * "123456789" -> cbf43926), and the reader's slicing-by-8 against the bitwise crc32_
- * above on every length to 64 at every alignment, across its 8-byte steps. */
+ * "123456789" -> cbf43926) and, for messages long enough for the carry-less folding,
+ * Python's zlib.crc32; the folding against the tables and both against the bitwise crc32_
+ * above on every length to 300 at 16 alignments. */
 static void test_crc32(gq_test_ctx *t) {
-    gq_crc32_tables tab;
+    gq_crc32_tables tab, tables;
     gq_ckpt_crc32_tables(&tab);
+    int kernel = cpuinfo_flag("pclmulqdq");
+    GQ_CHECK(t, kernel < 0 || tab.clmul == kernel, "PCLMULQDQ folding %s, but /proc/cpuinfo says pclmulqdq is %s",
+             tab.clmul ? "used" : "not used", kernel ? "there" : "absent");
     static const struct {
-        const char *text;
+        const char *text; /* NULL: 1,000,003 bytes (i*131+7) mod 256 */
+        size_t times;
         uint32_t crc;
-    } known[] = {{"", 0}, {"a", 0xe8b7be43u}, {"123456789", 0xcbf43926u},
-                 {"The quick brown fox jumps over the lazy dog", 0x414fa339u}};
+    } known[] = {{"", 1, 0},
+                 {"a", 1, 0xe8b7be43u},
+                 {"123456789", 1, 0xcbf43926u},
+                 {"The quick brown fox jumps over the lazy dog", 1, 0x414fa339u},
+                 {"The quick brown fox jumps over the lazy dog", 100, 0x9f5fa465u},
+                 {NULL, 1, 0x80b27ce7u}};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
-        const uint8_t *p = (const uint8_t *)known[i].text;
-        size_t n = strlen(known[i].text);
-        uint32_t fast = gq_ckpt_crc32(&tab, p, n), slow = crc32_(p, n);
-        GQ_CHECK(t, fast == known[i].crc && slow == known[i].crc, "crc32(\"%s\") = %08x (bitwise %08x), want %08x",
-                 known[i].text, fast, slow, known[i].crc);
+        uint32_t got[2];
+        crc32_both(&tab, known[i].text, known[i].times, 1000003, got);
+        GQ_CHECK(t, got[0] == known[i].crc && got[1] == known[i].crc,
+                 "crc32(\"%.20s\" x %zu) = %08x (tables %08x), want %08x", known[i].text ? known[i].text : "(i*131+7)",
+                 known[i].times, got[0], got[1], known[i].crc);
     }
-    uint8_t buf[72];
+    enum { MAXN = 300, ALIGN = 16 };
+    uint8_t buf[MAXN + ALIGN];
     gq_rng r;
     gq_rng_seed(&r, 32);
     for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)gq_rng_next(&r);
-    for (size_t off = 0; off < 8; off++)
-        for (size_t n = 0; n <= 64; n++)
-            GQ_CHECK(t, gq_ckpt_crc32(&tab, buf + off, n) == crc32_(buf + off, n), "crc32 of %zu bytes at %zu: %08x, "
-                     "bitwise %08x", n, off, gq_ckpt_crc32(&tab, buf + off, n), crc32_(buf + off, n));
+    tables = tab, tables.clmul = 0;
+    for (size_t off = 0; off < ALIGN; off++)
+        for (size_t n = 0; n <= MAXN; n++) {
+            uint32_t a = gq_ckpt_crc32(&tab, buf + off, n), b = gq_ckpt_crc32(&tables, buf + off, n);
+            GQ_CHECK(t, a == b && b == crc32_(buf + off, n), "crc32 of %zu bytes at %zu: %08x, tables %08x, bitwise %08x",
+                     n, off, a, b, crc32_(buf + off, n));
+        }
 }
 
 typedef struct {
