@@ -359,8 +359,9 @@ void gq_dbert_free(gq_dbert *m) {
  * results are deterministic. With hooks (which want all tokens of a Linear at once), a
  * single sequence or a single thread, the batch is one part and OpenBLAS threads the GEMMs.
  *
- * Without hooks, the last block runs for the logits alone (last_block_cls): all tokens'
- * keys and values, everything else for the first token of each sequence. */
+ * Without hooks, the last block runs for the logits alone (last_block_cls): everything
+ * for the first token of each sequence, whose attention reads the other tokens' hidden
+ * states directly, with the key and value weights folded into it (cls_attend_head). */
 
 /* Attention runs on blocks of ATT_ROWS query rows and tiles of ATT_COLS keys or value
  * columns: each key or value row loaded serves the whole block, and a tile's
@@ -377,6 +378,7 @@ typedef struct {
     float *kt; /* (dh, w) one head's keys, transposed */
     float *vp; /* (w, dhp) its values */
     float *p;  /* (ATT_ROWS, w) a block of queries' scores, then weights */
+    double *u, *z; /* (dim) each: cls_attend_head's folded query and weighted input */
 } att_scratch;
 
 struct gq_dbert_cpu {
@@ -386,7 +388,8 @@ struct gq_dbert_cpu {
     float *h;         /* (ntok, dim) hidden states */
     float *q, *k, *v; /* (ntok, dim); q then holds the attention output */
     float *ff;        /* (ntok, hidden_dim) */
-    float *att;       /* (threads, att_floats) each thread's att_scratch */
+    float *att;       /* (threads, att_floats) each thread's att_scratch, floats */
+    double *fold;     /* (threads, 2, dim) and its doubles */
     int *start;       /* (nseq + 1) first token of each sequence */
     float *cls_in;    /* (nseq, dim) first-token states */
     float *cls_h;     /* (nseq, dim) pre_classifier output */
@@ -408,9 +411,10 @@ gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
 }
 
 static void free_buffers(gq_dbert_cpu *r) {
-    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff), free(r->att), free(r->start);
+    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff), free(r->att), free(r->fold), free(r->start);
     free(r->cls_in), free(r->cls_h);
     r->h = r->q = r->k = r->v = r->ff = r->att = r->cls_in = r->cls_h = NULL;
+    r->fold = NULL;
     r->start = NULL;
 }
 
@@ -429,7 +433,8 @@ static att_scratch thread_scratch(const gq_dbert_cpu *r, int i) {
     int dh = r->m->cfg.dim / r->m->cfg.n_heads;
     size_t w = (size_t)att_width(r->cap_len);
     float *kt = r->att + (size_t)i * att_floats(r->cap_len, dh), *vp = kt + (size_t)dh * w;
-    return (att_scratch){kt, vp, vp + w * (size_t)att_width(dh)};
+    double *u = r->fold + (size_t)i * 2 * r->m->cfg.dim;
+    return (att_scratch){kt, vp, vp + w * (size_t)att_width(dh), u, u + r->m->cfg.dim};
 }
 
 /* Grows the scratch buffers (never per token: once per larger batch shape). */
@@ -443,9 +448,10 @@ static int reserve(gq_dbert_cpu *r, int ntok, int nseq, int max_len) {
     r->h = gq_malloc_array(td, 4), r->q = gq_malloc_array(td, 4), r->k = gq_malloc_array(td, 4);
     r->v = gq_malloc_array(td, 4), r->ff = gq_malloc_array((size_t)tok * c->hidden_dim, 4);
     r->att = gq_malloc_array(nt * att_floats(len, c->dim / c->n_heads), 4);
+    r->fold = gq_malloc_array(nt * 2 * (size_t)c->dim, sizeof(double));
     r->start = gq_malloc_array((size_t)seq + 1, sizeof *r->start);
     r->cls_in = gq_malloc_array((size_t)seq * c->dim, 4), r->cls_h = gq_malloc_array((size_t)seq * c->dim, 4);
-    if (!r->h || !r->q || !r->k || !r->v || !r->ff || !r->att || !r->start || !r->cls_in || !r->cls_h) {
+    if (!r->h || !r->q || !r->k || !r->v || !r->ff || !r->att || !r->fold || !r->start || !r->cls_in || !r->cls_h) {
         free_buffers(r);
         r->cap_tok = r->cap_seq = r->cap_len = 0;
         return 0;
@@ -519,8 +525,8 @@ static inline float erf_fast(float x) {
     return copysignf(y, x);
 }
 
-/* Kept out of line (here and for attend_head, bias_layer_norm, embed) so that a profile
- * names the forward's phases; each call does a whole row or more of work. */
+/* Kept out of line (here and for the attention kernels, bias_layer_norm, embed) so that a
+ * profile names the forward's phases; each call does a whole row or more of work. */
 #define PHASE __attribute__((noinline))
 
 /* GELU exact, in place: 0.5 z (1 + erf(z / √2)). */
@@ -550,7 +556,7 @@ static float row_max(const float *p, int n) {
  * the rows' sums interleaved so that they do not wait on each other. glibc's expf stays:
  * a vectorized exp, even one more exact, moved the mlm models' logits by over 1e-6 (it
  * differs from expf by one ulp on a few near-ties). */
-static void block_softmax(float *s, int w, int n, int rows) {
+PHASE static void block_softmax(float *s, int w, int n, int rows) {
     float sum[ATT_ROWS] = {0};
     for (int r = 0; r < rows; r++) {
         float *p = s + (size_t)r * w, mx = row_max(p, n);
@@ -580,7 +586,7 @@ static inline vec8 load8(const float *p) {
 /* kt (dh, w) <- one head's keys k (T rows, d apart) transposed and zero past T, so that
  * a query's scores lie along contiguous memory; vp (T, dhp) <- its values with zero
  * columns past dh. Both pads let every tile run full width. */
-static void copy_head(const float *restrict k, const float *restrict v, int T, int d, int dh, float *restrict kt,
+PHASE static void copy_head(const float *restrict k, const float *restrict v, int T, int d, int dh, float *restrict kt,
                       int w, float *restrict vp, int dhp) {
     for (int c = 0; c < dh; c++) {
         for (int j = 0; j < T; j++) kt[(size_t)c * w + j] = k[(size_t)j * d + c];
@@ -595,7 +601,7 @@ static void copy_head(const float *restrict k, const float *restrict v, int T, i
 /* s (ATT_ROWS, w) <- q_r · k_j for a block of query rows. Each score sums over the head
  * dimension in ascending order from 0, as a loop over one query row would: the blocking
  * shares the loads of kt, and leaves every result bit for bit the same. */
-static void block_scores(float *const q[ATT_ROWS], const float *restrict kt, int dh, int w, float *restrict s) {
+PHASE static void block_scores(float *const q[ATT_ROWS], const float *restrict kt, int dh, int w, float *restrict s) {
     for (int j0 = 0; j0 < w; j0 += ATT_COLS) {
         vec8 acc[ATT_ROWS][TILE_VECS] = {{{0}}};
         for (int c = 0; c < dh; c++) {
@@ -610,7 +616,7 @@ static void block_scores(float *const q[ATT_ROWS], const float *restrict kt, int
 
 /* o_r <- Σ_j p_rj v_j (dh columns) for the first `rows` rows of a block (p rows w apart,
  * vp rows dhp apart), summed over the keys in ascending order from 0, as for one row. */
-static void block_values(const float *restrict p, int w, int T, const float *restrict vp, int dh, int dhp,
+PHASE static void block_values(const float *restrict p, int w, int T, const float *restrict vp, int dh, int dhp,
                          float *const o[ATT_ROWS], int rows) {
     for (int c0 = 0; c0 < dh; c0 += ATT_COLS) {
         vec8 acc[ATT_ROWS][TILE_VECS] = {{{0}}};
@@ -747,25 +753,59 @@ static void gather_cls(const part *pt) {
         memcpy(in + (size_t)(s - pt->s0) * d, pt->r->h + (size_t)pt->r->start[s] * d, (size_t)d * sizeof(float));
 }
 
-/* Block l (the last) for the logits alone, which read only each sequence's CLS row: the
- * other rows reach that row only through attention's keys and values. So K and V are
- * computed for every token, and Q, attention, out_lin, the LayerNorms and the FFN for the
- * CLS rows (already gathered into cls_in) only. Each CLS row goes through the same
- * operations as in block(), so its output equals the full block's up to sgemm's
- * rounding on fewer rows. */
+/* y += a x over n entries, in double. */
+static void axpy_d(double *restrict y, double a, const float *restrict x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* a · b over n entries in double, in 8 lanes so that it vectorizes. */
+static double dot_d(const double *restrict a, const float *restrict b, int n) {
+    enum { LANES = 8 };
+    double s[LANES] = {0}, sum = 0;
+    int body = n - n % LANES;
+    for (int i = 0; i < body; i += LANES)
+        for (int u = 0; u < LANES; u++) s[u] += a[i + u] * b[i + u];
+    for (int i = body; i < n; i++) s[0] += a[i] * b[i];
+    for (int u = 0; u < LANES; u++) sum += s[u];
+    return sum;
+}
+
+/* Head hd of the last block for a [CLS] query alone, without the keys and values of the
+ * sequence's T rows x (input rows, d apart; q: the head's dh query values, pre-scaled):
+ *   q·k_t = q·(Wk_h x_t + bk_h) = u·x_t + q·bk_h,  u = Wk_hᵀ q,
+ * and q·bk_h is the same for every t, which softmax ignores; with p = softmax_t(u·x_t),
+ *   Σ_t p_t (Wv_h x_t + bv_h) = Wv_h z + bv_h,  z = Σ_t p_t x_t  (Σ_t p_t = 1),
+ * which overwrites q. Wk_h, Wv_h: rows hd·dh .. of Wk, Wv. That is 4·T·d + 4·dh·d
+ * multiply-adds in place of K's and V's 4·T·d·dh. The sums run in double, so that what
+ * moves the logits from the K and V route's (by up to 6e-7 on the shipped models' dev
+ * sets) is that route's own float rounding, not this one's. */
+PHASE static void cls_attend_head(float *q, const float *x, int T, const gq_dbert_layer *L, int hd, int d, int dh,
+                                  const att_scratch *sc) {
+    const float *wk = L->lin[GQ_LIN_K].w + (size_t)hd * dh * d, *wv = L->lin[GQ_LIN_V].w + (size_t)hd * dh * d;
+    const float *bv = L->lin[GQ_LIN_V].b + (size_t)hd * dh;
+    for (int i = 0; i < d; i++) sc->u[i] = sc->z[i] = 0;
+    for (int c = 0; c < dh; c++) axpy_d(sc->u, q[c], wk + (size_t)c * d, d);
+    for (int t = 0; t < T; t++) sc->p[t] = (float)dot_d(sc->u, x + (size_t)t * d, d);
+    block_softmax(sc->p, T, T, 1);
+    for (int t = 0; t < T; t++) axpy_d(sc->z, sc->p[t], x + (size_t)t * d, d);
+    for (int c = 0; c < dh; c++) q[c] = (float)(bv[c] + dot_d(sc->z, wv + (size_t)c * d, d));
+}
+
+/* Block l (the last) for the logits alone, which read only each sequence's [CLS] row:
+ * the other rows reach that row only through attention's keys and values, and
+ * cls_attend_head folds those into the [CLS] query. So Q, attention, out_lin, the
+ * LayerNorms and the FFN run for the [CLS] rows (already gathered into cls_in) alone, and
+ * the other rows are read once more as they are (h), with no projection at all. */
 static void last_block_cls(const part *pt, int l) {
     const gq_dbert_cpu *r = pt->r;
+    const gq_dbert_layer *L = &r->m->layers[l];
     int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh, ns = pt->s1 - pt->s0;
-    size_t o = (size_t)pt->t0 * d;
-    float *x = r->cls_in + (size_t)pt->s0 * d, *q = r->q + o; /* ns <= n rows of q are free */
-    project(pt, l, r->h + o, pt->n, NULL, r->k + o, r->v + o);
+    float *x = r->cls_in + (size_t)pt->s0 * d, *q = r->q + (size_t)pt->t0 * d; /* ns <= n rows of q are free */
     project(pt, l, x, ns, q, NULL, NULL);
     for (int s = pt->s0; s < pt->s1; s++)
-        for (int hd = 0; hd < nh; hd++) {
-            size_t kv = (size_t)r->start[s] * d + (size_t)hd * dh;
-            attend_head(q + (size_t)(s - pt->s0) * d + (size_t)hd * dh, 1, r->k + kv, r->v + kv, pt->lens[s], d, dh,
-                        &pt->sc);
-        }
+        for (int hd = 0; hd < nh; hd++)
+            cls_attend_head(q + (size_t)(s - pt->s0) * d + (size_t)hd * dh, r->h + (size_t)r->start[s] * d, pt->lens[s],
+                            L, hd, d, dh, &pt->sc);
     output_and_ffn(pt, l, x, q, r->ff + (size_t)pt->t0 * r->m->cfg.hidden_dim, ns);
 }
 
@@ -856,12 +896,19 @@ double gq_dbert_flops_full(const gq_dbert_config *c, const int *lens, int nseq) 
     return f;
 }
 
+/* The last block of the cut: one row through Q, out_lin, the FFN and, per head, Wk_hᵀ q
+ * and Wv_h z (together two more d x d products); scores u·x_t and z = Σ p_t x_t over T
+ * rows of d for each of n_heads heads (cls_attend_head). */
+static double last_block_flops(const gq_dbert_config *c, double T) {
+    return linear_flops(c, 1, 4, 2) + 4 * T * c->dim * c->n_heads;
+}
+
 double gq_dbert_flops(const gq_dbert_config *c, const int *lens, int nseq) {
     double f = 0;
     for (int s = 0; s < nseq; s++) {
         double T = lens[s];
         f += (c->n_layers - 1) * (linear_flops(c, T, 4, 2) + attention_flops(c, T, T)) + classifier_flops(c);
-        f += linear_flops(c, T, 2, 0) + linear_flops(c, 1, 2, 2) + attention_flops(c, 1, T);
+        f += last_block_flops(c, T);
     }
     return f;
 }

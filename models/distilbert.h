@@ -145,8 +145,8 @@ gq_status gq_dbert_forward(gq_dbert_runner *r, const int32_t *ids, const int *le
 
 /* Floating-point operations of a forward without hooks over the given lengths (for
  * GFLOP/s): the logits read only the first ([CLS]) token of each sequence, so the last
- * block computes K and V for every token, and Q, attention, out_lin, the LayerNorms and
- * the FFN for the [CLS] tokens only. */
+ * block runs for the [CLS] tokens only, its attention over the other tokens' hidden states
+ * with the key and value weights folded into the query (no K or V projection). */
 double gq_dbert_flops(const gq_dbert_config *cfg, const int *lens, int nseq);
 /* ... and of the full forward, every block on every token (a forward with hooks; the work
  * a sgemm-bound forward is measured against). */
