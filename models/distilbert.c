@@ -5,6 +5,7 @@
  * no padded position is ever computed and padding can never change a logit. */
 #define _POSIX_C_SOURCE 200809L
 #include "runner_impl.h"
+#include "fast_expf.h"
 #include "hub.h"
 #include "pool.h"
 
@@ -553,14 +554,15 @@ static float row_max(const float *p, int n) {
 
 /* Each of the first `rows` rows of s (w apart) <- softmax over its n entries,
  * max-subtracted for stability. Each row's sum runs in ascending order, as it always has,
- * the rows' sums interleaved so that they do not wait on each other. glibc's expf stays:
- * a vectorized exp, even one more exact, moved the mlm models' logits by over 1e-6 (it
- * differs from expf by one ulp on a few near-ties). */
+ * the rows' sums interleaved so that they do not wait on each other. */
 PHASE static void block_softmax(float *s, int w, int n, int rows) {
     float sum[ATT_ROWS] = {0};
     for (int r = 0; r < rows; r++) {
         float *p = s + (size_t)r * w, mx = row_max(p, n);
-        for (int j = 0; j < n; j++) p[j] = expf(p[j] - mx);
+        /* gq_expf_nonpositive's domain, in a loop of its own: GCC vectorizes neither loop
+         * with this (possibly trapping) comparison inside gq_expf_nonpositive's */
+        for (int j = 0; j < n; j++) p[j] = p[j] - mx < -104.0f ? -104.0f : p[j] - mx;
+        for (int j = 0; j < n; j++) p[j] = gq_expf_nonpositive(p[j]);
     }
     for (int j = 0; j < n; j++)
         for (int r = 0; r < rows; r++) sum[r] += s[(size_t)r * w + j];

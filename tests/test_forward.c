@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 
 #include "distilbert.h"
+#include "fast_expf.h"
 #include "quant_method.h"
 #include "testlib.h"
 
@@ -470,6 +471,35 @@ static void check_attention_shapes(gq_test_ctx *t) {
     }
 }
 
+/* Whether gq_expf_nonpositive gives expf's bits for x <= 0, x clamped at -104 as the
+ * softmax clamps it. */
+static int same_as_expf(float x) {
+    float got = gq_expf_nonpositive(x < -104.0f ? -104.0f : x), want = expf(x);
+    return !memcmp(&got, &want, sizeof got);
+}
+
+/* gq_expf_nonpositive against glibc's expf, bit for bit, on every 1021st float from -0 to
+ * -inf (every one with GQ_TEST_EXPF_STRIDE=1: 2.1e9, about 30 s) and on the ends of expf's
+ * special cases (0 below -103.97, the least subnormal below -103.28). */
+static void check_expf(gq_test_ctx *t) {
+    static const float edges[] = {-0.0f, -0x1.9fe368p6f, -0x1.9d1d9ep6f, -104.0f, -87.3f, -1e-30f, -INFINITY};
+    const char *env = getenv("GQ_TEST_EXPF_STRIDE");
+    uint64_t stride = env && atoi(env) > 0 ? (uint64_t)atoi(env) : 1021;
+    long n = 0, differ = 0;
+    float first = 0;
+    for (uint64_t u = 0x80000000u; u <= 0xff800000u; u += stride, n++) {
+        uint32_t bits = (uint32_t)u;
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        if (!same_as_expf(x)) first = differ++ ? first : x;
+    }
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++, n++)
+        if (!same_as_expf(edges[i])) first = differ++ ? first : edges[i];
+    GQ_CHECK(t, differ == 0, "gq_expf_nonpositive differs from expf on %ld of %ld floats (first at %a)", differ, n,
+             (double)first);
+    printf("gq_expf_nonpositive: %ld floats in [-inf, 0], %ld differ from expf\n", n, differ);
+}
+
 /* Writes dir/config.json from the tiny-a config with one key replaced. */
 static void write_config(const char *dir, const char *base_cfg, const char *from, const char *to) {
     char *text = NULL;
@@ -556,6 +586,7 @@ int main(int argc, char **argv) {
     check_threads(&t, "tiny-a");
     check_threads(&t, "tiny-b");
     check_attention_shapes(&t);
+    check_expf(&t);
     check_bad_models(&t);
     return gq_test_done(&t);
 }
