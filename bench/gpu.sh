@@ -2,7 +2,8 @@
 # bench/gpu.sh: glueq's CUDA backend against its peers on the same GPU, written to
 # results/gpu.md (issue 12). Runs on a machine with an NVIDIA GPU and installs nothing:
 #   - `glueq eval --device cuda` on QNLI dev with a DistilBERT-base-shaped checkpoint of
-#     seeded random weights (glueq-bench make-base), tokens/s as the median of $REPS runs;
+#     seeded random weights (glueq-bench make-base), tokens/s as the median of $REPS runs,
+#     each a cold process: its wall time, and where the GPU's start went (the runner's line);
 #   - the peers on the same token ids (bench/gpu_peers.py, fixtures/tokrefs): HF transformers
 #     eager padded to 128 in batches of 32, length-bucketed eager in batches of 32 and 256,
 #     torch.compile in batches of 256 — all FP32 with TF32 off;
@@ -88,8 +89,12 @@ if stage glueq; then
   record "$("$gb" task --model "$model" --task qnli --device cuda --reps "$REPS" | sed 's/^{/{"kind": "glueq_warm", /')"
   for rep in $(seq "$REPS"); do
     log "glueq eval --device cuda, qnli, run $rep/$REPS"
-    j=$("$glueq" eval --model "$model" --task qnli --device cuda --json --quiet)
-    record "{\"kind\": \"glueq\", \"task\": \"qnli\", \"rep\": $rep, \"eval\": $j}"
+    t0=$(date +%s.%N)
+    j=$("$glueq" eval --model "$model" --task qnli --device cuda --json 2> "$work/eval.err")
+    t1=$(date +%s.%N)
+    # the runner's line on where its cold start went (cuda/dbert_cuda.cu), as a JSON string
+    start=$(grep -m1 '^glueq: cuda: driver' "$work/eval.err" | $py -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))')
+    record "{\"kind\": \"glueq\", \"task\": \"qnli\", \"rep\": $rep, \"process_seconds\": $($py -c "print(round($t1 - $t0, 3))"), \"cold_start\": $start, \"eval\": $j}"
   done
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$work/mem.txt" &
   smi=$!

@@ -15,10 +15,18 @@
  * Weights are uploaded once; the query, key and value matrices of a block are stored as
  * one (3·dim, dim) matrix so that Q, K and V are one GEMM. Before each batch the Linears
  * whose version (distilbert.h) changed since their upload are uploaded again, and only
- * those: a sweep re-uploads its quantized matrices once per grid point. */
+ * those: a sweep re-uploads its quantized matrices once per grid point.
+ *
+ * Cold start: opening a runner checks for a GPU and returns; the slow rest (the CUDA
+ * context, cuBLAS, device memory, the weights the caller never rewrites, and a warm-up batch
+ * that loads the kernels) runs on a thread of its own while the caller goes on (glueq eval
+ * tokenizes its data meanwhile), and ready() waits for it. That thread never reads
+ * the block Linears, which the caller may rewrite in place after opening: the first forward
+ * uploads them. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +62,13 @@ struct gq_dbert_cuda {
     int *host_info;
     float *host_act; /* (cap_tok, max(dim, hidden_dim)) activations copied out for hooks */
     const gq_dbert_hooks *hooks; /* of the current forward, or NULL */
+    int tf32;
+    /* prepare() on its own thread, joined by the first forward (or by free) */
+    pthread_t prep;
+    int prep_running, prepared;
+    gq_status prep_status;
+    gq_err prep_err;
+    double t_driver, t_step[4]; /* seconds: the driver's start; context, cuBLAS, memory, warm-up */
 };
 
 /* ------------------------------------------------------------------ kernels ---- */
@@ -280,8 +295,9 @@ static gq_status alloc_layer(dev_layer *L, int d, int hd, gq_err *err) {
     return GQ_OK;
 }
 
-/* Allocates and uploads everything the forward reads but the activations. */
-static gq_status upload_model(gq_dbert_cuda *g, gq_err *err) {
+/* Allocates everything the forward reads but the activations, and uploads what the caller
+ * never rewrites: embeddings, LayerNorms and the head (the block Linears: sync_weights). */
+static gq_status upload_fixed(gq_dbert_cuda *g, gq_err *err) {
     const gq_dbert *m = g->m;
     const gq_dbert_config *c = &m->cfg;
     size_t d = (size_t)c->dim;
@@ -306,7 +322,7 @@ static gq_status upload_model(gq_dbert_cuda *g, gq_err *err) {
             (s = upload(L->ln2_b, H->out_ln_b, d, err)))
             return s;
     }
-    return sync_weights(g, 1, err);
+    return GQ_OK;
 }
 
 static void free_activations(gq_dbert_cuda *g) {
@@ -432,15 +448,14 @@ static gq_status last_block(gq_dbert_cuda *g, int layer, int n, const int *start
     return ffn(g, L, layer, g->hc, nseq, err);
 }
 
-/* With hooks (calibration, tests), every block runs on all tokens, since the hooks want
- * every row, and each hooked activation is copied to the host. */
-static gq_status cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                              float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
+/* One batch on the weights on the device, into activations reserved for it. With hooks
+ * (calibration, tests), every block runs on all tokens, since the hooks want every row, and
+ * each hooked activation is copied to the host. */
+static gq_status run_batch(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
+                           float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
     const gq_dbert_config *c = &g->m->cfg;
     int d = c->dim, nl = c->n_labels;
-    gq_status s = reserve(g, n, nseq, err);
-    if (s == GQ_OK) s = sync_weights(g, 0, err);
-    if (s != GQ_OK) return s;
+    gq_status s;
     /* ids, positions and sequence starts: one upload */
     int *hi = g->host_info, *start = hi + 2 * n;
     start[0] = 0;
@@ -469,8 +484,81 @@ static gq_status cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *l
     return GQ_OK;
 }
 
+/* A batch of the size the runner is fed (GQ_DBERT_CUDA_BATCH_TOKENS in sequences of 32, the
+ * length of most GLUE rows), run once so that the first real batch finds cuBLAS's and our
+ * kernels loaded (CUDA loads them lazily, at first launch) and the activations allocated.
+ * Its weights may be anything: the logits are thrown away. */
+static gq_status warm_up(gq_dbert_cuda *g, gq_err *err) {
+    const gq_dbert_config *c = &g->m->cfg;
+    int len = c->max_pos < 32 ? c->max_pos : 32, nseq = GQ_DBERT_CUDA_BATCH_TOKENS / len, n = nseq * len;
+    int32_t *ids = (int32_t *)gq_calloc_array((size_t)n, sizeof *ids);
+    int *lens = (int *)gq_malloc_array((size_t)nseq, sizeof *lens);
+    float *logits = (float *)gq_malloc_array((size_t)nseq * c->n_labels, sizeof *logits);
+    gq_status s = ids && lens && logits ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
+    for (int i = 0; s == GQ_OK && i < nseq; i++) lens[i] = len;
+    if (s == GQ_OK) s = run_batch(g, ids, lens, nseq, n, len, logits, NULL, err);
+    free(ids), free(lens), free(logits);
+    return s;
+}
+
+/* The slow part of opening, timed step by step (gq_dbert_cuda's header comment). */
+static gq_status prepare(gq_dbert_cuda *g, gq_err *err) {
+    double t = gq_now();
+    CUDA_TRY(cudaFree(0), "cannot create a context"); /* the first runtime call that needs one */
+    g->t_step[0] = gq_now() - t, t = gq_now();
+    if (cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS) return gq_fail(err, GQ_ERR_IO, "device cuda: cannot start cuBLAS");
+    /* FP32 sgemm unless TF32 is asked for (CUBLAS_DEFAULT_MATH never uses TF32). */
+    if (cublasSetMathMode(g->blas, g->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
+        return gq_fail(err, GQ_ERR_IO, "device cuda: cannot set cuBLAS's math mode");
+    g->t_step[1] = gq_now() - t, t = gq_now();
+    gq_status s = upload_fixed(g, err);
+    if (s == GQ_OK) s = reserve(g, GQ_DBERT_CUDA_BATCH_TOKENS, GQ_DBERT_CUDA_BATCH_TOKENS, err);
+    g->t_step[2] = gq_now() - t, t = gq_now();
+    if (s == GQ_OK) s = warm_up(g, err);
+    g->t_step[3] = gq_now() - t;
+    return s;
+}
+
+static void *prepare_thread(void *arg) {
+    gq_dbert_cuda *g = (gq_dbert_cuda *)arg;
+    g->prep_status = prepare(g, &g->prep_err);
+    return NULL;
+}
+
+/* Waits for prepare() and uploads the block Linears, once (gq_dbert_runner_ready, or the
+ * first forward); then says where the time went. */
+static gq_status ready(gq_dbert_cuda *g, gq_err *err) {
+    if (g->prepared) return GQ_OK;
+    double t = gq_now();
+    if (g->prep_running) pthread_join(g->prep, NULL);
+    g->prep_running = 0;
+    if (g->prep_status != GQ_OK) {
+        if (err) *err = g->prep_err;
+        return g->prep_status;
+    }
+    double waited = gq_now() - t;
+    t = gq_now();
+    gq_status s = sync_weights(g, 1, err);
+    if (s != GQ_OK) return s;
+    g->prepared = 1;
+    gq_info("cuda: driver %.2f s; then, beside the caller's work: context %.2f s, cuBLAS %.2f s, memory and fixed "
+            "weights %.2f s, warm-up batch %.2f s; waited %.2f s for them when first needed, then uploaded the block "
+            "Linears in %.2f s", g->t_driver, g->t_step[0], g->t_step[1], g->t_step[2], g->t_step[3], waited,
+            gq_now() - t);
+    return GQ_OK;
+}
+
+static gq_status cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
+                              float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
+    gq_status s = ready(g, err);
+    if (s == GQ_OK) s = reserve(g, n, nseq, err);
+    if (s == GQ_OK) s = sync_weights(g, 0, err);
+    return s == GQ_OK ? run_batch(g, ids, lens, nseq, n, max_len, logits, hooks, err) : s;
+}
+
 static void cuda_free(gq_dbert_cuda *g) {
     if (!g) return;
+    if (g->prep_running) pthread_join(g->prep, NULL);
     free_activations(g);
     for (int l = 0; g->layers && l < g->m->cfg.n_layers; l++) {
         dev_layer *L = &g->layers[l];
@@ -492,7 +580,8 @@ static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_
         return gq_fail(err, GQ_ERR_UNSUPPORTED, "device cuda: head size %d is over the %d the attention kernel takes",
                        c->dim / c->n_heads, ATT_MAX_DH);
     int count = 0;
-    cudaError_t e = cudaGetDeviceCount(&count);
+    double t = gq_now();
+    cudaError_t e = cudaGetDeviceCount(&count); /* starts the driver */
     if (e != cudaSuccess || count == 0)
         return gq_fail(err, GQ_ERR_UNSUPPORTED, "device cuda: no CUDA GPU found (%s)",
                        e != cudaSuccess ? cudaGetErrorString(e) : "no device");
@@ -501,14 +590,11 @@ static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_
     g->m = m;
     g->layers = (dev_layer *)gq_calloc_array((size_t)c->n_layers, sizeof *g->layers);
     g->seen = (unsigned *)gq_calloc_array((size_t)c->n_layers * GQ_LIN_COUNT, sizeof *g->seen);
+    g->tf32 = tf32, g->t_driver = gq_now() - t;
     gq_status s = g->layers && g->seen ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
-    if (s == GQ_OK && cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS)
-        s = gq_fail(err, GQ_ERR_IO, "device cuda: cannot start cuBLAS");
-    /* FP32 sgemm unless TF32 is asked for (CUBLAS_DEFAULT_MATH never uses TF32). */
-    if (s == GQ_OK && cublasSetMathMode(g->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH) !=
-                          CUBLAS_STATUS_SUCCESS)
-        s = gq_fail(err, GQ_ERR_IO, "device cuda: cannot set cuBLAS's math mode");
-    if (s == GQ_OK) s = upload_model(g, err);
+    if (s == GQ_OK && pthread_create(&g->prep, NULL, prepare_thread, g) != 0)
+        s = gq_fail(err, GQ_ERR_NOMEM, "cuda: cannot start a thread");
+    g->prep_running = s == GQ_OK;
     if (s != GQ_OK) {
         cuda_free(g);
         return s;
@@ -520,4 +606,4 @@ static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_
 /* The module's one export (runner_impl.h); everything else is hidden (CMake's visibility
  * preset), so that nothing here can clash with the executable's symbols. */
 extern "C" __attribute__((visibility("default"))) const gq_dbert_cuda_api gq_dbert_cuda_module = {
-    GQ_CUDA_MODULE_ABI, sizeof(gq_dbert), cuda_open, cuda_free, cuda_forward};
+    GQ_CUDA_MODULE_ABI, sizeof(gq_dbert), cuda_open, cuda_free, cuda_forward, ready};

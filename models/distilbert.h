@@ -115,7 +115,11 @@ typedef struct {
  * that count before it returns.
  * CUDA: the weights are uploaded once; before each forward, the Linears whose version
  * changed are uploaded again (only those). Passes with hooks (calibration) run there too,
- * with every row of every block, and hand the hooks host copies of the activations. */
+ * with every row of every block, and hand the hooks host copies of the activations.
+ * Opening returns once a GPU is known to be there: the device gets ready (context, cuBLAS,
+ * memory, a warm-up batch) on a thread of its own while the caller does other work, and
+ * gq_dbert_runner_ready or the first forward waits for it; errors of that part come from
+ * there. */
 typedef struct gq_dbert_runner gq_dbert_runner;
 /* Opens a runner on o->device (o NULL: CPU, all cores). Fails with one line naming the
  * problem: a build without CUDA, its CUDA backend module missing or unloadable, no GPU, out
@@ -124,6 +128,9 @@ gq_status gq_dbert_runner_open(const gq_dbert *m, const gq_dbert_runner_opts *o,
 /* CPU runner with `threads` threads (0: all cores); NULL when out of memory. */
 gq_dbert_runner *gq_dbert_runner_new(const gq_dbert *m, int threads);
 void gq_dbert_runner_free(gq_dbert_runner *r);
+/* Waits until the runner can run a batch at once (a CUDA runner's start, above), so that a
+ * caller can time its forwards alone; a no-op on the CPU and once ready. */
+gq_status gq_dbert_runner_ready(gq_dbert_runner *r, gq_err *err);
 /* The model a runner was made for. */
 const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r);
 gq_device gq_dbert_runner_device(const gq_dbert_runner *r);

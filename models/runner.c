@@ -63,6 +63,10 @@ void gq_dbert_runner_free(gq_dbert_runner *r) {
     free(r);
 }
 
+gq_status gq_dbert_runner_ready(gq_dbert_runner *r, gq_err *err) {
+    return r->cuda ? r->cuda_api->ready(r->cuda, err) : GQ_OK;
+}
+
 const gq_dbert *gq_dbert_runner_model(const gq_dbert_runner *r) { return r->m; }
 gq_device gq_dbert_runner_device(const gq_dbert_runner *r) { return r->opts.device; }
 int gq_dbert_runner_threads(const gq_dbert_runner *r) { return r->opts.threads; }

@@ -26,7 +26,7 @@ gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *l
 typedef struct gq_dbert_cuda gq_dbert_cuda;
 /* Bumped whenever this table or the structs of distilbert.h change, so that a module of
  * another glueq is refused with a message instead of crashing. */
-#define GQ_CUDA_MODULE_ABI 1
+#define GQ_CUDA_MODULE_ABI 2
 #define GQ_CUDA_MODULE_SYMBOL "gq_dbert_cuda_module"
 #define GQ_CUDA_MODULE_FILE "libglueq_cuda.so"
 typedef struct {
@@ -36,6 +36,7 @@ typedef struct {
     void (*free)(gq_dbert_cuda *g);
     gq_status (*forward)(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
                          float *logits, const gq_dbert_hooks *hooks, gq_err *err);
+    gq_status (*ready)(gq_dbert_cuda *g, gq_err *err);
 } gq_dbert_cuda_api;
 
 /* Loads the module (cuda_loader.c): $GLUEQ_CUDA_MODULE when set, else beside the executable
