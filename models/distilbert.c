@@ -588,8 +588,8 @@ static inline vec8 load8(const float *p) {
 /* kt (dh, w) <- one head's keys k (T rows, d apart) transposed and zero past T, so that
  * a query's scores lie along contiguous memory; vp (T, dhp) <- its values with zero
  * columns past dh. Both pads let every tile run full width. */
-PHASE static void copy_head(const float *restrict k, const float *restrict v, int T, int d, int dh, float *restrict kt,
-                      int w, float *restrict vp, int dhp) {
+PHASE static void copy_head(const float *restrict k, const float *restrict v, int T, int d, int dh,
+                            float *restrict kt, int w, float *restrict vp, int dhp) {
     for (int c = 0; c < dh; c++) {
         for (int j = 0; j < T; j++) kt[(size_t)c * w + j] = k[(size_t)j * d + c];
         for (int j = T; j < w; j++) kt[(size_t)c * w + j] = 0.0f;
@@ -619,7 +619,7 @@ PHASE static void block_scores(float *const q[ATT_ROWS], const float *restrict k
 /* o_r <- Σ_j p_rj v_j (dh columns) for the first `rows` rows of a block (p rows w apart,
  * vp rows dhp apart), summed over the keys in ascending order from 0, as for one row. */
 PHASE static void block_values(const float *restrict p, int w, int T, const float *restrict vp, int dh, int dhp,
-                         float *const o[ATT_ROWS], int rows) {
+                               float *const o[ATT_ROWS], int rows) {
     for (int c0 = 0; c0 < dh; c0 += ATT_COLS) {
         vec8 acc[ATT_ROWS][TILE_VECS] = {{{0}}};
         for (int j = 0; j < T; j++) {
@@ -777,8 +777,8 @@ static double dot_d(const double *restrict a, const float *restrict b, int n) {
  *   q·k_t = q·(Wk_h x_t + bk_h) = u·x_t + q·bk_h,  u = Wk_hᵀ q,
  * and q·bk_h is the same for every t, which softmax ignores; with p = softmax_t(u·x_t),
  *   Σ_t p_t (Wv_h x_t + bv_h) = Wv_h z + bv_h,  z = Σ_t p_t x_t  (Σ_t p_t = 1),
- * which overwrites q. Wk_h, Wv_h: rows hd·dh .. of Wk, Wv. That is 4·T·d + 4·dh·d
- * multiply-adds in place of K's and V's 4·T·d·dh. The sums run in double, so that what
+ * which overwrites q. Wk_h, Wv_h: rows hd·dh .. of Wk, Wv. That is 2·T·d + 2·dh·d
+ * multiply-adds in place of K's and V's 2·T·d·dh. The sums run in double, so that what
  * moves the logits from the K and V route's (by up to 6e-7 on the shipped models' dev
  * sets) is that route's own float rounding, not this one's. */
 PHASE static void cls_attend_head(float *q, const float *x, int T, const gq_dbert_layer *L, int hd, int d, int dh,
