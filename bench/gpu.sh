@@ -39,6 +39,7 @@ log() { echo "gpu.sh: $*" >&2; }
 stage() { [[ " $STAGES " == *" $1 "* ]]; }
 record() { echo "$1" >> "$out"; }
 py=${PYTHON:-python3}
+cmdline="${GLUEQ_BUILD:+GLUEQ_BUILD=DIR }bench/gpu.sh" # as results/gpu.md will name it
 
 # ---- build
 # What configuring glueq needs (CMakeLists.txt), all named in one line when any is missing.
@@ -74,7 +75,7 @@ gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,nohea
 rev=${GLUEQ_REVISION:-$("$glueq" --version | sed -n 's/^revision: \([0-9a-f]\{7\}\)[0-9a-f]*/\1/p')}
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 record "$($py -c 'import json,sys,os; print(json.dumps({"kind": "machine", "gpu": sys.argv[1], "revision": sys.argv[2],
-  "cpus": os.cpu_count(), "cpu": sys.argv[4], "reps": int(sys.argv[3]), "command": "bench/gpu.sh"}))' "$gpu" "$rev" "$REPS" "$cpu")"
+  "cpus": os.cpu_count(), "cpu": sys.argv[4], "reps": int(sys.argv[3]), "command": sys.argv[5]}))' "$gpu" "$rev" "$REPS" "$cpu" "$cmdline")"
 # the CPU side (quantization, scoring, calibration) runs on OpenBLAS with all cores
 # (glueq itself restarts with OPENBLAS_CORETYPE=SkylakeX where OpenBLAS picks older kernels
 # than an AVX-512 CPU has: harness/blas.c; glueq-bench takes the library's own choice)

@@ -52,8 +52,9 @@ def write(results, md, tokrefs):
     peers = get("peer")
     out += ["## QNLI dev throughput", "",
             "Timed as the peers are: the median of warm passes over the dev set in one process "
-            "(`glueq-bench task --device cuda`). `glueq eval --device cuda`, one cold process per run, timed from "
-            "its first batch (any wait for the GPU's start, which overlaps the tokenization, included): " +
+            "(`glueq-bench task --device cuda`). `glueq eval --device cuda`, one cold process per run, whose seconds "
+            "time the forwards once the runner is ready (they never timed its opening; its start, with a warm-up "
+            "batch that loads the kernels, now runs beside the tokenization): " +
             (f"{cold_tps:,.0f} tokens/s (median of {len(g)} processes)." if cold_tps else "not run.")]
     if g and "process_seconds" in g[0]:
         out[-1] += (f" Each process took {statistics.median(r['process_seconds'] for r in g):.2f} s in all (median; "
@@ -85,9 +86,20 @@ def write(results, md, tokrefs):
         out += ["", f"CPU: {mach.get('cpu', '?')}, where the quantizers, scoring and calibration statistics run; "
                     "OpenBLAS sgemm " + "; ".join(f"{c['sgemm_gflops']:,.0f} GFLOP/s on {c['threads']} threads "
                                                   f"({c['openblas']})" for c in cs) + "."]
+    ca = get("cold_ab")
+    if ca:
+        x = ca[0]
+        out += ["", "## Cold start: one `glueq eval --device cuda` process on QNLI dev", "",
+                f"`{x['command']}`, interleaved, {x['reps']} runs each (medians): before the runner's start moved "
+                f"beside the tokenization ({x['before']}): forward {x['before_tokens_per_s']:,.0f} tokens/s, "
+                f"process {x['before_process_s']:.2f} s; after ({x['after']}): {x['after_tokens_per_s']:,.0f} tokens/s, "
+                f"{x['after_process_s']:.2f} s.", "",
+                "Where a process's time goes (separate commands, medians of 3): " +
+                ", ".join(f"{k} {v:.2f} s" for k, v in x["phases"].items()) + ". " + x["note"]]
     ex = get("exactness")
     if ex:
-        out += ["", "## Exactness (`GLUEQ_CUDA_BASE_MODEL=build/gpubench/base ctest -L cuda -V`, same machine)", ""]
+        out += ["", "## Exactness (`GLUEQ_CUDA_BASE_MODEL=build/gpubench/base ctest -L cuda -V`, with a bundle "
+                "`ctest --test-dir DIR -L cuda -V`; same machine)", ""]
         out += [f"- {l}" for l in ex[0]["lines"]]
     mem = get("memory")
     if mem:
