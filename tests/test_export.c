@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "testlib.h"
+#include "testquant.h"
 
 static char tmpdir[256];
 
@@ -50,32 +51,18 @@ static gq_status forward(gq_dbert *m, const examples *ex, float *logits, gq_err 
  * them) for task rte and writes the logits of ex. Returns the model (caller frees). */
 static gq_dbert *quantize_in_memory(gq_test_ctx *t, const char *model_dir, char **flags, int nflags,
                                     const examples *ex, float *logits) {
-    static const gq_arg_spec SPEC[] = {GQ_CLI_QUANT_FLAGS, {NULL, 0}};
     gq_err err = {{0}};
-    gq_args a;
-    gq_cli_quant cq;
     gq_dbert *m = NULL;
-    gq_tok *tok = NULL;
-    gq_quant_session *session = NULL;
+    gq_dbert_runner *r = NULL;
     gq_quant_report rep;
-    char *vocab = gq_test_path(t, "assets/vocab/vocab.txt"), *glue = gq_test_path(t, "assets/glue");
     char cache[300];
     snprintf(cache, sizeof cache, "%s/cache", tmpdir);
-    gq_dbert_runner *r = NULL;
-    gq_status s = gq_args_parse(&a, SPEC, nflags, flags, &err);
-    if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
-    cq.cache_dir = cache;
-    if (s == GQ_OK) s = gq_dbert_load(model_dir, &m, &err);
-    if (s == GQ_OK) s = gq_tok_load(vocab, &tok, &err);
+    gq_status s = gq_dbert_load(model_dir, &m, &err);
     if (s == GQ_OK && !(r = gq_dbert_runner_new(m, 1))) s = GQ_ERR_NOMEM;
-    if (s == GQ_OK)
-        s = gq_cli_quantize(&cq, m, r, tok, gq_glue_task_find("rte"), glue, 128, &session, &rep, NULL, &err);
+    if (s == GQ_OK) s = gq_test_quantize(t, flags, nflags, cache, m, r, &rep, &err);
     if (s == GQ_OK) s = forward(m, ex, logits, &err);
     GQ_CHECK(t, s == GQ_OK, "in-memory quantization of %s: %s", model_dir, err.msg);
     gq_dbert_runner_free(r);
-    gq_quant_session_free(session);
-    gq_tok_free(tok);
-    free(vocab), free(glue);
     return m;
 }
 

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "quant_method.h"
 #include "testlib.h"
+#include "testquant.h"
 
 enum { D = 16, N = 16, ROWS = 8 };
 
@@ -230,23 +231,16 @@ static void check_none_vs_pca(gq_test_ctx *t, const problem *p) {
 
 /* tiny-a quantized with --p 1 (K = every column) gives the FP32 logits. */
 static void check_all_columns_fp32(gq_test_ctx *t, const char *rotation) {
-    static const gq_arg_spec SPEC[] = {GQ_CLI_QUANT_FLAGS, {NULL, 0}};
     char rot[64], cache[300];
     snprintf(rot, sizeof rot, "rotation=%s", rotation);
     snprintf(cache, sizeof cache, "%s/cache", t->tmp);
-    char *argv[] = {"--method", "rosaq", "--bits", "2", "--p", "1", "--calib-n", "8", "--method-opt", rot,
-                    "--cache-dir", cache};
-    char *dir = gq_test_path(t, "fixtures/tiny-a"), *vocab = gq_test_path(t, "assets/vocab/vocab.txt");
-    char *glue = gq_test_path(t, "assets/glue");
+    char *argv[] = {"--method", "rosaq", "--bits", "2", "--p", "1", "--calib-n", "8", "--method-opt", rot};
+    char *dir = gq_test_path(t, "fixtures/tiny-a");
     gq_ckpt *ex = gq_test_load(t, "fixtures/tiny-a/expected.safetensors");
     const gq_tensor *ids = gq_ckpt_find(ex, "input_ids"), *am = gq_ckpt_find(ex, "attention_mask");
     gq_err err = {{0}};
-    gq_args a;
-    gq_cli_quant cq;
     gq_dbert *m = NULL;
-    gq_tok *tok = NULL;
     gq_dbert_runner *r = NULL;
-    gq_quant_session *session = NULL;
     gq_quant_report rep;
     int nseq = ids ? (int)ids->shape[0] : 0, len = ids ? (int)ids->shape[1] : 0, total = 0;
     int32_t *flat = calloc((size_t)nseq * len + 1, sizeof *flat);
@@ -255,14 +249,10 @@ static void check_all_columns_fp32(gq_test_ctx *t, const char *rotation) {
         for (int i = 0; i < len; i++)
             if (am->data[s * len + i] != 0) flat[total++] = (int32_t)ids->data[s * len + i], lens[s]++;
     float *fp32 = calloc((size_t)nseq * 2 + 1, sizeof *fp32), *q = calloc((size_t)nseq * 2 + 1, sizeof *q);
-    gq_status s = gq_args_parse(&a, SPEC, (int)(sizeof argv / sizeof argv[0]), argv, &err);
-    if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
-    if (s == GQ_OK) s = gq_dbert_load(dir, &m, &err);
-    if (s == GQ_OK) s = gq_tok_load(vocab, &tok, &err);
+    gq_status s = gq_dbert_load(dir, &m, &err);
     if (s == GQ_OK && !(r = gq_dbert_runner_new(m, 1))) s = GQ_ERR_NOMEM;
     if (s == GQ_OK) s = gq_dbert_forward(r, flat, lens, nseq, fp32, NULL, &err);
-    if (s == GQ_OK)
-        s = gq_cli_quantize(&cq, m, r, tok, gq_glue_task_find("rte"), glue, 128, &session, &rep, NULL, &err);
+    if (s == GQ_OK) s = gq_test_quantize(t, argv, (int)(sizeof argv / sizeof argv[0]), cache, m, r, &rep, &err);
     if (s == GQ_OK) s = gq_dbert_forward(r, flat, lens, nseq, q, NULL, &err);
     GQ_CHECK(t, s == GQ_OK && nseq > 0, "tiny-a rosaq %s: %s", rotation, err.msg);
     GQ_CHECK(t, s == GQ_OK && rep.total_protected == rep.total_numel, "every weight must be protected (%lld of %lld)",
@@ -270,12 +260,10 @@ static void check_all_columns_fp32(gq_test_ctx *t, const char *rotation) {
     char what[96];
     snprintf(what, sizeof what, "tiny-a rosaq rotation=%s K=all vs FP32 logits", rotation);
     if (s == GQ_OK) gq_check_close(t, what, q, fp32, (size_t)nseq * 2, TOL_LOGITS, 0);
-    gq_quant_session_free(session);
     gq_dbert_runner_free(r);
-    gq_tok_free(tok);
     gq_dbert_free(m);
     gq_ckpt_free(ex);
-    free(flat), free(lens), free(fp32), free(q), free(dir), free(vocab), free(glue);
+    free(flat), free(lens), free(fp32), free(q), free(dir);
 }
 
 int main(int argc, char **argv) {
