@@ -411,18 +411,30 @@ gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
     return r;
 }
 
-static void free_buffers(gq_dbert_cpu *r) {
-    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff), free(r->att), free(r->fold), free(r->start);
-    free(r->cls_in), free(r->cls_h);
-    r->h = r->q = r->k = r->v = r->ff = r->att = r->cls_in = r->cls_h = NULL;
-    r->fold = NULL;
+static void free_token_buffers(gq_dbert_cpu *r) {
+    free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff);
+    r->h = r->q = r->k = r->v = r->ff = NULL;
+    r->cap_tok = 0;
+}
+
+static void free_sequence_buffers(gq_dbert_cpu *r) {
+    free(r->start), free(r->cls_in), free(r->cls_h);
     r->start = NULL;
+    r->cls_in = r->cls_h = NULL;
+    r->cap_seq = 0;
+}
+
+static void free_scratch(gq_dbert_cpu *r) {
+    free(r->att), free(r->fold);
+    r->att = NULL;
+    r->fold = NULL;
+    r->cap_len = 0;
 }
 
 void gq_dbert_cpu_free(gq_dbert_cpu *r) {
     if (!r) return;
     gq_pool_free(r->pool);
-    free_buffers(r);
+    free_token_buffers(r), free_sequence_buffers(r), free_scratch(r);
     free(r);
 }
 
@@ -438,26 +450,44 @@ static att_scratch thread_scratch(const gq_dbert_cpu *r, int i) {
     return (att_scratch){kt, vp, vp + w * (size_t)att_width(dh), u, u + r->m->cfg.dim};
 }
 
-/* Grows the scratch buffers (never per token: once per larger batch shape). */
+/* A capacity for `need` that grew from `cap`: half as much again, so that batches of
+ * slowly growing shapes (eval sorts by length) do not reallocate, and fault in fresh
+ * pages, batch after batch. Untouched headroom costs address space, not memory. */
+static int grown(int need, int cap) {
+    int64_t g = (int64_t)cap + cap / 2;
+    return need > g ? need : g > INT32_MAX / 4 ? INT32_MAX / 4 : (int)g;
+}
+
+/* Grows the buffers a batch of ntok tokens in nseq sequences of up to max_len needs, each
+ * group only when that batch outgrows it (never per token: once per larger shape). */
 static int reserve(gq_dbert_cpu *r, int ntok, int nseq, int max_len) {
-    if (ntok <= r->cap_tok && nseq <= r->cap_seq && max_len <= r->cap_len) return 1;
     const gq_dbert_config *c = &r->m->cfg;
-    int tok = ntok > r->cap_tok ? ntok : r->cap_tok, seq = nseq > r->cap_seq ? nseq : r->cap_seq;
-    int len = max_len > r->cap_len ? max_len : r->cap_len;
-    size_t td = (size_t)tok * c->dim, nt = (size_t)gq_pool_threads(r->pool);
-    free_buffers(r);
-    r->h = gq_malloc_array(td, 4), r->q = gq_malloc_array(td, 4), r->k = gq_malloc_array(td, 4);
-    r->v = gq_malloc_array(td, 4), r->ff = gq_malloc_array((size_t)tok * c->hidden_dim, 4);
-    r->att = gq_malloc_array(nt * att_floats(len, c->dim / c->n_heads), 4);
-    r->fold = gq_malloc_array(nt * 2 * (size_t)c->dim, sizeof(double));
-    r->start = gq_malloc_array((size_t)seq + 1, sizeof *r->start);
-    r->cls_in = gq_malloc_array((size_t)seq * c->dim, 4), r->cls_h = gq_malloc_array((size_t)seq * c->dim, 4);
-    if (!r->h || !r->q || !r->k || !r->v || !r->ff || !r->att || !r->fold || !r->start || !r->cls_in || !r->cls_h) {
-        free_buffers(r);
-        r->cap_tok = r->cap_seq = r->cap_len = 0;
-        return 0;
+    size_t nt = (size_t)gq_pool_threads(r->pool);
+    if (ntok > r->cap_tok) {
+        int tok = grown(ntok, r->cap_tok);
+        size_t td = (size_t)tok * c->dim;
+        free_token_buffers(r);
+        r->h = gq_malloc_array(td, 4), r->q = gq_malloc_array(td, 4), r->k = gq_malloc_array(td, 4);
+        r->v = gq_malloc_array(td, 4), r->ff = gq_malloc_array((size_t)tok * c->hidden_dim, 4);
+        if (!r->h || !r->q || !r->k || !r->v || !r->ff) return free_token_buffers(r), 0;
+        r->cap_tok = tok;
     }
-    r->cap_tok = tok, r->cap_seq = seq, r->cap_len = len;
+    if (nseq > r->cap_seq) {
+        int seq = grown(nseq, r->cap_seq);
+        free_sequence_buffers(r);
+        r->start = gq_malloc_array((size_t)seq + 1, sizeof *r->start);
+        r->cls_in = gq_malloc_array((size_t)seq * c->dim, 4), r->cls_h = gq_malloc_array((size_t)seq * c->dim, 4);
+        if (!r->start || !r->cls_in || !r->cls_h) return free_sequence_buffers(r), 0;
+        r->cap_seq = seq;
+    }
+    if (max_len > r->cap_len) {
+        int len = grown(max_len, r->cap_len);
+        free_scratch(r);
+        r->att = gq_malloc_array(nt * att_floats(len, c->dim / c->n_heads), 4);
+        r->fold = gq_malloc_array(nt * 2 * (size_t)c->dim, sizeof(double));
+        if (!r->att || !r->fold) return free_scratch(r), 0;
+        r->cap_len = len;
+    }
     return 1;
 }
 
@@ -845,15 +875,23 @@ static void run_part(const part *pt) {
     classify(pt);
 }
 
-/* Part `i` of nparts: the sequences whose first token falls in the i-th nparts-th of the
- * batch's tokens (contiguous, as the starts grow). */
+/* The first sequence of part i of nparts: the sequence boundary nearest to the i-th
+ * nparts-th of the batch's ns sequences' tokens (start: first tokens, start[ns] the total).
+ * The nearest boundary, not the first one past it, so that no part is always the one
+ * that takes the sequence across the cut: a thread that finishes early only waits. */
+static int part_start(const int *start, int ns, int i, int nparts) {
+    int64_t target = (int64_t)start[ns] * i; /* in units of 1/nparts token */
+    int s = 0;
+    while (s < ns && (int64_t)start[s + 1] * nparts <= target) s++;
+    if (s < ns && (int64_t)start[s + 1] * nparts - target < target - (int64_t)start[s] * nparts) s++;
+    return s;
+}
+
+/* Part `i` of nparts: contiguous sequences with about a nparts-th of the batch's tokens. */
 static void pool_part(void *job, int i, int nparts) {
     part pt = *(const part *)job;
     const int *start = pt.r->start;
-    int64_t ntok = start[pt.s1];
-    int s0 = 0, s1;
-    while (s0 < pt.s1 && (int64_t)start[s0] * nparts < ntok * i) s0++;
-    for (s1 = s0; s1 < pt.s1 && (int64_t)start[s1] * nparts < ntok * (i + 1); s1++) {}
+    int s0 = part_start(start, pt.s1, i, nparts), s1 = part_start(start, pt.s1, i + 1, nparts);
     pt.s0 = s0, pt.s1 = s1, pt.t0 = start[s0], pt.n = start[s1] - start[s0];
     pt.sc = thread_scratch(pt.r, i);
     run_part(&pt);
