@@ -390,6 +390,45 @@ static void check_calibration_uncut(gq_test_ctx *t, const char *fixture) {
  * sequences (2009 tokens on tiny-a and tiny-b, 21 to 116 each) give every one of 4 threads
  * several sequences. Each thread count must match PyTorch, and repeated runs must give the
  * same bits. */
+/* The fixture's examples `take` (n of them, in order) as one batch through r, each
+ * example's logits against PyTorch's. */
+static void check_subset(gq_test_ctx *t, gq_dbert_runner *r, const reference *ref, const int *take, int n,
+                         const char *what) {
+    int nl = gq_dbert_runner_model(r)->cfg.n_labels, ntok = 0, *lens = malloc((size_t)n * sizeof *lens);
+    int32_t *ids = malloc((size_t)n * ref->T * sizeof *ids);
+    float *got = malloc((size_t)n * nl * sizeof *got), *want = malloc((size_t)n * nl * sizeof *want);
+    for (int j = 0; j < n; j++) {
+        int e = take[j], off = 0;
+        for (int i = 0; i < e; i++) off += ref->lens[i];
+        memcpy(ids + ntok, ref->ids + off, (size_t)ref->lens[e] * sizeof *ids);
+        memcpy(want + (size_t)j * nl, ref->logits->data + (size_t)e * nl, (size_t)nl * sizeof *want);
+        lens[j] = ref->lens[e], ntok += lens[j];
+    }
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_dbert_forward(r, ids, lens, n, got, NULL, &err) == GQ_OK, "%s", err.msg);
+    gq_check_close(t, what, got, want, (size_t)n * nl, GQ_TEST_LOGIT_ATOL, 0);
+    free(lens), free(ids), free(got), free(want);
+}
+
+/* A runner keeps its buffers from batch to batch and grows each group (tokens,
+ * sequences, the longest sequence) only when a batch outgrows it: here the examples
+ * shorter than the longest (tokens and sequences grow), then one longest example alone
+ * (only the length grows: 128 against 101 tokens, into a larger 16-key tile), then all of
+ * them (the caller's batch: tokens and sequences again). */
+static void check_growing_batches(gq_test_ctx *t, gq_dbert_runner *r, const reference *ref, const char *fixture) {
+    int longest = 0, *shorter = malloc((size_t)ref->n * sizeof *shorter), nshorter = 0;
+    for (int e = 1; e < ref->n; e++) longest = ref->lens[e] > ref->lens[longest] ? e : longest;
+    for (int e = 0; e < ref->n; e++)
+        if (ref->lens[e] < ref->lens[longest]) shorter[nshorter++] = e;
+    char what[128];
+    snprintf(what, sizeof what, "%s, reused runner: the %d examples shorter than the longest", fixture, nshorter);
+    check_subset(t, r, ref, shorter, nshorter, what);
+    snprintf(what, sizeof what, "%s, reused runner: a longest example (%d tokens) alone", fixture,
+             ref->lens[longest]);
+    check_subset(t, r, ref, &longest, 1, what);
+    free(shorter);
+}
+
 static void check_threads(gq_test_ctx *t, const char *fixture) {
     char what[128];
     gq_err err = {{0}};
@@ -400,6 +439,7 @@ static void check_threads(gq_test_ctx *t, const char *fixture) {
     float *logits = malloc(nv * sizeof(float)), *again = malloc(nv * sizeof(float));
     for (int threads = 1; threads <= 4; threads++) {
         gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+        check_growing_batches(t, r, &ref, fixture);
         GQ_CHECK(t, gq_dbert_forward(r, ref.ids, ref.lens, ref.n, logits, NULL, &err) == GQ_OK, "%s", err.msg);
         snprintf(what, sizeof what, "%s batched logits, %d threads", fixture, threads);
         gq_check_close(t, what, logits, ref.logits->data, nv, GQ_TEST_LOGIT_ATOL, 0);
