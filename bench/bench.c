@@ -24,7 +24,8 @@
  *                                of 128 tokens; wall and process CPU seconds (the session
  *                                uses every online core)
  * Common flags: --threads N (default 2), --reps R (default 3; medians are printed),
- * --tokens M (batch size, default GQ_EVAL_BATCH_TOKENS), --limit N (first N dev rows).
+ * --tokens M (the GEMMs' rows and seqlen's batch; default GQ_DBERT_CPU_ROUND_TOKENS, one round
+ * of the CPU forward over all its threads), --limit N (first N dev rows).
  * seqlen and task alternate each timed forward with a run of its Linear GEMMs alone, so
  * that the fraction of sgemm speed is measured on the same machine state. GLUE data and
  * vocab come from $GLUEQ_SHARED (default /work/shared).
@@ -340,7 +341,7 @@ static int task(const char *dir, const char *task_name, int threads, int limit, 
     task_ctx t = {r, enc};
     char what[96];
     snprintf(what, sizeof what, "\"task\": \"%s\", \"examples\": %d", task_name, enc->n);
-    int rc = paired(run_task, &t, &m->cfg, GQ_EVAL_BATCH_TOKENS, (double)enc->tokens,
+    int rc = paired(run_task, &t, &m->cfg, GQ_DBERT_CPU_ROUND_TOKENS, (double)enc->tokens,
                     gq_dbert_flops(&m->cfg, enc->len, enc->n), gq_dbert_flops_full(&m->cfg, enc->len, enc->n), reps,
                     what);
     gq_dbert_runner_free(r);
@@ -501,7 +502,7 @@ int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "", *model = opt(argc, argv, "--model", NULL);
     const char *task_name = opt(argc, argv, "--task", NULL);
     int threads = opt_int(argc, argv, "--threads", 2), reps = opt_int(argc, argv, "--reps", 3);
-    int tokens = opt_int(argc, argv, "--tokens", GQ_EVAL_BATCH_TOKENS), limit = opt_int(argc, argv, "--limit", 0);
+    int tokens = opt_int(argc, argv, "--tokens", GQ_DBERT_CPU_ROUND_TOKENS), limit = opt_int(argc, argv, "--limit", 0);
     if (reps < 1 || reps > MAX_REPS) return fprintf(stderr, "glueq-bench: --reps must be 1 to %d\n", MAX_REPS), 2;
     if (strcmp(cmd, "make-base") == 0 && argc > 2)
         return make_base(argv[2], (uint64_t)opt_int(argc, argv, "--seed", 0));

@@ -351,14 +351,14 @@ void gq_dbert_free(gq_dbert *m) {
  * in sgemm's C operand (beta = 1), so the only other passes over the activations are the
  * bias fills, attention, GELU and LayerNorm.
  *
- * Threads: the batch is cut into one part per thread, whole sequences with about equal
- * numbers of tokens, and each thread runs the entire model on its part with a
- * single-threaded sgemm. The parts never wait for each other, so one thread's GEMMs overlap
+ * Threads: the batch runs in rounds of about GQ_DBERT_CPU_ROUND_TOKENS tokens, each cut into
+ * one part per thread, whole sequences with about equal numbers of tokens, and each thread
+ * runs the entire model on its part of every round with a single-threaded sgemm (rounds
+ * and parts, below). The parts never wait for each other, so one thread's GEMMs overlap
  * the other's attention and LayerNorms, where OpenBLAS's own threads would leave cores idle
  * between GEMMs (measured: 2 threads of M/2 rows each run sgemm as fast as OpenBLAS's 2
- * threads on M rows). A given batch and thread count always cuts the same parts, so
- * results are deterministic. With hooks (which want all tokens of a Linear at once), a
- * single sequence or a single thread, the batch is one part and OpenBLAS threads the GEMMs.
+ * threads on M rows). With hooks (which want all tokens of a Linear at once) or a single
+ * sequence, the batch is one part and OpenBLAS threads the GEMMs.
  *
  * Without hooks, the last block runs for the logits alone (last_block_cls): everything
  * for the first token of each sequence, whose attention reads the other tokens' hidden
@@ -390,16 +390,21 @@ typedef struct {
 
 struct gq_dbert_cpu {
     const gq_dbert *m;
-    gq_pool *pool;    /* one part of a batch per thread */
-    int cap_tok, cap_seq, cap_len;
-    float *h;         /* (ntok, dim) hidden states */
-    float *q, *k, *v; /* (ntok, dim); q then holds the attention output */
-    float *ff;        /* (ntok, hidden_dim) */
+    gq_pool *pool; /* one part of each round per thread */
+    int cap_tok, cap_cls, cap_seq, cap_len;
+    /* Rows of the parts: thread i's part takes rows from i · part_rows (i · part_cls) on;
+     * a batch run as one part takes them all. */
+    int part_rows, part_cls;
+    float *h;         /* (cap_tok, dim) hidden states */
+    float *q, *k, *v; /* (cap_tok, dim); q then holds the attention output */
+    float *ff;        /* (cap_tok, hidden_dim) */
+    float *cls_in;    /* (cap_cls, dim) first-token states */
+    float *cls_h;     /* (cap_cls, dim) pre_classifier output */
     float *att;       /* (threads, att_floats) each thread's att_scratch, floats */
     double *fold;     /* (threads, 2, dim) and its doubles */
     int *start;       /* (nseq + 1) first token of each sequence */
-    float *cls_in;    /* (nseq, dim) first-token states */
-    float *cls_h;     /* (nseq, dim) pre_classifier output */
+    int *bounds;      /* (rounds, threads + 1) each round's parts: first sequences */
+    int64_t *load;    /* (threads) schedule's tokens per thread */
 };
 
 gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
@@ -410,8 +415,10 @@ gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
     /* OpenBLAS's thread count is process-wide: set here for the batches that run as one
      * part, and for other BLAS users in the process (quantizers, calibration). */
     openblas_set_num_threads(threads);
-    if (!(r->pool = gq_pool_new(threads))) {
-        free(r);
+    r->pool = gq_pool_new(threads);
+    r->load = r->pool ? gq_calloc_array((size_t)gq_pool_threads(r->pool), sizeof *r->load) : NULL;
+    if (!r->load) {
+        gq_dbert_cpu_free(r);
         return NULL;
     }
     return r;
@@ -423,10 +430,15 @@ static void free_token_buffers(gq_dbert_cpu *r) {
     r->cap_tok = 0;
 }
 
-static void free_sequence_buffers(gq_dbert_cpu *r) {
-    free(r->start), free(r->cls_in), free(r->cls_h);
-    r->start = NULL;
+static void free_cls_buffers(gq_dbert_cpu *r) {
+    free(r->cls_in), free(r->cls_h);
     r->cls_in = r->cls_h = NULL;
+    r->cap_cls = 0;
+}
+
+static void free_sequence_buffers(gq_dbert_cpu *r) {
+    free(r->start), free(r->bounds);
+    r->start = r->bounds = NULL;
     r->cap_seq = 0;
 }
 
@@ -440,7 +452,8 @@ static void free_scratch(gq_dbert_cpu *r) {
 void gq_dbert_cpu_free(gq_dbert_cpu *r) {
     if (!r) return;
     gq_pool_free(r->pool);
-    free_token_buffers(r), free_sequence_buffers(r), free_scratch(r);
+    free(r->load);
+    free_token_buffers(r), free_cls_buffers(r), free_sequence_buffers(r), free_scratch(r);
     free(r);
 }
 
@@ -464,13 +477,26 @@ static int grown(int need, int cap) {
     return need > g ? need : g > INT32_MAX / 4 ? INT32_MAX / 4 : (int)g;
 }
 
-/* Grows the buffers a batch of ntok tokens in nseq sequences of up to max_len needs, each
- * group only when that batch outgrows it (never per token: once per larger shape). */
-static int reserve(gq_dbert_cpu *r, int ntok, int nseq, int max_len) {
+/* Grows the per-sequence arrays for a batch of nseq sequences (once per larger batch). */
+static int reserve_sequences(gq_dbert_cpu *r, int nseq) {
+    if (nseq <= r->cap_seq) return 1;
+    int seq = grown(nseq, r->cap_seq), nt = gq_pool_threads(r->pool);
+    free_sequence_buffers(r);
+    r->start = gq_malloc_array((size_t)seq + 1, sizeof *r->start);
+    r->bounds = gq_malloc_array((size_t)seq * (nt + 1), sizeof *r->bounds);
+    if (!r->start || !r->bounds) return free_sequence_buffers(r), 0;
+    r->cap_seq = seq;
+    return 1;
+}
+
+/* Grows the buffers of the parts: rows token rows, cls [CLS] rows, sequences of up to
+ * max_len; each group only when a batch outgrows it (never per token: once per larger
+ * shape). */
+static int reserve_parts(gq_dbert_cpu *r, int rows, int cls, int max_len) {
     const gq_dbert_config *c = &r->m->cfg;
     size_t nt = (size_t)gq_pool_threads(r->pool);
-    if (ntok > r->cap_tok) {
-        int tok = grown(ntok, r->cap_tok);
+    if (rows > r->cap_tok) {
+        int tok = grown(rows, r->cap_tok);
         size_t td = (size_t)tok * c->dim;
         free_token_buffers(r);
         r->h = gq_malloc_array(td, 4), r->q = gq_malloc_array(td, 4), r->k = gq_malloc_array(td, 4);
@@ -478,13 +504,12 @@ static int reserve(gq_dbert_cpu *r, int ntok, int nseq, int max_len) {
         if (!r->h || !r->q || !r->k || !r->v || !r->ff) return free_token_buffers(r), 0;
         r->cap_tok = tok;
     }
-    if (nseq > r->cap_seq) {
-        int seq = grown(nseq, r->cap_seq);
-        free_sequence_buffers(r);
-        r->start = gq_malloc_array((size_t)seq + 1, sizeof *r->start);
-        r->cls_in = gq_malloc_array((size_t)seq * c->dim, 4), r->cls_h = gq_malloc_array((size_t)seq * c->dim, 4);
-        if (!r->start || !r->cls_in || !r->cls_h) return free_sequence_buffers(r), 0;
-        r->cap_seq = seq;
+    if (cls > r->cap_cls) {
+        int n = grown(cls, r->cap_cls);
+        free_cls_buffers(r);
+        r->cls_in = gq_malloc_array((size_t)n * c->dim, 4), r->cls_h = gq_malloc_array((size_t)n * c->dim, 4);
+        if (!r->cls_in || !r->cls_h) return free_cls_buffers(r), 0;
+        r->cap_cls = n;
     }
     if (max_len > r->cap_len) {
         int len = grown(max_len, r->cap_len);
@@ -689,8 +714,9 @@ PHASE static void attend_head(float *restrict q, int nq, const float *restrict k
     }
 }
 
-/* Sequences [s0, s1) of a batch, whose tokens are rows [t0, t0 + n) of the buffers, and
- * the attention scratch of the thread that runs them. */
+/* Sequences [s0, s1) of a batch, whose tokens [t0, t0 + n) of the batch are rows 0 .. n - 1
+ * of h, q, k, v and ff and whose [CLS] states are rows 0 .. s1 - s0 - 1 of cls_in and cls_h
+ * (the thread's rows of the runner's buffers), and the thread's attention scratch. */
 typedef struct {
     gq_dbert_cpu *r;
     const int32_t *ids; /* the batch's */
@@ -698,8 +724,14 @@ typedef struct {
     float *logits;
     const gq_dbert_hooks *hk;
     int s0, s1, t0, n;
+    float *h, *q, *k, *v, *ff, *cls_in, *cls_h;
     att_scratch sc;
 } part;
+
+/* Row of sequence s's first token in one of the part's token buffers (rows d apart). */
+static float *seq_row(const part *pt, float *buf, int s, int d) {
+    return buf + (size_t)(pt->r->start[s] - pt->t0) * d;
+}
 
 /* h_t = LN(word_emb[id_t] + pos_emb[position of t]) for every token of the part. */
 PHASE static void embed(const part *pt) {
@@ -707,7 +739,7 @@ PHASE static void embed(const part *pt) {
     int d = m->cfg.dim;
     for (int s = pt->s0; s < pt->s1; s++)
         for (int p = 0, t = pt->r->start[s]; p < pt->lens[s]; p++, t++) {
-            float *row = pt->r->h + (size_t)t * d;
+            float *row = pt->h + (size_t)(t - pt->t0) * d;
             const float *w = m->word_emb + (size_t)pt->ids[t] * d, *pe = m->pos_emb + (size_t)p * d;
             for (int i = 0; i < d; i++) row[i] = w[i] + pe[i];
             layer_norm(row, d, m->emb_ln_w, m->emb_ln_b);
@@ -721,8 +753,8 @@ static void attention(const part *pt) {
     int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh;
     for (int s = pt->s0; s < pt->s1; s++)
         for (int hd = 0; hd < nh; hd++) {
-            size_t at = (size_t)r->start[s] * d + (size_t)hd * dh;
-            attend_head(r->q + at, pt->lens[s], r->k + at, r->v + at, pt->lens[s], d, dh, &pt->sc);
+            size_t at = (size_t)(r->start[s] - pt->t0) * d + (size_t)hd * dh;
+            attend_head(pt->q + at, pt->lens[s], pt->k + at, pt->v + at, pt->lens[s], d, dh, &pt->sc);
         }
 }
 
@@ -775,20 +807,16 @@ static void output_and_ffn(const part *pt, int l, float *x, const float *a, floa
 
 /* Block l on every token of the part, in place on h. */
 static void block(const part *pt, int l) {
-    int d = pt->r->m->cfg.dim, hd = pt->r->m->cfg.hidden_dim;
-    size_t o = (size_t)pt->t0 * d;
-    float *h = pt->r->h + o, *q = pt->r->q + o;
-    project(pt, l, h, pt->n, q, pt->r->k + o, pt->r->v + o);
+    project(pt, l, pt->h, pt->n, pt->q, pt->k, pt->v);
     attention(pt);
-    output_and_ffn(pt, l, h, q, pt->r->ff + (size_t)pt->t0 * hd, pt->n);
+    output_and_ffn(pt, l, pt->h, pt->q, pt->ff, pt->n);
 }
 
 /* cls_in <- the first-token (CLS) state of each sequence of the part. */
 static void gather_cls(const part *pt) {
     int d = pt->r->m->cfg.dim;
-    float *in = pt->r->cls_in + (size_t)pt->s0 * d;
     for (int s = pt->s0; s < pt->s1; s++)
-        memcpy(in + (size_t)(s - pt->s0) * d, pt->r->h + (size_t)pt->r->start[s] * d, (size_t)d * sizeof(float));
+        memcpy(pt->cls_in + (size_t)(s - pt->s0) * d, seq_row(pt, pt->h, s, d), (size_t)d * sizeof(float));
 }
 
 /* y += a x over n entries, in double. */
@@ -838,20 +866,20 @@ static void last_block_cls(const part *pt, int l) {
     const gq_dbert_cpu *r = pt->r;
     const gq_dbert_layer *L = &r->m->layers[l];
     int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh, ns = pt->s1 - pt->s0;
-    float *x = r->cls_in + (size_t)pt->s0 * d, *q = r->q + (size_t)pt->t0 * d; /* ns <= n rows of q are free */
+    float *x = pt->cls_in, *q = pt->q; /* ns <= n rows of q are free */
     project(pt, l, x, ns, q, NULL, NULL);
     for (int s = pt->s0; s < pt->s1; s++)
         for (int hd = 0; hd < nh; hd++)
-            cls_attend_head(q + (size_t)(s - pt->s0) * d + (size_t)hd * dh, r->h + (size_t)r->start[s] * d, pt->lens[s],
-                            L, hd, d, dh, &pt->sc);
-    output_and_ffn(pt, l, x, q, r->ff + (size_t)pt->t0 * r->m->cfg.hidden_dim, ns);
+            cls_attend_head(q + (size_t)(s - pt->s0) * d + (size_t)hd * dh, seq_row(pt, pt->h, s, d), pt->lens[s], L,
+                            hd, d, dh, &pt->sc);
+    output_and_ffn(pt, l, x, q, pt->ff, ns);
 }
 
 /* logits = ReLU(cls_in Wpreᵀ + bpre) Wclsᵀ + bcls for the part's sequences. */
 static void classify(const part *pt) {
     const gq_dbert *m = pt->r->m;
     int d = m->cfg.dim, nl = m->cfg.n_labels, ns = pt->s1 - pt->s0;
-    float *in = pt->r->cls_in + (size_t)pt->s0 * d, *hid = pt->r->cls_h + (size_t)pt->s0 * d;
+    float *in = pt->cls_in, *hid = pt->cls_h;
     fill_rows(hid, m->pre.b, ns, d, 1.0f);
     linear_acc(&m->pre, in, ns, 1.0f, hid);
     for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = fmaxf(hid[i], 0.0f);
@@ -860,7 +888,7 @@ static void classify(const part *pt) {
 }
 
 static void hidden(const part *pt, int index) {
-    if (pt->hk && pt->hk->hidden) pt->hk->hidden(pt->hk->ctx, index, pt->r->h, pt->n, pt->r->m->cfg.dim);
+    if (pt->hk && pt->hk->hidden) pt->hk->hidden(pt->hk->ctx, index, pt->h, pt->n, pt->r->m->cfg.dim);
 }
 
 /* Hooks observe every row of every block, so the CLS-only last block is for forwards
@@ -881,44 +909,108 @@ static void run_part(const part *pt) {
     classify(pt);
 }
 
-/* The first sequence of part i of nparts: the sequence boundary nearest to the i-th
- * nparts-th of the batch's ns sequences' tokens (start: first tokens, start[ns] the total).
- * The nearest boundary, not the first one past it, so that no part is always the one
- * that takes the sequence across the cut: a thread that finishes early only waits. */
-static int part_start(const int *start, int ns, int i, int nparts) {
-    int64_t target = (int64_t)start[ns] * i; /* in units of 1/nparts token */
-    int s = 0;
-    while (s < ns && (int64_t)start[s + 1] * nparts <= target) s++;
-    if (s < ns && (int64_t)start[s + 1] * nparts - target < target - (int64_t)start[s] * nparts) s++;
+/* ---- rounds and parts
+ * Without hooks, a batch runs in rounds of about GQ_DBERT_CPU_ROUND_TOKENS tokens of whole
+ * sequences, each round cut into one part per thread. Every thread runs its part of each
+ * round in turn, on rows of the buffers of its own, and the threads wait for each other
+ * only at the end of the batch. A part's sequences are whole, so parts cannot all have
+ * the same tokens; each round's cut is therefore placed so that every thread's tokens so
+ * far, not only in this round, come out as equal as whole sequences allow (a thread that
+ * one round shorted gets more of the next), and the threads end the batch together where
+ * one used to wait at every round's end. The cut depends on the batch and the thread
+ * count alone, so results are deterministic. */
+
+/* The sequence boundary in [lo, hi] nearest to the token position pos / scale (start:
+ * first tokens; ties to the lower). */
+static int nearest_boundary(const int *start, int lo, int hi, int64_t pos, int64_t scale) {
+    int s = lo;
+    while (s < hi && (int64_t)start[s + 1] * scale <= pos) s++;
+    if (s < hi && (int64_t)start[s + 1] * scale - pos < pos - (int64_t)start[s] * scale) s++;
     return s;
 }
 
-/* Part `i` of nparts: contiguous sequences with about a nparts-th of the batch's tokens. */
-static void pool_part(void *job, int i, int nparts) {
-    part pt = *(const part *)job;
-    const int *start = pt.r->start;
-    int s0 = part_start(start, pt.s1, i, nparts), s1 = part_start(start, pt.s1, i + 1, nparts);
-    pt.s0 = s0, pt.s1 = s1, pt.t0 = start[s0], pt.n = start[s1] - start[s0];
-    pt.sc = thread_scratch(pt.r, i);
-    run_part(&pt);
+/* Cuts the nseq sequences into rounds and each round into nt parts: bounds[b (nt + 1) + i]
+ * is the first sequence of part i of round b, and bounds[b (nt + 1) + nt] the round's end.
+ * Returns the number of rounds; sets part_rows and part_cls to the largest part's tokens
+ * and sequences. load: nt counters of scratch. */
+static int schedule(gq_dbert_cpu *r, int nseq, int nt, int64_t *load) {
+    const int *start = r->start;
+    int64_t ntok = start[nseq], nrounds = (ntok + GQ_DBERT_CPU_ROUND_TOKENS - 1) / GQ_DBERT_CPU_ROUND_TOKENS;
+    if (nrounds > nseq) nrounds = nseq;
+    for (int i = 0; i < nt; i++) load[i] = 0;
+    r->part_rows = r->part_cls = 0;
+    for (int b = 0; b < nrounds; b++) {
+        int *bd = r->bounds + (size_t)b * (nt + 1), end = nearest_boundary(start, 0, nseq, ntok * (b + 1), nrounds);
+        bd[0] = b == 0 ? 0 : bd[-1];
+        /* thread i should end the round at start[end] / nt tokens: its part takes
+         * start[end] / nt - load[i], positions kept multiplied by nt */
+        int64_t pos = (int64_t)start[bd[0]] * nt;
+        for (int i = 0; i < nt; i++) {
+            pos += start[end] - nt * load[i];
+            bd[i + 1] = i + 1 == nt ? end : nearest_boundary(start, bd[i], end, pos, nt);
+            int rows = start[bd[i + 1]] - start[bd[i]], cls = bd[i + 1] - bd[i];
+            load[i] += rows;
+            r->part_rows = rows > r->part_rows ? rows : r->part_rows;
+            r->part_cls = cls > r->part_cls ? cls : r->part_cls;
+        }
+    }
+    return (int)nrounds;
+}
+
+/* pt with thread i's rows of the buffers and its attention scratch. */
+static part with_rows(const gq_dbert_cpu *r, part pt, int i) {
+    size_t rows = (size_t)i * r->part_rows, cls = (size_t)i * r->part_cls;
+    int d = r->m->cfg.dim;
+    pt.h = r->h + rows * d, pt.q = r->q + rows * d, pt.k = r->k + rows * d, pt.v = r->v + rows * d;
+    pt.ff = r->ff + rows * r->m->cfg.hidden_dim;
+    pt.cls_in = r->cls_in + cls * d, pt.cls_h = r->cls_h + cls * d;
+    pt.sc = thread_scratch(r, i);
+    return pt;
+}
+
+typedef struct {
+    part batch; /* the whole batch */
+    int rounds;
+} round_job;
+
+/* Thread i of nparts: its part of every round, in order. */
+static void run_rounds(void *arg, int i, int nparts) {
+    const round_job *job = arg;
+    gq_dbert_cpu *r = job->batch.r;
+    part pt = with_rows(r, job->batch, i);
+    for (int b = 0; b < job->rounds; b++) {
+        const int *bd = r->bounds + (size_t)b * (nparts + 1);
+        pt.s0 = bd[i], pt.s1 = bd[i + 1], pt.t0 = r->start[pt.s0], pt.n = r->start[pt.s1] - pt.t0;
+        run_part(&pt);
+    }
 }
 
 gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
                                float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
-    if (!reserve(r, n, nseq, max_len)) return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d tokens", n);
+    int nt = gq_pool_threads(r->pool);
+    if (!reserve_sequences(r, nseq)) return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d sequences", nseq);
     r->start[0] = 0;
     for (int i = 0; i < nseq; i++) r->start[i + 1] = r->start[i] + lens[i];
-    part whole = {r, ids, lens, logits, hooks, 0, nseq, 0, n, thread_scratch(r, 0)};
-    if (hooks || nseq == 1 || gq_pool_threads(r->pool) == 1) {
+    part whole = {.r = r, .ids = ids, .lens = lens, .logits = logits, .hk = hooks, .s1 = nseq, .n = n};
+    if (hooks || nseq == 1) {
+        /* Hooks want all tokens of a Linear at once: one part, and OpenBLAS threads the
+         * GEMMs (as it does for a lone sequence). */
+        r->part_rows = n, r->part_cls = nseq;
+        if (!reserve_parts(r, n, nseq, max_len))
+            return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d tokens", n);
+        whole = with_rows(r, whole, 0);
         run_part(&whole);
-    } else {
-        /* One single-threaded sgemm per part; OpenBLAS's setting is restored for the rest
-         * of the process. */
-        int blas_threads = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-        gq_pool_run(r->pool, pool_part, &whole);
-        openblas_set_num_threads(blas_threads);
+        return GQ_OK;
     }
+    round_job job = {whole, schedule(r, nseq, nt, r->load)};
+    if (!reserve_parts(r, nt * r->part_rows, nt * r->part_cls, max_len))
+        return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d tokens", nt * r->part_rows);
+    /* One single-threaded sgemm per part; OpenBLAS's setting is restored for the rest of
+     * the process. */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    gq_pool_run(r->pool, run_rounds, &job);
+    openblas_set_num_threads(blas_threads);
     return GQ_OK;
 }
 

@@ -137,12 +137,16 @@ gq_device gq_dbert_runner_device(const gq_dbert_runner *r);
 /* The CPU thread count it was opened with (0: all cores), for other work of the same
  * command (the quantization session's). */
 int gq_dbert_runner_threads(const gq_dbert_runner *r);
-/* Tokens per batch on the CPU: each thread's part is one sgemm operand of about
- * 3072 / threads rows, which repacks every weight matrix once per part; 3072 ran 1.7%
- * faster than 2048 and as fast as 4096 (QNLI dev's first 400, 2 threads, bench/notes.md),
- * with a third less memory than 4096. On CUDA, 16384: a GEMM of that many rows keeps an H100/H200
- * busy where 2048 leaves it idle between launches (results/gpu.md). */
-#define GQ_DBERT_CPU_BATCH_TOKENS 3072
+/* Tokens per round on the CPU: a batch without hooks runs in rounds of about this many
+ * tokens, one part of each round per thread (distilbert.c). A part is one sgemm operand of
+ * about 3072 / threads rows, which packs every weight matrix once per part: 3072 ran 1.7%
+ * faster than 2048 and as fast as 4096 (QNLI dev's first 400, 2 threads, bench/notes.md).
+ * Tokens per batch on the CPU: four rounds, since the threads wait for each other only at
+ * a batch's end; a batch is also what a progress line counts. On CUDA, 16384: a GEMM of
+ * that many rows keeps an H100/H200 busy where 2048 leaves it idle between launches
+ * (results/gpu.md). */
+#define GQ_DBERT_CPU_ROUND_TOKENS 3072
+#define GQ_DBERT_CPU_BATCH_TOKENS (4 * GQ_DBERT_CPU_ROUND_TOKENS)
 #define GQ_DBERT_CUDA_BATCH_TOKENS 16384
 /* Tokens per batch that keep this runner's device busy (for callers that batch). */
 int gq_dbert_runner_batch_tokens(const gq_dbert_runner *r);
