@@ -1,6 +1,6 @@
-/* pool: glueq's one thread pool, shared by the forward pass (one part of a batch per
- * thread) and the quantization session (one task per matrix); its size is the --threads
- * of the command (0: all cores).
+/* pool: glueq's one thread pool, shared by the forward pass (one part of each round of a
+ * batch per thread) and the quantization session (one task per matrix); its size is the
+ * --threads of the command (0: all cores).
  *
  *     gq_pool *p = gq_pool_new(threads);              // threads - 1 workers + the caller
  *     gq_pool_run(p, fn, job);                         // fn(job, part, n) for part 0..n-1
