@@ -932,16 +932,20 @@ static int nearest_boundary(const int *start, int lo, int hi, int64_t pos, int64
 /* Cuts the nseq sequences into rounds and each round into nt parts: bounds[b (nt + 1) + i]
  * is the first sequence of part i of round b, and bounds[b (nt + 1) + nt] the round's end.
  * Returns the number of rounds; sets part_rows and part_cls to the largest part's tokens
- * and sequences. load: nt counters of scratch. */
-static int schedule(gq_dbert_cpu *r, int nseq, int nt, int64_t *load) {
+ * and sequences. */
+static int schedule(gq_dbert_cpu *r, int nseq, int nt) {
     const int *start = r->start;
+    int64_t *load = r->load;
     int64_t ntok = start[nseq], nrounds = (ntok + GQ_DBERT_CPU_ROUND_TOKENS - 1) / GQ_DBERT_CPU_ROUND_TOKENS;
     if (nrounds > nseq) nrounds = nseq;
     for (int i = 0; i < nt; i++) load[i] = 0;
     r->part_rows = r->part_cls = 0;
     for (int b = 0; b < nrounds; b++) {
-        int *bd = r->bounds + (size_t)b * (nt + 1), end = nearest_boundary(start, 0, nseq, ntok * (b + 1), nrounds);
+        int *bd = r->bounds + (size_t)b * (nt + 1);
         bd[0] = b == 0 ? 0 : bd[-1];
+        /* the round ends at the boundary nearest its share of the tokens, searched from
+         * where it starts (the nearest boundary only moves forward with the position) */
+        int end = nearest_boundary(start, bd[0], nseq, ntok * (b + 1), nrounds);
         /* thread i should end the round at start[end] / nt tokens: its part takes
          * start[end] / nt - load[i], positions kept multiplied by nt */
         int64_t pos = (int64_t)start[bd[0]] * nt;
@@ -1002,7 +1006,7 @@ gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *l
         run_part(&whole);
         return GQ_OK;
     }
-    round_job job = {whole, schedule(r, nseq, nt, r->load)};
+    round_job job = {whole, schedule(r, nseq, nt)};
     if (!reserve_parts(r, nt * r->part_rows, nt * r->part_cls, max_len))
         return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d tokens", nt * r->part_rows);
     /* One single-threaded sgemm per part; OpenBLAS's setting is restored for the rest of
