@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* SVD scores (FP32) against quant_refs' FP64 scores: measured at most 7.5e-9 absolute, one
@@ -528,6 +529,21 @@ static int process_threads(void) {
     return n;
 }
 
+/* process_threads once the count holds still for 1 ms (up to a second): a pool's workers
+ * have returned from pthread_join before the kernel has reaped them, so a count taken
+ * right after an earlier pool's free can still include them (seen once in CI, under ASan
+ * with -j2: the session seemed to start fewer threads than it did). */
+static int settled_threads(void) {
+    int n = process_threads();
+    for (int i = 0; i < 1000; i++) {
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        int again = process_threads();
+        if (again == n) break;
+        n = again;
+    }
+    return n;
+}
+
 /* The session runs its per-matrix tasks on a pool of the command's --threads (the pool
  * persists, so its workers are visible after the call): 5 threads add 4 workers, 1 none.
  * magnitude scores call no BLAS, whose own threads would blur the count. */
@@ -542,7 +558,7 @@ static void test_session_threads(gq_test_ctx *t) {
         GQ_CHECK(t, gq_quant_session_new(&f->m, NULL, &s, &err) == GQ_OK, "%s", err.msg);
         if (!s) break;
         gq_quant_session_set_threads(s, threads);
-        int before = process_threads();
+        int before = settled_threads();
         GQ_CHECK(t, gq_quant_scores_compute(s, "magnitude", NULL, &q, &sc, &err) == GQ_OK, "%s", err.msg);
         int added = process_threads() - before;
         GQ_CHECK(t, before > 0 && added == threads - 1, "--threads %d: the session started %d threads, want %d",
