@@ -6,9 +6,10 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/perf}
 out=${2:-$build/glueq-bench}
-inc="-I$root/common -I$root/models -I$root/tasks -I$root/harness -I$root/quant"
-libs="$build/libgq_harness.a $build/libgq_quant.a $build/libgq_dbert.a $build/libgq_ckpt.a $build/libgq_tok.a \
- $build/libgq_tasks.a $build/libgq_common.a"
+inc=""
+for d in common io text model quant tasks experiment; do inc="$inc -I$root/$d"; done
+# every library of the build but the CLI's, in one group: their order does not matter
+libs="-Wl,--start-group $(ls "$build"/libgq_*.a | grep -v libgq_cli.a | tr '\n' ' ') -Wl,--end-group"
 # A build with the CUDA backend loads it as a module (libglueq_cuda.so beside the binary, or
 # $GLUEQ_CUDA_MODULE), which calls back into the executable's gq_* functions.
 cuda=""

@@ -22,7 +22,9 @@ log() { echo "compare_logits: $*" >&2; }
 # build_bench SOURCE_DIR BUILD_DIR: glueq-bench of a source tree, with that tree's bench.c.
 build_bench() {
   cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release > /dev/null
-  cmake --build "$2" -j"$(nproc)" --target gq_harness > /dev/null
+  # the engine's library (gq_harness in trees older than the per-folder libraries)
+  cmake --build "$2" -j"$(nproc)" --target gq_experiment > /dev/null 2>&1 ||
+    cmake --build "$2" -j"$(nproc)" --target gq_harness > /dev/null
   (cd "$1" && bench/build.sh "$2" "$2/glueq-bench") > /dev/null
 }
 log "building $old_rev and the working tree"

@@ -61,7 +61,7 @@ if [ -z "${GLUEQ_BUILD:-}" ]; then
   fi
   log "building build/gpu with CUDA"
   cmake -S . -B build/gpu -DCMAKE_BUILD_TYPE=Release -DGLUEQ_CUDA=ON > /dev/null
-  cmake --build build/gpu -j"$(nproc)" --target glueq gq_harness > /dev/null
+  cmake --build build/gpu -j"$(nproc)" --target glueq gq_experiment > /dev/null
   GLUEQ_BUILD=$root/build/gpu
 fi
 glueq=$GLUEQ_BUILD/glueq gb=$GLUEQ_BUILD/glueq-bench
@@ -78,7 +78,7 @@ record "$($py -c 'import json,sys,os; print(json.dumps({"kind": "machine", "gpu"
   "cpus": os.cpu_count(), "cpu": sys.argv[4], "reps": int(sys.argv[3]), "command": sys.argv[5]}))' "$gpu" "$rev" "$REPS" "$cpu" "$cmdline")"
 # the CPU side (quantization, scoring, calibration) runs on OpenBLAS with all cores
 # (glueq itself restarts with OPENBLAS_CORETYPE=SkylakeX where OpenBLAS picks older kernels
-# than an AVX-512 CPU has: harness/blas.c; glueq-bench takes the library's own choice)
+# than an AVX-512 CPU has: experiment/blas.c; glueq-bench takes the library's own choice)
 record "$("$gb" sgemm --threads "$(nproc)" --reps 1 | sed 's/^{/{"kind": "cpu_sgemm", /')"
 if grep -qw avx512f /proc/cpuinfo; then
   record "$(OPENBLAS_CORETYPE=SkylakeX "$gb" sgemm --threads "$(nproc)" --reps 1 | sed 's/^{/{"kind": "cpu_sgemm", /')"

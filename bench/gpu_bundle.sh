@@ -26,7 +26,7 @@ SYSTEM_LIBS='^(linux-vdso|ld-linux|libc|libm|libdl|librt|libpthread|libgcc_s|lib
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGLUEQ_CUDA=ON -DGLUEQ_NATIVE=OFF \
   -DCMAKE_C_FLAGS="-march=$march" '-DCMAKE_BUILD_RPATH=$ORIGIN/lib;/usr/local/cuda/lib64' \
   -DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags -DCMAKE_MODULE_LINKER_FLAGS=-Wl,--disable-new-dtags > "$build.log"
-cmake --build "$build" -j"$(nproc)" --target glueq glueq_cuda test_cuda gq_harness >> "$build.log"
+cmake --build "$build" -j"$(nproc)" --target glueq glueq_cuda test_cuda gq_experiment >> "$build.log"
 LDFLAGS='-Wl,--disable-new-dtags -Wl,-rpath,$ORIGIN/lib' "$root/bench/build.sh" "$build" "$build/glueq-bench" > /dev/null
 
 bins="glueq libglueq_cuda.so glueq-bench tests/test_cuda"

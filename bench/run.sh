@@ -15,7 +15,7 @@
 # OpenBLAS 0.3.21 does on AMD Zen 4/5, the QNLI runs are repeated with its AVX-512 kernels
 # (OPENBLAS_CORETYPE=SkylakeX) for glueq and the PyTorch and ONNX Runtime peers alike.
 # Until then OPENBLAS_CORETYPE is pinned to the kernels OpenBLAS picks by itself, so that
-# glueq (which would otherwise switch to AVX-512 on its own, harness/blas.c), its peers and
+# glueq (which would otherwise switch to AVX-512 on its own, experiment/blas.c), its peers and
 # the sgemm limit all run the same kernels.
 #
 # usage: bench/run.sh          (env: THREADS=2 REPS=3 QNLI_LIMIT=400 RTE_LIMIT=0 PEERS=1)
@@ -42,7 +42,7 @@ record() { echo "$1" >> "$out"; }
 # ---- build
 log "building build/perf and glueq-bench"
 cmake -S . -B build/perf -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build/perf -j"$(nproc)" --target glueq gq_harness > /dev/null
+cmake --build build/perf -j"$(nproc)" --target glueq gq_experiment > /dev/null
 bench/build.sh build/perf "$work/glueq-bench" > /dev/null
 glueq=$root/build/perf/glueq gb=$work/glueq-bench
 
@@ -95,7 +95,7 @@ import json, os, subprocess, sys
 load = os.getloadavg()
 lscpu = dict(l.split(":", 1) for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in l)
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "models/distilbert.c", "bench"], capture_output=True, text=True).stdout.strip()
+dirty = subprocess.run(["git", "status", "--porcelain", "model/distilbert.c", "bench"], capture_output=True, text=True).stdout.strip()
 t, reps, ql, rl, vt, vo, model = sys.argv[1:]
 print(json.dumps({"kind": "machine", "cpu": lscpu.get("Model name", "?").strip(), "cpus": os.cpu_count(),
                   "threads": int(t), "reps": int(reps), "qnli_limit": int(ql), "rte_limit": int(rl),

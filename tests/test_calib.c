@@ -1,6 +1,6 @@
 /* Calibration statistics through the real forward pass against Hugging Face transformers:
  * for tiny-a and tiny-b, the per-Linear ntok, Σ|x| per input column and XᵀX that glueq's
- * calibration collects (quant/calib.c hooks driven by harness/calib.c's gq_calib_run over
+ * calibration collects (quant/calib_stats.c hooks driven by experiment/calib_rows.c's gq_calib_run over
  * the evaluation batches) are compared with tests/fixtures/gen/results/calib_<tiny>.safetensors,
  * which gen_calib_refs.py captured with forward pre-hooks on every Linear of
  * DistilBertForSequenceClassification, over the same 34 token sequences.
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calib.h"
+#include "calib_rows.h"
 #include "quant.h"
 #include "quant_method.h"
 #include "testlib.h"

@@ -235,7 +235,7 @@ static void test_vocab(gq_test_ctx *t, const char *dir) {
  * end by itself (no signal, no hang) with 0, or 1 and an out-of-memory message; the
  * ladder must see both. Below about 60 MB exec or the dynamic loader cannot start glueq
  * at all (exit 98 or 127), or OpenBLAS's initializer cannot start its threads and raises
- * SIGINT before glueq's main runs (harness/blas.h): such runs are counted, not judged. */
+ * SIGINT before glueq's main runs (experiment/blas.h): such runs are counted, not judged. */
 #define OOM_LADDER_MIN_MB 48
 #define OOM_LADDER_MAX_MB 400
 #define OOM_LADDER_STEP_MB 16
@@ -285,7 +285,7 @@ static void test_oom(gq_test_ctx *t, const char *dir) {
         const char *m = msg ? msg : "";
         GQ_CHECK(t, !timed_out, "%ld MB: glueq did not finish in %d s", mb, OOM_RUN_TIMEOUT_S);
         if (signaled && strstr(m, "OpenBLAS blas_thread_init")) {
-            blas_init++; /* OpenBLAS's initializer, before glueq's main: harness/blas.h */
+            blas_init++; /* OpenBLAS's initializer, before glueq's main: experiment/blas.h */
             free(msg);
             continue;
         }

@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "report.h"
 #include "sweep.h"
+#include "cli.h"
 #include "testlib.h"
 
 static char g_tmp[256];

@@ -11,7 +11,7 @@
  *   - two sweeps on one output directory: the second is refused (flock on the journal),
  *     with --resume too, and a killed holder leaves no stale lock;
  *   - processes sharing one cache directory never read a half-written entry.
- * And the flags sweep, merge and compare take through harness/args.c.
+ * And the flags sweep, merge and compare take through cli/args.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +34,7 @@
 #include "quant.h"
 #include "report.h"
 #include "sweep.h"
+#include "cli.h"
 #include "testlib.h"
 
 /* Rounds of the shared-cache race: CACHE_PROCS processes scoring at once (~0.1 s each). */
@@ -586,7 +587,7 @@ static void test_shared_cache(gq_test_ctx *t) {
            "%d wrong scores\n", CACHE_ROUNDS, CACHE_PROCS, renamed, in_place, warned, wrong);
 }
 
-/* ---- the flags of sweep, merge and compare (harness/args.c) ---- */
+/* ---- the flags of sweep, merge and compare (cli/args.c) ---- */
 
 /* Runs `glueq ARGS`; returns the exit status, stderr in *err_text (caller frees). */
 static int glueq(gq_test_ctx *t, const char *args, char **err_text) {

@@ -49,7 +49,7 @@ int gq_cmd_tokenize(int argc, char **argv) {
     if (s == GQ_OK && u && strcmp(u, "strict") && strcmp(u, "replace"))
         s = gq_fail(&err, GQ_ERR_ARG, "option '--utf8': '%s' is not strict or replace", u);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    char *vocab = gq_cli_vocab_path(gq_args_get(&a, "vocab"), NULL);
+    char *vocab = gq_lookup_vocab(gq_args_get(&a, "vocab"), NULL);
     gq_tok *tok = NULL;
     s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
     if (s == GQ_OK && u) gq_tok_set_utf8_policy(tok, strcmp(u, "replace") == 0 ? GQ_UTF8_REPLACE : GQ_UTF8_STRICT);
@@ -155,8 +155,8 @@ int gq_cmd_overlap(int argc, char **argv) {
     const gq_glue_task *task = s == GQ_OK ? gq_glue_task_find(task_name) : NULL;
     if (s == GQ_OK && !task) s = gq_fail(&err, GQ_ERR_ARG, "unknown task '%s'", task_name);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    char ma[64], *vocab = gq_cli_vocab_path(gq_args_get(&a, "vocab"), gq_args_get(&a, "model"));
-    char *data = gq_cli_data_root(gq_args_get(&a, "data")), *cache = gq_cli_cache_dir(cq.cache_dir);
+    char ma[64], *vocab = gq_lookup_vocab(gq_args_get(&a, "vocab"), gq_args_get(&a, "model"));
+    char *data = gq_lookup_data_root(gq_args_get(&a, "data")), *cache = gq_lookup_cache_dir(cq.cache_dir);
     snprintf(ma, sizeof ma, "%.*s", (int)(comma - methods), methods);
     gq_dbert *m = NULL;
     gq_tok *tok = NULL;

@@ -29,6 +29,25 @@ typedef struct {
 /* Compares predictions of A and B against the same gold labels (n examples). */
 void gq_compare_paired(const int *labels, const int *pred_a, const int *pred_b, int n, gq_compare_stats *out);
 
-int gq_cmd_compare(int argc, char **argv);
+/* One point of a result set: its id, task, description and (once read) its labels and
+ * predictions. */
+typedef struct {
+    char id[64], task[32], desc[160];
+    int n; /* -1 until its predictions are read */
+    int *labels, *preds;
+} gq_compare_point;
+
+typedef struct {
+    char *results, *predictions; /* paths */
+    char want[64];               /* "" = every point */
+    int n;
+    gq_compare_point *p;
+} gq_compare_side;
+
+/* Reads spec (RESULTS or RESULTS#POINT_ID, RESULTS a sweep directory or its results.json)
+ * into *s: the rows of results.json and the predictions of the wanted points. *s is owned
+ * by the caller (gq_compare_side_free), also on failure. */
+gq_status gq_compare_side_load(const char *spec, gq_compare_side *s, gq_err *err);
+void gq_compare_side_free(gq_compare_side *s);
 
 #endif

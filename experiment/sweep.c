@@ -1,4 +1,4 @@
-/* sweep: the `glueq sweep` runner and `glueq merge`; see sweep.h. */
+/* sweep: the engine of `glueq sweep` and `glueq merge`; see sweep.h. */
 #define _GNU_SOURCE /* gethostname, readlink, popen */
 #include "sweep.h"
 
@@ -12,20 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "calib.h"
-#include "cli.h"
+#include "calib_rows.h"
+#include "lookup.h"
 #include "eval.h"
 #include "hub.h"
 #include "journal.h"
 #include "report.h"
 #include "version.h"
-
-/* Set by SIGINT/SIGTERM to the signal number; the runner checks it between points so
- * that a stop never cuts a point in half. Besides the logger level this is glueq's only
- * global mutable state: a signal handler can reach nothing else. */
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig) { g_stop = sig; }
 
 /* ---- provenance ---- */
 
@@ -128,7 +121,7 @@ static cJSON *final_provenance(const char *hash, const cJSON *runs, const cJSON 
 
 /* ---- checks before running ---- */
 
-static gq_status check_paths(const gq_sweep_config *cfg, gq_err *err) {
+gq_status gq_sweep_check_paths(const gq_sweep_config *cfg, gq_err *err) {
     for (int t = 0; t < cfg->n_tasks; t++) {
         char *dir = NULL, *cj = NULL;
         gq_err e = {{0}};
@@ -199,7 +192,7 @@ static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_
     gq_eval_task_opts eo = {.model_dir = cfg->models[t], .max_len = cfg->max_len, .limit = cfg->limit,
                             .need_labels = 1, .runner = cfg->runner};
     eo.runner.threads = threads;
-    char *vocab = gq_cli_vocab_path(cfg->vocab, cfg->models[t]), *dev = gq_glue_split_path(task, cfg->data, "dev");
+    char *vocab = gq_lookup_vocab(cfg->vocab, cfg->models[t]), *dev = gq_glue_split_path(task, cfg->data, "dev");
     gq_status st = GQ_OK;
     if (!vocab)
         st = gq_fail(err, GQ_ERR_IO, "%s: no vocab.txt beside %s and none in the assets; set \"vocab\"", cfg->path,
@@ -416,7 +409,10 @@ typedef struct {
     double t0, busy, task_busy;
     int n_run, task_run;
     int last_flips; /* of the row journalled last, for the progress line */
+    const volatile sig_atomic_t *stop; /* the caller's stop request (NULL: none) */
 } sweep_run;
+
+static int stop_requested(const sweep_run *r) { return r->stop && *r->stop; }
 
 static void sweep_run_free(sweep_run *r) {
     task_free(&r->ts);
@@ -577,7 +573,7 @@ static gq_status run_points(sweep_run *r, gq_err *err) {
                  r->n_shards);
     r->t0 = gq_now();
     gq_status st = GQ_OK;
-    for (int i = 0, cur_task = -1; st == GQ_OK && i < n_todo && !g_stop; i++) {
+    for (int i = 0, cur_task = -1; st == GQ_OK && i < n_todo && !stop_requested(r); i++) {
         const gq_sweep_point *pt = todo[i];
         if (pt->task != cur_task && (st = task_start(r, cur_task = pt->task, todo + i, n_todo - i, err)) != GQ_OK) break;
         if (r->done[pt->index]) continue; /* the FP32 point, journalled by task_start */
@@ -588,23 +584,23 @@ static gq_status run_points(sweep_run *r, gq_err *err) {
         gq_eval_result_free(&res);
     }
     free(todo);
-    if (st == GQ_OK && g_stop)
+    if (st == GQ_OK && stop_requested(r))
         st = gq_fail(err, GQ_ERR_INTERRUPTED, "%s: stopped by signal %d after %d points; continue with --resume",
-                     r->jpath, (int)g_stop, r->n_run);
+                     r->jpath, (int)*r->stop, r->n_run);
     return st;
 }
 
 gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_err *err) {
     const char *out = o->out ? o->out : cfg->output;
-    sweep_run r = {.cfg = cfg, .shard = o->shard, .n_shards = o->n_shards > 0 ? o->n_shards : 1};
+    sweep_run r = {.cfg = cfg, .shard = o->shard, .n_shards = o->n_shards > 0 ? o->n_shards : 1, .stop = o->stop};
     if (r.shard < 0 || r.shard >= r.n_shards)
         return gq_fail(err, GQ_ERR_ARG, "--shard %d/%d: need 0 <= i < N", r.shard, r.n_shards);
     r.threads = o->threads > 0 ? o->threads : cfg->threads;
-    gq_status st = check_paths(cfg, err);
+    gq_status st = gq_sweep_check_paths(cfg, err);
     if (st == GQ_OK) st = gq_mkdirs(out, err);
     if (st != GQ_OK) return st;
     r.jpath = journal_path(out, r.shard, r.n_shards);
-    r.cache_dir = gq_cli_cache_dir(o->cache_dir ? o->cache_dir : cfg->cache_dir);
+    r.cache_dir = gq_lookup_cache_dir(o->cache_dir ? o->cache_dir : cfg->cache_dir);
     r.done = gq_calloc_array((size_t)cfg->n_points, 1);
     cJSON *info = run_info(cfg, r.threads, r.shard, r.n_shards);
     if (!r.jpath || !r.cache_dir || !r.done || !info) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
@@ -719,124 +715,4 @@ gq_status gq_sweep_merge(const char *out, const char *const *inputs, int n_input
     free(files);
     cJSON_Delete(rows), cJSON_Delete(runs), cJSON_Delete(config);
     return st;
-}
-
-/* ---- the subcommands ---- */
-
-static const char *SWEEP_HELP =
-    "usage: glueq sweep CONFIG [--out DIR] [--resume] [--shard i/N] [--check]\n"
-    "                          [--threads N] [--cache-dir DIR] [--quiet]\n"
-    "  Runs the grid of a sweep config (configs/smoke.json, configs/paper.json; keys in\n"
-    "  harness/sweep_config.h). Every finished point is journalled in the output directory;\n"
-    "  --resume continues an interrupted run. One process at a time per output directory:\n"
-    "  a second one is refused while the first runs. --shard i/N runs the points whose\n"
-    "  index mod N is i (combine the shards with `glueq merge`). --check validates the\n"
-    "  config and prints the grid size without running. --threads and --cache-dir override\n"
-    "  the config's \"threads\" and \"cache_dir\" (neither changes results); --quiet keeps\n"
-    "  only warnings and errors. SIGINT/SIGTERM stop after the current point.\n"
-    "  Exit: 0 done, 1 failure, 2 usage, 128+signal when interrupted.\n";
-
-static const gq_arg_spec SWEEP_SPEC[] = {{"out", 1},     {"resume", 0},    {"shard", 1}, {"check", 0},
-                                         {"threads", 1}, {"cache-dir", 1}, {"quiet", 0}, {"help", 0},
-                                         {NULL, 0}};
-
-/* The options of `glueq sweep` into *o and *config; usage errors are GQ_ERR_ARG. */
-static gq_status parse_sweep_args(const gq_args *a, gq_sweep_opts *o, const char **config, gq_err *err) {
-    long threads = 0;
-    gq_status st = gq_args_int(a, "threads", 0, 1024, 0, &threads, err);
-    if (st != GQ_OK) return st;
-    const char *shard = gq_args_get(a, "shard");
-    char extra;
-    if (shard && (sscanf(shard, "%d/%d%c", &o->shard, &o->n_shards, &extra) != 2 || o->n_shards < 1 ||
-                  o->shard < 0 || o->shard >= o->n_shards))
-        return gq_fail(err, GQ_ERR_ARG, "option '--shard': '%s' is not i/N with 0 <= i < N", shard);
-    if (a->npos != 1)
-        return gq_fail(err, GQ_ERR_ARG, a->npos ? "sweep: unexpected argument '%s'" : "sweep: no CONFIG given%s",
-                       a->npos ? a->pos[1] : " (see glueq sweep --help)");
-    *config = a->pos[0];
-    o->out = gq_args_get(a, "out");
-    o->resume = gq_args_has(a, "resume");
-    o->threads = (int)threads;
-    o->cache_dir = gq_args_get(a, "cache-dir");
-    return GQ_OK;
-}
-
-/* --check: the grid size, per shard and per method. */
-static void print_check(const char *config, const gq_sweep_config *cfg, const gq_sweep_opts *o) {
-    printf("%s: valid; %d points (%d tasks x %d)", config, cfg->n_points, cfg->n_tasks, cfg->n_points / cfg->n_tasks);
-    if (o->n_shards > 1)
-        printf("; shard %d/%d: %d points", o->shard, o->n_shards, gq_sweep_shard_count(cfg, o->shard, o->n_shards));
-    printf("; config hash %.16s\n", cfg->hash);
-    const char *last = "";
-    int count = 0;
-    for (int i = 0; i < cfg->n_points && cfg->points[i].task == 0; i++) { /* per-task breakdown */
-        if (strcmp(cfg->points[i].method_name, last) && count) printf("  %-10s %d per task\n", last, count), count = 0;
-        last = cfg->points[i].method_name;
-        count++;
-    }
-    if (count) printf("  %-10s %d per task\n", last, count);
-}
-
-/* Runs the sweep with SIGINT/SIGTERM stopping it between points; *sig gets the signal. */
-static gq_status run_with_signals(const gq_sweep_config *cfg, const gq_sweep_opts *o, int *sig, gq_err *err) {
-    /* SA_RESETHAND: a second Ctrl-C kills at once (the journal stays consistent). */
-    struct sigaction sa = {0}, old_int, old_term;
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    g_stop = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    gq_status st = gq_sweep_run(cfg, o, err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    *sig = (int)g_stop;
-    return st;
-}
-
-int gq_cmd_sweep(int argc, char **argv) {
-    gq_args a;
-    gq_err err = {{0}};
-    gq_sweep_opts o = {.n_shards = 1};
-    const char *config = NULL;
-    gq_status st = gq_args_parse(&a, SWEEP_SPEC, argc, argv, &err);
-    if (st == GQ_OK && gq_args_has(&a, "help")) return fputs(SWEEP_HELP, stdout), 0;
-    if (st == GQ_OK) st = parse_sweep_args(&a, &o, &config, &err);
-    if (st != GQ_OK) return gq_cli_fail(&err, st);
-    if (gq_args_has(&a, "quiet")) gq_log_set_level(GQ_LOG_WARN);
-    gq_sweep_config *cfg = NULL;
-    st = gq_sweep_config_load(config, &cfg, &err);
-    if (st == GQ_OK && gq_args_has(&a, "check")) {
-        if ((st = check_paths(cfg, &err)) == GQ_OK) print_check(config, cfg, &o);
-        gq_sweep_config_free(cfg);
-        return st == GQ_OK ? 0 : gq_cli_fail_run(&err);
-    }
-    int sig = 0;
-    if (st == GQ_OK) st = run_with_signals(cfg, &o, &sig, &err);
-    gq_sweep_config_free(cfg);
-    if (st == GQ_ERR_INTERRUPTED) return gq_cli_fail_run(&err), 128 + sig;
-    return st == GQ_OK ? 0 : gq_cli_fail_run(&err);
-}
-
-static const char *MERGE_HELP =
-    "usage: glueq merge OUT INPUT... [--partial]    (or: glueq merge --out OUT INPUT...)\n"
-    "  Combines the journals of sharded sweeps (INPUT = a journal file or a directory\n"
-    "  holding journal*.jsonl) into OUT: OUT/journal.jsonl and the reports. Refuses\n"
-    "  journals of different configs, and incomplete grids unless --partial.\n";
-
-static const gq_arg_spec MERGE_SPEC[] = {{"out", 1}, {"partial", 0}, {"quiet", 0}, {"help", 0}, {NULL, 0}};
-
-int gq_cmd_merge(int argc, char **argv) {
-    gq_args a;
-    gq_err err = {{0}};
-    gq_status st = gq_args_parse(&a, MERGE_SPEC, argc, argv, &err);
-    if (st == GQ_OK && gq_args_has(&a, "help")) return fputs(MERGE_HELP, stdout), 0;
-    const char *out = gq_args_get(&a, "out");
-    int first = out ? 0 : 1; /* without --out, the first positional is OUT */
-    if (st == GQ_OK && a.npos - first < 1)
-        st = gq_fail(&err, GQ_ERR_ARG, "merge needs OUT and at least one INPUT (see glueq merge --help)");
-    if (st != GQ_OK) return gq_cli_fail(&err, st);
-    if (gq_args_has(&a, "quiet")) gq_log_set_level(GQ_LOG_WARN);
-    st = gq_sweep_merge(out ? out : a.pos[0], a.pos + first, a.npos - first, gq_args_has(&a, "partial"), &err);
-    return st == GQ_OK ? 0 : gq_cli_fail_run(&err);
 }

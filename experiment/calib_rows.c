@@ -1,5 +1,5 @@
-/* calib: see calib.h. */
-#include "calib.h"
+/* calib_rows: see calib_rows.h. */
+#include "calib_rows.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -60,7 +60,7 @@ static void job_free(job *j) {
 
 /* j->vocab from --vocab, beside the model, or the assets. */
 static gq_status find_vocab(const gq_args *a, const char *model_dir, job *j, gq_err *err) {
-    j->vocab = gq_cli_vocab_path(gq_args_get(a, "vocab"), model_dir);
+    j->vocab = gq_lookup_vocab(gq_args_get(a, "vocab"), model_dir);
     return j->vocab ? GQ_OK
                     : gq_fail(err, GQ_ERR_IO, "no vocab.txt found (tried --vocab, %s/vocab.txt, $GLUEQ_ASSETS/vocab, "
                                               "../shared/assets/vocab)", model_dir ? model_dir : "MODEL");
@@ -101,7 +101,7 @@ static gq_status load_job(const gq_args *a, int with_eval_set, job *j, gq_err *e
     if ((s = parse_utf8(a, &eo.utf8, err)) != GQ_OK) return s;
     j->max_len = (int)max_len;
     j->split = gq_args_get(a, "split") ? gq_args_get(a, "split") : "dev";
-    if (!(j->data_root = gq_cli_data_root(gq_args_get(a, "data"))))
+    if (!(j->data_root = gq_lookup_data_root(gq_args_get(a, "data"))))
         return gq_fail(err, GQ_ERR_IO, "no GLUE data directory found (tried --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, "
                                        "../shared/assets/glue)");
     if ((s = find_vocab(a, model, j, err)) != GQ_OK) return s;

@@ -1,6 +1,6 @@
 /* checkpoint_internal: what the format readers (safetensors.c, torchbin.c) share with
  * checkpoint.c, and the from-memory entry points the tests and fuzzers call. Not part of
- * glueq's API: only models/, tests/ and bench/ include it. */
+ * glueq's API: only io/, tests/ and bench/ include it. */
 #ifndef GQ_CHECKPOINT_INTERNAL_H
 #define GQ_CHECKPOINT_INTERNAL_H
 
@@ -46,7 +46,7 @@ gq_status gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *sh
 gq_status gq_ckpt_add_view(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float *data,
                            const char *path, gq_err *err);
 
-/* CRC-32 as zip computes it (reflected polynomial 0xEDB88320), models/crc32.c. Its tables
+/* CRC-32 as zip computes it (reflected polynomial 0xEDB88320), io/crc32.c. Its tables
  * and constants live in the caller's context: a table filled on first use would be global
  * mutable state, and a data race between threads that load models. */
 typedef struct {

@@ -28,6 +28,8 @@
 #ifndef GQ_SWEEP_H
 #define GQ_SWEEP_H
 
+#include <signal.h>
+
 #include "sweep_config.h"
 
 typedef struct {
@@ -36,6 +38,8 @@ typedef struct {
     int shard, n_shards; /* shard i of N (0 <= i < N); 0 of 1 = everything */
     int threads;         /* > 0: overrides the config's "threads" */
     const char *cache_dir; /* overrides the config's "cache_dir" (NULL: the config's) */
+    const volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop
+                                          after the current point; NULL: never */
 } gq_sweep_opts;
 
 /* Runs the pending points of o's shard. GQ_ERR_INTERRUPTED when stopped by a signal. */
@@ -45,7 +49,8 @@ gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_er
 gq_status gq_sweep_merge(const char *out, const char *const *inputs, int n_inputs, int partial, gq_err *err);
 
 /* The subcommands: exit status 0, 1 (failure), 2 (usage), 128 + signal (interrupted). */
-int gq_cmd_sweep(int argc, char **argv);
-int gq_cmd_merge(int argc, char **argv);
+/* Checks that every task's model, dev split and the vocab exist (GQ_ERR_IO naming the
+ * config file and the key). */
+gq_status gq_sweep_check_paths(const gq_sweep_config *cfg, gq_err *err);
 
 #endif

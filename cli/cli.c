@@ -18,30 +18,6 @@ int gq_cli_fail_run(const gq_err *err) {
     return 1;
 }
 
-char *gq_cli_vocab_path(const char *flag, const char *model_dir) {
-    if (flag) return gq_strdup(flag);
-    char *dir = NULL;
-    if (model_dir && gq_hub_resolve(model_dir, &dir, NULL) == GQ_OK) { /* a Hub id: its snapshot */
-        char *p = gq_path_join(dir, "vocab.txt");
-        free(dir);
-        if (p && gq_file_exists(p)) return p;
-        free(p);
-    }
-    return gq_find_asset(NULL, NULL, "vocab/vocab.txt");
-}
-
-char *gq_cli_data_root(const char *flag) { return gq_find_asset(flag, "GLUE_DIR", "glue"); }
-
-char *gq_cli_cache_dir(const char *flag) {
-    if (flag) return gq_strdup(flag);
-    const char *v = getenv("GLUEQ_CACHE_DIR");
-    if (v && *v) return gq_strdup(v);
-    v = getenv("XDG_CACHE_HOME");
-    if (v && *v) return gq_path_join(v, "glueq");
-    v = getenv("HOME");
-    return v && *v ? gq_path_join(v, ".cache/glueq") : gq_strdup(".glueq-cache");
-}
-
 /* --method-opt key=value, repeatable; --scores FILE is --method-opt scores=FILE. */
 static gq_status parse_method_opts(const gq_args *a, gq_method_opts *mo, gq_err *err) {
     const char *kv = gq_args_get(a, "scores");
@@ -142,7 +118,7 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
     memset(rep, 0, sizeof *rep);
     if (calib_desc) calib_desc[0] = '\0';
     if (!cq->method) return GQ_OK;
-    char *cache = gq_cli_cache_dir(cq->cache_dir);
+    char *cache = gq_lookup_cache_dir(cq->cache_dir);
     gq_status s = gq_quant_session_new(m, cache, session, err);
     free(cache);
     if (s == GQ_OK) gq_quant_session_set_threads(*session, gq_dbert_runner_threads(r));

@@ -1,4 +1,4 @@
-/* calib: the calibration rows of a task (SPEC.md §4) and the forward passes that feed the
+/* calib_rows: the calibration rows of a task (SPEC.md §4) and the forward passes that feed the
  * quantization session's activation statistics.
  *
  *     gq_calib_source *cs = NULL;
@@ -8,8 +8,8 @@
  *     ...
  *     gq_calib_source_free(cs);
  */
-#ifndef GQ_CALIB_H
-#define GQ_CALIB_H
+#ifndef GQ_CALIB_ROWS_H
+#define GQ_CALIB_ROWS_H
 
 #include "eval.h"
 

@@ -1,4 +1,4 @@
-/* calib: per-Linear statistics of the calibration inputs, accumulated in double.
+/* calib_stats: per-Linear statistics of the calibration inputs, accumulated in double.
  *
  * XᵀX is accumulated with dsyrk on blocks of the FP32 input converted to double, so a
  * sum over thousands of tokens keeps ~15 digits; SpQR's H⁻¹ with a small damping λ is

@@ -8,8 +8,9 @@
 #include <cJSON.h>
 
 #include "args.h"
-#include "calib.h"
+#include "calib_rows.h"
 #include "eval.h"
+#include "lookup.h"
 #include "quant.h"
 
 int gq_cmd_eval(int argc, char **argv);
@@ -18,17 +19,15 @@ int gq_cmd_tokenize(int argc, char **argv);
 int gq_cmd_info(int argc, char **argv);
 int gq_cmd_overlap(int argc, char **argv);
 int gq_cmd_quantize(int argc, char **argv);
+int gq_cmd_sweep(int argc, char **argv);
+int gq_cmd_merge(int argc, char **argv);
+int gq_cmd_compare(int argc, char **argv);
 
 /* Prints `glueq: <msg>` and returns 1 (bad input) or 2 (usage: GQ_ERR_ARG). */
 int gq_cli_fail(const gq_err *err, gq_status s);
 /* Prints `glueq: <msg>` and returns 1: a failure once the arguments were accepted (a
  * config's invalid value included). */
 int gq_cli_fail_run(const gq_err *err);
-
-/* Search orders (README "Finding models and data"). Return new strings or NULL. */
-char *gq_cli_vocab_path(const char *flag, const char *model_dir);
-char *gq_cli_data_root(const char *flag);
-char *gq_cli_cache_dir(const char *flag);
 
 /* --device cpu|cuda, --tf32 and --threads N: where and how a command runs the model. */
 #define GQ_CLI_RUNNER_FLAGS {"device", 1}, {"tf32", 0}, {"threads", 1}

@@ -1,5 +1,5 @@
 /* runner_impl: the device back ends behind gq_dbert_runner (distilbert.h). Private to
- * models/ and cuda/: harness/ and quant/ only see the device-neutral runner. Inputs are
+ * model/ and cuda/: experiment/ and quant/ only see the device-neutral runner. Inputs are
  * checked by gq_dbert_forward before a back end sees them (n tokens, longest max_len). */
 #ifndef GQ_RUNNER_IMPL_H
 #define GQ_RUNNER_IMPL_H

@@ -1,12 +1,10 @@
-/* glueq: command-line entry point; dispatches to the subcommands in harness/. */
+/* glueq: command-line entry point; dispatches to the subcommands in cli/. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "blas.h"
 #include "cli.h"
-#include "compare.h"
-#include "sweep.h"
 #include "version.h"
 
 typedef struct {

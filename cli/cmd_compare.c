@@ -1,0 +1,73 @@
+/* cmd_compare: `glueq compare`, over the paired statistics of experiment/compare.c. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "compare.h"
+
+static const char *COMPARE_HELP =
+    "usage: glueq compare A B [--task T] [--fail-if-worse DELTA]\n"
+    "  A, B: RESULTS or RESULTS#POINT_ID, RESULTS = a sweep output directory or its\n"
+    "        results.json (predictions.jsonl beside it). With ids on both sides those two\n"
+    "        points are compared; with none, every point id found in both.\n"
+    "  --task T               only points of task T\n"
+    "  --fail-if-worse DELTA  exit 3 when B is significantly worse than A: McNemar\n"
+    "                         p < 0.05 and B - A < -DELTA percentage points\n"
+    "Prints acc A, acc B, B - A with a paired-bootstrap 95% interval, exact McNemar p.\n"
+    "Exit: 0 ok, 1 bad input, 2 usage, 3 significantly worse (with --fail-if-worse).\n";
+
+static const gq_arg_spec COMPARE_SPEC[] = {{"task", 1}, {"fail-if-worse", 1}, {"help", 0}, {NULL, 0}};
+
+int gq_cmd_compare(int argc, char **argv) {
+    gq_args args;
+    gq_err perr = {{0}};
+    double delta = 0;
+    gq_status ps = gq_args_parse(&args, COMPARE_SPEC, argc, argv, &perr);
+    if (ps == GQ_OK && gq_args_has(&args, "help")) return fputs(COMPARE_HELP, stdout), 0;
+    if (ps == GQ_OK) ps = gq_args_double(&args, "fail-if-worse", 0, HUGE_VAL, 0, &delta, &perr);
+    if (ps == GQ_OK && args.npos != 2)
+        ps = gq_fail(&perr, GQ_ERR_ARG, "compare needs two result sets A and B (see glueq compare --help)");
+    if (ps != GQ_OK) return gq_cli_fail(&perr, ps);
+    const char *const *pos = args.pos, *task = gq_args_get(&args, "task");
+    int fail_if_worse = gq_args_has(&args, "fail-if-worse");
+    gq_err err = {{0}};
+    gq_compare_side a, b;
+    gq_status st = gq_compare_side_load(pos[0], &a, &err);
+    if (st == GQ_OK) st = gq_compare_side_load(pos[1], &b, &err);
+    else memset(&b, 0, sizeof b);
+    if (st == GQ_OK && (!*a.want) != (!*b.want))
+        st = gq_fail(&err, GQ_ERR_ARG, "compare: give a #POINT_ID on both sides or on neither");
+    int rc = 0, pairs = 0;
+    if (st == GQ_OK)
+        printf("%-6s %-26s %-26s %-16s %-16s %-24s %s\n", "task", "A", "B", "acc A", "acc B", "B-A [95% CI]",
+               "McNemar p");
+    for (int i = 0; st == GQ_OK && i < a.n; i++)
+        for (int j = 0; st == GQ_OK && j < b.n; j++) {
+            gq_compare_point *pa = &a.p[i], *pb = &b.p[j];
+            if (!*a.want && strcmp(pa->id, pb->id)) continue;
+            if (task && strcmp(pa->task, task)) continue;
+            if (strcmp(pa->task, pb->task) || pa->n != pb->n || memcmp(pa->labels, pb->labels, (size_t)pa->n * sizeof(int))) {
+                st = gq_fail(&err, GQ_ERR_ARG, "compare: %s (%s, %d examples) and %s (%s, %d examples) are not scored on the same examples",
+                             pa->id, pa->task, pa->n, pb->id, pb->task, pb->n);
+                break;
+            }
+            gq_compare_stats cs;
+            gq_compare_paired(pa->labels, pa->preds, pb->preds, pa->n, &cs);
+            char acc_a[32], acc_b[32], diff[48], da[192], db[192];
+            snprintf(acc_a, sizeof acc_a, "%.2f (%d/%d)", 100.0 * cs.correct_a / (cs.n ? cs.n : 1), cs.correct_a, cs.n);
+            snprintf(acc_b, sizeof acc_b, "%.2f (%d/%d)", 100.0 * cs.correct_b / (cs.n ? cs.n : 1), cs.correct_b, cs.n);
+            snprintf(diff, sizeof diff, "%+.2f [%+.2f, %+.2f]", 100 * cs.diff, 100 * cs.lo, 100 * cs.hi);
+            snprintf(da, sizeof da, "%s %.8s", pa->desc, pa->id);
+            snprintf(db, sizeof db, "%s %.8s", pb->desc, pb->id);
+            int worse = cs.p < 0.05 && 100 * cs.diff < -delta;
+            printf("%-6s %-26s %-26s %-16s %-16s %-24s %.4g%s\n", pa->task, da, db, acc_a, acc_b, diff, cs.p,
+                   worse ? "  B worse" : "");
+            if (worse && fail_if_worse) rc = GQ_COMPARE_WORSE;
+            pairs++;
+        }
+    if (st == GQ_OK && pairs == 0)
+        st = gq_fail(&err, GQ_ERR_ARG, "compare: no common points%s%s", task ? " for task " : "", task ? task : "");
+    gq_compare_side_free(&a), gq_compare_side_free(&b);
+    return st == GQ_OK ? rc : gq_cli_fail_run(&err);
+}
