@@ -95,7 +95,7 @@ import json, os, subprocess, sys
 load = os.getloadavg()
 lscpu = dict(l.split(":", 1) for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in l)
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = subprocess.run(["git", "status", "--porcelain", "model/distilbert.c", "bench"], capture_output=True, text=True).stdout.strip()
+dirty = subprocess.run(["git", "status", "--porcelain", "model", "bench"], capture_output=True, text=True).stdout.strip()
 t, reps, ql, rl, vt, vo, model = sys.argv[1:]
 print(json.dumps({"kind": "machine", "cpu": lscpu.get("Model name", "?").strip(), "cpus": os.cpu_count(),
                   "threads": int(t), "reps": int(reps), "qnli_limit": int(ql), "rte_limit": int(rl),

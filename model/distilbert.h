@@ -138,7 +138,7 @@ gq_device gq_dbert_runner_device(const gq_dbert_runner *r);
  * command (the quantization session's). */
 int gq_dbert_runner_threads(const gq_dbert_runner *r);
 /* Tokens per round on the CPU: a batch without hooks runs in rounds of about this many
- * tokens, one part of each round per thread (distilbert.c). A part is one sgemm operand of
+ * tokens, one part of each round per thread (distilbert_cpu.c). A part is one sgemm operand of
  * about 3072 / threads rows, which packs every weight matrix once per part: 3072 ran 1.7%
  * faster than 2048 and as fast as 4096 (QNLI dev's first 400, 2 threads, bench/notes.md).
  * Tokens per batch on the CPU: four rounds, since the threads wait for each other only at

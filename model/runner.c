@@ -1,5 +1,5 @@
 /* runner: the device-neutral gq_dbert_runner (distilbert.h), which checks a batch once and
- * hands it to the CPU forward (distilbert.c) or the CUDA one (cuda/, a module loaded only
+ * hands it to the CPU forward (distilbert_cpu.c) or the CUDA one (cuda/, a module loaded only
  * for device cuda: cuda_loader.c). */
 #include "runner_impl.h"
 

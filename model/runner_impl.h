@@ -10,7 +10,7 @@ extern "C" {
 
 #include "distilbert.h"
 
-/* The CPU forward (distilbert.c). */
+/* The CPU forward (distilbert_cpu.c). */
 typedef struct gq_dbert_cpu gq_dbert_cpu;
 gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads);
 void gq_dbert_cpu_free(gq_dbert_cpu *r);
