@@ -8,8 +8,8 @@ build=${1:-$root/build/perf}
 out=${2:-$build/glueq-bench}
 inc=""
 for d in common io text model quant tasks experiment; do inc="$inc -I$root/$d"; done
-# every library of the build but the CLI's, in one group: their order does not matter
-libs="-Wl,--start-group $(ls "$build"/libgq_*.a | grep -v libgq_cli.a | tr '\n' ' ') -Wl,--end-group"
+libs=""
+for l in experiment quant model io text tasks common; do libs="$libs $build/libgq_$l.a"; done
 # A build with the CUDA backend loads it as a module (libglueq_cuda.so beside the binary, or
 # $GLUEQ_CUDA_MODULE), which calls back into the executable's gq_* functions.
 cuda=""

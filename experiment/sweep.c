@@ -266,7 +266,7 @@ static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, con
     cJSON_AddItemToObject(r, "global", budgeted ? cJSON_CreateBool(cfg->budget_global) : cJSON_CreateNull());
     char q[160], scheme[16] = "", gran[32] = "", clip[48] = "";
     if (quant) {
-        gq_sweep_quantizer_str(&cfg->quantizers[pt->quantizer], q, sizeof q);
+        gq_quant_opts_str_unsized(&cfg->quantizers[pt->quantizer], q, sizeof q);
         sscanf(q, "%15s %31s %47s", scheme, gran, clip);
     }
     cJSON_AddItemToObject(r, "scheme", quant ? cJSON_CreateString(scheme) : cJSON_CreateNull());
@@ -337,7 +337,7 @@ static void point_label(const gq_sweep_config *cfg, const gq_sweep_point *pt, ch
     else if (pt->k > 0) snprintf(b, sizeof b, " k=%lld", (long long)pt->k);
     if (cfg->n_quantizers > 1) {
         q[0] = ' ';
-        gq_sweep_quantizer_str(&cfg->quantizers[pt->quantizer], q + 1, sizeof q - 1);
+        gq_quant_opts_str_unsized(&cfg->quantizers[pt->quantizer], q + 1, sizeof q - 1);
     }
     if (pt->seed >= 0) snprintf(s, sizeof s, " seed=%lld", (long long)pt->seed);
     snprintf(buf, n, "%s %s int%d%s%s%s", cfg->tasks[pt->task], pt->method_name, pt->bits, b, q, s);

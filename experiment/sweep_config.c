@@ -205,40 +205,14 @@ static const char *const TOP_KEYS[] = {"name", "comment",       "data",   "vocab
                                        "calibration", "seeds", "max_len",     "limit",     "threads",
                                        "output",     "cache_dir", "device", "tf32", "sarqc", NULL};
 
-static void quant_opts_of(const gq_sweep_quantizer *q, int bits, gq_quant_opts *o) {
-    gq_quant_opts_default(o, bits);
-    o->scheme = q->scheme;
-    o->granularity = q->granularity;
-    o->group = q->group;
-    o->clip = q->clip;
-    o->alpha = q->alpha;
-    o->stats_exclude_protected = q->stats_exclude_protected;
-    o->algorithm = q->algorithm;
-    o->act_order = q->act_order;
-    o->damp = q->damp;
-    o->sarqc_lambda = q->sarqc_lambda;
-    snprintf(o->sarqc_saliency, sizeof o->sarqc_saliency, "%s", q->sarqc_saliency);
-    o->calib_from_quantized = q->calib_from_quantized;
-}
-
-void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n) {
-    gq_quant_opts o;
-    quant_opts_of(q, 4, &o);
-    char full[256];
-    gq_quant_opts_str(&o, full, sizeof full);
-    snprintf(buf, n, "%s", strchr(full, ' ') + 1); /* without the leading "int4 " */
-}
-
 /* The quantizer in a point's settings. The algorithm's keys appear only when it is not
  * rtn, so that RTN points keep the ids they had before algorithms existed. */
-static void quantizer_json(const gq_sweep_quantizer *q, cJSON *o) {
-    gq_sweep_quantizer base = *q;
-    base.algorithm = GQ_ALGO_RTN, base.act_order = 0, base.sarqc_lambda = 0, base.calib_from_quantized = 0;
-    char s[256], *save = NULL;
-    gq_sweep_quantizer_str(&base, s, sizeof s);
-    cJSON_AddStringToObject(o, "scheme", strtok_r(s, " ", &save));
-    cJSON_AddStringToObject(o, "granularity", strtok_r(NULL, " ", &save));
-    cJSON_AddStringToObject(o, "clip", strtok_r(NULL, " ", &save));
+static void quantizer_json(const gq_quant_opts *q, cJSON *o) {
+    gq_quant_opts_text t;
+    gq_quant_opts_text_of(q, &t);
+    cJSON_AddStringToObject(o, "scheme", t.scheme);
+    cJSON_AddStringToObject(o, "granularity", t.granularity);
+    cJSON_AddStringToObject(o, "clip", t.clip);
     cJSON_AddBoolToObject(o, "stats_exclude_protected", q->stats_exclude_protected);
     if (q->algorithm == GQ_ALGO_RTN) return;
     cJSON_AddStringToObject(o, "algorithm", gq_quant_algorithm_name(q->algorithm));
@@ -327,17 +301,15 @@ static gq_status parse_quantizer(vctx *v, const cJSON *root, int from_quantized,
         int normalised = normalise_quantizer(&o);
         gq_err qe = {{0}};
         if (gq_quant_opts_check(&o, &qe) != GQ_OK) return vfail(v, "quantizer", "%s", qe.msg);
-        gq_sweep_quantizer sq;
-        memset(&sq, 0, sizeof sq);
-        sq.scheme = o.scheme, sq.granularity = o.granularity, sq.group = o.group;
-        sq.clip = o.clip, sq.alpha = o.alpha, sq.stats_exclude_protected = o.stats_exclude_protected;
-        sq.algorithm = o.algorithm, sq.act_order = o.act_order, sq.damp = o.damp, sq.sarqc_lambda = o.sarqc_lambda;
-        snprintf(sq.sarqc_saliency, sizeof sq.sarqc_saliency, "%s", o.sarqc_saliency);
-        sq.calib_from_quantized = o.calib_from_quantized;
-        int dup = 0;
-        for (int p = 0; p < c->n_quantizers && !dup; p++) dup = memcmp(&c->quantizers[p], &sq, sizeof sq) == 0;
+        int dup = 0; /* the same canonical text is the same quantizer */
+        char text[256], other[256];
+        gq_quant_opts_str(&o, text, sizeof text);
+        for (int p = 0; p < c->n_quantizers && !dup; p++) {
+            gq_quant_opts_str(&c->quantizers[p], other, sizeof other);
+            dup = strcmp(text, other) == 0;
+        }
         if (dup && !normalised) return vfail(v, "quantizer", "two option lists give the same quantizer twice");
-        if (!dup) c->quantizers[c->n_quantizers++] = sq;
+        if (!dup) c->quantizers[c->n_quantizers++] = o;
     }
     int sarqc_used = 0;
     for (int q = 0; q < c->n_quantizers; q++) sarqc_used |= c->quantizers[q].sarqc_lambda > 0;
@@ -594,7 +566,8 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
                                                       .method_name = c->methods[m], .bits = c->bits[b],
                                                       .k = uni ? 0 : c->k[k], .p = uni ? -1 : c->p[k],
                                                       .quantizer = q, .seed = -1};
-                                quant_opts_of(&c->quantizers[q], p->bits, &p->qopts);
+                                p->qopts = c->quantizers[q];
+                                p->qopts.bits = p->bits;
                                 if (meth) {
                                     gq_method_opts user = c->method_opts[m];
                                     gq_err me = {{0}};

@@ -87,22 +87,6 @@ typedef struct {
 } gq_sweep_point;
 
 typedef struct {
-    gq_quant_scheme scheme;
-    gq_quant_granularity granularity;
-    int group;
-    gq_quant_clip clip;
-    double alpha;
-    int stats_exclude_protected;
-    /* the algorithm (issue 11); rtn leaves the others at their defaults */
-    gq_quant_algorithm algorithm;
-    int act_order;
-    double damp;
-    double sarqc_lambda;
-    char sarqc_saliency[GQ_SARQC_SALIENCY_LEN];
-    int calib_from_quantized; /* calibration.from, for calibrated algorithms only */
-} gq_sweep_quantizer;
-
-typedef struct {
     char *path;   /* the config file, as given */
     char *name, *data, *output;
     char *vocab, *cache_dir; /* NULL: the defaults above */
@@ -117,7 +101,7 @@ typedef struct {
     int64_t *k;    /* (n_budgets) when !budget_is_p */
     double *p;     /* (n_budgets) when budget_is_p */
     int n_quantizers;
-    gq_sweep_quantizer *quantizers;
+    gq_quant_opts *quantizers; /* (n_quantizers) the swept quantizers; each point sets its bits */
     gq_method_opts *method_opts; /* (n_methods) user options, not yet resolved */
     char *calib_split, *calib_sample;
     int calib_n;
@@ -143,10 +127,6 @@ void gq_sweep_config_free(gq_sweep_config *cfg);
 /* Expands ${VAR} and ${VAR:-default} in s into a new string (*out, caller frees). `where`
  * names the file and key in messages. */
 gq_status gq_sweep_expand_env(const char *s, const char *where, char **out, gq_err *err);
-
-/* Canonical text of a quantizer: "symmetric tensor std:2.5" (+ " exclude"), plus the
- * algorithm's settings when it is not rtn (gq_quant_opts_str). */
-void gq_sweep_quantizer_str(const gq_sweep_quantizer *q, char *buf, size_t n);
 
 /* Number of points whose index % n_shards == shard. */
 int gq_sweep_shard_count(const gq_sweep_config *cfg, int shard, int n_shards);

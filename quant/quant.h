@@ -81,6 +81,18 @@ gq_status gq_quant_opts_check(const gq_quant_opts *o, gq_err *err);
  * text (and every sweep point id) of an RTN quantizer is what it was before algorithms
  * existed. Writes at most n bytes (NUL included). */
 void gq_quant_opts_str(const gq_quant_opts *o, char *buf, size_t n);
+/* The same without the leading "int<bits> ": a quantizer that is used at several bit
+ * widths (a sweep's "quantizer"). */
+void gq_quant_opts_str_unsized(const gq_quant_opts *o, char *buf, size_t n);
+
+/* The canonical text of each part of a quantizer, as gq_quant_opts_str writes it. */
+typedef struct {
+    char scheme[16];      /* "symmetric" | "asymmetric" */
+    char granularity[32]; /* "tensor" | "row" | "group:G" */
+    char clip[40];        /* "std:α" | "absmax" */
+    char algorithm[160];  /* "" for rtn, else " gptq damp:0.01 act_order sarqc:λ:S from:quantized" */
+} gq_quant_opts_text;
+void gq_quant_opts_text_of(const gq_quant_opts *o, gq_quant_opts_text *t);
 
 /* "rtn", "gptq", "awq-scale". */
 const char *gq_quant_algorithm_name(gq_quant_algorithm a);

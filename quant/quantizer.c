@@ -167,23 +167,34 @@ gq_status gq_quant_opts_check(const gq_quant_opts *o, gq_err *err) {
     return GQ_OK;
 }
 
+void gq_quant_opts_text_of(const gq_quant_opts *o, gq_quant_opts_text *t) {
+    snprintf(t->scheme, sizeof t->scheme, "%s", o->scheme == GQ_QUANT_ASYMMETRIC ? "asymmetric" : "symmetric");
+    if (o->granularity == GQ_QUANT_GROUP) snprintf(t->granularity, sizeof t->granularity, "group:%d", o->group);
+    else snprintf(t->granularity, sizeof t->granularity, "%s", o->granularity == GQ_QUANT_ROW ? "row" : "tensor");
+    if (o->clip == GQ_QUANT_CLIP_STD) snprintf(t->clip, sizeof t->clip, "std:%.17g", o->alpha);
+    else snprintf(t->clip, sizeof t->clip, "absmax");
+    char *algo = t->algorithm;
+    size_t cap = sizeof t->algorithm, u = 0;
+    algo[0] = 0;
+    if (o->algorithm == GQ_ALGO_RTN) return;
+    u = (size_t)snprintf(algo, cap, " %s damp:%.17g", gq_quant_algorithm_name(o->algorithm), o->damp);
+    if (o->act_order && u < cap) u += (size_t)snprintf(algo + u, cap - u, " act_order");
+    if (o->sarqc_lambda > 0 && u < cap)
+        u += (size_t)snprintf(algo + u, cap - u, " sarqc:%.17g:%s", o->sarqc_lambda, o->sarqc_saliency);
+    if (o->calib_from_quantized && u < cap) snprintf(algo + u, cap - u, " from:quantized");
+}
+
+void gq_quant_opts_str_unsized(const gq_quant_opts *o, char *buf, size_t n) {
+    gq_quant_opts_text t;
+    gq_quant_opts_text_of(o, &t);
+    snprintf(buf, n, "%s %s %s%s%s", t.scheme, t.granularity, t.clip, o->stats_exclude_protected ? " exclude" : "",
+             t.algorithm);
+}
+
 void gq_quant_opts_str(const gq_quant_opts *o, char *buf, size_t n) {
-    char gran[32], clip[32];
-    if (o->granularity == GQ_QUANT_GROUP) snprintf(gran, sizeof gran, "group:%d", o->group);
-    else snprintf(gran, sizeof gran, "%s", o->granularity == GQ_QUANT_ROW ? "row" : "tensor");
-    if (o->clip == GQ_QUANT_CLIP_STD) snprintf(clip, sizeof clip, "std:%.17g", o->alpha);
-    else snprintf(clip, sizeof clip, "absmax");
-    char algo[160] = "";
-    if (o->algorithm != GQ_ALGO_RTN) {
-        size_t u = (size_t)snprintf(algo, sizeof algo, " %s damp:%.17g", gq_quant_algorithm_name(o->algorithm),
-                                    o->damp);
-        if (o->act_order && u < sizeof algo) u += (size_t)snprintf(algo + u, sizeof algo - u, " act_order");
-        if (o->sarqc_lambda > 0 && u < sizeof algo)
-            u += (size_t)snprintf(algo + u, sizeof algo - u, " sarqc:%.17g:%s", o->sarqc_lambda, o->sarqc_saliency);
-        if (o->calib_from_quantized && u < sizeof algo) snprintf(algo + u, sizeof algo - u, " from:quantized");
-    }
-    snprintf(buf, n, "int%d %s %s %s%s%s", o->bits, o->scheme == GQ_QUANT_ASYMMETRIC ? "asymmetric" : "symmetric",
-             gran, clip, o->stats_exclude_protected ? " exclude" : "", algo);
+    char rest[256];
+    gq_quant_opts_str_unsized(o, rest, sizeof rest);
+    snprintf(buf, n, "int%d %s", o->bits, rest);
 }
 
 int64_t gq_quant_n_scales(const gq_quant_opts *o, int rows, int cols) {
