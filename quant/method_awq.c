@@ -2,7 +2,7 @@
  * granularity element: s_ij = a_j·|W_ij| [assumption]; channel: s_ij = a_j, so whole
  * input columns are kept (ties between columns go to the lower index through top-k).
  * State: a (cols). */
-#include "quant_internal.h"
+#include "quant_method.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * reader; every tensor is checked before any score is used. Options: scores=FILE (its
  * sha256 becomes the resolved option scores_sha256, so point ids follow the content). */
 #define _POSIX_C_SOURCE 200809L
-#include "quant_internal.h"
+#include "quant_method.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* magnitude (control): s_ij = |W_ij|. */
-#include "quant_internal.h"
+#include "quant_method.h"
 
 #include <math.h>
 

@@ -1,7 +1,7 @@
 /* random (control): seeded uniform scores in [0, 1). Each matrix draws from its own
  * stream, seeded from (seed, layer, kind), so a matrix's scores do not depend on which
  * other matrices were scored or in what order. */
-#include "quant_internal.h"
+#include "quant_method.h"
 
 static const gq_method_opt opts[] = {{"seed", GQ_OPT_INT, "0", NULL}, {NULL, 0, NULL, NULL}};
 

@@ -11,7 +11,7 @@
  * State (cached per checkpoint and calibration): [N, λ_0..λ_{d-1}, P row-major (d×d)] for
  * pca, [N, C_00..C_{d-1,d-1}] for none.
  */
-#include "quant_internal.h"
+#include "quant_method.h"
 
 #include <cblas.h>
 #include <lapacke.h>

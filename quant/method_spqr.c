@@ -7,7 +7,7 @@
  * quantizer's output for the whole matrix with nothing protected (with
  * stats_exclude_protected, Ŵ would depend on the protected set, which depends on Ŵ).
  */
-#include "quant_internal.h"
+#include "quant_method.h"
 
 #include <lapacke.h>
 #include <stdlib.h>

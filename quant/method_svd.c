@@ -5,7 +5,7 @@
  * so that the disk cache stays small; score rebuilds the product (rows·cols·r flops).
  * State layout: [r, A (rows, r) row-major, B (cols, r) row-major], product A Bᵀ.
  */
-#include "quant_internal.h"
+#include "quant_method.h"
 
 #include <cblas.h>
 #include <lapacke.h>

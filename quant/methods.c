@@ -1,7 +1,8 @@
 /* methods: the registry of saliency methods and their options.
  *
- * Adding a heuristic = one file quant/method_<name>.c defining `const gq_method
- * gq_method_<name>`, one extern line in quant_internal.h (the interface is quant_method.h) and one line in the table below.
+ * Adding a heuristic = one file quant/method_<name>.c that includes quant_method.h and
+ * defines `const gq_method gq_method_<name>`, and its line in GQ_METHODS below (the
+ * order is the order of `glueq --help` and error messages).
  */
 #include "quant_internal.h"
 
@@ -9,10 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-const gq_method *const gq_methods[] = {
-    &gq_method_uniform, &gq_method_magnitude, &gq_method_random, &gq_method_svd, &gq_method_awq, &gq_method_spqr,
-    &gq_method_external, &gq_method_rosaq, NULL,
-};
+#define GQ_METHODS(X) \
+    X(uniform)            \
+    X(magnitude)          \
+    X(random)             \
+    X(svd)                \
+    X(awq)                \
+    X(spqr)               \
+    X(external)           \
+    X(rosaq)
+
+#define GQ_METHOD_DECLARE(name) extern const gq_method gq_method_##name;
+GQ_METHODS(GQ_METHOD_DECLARE)
+#define GQ_METHOD_ENTRY(name) &gq_method_##name,
+const gq_method *const gq_methods[] = {GQ_METHODS(GQ_METHOD_ENTRY) NULL};
 
 const gq_method *gq_method_find(const char *name) {
     for (int i = 0; name && gq_methods[i]; i++)

@@ -11,10 +11,6 @@ const char *gq_quant_cache_decode(const uint8_t *b, size_t len, const char *key,
 
 #include <math.h>
 
-/* The registered methods, one file each (method_<name>.c). */
-extern const gq_method gq_method_uniform, gq_method_magnitude, gq_method_random, gq_method_svd, gq_method_awq,
-    gq_method_spqr, gq_method_external, gq_method_rosaq;
-
 /* gq_quantize_fn with ctx = the gq_quant_opts: gq_quant_algo_matrix with the configured
  * algorithm on the given statistics (SARQC's S = 1: a transform's basis has no method
  * scores). rtn ignores stats and may quantize in place (out == w). (algo.c) */

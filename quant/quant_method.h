@@ -3,9 +3,8 @@
  * the method's side: what it is given for one matrix, its option table and typed option
  * getters, and the calibration statistics calibrated methods read.
  *
- * A method defines `const gq_method gq_method_<name>` and is registered by one extern
- * line in quant_internal.h and one line in the table of quant/methods.c (README, "Adding
- * a saliency method").
+ * A method includes only this header, defines `const gq_method gq_method_<name>`, and is
+ * registered by its line in GQ_METHODS (quant/methods.c).
  */
 #ifndef GQ_QUANT_METHOD_H
 #define GQ_QUANT_METHOD_H
