@@ -6,31 +6,15 @@
 #include "cli.h"
 #include "compare.h"
 
-static const char *COMPARE_HELP =
-    "usage: glueq compare A B [--task T] [--fail-if-worse DELTA]\n"
-    "  A, B: RESULTS or RESULTS#POINT_ID, RESULTS = a sweep output directory or its\n"
-    "        results.json (predictions.jsonl beside it). With ids on both sides those two\n"
-    "        points are compared; with none, every point id found in both.\n"
-    "  --task T               only points of task T\n"
-    "  --fail-if-worse DELTA  exit 3 when B is significantly worse than A: McNemar\n"
-    "                         p < 0.05 and B - A < -DELTA percentage points\n"
-    "Prints acc A, acc B, B - A with a paired-bootstrap 95% interval, exact McNemar p.\n"
-    "Exit: 0 ok, 1 bad input, 2 usage, 3 significantly worse (with --fail-if-worse).\n";
-
-static const gq_arg_spec COMPARE_SPEC[] = {{"task", 1}, {"fail-if-worse", 1}, {"help", 0}, {NULL, 0}};
-
-int gq_cmd_compare(int argc, char **argv) {
-    gq_args args;
+int gq_cmd_compare(const gq_args *args) {
     gq_err perr = {{0}};
     double delta = 0;
-    gq_status ps = gq_args_parse(&args, COMPARE_SPEC, argc, argv, &perr);
-    if (ps == GQ_OK && gq_args_has(&args, "help")) return fputs(COMPARE_HELP, stdout), 0;
-    if (ps == GQ_OK) ps = gq_args_double(&args, "fail-if-worse", 0, HUGE_VAL, 0, &delta, &perr);
-    if (ps == GQ_OK && args.npos != 2)
+    gq_status ps = gq_args_double(args, "fail-if-worse", 0, HUGE_VAL, 0, &delta, &perr);
+    if (ps == GQ_OK && args->npos != 2)
         ps = gq_fail(&perr, GQ_ERR_ARG, "compare needs two result sets A and B (see glueq compare --help)");
     if (ps != GQ_OK) return gq_cli_fail(&perr, ps);
-    const char *const *pos = args.pos, *task = gq_args_get(&args, "task");
-    int fail_if_worse = gq_args_has(&args, "fail-if-worse");
+    const char *const *pos = args->pos, *task = gq_args_get(args, "task");
+    int fail_if_worse = gq_args_has(args, "fail-if-worse");
     gq_err err = {{0}};
     gq_compare_side a, b;
     gq_status st = gq_compare_side_load(pos[0], &a, &err);

@@ -7,43 +7,6 @@
 #include "cli.h"
 #include "export.h"
 
-/* The quantization options, shared by eval's and quantize's usage. */
-#define QUANT_USAGE                                                                                     \
-    "                  [--method M [--bits 4] [--k K | --p P] [--global] [--scheme symmetric|asymmetric]\n" \
-    "                   [--granularity tensor|row|group:G] [--clip std:2.5|absmax]\n"                    \
-    "                   [--stats-exclude-protected] [--method-opt KEY=VALUE ...] [--scores FILE]\n"       \
-    "                   [--calib-n 128] [--calib-split train] [--calib-sample first|random]\n"            \
-    "                   [--calib-seed 0] [--cache-dir DIR]\n"                                          \
-    "                   [--algorithm rtn|gptq|awq-scale] [--act-order] [--damp 0.01]\n"                   \
-    "                   [--sarqc-lambda 0] [--sarqc-saliency none] [--calib-from fp32|quantized]]\n"
-
-static const char *EVAL_HELP =
-    "usage: glueq eval --model DIR --task {mrpc,rte,qnli} [--data GLUE_DIR] [--split dev]\n"
-    "                  [--max-len 128] [--vocab FILE] [--limit N] [--threads N] [--json]\n"
-    "                  [--utf8 strict|replace] [--quiet] [--device cpu|cuda [--tf32]]\n" QUANT_USAGE
-    "Evaluates a DistilBERT sequence classifier on a GLUE split and prints accuracy (and F1\n"
-    "for MRPC) with counts and a 95% confidence interval. With --method, the encoder's\n"
-    "Linear weights are quantized to --bits with the k (or fraction p) most salient weights\n"
-    "of each matrix kept in FP32. Methods: uniform, magnitude, random, svd, awq, spqr, external, rosaq.\n"
-    "--method external --scores FILE reads the scores from a safetensors file with one tensor\n"
-    "per quantized matrix, named and shaped like its weight (examples/saliency_numpy.py).\n"
-    "The model is a directory or a Hugging Face Hub id ORG/NAME[@REV] in the local Hugging Face\n"
-    "cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub; never downloaded).\n"
-    "Data search order: --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, ../shared/assets/glue.\n"
-    "Vocab search order: --vocab, DIR/vocab.txt, $GLUEQ_ASSETS/vocab/vocab.txt,\n"
-    "../shared/assets/vocab/vocab.txt.\n"
-    "--device cuda runs the forward on the GPU (builds with CUDA only; FP32 sgemm unless\n"
-    "--tf32); quantization and calibration stay on the CPU.\n" GQ_CLI_QUANT_HELP;
-
-/* eval's options; quantize accepts the same plus --out (every eval option, so that a
- * quantize command line is an eval command line with --out added). */
-#define EVAL_FLAGS                                                                                  \
-    {"model", 1}, {"task", 1}, {"data", 1}, {"split", 1}, {"max-len", 1}, {"vocab", 1}, {"limit", 1}, \
-        {"json", 0}, {"utf8", 1}, {"quiet", 0}, {"help", 0}, GQ_CLI_RUNNER_FLAGS, GQ_CLI_QUANT_FLAGS
-
-static const gq_arg_spec EVAL_SPEC[] = {EVAL_FLAGS, {NULL, 0}};
-static const gq_arg_spec QUANTIZE_SPEC[] = {EVAL_FLAGS, {"out", 1}, {NULL, 0}};
-
 /* What an evaluation needs, loaded from the flags; freed with job_free. */
 typedef struct {
     gq_eval_task ev; /* task, model, tokenizer, split, encoding, runner */
@@ -175,69 +138,49 @@ static void print_json(const job *j, const gq_eval_result *r, const gq_cli_quant
     cJSON_Delete(o);
 }
 
-int gq_cmd_eval(int argc, char **argv) {
-    gq_args a;
+int gq_cmd_eval(const gq_args *a) {
     gq_err err = {{0}};
-    gq_status s = gq_args_parse(&a, EVAL_SPEC, argc, argv, &err);
-    if (s == GQ_OK && gq_args_has(&a, "help")) return fputs(EVAL_HELP, stdout), 0;
-    if (gq_args_has(&a, "quiet")) gq_log_set_level(GQ_LOG_WARN);
     gq_cli_quant cq;
-    if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
-    if (s == GQ_OK && a.npos) s = gq_fail(&err, GQ_ERR_ARG, "unexpected argument '%s'", a.pos[0]);
+    gq_status s = gq_cli_quant_parse(a, &cq, &err);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     job j = {0};
     gq_quant_session *session = NULL;
     gq_quant_report rep;
     gq_eval_result res = {0};
-    s = load_job(&a, 1, &j, &err);
+    s = load_job(a, 1, &j, &err);
     if (s == GQ_OK)
         s = gq_cli_quantize(&cq, j.ev.model, j.ev.runner, j.ev.tok, j.ev.task, j.data_root, j.max_len, &session, &rep,
                             NULL, &err);
     gq_cli_progress prog = {"eval", gq_now(), gq_now()};
     if (s == GQ_OK) s = gq_eval_run(j.ev.runner, j.ev.enc, NULL, gq_cli_progress_fn, &prog, &res, &err);
-    if (s == GQ_OK) (gq_args_has(&a, "json") ? print_json : print_text)(&j, &res, &cq, &rep);
+    if (s == GQ_OK) (gq_args_has(a, "json") ? print_json : print_text)(&j, &res, &cq, &rep);
     gq_eval_result_free(&res);
     gq_quant_session_free(session);
     job_free(&j);
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
 }
 
-static const char *QUANTIZE_HELP =
-    "usage: glueq quantize --model DIR --task {mrpc,rte,qnli} --out DIR2 [--data GLUE_DIR]\n"
-    "                  [--max-len 128] [--vocab FILE] [--threads N] [--quiet]\n" QUANT_USAGE
-    "Quantizes the model exactly as `glueq eval` with the same options would (the task picks\n"
-    "the calibration rows) and writes it to DIR2 as a Hugging Face checkpoint: config.json,\n"
-    "vocab.txt, FP32 model.safetensors (dequantized weights), quantization.json (options,\n"
-    "protected count and effective bits per matrix) and protected.safetensors (a U8 mask per\n"
-    "quantized matrix). `glueq eval --model DIR2` gives the logits of the in-memory run.\n"
-    "DIR2 must not exist or be empty; it appears whole or not at all.\n" GQ_CLI_QUANT_HELP;
-
-int gq_cmd_quantize(int argc, char **argv) {
-    gq_args a;
+int gq_cmd_quantize(const gq_args *a) {
     gq_err err = {{0}};
-    gq_status s = gq_args_parse(&a, QUANTIZE_SPEC, argc, argv, &err);
-    if (s == GQ_OK && gq_args_has(&a, "help")) return fputs(QUANTIZE_HELP, stdout), 0;
-    if (gq_args_has(&a, "quiet")) gq_log_set_level(GQ_LOG_WARN);
     gq_cli_quant cq;
-    if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
-    if (s == GQ_OK && a.npos) s = gq_fail(&err, GQ_ERR_ARG, "unexpected argument '%s'", a.pos[0]);
-    if (s == GQ_OK && (!gq_args_has(&a, "out") || !cq.method))
+    gq_status s = gq_cli_quant_parse(a, &cq, &err);
+    if (s == GQ_OK && (!gq_args_has(a, "out") || !cq.method))
         s = gq_fail(&err, GQ_ERR_ARG, "quantize needs --out DIR2 and --method M (see glueq quantize --help)");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     job j = {0};
     gq_quant_session *session = NULL;
     gq_quant_report rep;
     char calib_desc[GQ_CLI_CALIB_DESC_LEN];
-    s = load_job(&a, 0, &j, &err);
+    s = load_job(a, 0, &j, &err);
     if (s == GQ_OK)
         s = gq_cli_quantize(&cq, j.ev.model, j.ev.runner, j.ev.tok, j.ev.task, j.data_root, j.max_len, &session, &rep,
                             calib_desc, &err);
     cJSON *opts = s == GQ_OK ? gq_cli_quant_json(&cq, calib_desc) : NULL;
     if (opts) cJSON_AddStringToObject(opts, "task", j.ev.task->name);
     gq_export x = {j.ev.model, j.vocab, session, &rep, opts};
-    if (s == GQ_OK) s = gq_export_write(gq_args_get(&a, "out"), &x, &err);
+    if (s == GQ_OK) s = gq_export_write(gq_args_get(a, "out"), &x, &err);
     if (s == GQ_OK)
-        printf("%s: %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", gq_args_get(&a, "out"),
+        printf("%s: %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", gq_args_get(a, "out"),
                cq.method, cq.q.bits, (long long)rep.total_protected, (long long)rep.total_numel,
                rep.effective_bits_total);
     cJSON_Delete(opts);
@@ -246,28 +189,19 @@ int gq_cmd_quantize(int argc, char **argv) {
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
 }
 
-static const gq_arg_spec LOGITS_SPEC[] = {{"model", 1}, {"vocab", 1}, {"text", 1},        {"pair", 1}, {"max-len", 1},
-                                          {"utf8", 1},  {"help", 0},  GQ_CLI_RUNNER_FLAGS, {NULL, 0}};
-
-int gq_cmd_logits(int argc, char **argv) {
-    gq_args a;
+int gq_cmd_logits(const gq_args *a) {
     gq_err err = {{0}};
-    gq_status s = gq_args_parse(&a, LOGITS_SPEC, argc, argv, &err);
-    if (s == GQ_OK && gq_args_has(&a, "help"))
-        return fputs("usage: glueq logits --model DIR [--vocab FILE] [--max-len 128] --text A [--pair B]\n"
-                     "                    [--device cpu|cuda [--tf32]] [--threads N]\n"
-                     "Prints the logits and the predicted label of one input.\n", stdout), 0;
     long max_len = 128;
-    if (s == GQ_OK) s = gq_args_int(&a, "max-len", 0, 512, 128, &max_len, &err);
+    gq_status s = gq_args_int(a, "max-len", 0, 512, 128, &max_len, &err);
     job j = {0};
-    if (s == GQ_OK) s = gq_cli_runner_parse(&a, &j.ropts, &err);
-    if (s == GQ_OK && (!gq_args_has(&a, "model") || !gq_args_has(&a, "text")))
+    if (s == GQ_OK) s = gq_cli_runner_parse(a, &j.ropts, &err);
+    if (s == GQ_OK && (!gq_args_has(a, "model") || !gq_args_has(a, "text")))
         s = gq_fail(&err, GQ_ERR_ARG, "logits needs --model DIR and --text A (see glueq logits --help)");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     gq_ids ids = {0};
-    s = load_tokenizer(&a, gq_args_get(&a, "model"), &j, &err);
-    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(&a, "model"), &j.ev.model, &err);
-    if (s == GQ_OK) s = gq_tok_encode(j.ev.tok, gq_args_get(&a, "text"), gq_args_get(&a, "pair"), (int)max_len, &ids, &err);
+    s = load_tokenizer(a, gq_args_get(a, "model"), &j, &err);
+    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(a, "model"), &j.ev.model, &err);
+    if (s == GQ_OK) s = gq_tok_encode(j.ev.tok, gq_args_get(a, "text"), gq_args_get(a, "pair"), (int)max_len, &ids, &err);
     if (s == GQ_OK) s = gq_dbert_runner_open(j.ev.model, &j.ropts, &j.ev.runner, &err);
     float *logits = s == GQ_OK ? calloc((size_t)j.ev.model->cfg.n_labels, sizeof *logits) : NULL;
     if (s == GQ_OK) s = gq_dbert_forward(j.ev.runner, ids.v, &ids.n, 1, logits, NULL, &err);

@@ -14,23 +14,6 @@ static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig) { g_stop = sig; }
 
-static const char *SWEEP_HELP =
-    "usage: glueq sweep CONFIG [--out DIR] [--resume] [--shard i/N] [--check]\n"
-    "                          [--threads N] [--cache-dir DIR] [--quiet]\n"
-    "  Runs the grid of a sweep config (configs/smoke.json, configs/paper.json; keys in\n"
-    "  experiment/sweep_config.h). Every finished point is journalled in the output directory;\n"
-    "  --resume continues an interrupted run. One process at a time per output directory:\n"
-    "  a second one is refused while the first runs. --shard i/N runs the points whose\n"
-    "  index mod N is i (combine the shards with `glueq merge`). --check validates the\n"
-    "  config and prints the grid size without running. --threads and --cache-dir override\n"
-    "  the config's \"threads\" and \"cache_dir\" (neither changes results); --quiet keeps\n"
-    "  only warnings and errors. SIGINT/SIGTERM stop after the current point.\n"
-    "  Exit: 0 done, 1 failure, 2 usage, 128+signal when interrupted.\n";
-
-static const gq_arg_spec SWEEP_SPEC[] = {{"out", 1},     {"resume", 0},    {"shard", 1}, {"check", 0},
-                                         {"threads", 1}, {"cache-dir", 1}, {"quiet", 0}, {"help", 0},
-                                         {NULL, 0}};
-
 /* The options of `glueq sweep` into *o and *config; usage errors are GQ_ERR_ARG. */
 static gq_status parse_sweep_args(const gq_args *a, gq_sweep_opts *o, const char **config, gq_err *err) {
     long threads = 0;
@@ -87,19 +70,15 @@ static gq_status run_with_signals(const gq_sweep_config *cfg, const gq_sweep_opt
     return st;
 }
 
-int gq_cmd_sweep(int argc, char **argv) {
-    gq_args a;
+int gq_cmd_sweep(const gq_args *a) {
     gq_err err = {{0}};
     gq_sweep_opts o = {.n_shards = 1};
     const char *config = NULL;
-    gq_status st = gq_args_parse(&a, SWEEP_SPEC, argc, argv, &err);
-    if (st == GQ_OK && gq_args_has(&a, "help")) return fputs(SWEEP_HELP, stdout), 0;
-    if (st == GQ_OK) st = parse_sweep_args(&a, &o, &config, &err);
+    gq_status st = parse_sweep_args(a, &o, &config, &err);
     if (st != GQ_OK) return gq_cli_fail(&err, st);
-    if (gq_args_has(&a, "quiet")) gq_log_set_level(GQ_LOG_WARN);
     gq_sweep_config *cfg = NULL;
     st = gq_sweep_config_load(config, &cfg, &err);
-    if (st == GQ_OK && gq_args_has(&a, "check")) {
+    if (st == GQ_OK && gq_args_has(a, "check")) {
         if ((st = gq_sweep_check_paths(cfg, &err)) == GQ_OK) print_check(config, cfg, &o);
         gq_sweep_config_free(cfg);
         return st == GQ_OK ? 0 : gq_cli_fail_run(&err);
@@ -111,25 +90,14 @@ int gq_cmd_sweep(int argc, char **argv) {
     return st == GQ_OK ? 0 : gq_cli_fail_run(&err);
 }
 
-static const char *MERGE_HELP =
-    "usage: glueq merge OUT INPUT... [--partial]    (or: glueq merge --out OUT INPUT...)\n"
-    "  Combines the journals of sharded sweeps (INPUT = a journal file or a directory\n"
-    "  holding journal*.jsonl) into OUT: OUT/journal.jsonl and the reports. Refuses\n"
-    "  journals of different configs, and incomplete grids unless --partial.\n";
-
-static const gq_arg_spec MERGE_SPEC[] = {{"out", 1}, {"partial", 0}, {"quiet", 0}, {"help", 0}, {NULL, 0}};
-
-int gq_cmd_merge(int argc, char **argv) {
-    gq_args a;
+int gq_cmd_merge(const gq_args *a) {
     gq_err err = {{0}};
-    gq_status st = gq_args_parse(&a, MERGE_SPEC, argc, argv, &err);
-    if (st == GQ_OK && gq_args_has(&a, "help")) return fputs(MERGE_HELP, stdout), 0;
-    const char *out = gq_args_get(&a, "out");
+    gq_status st = GQ_OK;
+    const char *out = gq_args_get(a, "out");
     int first = out ? 0 : 1; /* without --out, the first positional is OUT */
-    if (st == GQ_OK && a.npos - first < 1)
+    if (st == GQ_OK && a->npos - first < 1)
         st = gq_fail(&err, GQ_ERR_ARG, "merge needs OUT and at least one INPUT (see glueq merge --help)");
     if (st != GQ_OK) return gq_cli_fail(&err, st);
-    if (gq_args_has(&a, "quiet")) gq_log_set_level(GQ_LOG_WARN);
-    st = gq_sweep_merge(out ? out : a.pos[0], a.pos + first, a.npos - first, gq_args_has(&a, "partial"), &err);
+    st = gq_sweep_merge(out ? out : a->pos[0], a->pos + first, a->npos - first, gq_args_has(a, "partial"), &err);
     return st == GQ_OK ? 0 : gq_cli_fail_run(&err);
 }

@@ -4,9 +4,6 @@
 
 #include "cli.h"
 
-static const gq_arg_spec TOK_SPEC[] = {{"vocab", 1}, {"max-len", 1}, {"text", 1}, {"pair", 1}, {"tsv", 1},
-                                       {"task", 1},  {"utf8", 1},    {"help", 0}, {NULL, 0}};
-
 static void print_ids(const gq_ids *ids) {
     for (int i = 0; i < ids->n; i++) printf(i ? " %d" : "%d", ids->v[i]);
     putchar('\n');
@@ -31,33 +28,26 @@ static gq_status tokenize_tsv(const gq_tok *tok, const char *tsv, const char *ta
     return s;
 }
 
-int gq_cmd_tokenize(int argc, char **argv) {
-    gq_args a;
+int gq_cmd_tokenize(const gq_args *a) {
     gq_err err = {{0}};
-    gq_status s = gq_args_parse(&a, TOK_SPEC, argc, argv, &err);
-    if (s == GQ_OK && gq_args_has(&a, "help"))
-        return fputs("usage: glueq tokenize [--vocab FILE] [--max-len 128] [--utf8 strict|replace]\n"
-                     "                      (--text A [--pair B] | --tsv FILE --task {mrpc,rte,qnli})\n"
-                     "Prints the token ids ([CLS] A [SEP] B [SEP]), space-separated, one line per input\n"
-                     "or per data row of the TSV. --max-len 0 disables truncation.\n", stdout), 0;
     long max_len = 128;
-    if (s == GQ_OK) s = gq_args_int(&a, "max-len", 0, 1 << 20, 128, &max_len, &err);
+    gq_status s = gq_args_int(a, "max-len", 0, 1 << 20, 128, &max_len, &err);
     if (s == GQ_OK && max_len > 0 && max_len < 3) s = gq_fail(&err, GQ_ERR_ARG, "option '--max-len': must be 0 or at least 3");
-    if (s == GQ_OK && gq_args_has(&a, "text") == gq_args_has(&a, "tsv"))
+    if (s == GQ_OK && gq_args_has(a, "text") == gq_args_has(a, "tsv"))
         s = gq_fail(&err, GQ_ERR_ARG, "tokenize needs exactly one of --text or --tsv (see glueq tokenize --help)");
-    const char *u = gq_args_get(&a, "utf8");
+    const char *u = gq_args_get(a, "utf8");
     if (s == GQ_OK && u && strcmp(u, "strict") && strcmp(u, "replace"))
         s = gq_fail(&err, GQ_ERR_ARG, "option '--utf8': '%s' is not strict or replace", u);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    char *vocab = gq_lookup_vocab(gq_args_get(&a, "vocab"), NULL);
+    char *vocab = gq_lookup_vocab(gq_args_get(a, "vocab"), NULL);
     gq_tok *tok = NULL;
     s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
     if (s == GQ_OK && u) gq_tok_set_utf8_policy(tok, strcmp(u, "replace") == 0 ? GQ_UTF8_REPLACE : GQ_UTF8_STRICT);
-    if (s == GQ_OK && gq_args_has(&a, "tsv")) {
-        s = tokenize_tsv(tok, gq_args_get(&a, "tsv"), gq_args_get(&a, "task"), (int)max_len, &err);
+    if (s == GQ_OK && gq_args_has(a, "tsv")) {
+        s = tokenize_tsv(tok, gq_args_get(a, "tsv"), gq_args_get(a, "task"), (int)max_len, &err);
     } else if (s == GQ_OK) {
         gq_ids ids = {0};
-        s = gq_tok_encode(tok, gq_args_get(&a, "text"), gq_args_get(&a, "pair"), (int)max_len, &ids, &err);
+        s = gq_tok_encode(tok, gq_args_get(a, "text"), gq_args_get(a, "pair"), (int)max_len, &ids, &err);
         if (s == GQ_OK) print_ids(&ids);
         gq_ids_free(&ids);
     }
@@ -66,19 +56,13 @@ int gq_cmd_tokenize(int argc, char **argv) {
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
 }
 
-static const gq_arg_spec INFO_SPEC[] = {{"model", 1}, {"help", 0}, {NULL, 0}};
-
-int gq_cmd_info(int argc, char **argv) {
-    gq_args a;
+int gq_cmd_info(const gq_args *a) {
     gq_err err = {{0}};
-    gq_status s = gq_args_parse(&a, INFO_SPEC, argc, argv, &err);
-    if (s == GQ_OK && gq_args_has(&a, "help"))
-        return fputs("usage: glueq info --model DIR\nPrints the architecture, parameter counts, storage format "
-                     "and sha256 of a checkpoint.\n", stdout), 0;
-    if (s == GQ_OK && !gq_args_has(&a, "model")) s = gq_fail(&err, GQ_ERR_ARG, "info needs --model DIR");
+    gq_status s = GQ_OK;
+    if (!gq_args_has(a, "model")) s = gq_fail(&err, GQ_ERR_ARG, "info needs --model DIR");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     gq_dbert *m = NULL;
-    if ((s = gq_dbert_load(gq_args_get(&a, "model"), &m, &err)) != GQ_OK) return gq_cli_fail(&err, s);
+    if ((s = gq_dbert_load(gq_args_get(a, "model"), &m, &err)) != GQ_OK) return gq_cli_fail(&err, s);
     const gq_dbert_config *c = &m->cfg;
     int64_t enc = 0;
     for (int l = 0; l < c->n_layers; l++)
@@ -97,9 +81,6 @@ int gq_cmd_info(int argc, char **argv) {
     gq_dbert_free(m);
     return 0;
 }
-
-static const gq_arg_spec OVERLAP_SPEC[] = {{"model", 1}, {"task", 1},    {"data", 1}, {"vocab", 1}, {"max-len", 1},
-                                           {"methods", 1}, {"help", 0}, GQ_CLI_RUNNER_FLAGS, GQ_CLI_QUANT_FLAGS, {NULL, 0}};
 
 /* Scores of one method on the session (calibration prepared when the method needs it),
  * with the options it accepts: --scores and --method-opt may be meant for the other one. */
@@ -129,34 +110,22 @@ static void print_overlap(const gq_dbert *m, const char *a, const char *b, const
     printf("%-42s %10.4f %10.4f\n", "total", it, jt);
 }
 
-int gq_cmd_overlap(int argc, char **argv) {
-    gq_args a;
+int gq_cmd_overlap(const gq_args *a) {
     gq_err err = {{0}};
-    gq_status s = gq_args_parse(&a, OVERLAP_SPEC, argc, argv, &err);
-    if (s == GQ_OK && gq_args_has(&a, "help"))
-        return fputs("usage: glueq overlap --model DIR --task T --methods A,B --k K [--data DIR] [--vocab FILE]\n"
-                     "                     [--max-len 128] [--threads N] [--device cpu|cuda [--tf32]]\n"
-                     "                     [--bits 4] [--p P] [--global]\n"
-                     "                     [--scheme S] [--granularity G] [--clip C] [--stats-exclude-protected]\n"
-                     "                     [--method-opt KEY=VALUE ...] [--scores FILE] [--calib-n 128]\n"
-                     "                     [--calib-split train] [--calib-sample first|random] [--calib-seed 0]\n"
-                     "                     [--cache-dir DIR]\n"
-                     "                     (quantizer, method and calibration flags as for glueq eval)\n"
-                     "Prints, per matrix and in total, |A∩B|/k and the Jaccard index of the weights that\n"
-                     "methods A and B protect.\n", stdout), 0;
+    gq_status s = GQ_OK;
     gq_cli_quant cq;
     gq_dbert_runner_opts ro;
-    if (s == GQ_OK) s = gq_cli_quant_parse(&a, &cq, &err);
-    if (s == GQ_OK) s = gq_cli_runner_parse(&a, &ro, &err);
-    const char *methods = gq_args_get(&a, "methods"), *task_name = gq_args_get(&a, "task");
+    if (s == GQ_OK) s = gq_cli_quant_parse(a, &cq, &err);
+    if (s == GQ_OK) s = gq_cli_runner_parse(a, &ro, &err);
+    const char *methods = gq_args_get(a, "methods"), *task_name = gq_args_get(a, "task");
     const char *comma = methods ? strchr(methods, ',') : NULL;
-    if (s == GQ_OK && (!gq_args_has(&a, "model") || !task_name || !comma || !gq_args_has(&a, "k")))
+    if (s == GQ_OK && (!gq_args_has(a, "model") || !task_name || !comma || !gq_args_has(a, "k")))
         s = gq_fail(&err, GQ_ERR_ARG, "overlap needs --model DIR --task T --methods A,B --k K");
     const gq_glue_task *task = s == GQ_OK ? gq_glue_task_find(task_name) : NULL;
     if (s == GQ_OK && !task) s = gq_fail(&err, GQ_ERR_ARG, "unknown task '%s'", task_name);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    char ma[64], *vocab = gq_lookup_vocab(gq_args_get(&a, "vocab"), gq_args_get(&a, "model"));
-    char *data = gq_lookup_data_root(gq_args_get(&a, "data")), *cache = gq_lookup_cache_dir(cq.cache_dir);
+    char ma[64], *vocab = gq_lookup_vocab(gq_args_get(a, "vocab"), gq_args_get(a, "model"));
+    char *data = gq_lookup_data_root(gq_args_get(a, "data")), *cache = gq_lookup_cache_dir(cq.cache_dir);
     snprintf(ma, sizeof ma, "%.*s", (int)(comma - methods), methods);
     gq_dbert *m = NULL;
     gq_tok *tok = NULL;
@@ -165,7 +134,7 @@ int gq_cmd_overlap(int argc, char **argv) {
     gq_calib_source *cs = NULL;
     gq_quant_scores *sa = NULL, *sb = NULL;
     s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
-    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(&a, "model"), &m, &err);
+    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(a, "model"), &m, &err);
     if (s == GQ_OK) s = gq_dbert_runner_open(m, &ro, &r, &err);
     if (s == GQ_OK) s = gq_quant_session_new(m, cache, &qs, &err);
     if (s == GQ_OK) gq_quant_session_set_threads(qs, ro.threads);

@@ -39,13 +39,14 @@ write_man() {
     printf '.SH SEE ALSO\nThe README of the glueq source tree.\n'
 }
 
-# Words of a help text that look like flags, sorted and unique, on one line.
-flags_of() { "$glueq" "$1" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u | tr '\n' ' '; }
+# The flags of a command: the first word of each option line of its --help (the command
+# table prints one line per flag it accepts), sorted and unique, on one line.
+flags_of() { "$glueq" "$1" --help | sed -n 's/^  \(--[a-z][a-z0-9-]*\).*/\1/p' | sort -u | tr '\n' ' '; }
 
 write_completion() {
     local tasks methods
     tasks=$(printf '%s\n' "$eval_help" | grep -o -- '--task {[a-z,]*}' | head -1 | sed 's/.*{\(.*\)}/\1/; s/,/ /g')
-    methods=$(printf '%s\n' "$eval_help" | sed -n 's/.*Methods: \([a-z, ]*\)\..*/\1/p' | tr -d ',')
+    methods=$(printf '%s\n' "$eval_help" | grep -o -- '--method {[a-z,]*}' | head -1 | sed 's/.*{\(.*\)}/\1/; s/,/ /g')
     cat <<HEAD
 # bash completion for glueq $version (generated from its --help texts by scripts/gen_docs.sh)
 _glueq() {

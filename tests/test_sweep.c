@@ -16,8 +16,7 @@
 #include "journal.h"
 #include "report.h"
 #include "sweep.h"
-#include "cli.h"
-#include "testlib.h"
+#include "testquant.h"
 
 static char g_tmp[256];
 
@@ -444,7 +443,7 @@ static int run_compare(const char *a, const char *b, const char *extra1, const c
     char *argv[6] = {(char *)a, (char *)b, (char *)extra1, (char *)extra2, NULL};
     int argc = 2 + (extra1 != NULL) + (extra2 != NULL);
     fflush(stdout);
-    return gq_cmd_compare(argc, argv);
+    return gq_test_cli("compare", argc, argv);
 }
 
 static void test_compare(gq_test_ctx *t) {
@@ -637,7 +636,7 @@ static void test_end_to_end(gq_test_ctx *t) {
     if (pid == 0) {
         gq_log_set_level(GQ_LOG_QUIET);
         char *args[] = {cfg_path, "--out", termed, NULL};
-        _exit(gq_cmd_sweep(3, args));
+        _exit(gq_test_cli("sweep", 3, args));
     }
     /* signalled once a third of the points are journalled, so that it is still running */
     char *tj = gq_path_join(termed, "journal.jsonl");
@@ -653,7 +652,7 @@ static void test_end_to_end(gq_test_ctx *t) {
     printf("e2e: SIGTERM -> exit %d after %d of %d points\n", code, rows_at_stop, c->n_points);
     free(tj);
     char *args[] = {cfg_path, "--out", termed, "--resume", NULL};
-    GQ_CHECK(t, gq_cmd_sweep(4, args) == 0, "resume after SIGTERM failed");
+    GQ_CHECK(t, gq_test_cli("sweep", 4, args) == 0, "resume after SIGTERM failed");
     check_same_results(t, full, termed, "SIGTERM and resumed");
     free(cfg_path), free(termed);
 

@@ -34,8 +34,7 @@
 #include "quant.h"
 #include "report.h"
 #include "sweep.h"
-#include "cli.h"
-#include "testlib.h"
+#include "testquant.h"
 
 /* Rounds of the shared-cache race: CACHE_PROCS processes scoring at once (~0.1 s each). */
 enum { CACHE_ROUNDS = 8, CACHE_PROCS = 4 };
@@ -87,7 +86,7 @@ static int sweep_child(const char *out, const char *extra, char **err_text) {
         int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) dup2(fd, 2);
         char *args[] = {g_config, "--out", (char *)out, "--quiet", (char *)extra, NULL};
-        _exit(gq_cmd_sweep(extra ? 5 : 4, args));
+        _exit(gq_test_cli("sweep", extra ? 5 : 4, args));
     }
     int status = 0;
     waitpid(pid, &status, 0);
@@ -268,7 +267,7 @@ static int kill_at_event(const char *dir, int k) {
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 2);
         char *args[] = {g_config, "--out", (char *)dir, "--resume", NULL};
-        _exit(gq_cmd_sweep(4, args));
+        _exit(gq_test_cli("sweep", 4, args));
     }
     int seen = 0, status = 0;
     char buf[8192] __attribute__((aligned(8)));
@@ -431,7 +430,7 @@ static pid_t start_sweep(const char *out, int resume) {
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 2);
         char *args[] = {g_config, "--out", (char *)out, "--quiet", resume ? "--resume" : NULL, NULL};
-        _exit(gq_cmd_sweep(resume ? 5 : 4, args));
+        _exit(gq_test_cli("sweep", resume ? 5 : 4, args));
     }
     return pid;
 }
