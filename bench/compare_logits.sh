@@ -4,7 +4,7 @@
 # threads and OpenBLAS kernels for both). Prints, per (model, dev set), the largest logit
 # change, the predictions that changed and the smallest logit margin of the old run; exits
 # non-zero if any prediction changed or a logit moved by more than $MAX_DELTA (default
-# 1e-6, issue 12's bound). A change of the forward should leave both at that.
+# 1e-6, the bound of the CPU target). A change of the forward should leave both at that.
 #
 # usage: bench/compare_logits.sh OLD_REV        (env: THREADS=2, GLUEQ_SHARED=../shared)
 # Builds OLD_REV from `git archive` under build/compare/ and the working tree in build/perf.

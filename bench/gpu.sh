@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/gpu.sh: glueq's CUDA backend against its peers on the same GPU, written to
-# results/gpu.md (issue 12). Runs on a machine with an NVIDIA GPU and installs nothing:
+# results/gpu.md. Runs on a machine with an NVIDIA GPU and installs nothing:
 #   - `glueq eval --device cuda` on QNLI dev with a DistilBERT-base-shaped checkpoint of
 #     seeded random weights (glueq-bench make-base), tokens/s as the median of $REPS runs,
 #     each a cold process: its wall time, and where the GPU's start went (the runner's line);

@@ -41,7 +41,7 @@ def write(results, md, tokrefs):
     mach = get("machine")[0]
     flops, ntok = full_forward_flops(tokrefs)
     fpt = flops / ntok
-    out = [f"# glueq on one GPU: CUDA backend vs PyTorch (issue 12)", "",
+    out = [f"# glueq on one GPU: CUDA backend vs PyTorch", "",
            f"GPU: {mach['gpu']}; {mach['cpus']} CPU cores; glueq {mach['revision']}; medians of {mach['reps']} runs.",
            f"Command: `{mach['command']}` (see the script's header). Model: DistilBERT-base shape "
            f"(`glueq-bench make-base --seed 0`), QNLI dev, {ntok:,} tokens, full forward "
@@ -137,7 +137,7 @@ def write(results, md, tokrefs):
     if glueq_tps and comp and hf and gr:
         met = lambda ok: "met" if ok else "**missed**"
         c, h, wall = glueq_tps / comp[0]["tokens_per_s"], glueq_tps / hf[0]["tokens_per_s"], gr[0]["wall_seconds"]
-        out += ["", "## Issue 12's targets on this card", "",
+        out += ["", "## The targets on this card", "",
                 f"- glueq ≥ 1.1× torch.compile: {c:.2f}× warm, {met(c >= 1.1)}" +
                 (f"; {cold_tps / comp[0]['tokens_per_s']:.2f}× for one cold `glueq eval` process, "
                  f"{met(cold_tps / comp[0]['tokens_per_s'] >= 1.1)}" if cold_tps else ""),

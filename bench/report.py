@@ -71,7 +71,7 @@ def sgemm_bound_lines(fr, sg, tokens_per_s):
 
 
 def speed_targets(target, q, fr, sg):
-    """Issue 12's CPU targets on QNLI dev from one section's runs."""
+    """The CPU targets on QNLI dev from one section's runs."""
     if q.get("glueq eval") and q.get("onnxruntime"):
         target("glueq ≥ 1.2× ONNX Runtime", q["glueq eval"] / q["onnxruntime"], 1.2, "%.2f×")
     if q.get("glueq eval") and q.get("pytorch-eager"):

@@ -1,6 +1,6 @@
 #!/bin/bash
-# bench/run.sh: glueq's speed against its peers on this machine, written to results/bench.md
-# (issue 5). One command, one machine, one thread count:
+# bench/run.sh: glueq's speed against its peers on this machine, written to results/bench.md.
+# One command, one machine, one thread count:
 #   - `glueq eval` tokens/s and examples/s (FP32) on the dev sets of RTE and QNLI, with a
 #     DistilBERT-base-shaped checkpoint of seeded random weights (glueq-bench make-base);
 #   - the peers on the same token ids (shared/bench/peers.py): PyTorch eager, length-bucketed

@@ -251,7 +251,7 @@ static int uses_p(const cJSON *rows) {
 static void quantizer_label(const cJSON *r, char *buf, size_t n) {
     char algo[96] = "";
     const char *a = str(r, "algorithm");
-    if (*a && strcmp(a, "rtn")) { /* rows before algorithms existed have none: rtn */
+    if (*a && strcmp(a, "rtn")) { /* rows without the column are rtn */
         int u = snprintf(algo, sizeof algo, " %s", a);
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "act_order")) && u > 0 && (size_t)u < sizeof algo)
             u += snprintf(algo + u, sizeof algo - (size_t)u, " act_order");

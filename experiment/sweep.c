@@ -236,7 +236,7 @@ static gq_status add_raw(cJSON *row, const char *key, char *raw) {
 
 static cJSON *num_or_null(int defined, double v) { return defined ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
-/* The quantizer algorithm's columns (issue 11): null for the FP32 baseline; options an
+/* The quantizer algorithm's columns: null for the FP32 baseline; options an
  * algorithm does not use are null too (act_order outside gptq, damp and SARQC for rtn). */
 static void add_algorithm_columns(cJSON *r, const gq_quant_opts *q) {
     int calibrated = q && q->algorithm != GQ_ALGO_RTN;

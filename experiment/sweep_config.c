@@ -206,7 +206,7 @@ static const char *const TOP_KEYS[] = {"name", "comment",       "data",   "vocab
                                        "output",     "cache_dir", "device", "tf32", "sarqc", NULL};
 
 /* The quantizer in a point's settings. The algorithm's keys appear only when it is not
- * rtn, so that RTN points keep the ids they had before algorithms existed. */
+ * rtn, so that an RTN point's id does not depend on the algorithms glueq knows. */
 static void quantizer_json(const gq_quant_opts *q, cJSON *o) {
     gq_quant_opts_text t;
     gq_quant_opts_text_of(q, &t);

@@ -292,8 +292,8 @@ static float row_max(const float *p, int n) {
 }
 
 /* Each of the first `rows` rows of s (w apart) <- softmax over its n entries,
- * max-subtracted for stability. Each row's sum runs in ascending order, as it always has,
- * the rows' sums interleaved so that they do not wait on each other. */
+ * max-subtracted for stability. Each row's sum runs in ascending order (the order every
+ * reference logit was made with), the rows' sums interleaved so that they do not wait on each other. */
 PHASE static void block_softmax(float *s, int w, int n, int rows) {
     float sum[ATT_ROWS] = {0};
     for (int r = 0; r < rows; r++) {
@@ -594,8 +594,8 @@ static void run_part(const part *pt) {
  * only at the end of the batch. A part's sequences are whole, so parts cannot all have
  * the same tokens; each round's cut is therefore placed so that every thread's tokens so
  * far, not only in this round, come out as equal as whole sequences allow (a thread that
- * one round shorted gets more of the next), and the threads end the batch together where
- * one used to wait at every round's end. The cut depends on the batch and the thread
+ * one round shorted gets more of the next), and the threads end the batch together
+ * instead of one waiting at every round's end. The cut depends on the batch and the thread
  * count alone, so results are deterministic. */
 
 /* The sequence boundary in [lo, hi] nearest to the token position pos / scale (start:

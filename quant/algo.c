@@ -1,6 +1,6 @@
 /* algo: the entry point of the quantizer algorithms (gq_quant_algo_matrix) and what
  * gptq and awq-scale share: the Hessian, SARQC's normalised scores and the calibration
- * output error. Owner: issue 11 (t11algo).
+ * output error.
  *
  * Everything between the FP32 inputs and the FP32 output is double precision, as in the
  * quantizer itself, so that numpy references in float64 agree to the last rounding tie. */

@@ -1,5 +1,5 @@
 /* awq-scale: AWQ's activation-aware scale search (Lin et al. 2023; mit-han-lab/llm-awq
- * auto_scale.py) on glueq's quantizer, per Linear. Owner: issue 11 (t11algo).
+ * auto_scale.py) on glueq's quantizer, per Linear.
  *
  * For α in {0, 1/20, ..., 19/20}: s_j = max(a_j^α, 1e-4) with a_j = mean |x_j| over the
  * calibration tokens, divided by sqrt(max s · min s) (llm-awq's normaliser and clamp),

@@ -1,5 +1,5 @@
 /* gptq: GPTQ (Frantar et al. 2022; IST-DASLab/gptq) on glueq's quantizer, with protected
- * weights and SARQC. Owner: issue 11 (t11algo).
+ * weights and SARQC.
  *
  * H = (2/N)·XᵀX, dead columns (H_jj = 0) get H_jj = 1 and their unprotected weights are
  * zeroed (as GPTQ does), then H += damp·mean(diag H)·I (SpQR's Hessian). SARQC adds

@@ -49,7 +49,7 @@ typedef struct {
     gq_quant_clip clip;
     double alpha;                      /* α of "std:α" */
     int stats_exclude_protected;       /* std/min/max over unprotected entries only */
-    /* ---- the algorithm (owner: issue 11, t11algo); defaults leave RTN unchanged ---- */
+    /* ---- the algorithm; the defaults are plain RTN ---- */
     gq_quant_algorithm algorithm;      /* rtn */
     int act_order;                     /* gptq: columns by descending diag H (false) */
     double damp;                       /* gptq and SARQC: H's damping (0.01) */
@@ -78,8 +78,7 @@ gq_status gq_quant_opts_check(const gq_quant_opts *o, gq_err *err);
 /* Canonical one-line description, e.g. "int4 symmetric tensor std:2.5" (+ " exclude"),
  * used in results and cache keys. A calibrated algorithm appends its settings, e.g.
  * " gptq damp:0.01 act_order sarqc:0.1:svd from:quantized"; rtn appends nothing, so the
- * text (and every sweep point id) of an RTN quantizer is what it was before algorithms
- * existed. Writes at most n bytes (NUL included). */
+ * text (and every sweep point id) of an RTN quantizer does not depend on the algorithms. Writes at most n bytes (NUL included). */
 void gq_quant_opts_str(const gq_quant_opts *o, char *buf, size_t n);
 /* The same without the leading "int<bits> ": a quantizer that is used at several bit
  * widths (a sweep's "quantizer"). */
@@ -103,7 +102,7 @@ const char *gq_quant_algorithm_name(gq_quant_algorithm a);
 gq_status gq_quant_matrix(const gq_quant_opts *o, const float *w, int rows, int cols, const uint8_t *protect,
                           float *out, gq_err *err);
 
-/* ---- one matrix with the configured algorithm (owner: issue 11, t11algo) ----
+/* ---- one matrix with the configured algorithm ----
  * Calibration statistics of a matrix's inputs (defined in quant_method.h). */
 typedef struct gq_lin_stats gq_lin_stats;
 

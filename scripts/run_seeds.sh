@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The seed-method grid of issue 11 on the MLM stand-ins (results/seeds-mlm/README.md): each
+# The seed-method grid on the MLM stand-ins (results/seeds-mlm/README.md): each
 # config of $CONFIGS in turn (a finished part is not run again, a killed one resumes where it
 # stopped), its predictions packed for the repository, then the paired comparisons of
 # scripts/seeds_report.py into results/seeds-mlm/compare.md.

@@ -1,6 +1,6 @@
 /* test_algo: the quantizer algorithms (gptq, awq-scale, SARQC, calibration from quantized)
  * against hand-made cases, their defining properties on real checkpoints, and the numpy
- * references of tests/fixtures/gen/gen_algo_refs.py. Owner: issue 11 (t11algo).
+ * references of tests/fixtures/gen/gen_algo_refs.py.
  * `test_algo SHARED GLUEQ mlm` (ctest test_algo_mlm, label slow) runs the checkpoint
  * property on the 6-layer mlm models instead of the unit checks. */
 #include <math.h>

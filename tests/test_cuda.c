@@ -20,7 +20,7 @@
 #include "testlib.h"
 
 enum { SKIP = 77 };
-/* Issue 12's bound for GPU logits against the CPU's and the references. Measured on an H100
+/* The bound for GPU logits against the CPU's and the references. Measured on an H100
  * (results/gpu.md): about 1e-6 on the fixtures and 1e-5 on the dev sets. */
 static const double GPU_ATOL = 1e-4;
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# glueq maps cuBLAS and the CUDA runtime only when a run asks for device cuda (issue 12: they
+# glueq maps cuBLAS and the CUDA runtime only when a run asks for device cuda (they
 # cost about 155 MB of resident memory on the CPU): the binary does not link them, and a CPU
 # evaluation loads neither them nor the CUDA module, as the dynamic loader reports
 # (LD_DEBUG=files names every object it maps, dlopen'ed ones included). Where the module is

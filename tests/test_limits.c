@@ -1,5 +1,5 @@
 /* test_limits: inputs that claim or hold far more than any real one are refused with one
- * line naming the file and the limit, before the memory is spent (issue 10, item 3):
+ * line naming the file and the limit, before the memory is spent:
  *   - a safetensors header that claims 10^12 bytes; shapes whose product overflows;
  *   - a GLUE TSV line of 1 GB (a sparse file: no disk spent either), a TSV larger than
  *     the file limit, and 10^9 rows (through a pipe);

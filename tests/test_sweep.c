@@ -660,7 +660,7 @@ static void test_end_to_end(gq_test_ctx *t) {
     gq_sweep_config_free(c);
 }
 
-/* ---- point ids of RTN points stay those of the committed results (issue 11) ---- */
+/* ---- point ids of RTN points stay those of the committed results ---- */
 
 static void collect_ids(const char *path, char ids[][17], int *n, int cap) {
     char *text = read_text(path);

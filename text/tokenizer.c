@@ -32,7 +32,7 @@ struct gq_tok {
 /* HF's special tokens. BertTokenizer cuts the raw text at each occurrence of these exact
  * strings (case-sensitive, before cleaning and lowercasing) and maps each to its own id:
  * "A [MASK] b" gives a 103 b, where the WordPiece steps alone would give [ mask ]. This
- * overrides SPEC.md §2, which gives literal special tokens no treatment (issue 10). */
+ * overrides SPEC.md §2, which gives literal special tokens no treatment. */
 static const char *const SPECIAL[5] = {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"};
 
 /* ---- hashing (FNV-1a, 32 bit): incremental so that "##" + piece needs no copy ---- */
