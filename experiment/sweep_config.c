@@ -522,12 +522,11 @@ static gq_status finish_point(vctx *v, gq_sweep_config *c, gq_sweep_point *p) {
     return GQ_OK;
 }
 
-static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
-    gq_status st;
-    /* Counted in doubles (exact far beyond the limit), so that no product can overflow
-     * before the grid is refused. */
+/* Points in the grid, counted in doubles (exact far beyond the limit) so that no product
+ * can overflow before the grid is refused. */
+static double grid_size(const gq_sweep_config *c) {
     int has_uniform = 0;
-    double per_task = 1;
+    double per_task = 1; /* the FP32 point */
     for (int m = 0; m < c->n_methods; m++) {
         if (method_is_uniform(c->methods[m])) {
             has_uniform = 1;
@@ -537,7 +536,60 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
         per_task += (double)c->n_bits * c->n_budgets * c->n_quantizers * seeds;
     }
     per_task += (double)has_uniform * c->n_bits * c->n_quantizers;
-    double n_points = per_task * c->n_tasks;
+    return per_task * c->n_tasks;
+}
+
+/* p's resolved method options: the config's for method m, with seed s when it is seeded. */
+static gq_status resolve_point_method(vctx *v, const gq_sweep_config *c, const gq_method *meth, int m, int s,
+                                      gq_sweep_point *p) {
+    gq_method_opts user = c->method_opts[m];
+    gq_err me = {{0}};
+    if (method_seeded(meth)) {
+        char sv[32];
+        p->seed = c->seeds[s];
+        snprintf(sv, sizeof sv, "%lld", (long long)p->seed);
+        if (gq_method_opts_set(&user, "seed", sv, &me) != GQ_OK) return vfail(v, "seeds", "%s", me.msg);
+    }
+    if (gq_method_resolve(meth, &user, &p->mopts, &me) != GQ_OK) return vfail(v, "method_options", "%s", me.msg);
+    p->calibrated = gq_method_needs_calibration(meth);
+    return GQ_OK;
+}
+
+/* Distinct settings must never share an id (that would merge two rows on resume). */
+static gq_status check_unique_ids(vctx *v, const gq_sweep_config *c) {
+    for (int i = 0; i < c->n_points; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(c->points[i].id, c->points[j].id) == 0)
+                return vfail(v, "(grid)", "points %d and %d have the same settings %s", j, i, c->points[i].settings);
+    return GQ_OK;
+}
+
+/* The quantized points of method m for task t from points[*n] on. */
+static gq_status method_points(vctx *v, gq_sweep_config *c, int t, int m, int *n) {
+    int uni = method_is_uniform(c->methods[m]);
+    const gq_method *meth = uni ? NULL : gq_method_find(c->methods[m]);
+    int nb = uni ? 1 : c->n_budgets, ns = method_seeded(meth) ? c->n_seeds : 1;
+    for (int b = 0; b < c->n_bits; b++)
+        for (int k = 0; k < nb; k++)
+            for (int q = 0; q < c->n_quantizers; q++)
+                for (int s = 0; s < ns; s++) {
+                    gq_sweep_point *p = &c->points[*n];
+                    *p = (gq_sweep_point){.index = *n, .task = t, .method = m, .method_name = c->methods[m],
+                                          .bits = c->bits[b], .k = uni ? 0 : c->k[k], .p = uni ? -1 : c->p[k],
+                                          .quantizer = q, .seed = -1};
+                    p->qopts = c->quantizers[q];
+                    p->qopts.bits = p->bits;
+                    gq_status st = meth ? resolve_point_method(v, c, meth, m, s, p) : GQ_OK;
+                    p->calibrated |= c->quantizers[q].algorithm != GQ_ALGO_RTN;
+                    if (st == GQ_OK) st = finish_point(v, c, p);
+                    if (st != GQ_OK) return st;
+                    (*n)++;
+                }
+    return GQ_OK;
+}
+
+static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
+    double n_points = grid_size(c);
     if (n_points > GQ_SWEEP_MAX_POINTS)
         return vfail(v, "grid", "%.0f points, more than the limit of %d (GQ_SWEEP_MAX_POINTS); split the sweep",
                      n_points, GQ_SWEEP_MAX_POINTS);
@@ -545,6 +597,7 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
     c->points = gq_calloc_array((size_t)c->n_points, sizeof *c->points);
     if (!c->points) return vnomem(v);
     int n = 0;
+    gq_status st;
     for (int t = 0; t < c->n_tasks; t++) {
         gq_sweep_point *p = &c->points[n];
         *p = (gq_sweep_point){.index = n, .task = t, .method = -1, .method_name = "fp32", .bits = 32,
@@ -552,48 +605,11 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
         if ((st = finish_point(v, c, p)) != GQ_OK) return st;
         n++;
         for (int pass = 0; pass < 2; pass++) /* uniform first, then the other methods */
-            for (int m = 0; m < c->n_methods; m++) {
-                int uni = method_is_uniform(c->methods[m]);
-                if (uni != (pass == 0)) continue;
-                const gq_method *meth = uni ? NULL : gq_method_find(c->methods[m]);
-                int seeded = method_seeded(meth), nb = uni ? 1 : c->n_budgets;
-                for (int b = 0; b < c->n_bits; b++)
-                    for (int k = 0; k < nb; k++)
-                        for (int q = 0; q < c->n_quantizers; q++)
-                            for (int s = 0; s < (seeded ? c->n_seeds : 1); s++) {
-                                p = &c->points[n];
-                                *p = (gq_sweep_point){.index = n, .task = t, .method = m,
-                                                      .method_name = c->methods[m], .bits = c->bits[b],
-                                                      .k = uni ? 0 : c->k[k], .p = uni ? -1 : c->p[k],
-                                                      .quantizer = q, .seed = -1};
-                                p->qopts = c->quantizers[q];
-                                p->qopts.bits = p->bits;
-                                if (meth) {
-                                    gq_method_opts user = c->method_opts[m];
-                                    gq_err me = {{0}};
-                                    if (seeded) {
-                                        char sv[32];
-                                        p->seed = c->seeds[s];
-                                        snprintf(sv, sizeof sv, "%lld", (long long)p->seed);
-                                        if (gq_method_opts_set(&user, "seed", sv, &me) != GQ_OK)
-                                            return vfail(v, "seeds", "%s", me.msg);
-                                    }
-                                    if (gq_method_resolve(meth, &user, &p->mopts, &me) != GQ_OK)
-                                        return vfail(v, "method_options", "%s", me.msg);
-                                    p->calibrated = gq_method_needs_calibration(meth);
-                                }
-                                p->calibrated |= c->quantizers[q].algorithm != GQ_ALGO_RTN;
-                                if ((st = finish_point(v, c, p)) != GQ_OK) return st;
-                                n++;
-                            }
-            }
+            for (int m = 0; m < c->n_methods; m++)
+                if (method_is_uniform(c->methods[m]) == (pass == 0) && (st = method_points(v, c, t, m, &n)) != GQ_OK)
+                    return st;
     }
-    /* Distinct settings must never share an id (that would merge two rows on resume). */
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < i; j++)
-            if (strcmp(c->points[i].id, c->points[j].id) == 0)
-                return vfail(v, "(grid)", "points %d and %d have the same settings %s", j, i, c->points[i].settings);
-    return GQ_OK;
+    return check_unique_ids(v, c);
 }
 
 /* The resolved config, for results.json and the config hash. */
@@ -679,15 +695,10 @@ static gq_status parse_runner(vctx *v, const cJSON *root, gq_sweep_config *c) {
     return GQ_OK;
 }
 
-static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
+/* name, comment, data, vocab, output and cache_dir. */
+static gq_status parse_paths(vctx *v, const cJSON *root, gq_sweep_config *c) {
     gq_status st;
     const cJSON *x;
-    if (!cJSON_IsObject(root)) return vfail(v, "(top level)", "must be a JSON object");
-    if ((st = check_keys(v, root, "", TOP_KEYS)) != GQ_OK) return st;
-    static const char *const required[] = {"name", "data", "models", "tasks", "bits", "output", NULL};
-    for (int i = 0; required[i]; i++)
-        if (!cJSON_GetObjectItemCaseSensitive(root, required[i])) return vfail(v, required[i], "missing (required)");
-
     if ((st = get_string(v, cJSON_GetObjectItemCaseSensitive(root, "name"), "name", 0, &c->name)) != GQ_OK) return st;
     if ((x = cJSON_GetObjectItemCaseSensitive(root, "comment")) && !cJSON_IsString(x))
         return vfail(v, "comment", "must be a string");
@@ -699,7 +710,12 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
     if ((x = cJSON_GetObjectItemCaseSensitive(root, "cache_dir"))) {
         if ((st = get_string(v, x, "cache_dir", 1, &c->cache_dir)) != GQ_OK) return st;
     }
+    return GQ_OK;
+}
 
+/* "tasks" and the model of each in "models" (whose keys must all be tasks). */
+static gq_status parse_tasks(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    gq_status st;
     const cJSON *tj = cJSON_GetObjectItemCaseSensitive(root, "tasks");
     if ((st = get_list(v, tj, "tasks", 0, &c->n_tasks)) != GQ_OK) return st;
     c->tasks = gq_calloc_array((size_t)c->n_tasks, sizeof *c->tasks);
@@ -731,32 +747,29 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
         snprintf(key, sizeof key, "models.%s", model->string);
         if ((st = get_string(v, model, key, 1, &c->models[t])) != GQ_OK) return st;
     }
+    return GQ_OK;
+}
 
-    if ((st = parse_methods(v, root, c)) != GQ_OK) return st;
-
+static gq_status parse_bits(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    gq_status st;
     const cJSON *bj = cJSON_GetObjectItemCaseSensitive(root, "bits");
     if ((st = get_list(v, bj, "bits", 0, &c->n_bits)) != GQ_OK) return st;
     if (!(c->bits = gq_calloc_array((size_t)c->n_bits, sizeof *c->bits)))
         return vnomem(v);
     for (int i = 0; i < c->n_bits; i++) {
         char key[32];
-        int64_t b;
+        int64_t b = 0;
         snprintf(key, sizeof key, "bits[%d]", i);
         if ((st = get_int(v, cJSON_GetArrayItem(bj, i), key, 2, 8, "an integer from 2 to 8", &b)) != GQ_OK) return st;
         c->bits[i] = (int)b;
         for (int j = 0; j < i; j++)
             if (c->bits[j] == c->bits[i]) return vfail(v, key, "%d listed twice", c->bits[i]);
     }
+    return GQ_OK;
+}
 
-    if ((st = parse_budgets(v, root, c)) != GQ_OK) return st;
-    if ((st = parse_calibration(v, root, c)) != GQ_OK) return st;
-    if ((st = parse_quantizer(v, root, c->calib_from_quantized, c)) != GQ_OK) return st;
-    int calibrated_algorithm = 0;
-    for (int q = 0; q < c->n_quantizers; q++) calibrated_algorithm |= c->quantizers[q].algorithm != GQ_ALGO_RTN;
-    if (c->calib_from_quantized && !calibrated_algorithm)
-        return vfail(v, "calibration.from", "\"quantized\" needs a gptq or awq-scale quantizer.algorithm (rtn "
-                                            "uses no calibration)");
-
+static gq_status parse_seeds(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    gq_status st;
     const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "seeds");
     c->n_seeds = 1;
     if (sj && (st = get_list(v, sj, "seeds", 0, &c->n_seeds)) != GQ_OK) return st;
@@ -771,7 +784,13 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
         for (int j = 0; j < i; j++)
             if (c->seeds[j] == c->seeds[i]) return vfail(v, key, "%lld listed twice", (long long)c->seeds[i]);
     }
+    return GQ_OK;
+}
 
+/* max_len, limit and threads. */
+static gq_status parse_limits(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    gq_status st;
+    const cJSON *x;
     int64_t n = 0;
     c->max_len = 128;
     if ((x = cJSON_GetObjectItemCaseSensitive(root, "max_len"))) {
@@ -786,8 +805,35 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
         if ((st = get_int(v, x, "threads", 0, 4096, "0 (all cores) or a positive integer", &n)) != GQ_OK) return st;
         c->threads = (int)n;
     }
-    if ((st = parse_runner(v, root, c)) != GQ_OK) return st;
-    if ((st = build_canonical(v, c)) != GQ_OK) return st;
+    return GQ_OK;
+}
+
+/* The quantizers, and calibration.from quantized only with a calibrated algorithm. */
+static gq_status parse_quantizers(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    gq_status st = parse_quantizer(v, root, c->calib_from_quantized, c);
+    if (st != GQ_OK) return st;
+    int calibrated_algorithm = 0;
+    for (int q = 0; q < c->n_quantizers; q++) calibrated_algorithm |= c->quantizers[q].algorithm != GQ_ALGO_RTN;
+    if (c->calib_from_quantized && !calibrated_algorithm)
+        return vfail(v, "calibration.from", "\"quantized\" needs a gptq or awq-scale quantizer.algorithm (rtn "
+                                            "uses no calibration)");
+    return GQ_OK;
+}
+
+static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    gq_status st;
+    if (!cJSON_IsObject(root)) return vfail(v, "(top level)", "must be a JSON object");
+    if ((st = check_keys(v, root, "", TOP_KEYS)) != GQ_OK) return st;
+    static const char *const required[] = {"name", "data", "models", "tasks", "bits", "output", NULL};
+    for (int i = 0; required[i]; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(root, required[i])) return vfail(v, required[i], "missing (required)");
+    if ((st = parse_paths(v, root, c)) != GQ_OK || (st = parse_tasks(v, root, c)) != GQ_OK ||
+        (st = parse_methods(v, root, c)) != GQ_OK || (st = parse_bits(v, root, c)) != GQ_OK ||
+        (st = parse_budgets(v, root, c)) != GQ_OK || (st = parse_calibration(v, root, c)) != GQ_OK ||
+        (st = parse_quantizers(v, root, c)) != GQ_OK || (st = parse_seeds(v, root, c)) != GQ_OK ||
+        (st = parse_limits(v, root, c)) != GQ_OK || (st = parse_runner(v, root, c)) != GQ_OK ||
+        (st = build_canonical(v, c)) != GQ_OK)
+        return st;
     return expand_grid(v, c);
 }
 
