@@ -12,6 +12,7 @@
 #include "eval.h"
 #include "lookup.h"
 #include "quant.h"
+#include "quant_setup.h"
 
 /* Runs `glueq argv[1] argv[2...]` (argv[0] is the program) as the command table of
  * commands.c says: parses the flags, answers --help, and calls the command. Returns the
@@ -39,32 +40,11 @@ int gq_cli_fail_run(const gq_err *err);
  * Fills o from those flags (defaults: cpu, FP32, all cores); --tf32 needs --device cuda. */
 gq_status gq_cli_runner_parse(const gq_args *a, gq_dbert_runner_opts *o, gq_err *err);
 
-/* Everything `--method ...` selects. */
-typedef struct {
-    const char *method;      /* NULL: FP32 */
-    gq_quant_opts q;
-    gq_method_opts mo;       /* user options; resolved by the session */
-    gq_quant_budget budget;
-    gq_calib_opts calib;
-    const char *cache_dir;
-} gq_cli_quant;
 
 /* The quantization, calibration and algorithm flags (commands.c), which fill cq. */
 extern const gq_arg_group gq_cli_quant_groups[];
 gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);
 
-/* Quantizes m in place as cq says (no-op when cq->method is NULL); the session (returned,
- * caller frees) keeps the FP32 copy. rep is filled; calib_desc (may be NULL; at least
- * GQ_CLI_CALIB_DESC_LEN bytes) receives the calibration rows' description, or "". */
-#define GQ_CLI_CALIB_DESC_LEN 512
-gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
-                          const gq_glue_task *task, const char *data_root, int max_len,
-                          gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err);
-
-/* Every option of cq as a JSON object (method, resolved method options, quantizer and its
- * algorithm with SARQC, budget, calibration with the rows' description); the caller owns
- * it (cJSON_Delete). */
-cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const char *calib_desc);
 
 /* Progress on stderr at most every 2 seconds: "label: done/total (pct) elapsed ETA". */
 typedef struct {
