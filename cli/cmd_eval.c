@@ -175,7 +175,7 @@ int gq_cmd_quantize(const gq_args *a) {
     if (s == GQ_OK)
         s = gq_cli_quantize(&cq, j.ev.model, j.ev.runner, j.ev.tok, j.ev.task, j.data_root, j.max_len, &session, &rep,
                             calib_desc, &err);
-    cJSON *opts = s == GQ_OK ? gq_cli_quant_json(&cq, calib_desc) : NULL;
+    cJSON *opts = s == GQ_OK ? gq_cli_quant_json(&cq, &rep, calib_desc) : NULL;
     if (opts) cJSON_AddStringToObject(opts, "task", j.ev.task->name);
     gq_export x = {j.ev.model, j.vocab, session, &rep, opts};
     if (s == GQ_OK) s = gq_export_write(gq_args_get(a, "out"), &x, &err);

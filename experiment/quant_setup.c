@@ -28,24 +28,23 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
         }
     }
     gq_quant_scores *sc = NULL;
-    if (s == GQ_OK) s = gq_quant_scores_compute(*session, cq->method, &cq->mo, &cq->q, &sc, err);
+    if (s == GQ_OK && cq->scores) s = gq_quant_scores_given(*session, cq->method, cq->scores, &sc, err);
+    else if (s == GQ_OK) s = gq_quant_scores_compute(*session, cq->method, &cq->mo, &cq->q, &sc, err);
     if (s == GQ_OK) s = gq_quant_apply(*session, sc, &cq->q, &cq->budget, rep, err);
     gq_quant_scores_free(sc);
     gq_calib_source_free(cs);
     return s;
 }
 
-cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const char *calib_desc) {
+cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const gq_quant_report *rep, const char *calib_desc) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "method", cq->method ? cq->method : "fp32");
     if (!cq->method) return o;
     const gq_method *m = gq_method_find(cq->method);
-    gq_method_opts ro;
     char text[1024];
-    if (m && gq_method_resolve(m, &cq->mo, &ro, NULL) == GQ_OK) {
-        cJSON *mo = cJSON_AddObjectToObject(o, "method_options");
-        for (int i = 0; i < ro.n; i++) cJSON_AddStringToObject(mo, ro.key[i], ro.value[i]);
-    }
+    cJSON *mo = cJSON_AddObjectToObject(o, "method_options");
+    for (int i = 0; i < rep->method_opts.n; i++)
+        cJSON_AddStringToObject(mo, rep->method_opts.key[i], rep->method_opts.value[i]);
     gq_quant_opts_str(&cq->q, text, sizeof text);
     cJSON_AddNumberToObject(o, "bits", cq->q.bits);
     cJSON_AddStringToObject(o, "quantizer", text);

@@ -18,6 +18,8 @@ typedef struct {
     gq_quant_budget budget;
     gq_calib_opts calib;
     const char *cache_dir;
+    const gq_ckpt *scores;   /* the method's scores held in memory (the C API's), instead of
+                                its scores file; NULL: none */
 } gq_cli_quant;
 
 /* Quantizes m in place as cq says (no-op when cq->method is NULL); the session (returned,
@@ -28,9 +30,9 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
                           const gq_glue_task *task, const char *data_root, int max_len,
                           gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err);
 
-/* Every option of cq as a JSON object (method, resolved method options, quantizer and its
- * algorithm with SARQC, budget, calibration with the rows' description); the caller owns
- * it (cJSON_Delete). */
-cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const char *calib_desc);
+/* Every option of cq as a JSON object (method, the resolved method options of rep,
+ * quantizer and its algorithm with SARQC, budget, calibration with the rows' description)
+ * once gq_cli_quantize has filled rep; the caller owns it (cJSON_Delete). */
+cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const gq_quant_report *rep, const char *calib_desc);
 
 #endif
