@@ -46,6 +46,27 @@ extern const gq_arg_group gq_cli_quant_groups[];
 gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);
 
 
+/* The flags of an evaluation besides --model and the command's own (`glueq eval`,
+ * `glueq quantize`, the C API), quantization aside, parsed, with what they name found by
+ * the search orders; freed with gq_cli_eval_free. */
+typedef struct {
+    const gq_glue_task *task;
+    const char *split;     /* --split, else "dev" */
+    gq_eval_task_opts eo;  /* max_len, limit, utf8, runner, vocab and split path */
+    char *data_root, *vocab, *split_path; /* owned; split_path NULL unless asked for */
+} gq_cli_eval;
+
+/* Parses a's evaluation flags for the model `model` (a directory or Hub id: the vocab's
+ * search order starts beside it); with with_split, the split's path too. */
+gq_status gq_cli_eval_parse(const gq_args *a, const char *model, int with_split, gq_cli_eval *e, gq_err *err);
+void gq_cli_eval_free(gq_cli_eval *e);
+
+/* The object `glueq eval --json` prints for an evaluation ev with options e and result r
+ * (cq and rep: the quantization, gq_cli_quantize's report); NULL when out of memory. The
+ * caller owns it (cJSON_Delete). */
+cJSON *gq_cli_eval_json(const gq_eval_task *ev, const gq_cli_eval *e, const gq_eval_result *r,
+                        const gq_cli_quant *cq, const gq_quant_report *rep);
+
 /* Progress on stderr at most every 2 seconds: "label: done/total (pct) elapsed ETA". */
 typedef struct {
     const char *label;
