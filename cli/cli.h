@@ -67,6 +67,11 @@ void gq_cli_eval_free(gq_cli_eval *e);
 cJSON *gq_cli_eval_json(const gq_eval_task *ev, const gq_cli_eval *e, const gq_eval_result *r,
                         const gq_cli_quant *cq, const gq_quant_report *rep);
 
+/* Quantizes ev's model as cq says, writes it to the directory out (`glueq quantize`) and
+ * puts the FP32 weights back; rep is filled. */
+gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, const gq_cli_eval *e, const char *out,
+                             gq_quant_report *rep, gq_err *err);
+
 /* Progress on stderr at most every 2 seconds: "label: done/total (pct) elapsed ETA". */
 typedef struct {
     const char *label;

@@ -174,6 +174,22 @@ int gq_cmd_eval(const gq_args *a) {
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
 }
 
+gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, const gq_cli_eval *e, const char *out,
+                             gq_quant_report *rep, gq_err *err) {
+    gq_quant_session *session = NULL;
+    char calib_desc[GQ_CLI_CALIB_DESC_LEN];
+    gq_status s = gq_cli_quantize(cq, ev->model, ev->runner, ev->tok, ev->task, e->data_root, e->eo.max_len, &session,
+                                  rep, calib_desc, err);
+    cJSON *opts = s == GQ_OK ? gq_cli_quant_json(cq, rep, calib_desc) : NULL;
+    if (opts) cJSON_AddStringToObject(opts, "task", ev->task->name);
+    gq_export x = {ev->model, e->vocab, session, rep, opts};
+    if (s == GQ_OK) s = gq_export_write(out, &x, err);
+    cJSON_Delete(opts);
+    if (session) gq_quant_session_restore(session);
+    gq_quant_session_free(session);
+    return s;
+}
+
 int gq_cmd_quantize(const gq_args *a) {
     gq_err err = {{0}};
     gq_cli_quant cq;
@@ -182,24 +198,13 @@ int gq_cmd_quantize(const gq_args *a) {
         s = gq_fail(&err, GQ_ERR_ARG, "quantize needs --out DIR2 and --method M (see glueq quantize --help)");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     job j = {0};
-    gq_quant_session *session = NULL;
     gq_quant_report rep;
-    char calib_desc[GQ_CLI_CALIB_DESC_LEN];
     s = load_job(a, 0, &j, &err);
-    if (s == GQ_OK)
-        s = gq_cli_quantize(&cq, j.ev.model, j.ev.runner, j.ev.tok, j.ev.task, j.opts.data_root, j.opts.eo.max_len,
-                            &session, &rep,
-                            calib_desc, &err);
-    cJSON *opts = s == GQ_OK ? gq_cli_quant_json(&cq, &rep, calib_desc) : NULL;
-    if (opts) cJSON_AddStringToObject(opts, "task", j.ev.task->name);
-    gq_export x = {j.ev.model, j.opts.vocab, session, &rep, opts};
-    if (s == GQ_OK) s = gq_export_write(gq_args_get(a, "out"), &x, &err);
+    if (s == GQ_OK) s = gq_cli_quantize_to(&cq, &j.ev, &j.opts, gq_args_get(a, "out"), &rep, &err);
     if (s == GQ_OK)
         printf("%s: %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", gq_args_get(a, "out"),
                cq.method, cq.q.bits, (long long)rep.total_protected, (long long)rep.total_numel,
                rep.effective_bits_total);
-    cJSON_Delete(opts);
-    gq_quant_session_free(session);
     job_free(&j);
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
 }
