@@ -13,6 +13,7 @@
 #include "lookup.h"
 #include "quant.h"
 #include "quant_setup.h"
+#include "sweep.h"
 
 /* Runs `glueq argv[1] argv[2...]` (argv[0] is the program) as the command table of
  * commands.c says: parses the flags, answers --help, and calls the command. Returns the
@@ -46,6 +47,9 @@ extern const gq_arg_group gq_cli_quant_groups[];
 gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);
 
 
+/* The flag groups of `glueq eval` and `glueq sweep` (commands.c), for the C API. */
+extern const gq_arg_group *const gq_cli_eval_groups, *const gq_cli_sweep_groups;
+
 /* The flags of an evaluation besides --model and the command's own (`glueq eval`,
  * `glueq quantize`, the C API), quantization aside, parsed, with what they name found by
  * the search orders; freed with gq_cli_eval_free. */
@@ -71,6 +75,10 @@ cJSON *gq_cli_eval_json(const gq_eval_task *ev, const gq_cli_eval *e, const gq_e
  * puts the FP32 weights back; rep is filled. */
 gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, const gq_cli_eval *e, const char *out,
                              gq_quant_report *rep, gq_err *err);
+
+/* The flags of `glueq sweep` (CONFIG, --out, --resume, --shard, --threads, --cache-dir)
+ * into *o (n_shards set to 1 first by the caller) and *config; usage errors are GQ_ERR_ARG. */
+gq_status gq_cli_sweep_parse(const gq_args *a, gq_sweep_opts *o, const char **config, gq_err *err);
 
 /* Progress on stderr at most every 2 seconds: "label: done/total (pct) elapsed ETA". */
 typedef struct {
