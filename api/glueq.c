@@ -16,8 +16,12 @@ _Static_assert(GLUEQ_ERR_INTERRUPTED == (int)GQ_ERR_INTERRUPTED, "glueq_status m
 _Static_assert(sizeof(int) == sizeof(int32_t), "predictions are handed out as int32");
 
 
+/* The engine runs one call at a time in a process: OpenBLAS's thread count is process-wide,
+ * every forward and quantizer sets it, and results depend on it; and an evaluation writes
+ * its model's weights in place. */
+static pthread_mutex_t engine = PTHREAD_MUTEX_INITIALIZER;
+
 struct glueq_model {
-    pthread_mutex_t lock; /* one call at a time: evaluations write the weights in place */
     gq_dbert *model;
     char *spec;           /* as given: the vocab's search order starts beside it */
     char *info;           /* glueq_model_info's JSON */
@@ -109,7 +113,6 @@ glueq_status glueq_model_load(const char *model, glueq_model **out, glueq_error 
     *out = NULL;
     glueq_model *m = calloc(1, sizeof *m);
     if (!m) return fail_out(err, gq_fail(&e, GQ_ERR_NOMEM, "out of memory"), &e);
-    pthread_mutex_init(&m->lock, NULL);
     gq_status s = model ? gq_dbert_load(model, &m->model, &e) : gq_fail(&e, GQ_ERR_ARG, "no model given");
     int n = s == GQ_OK ? m->model->cfg.n_layers * GQ_LIN_COUNT : 0;
     if (s == GQ_OK && (!(m->spec = gq_strdup(model)) || !(m->info = info_json(m->model)) ||
@@ -134,7 +137,6 @@ void glueq_model_free(glueq_model *m) {
     gq_tok_free(m->tok);
     gq_dbert_free(m->model);
     free(m->enc_key), free(m->tok_vocab), free(m->names), free(m->info), free(m->spec);
-    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
@@ -332,7 +334,7 @@ glueq_status glueq_evaluate(glueq_model *m, const char *const *args, const glueq
     gq_quant_session *session = NULL;
     gq_quant_report rep;
     gq_eval_result res = {0};
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&engine);
     if (s == GQ_OK) s = prepare(m, &c, 1, &ev, &e);
     if (s == GQ_OK)
         s = gq_cli_quantize(&c.cq, m->model, m->runner, m->tok, c.ce.task, c.ce.data_root, c.ce.eo.max_len, &session,
@@ -340,7 +342,7 @@ glueq_status glueq_evaluate(glueq_model *m, const char *const *args, const glueq
     if (s == GQ_OK) s = gq_eval_run(m->runner, m->enc, NULL, progress, ctx, &res, &e);
     if (session) gq_quant_session_restore(session);
     if (s == GQ_OK) s = result_new(&ev, &c, &res, &rep, out, &e);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&engine);
     gq_eval_result_free(&res);
     gq_quant_session_free(session);
     call_opts_free(&c);
@@ -355,10 +357,10 @@ glueq_status glueq_quantize(glueq_model *m, const char *const *args, const glueq
     if (s == GQ_OK && (!out || !c.cq.method)) s = gq_fail(&e, GQ_ERR_ARG, "quantize needs an output directory and --method M");
     gq_eval_task ev;
     gq_quant_report rep;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&engine);
     if (s == GQ_OK) s = prepare(m, &c, 0, &ev, &e);
     if (s == GQ_OK) s = gq_cli_quantize_to(&c.cq, &ev, &c.ce, out, &rep, &e);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&engine);
     call_opts_free(&c);
     return done(err, s, &e);
 }
@@ -376,7 +378,9 @@ glueq_status glueq_sweep(const char *const *args, glueq_error *err) {
         if (gq_args_has(&a, *f)) s = gq_fail(&e, GQ_ERR_ARG, "unknown option '--%s'", *f);
     if (s == GQ_OK) s = gq_cli_sweep_parse(&a, &o, &config, &e);
     if (s == GQ_OK) s = gq_sweep_config_load(config, &cfg, &e);
+    pthread_mutex_lock(&engine);
     if (s == GQ_OK) s = gq_sweep_run(cfg, &o, &e);
+    pthread_mutex_unlock(&engine);
     gq_sweep_config_free(cfg);
     return done(err, s, &e);
 }

@@ -18,9 +18,11 @@
  *
  * Errors: a function that can fail returns a glueq_status and fills *err (which may be
  * NULL) with the one line the glueq command prints for the same failure.
- * Threads: calls on different models may run at once (each runs on its own threads, as
- * many as --threads says); calls on one model wait for each other. Nothing is printed but
- * glueq's log lines on stderr, at the level of glueq_set_log_level.
+ * Threads: any function may be called from any thread. Evaluations, quantizations and
+ * sweeps run one at a time in a process, each on as many cores as its --threads says:
+ * OpenBLAS's thread count, which every forward and quantizer sets, is process-wide and
+ * results depend on it, so that two at once would not give what each gives alone. Nothing
+ * is printed but glueq's log lines on stderr, at the level of glueq_set_log_level.
  */
 #ifndef GLUEQ_H
 #define GLUEQ_H

@@ -140,8 +140,9 @@ def _result(handle):
 
 
 class Model:
-    """A loaded model (glueq.load). Evaluations of one model run one at a time; different
-    models evaluate in parallel from different threads."""
+    """A loaded model (glueq.load). Any thread may evaluate any model; the C work of
+    evaluations runs one at a time in a process (without the GIL, each on its threads'
+    cores), since OpenBLAS's thread count is process-wide and results depend on it."""
 
     def __init__(self, model):
         handle, err = ctypes.c_void_p(), _lib.new_error()
