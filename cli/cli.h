@@ -12,6 +12,8 @@
 #include "eval.h"
 #include "lookup.h"
 #include "quant.h"
+#include "quant_setup.h"
+#include "sweep.h"
 
 /* Runs `glueq argv[1] argv[2...]` (argv[0] is the program) as the command table of
  * commands.c says: parses the flags, answers --help, and calls the command. Returns the
@@ -39,32 +41,44 @@ int gq_cli_fail_run(const gq_err *err);
  * Fills o from those flags (defaults: cpu, FP32, all cores); --tf32 needs --device cuda. */
 gq_status gq_cli_runner_parse(const gq_args *a, gq_dbert_runner_opts *o, gq_err *err);
 
-/* Everything `--method ...` selects. */
-typedef struct {
-    const char *method;      /* NULL: FP32 */
-    gq_quant_opts q;
-    gq_method_opts mo;       /* user options; resolved by the session */
-    gq_quant_budget budget;
-    gq_calib_opts calib;
-    const char *cache_dir;
-} gq_cli_quant;
 
 /* The quantization, calibration and algorithm flags (commands.c), which fill cq. */
 extern const gq_arg_group gq_cli_quant_groups[];
 gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);
 
-/* Quantizes m in place as cq says (no-op when cq->method is NULL); the session (returned,
- * caller frees) keeps the FP32 copy. rep is filled; calib_desc (may be NULL; at least
- * GQ_CLI_CALIB_DESC_LEN bytes) receives the calibration rows' description, or "". */
-#define GQ_CLI_CALIB_DESC_LEN 512
-gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
-                          const gq_glue_task *task, const char *data_root, int max_len,
-                          gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err);
 
-/* Every option of cq as a JSON object (method, resolved method options, quantizer and its
- * algorithm with SARQC, budget, calibration with the rows' description); the caller owns
- * it (cJSON_Delete). */
-cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const char *calib_desc);
+/* The flag groups of `glueq eval` and `glueq sweep` (commands.c), for the C API. */
+extern const gq_arg_group *const gq_cli_eval_groups, *const gq_cli_sweep_groups;
+
+/* The flags of an evaluation besides --model and the command's own (`glueq eval`,
+ * `glueq quantize`, the C API), quantization aside, parsed, with what they name found by
+ * the search orders; freed with gq_cli_eval_free. */
+typedef struct {
+    const gq_glue_task *task;
+    const char *split;     /* --split, else "dev" */
+    gq_eval_task_opts eo;  /* max_len, limit, utf8, runner, vocab and split path */
+    char *data_root, *vocab, *split_path; /* owned; split_path NULL unless asked for */
+} gq_cli_eval;
+
+/* Parses a's evaluation flags for the model `model` (a directory or Hub id: the vocab's
+ * search order starts beside it); with with_split, the split's path too. */
+gq_status gq_cli_eval_parse(const gq_args *a, const char *model, int with_split, gq_cli_eval *e, gq_err *err);
+void gq_cli_eval_free(gq_cli_eval *e);
+
+/* The object `glueq eval --json` prints for an evaluation ev with options e and result r
+ * (cq and rep: the quantization, gq_cli_quantize's report); NULL when out of memory. The
+ * caller owns it (cJSON_Delete). */
+cJSON *gq_cli_eval_json(const gq_eval_task *ev, const gq_cli_eval *e, const gq_eval_result *r,
+                        const gq_cli_quant *cq, const gq_quant_report *rep);
+
+/* Quantizes ev's model as cq says, writes it to the directory out (`glueq quantize`) and
+ * puts the FP32 weights back; rep is filled. */
+gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, const gq_cli_eval *e, const char *out,
+                             gq_quant_report *rep, gq_err *err);
+
+/* The flags of `glueq sweep` (CONFIG, --out, --resume, --shard, --threads, --cache-dir)
+ * into *o (n_shards set to 1 first by the caller) and *config; usage errors are GQ_ERR_ARG. */
+gq_status gq_cli_sweep_parse(const gq_args *a, gq_sweep_opts *o, const char **config, gq_err *err);
 
 /* Progress on stderr at most every 2 seconds: "label: done/total (pct) elapsed ETA". */
 typedef struct {

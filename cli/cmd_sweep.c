@@ -14,8 +14,7 @@ static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig) { g_stop = sig; }
 
-/* The options of `glueq sweep` into *o and *config; usage errors are GQ_ERR_ARG. */
-static gq_status parse_sweep_args(const gq_args *a, gq_sweep_opts *o, const char **config, gq_err *err) {
+gq_status gq_cli_sweep_parse(const gq_args *a, gq_sweep_opts *o, const char **config, gq_err *err) {
     long threads = 0;
     gq_status st = gq_args_int(a, "threads", 0, 1024, 0, &threads, err);
     if (st != GQ_OK) return st;
@@ -74,7 +73,7 @@ int gq_cmd_sweep(const gq_args *a) {
     gq_err err = {{0}};
     gq_sweep_opts o = {.n_shards = 1};
     const char *config = NULL;
-    gq_status st = parse_sweep_args(a, &o, &config, &err);
+    gq_status st = gq_cli_sweep_parse(a, &o, &config, &err);
     if (st != GQ_OK) return gq_cli_fail(&err, st);
     gq_sweep_config *cfg = NULL;
     st = gq_sweep_config_load(config, &cfg, &err);

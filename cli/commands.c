@@ -148,6 +148,7 @@ const gq_arg_group gq_cli_quant_groups[] = {QUANT_GROUPS, {NULL, NULL}};
 
 static const gq_arg_group EVAL_GROUPS[] = {
     INPUT_GROUPS, {"evaluation", EVAL_FLAGS}, {"messages", QUIET_FLAG}, QUANT_GROUPS, {NULL, NULL}};
+const gq_arg_group *const gq_cli_eval_groups = EVAL_GROUPS;
 /* every eval flag, so that an eval command line with --out added is a quantize one */
 static const gq_arg_group QUANTIZE_GROUPS[] = {
     INPUT_GROUPS, {"output", QUANTIZE_FLAGS}, {"messages", QUIET_FLAG},
@@ -160,6 +161,7 @@ static const gq_arg_group INFO_GROUPS[] = {{"options", INFO_FLAGS}, {NULL, NULL}
 static const gq_arg_group OVERLAP_GROUPS[] = {
     INPUT_GROUPS, {"methods", OVERLAP_FLAGS}, QUANT_GROUPS, {NULL, NULL}};
 static const gq_arg_group SWEEP_GROUPS[] = {{"options", SWEEP_FLAGS}, {"messages", QUIET_FLAG}, {NULL, NULL}};
+const gq_arg_group *const gq_cli_sweep_groups = SWEEP_GROUPS;
 static const gq_arg_group MERGE_GROUPS[] = {{"options", MERGE_FLAGS}, {"messages", QUIET_FLAG}, {NULL, NULL}};
 static const gq_arg_group COMPARE_GROUPS[] = {{"options", COMPARE_FLAGS}, {NULL, NULL}};
 

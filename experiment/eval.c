@@ -150,18 +150,25 @@ gq_status gq_eval_task_load(const gq_glue_task *task, const gq_eval_task_opts *o
     if (s == GQ_OK) s = gq_tok_load(o->vocab, &out->tok, err);
     if (s == GQ_OK) gq_tok_set_utf8_policy(out->tok, o->utf8);
     if (s == GQ_OK) s = gq_dbert_load(o->model_dir, &out->model, err);
-    if (s == GQ_OK && out->model->cfg.n_labels != task->n_labels)
-        s = gq_fail(err, GQ_ERR_SHAPE, "%s: model has %d labels, task %s has %d", o->model_dir,
-                    out->model->cfg.n_labels, task->name, task->n_labels);
+    if (s == GQ_OK) s = gq_eval_check_model(task, out->model, o->model_dir, err);
     /* The runner before the tokenization: a device runner may get ready meanwhile
      * (distilbert.h). */
     if (s == GQ_OK) s = gq_dbert_runner_open(out->model, &o->runner, &out->runner, err);
-    if (s == GQ_OK && out->set) {
-        gq_glue_set head = *out->set; /* the first `limit` rows: a view, the set keeps ownership */
-        if (o->limit > 0 && o->limit < head.n) head.n = o->limit;
-        s = gq_encode_set(out->tok, &head, o->max_len, &out->enc, err);
-    }
+    if (s == GQ_OK && out->set) s = gq_encode_head(out->tok, out->set, o->limit, o->max_len, &out->enc, err);
     return s;
+}
+
+gq_status gq_eval_check_model(const gq_glue_task *task, const gq_dbert *m, const char *model_dir, gq_err *err) {
+    return m->cfg.n_labels == task->n_labels ? GQ_OK
+                                             : gq_fail(err, GQ_ERR_SHAPE, "%s: model has %d labels, task %s has %d",
+                                                       model_dir, m->cfg.n_labels, task->name, task->n_labels);
+}
+
+gq_status gq_encode_head(const gq_tok *tok, const gq_glue_set *set, int limit, int max_len, gq_encoded **out,
+                         gq_err *err) {
+    gq_glue_set head = *set; /* the first `limit` rows: a view, the set keeps ownership */
+    if (limit > 0 && limit < head.n) head.n = limit;
+    return gq_encode_set(tok, &head, max_len, out, err);
 }
 
 void gq_eval_task_free(gq_eval_task *t) {

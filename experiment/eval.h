@@ -37,6 +37,9 @@ typedef struct {
 /* Tokenizes every row of set. *out is owned by the caller (gq_encoded_free). */
 gq_status gq_encode_set(const gq_tok *tok, const gq_glue_set *set, int max_len, gq_encoded **out, gq_err *err);
 void gq_encoded_free(gq_encoded *enc);
+/* The same for the first `limit` rows of set (limit 0: every row). */
+gq_status gq_encode_head(const gq_tok *tok, const gq_glue_set *set, int limit, int max_len, gq_encoded **out,
+                         gq_err *err);
 
 /* Called after each batch with the examples done so far; may be NULL. */
 typedef void (*gq_progress_fn)(void *ctx, int done, int total);
@@ -79,5 +82,7 @@ typedef struct {
  * runner, and tokenizes the split (when there is one). *out is owned by the caller: gq_eval_task_free. */
 gq_status gq_eval_task_load(const gq_glue_task *task, const gq_eval_task_opts *o, gq_eval_task *out, gq_err *err);
 void gq_eval_task_free(gq_eval_task *t);
+/* Fails (GQ_ERR_SHAPE naming model_dir) unless m has the task's label count. */
+gq_status gq_eval_check_model(const gq_glue_task *task, const gq_dbert *m, const char *model_dir, gq_err *err);
 
 #endif

@@ -478,48 +478,69 @@ static gq_status parse_calibration(vctx *v, const cJSON *root, gq_sweep_config *
     return GQ_OK;
 }
 
-/* The canonical settings of one point and its id. */
-static gq_status finish_point(vctx *v, gq_sweep_config *c, gq_sweep_point *p) {
+/* The settings object of ps (NULL when out of memory). */
+static cJSON *point_json(const gq_point_spec *ps) {
     cJSON *o = cJSON_CreateObject();
-    if (!o) return vnomem(v);
-    cJSON_AddStringToObject(o, "task", c->tasks[p->task]);
-    cJSON_AddStringToObject(o, "method", p->method_name);
-    cJSON_AddNumberToObject(o, "max_len", c->max_len);
-    if (c->limit) cJSON_AddNumberToObject(o, "limit", c->limit);
+    if (!o) return NULL;
+    int fp32 = !strcmp(ps->method, "fp32");
+    gq_quant_opts q = {0};
+    if (!fp32) q = *ps->q, normalise_quantizer(&q);
+    cJSON_AddStringToObject(o, "task", ps->task);
+    cJSON_AddStringToObject(o, "method", ps->method);
+    cJSON_AddNumberToObject(o, "max_len", ps->max_len);
+    if (ps->limit) cJSON_AddNumberToObject(o, "limit", ps->limit);
     else cJSON_AddNullToObject(o, "limit");
-    if (p->method >= 0) {
-        cJSON_AddNumberToObject(o, "bits", p->bits);
-        quantizer_json(&c->quantizers[p->quantizer], cJSON_AddObjectToObject(o, "quantizer"));
+    if (!fp32) {
+        cJSON_AddNumberToObject(o, "bits", q.bits);
+        quantizer_json(&q, cJSON_AddObjectToObject(o, "quantizer"));
     }
-    if (p->k > 0 || p->p > 0) {
-        cJSON *b = cJSON_AddObjectToObject(o, "budget");
-        if (p->p > 0) cJSON_AddNumberToObject(b, "p", p->p);
-        else cJSON_AddNumberToObject(b, "k", (double)p->k);
-        if (c->budget_global) cJSON_AddTrueToObject(b, "global");
+    const gq_quant_budget *b = &ps->budget;
+    if (!fp32 && !method_is_uniform(ps->method) && (b->p > 0 || (b->p < 0 && b->k > 0))) {
+        cJSON *bj = cJSON_AddObjectToObject(o, "budget");
+        if (b->p > 0) cJSON_AddNumberToObject(bj, "p", b->p);
+        else cJSON_AddNumberToObject(bj, "k", (double)b->k);
+        if (b->global) cJSON_AddTrueToObject(bj, "global");
     }
-    if (p->mopts.n) {
+    if (ps->mopts && ps->mopts->n) {
         cJSON *m = cJSON_AddObjectToObject(o, "method_options");
-        for (int i = 0; i < p->mopts.n; i++) cJSON_AddStringToObject(m, p->mopts.key[i], p->mopts.value[i]);
+        for (int i = 0; i < ps->mopts->n; i++) cJSON_AddStringToObject(m, ps->mopts->key[i], ps->mopts->value[i]);
     }
-    if (p->calibrated) {
+    if (ps->calib) {
         cJSON *cal = cJSON_AddObjectToObject(o, "calibration");
-        cJSON_AddStringToObject(cal, "split", c->calib_split);
-        cJSON_AddNumberToObject(cal, "n", c->calib_n);
-        cJSON_AddStringToObject(cal, "sample", c->calib_sample);
-        if (strcmp(c->calib_sample, "random") == 0) cJSON_AddNumberToObject(cal, "seed", (double)c->calib_seed);
-        int seq = p->quantizer >= 0 && c->quantizers[p->quantizer].calib_from_quantized;
-        cJSON_AddStringToObject(cal, "from", seq ? "quantized" : "fp32");
+        cJSON_AddStringToObject(cal, "split", ps->calib->split);
+        cJSON_AddNumberToObject(cal, "n", ps->calib->n);
+        cJSON_AddStringToObject(cal, "sample", ps->calib->random ? "random" : "first");
+        if (ps->calib->random) cJSON_AddNumberToObject(cal, "seed", (double)ps->calib->seed);
+        cJSON_AddStringToObject(cal, "from", q.calib_from_quantized ? "quantized" : "fp32");
     }
-    if (!sort_keys(o) || !(p->settings = cJSON_PrintUnformatted(o))) {
+    return o;
+}
+
+gq_status gq_point_settings(const gq_point_spec *ps, char **settings, char id[17], gq_err *err) {
+    *settings = NULL;
+    cJSON *o = point_json(ps);
+    if (!o || !sort_keys(o) || !(*settings = cJSON_PrintUnformatted(o))) {
         cJSON_Delete(o);
-        return vnomem(v);
+        return gq_fail(err, GQ_ERR_NOMEM, "point settings: out of memory");
     }
     cJSON_Delete(o);
     char hex[65];
-    gq_sha256_hex(p->settings, strlen(p->settings), hex);
-    memcpy(p->id, hex, 16);
-    p->id[16] = '\0';
+    gq_sha256_hex(*settings, strlen(*settings), hex);
+    memcpy(id, hex, 16);
+    id[16] = '\0';
     return GQ_OK;
+}
+
+/* The canonical settings of one point and its id. */
+static gq_status finish_point(vctx *v, gq_sweep_config *c, gq_sweep_point *p) {
+    gq_calib_opts cal = {.n = c->calib_n, .random = strcmp(c->calib_sample, "random") == 0,
+                         .seed = (uint64_t)c->calib_seed};
+    snprintf(cal.split, sizeof cal.split, "%s", c->calib_split);
+    gq_point_spec ps = {.task = c->tasks[p->task], .method = p->method_name, .max_len = c->max_len,
+                        .limit = c->limit, .q = &p->qopts, .budget = {p->k, p->p, c->budget_global},
+                        .mopts = &p->mopts, .calib = p->calibrated ? &cal : NULL};
+    gq_status st = gq_point_settings(&ps, &p->settings, p->id, v->err);
+    return st == GQ_OK ? GQ_OK : vnomem(v);
 }
 
 /* Points in the grid, counted in doubles (exact far beyond the limit) so that no product

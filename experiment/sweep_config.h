@@ -62,6 +62,7 @@
 
 #include <cJSON.h>
 
+#include "calib_rows.h"
 #include "common.h"
 #include "quant.h"
 
@@ -127,6 +128,24 @@ void gq_sweep_config_free(gq_sweep_config *cfg);
 /* Expands ${VAR} and ${VAR:-default} in s into a new string (*out, caller frees). `where`
  * names the file and key in messages. */
 gq_status gq_sweep_expand_env(const char *s, const char *where, char **out, gq_err *err);
+
+/* What a point's id is made of: everything that can change its results, and no paths. */
+typedef struct {
+    const char *task;            /* canonical lower-case name */
+    const char *method;          /* "fp32" (then only task, max_len and limit count), "uniform", ... */
+    int max_len, limit;          /* limit 0: every row */
+    const gq_quant_opts *q;      /* the quantizer, bits included; options its algorithm does
+                                    not use are ignored */
+    gq_quant_budget budget;      /* none for uniform, k 0 or p 0 */
+    const gq_method_opts *mopts; /* resolved; NULL: none */
+    const gq_calib_opts *calib;  /* NULL unless the method or the algorithm reads calibration rows */
+} gq_point_spec;
+
+/* The canonical settings of a point (a JSON object with sorted keys, resolved defaults and
+ * no paths; *settings is owned by the caller) and its id (the first 16 hex digits of their
+ * sha256): what `glueq sweep` records for a point, and what the C API reports for an
+ * evaluation with the same settings. */
+gq_status gq_point_settings(const gq_point_spec *ps, char **settings, char id[17], gq_err *err);
 
 /* Number of points whose index % n_shards == shard. */
 int gq_sweep_shard_count(const gq_sweep_config *cfg, int shard, int n_shards);

@@ -3,7 +3,9 @@
  * ("distilbert.transformer.layer.0.attention.q_lin.weight") and of its shape, F32, F16 or
  * BF16 (examples/saliency_numpy.py writes one). The file is read with the checkpoint
  * reader; every tensor is checked before any score is used. Options: scores=FILE (its
- * sha256 becomes the resolved option scores_sha256, so point ids follow the content). */
+ * sha256 becomes the resolved option scores_sha256, so point ids follow the content).
+ * The same tensors held in memory (the C API's scores) go through the same checks
+ * (score_tensors, gq_quant_scores_given). */
 #define _POSIX_C_SOURCE 200809L
 #include "quant_method.h"
 
@@ -46,6 +48,21 @@ static gq_status take_matrix(const gq_ckpt *ck, const gq_method_model *mm, int i
     return GQ_OK;
 }
 
+/* Every matrix's tensor checked and copied into score; a tensor that is no quantized
+ * matrix is an error. ck->path names the tensors' source in messages. */
+static gq_status score_tensors(const gq_method_model *mm, const gq_ckpt *ck, float *score, gq_err *err) {
+    gq_status st = check_dtypes(ck, err);
+    uint8_t *used = st == GQ_OK ? gq_calloc_array((size_t)ck->n + 1, 1) : NULL;
+    if (st == GQ_OK && !used) st = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", ck->path);
+    for (int i = 0; st == GQ_OK && i < mm->n_mats; i++) st = take_matrix(ck, mm, i, used, score, err);
+    for (int i = 0; st == GQ_OK && i < ck->n; i++)
+        if (!used[i])
+            st = gq_fail(err, GQ_ERR_FORMAT, "%s: unexpected tensor '%s' (not a quantized matrix of this model)",
+                         ck->path, ck->tensors[i].name);
+    free(used);
+    return st;
+}
+
 static gq_status score_all(const gq_method_model *mm, float *score, gq_err *err) {
     const char *path = gq_method_opt_str(mm->opts, "scores"), *sha = gq_method_opt_str(mm->opts, "scores_sha256");
     gq_ckpt *ck = NULL;
@@ -54,19 +71,12 @@ static gq_status score_all(const gq_method_model *mm, float *score, gq_err *err)
     if (sha && strcmp(sha, ck->sha256))
         st = gq_fail(err, GQ_ERR_ARG, "%s: sha256 is %s, not %s as when the options were resolved (the file changed)",
                      path, ck->sha256, sha);
-    if (st == GQ_OK) st = check_dtypes(ck, err);
-    uint8_t *used = st == GQ_OK ? gq_calloc_array((size_t)ck->n + 1, 1) : NULL;
-    if (st == GQ_OK && !used) st = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
-    for (int i = 0; st == GQ_OK && i < mm->n_mats; i++) st = take_matrix(ck, mm, i, used, score, err);
-    for (int i = 0; st == GQ_OK && i < ck->n; i++)
-        if (!used[i])
-            st = gq_fail(err, GQ_ERR_FORMAT, "%s: unexpected tensor '%s' (not a quantized matrix of this model)", path,
-                         ck->tensors[i].name);
-    free(used);
+    if (st == GQ_OK) st = score_tensors(mm, ck, score, err);
     gq_ckpt_free(ck);
     return st;
 }
 
 static const gq_method_opt opts[] = {{"scores", GQ_OPT_FILE, "", NULL}, {NULL, 0, NULL, NULL}};
 
-const gq_method gq_method_external = {.name = "external", .needs_calibration = 0, .opts = opts, .score_all = score_all};
+const gq_method gq_method_external = {.name = "external", .needs_calibration = 0, .opts = opts, .score_all = score_all,
+                                      .score_tensors = score_tensors};

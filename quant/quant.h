@@ -262,6 +262,15 @@ void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key
  * the caller: gq_quant_scores_free. */
 gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const gq_method_opts *mo,
                                   const gq_quant_opts *q, gq_quant_scores **out, gq_err *err);
+/* The scores of method `name` held in memory by the caller instead of read from the
+ * method's file (external's scores=FILE): tensors, named, shaped and typed as that file's
+ * would be, go through the same checks; tensors->path names their source in messages.
+ * The resolved options (the report's method_opts) record the source as the file option's
+ * value and, as KEY_sha256, the sha256 of the checked scores of every matrix in matrix
+ * order as little-endian F32, so that the same scores give the same point id. *out is
+ * owned by the caller: gq_quant_scores_free. */
+gq_status gq_quant_scores_given(gq_quant_session *s, const char *name, const gq_ckpt *tensors,
+                                gq_quant_scores **out, gq_err *err);
 void gq_quant_scores_free(gq_quant_scores *sc);
 /* Score matrix idx (owned by sc). */
 const float *gq_quant_scores_get(const gq_quant_scores *sc, int idx);
@@ -275,6 +284,7 @@ typedef struct {
     double awq_alpha[GQ_QUANT_MAX_MATS]; /* awq-scale: the α chosen for the matrix (else 0) */
     int64_t total_numel, total_protected;
     double effective_bits_total;        /* over all weights of all matrices */
+    gq_method_opts method_opts;         /* the resolved options of the scores applied (n 0: none) */
 } gq_quant_report;
 
 /* Restores every matrix from the FP32 copy, then writes the quantized matrices into the

@@ -108,6 +108,10 @@ struct gq_method {
      * (score + off[i] for matrix i), for methods whose source covers the whole model at
      * once, such as a file of scores (external). */
     gq_status (*score_all)(const gq_method_model *mm, float *score, gq_err *err);
+    /* Optional, beside score_all: the same scores from tensors the caller holds in memory
+     * (named and shaped as score_all's source would have them; gq_quant_scores_given),
+     * checked exactly as score_all checks its source's. */
+    gq_status (*score_tensors)(const gq_method_model *mm, const gq_ckpt *tensors, float *score, gq_err *err);
 
     /* Optional, instead of score, for a method that transforms W rather than only choosing
      * which of its weights stay FP32 (rosaq rotates it): replaces the session's top-k and

@@ -303,6 +303,16 @@ static gq_status score_one(void *ctx, int i, gq_err *err) {
     return t->m->score(&a, t->states[i], t->nstate[i], t->sc->data + s->off[i], err);
 }
 
+/* An empty scores object of method m under resolved options ro for s's matrices; NULL
+ * when out of memory. */
+static gq_quant_scores *scores_new(const gq_quant_session *s, const gq_method *m, const gq_method_opts *ro) {
+    gq_quant_scores *sc = calloc(1, sizeof *sc);
+    if (!sc) return NULL;
+    sc->method = m, sc->opts = *ro, sc->n_mats = s->n_mats;
+    memcpy(sc->off, s->off, sizeof sc->off);
+    return sc;
+}
+
 gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const gq_method_opts *mo,
                                   const gq_quant_opts *q, gq_quant_scores **out, gq_err *err) {
     *out = NULL;
@@ -317,10 +327,8 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
     gq_status st = gq_method_resolve(m, mo, &ro, err);
     if (st == GQ_OK) st = gq_quant_opts_check(q, err);
     if (st != GQ_OK) return st;
-    gq_quant_scores *sc = calloc(1, sizeof *sc);
+    gq_quant_scores *sc = scores_new(s, m, &ro);
     if (!sc) return gq_fail(err, GQ_ERR_NOMEM, "method %s: out of memory", name);
-    sc->method = m, sc->opts = ro, sc->n_mats = s->n_mats;
-    memcpy(sc->off, s->off, sizeof sc->off);
     if (!m->score && !m->score_all && !m->apply) {
         *out = sc;
         return GQ_OK;
@@ -376,6 +384,48 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
 done:
     for (int i = 0; i < s->n_mats; i++) free(states[i]);
     free(key), free(path);
+    if (st != GQ_OK) {
+        gq_quant_scores_free(sc);
+        return st;
+    }
+    *out = sc;
+    return GQ_OK;
+}
+
+/* The resolved options of scores given in memory: each file option names the tensors'
+ * source and its KEY_sha256 is the hash of the checked scores; the others take their
+ * defaults. */
+static gq_status given_opts(const gq_method *m, const gq_ckpt *tensors, const char *hex, gq_method_opts *ro,
+                            gq_err *err) {
+    memset(ro, 0, sizeof *ro);
+    gq_status st = GQ_OK;
+    for (const gq_method_opt *d = m->opts; d && d->key && st == GQ_OK; d++) {
+        char key[64];
+        st = gq_method_opts_set(ro, d->key, d->type == GQ_OPT_FILE ? tensors->path : d->def, err);
+        snprintf(key, sizeof key, "%s_sha256", d->key);
+        if (st == GQ_OK && d->type == GQ_OPT_FILE) st = gq_method_opts_set(ro, key, hex, err);
+    }
+    return st;
+}
+
+gq_status gq_quant_scores_given(gq_quant_session *s, const char *name, const gq_ckpt *tensors,
+                                gq_quant_scores **out, gq_err *err) {
+    *out = NULL;
+    const gq_method *m = gq_method_find(name);
+    if (!m || !m->score_tensors)
+        return gq_fail(err, GQ_ERR_ARG, "method %s does not take scores in memory (external does)", name ? name : "");
+    gq_method_opts none = {0};
+    gq_quant_scores *sc = scores_new(s, m, &none);
+    size_t n = (size_t)s->off[s->n_mats];
+    if (sc) sc->data = gq_malloc_array(n, sizeof *sc->data);
+    gq_status st = sc && sc->data ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "method %s: cannot allocate %zu scores", name, n);
+    gq_method_model mm = {s->n_mats, s->rows, s->cols, s->off, &none};
+    if (st == GQ_OK) st = m->score_tensors(&mm, tensors, sc->data, err);
+    if (st == GQ_OK) {
+        char hex[65];
+        gq_sha256_hex(sc->data, n * sizeof *sc->data, hex);
+        st = given_opts(m, tensors, hex, &sc->opts, err);
+    }
     if (st != GQ_OK) {
         gq_quant_scores_free(sc);
         return st;
@@ -625,6 +675,7 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
     if (!rep) return GQ_OK;
     memset(rep, 0, sizeof *rep);
     rep->n_mats = s->n_mats;
+    if (sc) rep->method_opts = sc->opts;
     double bits_sum = 0;
     for (int i = 0; i < s->n_mats; i++) {
         int64_t n = s->off[i + 1] - s->off[i];

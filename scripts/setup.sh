@@ -2,7 +2,7 @@
 # Installs the Debian packages glueq builds with, when any is missing (needs root or sudo).
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev libutf8proc-dev libcjson-dev libcsv-dev
-      groff-base curl zip unzip python3 python3-numpy
+      groff-base curl zip unzip python3 python3-numpy python3-pytest python3-setuptools python3-pip
       parallel slurm-wlm munge
       clang libclang-rt-dev) # fuzz/run.sh: clang's libFuzzer runtime (python3 builds its seeds)
 missing=()

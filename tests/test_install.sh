@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `cmake --install` into a temporary prefix: the binary, the man page (valid roff that
 # renders, one section per command), bash completion (completes commands, flags and
-# values), share/glueq/configs and, in a build with CUDA, the CUDA module (LIBDIR/glueq)
-# land where they should, and the installed glueq runs and loads the installed module.
+# values), share/glueq/configs, libglueq with glueq.h, the Python package (which loads that
+# library) and, in a build with CUDA, the CUDA module (LIBDIR/glueq) land where they should,
+# and the installed glueq runs and loads the installed module.
 #   test_install.sh SHARED GLUEQ BUILD_DIR SOURCE_DIR
 set -euo pipefail
 shared=$1 build=$3 src=$4
@@ -91,6 +92,25 @@ for c in $commands; do
 done
 bash -c 'source "$1" && complete -p glueq' _ "$tmp/share/bash-completion/completions/glueq" >/dev/null ||
   fail "the completion script does not register _glueq for glueq"
+
+# The Python package beside the installed library: it loads that library (not the
+# build's) and evaluates. Where no python3 with numpy is found, nothing to check.
+pkg=$(find "$tmp" -name __init__.py -path '*/glueq/__init__.py' | head -1)
+[ -n "$pkg" ] || fail "the Python package (python/glueq) is not installed under $tmp"
+[ -f "$(dirname "$pkg")/_library.py" ] || fail "the installed package has no _library.py naming the library"
+for p in python3 /usr/bin/python3; do
+  if [ -n "$pkg" ] && command -v "$p" >/dev/null && "$p" -c 'import numpy' 2>/dev/null; then
+    out=$(cd "$tmp" && env -u GLUEQ_LIBRARY PYTHONPATH="$(dirname "$(dirname "$pkg")")" GLUEQ_ASSETS="$shared/assets" \
+      PYTHONDONTWRITEBYTECODE=1 "$p" -c 'import glueq, sys
+from glueq import _lib
+print(_lib._library_path())
+print(glueq.load(sys.argv[1]).evaluate("rte", limit=4, threads=1).total)' "$shared/fixtures/tiny-a" 2>&1) ||
+      fail "the installed package: $out"
+    case "$(head -1 <<<"$out")" in "$tmp"/*) ;; *) fail "the installed package loads '$(head -1 <<<"$out")', not the installed library" ;; esac
+    [ "$(tail -1 <<<"$out")" = 4 ] || fail "the installed package's evaluation: $out"
+    break
+  fi
+done
 
 if [ $failures -eq 0 ]; then
   rm -rf "$tmp"
