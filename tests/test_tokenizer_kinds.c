@@ -406,6 +406,17 @@ static void test_long_word(gq_test_ctx *t, const gq_tok *tok) {
     free(text);
 }
 
+/* glueq tokenize --model: the fixture's own tokenizer_config.json, the ids of the tricky
+ * set's pair ("Hello world", "How are you?") from transformers.js. */
+static void test_cli(gq_test_ctx *t) {
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s tokenize --model %s/bpe-tiny --text 'Hello world' --pair 'How are you?'", t->glueq,
+             GQ_FIXTURES_DIR);
+    GQ_CHECK(t, gq_test_run(cmd, &out, NULL) == 0 && out && !strcmp(out, "0 76 484 115 857 2 2 76 349 423 1421 67 2\n"),
+             "glueq tokenize --model: %s", out ? out : "(none)");
+    free(out);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -422,5 +433,6 @@ int main(int argc, char **argv) {
     gq_tok_free(tok);
     test_kind_choice(&t);
     test_broken_files(&t);
+    test_cli(&t);
     return gq_test_done(&t);
 }
