@@ -299,19 +299,40 @@ static void test_bpe_utf8(gq_test_ctx *t, gq_tok *tok) {
     gq_ids_free(&want);
 }
 
-/* U+0085 is White_Space (HF's regexes) though not in JavaScript's \s, so the references
- * leave it out: "a \u0085b" splits as "a", " ", "\u0085", "b" (a run of two spaces before
- * a letter leaves its last one alone), not as "a", " \u0085", "b". */
-static void test_bpe_white_space(gq_test_ctx *t, const gq_tok *tok) {
-    gq_ids got = {0}, want = {0};
-    plain_ids(t, tok, "a \xC2\x85" "b", &got);
-    static const char *const PIECES[] = {"a", " ", "\xC2\x85", "b"};
+/* U+0085 is White_Space (HF's regexes) though not in JavaScript's \\s, so the references
+ * leave it out. Hand-made: the fixture plus the merge "Ġ Â", so that "a \\u0085b" gives
+ * a, Ġ, Â, ħ (GPT-2's symbols of C2 85), b when U+0085 is a space (a run of two spaces
+ * before a letter leaves its last one alone) and a, ĠÂ, ħ, b when " \\u0085" were one piece. */
+static void test_bpe_white_space(gq_test_ctx *t) {
+    char *dir = model_dir(t, "bpe-nel", "bpe-tiny", (const char *const[]){"merges.txt", NULL}, NULL);
+    char *buf = NULL, *path = NULL;
+    size_t len = 0;
     gq_err err = {{0}};
-    for (int i = 0; i < 4; i++) /* gq_tok_tokenize appends */
-        GQ_CHECK(t, gq_tok_tokenize(tok, PIECES[i], &want, &err) == GQ_OK, "%s", err.msg);
-    GQ_CHECK(t, ids_same(&got, &want), "U+0085 is not split as White_Space");
+    char from[512];
+    snprintf(from, sizeof from, "%s/bpe-tiny/vocab.json", GQ_FIXTURES_DIR);
+    GQ_CHECK(t, gq_read_file(from, 0, &buf, &len, &err) == GQ_OK && len > 2, "%s", err.msg);
+    if (buf && len > 2) {
+        buf[len - 1] = '\0'; /* drop the closing brace, add "ĠÂ" */
+        char *vocab = malloc(len + 32);
+        snprintf(vocab, len + 32, "%s, \"\xC4\xA0\xC3\x82\": 9999}", buf);
+        write_text(t, dir, "vocab.json", vocab);
+        free(vocab);
+        path = gq_path_join(dir, "merges.txt");
+        FILE *f = fopen(path, "a");
+        if (f) fputs("\xC4\xA0 \xC3\x82\n", f), fclose(f);
+    }
+    gq_tok *tok = load_dir(t, dir);
+    gq_ids got = {0};
+    if (tok) plain_ids(t, tok, "a \xC2\x85" "b", &got);
+    int32_t want[5] = {gq_tok_id(tok, "a"), gq_tok_id(tok, "\xC4\xA0"), gq_tok_id(tok, "\xC3\x82"),
+                       gq_tok_id(tok, "\xC4\xA7"), gq_tok_id(tok, "b")};
+    GQ_CHECK(t, gq_tok_id(tok, "\xC4\xA0\xC3\x82") == 9999 && got.n == 5 && !memcmp(got.v, want, sizeof want),
+             "U+0085 is not split as White_Space (%d ids)", got.n);
     gq_ids_free(&got);
-    gq_ids_free(&want);
+    gq_tok_free(tok);
+    free(buf);
+    free(path);
+    free(dir);
 }
 
 /* The kind comes from tokenizer_class, else config.json's model_type, else the files. */
@@ -427,10 +448,10 @@ int main(int argc, char **argv) {
     if (tok) {
         test_truncation_table(&t, tok);
         test_bpe_utf8(&t, tok);
-        test_bpe_white_space(&t, tok);
         test_long_word(&t, tok);
     }
     gq_tok_free(tok);
+    test_bpe_white_space(&t);
     test_kind_choice(&t);
     test_broken_files(&t);
     test_cli(&t);
