@@ -55,7 +55,7 @@ int32_t gq_vocab_find(const gq_vocab *v, const char *prefix, const char *s, size
         if (id < 0) return -1;
         if (v->phash[id] != h || v->plen[id] != pl + n) continue;
         const char *p = v->piece[id];
-        if (memcmp(p, prefix, pl) == 0 && memcmp(p + pl, s, n) == 0) return id;
+        if ((pl == 0 || memcmp(p, prefix, pl) == 0) && memcmp(p + pl, s, n) == 0) return id;
     }
 }
 
