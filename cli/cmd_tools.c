@@ -38,10 +38,14 @@ int gq_cmd_tokenize(const gq_args *a) {
     const char *u = gq_args_get(a, "utf8");
     if (s == GQ_OK && u && strcmp(u, "strict") && strcmp(u, "replace"))
         s = gq_fail(&err, GQ_ERR_ARG, "option '--utf8': '%s' is not strict or replace", u);
+    if (s == GQ_OK && gq_args_has(a, "model") && gq_args_has(a, "vocab"))
+        s = gq_fail(&err, GQ_ERR_ARG, "tokenize takes --model or --vocab, not both");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    char *vocab = gq_lookup_vocab(gq_args_get(a, "vocab"), NULL);
+    const char *model = gq_args_get(a, "model");
+    char *vocab = model ? NULL : gq_lookup_vocab(gq_args_get(a, "vocab"), NULL);
     gq_tok *tok = NULL;
-    s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
+    if (model) s = gq_tok_load_dir(model, &tok, &err);
+    else s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
     if (s == GQ_OK && u) gq_tok_set_utf8_policy(tok, strcmp(u, "replace") == 0 ? GQ_UTF8_REPLACE : GQ_UTF8_STRICT);
     if (s == GQ_OK && gq_args_has(a, "tsv")) {
         s = tokenize_tsv(tok, gq_args_get(a, "tsv"), gq_args_get(a, "task"), (int)max_len, &err);

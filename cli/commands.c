@@ -101,6 +101,8 @@ static const gq_arg_spec LOGITS_FLAGS[] = {
 static const gq_arg_spec TOKENIZE_FLAGS[] = {
     FLAG("vocab", "FILE", "the WordPiece vocabulary (else $GLUEQ_ASSETS/vocab/vocab.txt, "
                       "../shared/assets/vocab/vocab.txt)"),
+    FLAG("model", "DIR", "a model directory whose tokenizer to use instead: WordPiece (vocab.txt) or byte-level "
+                     "BPE (vocab.json, merges.txt), as its tokenizer_config.json says"),
     FLAG("max-len", "N", "tokens per input after truncation (128; 0: no truncation)"),
     FLAG("utf8", "strict|replace", "invalid UTF-8 in the text: an error (strict, the default) or U+FFFD"),
     FLAG("text", "A", "the input text"),
@@ -191,10 +193,10 @@ static const command COMMANDS[] = {
      QUANTIZE_GROUPS, 0, gq_cmd_quantize},
     {"logits", "print the logits of one input", "--model DIR --text A [--pair B] [OPTIONS]",
      "Prints the logits and the predicted label of one input.\n", LOGITS_GROUPS, 0, gq_cmd_logits},
-    {"tokenize", "print BertTokenizer ids of a text, a pair or a TSV file",
+    {"tokenize", "print token ids of a text, a pair or a TSV file",
      "(--text A [--pair B] | --tsv FILE --task T) [OPTIONS]",
-     "Prints the token ids ([CLS] A [SEP] B [SEP]), space-separated, one line per input\n"
-     "or per data row of the TSV.\n",
+     "Prints the token ids ([CLS] A [SEP] B [SEP]; byte-level BPE: <s> A </s></s> B </s>),\n"
+     "space-separated, one line per input or per data row of the TSV.\n",
      TOKENIZE_GROUPS, 0, gq_cmd_tokenize},
     {"info", "describe a checkpoint", "--model DIR",
      "Prints the architecture, parameter counts, storage format and sha256 of a checkpoint.\n", INFO_GROUPS, 0,

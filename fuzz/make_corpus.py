@@ -285,6 +285,16 @@ def tokenizer_seeds(shared, out):
             write(out, "fuzz_tokenizer", "tricky-%03d" % i, b"\x00" + "\x00".join(texts[:2]).encode())
 
 
+def tokenizer_bpe_seeds(out):
+    """The byte-level BPE references' texts (tests/fixtures/bpe-tiny), as fuzz_tokenizer_bpe
+    reads them: a byte for policy and max_len, then a, NUL, b."""
+    p = os.path.join(ROOT, "tests", "fixtures", "bpe-tiny", "refs", "prefix-false", "tricky.jsonl")
+    for i, line in enumerate(open(p, encoding="utf-8")):
+        rec = json.loads(line)
+        texts = [rec[k] for k in ("text", "a", "b") if isinstance(rec.get(k), str)]
+        write(out, "fuzz_tokenizer_bpe", "tricky-%03d" % i, bytes([2 * (i % 2)]) + "\x00".join(texts).encode())
+
+
 def journal_seeds(out):
     """A journal rebuilt from the first results/*/results.json committed with the source."""
     found = sorted(glob.glob(os.path.join(ROOT, "results", "*", "results.json")))
@@ -322,6 +332,7 @@ def main():
     sweep_config_seeds(out)
     glue_seeds(shared, out)
     tokenizer_seeds(shared, out)
+    tokenizer_bpe_seeds(out)
     journal_seeds(out)
     cache_seeds(out)
     seeds_dir = os.path.join(ROOT, "fuzz", "seeds")

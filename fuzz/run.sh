@@ -13,7 +13,7 @@ shift || true
 SHARED=${GLUEQ_SHARED:-$(cd .. && pwd)/shared}
 BUILD=build/fuzz
 ALL=(fuzz_safetensors fuzz_torch_zip fuzz_torch_legacy fuzz_config fuzz_sweep_config fuzz_glue fuzz_tokenizer
-     fuzz_journal fuzz_cache)
+     fuzz_tokenizer_bpe fuzz_journal fuzz_cache)
 TARGETS=("${@:-${ALL[@]}}")
 [ $# -gt 0 ] || TARGETS=("${ALL[@]}")
 

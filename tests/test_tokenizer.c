@@ -4,79 +4,13 @@
  * reach: invalid UTF-8 under both policies, truncation rules, over-long and unknown
  * words, Python's lowercasing rules, and broken vocab files; literal special tokens
  * against HF's BertTokenizer (tests/fixtures/gen/results/tok_special.json) and by hand. */
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "glue.h"
-#include "testlib.h"
-#include "tokenizer.h"
-
-#define MAX_REPORTED 5 /* mismatching rows printed in full per file */
+#include "testtok.h"
 
 static gq_tok *tok; /* the real 30522-token vocab, loaded once */
-
-static void print_ids(const char *label, const int32_t *v, int n) {
-    fprintf(stderr, "    %s (%d):", label, n);
-    for (int i = 0; i < n; i++) fprintf(stderr, " %d", v[i]);
-    fputc('\n', stderr);
-}
-
-/* Returns 1 when ids equals the JSON array want; otherwise prints both lists (the first
- * few times, as counted by *reported) and returns 0. */
-static int ids_equal(const gq_ids *ids, const cJSON *want, const char *what, int *reported) {
-    int n = cJSON_GetArraySize(want), same = cJSON_IsArray(want) && n == ids->n;
-    for (int i = 0; same && i < n; i++) same = cJSON_GetArrayItem(want, i)->valueint == ids->v[i];
-    if (same) return 1;
-    if ((*reported)++ < MAX_REPORTED) {
-        fprintf(stderr, "  mismatch: %s\n", what);
-        print_ids("got ", ids->v, ids->n);
-        int32_t *w = malloc(((size_t)n + 1) * sizeof *w);
-        for (int i = 0; w && i < n; i++) w[i] = cJSON_GetArrayItem(want, i)->valueint;
-        if (w) print_ids("want", w, n);
-        free(w);
-    }
-    return 0;
-}
-
-/* U+0000 cannot reach the tokenizer: its texts are C strings, and the GLUE loader rejects
- * NUL bytes. Cleaning drops U+0000, so removing each JSON escape \u0000 from a line leaves
- * the text whose ids the fixture expects. */
-static void drop_json_nul(char *line) {
-    char *w = line;
-    for (const char *r = line; *r;) {
-        if (strncmp(r, "\\u0000", 6) == 0 && (r == line || r[-1] != '\\')) {
-            r += 6;
-            continue;
-        }
-        *w++ = *r++;
-    }
-    *w = '\0';
-}
-
-/* Calls fn on each parsed line of a JSON-lines fixture; returns the line count or -1. */
-static int each_json_line(gq_test_ctx *t, const char *rel, void (*fn)(gq_test_ctx *, const cJSON *, void *),
-                          void *ctx) {
-    char *path = gq_test_path(t, rel), *buf = NULL;
-    gq_err err = {{0}};
-    gq_status st = gq_read_file(path, 0, &buf, NULL, &err);
-    GQ_CHECK(t, st == GQ_OK, "%s", err.msg);
-    free(path);
-    if (st != GQ_OK) return -1;
-    int lines = 0;
-    for (char *line = buf, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next) *next++ = '\0';
-        drop_json_nul(line);
-        cJSON *j = cJSON_Parse(line);
-        GQ_CHECK(t, j != NULL, "%s: line %d is not JSON", rel, lines + 1);
-        if (j) fn(t, j, ctx);
-        cJSON_Delete(j);
-        lines++;
-    }
-    free(buf);
-    return lines;
-}
 
 /* ---- tricky.jsonl: single texts ---- */
 
@@ -96,7 +30,7 @@ static void check_tricky(gq_test_ctx *t, const cJSON *j, void *ctx) {
     GQ_CHECK(t, st == GQ_OK, "tricky row %d: %s", c->rows, err.msg);
     char what[160];
     snprintf(what, sizeof what, "tricky row %d %.100s", c->rows, text->valuestring);
-    if (st == GQ_OK && ids_equal(&ids, want, what, &c->reported)) c->matched++;
+    if (st == GQ_OK && gq_test_ids_equal(&ids, want, what, &c->reported)) c->matched++;
     gq_ids_free(&ids);
 }
 
@@ -125,7 +59,7 @@ static void check_pair(gq_test_ctx *t, const cJSON *j, void *ctx) {
         gq_status st = gq_tok_encode(tok, g->a, g->b, pass ? 128 : 0, &c->ids, &err);
         GQ_CHECK(t, st == GQ_OK, "%s row %d: %s", c->name, r, err.msg);
         snprintf(what, sizeof what, "%s row %d %s", c->name, r, pass ? "ids128" : "ids");
-        ok &= st == GQ_OK && ids_equal(&c->ids, pass ? want128 : want, what, &c->reported);
+        ok &= st == GQ_OK && gq_test_ids_equal(&c->ids, pass ? want128 : want, what, &c->reported);
     }
     c->matched += ok;
 }
@@ -141,7 +75,9 @@ static void check_task(gq_test_ctx *t, const char *name, const char *fixture) {
     free(path);
     if (st != GQ_OK) return;
     pair_tally c = {.set = set, .name = name};
-    int lines = each_json_line(t, fixture, check_pair, &c);
+    char *fixture_path = gq_test_path(t, fixture);
+    int lines = gq_test_each_json_line(t, fixture_path, check_pair, &c);
+    free(fixture_path);
     GQ_CHECK(t, lines == set->n, "%s: %d fixture lines for %d dev rows", name, lines, set->n);
     GQ_CHECK(t, c.matched == c.rows && c.rows > 0, "%s: %d of %d rows differ", name, c.rows - c.matched, c.rows);
     printf("%-5s %d/%d rows match (ids and ids128)\n", name, c.matched, c.rows);
@@ -167,8 +103,8 @@ static void expect(gq_test_ctx *t, const char *a, const char *b, int max_len, co
     int same = st == GQ_OK && got.n == want.n && memcmp(got.v, want.v, (size_t)got.n * sizeof *got.v) == 0;
     GQ_CHECK(t, same, "encode(%s | %s, %d) != %s", a, b ? b : "-", max_len, tokens);
     if (!same) {
-        print_ids("got ", got.v, got.n);
-        print_ids("want", want.v, want.n);
+        gq_test_print_ids("got ", got.v, got.n);
+        gq_test_print_ids("want", want.v, want.n);
     }
     free(list);
     gq_ids_free(&got);
@@ -355,7 +291,7 @@ static void test_vocab_files(gq_test_ctx *t) {
     int32_t want[] = {1, 5, 4, 5, 6, 0, 2};
     int same = st == GQ_OK && ids.n == 7 && memcmp(ids.v, want, sizeof want) == 0;
     GQ_CHECK(t, same, "tiny vocab ids differ");
-    if (!same) print_ids("got ", ids.v, ids.n);
+    if (!same) gq_test_print_ids("got ", ids.v, ids.n);
     GQ_CHECK(t, gq_tok_vocab_size(v) == 7 && strcmp(gq_tok_piece(v, 6), "##d") == 0, "tiny vocab pieces");
     gq_ids_free(&ids);
     gq_tok_free(v);
@@ -394,7 +330,7 @@ static void test_special_hf(gq_test_ctx *t) {
         gq_ids ids = {0};
         rows++;
         if (gq_tok_encode(tok, s, NULL, 0, &ids, &err) == GQ_OK &&
-            ids_equal(&ids, cJSON_GetObjectItem(c, "ids"), s, &reported))
+            gq_test_ids_equal(&ids, cJSON_GetObjectItem(c, "ids"), s, &reported))
             matched++;
         gq_ids_free(&ids);
     }
@@ -415,7 +351,7 @@ static void test_special_tokens(gq_test_ctx *t) {
     gq_err err = {{0}};
     GQ_CHECK(t, gq_tok_encode(tok, HF_SENTENCE, NULL, 0, &ids, &err) == GQ_OK && ids_are(&ids, HF_SENTENCE_IDS, n),
              "HF's [MASK] sentence");
-    if (!ids_are(&ids, HF_SENTENCE_IDS, n)) print_ids("got ", ids.v, ids.n);
+    if (!ids_are(&ids, HF_SENTENCE_IDS, n)) gq_test_print_ids("got ", ids.v, ids.n);
     /* exact case only; invalid UTF-8 after a special token is reported at its offset in
      * the whole text */
     expect(t, "[mask] [Mask]", NULL, 0, "[CLS] [ mask ] [ mask ] [SEP]");
@@ -456,7 +392,9 @@ int main(int argc, char **argv) {
     free(vocab);
 
     tally c = {0};
-    each_json_line(&t, "fixtures/tokrefs/tricky.jsonl", check_tricky, &c);
+    char *tricky = gq_test_path(&t, "fixtures/tokrefs/tricky.jsonl");
+    gq_test_each_json_line(&t, tricky, check_tricky, &c);
+    free(tricky);
     GQ_CHECK(&t, c.matched == c.rows && c.rows > 0, "tricky: %d of %d rows differ", c.rows - c.matched, c.rows);
     printf("tricky %d/%d rows match\n", c.matched, c.rows);
     check_task(&t, "rte", "fixtures/tokrefs/rte-dev.jsonl");
