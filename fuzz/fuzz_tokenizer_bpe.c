@@ -4,8 +4,7 @@
  * after it text b. Besides the sanitizers: ids in range, the length limit kept, and a
  * valid text without '<' (so without special tokens) encoded losslessly: its pieces,
  * mapped back through GPT-2's byte symbols, give its bytes. */
-#include "fuzz.h"
-#include "tokenizer.h"
+#include "fuzz_tok.h"
 
 static gq_tok *strict, *lenient;
 static int symbol_byte[0x200]; /* GPT-2's byte symbols back to bytes, -1 elsewhere */
@@ -37,7 +36,10 @@ static int piece_bytes(const char *piece, unsigned char *out, size_t *n, size_t 
     return 1;
 }
 
-static void check_lossless(const gq_ids *ids, const char *a) {
+/* A valid text without '<' (so without special tokens), untruncated and alone, is
+ * encoded losslessly. */
+static void check_lossless(const gq_tok *tok, const gq_ids *ids, const char *a, const char *b, int max_len) {
+    if (tok != strict || b || max_len || strchr(a, '<')) return;
     size_t len = strlen(a), n = 0;
     unsigned char *back = malloc(len + 1);
     if (!back) return;
@@ -54,28 +56,6 @@ static void check_lossless(const gq_ids *ids, const char *a) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1) return 0;
-    const gq_tok *tok = data[0] & 1 ? lenient : strict;
-    int max_len = data[0] >> 1; /* 0 = no truncation, else 4..130 (below 4 is a documented usage error) */
-    if (max_len) max_len += 3;
-    char *a = fuzz_cstr(data + 1, size - 1);
-    if (!a) return 0;
-    size_t na = strlen(a);
-    const char *b = na + 1 < size ? a + na + 1 : NULL;
-    gq_ids ids = {0};
-    gq_err err = {{0}};
-    gq_status st = gq_tok_encode(tok, a, b, max_len, &ids, &err);
-    if (st == GQ_OK) {
-        int vocab = gq_tok_vocab_size(tok);
-        for (int i = 0; i < ids.n; i++)
-            if (ids.v[i] < 0 || ids.v[i] >= vocab) abort();
-        if (max_len >= 4 && ids.n > max_len) abort();
-        if (tok == strict && !b && !max_len && !strchr(a, '<')) check_lossless(&ids, a);
-    } else if (st != GQ_ERR_UTF8 || tok == lenient || !err.msg[0]) {
-        fprintf(stderr, "fuzz_tokenizer_bpe: unexpected failure %s: %s\n", gq_status_str(st), err.msg);
-        abort();
-    }
-    gq_ids_free(&ids);
-    free(a);
+    fuzz_tok_run(strict, lenient, data, size, 4, "fuzz_tokenizer_bpe", check_lossless);
     return 0;
 }
