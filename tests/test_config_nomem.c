@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     parse_ctx p = {&t, ref};
-    gq_test_nomem_loop(&t, "sweep config", "configs/nomem.json:", parse, &p);
+    gq_test_nomem_loop(&t, "sweep config", "configs/nomem.json:", GQ_NOMEM_PARSES_JSON, parse, &p);
     gq_sweep_config_free(ref);
     return gq_test_done(&t);
 }

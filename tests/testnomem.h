@@ -4,8 +4,8 @@
  * leave nothing allocated.
  *
  * A test that links gq_testnomem has glueq's allocation calls wrapped at link time
- * (malloc, calloc, realloc, open_memstream and pthread_create); allocations inside other
- * libraries (libc's own, cJSON's, OpenBLAS's) are not counted.
+ * (malloc, calloc, realloc, open_memstream and pthread_create; cJSON's allocations through
+ * its hooks); allocations inside other libraries (libc's own, OpenBLAS) are not counted.
  * Kept apart from testlib so that other tests keep the plain allocator.
  *
  *     static gq_status load(void *ctx, gq_err *err) {    // frees what it made, always
@@ -14,7 +14,7 @@
  *         gq_ckpt_free(ck);
  *         return st;
  *     }
- *     gq_test_nomem_loop(&t, "safetensors", path, load, path);
+ *     gq_test_nomem_loop(&t, "safetensors", path, GQ_NOMEM_PARSES_JSON, load, path);
  */
 #ifndef GQ_TESTNOMEM_H
 #define GQ_TESTNOMEM_H
@@ -27,12 +27,19 @@
  * ctx can carry both that reference and the gq_test_ctx to report on). */
 typedef gq_status (*gq_nomem_fn)(void *ctx, gq_err *err);
 
+/* cJSON reports running out of memory while parsing as invalid JSON: with this flag, a
+ * run may fail with GQ_ERR_FORMAT too (the operation parses JSON). */
+#define GQ_NOMEM_PARSES_JSON 1u
+
 /* Runs fn once with every allocation succeeding (it must succeed), then once with the
  * 1st allocation failing, once with the 2nd, ... until a run makes fewer allocations than
- * the one to fail. A run that fails must give an error message, which starts with prefix
- * unless prefix is NULL; under ASan, no run may leak. Failures are reported on t under
- * name. Returns the number of allocations of the run without failures. */
-long gq_test_nomem_loop(gq_test_ctx *t, const char *name, const char *prefix, gq_nomem_fn fn, void *ctx);
+ * the one to fail. A run that fails must return GQ_ERR_NOMEM (or, with flags
+ * GQ_NOMEM_PARSES_JSON, GQ_ERR_FORMAT) with a message that says what ran out (more than
+ * the status's name), starting with prefix unless prefix is NULL; under ASan, no run may
+ * leak. Failures are reported on t under name.
+ * Returns the number of allocations of the run without failures. */
+long gq_test_nomem_loop(gq_test_ctx *t, const char *name, const char *prefix, unsigned flags, gq_nomem_fn fn,
+                        void *ctx);
 
 /* Lets the rest of the current run allocate freely: for a run's own checks of its result,
  * when they allocate. */
