@@ -1,14 +1,15 @@
 /* test_nomem: SQLite's malloc test (testnomem) over glueq's loaders and writers. Each
  * allocation that an operation makes fails in turn, and each run must end in one error
  * with a message, or in the result of the run without failures; under ASan no run may
- * leak. argv[3] picks one part (all when absent): checkpoint, tokenizer or glue. Inputs
- * are small, since the operation runs once per allocation. */
+ * leak. argv[3] picks one part (all when absent): checkpoint, tokenizer, glue or quant.
+ * Inputs are small, since the operation runs once per allocation. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint.h"
 #include "glue.h"
+#include "quant.h"
 #include "testnomem.h"
 #include "tokenizer.h"
 
@@ -149,6 +150,80 @@ static void test_glue(gq_test_ctx *t) {
     free(text), free(dev), free(path);
 }
 
+/* ---- quantization: svd and awq scores, GPTQ applied twice, on a small random model ---- */
+
+typedef struct {
+    gq_test_ctx *t;
+    gq_dbert *m;
+    gq_dbert_runner *r; /* of the current run */
+    gq_quant_report ref[2];
+    int have_ref;
+} quant_ctx;
+
+static const int32_t CALIB_IDS[12] = {1, 19, 49, 20, 60, 19, 35, 2, 9, 21, 22, 2};
+
+static gq_status calibrate(void *arg, const gq_dbert_hooks *hooks, gq_err *err) {
+    quant_ctx *c = arg;
+    float logits[4];
+    return gq_dbert_forward(c->r, CALIB_IDS, (int[]){8, 4}, 2, logits, hooks, err);
+}
+
+static int same_report(const gq_quant_report *a, const gq_quant_report *b) {
+    int same = a->n_mats == b->n_mats && a->total_protected == b->total_protected;
+    for (int i = 0; same && i < a->n_mats; i++)
+        same = a->protected_count[i] == b->protected_count[i] && a->sq_err[i] == b->sq_err[i];
+    return same;
+}
+
+static gq_status quantize(void *arg, gq_err *err) {
+    quant_ctx *c = arg;
+    gq_quant_session *s = NULL;
+    gq_quant_scores *svd = NULL, *awq = NULL;
+    gq_quant_report rep[2];
+    gq_quant_opts q;
+    gq_quant_opts_default(&q, 4);
+    gq_quant_budget b = {.k = 4, .p = -1};
+    c->r = gq_dbert_runner_new(c->m, 1);
+    gq_status st = c->r ? gq_quant_session_new(c->m, NULL, &s, err) : gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
+    if (st == GQ_OK) {
+        gq_quant_session_set_threads(s, 2); /* the worker allocates too; its failures return via the pool */
+        gq_quant_session_set_calibration(s, "nomem", calibrate, c);
+        st = gq_quant_scores_compute(s, "svd", NULL, &q, &svd, err);
+    }
+    if (st == GQ_OK) st = gq_quant_scores_compute(s, "awq", NULL, &q, &awq, err);
+    /* GPTQ with the FP32 statistics (svd's protected sets), then with each layer's taken
+     * from the model quantized so far (awq's) */
+    q.algorithm = GQ_ALGO_GPTQ;
+    for (int seq = 0; seq < 2 && st == GQ_OK; seq++) {
+        q.calib_from_quantized = seq;
+        st = gq_quant_apply(s, seq ? awq : svd, &q, &b, &rep[seq], err);
+    }
+    if (st == GQ_OK && c->have_ref)
+        GQ_CHECK(c->t, same_report(&rep[0], &c->ref[0]) && same_report(&rep[1], &c->ref[1]),
+                 "quantized differently after an allocation failed");
+    else if (st == GQ_OK)
+        memcpy(c->ref, rep, sizeof rep);
+    if (s) gq_quant_session_restore(s); /* the next run starts from the FP32 weights */
+    gq_quant_scores_free(svd), gq_quant_scores_free(awq);
+    gq_quant_session_free(s);
+    gq_dbert_runner_free(c->r);
+    return st;
+}
+
+static void test_quant(gq_test_ctx *t) {
+    /* two layers, so that calibrating from the quantized model has a layer to run it on; far
+     * smaller than the fixtures, since every run computes the scores and quantizes again */
+    gq_dbert_config cfg = {.dim = 32, .n_layers = 2, .n_heads = 2, .hidden_dim = 64, .vocab_size = 64, .max_pos = 16,
+                           .n_labels = 2};
+    quant_ctx c = {.t = t};
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_dbert_random(&cfg, 7, &c.m, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, c.m && quantize(&c, &err) == GQ_OK, "%s", err.msg);
+    c.have_ref = 1;
+    if (c.m) gq_test_nomem_loop(t, "quantization", NULL, 0, quantize, &c);
+    gq_dbert_free(c.m);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -157,7 +232,8 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         void (*run)(gq_test_ctx *);
-    } parts[] = {{"checkpoint", test_checkpoint}, {"tokenizer", test_tokenizer}, {"glue", test_glue}};
+    } parts[] = {{"checkpoint", test_checkpoint}, {"tokenizer", test_tokenizer}, {"glue", test_glue},
+                 {"quant", test_quant}};
     const char *only = argc > 3 ? argv[3] : NULL;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (!only || !strcmp(only, parts[i].name)) parts[i].run(&t);

@@ -130,10 +130,11 @@ long gq_test_nomem_loop(gq_test_ctx *t, const char *name, const char *prefix, un
             /* a message that says more than its status: what ran out of memory */
             int says = strcmp(err.msg, gq_status_str(st)) && (!prefix || !strncmp(err.msg, prefix, strlen(prefix)));
             GQ_CHECK(t, status_ok && err.msg[0] && says,
-                     "%s, allocation %ld failed: status '%s', message '%s' (want '%s'%s and a message starting "
-                     "with '%s')",
+                     "%s, allocation %ld failed: status '%s', message '%s'; want '%s'%s and a message naming what "
+                     "ran out%s%s%s",
                      name, n, gq_status_str(st), err.msg, gq_status_str(GQ_ERR_NOMEM),
-                     flags & GQ_NOMEM_PARSES_JSON ? " or 'bad format'" : "", prefix ? prefix : "");
+                     flags & GQ_NOMEM_PARSES_JSON ? " (or 'bad format')" : "", prefix ? ", starting with '" : "",
+                     prefix ? prefix : "", prefix ? "'" : "");
         }
         check_leaks(t, name, n, grew);
     }
