@@ -1,14 +1,16 @@
 /* test_nomem: SQLite's malloc test (testnomem) over glueq's loaders and writers. Each
  * allocation that an operation makes fails in turn, and each run must end in one error
  * with a message, or in the result of the run without failures; under ASan no run may
- * leak. argv[3] picks one part (all when absent): checkpoint, tokenizer, glue or quant.
- * Inputs are small, since the operation runs once per allocation. */
+ * leak. argv[3] picks one part (all when absent): checkpoint, tokenizer, glue, quant or
+ * journal. Inputs are small, since the operation runs once per allocation. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "glue.h"
+#include "journal.h"
 #include "quant.h"
 #include "testnomem.h"
 #include "tokenizer.h"
@@ -224,6 +226,109 @@ static void test_quant(gq_test_ctx *t) {
     gq_dbert_free(c.m);
 }
 
+/* ---- writers: output compared with that of the run without failures ---- */
+
+/* The first of the files `names` whose bytes differ between directories a and b, or NULL
+ * (checks of runs that succeeded, which may allocate: the caller has disarmed failures). */
+static const char *differing_file(const char *a, const char *b, const char *const *names) {
+    for (int i = 0; names[i]; i++) {
+        char *pa = gq_path_join(a, names[i]), *pb = gq_path_join(b, names[i]), *x = NULL, *y = NULL;
+        size_t nx = 0, ny = 0;
+        gq_err err = {{0}};
+        int same = pa && pb && gq_read_file(pa, 0, &x, &nx, &err) == GQ_OK &&
+                   gq_read_file(pb, 0, &y, &ny, &err) == GQ_OK && nx == ny && !memcmp(x, y, nx);
+        free(pa), free(pb), free(x), free(y);
+        if (!same) return names[i];
+    }
+    return NULL;
+}
+
+/* tmpdir/name, created (caller frees). */
+static char *tmp_subdir(const char *name) {
+    char *p = gq_path_join(tmpdir, name);
+    gq_err err = {{0}};
+    if (!p || gq_mkdirs(p, &err) != GQ_OK) {
+        fprintf(stderr, "FATAL cannot create %s: %s\n", p ? p : name, err.msg);
+        exit(2);
+    }
+    return p;
+}
+
+typedef struct {
+    gq_test_ctx *t;
+    const cJSON *rows, *header;
+    const char *dir, *ref_dir; /* this run's output, the run without failures' */
+} write_ctx;
+
+/* Runs the loop of writer fn over rows, its output in tmpdir/<name>-run compared with that of
+ * the run without failures in tmpdir/<name>-ref; with prefix_dir, every message must start
+ * with the output directory. */
+static void test_writer(gq_test_ctx *t, const char *name, int prefix_dir, unsigned flags, gq_nomem_fn fn,
+                        const cJSON *rows) {
+    cJSON *header = cJSON_Parse("{\"name\": \"nomem\", \"tasks\": [\"rte\", \"mrpc\"]}");
+    char ref_name[64], run_name[64];
+    snprintf(ref_name, sizeof ref_name, "%s-ref", name), snprintf(run_name, sizeof run_name, "%s-run", name);
+    char *ref_dir = tmp_subdir(ref_name), *dir = tmp_subdir(run_name);
+    write_ctx c = {t, rows, header, ref_dir, NULL};
+    gq_err err = {{0}};
+    GQ_CHECK(t, fn(&c, &err) == GQ_OK, "%s: %s", name, err.msg);
+    c.dir = dir, c.ref_dir = ref_dir;
+    gq_test_nomem_loop(t, name, prefix_dir ? dir : NULL, flags, fn, &c);
+    cJSON_Delete(header);
+    free(ref_dir), free(dir);
+}
+
+/* ---- journal: created, resumed, read and written whole ---- */
+
+static const char *const JOURNAL_FILES[] = {"journal.jsonl", "merged.jsonl", NULL};
+static const char JOURNAL_HASH[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/* A sweep's life: a journal created with two rows, resumed for the rest, read back and
+ * written whole (as a merge does). */
+static gq_status journal(void *arg, gq_err *err) {
+    write_ctx *c = arg;
+    char *path = gq_path_join(c->dir, JOURNAL_FILES[0]), *merged = gq_path_join(c->dir, JOURNAL_FILES[1]);
+    if (!path || !merged) {
+        free(path), free(merged);
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory for the journals' paths", c->dir);
+    }
+    unlink(path), unlink(merged);
+    gq_journal *j = NULL;
+    cJSON *rows = NULL, *header = NULL;
+    int n = cJSON_GetArraySize(c->rows);
+    gq_status st = gq_journal_open(path, JOURNAL_HASH, c->header, 0, &j, NULL, err);
+    for (int i = 0; st == GQ_OK && i < 2; i++) st = gq_journal_append(j, cJSON_GetArrayItem(c->rows, i), err);
+    gq_journal_close(j);
+    j = NULL;
+    if (st == GQ_OK) st = gq_journal_open(path, JOURNAL_HASH, c->header, 1, &j, &rows, err);
+    if (st == GQ_OK && cJSON_GetArraySize(rows) != 2)
+        st = gq_fail(err, GQ_ERR_FORMAT, "%s: resumed with %d rows, not 2", path, cJSON_GetArraySize(rows));
+    for (int i = 2; st == GQ_OK && i < n; i++) st = gq_journal_append(j, cJSON_GetArrayItem(c->rows, i), err);
+    gq_journal_close(j);
+    cJSON_Delete(rows);
+    rows = NULL;
+    char hash[65];
+    if (st == GQ_OK) st = gq_journal_read(path, hash, &header, &rows, err);
+    if (st == GQ_OK) st = gq_journal_write(merged, hash, header, rows, err);
+    cJSON_Delete(header), cJSON_Delete(rows);
+    free(path), free(merged);
+    if (st == GQ_OK && c->ref_dir) {
+        gq_test_nomem_disarm();
+        const char *bad = differing_file(c->dir, c->ref_dir, JOURNAL_FILES);
+        GQ_CHECK(c->t, !bad, "%s differs from the run's without failures", bad);
+    }
+    return st;
+}
+
+/* Journals hold any rows with a point_id: a few short ones keep the loop short, since each
+ * run appends with fsync. */
+static void test_journal(gq_test_ctx *t) {
+    cJSON *rows = cJSON_Parse("[{\"point_id\": \"a\", \"index\": 0}, {\"point_id\": \"b\", \"index\": 1},"
+                              " {\"point_id\": \"c\", \"index\": 2, \"preds\": [1, 0]}]");
+    test_writer(t, "journal", 1, GQ_NOMEM_PARSES_JSON, journal, rows); /* resuming reads it */
+    cJSON_Delete(rows);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -233,7 +338,7 @@ int main(int argc, char **argv) {
         const char *name;
         void (*run)(gq_test_ctx *);
     } parts[] = {{"checkpoint", test_checkpoint}, {"tokenizer", test_tokenizer}, {"glue", test_glue},
-                 {"quant", test_quant}};
+                 {"quant", test_quant},           {"journal", test_journal}};
     const char *only = argc > 3 ? argv[3] : NULL;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (!only || !strcmp(only, parts[i].name)) parts[i].run(&t);
