@@ -1,8 +1,8 @@
 /* test_nomem: SQLite's malloc test (testnomem) over glueq's loaders and writers. Each
  * allocation that an operation makes fails in turn, and each run must end in one error
  * with a message, or in the result of the run without failures; under ASan no run may
- * leak. argv[3] picks one part (all when absent): checkpoint, tokenizer, glue, quant or
- * journal. Inputs are small, since the operation runs once per allocation. */
+ * leak. argv[3] picks one part (all when absent): checkpoint, tokenizer, glue, quant,
+ * journal or report. Inputs are small, since the operation runs once per allocation. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,7 @@
 #include "glue.h"
 #include "journal.h"
 #include "quant.h"
+#include "report.h"
 #include "testnomem.h"
 #include "tokenizer.h"
 
@@ -329,6 +330,85 @@ static void test_journal(gq_test_ctx *t) {
     cJSON_Delete(rows);
 }
 
+/* ---- report: rows sorted, then the five result files ---- */
+
+/* Rows as a sweep's journal holds them: two tasks, FP32, uniform and svd at two budgets;
+ * one row with its arrays preformatted, as rows made in the sweep's process are. */
+static cJSON *make_rows(void) {
+    static const char *const tasks[] = {"rte", "mrpc"}, *const methods[] = {"fp32", "uniform", "svd", "svd"};
+    static const int k[] = {0, 0, 4, 16};
+    cJSON *rows = cJSON_CreateArray();
+    for (int i = 0; i < 8; i++) {
+        const char *task = tasks[i / 4], *method = methods[i % 4];
+        int correct = 3 + i % 3, fp32 = i % 4 == 0;
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "{\"point_id\":\"p%02d\",\"index\":%d,\"task\":\"%s\",\"method\":\"%s\",\"bits\":%d,\"k\":%d,"
+                 "\"p\":null,\"global\":false,\"scheme\":\"symmetric\",\"granularity\":\"row\",\"clip\":\"std:2.5\","
+                 "\"stats_exclude_protected\":false,\"algorithm\":\"rtn\",\"method_options\":\"%s\",\"seed\":null,"
+                 "\"max_len\":128,\"limit\":null,\"correct\":%d,\"total\":5,\"accuracy\":%g,\"f1\":%s,\"flips\":%d,"
+                 "\"agreement\":%g,\"kl\":0.01,\"protected\":%d,\"seconds\":1.5,\"checkpoint_sha256\":\"abc\","
+                 "\"data_sha256\":\"def\",\"n_labels\":2,\"labels\":[0,1,1,0,1],\"preds\":[0,1,%d,0,1],"
+                 "\"logits\":[0.5,-0.5,1,2,-1,1,0.25,0,3,-3]}",
+                 i, 7 - i, task, method, fp32 ? 32 : 4, k[i % 4], k[i % 4] ? "rank=8" : "", correct, correct / 5.0,
+                 i / 4 ? "0.75" : "null", fp32 ? 0 : 5 - correct, fp32 ? 1 : correct / 5.0, 12 * k[i % 4], i % 2);
+        cJSON_AddItemToArray(rows, cJSON_Parse(text));
+    }
+    float logits[10] = {0.5f, -0.5f, 1, 2, -1, 1, 0.25f, 0, 3, -3};
+    char *raw = gq_report_float_array(logits, 10);
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(rows, 2), "logits", cJSON_CreateRaw(raw));
+    free(raw);
+    gq_report_sort_rows(rows);
+    return rows;
+}
+
+static const char *const REPORT_FILES[] = {"results.csv", "results.json", "predictions.jsonl", "table.md", "plot.svg",
+                                           NULL};
+
+static gq_status report(void *arg, gq_err *err) {
+    write_ctx *c = arg;
+    gq_status st = gq_report_write(c->dir, c->header, c->header, c->rows, err);
+    if (st == GQ_OK && c->ref_dir) {
+        gq_test_nomem_disarm();
+        const char *bad = differing_file(c->dir, c->ref_dir, REPORT_FILES);
+        GQ_CHECK(c->t, !bad, "%s differs from the run's without failures", bad);
+    }
+    return st;
+}
+
+/* Rows out of order with a repeated point, sorted as a sweep or a merge sorts its rows
+ * before writing them: a copy is sorted in each run. */
+typedef struct {
+    gq_test_ctx *t;
+    cJSON *rows;
+} sort_ctx;
+
+static gq_status sort_rows(void *arg, gq_err *err) {
+    sort_ctx *c = arg;
+    cJSON *rows = cJSON_Duplicate(c->rows, 1);
+    if (!rows) return gq_fail(err, GQ_ERR_NOMEM, "rows: out of memory for the copy");
+    int dropped = gq_report_sort_rows(rows);
+    gq_status st = dropped < 0 ? gq_fail(err, GQ_ERR_NOMEM, "rows: out of memory while sorting") : GQ_OK;
+    const cJSON *first = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rows, 0), "point_id");
+    if (st == GQ_OK)
+        GQ_CHECK(c->t, dropped == 1 && cJSON_GetArraySize(rows) == 2 && cJSON_IsString(first) &&
+                           !strcmp(first->valuestring, "a"),
+                 "rows sorted to %d rows, %d dropped", cJSON_GetArraySize(rows), dropped);
+    cJSON_Delete(rows);
+    return st;
+}
+
+static void test_report(gq_test_ctx *t) {
+    sort_ctx s = {t, cJSON_Parse("[{\"point_id\": \"b\", \"index\": 1}, {\"point_id\": \"a\", \"index\": 0},"
+                                 " {\"point_id\": \"b\", \"index\": 1}]")};
+    gq_test_nomem_loop(t, "sorting rows", NULL, 0, sort_rows, &s);
+    cJSON_Delete(s.rows);
+    cJSON *rows = make_rows();
+    GQ_CHECK(t, cJSON_GetArraySize(rows) == 8, "the report's rows did not parse");
+    test_writer(t, "report", 0, 0, report, rows);
+    cJSON_Delete(rows);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -338,7 +418,7 @@ int main(int argc, char **argv) {
         const char *name;
         void (*run)(gq_test_ctx *);
     } parts[] = {{"checkpoint", test_checkpoint}, {"tokenizer", test_tokenizer}, {"glue", test_glue},
-                 {"quant", test_quant},           {"journal", test_journal}};
+                 {"quant", test_quant},           {"journal", test_journal},     {"report", test_report}};
     const char *only = argc > 3 ? argv[3] : NULL;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         if (!only || !strcmp(only, parts[i].name)) parts[i].run(&t);
