@@ -37,7 +37,7 @@ typedef gq_status (*gq_nomem_fn)(void *ctx, gq_err *err);
  * GQ_NOMEM_PARSES_JSON, GQ_ERR_FORMAT) with a message that says what ran out (more than
  * the status's name), starting with prefix unless prefix is NULL; under ASan, no run may
  * leak. Failures are reported on t under name.
- * Returns the number of allocations of the run without failures. */
+ * Returns the number of runs that succeeded although their allocation failed (recovered). */
 long gq_test_nomem_loop(gq_test_ctx *t, const char *name, const char *prefix, unsigned flags, gq_nomem_fn fn,
                         void *ctx);
 
