@@ -64,7 +64,7 @@ static void test_checkpoint(gq_test_ctx *t) {
     }
 }
 
-/* ---- tokenizer: the vocab and a few pairs ---- */
+/* ---- tokenizer: WordPiece's vocab.txt and a small byte-level BPE, a few pairs each ---- */
 
 static const char *const PAIRS[][2] = {
     {"Héllo, WORLD! Don't", "naïve café [SEP] ok"},
@@ -76,7 +76,8 @@ static const char *const PAIRS[][2] = {
 
 typedef struct {
     gq_test_ctx *t;
-    const char *vocab;
+    const char *path; /* a vocab.txt, or a model directory (dir = 1) */
+    int dir;
     gq_ids ref[N_PAIRS]; /* the ids without failures */
     int have_ref;
 } tok_ctx;
@@ -85,27 +86,82 @@ static gq_status tokenize(void *arg, gq_err *err) {
     tok_ctx *c = arg;
     gq_tok *tok = NULL;
     gq_ids ids = {0};
-    gq_status st = gq_tok_load(c->vocab, &tok, err);
+    gq_status st = c->dir ? gq_tok_load_dir(c->path, &tok, err) : gq_tok_load(c->path, &tok, err);
     for (int i = 0; st == GQ_OK && i < N_PAIRS; i++) {
         st = gq_tok_encode(tok, PAIRS[i][0], PAIRS[i][1], TOK_MAX_LEN, c->have_ref ? &ids : &c->ref[i], err);
         if (st == GQ_OK && c->have_ref)
             GQ_CHECK(c->t, ids.n == c->ref[i].n && !memcmp(ids.v, c->ref[i].v, (size_t)ids.n * sizeof *ids.v),
-                     "pair %d: other ids after an allocation failed", i);
+                     "%s, pair %d: other ids after an allocation failed", c->path, i);
     }
     gq_ids_free(&ids);
     gq_tok_free(tok);
     return st;
 }
 
-static void test_tokenizer(gq_test_ctx *t) {
-    char *vocab = gq_test_path(t, "assets/vocab/vocab.txt");
-    tok_ctx c = {.t = t, .vocab = vocab};
+static void write_tmp(gq_test_ctx *t, const char *dir, const char *name, const char *text) {
+    char *path = gq_path_join(dir, name);
     gq_err err = {{0}};
-    GQ_CHECK(t, tokenize(&c, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, path && gq_write_file_atomic(path, text, strlen(text), &err) == GQ_OK, "%s", err.msg);
+    free(path);
+}
+
+/* A RoBERTa-style model directory with a small byte-level BPE: the special tokens, the
+ * symbols of space and ASCII letters (other bytes are left out, as a BPE without them
+ * does) and a few merges. The fixture's vocab (cJSON makes two allocations a token) would
+ * make the loop long. Returns its path (caller frees). */
+static char *small_bpe(gq_test_ctx *t) {
+    static const char *const merges[][2] = {{"o", "n"}, {"i", "s"}, {"\xc4\xa0", "is"}, {"\xc4\xa0", "b"}, {"a", "f"},
+                                            {"af", "f"}};
+    char *dir = gq_path_join(tmpdir, "bpe");
+    gq_err err = {{0}};
+    GQ_CHECK(t, dir && gq_mkdirs(dir, &err) == GQ_OK, "%s", err.msg);
+    char vocab[2048], merge_text[256] = "#version: 0.2\n";
+    int n = snprintf(vocab, sizeof vocab, "{\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3, \"<mask>\": 4, "
+                                          "\"\xc4\xa0\": 5"), id = 6;
+    for (int ch = 'A'; ch <= 'z'; ch++)
+        if (ch <= 'Z' || ch >= 'a') n += snprintf(vocab + n, sizeof vocab - (size_t)n, ", \"%c\": %d", ch, id++);
+    for (size_t i = 0; i < sizeof merges / sizeof merges[0]; i++) {
+        n += snprintf(vocab + n, sizeof vocab - (size_t)n, ", \"%s%s\": %d", merges[i][0], merges[i][1], id++);
+        size_t m = strlen(merge_text);
+        snprintf(merge_text + m, sizeof merge_text - m, "%s %s\n", merges[i][0], merges[i][1]);
+    }
+    snprintf(vocab + n, sizeof vocab - (size_t)n, "}");
+    write_tmp(t, dir, "vocab.json", vocab);
+    write_tmp(t, dir, "merges.txt", merge_text);
+    write_tmp(t, dir, "tokenizer_config.json", "{\"tokenizer_class\": \"RobertaTokenizer\", \"add_prefix_space\": true}");
+    return dir;
+}
+
+static void tokenizer_loop(gq_test_ctx *t, const char *name, const char *path, int dir, unsigned flags) {
+    tok_ctx c = {.t = t, .path = path, .dir = dir};
+    gq_err err = {{0}};
+    GQ_CHECK(t, tokenize(&c, &err) == GQ_OK, "%s: %s", name, err.msg);
     c.have_ref = 1;
-    gq_test_nomem_loop(t, "tokenizer", NULL, 0, tokenize, &c);
+    gq_test_nomem_loop(t, name, NULL, flags, tokenize, &c);
     for (int i = 0; i < N_PAIRS; i++) gq_ids_free(&c.ref[i]);
-    free(vocab);
+}
+
+/* A BERT-style model directory: vocab.txt and a tokenizer_config.json for cased WordPiece
+ * without accent stripping. Returns its path (caller frees). */
+static char *cased_wordpiece(gq_test_ctx *t, const char *vocab) {
+    char *dir = gq_path_join(tmpdir, "cased"), *text = NULL;
+    gq_err err = {{0}};
+    GQ_CHECK(t, dir && gq_mkdirs(dir, &err) == GQ_OK && gq_read_file(vocab, 0, &text, NULL, &err) == GQ_OK, "%s",
+             err.msg);
+    write_tmp(t, dir, "vocab.txt", text ? text : "");
+    write_tmp(t, dir, "tokenizer_config.json",
+              "{\"tokenizer_class\": \"BertTokenizer\", \"do_lower_case\": false, \"strip_accents\": false}");
+    free(text);
+    return dir;
+}
+
+static void test_tokenizer(gq_test_ctx *t) {
+    char *vocab = gq_test_path(t, "assets/vocab/vocab.txt"), *cased = cased_wordpiece(t, vocab), *bpe = small_bpe(t);
+    tokenizer_loop(t, "tokenizer wordpiece", vocab, 0, 0);
+    /* tokenizer_config.json and vocab.json are parsed with cJSON */
+    tokenizer_loop(t, "tokenizer wordpiece cased", cased, 1, GQ_NOMEM_PARSES_JSON);
+    tokenizer_loop(t, "tokenizer bpe", bpe, 1, GQ_NOMEM_PARSES_JSON);
+    free(vocab), free(cased), free(bpe);
 }
 
 /* ---- GLUE: the first rows of RTE's dev split ---- */
