@@ -41,7 +41,8 @@ static gq_status load_ckpt(void *arg, gq_err *err) {
     ckpt_ctx *c = arg;
     gq_ckpt *ck = NULL;
     gq_status st = gq_ckpt_load(c->path, &ck, err);
-    if (st == GQ_OK) GQ_CHECK(c->t, same_ckpt(ck, c->ref), "%s: loaded differently after an allocation failed", c->path);
+    if (st == GQ_OK)
+        GQ_CHECK(c->t, same_ckpt(ck, c->ref), "%s: loaded differently after an allocation failed", c->path);
     gq_ckpt_free(ck);
     return st;
 }
@@ -128,7 +129,8 @@ static char *small_bpe(gq_test_ctx *t) {
     snprintf(vocab + n, sizeof vocab - (size_t)n, "}");
     write_tmp(t, dir, "vocab.json", vocab);
     write_tmp(t, dir, "merges.txt", merge_text);
-    write_tmp(t, dir, "tokenizer_config.json", "{\"tokenizer_class\": \"RobertaTokenizer\", \"add_prefix_space\": true}");
+    write_tmp(t, dir, "tokenizer_config.json",
+              "{\"tokenizer_class\": \"RobertaTokenizer\", \"add_prefix_space\": true}");
     return dir;
 }
 
@@ -243,7 +245,8 @@ static gq_status quantize(void *arg, gq_err *err) {
     gq_quant_opts_default(&q, 4);
     gq_quant_budget b = {.k = 4, .p = -1};
     c->r = gq_dbert_runner_new(c->m, 1);
-    gq_status st = c->r ? gq_quant_session_new(c->m, NULL, &s, err) : gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
+    gq_status st =
+        c->r ? gq_quant_session_new(c->m, NULL, &s, err) : gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
     if (st == GQ_OK) {
         gq_quant_session_set_threads(s, 2); /* the worker allocates too; its failures return via the pool */
         gq_quant_session_set_calibration(s, "nomem", calibrate, c);

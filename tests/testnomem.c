@@ -141,6 +141,7 @@ long gq_test_nomem_loop(gq_test_ctx *t, const char *name, const char *prefix, un
     printf("%s: %ld allocations, each failed in turn:", name, total);
     for (int s = 1; s <= GQ_ERR_INTERRUPTED; s++)
         if (by_status[s]) printf(" %ld '%s' (first: %s),", by_status[s], gq_status_str((gq_status)s), first[s].msg);
-    printf(" %ld recovered%s\n", recovered, t->failures - failures0 >= NOMEM_MAX_FAILURES ? " (stopped at the first failures)" : "");
+    printf(" %ld recovered%s\n", recovered,
+           t->failures - failures0 >= NOMEM_MAX_FAILURES ? " (stopped at the first failures)" : "");
     return recovered;
 }
