@@ -209,18 +209,17 @@ const char *gq_basename(const char *path) {
     return s ? s + 1 : path;
 }
 
-static gq_status fsync_dir_of(const char *path) {
-    char *dir = gq_strdup(path);
-    if (!dir) return GQ_ERR_NOMEM;
-    char *slash = strrchr(dir, '/');
+/* fsyncs the directory holding path, so that a rename into it lasts; buf (room for path)
+ * is where its name is made, so that this step cannot run out of memory. */
+static void fsync_dir_of(const char *path, char *buf) {
+    memcpy(buf, path, strlen(path) + 1);
+    char *slash = strrchr(buf, '/');
     if (slash) *slash = '\0';
-    int fd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY);
-    free(dir);
+    int fd = open(slash ? (buf[0] ? buf : "/") : ".", O_RDONLY);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    return GQ_OK;
 }
 
 gq_status gq_write_file_atomic(const char *path, const void *data, size_t len, gq_err *err) {
@@ -251,8 +250,8 @@ gq_status gq_write_file_atomic(const char *path, const void *data, size_t len, g
         free(tmp);
         return s;
     }
+    fsync_dir_of(path, tmp);
     free(tmp);
-    fsync_dir_of(path);
     return GQ_OK;
 }
 

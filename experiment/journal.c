@@ -41,7 +41,7 @@ gq_status gq_journal_parse(const char *path, char *text, size_t len, char hash[6
     cJSON *arr = cJSON_CreateArray();
     if (!arr) {
         cJSON_Delete(hdr);
-        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     }
     char *p = nl + 1, *end = text + len;
     int line = 2;
@@ -162,7 +162,7 @@ gq_status gq_journal_open(const char *path, const char *config_hash, const cJSON
     gq_journal *j = calloc(1, sizeof *j);
     if (!j || !(j->path = gq_strdup(path))) {
         free(j);
-        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     }
     j->fd = -1;
     char *text = NULL;
@@ -171,11 +171,12 @@ gq_status gq_journal_open(const char *path, const char *config_hash, const cJSON
     if (st == GQ_OK) st = gq_read_file(path, 0, &text, &len, err);
     if (st == GQ_OK && (len == 0 || header_cut(text, len))) {
         char *line = header_line(config_hash, header);
-        if (!line) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        if (!line) st = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
         else if (len && ftruncate(j->fd, 0) != 0) st = gq_fail(err, GQ_ERR_IO, "%s: %s", path, strerror(errno));
         else st = append_bytes(j, "the header", line, strlen(line), err);
         free(line);
-        if (st == GQ_OK && rows && !(*rows = cJSON_CreateArray())) st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        if (st == GQ_OK && rows && !(*rows = cJSON_CreateArray()))
+            st = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     } else if (st == GQ_OK && !resume) {
         st = gq_fail(err, GQ_ERR_ARG, "%s: a journal of an earlier run exists; pass --resume to continue it, or remove it",
                      path);
@@ -184,7 +185,7 @@ gq_status gq_journal_open(const char *path, const char *config_hash, const cJSON
         j->resumed = 1;
     }
     if (st == GQ_OK && !j->header && !(j->header = cJSON_Duplicate(header, 1)))
-        st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        st = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     free(text);
     if (st != GQ_OK) {
         gq_journal_close(j);
@@ -196,12 +197,12 @@ gq_status gq_journal_open(const char *path, const char *config_hash, const cJSON
 
 gq_status gq_journal_append(gq_journal *j, const cJSON *row, gq_err *err) {
     char *text = cJSON_PrintUnformatted(row);
-    if (!text) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    if (!text) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", j->path);
     size_t len = strlen(text);
     char *line = realloc(text, len + 2);
     if (!line) {
         free(text);
-        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", j->path);
     }
     line[len++] = '\n';
     gq_status st = append_bytes(j, "a row", line, len, err);
@@ -229,7 +230,7 @@ gq_status gq_journal_write(const char *path, const char *config_hash, const cJSO
         oom |= fclose(m) != 0;
     }
     free(line);
-    st = oom ? gq_fail(err, GQ_ERR_NOMEM, "out of memory") : gq_write_file_atomic(path, buf, len, err);
+    st = oom ? gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path) : gq_write_file_atomic(path, buf, len, err);
     free(buf);
     close(fd);
     return st;

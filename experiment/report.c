@@ -58,7 +58,7 @@ int gq_report_sort_rows(cJSON *rows) {
     int n = cJSON_GetArraySize(rows), dropped = 0;
     if (n == 0) return 0;
     cJSON **v = gq_malloc_array((size_t)n, sizeof *v);
-    if (!v) return 0;
+    if (!v) return -1;
     n = 0;
     for (cJSON *c = rows->child; c; c = c->next) v[n++] = c;
     /* stable for equal indices: qsort is not, so ties are rare repeats (dropped below) */
@@ -105,15 +105,18 @@ char *gq_report_float_array(const float *v, int64_t n) {
     return fclose(f) == 0 ? buf : (free(buf), NULL);
 }
 
-/* Closes the memory stream f and writes its bytes to dir/name atomically. */
-static gq_status finish(FILE *f, char **buf, size_t *len, const char *dir, const char *name, gq_err *err) {
-    int bad = ferror(f);
+/* Closes the memory stream f and writes its bytes to dir/name atomically; nothing is
+ * written unless the text is complete (its lists did not run out of memory). */
+static gq_status finish(FILE *f, int complete, char **buf, size_t *len, const char *dir, const char *name,
+                        gq_err *err) {
+    int bad = ferror(f) || !complete;
     if (fclose(f) != 0 || bad) {
         free(*buf);
         return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory while formatting", name);
     }
     char *path = gq_path_join(dir, name);
-    gq_status st = path ? gq_write_file_atomic(path, *buf, *len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    gq_status st =
+        path ? gq_write_file_atomic(path, *buf, *len, err) : gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", name);
     free(path);
     free(*buf);
     *buf = NULL;
@@ -159,7 +162,7 @@ static gq_status write_csv(const char *dir, const cJSON *rows, gq_err *err) {
         }
         fputc('\n', f);
     }
-    return finish(f, &buf, &len, dir, "results.csv", err);
+    return finish(f, 1, &buf, &len, dir, "results.csv", err);
 }
 
 /* ---- results.json and predictions.jsonl ---- */
@@ -168,22 +171,29 @@ static int is_per_example(const char *key) {
     return !strcmp(key, "labels") || !strcmp(key, "preds") || !strcmp(key, "logits");
 }
 
+/* Adds a deep copy of item to o under key; 0 when out of memory. */
+static int add_copy(cJSON *o, const char *key, const cJSON *item) {
+    cJSON *x = cJSON_Duplicate(item, 1);
+    if (x && cJSON_AddItemToObject(o, key, x)) return 1;
+    cJSON_Delete(x);
+    return 0;
+}
+
 static gq_status write_json(const char *dir, const cJSON *config, const cJSON *provenance, const cJSON *rows,
                             gq_err *err) {
     cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_CreateArray();
-    if (!o || !arr) {
-        cJSON_Delete(o), cJSON_Delete(arr);
-        return gq_fail(err, GQ_ERR_NOMEM, "results.json: out of memory");
-    }
-    cJSON_AddItemToObject(o, "config", cJSON_Duplicate(config, 1));
-    cJSON_AddItemToObject(o, "provenance", cJSON_Duplicate(provenance, 1));
-    cJSON_AddItemToObject(o, "rows", arr);
-    for (const cJSON *r = rows->child; r; r = r->next) {
+    int ok = o && add_copy(o, "config", config) && add_copy(o, "provenance", provenance);
+    cJSON *arr = ok ? cJSON_AddArrayToObject(o, "rows") : NULL;
+    ok = arr != NULL;
+    for (const cJSON *r = rows->child; r && ok; r = r->next) {
         cJSON *x = cJSON_CreateObject();
-        for (const cJSON *c = r->child; x && c; c = c->next)
-            if (!is_per_example(c->string)) cJSON_AddItemToObject(x, c->string, cJSON_Duplicate(c, 1));
-        cJSON_AddItemToArray(arr, x);
+        ok = cJSON_AddItemToArray(arr, x);
+        for (const cJSON *c = ok ? r->child : NULL; c && ok; c = c->next)
+            if (!is_per_example(c->string)) ok = add_copy(x, c->string, c);
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return gq_fail(err, GQ_ERR_NOMEM, "results.json: out of memory");
     }
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
@@ -196,7 +206,8 @@ static gq_status write_json(const char *dir, const cJSON *config, const cJSON *p
     }
     buf[len++] = '\n';
     char *path = gq_path_join(dir, "results.json");
-    gq_status st = path ? gq_write_file_atomic(path, buf, len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    gq_status st = path ? gq_write_file_atomic(path, buf, len, err)
+                        : gq_fail(err, GQ_ERR_NOMEM, "results.json: out of memory");
     free(path);
     free(buf);
     return st;
@@ -231,7 +242,7 @@ static gq_status write_predictions(const char *dir, const cJSON *rows, gq_err *e
         print_array(f, cJSON_GetObjectItemCaseSensitive(r, "logits"), 1);
         fputs("}\n", f);
     }
-    return finish(f, &buf, &len, dir, "predictions.jsonl", err);
+    return finish(f, 1, &buf, &len, dir, "predictions.jsonl", err);
 }
 
 /* ---- grouping rows for tables and plots ---- */
@@ -306,16 +317,16 @@ static void series_label(const cJSON *rows, const cJSON *r, int need_q, char *bu
 typedef struct {
     int n;
     char **v;
+    int oom; /* an add ran out of memory: the list is incomplete */
 } strlist;
 
-static int strlist_add(strlist *l, const char *s) {
+static void strlist_add(strlist *l, const char *s) {
     for (int i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i], s)) return i;
+        if (!strcmp(l->v[i], s)) return;
     char **g = realloc(l->v, (size_t)(l->n + 1) * sizeof *g);
-    if (!g) return -1;
-    l->v = g;
-    if (!(l->v[l->n] = gq_strdup(s))) return -1;
-    return l->n++;
+    if (g) l->v = g;
+    if (!g || !(l->v[l->n] = gq_strdup(s))) l->oom = 1;
+    else l->n++;
 }
 
 static void strlist_free(strlist *l) {
@@ -365,7 +376,8 @@ static void md_cell(FILE *f, const cJSON *r, int kind) {
 
 #define MAX_BUDGETS 256
 
-static void md_pivot(FILE *f, const cJSON *rows, const char *task, int kind, const char *title) {
+/* Returns 0 when out of memory (the table is then incomplete). */
+static int md_pivot(FILE *f, const cJSON *rows, const char *task, int kind, const char *title) {
     double b[MAX_BUDGETS];
     int nb = budgets_of(rows, task, b, MAX_BUDGETS), is_p = uses_p(rows), need_q = quantizers_vary(rows, task);
     fprintf(f, "%s\n\n| method | %s=0 |", title, is_p ? "p" : "k");
@@ -399,7 +411,9 @@ static void md_pivot(FILE *f, const cJSON *rows, const char *task, int kind, con
         fputc('\n', f);
     }
     fputc('\n', f);
+    int ok = !series.oom;
     strlist_free(&series);
+    return ok;
 }
 
 static gq_status write_markdown(const char *dir, const cJSON *config, const cJSON *rows, gq_err *err) {
@@ -415,7 +429,8 @@ static gq_status write_markdown(const char *dir, const cJSON *config, const cJSO
             is_p ? "p = fraction of each matrix" : "k = count per matrix");
     strlist tasks = {0};
     for (const cJSON *r = rows->child; r; r = r->next) strlist_add(&tasks, str(r, "task"));
-    for (int t = 0; t < tasks.n; t++) {
+    int ok = !tasks.oom;
+    for (int t = 0; t < tasks.n && ok; t++) {
         const cJSON *any = NULL, *fp = NULL;
         int has_f1 = 0;
         for (const cJSON *r = rows->child; r; r = r->next) {
@@ -426,14 +441,15 @@ static gq_status write_markdown(const char *dir, const cJSON *config, const cJSO
         }
         fprintf(f, "## %s\n\n%d dev examples; checkpoint sha256 %.12s; data sha256 %.12s.\n\n", tasks.v[t],
                 (int)num(any, "total", 0), str(any, "checkpoint_sha256"), str(any, "data_sha256"));
-        md_pivot(f, rows, tasks.v[t], CELL_ACC, "Accuracy % (correct/total):");
-        if (has_f1) md_pivot(f, rows, tasks.v[t], CELL_F1, "F1 % (positive class 1):");
-        md_pivot(f, rows, tasks.v[t], CELL_FIDELITY,
-                 fp ? "Fidelity to FP32: agreement % (predictions that flipped):"
-                    : "Fidelity to FP32 (no FP32 row in these results):");
+        ok = md_pivot(f, rows, tasks.v[t], CELL_ACC, "Accuracy % (correct/total):");
+        if (ok && has_f1) ok = md_pivot(f, rows, tasks.v[t], CELL_F1, "F1 % (positive class 1):");
+        if (ok)
+            ok = md_pivot(f, rows, tasks.v[t], CELL_FIDELITY,
+                          fp ? "Fidelity to FP32: agreement % (predictions that flipped):"
+                             : "Fidelity to FP32 (no FP32 row in these results):");
     }
     strlist_free(&tasks);
-    return finish(f, &buf, &len, dir, "table.md", err);
+    return finish(f, ok, &buf, &len, dir, "table.md", err);
 }
 
 /* ---- plot.svg ---- */
@@ -567,8 +583,9 @@ static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
         fputs("</text>\n", f);
     }
     fputs("</svg>\n", f);
+    int complete = !tasks.oom && !series.oom;
     strlist_free(&tasks), strlist_free(&series);
-    return finish(f, &buf, &len, dir, "plot.svg", err);
+    return finish(f, complete, &buf, &len, dir, "plot.svg", err);
 }
 
 gq_status gq_report_write(const char *dir, const cJSON *config, const cJSON *provenance, const cJSON *rows,

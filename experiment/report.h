@@ -30,7 +30,7 @@ void gq_report_fidelity(const int *ref_pred, const float *ref_logits, const int 
                         int n_labels, int *flips, double *agreement, double *kl);
 
 /* Sorts rows (a JSON array) by their "index" and drops repeated point_ids (keeping the
- * first). Returns the number dropped. */
+ * first). Returns the number dropped, or -1 when out of memory (rows unchanged). */
 int gq_report_sort_rows(cJSON *rows);
 
 /* Writes the five files into dir (which must exist). config and provenance go into

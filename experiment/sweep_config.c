@@ -206,21 +206,21 @@ static const char *const TOP_KEYS[] = {"name", "comment",       "data",   "vocab
                                        "output",     "cache_dir", "device", "tf32", "sarqc", NULL};
 
 /* The quantizer in a point's settings. The algorithm's keys appear only when it is not
- * rtn, so that an RTN point's id does not depend on the algorithms glueq knows. */
-static void quantizer_json(const gq_quant_opts *q, cJSON *o) {
+ * rtn, so that an RTN point's id does not depend on the algorithms glueq knows. Returns 0
+ * when out of memory (o NULL included). */
+static int quantizer_json(const gq_quant_opts *q, cJSON *o) {
     gq_quant_opts_text t;
     gq_quant_opts_text_of(q, &t);
-    cJSON_AddStringToObject(o, "scheme", t.scheme);
-    cJSON_AddStringToObject(o, "granularity", t.granularity);
-    cJSON_AddStringToObject(o, "clip", t.clip);
-    cJSON_AddBoolToObject(o, "stats_exclude_protected", q->stats_exclude_protected);
-    if (q->algorithm == GQ_ALGO_RTN) return;
-    cJSON_AddStringToObject(o, "algorithm", gq_quant_algorithm_name(q->algorithm));
-    cJSON_AddNumberToObject(o, "damp", q->damp);
-    if (q->algorithm == GQ_ALGO_GPTQ) cJSON_AddBoolToObject(o, "act_order", q->act_order);
-    cJSON *sq = cJSON_AddObjectToObject(o, "sarqc");
-    cJSON_AddNumberToObject(sq, "lambda", q->sarqc_lambda);
-    cJSON_AddStringToObject(sq, "saliency", q->sarqc_saliency);
+    int ok = o && cJSON_AddStringToObject(o, "scheme", t.scheme) &&
+             cJSON_AddStringToObject(o, "granularity", t.granularity) && cJSON_AddStringToObject(o, "clip", t.clip) &&
+             cJSON_AddBoolToObject(o, "stats_exclude_protected", q->stats_exclude_protected);
+    if (!ok || q->algorithm == GQ_ALGO_RTN) return ok;
+    cJSON *sq = NULL;
+    return cJSON_AddStringToObject(o, "algorithm", gq_quant_algorithm_name(q->algorithm)) &&
+           cJSON_AddNumberToObject(o, "damp", q->damp) &&
+           (q->algorithm != GQ_ALGO_GPTQ || cJSON_AddBoolToObject(o, "act_order", q->act_order)) &&
+           (sq = cJSON_AddObjectToObject(o, "sarqc")) && cJSON_AddNumberToObject(sq, "lambda", q->sarqc_lambda) &&
+           cJSON_AddStringToObject(sq, "saliency", q->sarqc_saliency);
 }
 
 static int method_is_uniform(const char *name) { return strcmp(name, "uniform") == 0; }
@@ -478,48 +478,44 @@ static gq_status parse_calibration(vctx *v, const cJSON *root, gq_sweep_config *
     return GQ_OK;
 }
 
-/* The settings object of ps (NULL when out of memory). */
-static cJSON *point_json(const gq_point_spec *ps) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
+/* The settings of ps into o; 0 when out of memory. */
+static int point_json(const gq_point_spec *ps, cJSON *o) {
     int fp32 = !strcmp(ps->method, "fp32");
     gq_quant_opts q = {0};
     if (!fp32) q = *ps->q, normalise_quantizer(&q);
-    cJSON_AddStringToObject(o, "task", ps->task);
-    cJSON_AddStringToObject(o, "method", ps->method);
-    cJSON_AddNumberToObject(o, "max_len", ps->max_len);
-    if (ps->limit) cJSON_AddNumberToObject(o, "limit", ps->limit);
-    else cJSON_AddNullToObject(o, "limit");
-    if (!fp32) {
-        cJSON_AddNumberToObject(o, "bits", q.bits);
-        quantizer_json(&q, cJSON_AddObjectToObject(o, "quantizer"));
-    }
+    int ok = cJSON_AddStringToObject(o, "task", ps->task) && cJSON_AddStringToObject(o, "method", ps->method) &&
+             cJSON_AddNumberToObject(o, "max_len", ps->max_len) &&
+             (ps->limit ? cJSON_AddNumberToObject(o, "limit", ps->limit) : cJSON_AddNullToObject(o, "limit"));
+    if (ok && !fp32)
+        ok = cJSON_AddNumberToObject(o, "bits", q.bits) && quantizer_json(&q, cJSON_AddObjectToObject(o, "quantizer"));
     const gq_quant_budget *b = &ps->budget;
-    if (!fp32 && !method_is_uniform(ps->method) && (b->p > 0 || (b->p < 0 && b->k > 0))) {
+    if (ok && !fp32 && !method_is_uniform(ps->method) && (b->p > 0 || (b->p < 0 && b->k > 0))) {
         cJSON *bj = cJSON_AddObjectToObject(o, "budget");
-        if (b->p > 0) cJSON_AddNumberToObject(bj, "p", b->p);
-        else cJSON_AddNumberToObject(bj, "k", (double)b->k);
-        if (b->global) cJSON_AddTrueToObject(bj, "global");
+        ok = bj &&
+             (b->p > 0 ? cJSON_AddNumberToObject(bj, "p", b->p) : cJSON_AddNumberToObject(bj, "k", (double)b->k)) &&
+             (!b->global || cJSON_AddTrueToObject(bj, "global"));
     }
-    if (ps->mopts && ps->mopts->n) {
+    if (ok && ps->mopts && ps->mopts->n) {
         cJSON *m = cJSON_AddObjectToObject(o, "method_options");
-        for (int i = 0; i < ps->mopts->n; i++) cJSON_AddStringToObject(m, ps->mopts->key[i], ps->mopts->value[i]);
+        ok = m != NULL;
+        for (int i = 0; ok && i < ps->mopts->n; i++)
+            ok = cJSON_AddStringToObject(m, ps->mopts->key[i], ps->mopts->value[i]) != NULL;
     }
-    if (ps->calib) {
+    if (ok && ps->calib) {
         cJSON *cal = cJSON_AddObjectToObject(o, "calibration");
-        cJSON_AddStringToObject(cal, "split", ps->calib->split);
-        cJSON_AddNumberToObject(cal, "n", ps->calib->n);
-        cJSON_AddStringToObject(cal, "sample", ps->calib->random ? "random" : "first");
-        if (ps->calib->random) cJSON_AddNumberToObject(cal, "seed", (double)ps->calib->seed);
-        cJSON_AddStringToObject(cal, "from", q.calib_from_quantized ? "quantized" : "fp32");
+        ok = cal && cJSON_AddStringToObject(cal, "split", ps->calib->split) &&
+             cJSON_AddNumberToObject(cal, "n", ps->calib->n) &&
+             cJSON_AddStringToObject(cal, "sample", ps->calib->random ? "random" : "first") &&
+             (!ps->calib->random || cJSON_AddNumberToObject(cal, "seed", (double)ps->calib->seed)) &&
+             cJSON_AddStringToObject(cal, "from", q.calib_from_quantized ? "quantized" : "fp32");
     }
-    return o;
+    return ok;
 }
 
 gq_status gq_point_settings(const gq_point_spec *ps, char **settings, char id[17], gq_err *err) {
     *settings = NULL;
-    cJSON *o = point_json(ps);
-    if (!o || !sort_keys(o) || !(*settings = cJSON_PrintUnformatted(o))) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !point_json(ps, o) || !sort_keys(o) || !(*settings = cJSON_PrintUnformatted(o))) {
         cJSON_Delete(o);
         return gq_fail(err, GQ_ERR_NOMEM, "point settings: out of memory");
     }
@@ -633,72 +629,74 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
     return check_unique_ids(v, c);
 }
 
+/* The part of the resolved config that the config hash covers, into o; 0 when out of
+ * memory. */
+static int canonical_json(vctx *v, const gq_sweep_config *c, cJSON *o) {
+    cJSON *models = NULL, *tasks = NULL, *methods = NULL, *mo = NULL, *bits = NULL, *q = NULL, *cal = NULL;
+    cJSON *seeds = NULL;
+    int ok = cJSON_AddStringToObject(o, "data", c->data) &&
+             (!c->vocab || cJSON_AddStringToObject(o, "vocab", c->vocab)) &&
+             (models = cJSON_AddObjectToObject(o, "models")) && (tasks = cJSON_AddArrayToObject(o, "tasks"));
+    for (int t = 0; ok && t < c->n_tasks; t++)
+        ok = cJSON_AddStringToObject(models, c->tasks[t], c->models[t]) &&
+             cJSON_AddItemToArray(tasks, cJSON_CreateString(c->tasks[t]));
+    ok = ok && (methods = cJSON_AddArrayToObject(o, "methods")) && (mo = cJSON_AddObjectToObject(o, "method_options"));
+    for (int m = 0; ok && m < c->n_methods; m++) {
+        ok = cJSON_AddItemToArray(methods, cJSON_CreateString(c->methods[m]));
+        const gq_method *meth = gq_method_find(c->methods[m]);
+        gq_method_opts res;
+        if (ok && meth && gq_method_resolve(meth, &c->method_opts[m], &res, v->err) == GQ_OK && res.n) {
+            cJSON *x = cJSON_AddObjectToObject(mo, c->methods[m]);
+            ok = x != NULL;
+            for (int i = 0; ok && i < res.n; i++)
+                if (!method_seeded(meth) || strcmp(res.key[i], "seed"))
+                    ok = cJSON_AddStringToObject(x, res.key[i], res.value[i]) != NULL;
+        }
+    }
+    ok = ok && (bits = cJSON_AddArrayToObject(o, "bits"));
+    for (int i = 0; ok && i < c->n_bits; i++) ok = cJSON_AddItemToArray(bits, cJSON_CreateNumber(c->bits[i]));
+    if (ok && c->n_budgets) {
+        cJSON *b = cJSON_AddObjectToObject(o, "budgets");
+        cJSON *l = b ? cJSON_AddArrayToObject(b, c->budget_is_p ? "p" : "k") : NULL;
+        ok = l != NULL;
+        for (int i = 0; ok && i < c->n_budgets; i++)
+            ok = cJSON_AddItemToArray(l, cJSON_CreateNumber(c->budget_is_p ? c->p[i] : (double)c->k[i]));
+        ok = ok && cJSON_AddBoolToObject(b, "global", c->budget_global);
+    }
+    ok = ok && (q = cJSON_AddArrayToObject(o, "quantizers"));
+    for (int i = 0; ok && i < c->n_quantizers; i++) {
+        cJSON *x = cJSON_CreateObject();
+        ok = cJSON_AddItemToArray(q, x) && quantizer_json(&c->quantizers[i], x);
+    }
+    ok = ok && (cal = cJSON_AddObjectToObject(o, "calibration")) &&
+         cJSON_AddStringToObject(cal, "split", c->calib_split) && cJSON_AddNumberToObject(cal, "n", c->calib_n) &&
+         cJSON_AddStringToObject(cal, "sample", c->calib_sample) &&
+         cJSON_AddNumberToObject(cal, "seed", (double)c->calib_seed) &&
+         cJSON_AddStringToObject(cal, "from", c->calib_from_quantized ? "quantized" : "fp32") &&
+         (seeds = cJSON_AddArrayToObject(o, "seeds"));
+    for (int i = 0; ok && i < c->n_seeds; i++)
+        ok = cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)c->seeds[i]));
+    return ok && cJSON_AddNumberToObject(o, "max_len", c->max_len) &&
+           (c->limit ? cJSON_AddNumberToObject(o, "limit", c->limit) : cJSON_AddNullToObject(o, "limit")) &&
+           (!c->runner.tf32 || cJSON_AddTrueToObject(o, "tf32"));
+}
+
 /* The resolved config, for results.json and the config hash. */
 static gq_status build_canonical(vctx *v, gq_sweep_config *c) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return vnomem(v);
     c->canonical = o;
-    cJSON_AddStringToObject(o, "data", c->data);
-    if (c->vocab) cJSON_AddStringToObject(o, "vocab", c->vocab);
-    cJSON *models = cJSON_AddObjectToObject(o, "models");
-    cJSON *tasks = cJSON_AddArrayToObject(o, "tasks");
-    for (int t = 0; t < c->n_tasks; t++) {
-        cJSON_AddStringToObject(models, c->tasks[t], c->models[t]);
-        cJSON_AddItemToArray(tasks, cJSON_CreateString(c->tasks[t]));
-    }
-    cJSON *methods = cJSON_AddArrayToObject(o, "methods");
-    cJSON *mo = cJSON_AddObjectToObject(o, "method_options");
-    for (int m = 0; m < c->n_methods; m++) {
-        cJSON_AddItemToArray(methods, cJSON_CreateString(c->methods[m]));
-        const gq_method *meth = gq_method_find(c->methods[m]);
-        gq_method_opts res;
-        if (meth && gq_method_resolve(meth, &c->method_opts[m], &res, v->err) == GQ_OK && res.n) {
-            cJSON *x = cJSON_AddObjectToObject(mo, c->methods[m]);
-            for (int i = 0; i < res.n; i++)
-                if (!method_seeded(meth) || strcmp(res.key[i], "seed"))
-                    cJSON_AddStringToObject(x, res.key[i], res.value[i]);
-        }
-    }
-    cJSON *bits = cJSON_AddArrayToObject(o, "bits");
-    for (int i = 0; i < c->n_bits; i++) cJSON_AddItemToArray(bits, cJSON_CreateNumber(c->bits[i]));
-    if (c->n_budgets) {
-        cJSON *b = cJSON_AddObjectToObject(o, "budgets");
-        cJSON *l = cJSON_AddArrayToObject(b, c->budget_is_p ? "p" : "k");
-        for (int i = 0; i < c->n_budgets; i++)
-            cJSON_AddItemToArray(l, cJSON_CreateNumber(c->budget_is_p ? c->p[i] : (double)c->k[i]));
-        cJSON_AddBoolToObject(b, "global", c->budget_global);
-    }
-    cJSON *q = cJSON_AddArrayToObject(o, "quantizers");
-    for (int i = 0; i < c->n_quantizers; i++) {
-        cJSON *x = cJSON_CreateObject();
-        quantizer_json(&c->quantizers[i], x);
-        cJSON_AddItemToArray(q, x);
-    }
-    cJSON *cal = cJSON_AddObjectToObject(o, "calibration");
-    cJSON_AddStringToObject(cal, "split", c->calib_split);
-    cJSON_AddNumberToObject(cal, "n", c->calib_n);
-    cJSON_AddStringToObject(cal, "sample", c->calib_sample);
-    cJSON_AddNumberToObject(cal, "seed", (double)c->calib_seed);
-    cJSON_AddStringToObject(cal, "from", c->calib_from_quantized ? "quantized" : "fp32");
-    cJSON *seeds = cJSON_AddArrayToObject(o, "seeds");
-    for (int i = 0; i < c->n_seeds; i++) cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)c->seeds[i]));
-    cJSON_AddNumberToObject(o, "max_len", c->max_len);
-    if (c->limit) cJSON_AddNumberToObject(o, "limit", c->limit);
-    else cJSON_AddNullToObject(o, "limit");
-    if (c->runner.tf32) cJSON_AddTrueToObject(o, "tf32");
-    if (!sort_keys(o)) return vnomem(v);
-    char *text = cJSON_PrintUnformatted(o);
-    if (!text) return vnomem(v);
+    char *text = NULL;
+    if (!canonical_json(v, c, o) || !sort_keys(o) || !(text = cJSON_PrintUnformatted(o))) return vnomem(v);
     gq_sha256_hex(text, strlen(text), c->hash);
     free(text);
     /* The keys that do not enter the hash are added afterwards, for the record. */
-    cJSON_AddStringToObject(o, "name", c->name);
-    cJSON_AddStringToObject(o, "output", c->output);
-    if (c->cache_dir) cJSON_AddStringToObject(o, "cache_dir", c->cache_dir);
-    else cJSON_AddNullToObject(o, "cache_dir");
-    cJSON_AddNumberToObject(o, "threads", c->threads);
-    cJSON_AddStringToObject(o, "device", gq_device_name(c->runner.device));
-    if (!sort_keys(o)) return vnomem(v);
+    int ok = cJSON_AddStringToObject(o, "name", c->name) && cJSON_AddStringToObject(o, "output", c->output) &&
+             (c->cache_dir ? cJSON_AddStringToObject(o, "cache_dir", c->cache_dir)
+                           : cJSON_AddNullToObject(o, "cache_dir")) &&
+             cJSON_AddNumberToObject(o, "threads", c->threads) &&
+             cJSON_AddStringToObject(o, "device", gq_device_name(c->runner.device));
+    if (!ok || !sort_keys(o)) return vnomem(v);
     return GQ_OK;
 }
 

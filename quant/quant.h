@@ -252,7 +252,8 @@ typedef gq_status (*gq_quant_calib_fn)(void *ctx, const gq_dbert_hooks *hooks, g
  * once for the FP32 statistics, when a calibrated method's state is not in the cache or a
  * calibrated algorithm needs them (the session restores the FP32 weights first), and once
  * per layer by gq_quant_apply for an algorithm with calibration from quantized (on the
- * weights as they are then: run must use the model the session writes into). */
+ * weights as they are then: run must use the model the session writes into). When the
+ * key cannot be copied (out of memory), whatever needs the data fails with GQ_ERR_NOMEM. */
 void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run,
                                       void *ctx);
 

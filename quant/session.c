@@ -142,12 +142,18 @@ void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key
     s->calib = NULL;
 }
 
-/* `who` names what needs the data ("method spqr", "quantizer gptq") in messages. */
+/* Fails unless calibration data was declared and its key could be kept; `who` names what
+ * needs the data ("method spqr", "quantizer gptq") in messages. */
+static gq_status calibration_declared(const gq_quant_session *s, const char *who, gq_err *err) {
+    if (!s->calib_run) return gq_fail(err, GQ_ERR_ARG, "%s needs calibration data, and none was given", who);
+    if (!s->calib_key) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory for the calibration key", who);
+    return GQ_OK;
+}
+
 static gq_status ensure_calibration(gq_quant_session *s, const char *who, gq_err *err) {
     if (s->calib) return GQ_OK;
-    if (!s->calib_run || !s->calib_key)
-        return gq_fail(err, GQ_ERR_ARG, "%s needs calibration data, and none was given", who);
-    gq_status st = gq_quant_calib_new(&s->m->cfg, &s->calib, err);
+    gq_status st = calibration_declared(s, who, err);
+    if (st == GQ_OK) st = gq_quant_calib_new(&s->m->cfg, &s->calib, err);
     if (st != GQ_OK) return st;
     gq_dbert_hooks hooks;
     gq_quant_calib_hooks(s->calib, &hooks);
@@ -561,12 +567,12 @@ static void order_by_cost(const gq_quant_session *s, int first, int n, int *orde
  * still FP32). One forward per layer; nothing of it is cached (it depends on every choice
  * made for the earlier layers). */
 static gq_status apply_sequential(gq_quant_session *s, apply_task *t, int *order, gq_err *err) {
-    if (!s->calib_run || !s->calib_key)
-        return gq_fail(err, GQ_ERR_ARG, "quantizer %s with calibration from quantized needs calibration data, and "
-                                        "none was given", gq_quant_algorithm_name(t->q->algorithm));
+    char who[96];
+    snprintf(who, sizeof who, "quantizer %s with calibration from quantized", gq_quant_algorithm_name(t->q->algorithm));
+    gq_status st = calibration_declared(s, who, err);
+    if (st != GQ_OK) return st;
     gq_quant_session_restore(s);
     double t0 = gq_now();
-    gq_status st = GQ_OK;
     for (int l = 0; l < s->m->cfg.n_layers && st == GQ_OK; l++) {
         gq_quant_calib *c = NULL;
         gq_dbert_hooks hooks;

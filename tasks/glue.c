@@ -301,6 +301,10 @@ gq_status gq_glue_parse(const gq_glue_task *task, const char *path, char *buf, s
     csv_set_quote(&cp, NO_QUOTE);
     csv_set_space_func(&cp, no_space);
     csv_set_term_func(&cp, is_lf); /* CR was folded; a lone CR stays part of the text */
+    /* libcsv's buffer through this program's allocator, as every other allocation, so that
+     * the allocation-failure tests (tests/testnomem.h) reach its growth too */
+    csv_set_realloc_func(&cp, realloc);
+    csv_set_free_func(&cp, free);
     parser p = {.path = path, .task = task, .set = set, .line = 1, .status = GQ_OK, .err = err};
     /* CSV_REPALL_NL: an empty line is reported as a row of zero fields, so that it is an
      * error with its line number and line counting stays exact. */

@@ -1,26 +1,13 @@
 /* test_config_nomem: the sweep config parser when memory runs out. Each allocation that
- * glueq's code makes while parsing a config (malloc, calloc and realloc are wrapped at
- * link time) is made to fail in turn: every outcome must be either one error line that
- * starts with the config file's name, or the same config as without the failure (same
- * hash and points). Under ASan this also checks that no failure path leaks. */
+ * glueq's code makes while parsing a config is made to fail in turn (testnomem): every
+ * outcome must be either one error line that starts with the config file's name, or the
+ * same config as without the failure (same hash and points). Under ASan this also checks
+ * that no failure path leaks. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sweep_config.h"
-#include "testlib.h"
-
-/* The fail_at-th allocation (from 1) after arming returns NULL; 0: none fails. A test
- * needs this as a global: the wrappers have malloc's signature. */
-static long fail_at, allocations;
-
-static int failing(void) { return ++allocations == fail_at; }
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n) { return failing() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) { return failing() ? NULL : __real_calloc(n, size); }
-void *__wrap_realloc(void *p, size_t n) { return failing() ? NULL : __real_realloc(p, n); }
+#include "testnomem.h"
 
 /* Every part of the parser that allocates: tasks and models, methods with options, a
  * calibrated method, budgets, quantizers, seeds and ${VAR} expansion. */
@@ -32,40 +19,34 @@ static const char *const CONFIG =
     " \"output\": \"/o\"}";
 static const char *const PATH = "configs/nomem.json";
 
+typedef struct {
+    gq_test_ctx *t;
+    const gq_sweep_config *ref; /* the config parsed without failures */
+} parse_ctx;
+
+static gq_status parse(void *arg, gq_err *err) {
+    parse_ctx *p = arg;
+    gq_sweep_config *c = NULL;
+    gq_status st = gq_sweep_config_parse(CONFIG, PATH, &c, err);
+    if (st == GQ_OK && p->ref)
+        GQ_CHECK(p->t, !strcmp(c->hash, p->ref->hash) && c->n_points == p->ref->n_points,
+                 "an allocation failed, yet the config parsed to hash %.12s with %d points, not %.12s with %d",
+                 c->hash, c->n_points, p->ref->hash, p->ref->n_points);
+    gq_sweep_config_free(c);
+    return st;
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
     gq_err err = {{0}};
     gq_sweep_config *ref = NULL;
-    allocations = 0;
     if (gq_sweep_config_parse(CONFIG, PATH, &ref, &err) != GQ_OK) {
         fprintf(stderr, "FAIL: the test's config is rejected: %s\n", err.msg);
         return 1;
     }
-    long total = allocations, failures = 0;
-    for (fail_at = 1; fail_at <= total; fail_at++) {
-        gq_sweep_config *c = NULL;
-        err.msg[0] = '\0';
-        allocations = 0;
-        gq_status st = gq_sweep_config_parse(CONFIG, PATH, &c, &err);
-        long failed_at = fail_at;
-        fail_at = 0; /* the checks below allocate too */
-        if (st == GQ_OK) {
-            GQ_CHECK(&t, !strcmp(c->hash, ref->hash) && c->n_points == ref->n_points,
-                     "allocation %ld failed, yet the config parsed to hash %.12s with %d points, not %.12s with %d",
-                     failed_at, c->hash, c->n_points, ref->hash, ref->n_points);
-        } else {
-            failures++;
-            GQ_CHECK(&t, !strncmp(err.msg, PATH, strlen(PATH)) && err.msg[strlen(PATH)] == ':',
-                     "allocation %ld failed: the message '%s' does not start with the file", failed_at, err.msg);
-        }
-        gq_sweep_config_free(c);
-        fail_at = failed_at;
-    }
-    fail_at = 0;
-    printf("%ld allocations, each made to fail: %ld errors, %ld identical configs\n", total, failures,
-           total - failures);
-    GQ_CHECK(&t, failures > 0, "no allocation failure was reported");
+    parse_ctx p = {&t, ref};
+    gq_test_nomem_loop(&t, "sweep config", "configs/nomem.json:", GQ_NOMEM_PARSES_JSON, parse, &p);
     gq_sweep_config_free(ref);
     return gq_test_done(&t);
 }

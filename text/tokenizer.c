@@ -477,7 +477,7 @@ static gq_status require_file(const char *path, const char *why, gq_err *err) {
 static gq_status load_kind(const char *dir, const tok_settings *s, const cJSON *config, gq_tok *tok, gq_err *err) {
     char *vocab_txt = gq_path_join(dir, "vocab.txt"), *vocab_json = gq_path_join(dir, "vocab.json"),
          *merges = gq_path_join(dir, "merges.txt");
-    gq_status st = vocab_txt && vocab_json && merges ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    gq_status st = vocab_txt && vocab_json && merges ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", dir);
     tok_kind kind = s->kind != KIND_NONE ? s->kind : model_type_kind(dir);
     if (st == GQ_OK && kind == KIND_NONE) {
         kind = gq_file_exists(vocab_json) ? KIND_BPE : gq_file_exists(vocab_txt) ? KIND_WORDPIECE : KIND_NONE;
