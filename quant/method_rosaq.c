@@ -168,6 +168,7 @@ static gq_status apply(const gq_method_args *a, const double *state, size_t n, i
                       : apply_none(a, state + 1, kcols, qz, out, mask, err);
     res->protected_count = kcols * a->rows;
     res->effective_bits = effective_bits(a, kcols, pca);
+    res->rotated = pca; /* none keeps columns of W itself, which the session checks bit for bit */
     return s;
 }
 
