@@ -381,21 +381,13 @@ static void sweep_config(const gq_test_ctx *t, const cli_point *p, const char *s
              tmpdir);
 }
 
-static int glueq(const gq_test_ctx *t, const char *args, char **out) {
-    char cmd[8192], *err = NULL;
-    snprintf(cmd, sizeof cmd, "GLUEQ_ASSETS=%s/assets GLUEQ_CACHE_DIR=%s/cache %s %s", t->shared, tmpdir, t->glueq, args);
-    int rc = gq_test_run(cmd, out, &err);
-    if (rc != 0) fprintf(stderr, "glueq %s: rc %d: %s\n", args, rc, err ? err : "");
+/* Runs glueq with args; on failure, a check saying which command of `what` failed and why. */
+static int glueq_ok(gq_test_ctx *t, const char *what, const char *args, char **out) {
+    char *err = NULL;
+    int rc = gq_test_glueq(t, args, out, &err);
+    GQ_CHECK(t, rc == 0, "%s: glueq %s: rc %d: %s", what, args, rc, err ? err : "");
     free(err);
-    return rc;
-}
-
-static cJSON *read_json(const char *dir, const char *name) {
-    char *p = gq_path_join(dir, name), *text = NULL;
-    gq_read_file(p, 0, &text, NULL, NULL);
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    free(p), free(text);
-    return j;
+    return rc == 0;
 }
 
 static const char *str(const cJSON *o, const char *key) {
@@ -422,7 +414,7 @@ static figures check_export(gq_test_ctx *t, const char *what, const cli_point *p
          *maskp = gq_path_join(dir, "protected.safetensors");
     gq_ckpt *src = NULL, *got = NULL, *masks = NULL;
     gq_ckpt_load(srcp, &src, NULL), gq_ckpt_load(gotp, &got, NULL), gq_ckpt_load(maskp, &masks, NULL);
-    cJSON *q = read_json(dir, "quantization.json"), *mats = cJSON_GetObjectItem(q, "matrices");
+    cJSON *q = gq_test_read_json(dir, "quantization.json"), *mats = cJSON_GetObjectItem(q, "matrices");
     GQ_CHECK(t, src && got && masks && q, "%s: cannot read the export in %s", what, dir);
     int64_t total = 0, differ = 0, disagree = 0;
     for (int i = 0; src && got && masks && q && i < masks->n; i++) {
@@ -467,7 +459,7 @@ static gq_status eval_export(gq_test_ctx *t, const char *dir, gq_eval_result *re
 static figures check_sweep(gq_test_ctx *t, const char *what, const cli_point *p, const char *dir,
                            const gq_eval_result *res) {
     figures f = {NAN, NAN, NAN};
-    cJSON *rj = read_json(dir, "results.json"), *row = NULL, *r;
+    cJSON *rj = gq_test_read_json(dir, "results.json"), *row = NULL, *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItem(rj, "rows")) if (!strcmp(str(r, "method"), p->method)) row = r;
     GQ_CHECK(t, row != NULL, "%s: sweep: no row for %s in %s/results.json", what, p->method, dir);
     if (row) f = (figures){num(row, "protected"), num(row, "effective_bits"), num(row, "correct")};
@@ -504,14 +496,13 @@ static void test_cli_point(gq_test_ctx *t, const cli_point *p, int idx, const ch
     snprintf(model, sizeof model, "%s/fixtures/tiny-b", t->shared);
 
     snprintf(args, sizeof args, "eval --quiet --json --model %s --task rte %s", model, flags);
-    int rc = glueq(t, args, &stdout_text);
-    cJSON *ej = rc == 0 && stdout_text ? cJSON_Parse(stdout_text) : NULL;
-    GQ_CHECK(t, ej != NULL, "%s: glueq eval --json failed", what);
+    cJSON *ej = glueq_ok(t, what, args, &stdout_text) && stdout_text ? cJSON_Parse(stdout_text) : NULL;
+    GQ_CHECK(t, ej != NULL, "%s: glueq eval --json printed no JSON", what);
     figures fe = {num(ej, "protected"), num(ej, "effective_bits"), num(ej, "correct")};
     cJSON_Delete(ej), free(stdout_text), stdout_text = NULL;
 
     snprintf(args, sizeof args, "quantize --quiet --model %s --task rte --out %s %s", model, out, flags);
-    GQ_CHECK(t, glueq(t, args, NULL) == 0, "%s: glueq quantize failed", what);
+    glueq_ok(t, what, args, NULL);
     figures fq = check_export(t, what, p, out, want);
     gq_eval_result res = {0};
     gq_err err = {{0}};
@@ -521,7 +512,7 @@ static void test_cli_point(gq_test_ctx *t, const cli_point *p, int idx, const ch
     sweep_config(t, p, scores_path, sweep_out, cfg, sizeof cfg);
     gq_write_file_atomic(cfg_path, cfg, strlen(cfg), NULL);
     snprintf(args, sizeof args, "sweep %s --quiet", cfg_path);
-    GQ_CHECK(t, glueq(t, args, NULL) == 0, "%s: glueq sweep failed", what);
+    glueq_ok(t, what, args, NULL);
     figures fs = {NAN, NAN, NAN};
     if (res.pred) fs = check_sweep(t, what, p, sweep_out, &res);
 
