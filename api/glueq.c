@@ -12,7 +12,8 @@
 #include "sweep_config.h"
 #include "version.h"
 
-_Static_assert(GLUEQ_ERR_INTERRUPTED == (int)GQ_ERR_INTERRUPTED, "glueq_status mirrors gq_status");
+_Static_assert(GLUEQ_ERR_INTERRUPTED == (int)GQ_ERR_INTERRUPTED && GLUEQ_ERR_INTERNAL == (int)GQ_ERR_INTERNAL,
+               "glueq_status mirrors gq_status");
 _Static_assert(sizeof(int) == sizeof(int32_t), "predictions are handed out as int32");
 
 

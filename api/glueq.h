@@ -46,6 +46,7 @@ typedef enum {
     GLUEQ_ERR_UNSUPPORTED, /* valid input that glueq does not handle */
     GLUEQ_ERR_NOMEM,       /* an allocation failed */
     GLUEQ_ERR_INTERRUPTED, /* stopped on request */
+    GLUEQ_ERR_INTERNAL,    /* glueq found one of its own invariants broken (a bug in glueq) */
 } glueq_status;
 
 typedef struct {

@@ -23,6 +23,7 @@ const char *gq_status_str(gq_status s) {
     case GQ_ERR_UNSUPPORTED: return "unsupported";
     case GQ_ERR_NOMEM: return "out of memory";
     case GQ_ERR_INTERRUPTED: return "interrupted";
+    case GQ_ERR_INTERNAL: return "internal error";
     }
     return "unknown status";
 }

@@ -34,6 +34,7 @@ typedef enum {
     GQ_ERR_UNSUPPORTED, /* valid input that glueq does not handle */
     GQ_ERR_NOMEM,       /* an allocation failed */
     GQ_ERR_INTERRUPTED, /* stopped on request (SIGINT/SIGTERM) */
+    GQ_ERR_INTERNAL,    /* glueq found one of its own invariants broken (a bug in glueq) */
 } gq_status;
 
 const char *gq_status_str(gq_status s);

@@ -173,7 +173,9 @@ gq_status gq_export_write(const char *out_dir, const gq_export *x, gq_err *err) 
     char *tmp = malloc(n + 16);
     if (!tmp) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", out_dir);
     snprintf(tmp, n + 16, "%.*s.tmp-XXXXXX", (int)n, out_dir);
-    gq_status s = check_target(out_dir, err);
+    /* the masks and counts written are those of the weights written */
+    gq_status s = gq_quant_session_check(x->session, x->rep, err);
+    if (s == GQ_OK) s = check_target(out_dir, err);
     if (s == GQ_OK && !mkdtemp(tmp))
         s = gq_fail(err, GQ_ERR_IO, "%s: cannot create a temporary directory beside it: %s", out_dir, strerror(errno));
     int made = s == GQ_OK;

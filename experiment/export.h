@@ -26,7 +26,8 @@ typedef struct {
     const gq_dbert *model;            /* holds the quantized weights (loaded from a checkpoint) */
     const char *vocab_path;
     const gq_quant_session *session;  /* the masks of the last apply */
-    const gq_quant_report *rep;
+    const gq_quant_report *rep;       /* that apply's report, checked against the model and
+                                         the masks before anything is written */
     const cJSON *options;             /* recorded as quantization.json's "options" */
 } gq_export;
 

@@ -125,6 +125,36 @@ static gq_status rotated_stats(const double *st, int d, gq_lin_stats *r, gq_err 
     return GQ_OK;
 }
 
+/* The rule of pca's protected set, checked on every apply: the K leading columns of Ŵ·P
+ * equal those of W' = W·P. Ŵ is the FP32 rounding of Ŵ'Pᵀ computed in double, which moves
+ * row r by at most 2⁻²⁴·‖Ŵ_r‖ in 2-norm, and P's columns have norm 1, so each protected
+ * entry of Ŵ·P is within 2⁻²⁴·‖Ŵ_r‖ of W' (the double-precision products add about d·2⁻⁵³
+ * relative; measured at most 0.35·2⁻²⁴·‖Ŵ_r‖ on the test problems and mlm-rte). Twice that
+ * bound: */
+#define PROTECTED_COLUMN_RTOL 0x1p-23
+
+/* Checks the rule above for out (rows×d) against wr, whose K leading columns hold W' (in
+ * double; they are overwritten with the differences). w (rows×d doubles) is scratch.
+ * GQ_ERR_INTERNAL naming the matrix when a protected entry is off. */
+static gq_status check_protected_columns(const gq_method_args *a, const double *p, int64_t kcols, const float *out,
+                                         double *w, double *wr, gq_err *err) {
+    int rows = a->rows, d = a->cols;
+    if (kcols == 0) return GQ_OK;
+    for (size_t i = 0; i < (size_t)rows * d; i++) w[i] = out[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)kcols, d, 1.0, w, d, p, d, -1.0, wr, d);
+    for (int r = 0; r < rows; r++) {
+        double norm = cblas_dnrm2(d, w + (size_t)r * d, 1);
+        for (int64_t j = 0; j < kcols; j++)
+            if (!(fabs(wr[(size_t)r * d + j]) <= PROTECTED_COLUMN_RTOL * norm))
+                return gq_fail(err, GQ_ERR_INTERNAL,
+                               "rosaq: layer %d %s: protected entry (%d, %lld) of W·P is off by %.3g after rotating "
+                               "back (at most %.3g)",
+                               a->layer, gq_quant_lin_label(a->kind), r, (long long)j, wr[(size_t)r * d + j],
+                               PROTECTED_COLUMN_RTOL * norm);
+    }
+    return GQ_OK;
+}
+
 static gq_status apply_pca(const gq_method_args *a, const double *st, int64_t kcols, const gq_quantize_fn *qz,
                            float *out, uint8_t *mask, gq_err *err) {
     int rows = a->rows, d = a->cols;
@@ -149,6 +179,7 @@ static gq_status apply_pca(const gq_method_args *a, const double *st, int64_t kc
             if (!mask[i]) wr[i] = qf[i];
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, d, 1.0, wr, d, p, d, 0.0, w, d); /* Ŵ' Pᵀ */
         for (size_t i = 0; i < n; i++) out[i] = (float)w[i];
+        s = check_protected_columns(a, p, kcols, out, w, wr, err);
     }
     free(rs.abs_sum), free(rs.xtx);
     free(w), free(wr), free(wrf), free(qf);
@@ -168,6 +199,7 @@ static gq_status apply(const gq_method_args *a, const double *state, size_t n, i
                       : apply_none(a, state + 1, kcols, qz, out, mask, err);
     res->protected_count = kcols * a->rows;
     res->effective_bits = effective_bits(a, kcols, pca);
+    res->rotated = pca; /* none keeps columns of W itself, which the session checks bit for bit */
     return s;
 }
 

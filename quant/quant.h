@@ -232,17 +232,21 @@ void gq_quant_session_free(gq_quant_session *s);
  * command's --threads; 0 (the default) = all cores. */
 void gq_quant_session_set_threads(gq_quant_session *s, int threads);
 
-/* Writes the saved FP32 matrices back into the model. */
+/* Writes the saved FP32 matrices back into the model, and does nothing else (the mask of
+ * the last apply stays what gq_quant_session_mask returns). */
 void gq_quant_session_restore(gq_quant_session *s);
 
 /* The FP32 copy of matrix idx (rows×cols in *rows, *cols), owned by s. */
 const float *gq_quant_session_fp32(const gq_quant_session *s, int idx, int *rows, int *cols);
 int gq_quant_session_n_mats(const gq_quant_session *s);
 
-/* The protection mask (rows×cols, 1 = kept in FP32) of matrix idx as the last
- * gq_quant_apply chose it, owned by s; NULL before the first apply, all zero after
- * gq_quant_session_restore or a failed apply. */
+/* The protection mask (rows×cols, 1 = kept in FP32) of matrix idx that the last
+ * successful gq_quant_apply applied, owned by s; NULL before the first. It describes the
+ * weights of that apply: gq_quant_session_restore and a failed apply put the FP32 weights
+ * back and leave it as it was. For a method that transforms W (rosaq pca) it is over the
+ * method's own basis. */
 const uint8_t *gq_quant_session_mask(const gq_quant_session *s, int idx);
+
 
 /* Runs the forward passes of calibration with the given hooks (on the FP32 model). */
 typedef gq_status (*gq_quant_calib_fn)(void *ctx, const gq_dbert_hooks *hooks, gq_err *err);
@@ -288,15 +292,29 @@ typedef struct {
     gq_method_opts method_opts;         /* the resolved options of the scores applied (n 0: none) */
 } gq_quant_report;
 
-/* Restores every matrix from the FP32 copy, then writes the quantized matrices into the
- * model with the budget's top-k of sc kept in FP32 (sc NULL or budget k = 0: uniform),
- * each through gq_quant_algo_matrix with q's algorithm. A calibrated algorithm (gptq,
- * awq-scale) takes the statistics of the session's calibration (run on first need; with
+/* Writes the quantized matrices into the model, each from the FP32 copy, with the
+ * budget's top-k of sc kept in FP32 (sc NULL or budget k = 0: uniform), each through
+ * gq_quant_algo_matrix with q's algorithm. A calibrated algorithm (gptq, awq-scale) takes
+ * the statistics of the session's calibration (run on first need; with
  * q->calib_from_quantized, one forward per layer through the partly quantized model) and,
  * with SARQC λ > 0, the scores of q->sarqc_saliency (default options) as S. Protected sets
- * always come from sc, i.e. from FP32 activations. rep (may be NULL) is filled. */
+ * always come from sc, i.e. from FP32 activations.
+ * One call is one pass, select -> calibrate -> quantize -> check -> report, that owns its
+ * protected sets until it succeeds. The check runs in every build: the counts to report
+ * are those of the mask applied and every protected weight holds its FP32 value bit for
+ * bit (as gq_quant_session_check; GQ_ERR_INTERNAL naming the matrix otherwise). rep (may
+ * be NULL) gets figures computed from the mask applied and the weights written. On any
+ * failure past q's check the model is back to FP32 and the session's mask unchanged. */
 gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
                          const gq_quant_budget *b, gq_quant_report *rep, gq_err *err);
+
+/* Checks that the model holds what rep (the report of the last successful apply) says:
+ * per matrix, the mask of gq_quant_session_mask keeps rep->protected_count[i] weights
+ * (none before the first apply) and, unless it is over a method's own basis, each of them
+ * equals its saved FP32 value bit for bit. GQ_ERR_INTERNAL naming the matrix ("layer 1
+ * lin1") otherwise. gq_quant_apply runs the same check on every pass; one pass over the
+ * matrices. */
+gq_status gq_quant_session_check(const gq_quant_session *s, const gq_quant_report *rep, gq_err *err);
 
 /* Per-matrix overlap of the protected sets of a and b at budget bud: inter[i] = |A∩B|/|A|
  * (= /k_i under per-matrix budgets; 1 when A and B are empty, 0 when only A is) and

@@ -86,10 +86,16 @@ typedef struct {
     const void *ctx;
 } gq_quantize_fn;
 
-/* What a method's apply hook reports for one matrix. */
+/* What a method's apply hook reports for one matrix. The session checks protected_count
+ * against the mask the hook wrote and, unless `rotated`, each masked weight of out against
+ * a->w bit for bit. */
 typedef struct {
     int64_t protected_count; /* weights kept in FP32 (in the method's basis) */
     double effective_bits;   /* per weight, the method's own storage included */
+    int rotated;             /* 1: the mask is over a transform of W (rosaq pca: the columns
+                                of W·P), whose entries the model does not hold, so the
+                                method checks its own rule for them; 0: it marks entries of
+                                out that keep a->w's value */
 } gq_method_applied;
 
 struct gq_method {

@@ -32,7 +32,9 @@ struct gq_quant_session {
     gq_quant_calib *calib; /* captured on first need */
     int threads;           /* of the pool: 0 = all cores */
     gq_pool *pool;         /* started on first use */
-    uint8_t *mask;         /* (off[n_mats]) protected sets of the last apply; NULL before */
+    /* what the last successful gq_quant_apply applied (taken from its pass; restore keeps it) */
+    uint8_t *mask;                      /* (off[n_mats]) protected sets; NULL before */
+    uint8_t rotated[GQ_QUANT_MAX_MATS]; /* matrix i's mask is over a transform of W */
 };
 
 struct gq_quant_scores {
@@ -113,7 +115,6 @@ void gq_quant_session_set_threads(gq_quant_session *s, int threads) {
 }
 
 void gq_quant_session_restore(gq_quant_session *s) {
-    if (s->mask) memset(s->mask, 0, (size_t)s->off[s->n_mats]); /* nothing is quantized any more */
     for (int i = 0; i < s->n_mats; i++) {
         memcpy(mat(s, i)->w, s->fp32 + s->off[i], (size_t)(s->off[i + 1] - s->off[i]) * sizeof(float));
         mat(s, i)->version++; /* a runner's device copy is stale now */
@@ -500,51 +501,131 @@ static gq_status select_masks(gq_quant_session *s, const gq_quant_scores *sc, co
     return st;
 }
 
+/* ---- one quantization pass: select -> calibrate -> quantize -> check -> report ----
+ * A pass owns everything it decides: the protected sets it applies, their counts and the
+ * figures of each matrix. Nothing that runs between its steps (a restore of the FP32
+ * weights, a calibration forward) can change what it applies or what it reports, and the
+ * session keeps a pass's mask only by taking it once the whole pass has succeeded. */
 typedef struct {
     gq_quant_session *s;
+    const gq_quant_scores *sc;          /* NULL: nothing protected */
     const gq_quant_opts *q;
-    const uint8_t *mask;
-    const gq_quant_calib *calib;  /* the algorithm's statistics (NULL for rtn) */
-    const gq_quant_scores *sarqc; /* SARQC's S (NULL: S = 1) */
-    const int *order;             /* task -> matrix index */
-    double *sq_err, *awq_alpha;
-} apply_task;
+    const gq_quant_budget *b;           /* NULL: k = 0 */
+    int transformed;                    /* sc's method has an apply hook: it selects and quantizes */
+    uint8_t *mask;                      /* (off[n_mats]) the protected sets applied */
+    uint8_t rotated[GQ_QUANT_MAX_MATS]; /* matrix i's mask is over a transform of W */
+    int64_t count[GQ_QUANT_MAX_MATS];   /* protected weights chosen for matrix i */
+    double bits[GQ_QUANT_MAX_MATS];     /* a transforming method's effective bits */
+    double sq_err[GQ_QUANT_MAX_MATS], awq_alpha[GQ_QUANT_MAX_MATS];
+    gq_quant_scores *sarqc;             /* SARQC's S (NULL: S = 1) */
+    const gq_quant_calib *calib;        /* the algorithm's statistics in use (NULL for rtn) */
+    int order[GQ_QUANT_MAX_MATS];       /* quantize task -> matrix index */
+} quant_pass;
 
-static gq_status apply_one(void *ctx, int task, gq_err *err) {
-    const apply_task *t = ctx;
-    const gq_quant_session *s = t->s;
-    int i = t->order[task];
+/* A pass of sc under q and b (borrowed: they must outlive it), refusing what a
+ * transforming method cannot do. *out (with mask and sarqc) is the caller's: pass_free. */
+static gq_status pass_new(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
+                          const gq_quant_budget *b, quant_pass **out, gq_err *err) {
+    *out = NULL;
+    int transformed = sc && sc->method->apply;
+    if (transformed && q->calib_from_quantized)
+        return gq_fail(err, GQ_ERR_ARG, "method %s: calibration from quantized is not supported (its transform is "
+                                        "prepared from FP32 activations)", sc->method->name);
+    if (transformed && q->sarqc_lambda > 0 && strcmp(q->sarqc_saliency, "none"))
+        return gq_fail(err, GQ_ERR_ARG, "method %s: SARQC saliency %s scores the original basis, not the method's; "
+                                        "use saliency none", sc->method->name, q->sarqc_saliency);
+    if (transformed && b && b->global)
+        return gq_fail(err, GQ_ERR_ARG, "method %s: only per-matrix budgets are supported (not global)",
+                       sc->method->name);
+    quant_pass *p = calloc(1, sizeof *p);
+    uint8_t *mask = gq_calloc_array((size_t)s->off[s->n_mats], 1);
+    if (!p || !mask) {
+        free(p), free(mask);
+        return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the protection mask");
+    }
+    p->s = s, p->sc = sc, p->q = q, p->b = b, p->transformed = transformed, p->mask = mask;
+    *out = p;
+    return GQ_OK;
+}
+
+static void pass_free(quant_pass *p) {
+    if (!p) return;
+    gq_quant_scores_free(p->sarqc);
+    free(p->mask);
+    free(p);
+}
+
+/* select: the protected sets of sc under the budget (a transforming method chooses its
+ * own while it quantizes). */
+static gq_status pass_select(quant_pass *p, gq_err *err) {
+    return p->transformed ? GQ_OK : select_masks(p->s, p->sc, p->b, p->mask, p->count, err);
+}
+
+/* The SARQC scores S of q (NULL when λ = 0 or saliency none: S = 1). */
+static gq_status sarqc_scores(gq_quant_session *s, const gq_quant_opts *q, gq_quant_scores **out, gq_err *err) {
+    *out = NULL;
+    if (!(q->sarqc_lambda > 0) || !strcmp(q->sarqc_saliency, "none")) return GQ_OK;
+    gq_status st = gq_quant_scores_compute(s, q->sarqc_saliency, NULL, q, out, err);
+    if (st == GQ_OK && !(*out)->data) { /* a method that scores nothing: S = 1 */
+        gq_quant_scores_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* calibrate: SARQC's scores and a calibrated algorithm's FP32 statistics (from quantized,
+ * each layer's are taken while quantizing). Both may run forwards on the restored FP32
+ * model. */
+static gq_status pass_calibrate(quant_pass *p, gq_err *err) {
+    const gq_quant_opts *q = p->q;
+    gq_status st = p->transformed ? GQ_OK : sarqc_scores(p->s, q, &p->sarqc, err);
+    if (st != GQ_OK || q->algorithm == GQ_ALGO_RTN || q->calib_from_quantized) return st;
+    char who[64];
+    snprintf(who, sizeof who, "quantizer %s", gq_quant_algorithm_name(q->algorithm));
+    if ((st = ensure_calibration(p->s, who, err)) == GQ_OK) p->calib = p->s->calib;
+    return st;
+}
+
+static double sq_diff(const float *a, const float *b, int64_t n) {
+    double se = 0;
+    for (int64_t j = 0; j < n; j++) se += ((double)a[j] - b[j]) * ((double)a[j] - b[j]);
+    return se;
+}
+
+/* Quantizes matrix order[task] from its FP32 copy into the model under the pass's mask. */
+static gq_status quantize_one(void *ctx, int task, gq_err *err) {
+    quant_pass *p = ctx;
+    const gq_quant_session *s = p->s;
+    int i = p->order[task];
     const float *w = s->fp32 + s->off[i];
     float *dst = mat(s, i)->w;
     mat(s, i)->version++; /* a runner's device copy is stale now */
     gq_quant_algo_inputs in = {
-        .stats = t->calib ? gq_quant_calib_get(t->calib, i / GQ_LIN_COUNT, (gq_lin_kind)(i % GQ_LIN_COUNT)) : NULL,
-        .saliency = t->sarqc ? gq_quant_scores_get(t->sarqc, i) : NULL};
+        .stats = p->calib ? gq_quant_calib_get(p->calib, i / GQ_LIN_COUNT, (gq_lin_kind)(i % GQ_LIN_COUNT)) : NULL,
+        .saliency = p->sarqc ? gq_quant_scores_get(p->sarqc, i) : NULL};
     gq_quant_algo_info info;
-    gq_status st = gq_quant_algo_matrix(t->q, w, s->rows[i], s->cols[i], t->mask + s->off[i], &in, dst, &info, err);
+    gq_status st = gq_quant_algo_matrix(p->q, w, s->rows[i], s->cols[i], p->mask + s->off[i], &in, dst, &info, err);
     if (st != GQ_OK) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
         return gq_fail(err, st, "layer %d %s: %s", i / GQ_LIN_COUNT, gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT)),
                        msg);
     }
-    double se = 0;
-    for (int64_t j = 0; j < s->off[i + 1] - s->off[i]; j++) se += ((double)dst[j] - w[j]) * ((double)dst[j] - w[j]);
-    t->sq_err[i] = se, t->awq_alpha[i] = info.awq_alpha;
+    p->sq_err[i] = sq_diff(dst, w, s->off[i + 1] - s->off[i]), p->awq_alpha[i] = info.awq_alpha;
     return GQ_OK;
 }
 
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
-/* Runs apply_one for n matrices of t->order. A calibrated algorithm's matrix is a few
+/* Runs quantize_one for n matrices of p->order. A calibrated algorithm's matrix is a few
  * BLAS/LAPACK calls: matrices run in parallel (the largest first, for balance), each with
  * single-threaded BLAS, so that the threads are not nested. */
-static gq_status apply_matrices(apply_task *t, int n, gq_err *err) {
-    if (t->q->algorithm == GQ_ALGO_RTN) return for_each_matrix(t->s, n, apply_one, t, err);
+static gq_status quantize_matrices(quant_pass *p, int n, gq_err *err) {
+    if (p->q->algorithm == GQ_ALGO_RTN) return for_each_matrix(p->s, n, quantize_one, p, err);
     int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    gq_status st = for_each_matrix(t->s, n, apply_one, t, err);
+    gq_status st = for_each_matrix(p->s, n, quantize_one, p, err);
     openblas_set_num_threads(blas_threads);
     return st;
 }
@@ -566,9 +647,10 @@ static void order_by_cost(const gq_quant_session *s, int first, int n, int *orde
  * calibration data through the model whose layers < l are already quantized (layers >= l
  * still FP32). One forward per layer; nothing of it is cached (it depends on every choice
  * made for the earlier layers). */
-static gq_status apply_sequential(gq_quant_session *s, apply_task *t, int *order, gq_err *err) {
+static gq_status quantize_sequential(quant_pass *p, gq_err *err) {
+    gq_quant_session *s = p->s;
     char who[96];
-    snprintf(who, sizeof who, "quantizer %s with calibration from quantized", gq_quant_algorithm_name(t->q->algorithm));
+    snprintf(who, sizeof who, "quantizer %s with calibration from quantized", gq_quant_algorithm_name(p->q->algorithm));
     gq_status st = calibration_declared(s, who, err);
     if (st != GQ_OK) return st;
     gq_quant_session_restore(s);
@@ -580,39 +662,26 @@ static gq_status apply_sequential(gq_quant_session *s, apply_task *t, int *order
         gq_quant_calib_hooks(c, &hooks);
         st = s->calib_run(s->calib_ctx, &hooks, err);
         if (st == GQ_OK) st = gq_quant_calib_status(c, err);
-        order_by_cost(s, l * GQ_LIN_COUNT, GQ_LIN_COUNT, order);
-        t->calib = c, t->order = order;
-        if (st == GQ_OK) st = apply_matrices(t, GQ_LIN_COUNT, err);
+        order_by_cost(s, l * GQ_LIN_COUNT, GQ_LIN_COUNT, p->order);
+        p->calib = c;
+        if (st == GQ_OK) st = quantize_matrices(p, GQ_LIN_COUNT, err);
         gq_quant_calib_free(c);
     }
-    t->calib = NULL;
+    p->calib = NULL;
     if (st == GQ_OK)
         gq_info("calibration from quantized: %d layers calibrated in turn in %.2f s", s->m->cfg.n_layers,
                 gq_now() - t0);
     return st;
 }
 
-/* The SARQC scores S of q (NULL when λ = 0 or saliency none: S = 1). */
-static gq_status sarqc_scores(gq_quant_session *s, const gq_quant_opts *q, gq_quant_scores **out, gq_err *err) {
-    *out = NULL;
-    if (!(q->sarqc_lambda > 0) || !strcmp(q->sarqc_saliency, "none")) return GQ_OK;
-    gq_status st = gq_quant_scores_compute(s, q->sarqc_saliency, NULL, q, out, err);
-    if (st == GQ_OK && !(*out)->data) { /* a method that scores nothing: S = 1 */
-        gq_quant_scores_free(*out);
-        *out = NULL;
-    }
-    return st;
-}
-
-/* Methods with an apply hook: one matrix at a time (the hook uses multithreaded BLAS). */
-static gq_status apply_transformed(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
-                                   const gq_quant_budget *b, uint8_t *mask, int64_t *count, double *bits,
-                                   double *sq_err, gq_err *err) {
-    if (b && b->global)
-        return gq_fail(err, GQ_ERR_ARG, "method %s: only per-matrix budgets are supported (not global)",
-                       sc->method->name);
-    gq_quantize_fn qz = {gq_quantize_algo, q};
-    gq_method_args a = {.opts = &sc->opts, .quant = q};
+/* Methods with an apply hook: one matrix at a time (the hook uses multithreaded BLAS). The
+ * hook chooses the protected set, writes it into the pass's mask and says what it counts
+ * and in which basis. */
+static gq_status quantize_transformed(quant_pass *p, gq_err *err) {
+    gq_quant_session *s = p->s;
+    const gq_quant_scores *sc = p->sc;
+    gq_quantize_fn qz = {gq_quantize_algo, p->q};
+    gq_method_args a = {.opts = &sc->opts, .quant = p->q};
     for (int i = 0; i < s->n_mats; i++) {
         int64_t n = s->off[i + 1] - s->off[i];
         a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
@@ -620,81 +689,127 @@ static gq_status apply_transformed(gq_quant_session *s, const gq_quant_scores *s
         a.stats = sc->method->needs_calibration && s->calib ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
         gq_method_applied res = {0};
         float *dst = mat(s, i)->w;
-        gq_status st = sc->method->apply(&a, sc->states[i], sc->nstate[i], b ? gq_quant_budget_k(b, n) : 0, &qz, dst,
-                                         mask + s->off[i], &res, err);
+        gq_status st = sc->method->apply(&a, sc->states[i], sc->nstate[i], p->b ? gq_quant_budget_k(p->b, n) : 0, &qz,
+                                         dst, p->mask + s->off[i], &res, err);
         if (st != GQ_OK) return st;
-        count[i] = res.protected_count, bits[i] = res.effective_bits, sq_err[i] = 0;
-        for (int64_t j = 0; j < n; j++) sq_err[i] += ((double)dst[j] - a.w[j]) * ((double)dst[j] - a.w[j]);
+        p->count[i] = res.protected_count, p->bits[i] = res.effective_bits, p->rotated[i] = res.rotated != 0;
+        p->sq_err[i] = sq_diff(dst, a.w, n);
     }
     return GQ_OK;
+}
+
+/* quantize: writes every matrix of the model from the FP32 copy under the pass's mask. */
+static gq_status pass_quantize(quant_pass *p, gq_err *err) {
+    gq_quant_session *s = p->s;
+    if (p->transformed) return quantize_transformed(p, err);
+    if (p->q->calib_from_quantized) return quantize_sequential(p, err);
+    if (p->calib) order_by_cost(s, 0, s->n_mats, p->order);
+    else
+        for (int i = 0; i < s->n_mats; i++) p->order[i] = i;
+    return quantize_matrices(p, s->n_mats, err);
+}
+
+/* Matrix i of the model against the protected set applied to it: mask (NULL: none) holds
+ * `count` weights and, unless it is over a transform of W (the method then checks its own
+ * rule: gq_method_applied), each of them equals its FP32 value bit for bit. Otherwise
+ * GQ_ERR_INTERNAL naming the matrix: a result would report figures of another model than
+ * the one it evaluated. */
+static gq_status check_matrix(const gq_quant_session *s, int i, const uint8_t *mask, int rotated, int64_t count,
+                              gq_err *err) {
+    int64_t n = s->off[i + 1] - s->off[i], kept = 0;
+    const float *w = mat(s, i)->w, *fp32 = s->fp32 + s->off[i];
+    const char *label = gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT));
+    for (int64_t j = 0; mask && j < n; j++) {
+        if (!mask[j]) continue;
+        kept++;
+        if (!rotated && memcmp(&w[j], &fp32[j], sizeof *w))
+            return gq_fail(err, GQ_ERR_INTERNAL,
+                           "quant: layer %d %s: protected weight (%lld, %lld) holds %.9g, not its FP32 value %.9g",
+                           i / GQ_LIN_COUNT, label, (long long)(j / s->cols[i]), (long long)(j % s->cols[i]), w[j],
+                           fp32[j]);
+    }
+    if (kept != count)
+        return gq_fail(err, GQ_ERR_INTERNAL, "quant: layer %d %s: %lld weights are protected, %lld reported",
+                       i / GQ_LIN_COUNT, label, (long long)kept, (long long)count);
+    return GQ_OK;
+}
+
+/* check: in every build, the model holds what the pass will report (one pass over the
+ * matrices). */
+static gq_status pass_check(const quant_pass *p, gq_err *err) {
+    const gq_quant_session *s = p->s;
+    gq_status st = GQ_OK;
+    for (int i = 0; i < s->n_mats && st == GQ_OK; i++)
+        st = check_matrix(s, i, p->mask + s->off[i], p->rotated[i], p->count[i], err);
+    return st;
+}
+
+/* report: the figures of the applied pass, each from the mask it applied (whose counts
+ * pass_check has confirmed) and the weights it wrote. */
+static void pass_report(const quant_pass *p, gq_quant_report *rep) {
+    const gq_quant_session *s = p->s;
+    memset(rep, 0, sizeof *rep);
+    rep->n_mats = s->n_mats;
+    if (p->sc) rep->method_opts = p->sc->opts;
+    double bits_sum = 0;
+    for (int i = 0; i < s->n_mats; i++) {
+        int64_t n = s->off[i + 1] - s->off[i];
+        rep->numel[i] = n;
+        rep->protected_count[i] = p->count[i];
+        rep->effective_bits[i] =
+            p->transformed ? p->bits[i] : gq_quant_effective_bits(p->q, s->rows[i], s->cols[i], p->count[i]);
+        rep->sq_err[i] = p->sq_err[i];
+        rep->awq_alpha[i] = p->awq_alpha[i];
+        rep->total_numel += n, rep->total_protected += p->count[i];
+        bits_sum += rep->effective_bits[i] * (double)n;
+    }
+    rep->effective_bits_total = bits_sum / (double)rep->total_numel;
+}
+
+/* The session takes the mask of a pass that succeeded: it is what the model now holds. */
+static void take_mask(gq_quant_session *s, quant_pass *p) {
+    free(s->mask);
+    s->mask = p->mask, p->mask = NULL;
+    memcpy(s->rotated, p->rotated, sizeof s->rotated);
 }
 
 gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const gq_quant_opts *q,
                          const gq_quant_budget *b, gq_quant_report *rep, gq_err *err) {
     gq_status st = gq_quant_opts_check(q, err);
     if (st != GQ_OK) return st;
-    if (!s->mask && !(s->mask = gq_malloc_array((size_t)s->off[s->n_mats], 1)))
-        return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot allocate the protection mask");
-    uint8_t *mask = s->mask;
-    int order[GQ_QUANT_MAX_MATS];
-    int64_t count[GQ_QUANT_MAX_MATS];
-    double sq_err[GQ_QUANT_MAX_MATS], bits[GQ_QUANT_MAX_MATS], alpha[GQ_QUANT_MAX_MATS] = {0};
-    gq_quant_scores *sarqc = NULL;
-    const char *algo = gq_quant_algorithm_name(q->algorithm);
-    int calibrated = q->algorithm != GQ_ALGO_RTN, transformed = sc && sc->method->apply;
-    char who[64];
-    snprintf(who, sizeof who, "quantizer %s", algo);
-    if (transformed && q->calib_from_quantized)
-        st = gq_fail(err, GQ_ERR_ARG, "method %s: calibration from quantized is not supported (its transform is "
-                                      "prepared from FP32 activations)", sc->method->name);
-    if (st == GQ_OK && transformed && q->sarqc_lambda > 0 && strcmp(q->sarqc_saliency, "none"))
-        st = gq_fail(err, GQ_ERR_ARG, "method %s: SARQC saliency %s scores the original basis, not the method's; "
-                                      "use saliency none", sc->method->name, q->sarqc_saliency);
-    if (st == GQ_OK && !transformed) st = sarqc_scores(s, q, &sarqc, err);
-    if (st == GQ_OK && calibrated && !q->calib_from_quantized) st = ensure_calibration(s, who, err);
-    double t0 = gq_now();
-    /* every entry of every matrix is rewritten from the FP32 copy: no restore needed */
-    if (st == GQ_OK && transformed) {
-        st = apply_transformed(s, sc, q, b, mask, count, bits, sq_err, err);
-    } else if (st == GQ_OK) {
-        st = select_masks(s, sc, b, mask, count, err);
-        apply_task task = {s, q, mask, NULL, sarqc, order, sq_err, alpha};
-        if (st == GQ_OK && q->calib_from_quantized) {
-            st = apply_sequential(s, &task, order, err);
-        } else if (st == GQ_OK) {
-            task.calib = calibrated ? s->calib : NULL;
-            if (calibrated) order_by_cost(s, 0, s->n_mats, order);
-            else
-                for (int i = 0; i < s->n_mats; i++) order[i] = i;
-            st = apply_matrices(&task, s->n_mats, err);
-        }
-        for (int i = 0; i < s->n_mats; i++) bits[i] = gq_quant_effective_bits(q, s->rows[i], s->cols[i], count[i]);
+    quant_pass *p = NULL;
+    double t0 = 0;
+    st = pass_new(s, sc, q, b, &p, err);
+    if (st == GQ_OK) st = pass_select(p, err);
+    if (st == GQ_OK) st = pass_calibrate(p, err);
+    if (st == GQ_OK) {
+        t0 = gq_now();
+        st = pass_quantize(p, err);
     }
-    if (st == GQ_OK && calibrated) gq_info("quantizer %s: %d matrices in %.2f s", algo, s->n_mats, gq_now() - t0);
-    gq_quant_scores_free(sarqc);
+    if (st == GQ_OK && q->algorithm != GQ_ALGO_RTN)
+        gq_info("quantizer %s: %d matrices in %.2f s", gq_quant_algorithm_name(q->algorithm), s->n_mats, gq_now() - t0);
+    if (st == GQ_OK) st = pass_check(p, err);
     if (st != GQ_OK) {
+        pass_free(p);
         gq_quant_session_restore(s); /* never leave a half-quantized model */
         return st;
     }
-    /* every path rewrote every matrix (apply_one bumps early for the sequential forwards) */
+    /* every path rewrote every matrix (quantize_one bumps early for the sequential forwards) */
     for (int i = 0; i < s->n_mats; i++) mat(s, i)->version++;
-    if (!rep) return GQ_OK;
-    memset(rep, 0, sizeof *rep);
-    rep->n_mats = s->n_mats;
-    if (sc) rep->method_opts = sc->opts;
-    double bits_sum = 0;
-    for (int i = 0; i < s->n_mats; i++) {
-        int64_t n = s->off[i + 1] - s->off[i];
-        rep->numel[i] = n;
-        rep->protected_count[i] = count[i];
-        rep->effective_bits[i] = bits[i];
-        rep->sq_err[i] = sq_err[i];
-        rep->awq_alpha[i] = alpha[i];
-        rep->total_numel += n, rep->total_protected += count[i];
-        bits_sum += rep->effective_bits[i] * (double)n;
-    }
-    rep->effective_bits_total = bits_sum / (double)rep->total_numel;
+    if (rep) pass_report(p, rep);
+    take_mask(s, p);
+    pass_free(p);
     return GQ_OK;
+}
+
+gq_status gq_quant_session_check(const gq_quant_session *s, const gq_quant_report *rep, gq_err *err) {
+    if (rep->n_mats != s->n_mats)
+        return gq_fail(err, GQ_ERR_INTERNAL, "quant: a report of %d matrices for a model of %d", rep->n_mats,
+                       s->n_mats);
+    gq_status st = GQ_OK;
+    for (int i = 0; i < s->n_mats && st == GQ_OK; i++)
+        st = check_matrix(s, i, s->mask ? s->mask + s->off[i] : NULL, s->rotated[i], rep->protected_count[i], err);
+    return st;
 }
 
 gq_status gq_quant_overlap(gq_quant_session *s, const gq_quant_scores *a, const gq_quant_scores *b,

@@ -11,16 +11,9 @@
 
 static char tmpdir[256];
 
-/* Runs glueq with args; returns the exit status and the outputs (caller frees). */
-static int glueq(const gq_test_ctx *t, const char *args, char **out, char **err) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "GLUEQ_ASSETS=%s/assets GLUEQ_CACHE_DIR=%s/cache %s %s", t->shared, tmpdir, t->glueq, args);
-    return gq_test_run(cmd, out, err);
-}
-
 static void expect_output(gq_test_ctx *t, const char *args, const char *needle) {
     char *out = NULL, *err = NULL;
-    int rc = glueq(t, args, &out, &err);
+    int rc = gq_test_glueq(t, args, &out, &err);
     GQ_CHECK(t, rc == 0 && out && strstr(out, needle), "glueq %s: want '%s' in stdout, rc %d, got: %s %s", args,
              needle, rc, out ? out : "", err ? err : "");
     free(out), free(err);
@@ -29,7 +22,7 @@ static void expect_output(gq_test_ctx *t, const char *args, const char *needle) 
 /* Bad input: exit status `want_rc`, exactly one stderr line starting "glueq: " containing needle. */
 static void expect_error(gq_test_ctx *t, const char *args, int want_rc, const char *needle) {
     char *out = NULL, *err = NULL;
-    int rc = glueq(t, args, &out, &err);
+    int rc = gq_test_glueq(t, args, &out, &err);
     const char *nl = err ? strchr(err, '\n') : NULL;
     int one_line = err && nl && nl[1] == '\0' && strncmp(err, "glueq: ", 7) == 0;
     GQ_CHECK(t, rc == want_rc && one_line && strstr(err, needle), "glueq %s: want rc %d and one line with '%s', got rc %d: %s",
@@ -43,7 +36,7 @@ static void check_no_gpu(gq_test_ctx *t) {
     char args[1024], *out = NULL, *err = NULL;
     snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --limit 2 --device cuda --quiet",
              t->shared);
-    int rc = glueq(t, args, &out, &err);
+    int rc = gq_test_glueq(t, args, &out, &err);
     const char *nl = err ? strchr(err, '\n') : NULL;
     int one_line = err && nl && nl[1] == '\0' && strncmp(err, "glueq: device cuda: ", 20) == 0;
     GQ_CHECK(t, rc == 0 || (rc == 1 && one_line && (strstr(err, "built without CUDA") || strstr(err, "no CUDA GPU"))),
@@ -85,7 +78,7 @@ static void check_scratch_models(gq_test_ctx *t) {
     expect_output(t, args, "(147/277)");
     snprintf(args, sizeof args, "eval --quiet --model %s/assets/models/scratch-mrpc --task mrpc --json", t->shared);
     char *out = NULL;
-    glueq(t, args, &out, NULL);
+    gq_test_glueq(t, args, &out, NULL);
     cJSON *j = out ? cJSON_Parse(out) : NULL;
     const char *keys[] = {"task", "split", "accuracy", "correct", "total", "f1", "tokens", "seconds"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -108,7 +101,7 @@ static void check_logits(gq_test_ctx *t) {
     char args[2048], *out = NULL;
     snprintf(args, sizeof args, "logits --model %s/fixtures/tiny-a --text \"$(cat %s/a.txt)\" --pair \"$(cat %s/b.txt)\"",
              t->shared, tmpdir, tmpdir);
-    glueq(t, args, &out, NULL);
+    gq_test_glueq(t, args, &out, NULL);
     float got[2] = {0}, ref[2] = {(float)cJSON_GetArrayItem(want, 0)->valuedouble,
                                   (float)cJSON_GetArrayItem(want, 1)->valuedouble};
     GQ_CHECK(t, out && sscanf(out, "%f %f", &got[0], &got[1]) == 2, "logits output: %s", out ? out : "");
@@ -225,7 +218,7 @@ static void check_extra_tensor(gq_test_ctx *t) {
     gq_ckpt_free(ck);
     char *out = NULL, *err = NULL;
     snprintf(args, sizeof args, "info --model %s/extra", tmpdir);
-    int rc = glueq(t, args, &out, &err);
+    int rc = gq_test_glueq(t, args, &out, &err);
     GQ_CHECK(t, rc == 0 && err && strstr(err, "warning") && strstr(err, "1 tensor(s) not used"),
              "extra tensor: want a warning and success, rc %d: %s", rc, err ? err : "");
     free(out), free(err);

@@ -66,23 +66,6 @@ static gq_dbert *quantize_in_memory(gq_test_ctx *t, const char *model_dir, char 
     return m;
 }
 
-static int run_glueq(const gq_test_ctx *t, const char *args, char **err_out) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "GLUEQ_ASSETS=%s/assets GLUEQ_CACHE_DIR=%s/cache %s %s", t->shared, tmpdir, t->glueq, args);
-    char *out = NULL;
-    int rc = gq_test_run(cmd, &out, err_out);
-    free(out);
-    return rc;
-}
-
-static cJSON *load_json(const char *dir, const char *name) {
-    char *p = gq_path_join(dir, name), *text = NULL;
-    gq_read_file(p, 0, &text, NULL, NULL);
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    free(p), free(text);
-    return j;
-}
-
 static gq_ckpt *load_ckpt(const char *dir, const char *name) {
     char *p = gq_path_join(dir, name);
     gq_ckpt *ck = NULL;
@@ -100,7 +83,7 @@ static void check_files(gq_test_ctx *t, const char *src_dir, const char *out, co
     gq_ckpt *src = NULL;
     gq_ckpt_load(srcpath, &src, NULL);
     gq_ckpt *got = load_ckpt(out, "model.safetensors"), *masks = load_ckpt(out, "protected.safetensors");
-    cJSON *q = load_json(out, "quantization.json"), *cfg = load_json(out, "config.json");
+    cJSON *q = gq_test_read_json(out, "quantization.json"), *cfg = gq_test_read_json(out, "config.json");
     GQ_CHECK(t, src && got && masks && q && cfg, "%s: cannot read the exported files", out);
     if (!src || !got || !masks || !q || !cfg) goto done;
     GQ_CHECK(t, got->n == src->n, "exported %d tensors, source has %d", got->n, src->n);
@@ -160,7 +143,7 @@ static void check_roundtrip(gq_test_ctx *t, const examples *ex, const char *name
     snprintf(model, sizeof model, "%s/fixtures/tiny-a", t->shared);
     snprintf(out, sizeof out, "%s/%s", tmpdir, name);
     snprintf(args, sizeof args, "quantize --quiet --model %s --task rte --out %s %s", model, out, flags);
-    int rc = run_glueq(t, args, &err);
+    int rc = gq_test_glueq(t, args, NULL, &err);
     GQ_CHECK(t, rc == 0, "glueq %s: rc %d: %s", args, rc, err ? err : "");
     free(err);
     char *argv[32], buf[512];
@@ -175,7 +158,7 @@ static void check_roundtrip(gq_test_ctx *t, const examples *ex, const char *name
     GQ_CHECK(t, s == GQ_OK, "reload %s: %s", out, e.msg);
     GQ_CHECK(t, s == GQ_OK && !memcmp(mem, disk, sizeof mem), "%s: reloaded logits differ from the in-memory run", name);
     if (qm) check_files(t, model, out, qm, want_k, rotated);
-    cJSON *q = load_json(out, "quantization.json"), *o = cJSON_GetObjectItem(q, "options");
+    cJSON *q = gq_test_read_json(out, "quantization.json"), *o = cJSON_GetObjectItem(q, "options");
     GQ_CHECK(t, o && cJSON_GetObjectItem(o, "method") && cJSON_GetObjectItem(o, "bits") &&
                     cJSON_GetObjectItem(o, "quantizer") && cJSON_GetObjectItem(o, "algorithm") &&
                     cJSON_GetObjectItem(o, "task"),
@@ -202,7 +185,7 @@ static int leftover_temp_dirs(void) {
 static void expect_error(gq_test_ctx *t, const char *extra, int want_rc, const char *needle) {
     char args[2048], *err = NULL;
     snprintf(args, sizeof args, "quantize --model %s/fixtures/tiny-a --task rte --method svd --k 4 %s", t->shared, extra);
-    int rc = run_glueq(t, args, &err);
+    int rc = gq_test_glueq(t, args, NULL, &err);
     const char *nl = err ? strchr(err, '\n') : NULL;
     GQ_CHECK(t, rc == want_rc && err && !strncmp(err, "glueq: ", 7) && nl && !nl[1] && strstr(err, needle),
              "glueq %s: want rc %d and one line with '%s', got rc %d: %s", args, want_rc, needle, rc, err ? err : "");

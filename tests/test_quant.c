@@ -8,6 +8,7 @@
 #include "quant.h"
 #include "quant_method.h"
 #include "testlib.h"
+#include "testmodel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -22,48 +23,10 @@
 
 /* ---- helpers ---- */
 
-static void fill_normal(float *x, size_t n, uint64_t seed, float sd) {
-    gq_rng r;
-    gq_rng_seed(&r, seed);
-    for (size_t i = 0; i < n; i++) x[i] = sd * gq_rng_normal(&r);
-}
-
 static double mse(const float *a, const float *b, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
     return s / (double)n;
-}
-
-/* A model with only the encoder's Linear weights (what quant/ touches). */
-typedef struct {
-    gq_dbert m;
-    float *buf;
-} fake_model;
-
-static fake_model *fake_new(int n_layers, int dim, int hidden, uint64_t seed) {
-    fake_model *f = calloc(1, sizeof *f);
-    f->m.cfg.n_layers = n_layers, f->m.cfg.dim = dim, f->m.cfg.hidden_dim = hidden;
-    f->m.layers = calloc((size_t)n_layers, sizeof *f->m.layers);
-    size_t per = (size_t)4 * dim * dim + (size_t)2 * dim * hidden;
-    f->buf = malloc(per * n_layers * sizeof(float));
-    fill_normal(f->buf, per * n_layers, seed, 0.02f);
-    float *p = f->buf;
-    for (int l = 0; l < n_layers; l++)
-        for (int k = 0; k < GQ_LIN_COUNT; k++) {
-            gq_linear *lin = &f->m.layers[l].lin[k];
-            lin->out = k == GQ_LIN_FF1 ? hidden : dim;
-            lin->in = k == GQ_LIN_FF2 ? hidden : dim;
-            lin->w = p;
-            p += (size_t)lin->out * lin->in;
-        }
-    return f;
-}
-
-static void fake_free(fake_model *f) {
-    if (!f) return;
-    free(f->m.layers);
-    free(f->buf);
-    free(f);
 }
 
 /* ---- quantizer vs fixtures ---- */
@@ -267,7 +230,7 @@ static void test_properties(gq_test_ctx *t) {
     float *score = malloc(N * sizeof *score);
     uint8_t *mask = malloc(N);
     gq_err err = {{0}};
-    fill_normal(w, N, 7, 0.05f);
+    gq_test_fill_normal(w, N, 7, 0.05f);
     for (int i = 0; i < N; i++) score[i] = fabsf(w[i]);
     const char *grans[] = {"tensor", "row", "group:16"};
     const char *schemes[] = {"symmetric", "asymmetric"};
@@ -457,28 +420,6 @@ static void test_awq_spqr(gq_test_ctx *t) {
 
 /* ---- session: apply, accounting, overlap, cache ---- */
 
-typedef struct {
-    int calls;
-    fake_model *f;
-} calib_ctx;
-
-/* Feeds every Linear a deterministic pseudo-activation of 40 tokens. */
-static gq_status fake_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
-    calib_ctx *c = ctx;
-    c->calls++;
-    int dim = c->f->m.cfg.dim, hid = c->f->m.cfg.hidden_dim;
-    float *x = malloc((size_t)40 * hid * sizeof *x);
-    for (int l = 0; l < c->f->m.cfg.n_layers; l++)
-        for (int k = 0; k < GQ_LIN_COUNT; k++) {
-            int in = k == GQ_LIN_FF2 ? hid : dim;
-            fill_normal(x, (size_t)40 * in, (uint64_t)(100 + l * 10 + k), 1.0f);
-            for (int j = 0; j < 40 * in; j += 3) x[j] *= 4; /* uneven channels */
-            hooks->linear_input(hooks->ctx, l, (gq_lin_kind)k, x, 40, in);
-        }
-    free(x);
-    return GQ_OK;
-}
-
 static int scores_equal(const gq_quant_scores *a, const gq_quant_scores *b, const gq_quant_session *s) {
     for (int i = 0; i < gq_quant_session_n_mats(s); i++) {
         int r, c;
@@ -549,7 +490,7 @@ static int settled_threads(void) {
  * magnitude scores call no BLAS, whose own threads would blur the count. */
 static void test_session_threads(gq_test_ctx *t) {
     gq_err err = {{0}};
-    fake_model *f = fake_new(2, 16, 24, 11);
+    gq_test_fake_model *f = gq_test_fake_new(2, 16, 24, 11);
     gq_quant_opts q;
     gq_quant_opts_default(&q, 4);
     for (int threads = 5; threads >= 1; threads -= 4) {
@@ -566,12 +507,12 @@ static void test_session_threads(gq_test_ctx *t) {
         gq_quant_scores_free(sc);
         gq_quant_session_free(s);
     }
-    fake_free(f);
+    gq_test_fake_free(f);
 }
 
 static void test_session(gq_test_ctx *t) {
     gq_err err = {{0}};
-    fake_model *f = fake_new(2, 16, 24, 11);
+    gq_test_fake_model *f = gq_test_fake_new(2, 16, 24, 11);
     char dir[] = "/tmp/gq_test_quant_XXXXXX";
     GQ_CHECK(t, mkdtemp(dir) != NULL, "mkdtemp");
     char cache[300];
@@ -687,15 +628,15 @@ static void test_session(gq_test_ctx *t) {
     gq_quant_scores_free(again);
 
     /* calibrated methods: the forward runs once, then the cache answers */
-    calib_ctx cc = {0, f};
-    gq_quant_session_set_calibration(s, "fake-calib-v1", fake_calibrate, &cc);
+    gq_test_fake_calib cc = {0, f};
+    gq_quant_session_set_calibration(s, "fake-calib-v1", gq_test_fake_calibrate, &cc);
     gq_quant_scores *awq = NULL, *spqr = NULL, *awq2 = NULL;
     GQ_CHECK(t, gq_quant_scores_compute(s, "awq", NULL, &q, &awq, &err) == GQ_OK, "%s", err.msg);
     GQ_CHECK(t, gq_quant_scores_compute(s, "spqr", NULL, &q, &spqr, &err) == GQ_OK, "%s", err.msg);
     GQ_CHECK(t, cc.calls == 1, "calibration ran %d times in one session", cc.calls);
     gq_quant_session *s2 = NULL;
     gq_quant_session_new(&f->m, cache, &s2, &err);
-    gq_quant_session_set_calibration(s2, "fake-calib-v1", fake_calibrate, &cc);
+    gq_quant_session_set_calibration(s2, "fake-calib-v1", gq_test_fake_calibrate, &cc);
     GQ_CHECK(t, gq_quant_scores_compute(s2, "awq", NULL, &q, &awq2, &err) == GQ_OK, "%s", err.msg);
     GQ_CHECK(t, cc.calls == 1 && awq2 && scores_equal(awq, awq2, s), "awq from cache (calls %d)", cc.calls);
     gq_quant_scores_free(awq2), awq2 = NULL;
@@ -720,12 +661,12 @@ static void test_session(gq_test_ctx *t) {
         gq_quant_session *s3 = NULL;
         truncate_file(apath, (long)glen / 2);
         gq_quant_session_new(&f->m, cache, &s3, &err);
-        gq_quant_session_set_calibration(s3, "fake-calib-v1", fake_calibrate, &cc);
+        gq_quant_session_set_calibration(s3, "fake-calib-v1", gq_test_fake_calibrate, &cc);
         GQ_CHECK(t, gq_quant_scores_compute(s3, "awq", NULL, &q, &awq2, &err) == GQ_OK, "%s", err.msg);
         GQ_CHECK(t, cc.calls == 3 && awq2 && scores_equal(awq, awq2, s), "truncated entry rebuilt (calls %d)",
                  cc.calls);
         gq_quant_scores_free(awq2), awq2 = NULL;
-        gq_quant_session_set_calibration(s3, "other-calib", fake_calibrate, &cc);
+        gq_quant_session_set_calibration(s3, "other-calib", gq_test_fake_calibrate, &cc);
         GQ_CHECK(t, gq_quant_scores_compute(s3, "awq", NULL, &q, &awq2, &err) == GQ_OK, "%s", err.msg);
         GQ_CHECK(t, cc.calls == 4, "a new calibration key must not hit the cache (calls %d)", cc.calls);
         gq_log_set_level(lvl);
@@ -762,7 +703,7 @@ static void test_session(gq_test_ctx *t) {
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     gq_test_run(cmd, NULL, NULL);
-    fake_free(f);
+    gq_test_fake_free(f);
 }
 
 /* ---- end to end on tiny-a: calibration through the real forward hooks ---- */
@@ -831,7 +772,7 @@ static void test_tiny_model(gq_test_ctx *t) {
 
 static void bench_svd(gq_test_ctx *t) {
     gq_err err = {{0}};
-    fake_model *f = fake_new(6, 768, 3072, 1);
+    gq_test_fake_model *f = gq_test_fake_new(6, 768, 3072, 1);
     gq_quant_session *s = NULL;
     gq_quant_session_new(&f->m, NULL, &s, &err);
     gq_quant_opts q;
@@ -850,8 +791,8 @@ static void bench_svd(gq_test_ctx *t) {
     /* calibrated methods: 40 tokens per Linear would be unrealistic for the Hessians'
      * rank, but the cost that matters here is dsyrk over the tokens and the 3072x3072
      * Cholesky inversions, which do not depend on the token values */
-    calib_ctx cc = {0, f};
-    gq_quant_session_set_calibration(s, "bench", fake_calibrate, &cc);
+    gq_test_fake_calib cc = {0, f};
+    gq_quant_session_set_calibration(s, "bench", gq_test_fake_calibrate, &cc);
     t0 = gq_now();
     GQ_CHECK(t, gq_quant_scores_compute(s, "awq", NULL, &q, &sc, &err) == GQ_OK, "%s", err.msg);
     t1 = gq_now();
@@ -861,7 +802,7 @@ static void bench_svd(gq_test_ctx *t) {
     printf("bench: calibration capture (40 tokens) + awq scores: %.2f s; spqr scores: %.2f s\n", t1 - t0, t2 - t1);
     gq_quant_scores_free(sc);
     gq_quant_session_free(s);
-    fake_free(f);
+    gq_test_fake_free(f);
 }
 
 int main(int argc, char **argv) {

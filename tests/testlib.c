@@ -117,6 +117,24 @@ int gq_test_run(const char *cmd, char **out, char **err_out) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+int gq_test_glueq(const gq_test_ctx *t, const char *args, char **out, char **err_out) {
+    size_t n = strlen(t->shared) + strlen(t->tmp) + strlen(t->glueq) + strlen(args) + 64;
+    char *cmd = malloc(n);
+    if (!cmd) return -1;
+    snprintf(cmd, n, "GLUEQ_ASSETS=%s/assets GLUEQ_CACHE_DIR=%s/cache %s %s", t->shared, t->tmp, t->glueq, args);
+    int rc = gq_test_run(cmd, out, err_out);
+    free(cmd);
+    return rc;
+}
+
+cJSON *gq_test_read_json(const char *dir, const char *name) {
+    char *p = gq_path_join(dir, name), *text = NULL;
+    if (p) gq_read_file(p, 0, &text, NULL, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(p), free(text);
+    return j;
+}
+
 char *gq_test_results_csv_without(const char *dir, int col) {
     char *p = gq_path_join(dir, "results.csv"), *csv = NULL;
     size_t n;

@@ -4,6 +4,8 @@
 #ifndef GQ_TESTLIB_H
 #define GQ_TESTLIB_H
 
+#include <cJSON.h>
+
 #include "checkpoint.h"
 #include "common.h"
 
@@ -61,5 +63,13 @@ char *gq_test_results_csv_without(const char *dir, int col);
 /* Runs a shell command, captures stdout (and stderr into *err_out if non-NULL); returns
  * its exit status. Both strings are owned by the caller. */
 int gq_test_run(const char *cmd, char **out, char **err_out);
+
+/* Runs the glueq binary with args (shell words) as gq_test_run does, its assets those of
+ * the shared directory and its cache the folder cache/ of the test's temporary directory
+ * (gq_test_tmpdir). */
+int gq_test_glueq(const gq_test_ctx *t, const char *args, char **out, char **err_out);
+
+/* dir/name parsed as JSON; NULL when it cannot be read or parsed (caller: cJSON_Delete). */
+cJSON *gq_test_read_json(const char *dir, const char *name);
 
 #endif
