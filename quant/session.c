@@ -320,14 +320,72 @@ static gq_quant_scores *scores_new(const gq_quant_session *s, const gq_method *m
     return sc;
 }
 
+/* The per-matrix states of method m with resolved options ro: from the disk cache when it
+ * holds them, else prepared (on the calibration statistics when m needs them) and cached.
+ * states[i] (nstate[i] doubles) are malloc'd; the caller frees them, also on failure. */
+static gq_status method_states(gq_quant_session *s, const gq_method *m, const gq_method_opts *ro,
+                               const gq_quant_opts *q, double **states, size_t *nstate, gq_err *err) {
+    char *key = NULL, *path = NULL;
+    if (s->cache_dir && (!(key = cache_key(s, m, ro)) || !(path = cache_path(s, m, key)))) {
+        free(key);
+        return gq_fail(err, GQ_ERR_NOMEM, "method %s: out of memory for its cache key", m->name);
+    }
+    gq_status st = GQ_OK;
+    if (!path || !cache_load(path, key, s->n_mats, states, nstate)) {
+        char who[64];
+        snprintf(who, sizeof who, "method %s", m->name);
+        if (m->needs_calibration) st = ensure_calibration(s, who, err);
+        gq_method_args a = {.opts = ro, .quant = q};
+        double t0 = gq_now();
+        for (int i = 0; i < s->n_mats && st == GQ_OK; i++) {
+            a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
+            a.layer = i / GQ_LIN_COUNT, a.kind = (gq_lin_kind)(i % GQ_LIN_COUNT);
+            a.stats = m->needs_calibration ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
+            st = m->prepare(&a, &states[i], &nstate[i], err);
+        }
+        if (st == GQ_OK) gq_info("method %s: prepared %d matrices in %.2f s", m->name, s->n_mats, gq_now() - t0);
+        gq_err e = {{0}};
+        if (st == GQ_OK && path && cache_save(path, key, s->n_mats, states, nstate, &e) != GQ_OK)
+            gq_warn("%s (continuing without caching)", e.msg);
+    }
+    free(key), free(path);
+    return st;
+}
+
+/* Fills sc with method m's scores (or, for a method that transforms the weights, keeps
+ * its states in sc for applying). */
+static gq_status compute_scores(gq_quant_session *s, const gq_method *m, const gq_method_opts *ro,
+                                const gq_quant_opts *q, gq_quant_scores *sc, gq_err *err) {
+    if (!m->apply && !(sc->data = gq_malloc_array((size_t)s->off[s->n_mats], sizeof *sc->data)))
+        return gq_fail(err, GQ_ERR_NOMEM, "method %s: cannot allocate %lld scores", m->name,
+                       (long long)s->off[s->n_mats]);
+    if (m->score_all) {
+        gq_method_model mm = {s->n_mats, s->rows, s->cols, s->off, ro};
+        return m->score_all(&mm, sc->data, err);
+    }
+    double *states[GQ_QUANT_MAX_MATS] = {0};
+    size_t nstate[GQ_QUANT_MAX_MATS] = {0};
+    gq_status st = m->prepare ? method_states(s, m, ro, q, states, nstate, err) : GQ_OK;
+    if (st == GQ_OK && m->apply) { /* the states are what apply needs: the scores object keeps them */
+        memcpy(sc->states, states, sizeof states);
+        memcpy(sc->nstate, nstate, sizeof nstate);
+        memset(states, 0, sizeof states);
+    } else if (st == GQ_OK) {
+        gq_method_args a = {.opts = ro, .quant = q};
+        score_task task = {s, m, &a, states, nstate, sc};
+        st = for_each_matrix(s, s->n_mats, score_one, &task, err);
+    }
+    for (int i = 0; i < s->n_mats; i++) free(states[i]);
+    return st;
+}
+
 gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const gq_method_opts *mo,
                                   const gq_quant_opts *q, gq_quant_scores **out, gq_err *err) {
     *out = NULL;
     const gq_method *m = gq_method_find(name);
     if (!m) {
-        char list[256] = "";
-        for (int i = 0; gq_methods[i]; i++)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", gq_methods[i]->name);
+        char list[256];
+        gq_method_names(list, sizeof list);
         return gq_fail(err, GQ_ERR_ARG, "unknown method '%s' (known: %s)", name ? name : "", list);
     }
     gq_method_opts ro;
@@ -336,62 +394,7 @@ gq_status gq_quant_scores_compute(gq_quant_session *s, const char *name, const g
     if (st != GQ_OK) return st;
     gq_quant_scores *sc = scores_new(s, m, &ro);
     if (!sc) return gq_fail(err, GQ_ERR_NOMEM, "method %s: out of memory", name);
-    if (!m->score && !m->score_all && !m->apply) {
-        *out = sc;
-        return GQ_OK;
-    }
-    double *states[GQ_QUANT_MAX_MATS] = {0};
-    size_t nstate[GQ_QUANT_MAX_MATS] = {0};
-    char *key = NULL, *path = NULL;
-    if (!m->apply) sc->data = gq_malloc_array((size_t)s->off[s->n_mats], sizeof *sc->data);
-    if (!m->apply && !sc->data) {
-        st = gq_fail(err, GQ_ERR_NOMEM, "method %s: cannot allocate %lld scores", name, (long long)s->off[s->n_mats]);
-        goto done;
-    }
-    if (m->score_all) {
-        gq_method_model mm = {s->n_mats, s->rows, s->cols, s->off, &ro};
-        st = m->score_all(&mm, sc->data, err);
-        goto done;
-    }
-    int have_states = 0;
-    if (m->prepare && s->cache_dir) {
-        if (!(key = cache_key(s, m, &ro)) || !(path = cache_path(s, m, key))) {
-            st = gq_fail(err, GQ_ERR_NOMEM, "method %s: out of memory", name);
-            goto done;
-        }
-        have_states = cache_load(path, key, s->n_mats, states, nstate);
-    }
-    char who[64];
-    snprintf(who, sizeof who, "method %s", name);
-    if (m->needs_calibration && !have_states && (st = ensure_calibration(s, who, err)) != GQ_OK) goto done;
-    gq_method_args a = {.opts = &ro, .quant = q};
-    if (m->prepare && !have_states) {
-        double t0 = gq_now();
-        for (int i = 0; i < s->n_mats; i++) {
-            a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
-            a.layer = i / GQ_LIN_COUNT, a.kind = (gq_lin_kind)(i % GQ_LIN_COUNT);
-            a.stats = m->needs_calibration ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
-            if ((st = m->prepare(&a, &states[i], &nstate[i], err)) != GQ_OK) goto done;
-        }
-        gq_info("method %s: prepared %d matrices in %.2f s", name, s->n_mats, gq_now() - t0);
-        if (path) {
-            gq_err e = {{0}};
-            if (cache_save(path, key, s->n_mats, states, nstate, &e) != GQ_OK)
-                gq_warn("%s (continuing without caching)", e.msg);
-        }
-    }
-    if (m->apply) { /* the states are what apply needs: the scores object keeps them */
-        memcpy(sc->states, states, sizeof states);
-        memcpy(sc->nstate, nstate, sizeof nstate);
-        memset(states, 0, sizeof states);
-    } else {
-        score_task task = {s, m, &a, states, nstate, sc};
-        st = for_each_matrix(s, s->n_mats, score_one, &task, err);
-    }
-done:
-    for (int i = 0; i < s->n_mats; i++) free(states[i]);
-    free(key), free(path);
-    if (st != GQ_OK) {
+    if ((m->score || m->score_all || m->apply) && (st = compute_scores(s, m, &ro, q, sc, err)) != GQ_OK) {
         gq_quant_scores_free(sc);
         return st;
     }
