@@ -90,7 +90,7 @@ def write(results, out):
     rows = [json.loads(l) for l in open(results) if l.strip()]
     one = {r["kind"]: r for r in rows}
     mach = one["machine"]
-    lines = ["# glueq benchmark (issues 5 and 12)", "",
+    lines = ["# glueq benchmark", "",
              "Written by `bench/run.sh` (do not edit by hand; the analysis comes from `bench/notes.md`).", "",
              "| | |", "|---|---|",
              "| machine | %s, %d CPUs |" % (mach["cpu"], mach["cpus"]),

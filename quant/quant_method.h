@@ -124,7 +124,7 @@ struct gq_method {
      * quantization of one matrix. Given a->w (FP32), prepare's state, k (the budget of this
      * matrix, in weights) and the session's quantizer qz, it writes the dequantized matrix
      * the model runs with into out (rows×cols), the weights it kept in FP32 into mask
-     * (rows×cols, 0/1, in the method's own basis: the README says which) and *res. Called
+     * (rows×cols, 0/1, in the method's own basis: docs/quantization.md, "ROSAQ", says which) and *res. Called
      * for one matrix at a time (it may use multithreaded BLAS). Budgets are per matrix:
      * `global` and overlaps are refused for such methods. */
     gq_status (*apply)(const gq_method_args *a, const double *state, size_t n, int64_t k, const gq_quantize_fn *qz,

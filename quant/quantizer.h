@@ -13,7 +13,7 @@ typedef enum { GQ_QUANT_SYMMETRIC, GQ_QUANT_ASYMMETRIC } gq_quant_scheme;
 typedef enum { GQ_QUANT_TENSOR, GQ_QUANT_ROW, GQ_QUANT_GROUP } gq_quant_granularity;
 typedef enum { GQ_QUANT_CLIP_STD, GQ_QUANT_CLIP_ABSMAX } gq_quant_clip;
 
-/* The quantizer algorithm (README "Quantizer algorithms"), orthogonal to the saliency
+/* The quantizer algorithm (docs/quantization.md, "Quantizer algorithms"), orthogonal to the saliency
  * method that chooses the protected weights:
  *   rtn        round every weight to nearest (the default; what gq_quant_matrix does);
  *   gptq       columns in order with error feedback through the upper Cholesky factor of

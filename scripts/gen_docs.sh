@@ -36,7 +36,7 @@ write_man() {
     done
     printf '.SH EXIT STATUS\n0 success, 1 bad input or failure (one line on stderr naming the file and the problem),\n'
     printf '2 usage error; \\fBglueq compare \\-\\-fail\\-if\\-worse\\fR exits 3 when B is significantly worse.\n'
-    printf '.SH SEE ALSO\nThe README of the glueq source tree.\n'
+    printf '.SH SEE ALSO\nThe README and docs/ of the glueq source tree.\n'
 }
 
 # The flags of a command: the first word of each option line of its --help (the command

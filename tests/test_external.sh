@@ -60,7 +60,7 @@ for key, ext in pairs:
 sys.exit(1 if bad else 0)
 PY
 
-# ---- the README's regression check: compare each external point with its magnitude twin ----
+# ---- the regression check of docs/adding-a-method.md: compare each external point with its magnitude twin ----
 for k in 4 64 1024; do
   mag=$(awk -F, -v k=$k '$4 == "magnitude" && $5 == 4 && $6 == k { print $1 }' "$tmp/out/results.csv")
   ext=$(awk -F, -v k=$k '$4 == "external" && $5 == 4 && $6 == k { print $1 }' "$tmp/out/results.csv")

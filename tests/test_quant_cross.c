@@ -8,7 +8,7 @@
  * counts are the mask's and the budget's (hand reference: min(k, rows·cols) per matrix,
  * min(k·matrices, all weights) in all under a global budget, ⌊k/rows⌋ whole columns for
  * rosaq), and its effective bits are the mask's (gq_quant_effective_bits; for rosaq the
- * README's formula). What glueq refuses by design is refused with an error that names it,
+ * docs/quantization.md's formula). What glueq refuses by design is refused with an error that names it,
  * leaving the FP32 model. Then `glueq eval --json`, `glueq quantize` and a one-point
  * `glueq sweep` agree on sampled points, and the check inside every apply catches a
  * protected weight that changed behind the session's back. */
@@ -140,7 +140,7 @@ static int64_t want_count(const method_case *mc, int64_t k, int global, int rows
     return k < (int64_t)rows * cols ? k : (int64_t)rows * cols;
 }
 
-/* README, "rosaq's effective bits": (b·(n−K·rows) + 32·K·rows + ⌈log₂ cols⌉·K + scales + R)
+/* docs/quantization.md, "Budgets, ties and effective bits": (b·(n−K·rows) + 32·K·rows + ⌈log₂ cols⌉·K + scales + R)
  * / n, R = 16·cols² for pca, a third of it for q, k and v. */
 static double rosaq_bits(const gq_quant_opts *q, const method_case *mc, int idx, int rows, int cols, int64_t kcols) {
     double n = (double)rows * cols, rot = strcmp(mc->rotation, "pca") ? 0 : 16.0 * cols * cols;

@@ -3,7 +3,7 @@
 # (with the tiny-a and tiny-b fixtures standing in for its scratch models, through the
 # config's own GLUEQ_MODEL_* variables, to keep this test near 30 s) run
 #   1. straight (glueq sweep),
-#   2. as 3 shards by the README's GNU parallel one-liner, then merged,
+#   2. as 3 shards by the GNU parallel one-liner of docs/sweeps.md, then merged,
 #   3. as a 3-task Slurm job array + merge job (examples/slurm/submit.sh) on a one-node
 #      cluster started here on localhost (munged, slurmctld, slurmd; config, state, logs
 #      and sockets in a temporary directory; proctrack/linuxproc, task/none, no cgroups),
@@ -69,7 +69,7 @@ same_results() { # DIR WHAT
 points=$(($(wc -l <"$tmp/straight/results.csv") - 1))
 [ "$points" -ge $SHARDS ] || fail "the straight run has only $points points"
 
-# ---- GNU parallel: the README's one-liner (N=3, out=$tmp/par) ----
+# ---- GNU parallel: the one-liner of docs/sweeps.md (N=3, out=$tmp/par) ----
 if command -v parallel >/dev/null; then
   (cd "$tmp" && N=$SHARDS out=par && parallel --halt now,fail=1 "$GLUEQ" sweep "$config" --out "$out/shard-{}" --shard {}/$N ::: $(seq 0 $((N - 1))) 2>"$tmp/par.log" &&
     "$GLUEQ" merge "$out" $(seq -f "$out/shard-%g" 0 $((N - 1))) 2>>"$tmp/par.log") || fail "GNU parallel: $(tail -3 "$tmp/par.log")"
