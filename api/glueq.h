@@ -145,6 +145,23 @@ typedef struct {
 void glueq_compare_paired(const int32_t *labels, const int32_t *pred_a, const int32_t *pred_b, int n,
                           glueq_compare_stats *out);
 
+typedef struct glueq_comparison glueq_comparison;
+
+/* Compares two result sets as `glueq compare A B [--task TASK]` does: a and b are RESULTS
+ * or RESULTS#POINT_ID, RESULTS a sweep's output directory or its results.json (with
+ * predictions.jsonl beside it); with a point id on both sides those two points are
+ * paired, with none every point id present in both (of task, unless task is NULL).
+ * *out is owned by the caller: glueq_comparison_free. */
+glueq_status glueq_compare(const char *a, const char *b, const char *task, glueq_comparison **out,
+                           glueq_error *err);
+/* The pairs as a JSON list in the order `glueq compare` prints them, each an object with
+ * task, point_id_a, point_id_b, description_a, description_b (the method, bits and budget
+ * of the command's A and B columns), n, correct_a, correct_b, only_a, only_b,
+ * accuracy_a, accuracy_b (fractions), diff, ci_low, ci_high and p (as in
+ * glueq_compare_stats); owned by c. */
+const char *glueq_comparison_json(const glueq_comparison *c);
+void glueq_comparison_free(glueq_comparison *c);
+
 #ifdef __cplusplus
 }
 #endif

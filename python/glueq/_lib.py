@@ -58,6 +58,10 @@ _SIGNATURES = {
     "glueq_sweep": (ctypes.c_int, [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_Error)]),
     "glueq_compare_paired": (None, [ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int32),
                                     ctypes.POINTER(ctypes.c_int32), ctypes.c_int, ctypes.POINTER(CompareStats)]),
+    "glueq_compare": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_P),
+                                     ctypes.POINTER(_Error)]),
+    "glueq_comparison_json": (ctypes.c_char_p, [_P]),
+    "glueq_comparison_free": (None, [_P]),
 }
 
 
