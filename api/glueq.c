@@ -366,12 +366,27 @@ glueq_status glueq_quantize(glueq_model *m, const char *const *args, const glueq
     return done(err, s, &e);
 }
 
-glueq_status glueq_sweep(const char *const *args, glueq_error *err) {
+/* The caller's progress callback, which takes the row as text. */
+typedef struct {
+    glueq_sweep_progress_fn fn;
+    void *ctx;
+} sweep_progress;
+
+static void sweep_point_done(void *ctx, int done, int total, const cJSON *row) {
+    const sweep_progress *p = ctx;
+    char *text = cJSON_PrintUnformatted(row);
+    if (text) p->fn(p->ctx, done, total, text);
+    free(text);
+}
+
+glueq_status glueq_sweep(const char *const *args, glueq_sweep_progress_fn progress, void *ctx,
+                         const volatile sig_atomic_t *stop, glueq_error *err) {
     gq_err e = {{0}};
     gq_args a;
     int argc = 0;
     while (args && args[argc]) argc++;
-    gq_sweep_opts o = {.n_shards = 1};
+    sweep_progress p = {progress, ctx};
+    gq_sweep_opts o = {.n_shards = 1, .stop = stop, .progress = progress ? sweep_point_done : NULL, .progress_ctx = &p};
     const char *config = NULL;
     gq_sweep_config *cfg = NULL;
     gq_status s = gq_args_parse(&a, gq_cli_sweep_groups, argc, (char **)args, &e);

@@ -27,6 +27,7 @@
 #ifndef GLUEQ_H
 #define GLUEQ_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -127,10 +128,20 @@ glueq_status glueq_quantize(glueq_model *m, const char *const *args, const glueq
                             const char *out, glueq_error *err);
 
 /* ---- sweeps ---- */
+/* Called on the sweep's thread after each point is journalled: the points journalled so
+ * far in this run, the points it has to run (done == total at the last), and the point's
+ * row as the journal holds it (a JSON object, valid during the call). It must not call
+ * glueq_evaluate, glueq_quantize or glueq_sweep, which wait for the sweep to end. */
+typedef void (*glueq_sweep_progress_fn)(void *ctx, int done, int total, const char *row);
+
 /* Runs a sweep as `glueq sweep ARGS` does: args (NULL-terminated) are CONFIG and any of
  * --out DIR, --resume, --shard i/N, --threads N, --cache-dir DIR. Its rows are in the
- * output directory's results.json (unsharded) and journal. */
-glueq_status glueq_sweep(const char *const *args, glueq_error *err);
+ * output directory's results.json (unsharded) and journal. progress may be NULL. stop,
+ * when not NULL, is read between points: once non-zero, the sweep ends after the point
+ * in flight with GLUEQ_ERR_INTERRUPTED, its journal ready for --resume, as the command
+ * does on SIGINT (the message reports the value as the signal number). */
+glueq_status glueq_sweep(const char *const *args, glueq_sweep_progress_fn progress, void *ctx,
+                         const volatile sig_atomic_t *stop, glueq_error *err);
 
 /* ---- paired comparison ---- */
 typedef struct {

@@ -15,6 +15,9 @@ errors raise glueq.Error with the command's one-line message. C work runs withou
 import ctypes
 import json
 import os
+import queue
+import signal
+import threading
 
 import numpy as np
 
@@ -313,14 +316,57 @@ def _journal_rows(out):
     return rows
 
 
-def sweep(config, out, resume=True, threads=None, shard=None, cache_dir=None):
+def _follow(events, progress, stop):
+    """Hands the sweep's points to progress on this thread until the sweep ends. The first
+    KeyboardInterrupt, or an exception of progress, asks the sweep to stop after the point
+    in flight and is returned once it has; a second KeyboardInterrupt is raised at once."""
+    raised = None
+    while True:
+        try:
+            try:
+                item = events.get(timeout=0.25)  # wakes for a Ctrl-C delivered to another thread
+            except queue.Empty:
+                continue
+            if item is None:
+                return raised
+            if progress is not None and raised is None:
+                done, total, row = item
+                progress(done, total, json.loads(row))
+        except BaseException as e:
+            if raised is not None and isinstance(e, KeyboardInterrupt):
+                raise
+            stop.value = signal.SIGINT
+            raised = raised or e
+
+
+def sweep(config, out, resume=True, threads=None, shard=None, cache_dir=None, progress=None):
     """Runs a sweep config into the directory out as `glueq sweep` does (continuing its
     journal when resume) and returns the rows: those of results.json, or of the journal
-    for a shard ("i/N")."""
+    for a shard ("i/N").
+
+    progress: called as progress(done, total, row) on the calling thread after each point,
+    with the points done so far in this run, the points it has to run and the point's row
+    (a dict, as the journal holds it); nothing is printed. KeyboardInterrupt (Ctrl-C), or
+    an exception of progress, stops the sweep after the point in flight, as Ctrl-C stops
+    `glueq sweep`, and is raised then; resume=True continues where it stopped."""
     args = [os.fsdecode(config)] + _flags(dict(out=os.fsdecode(out), resume=resume, threads=threads, shard=shard,
                                                 cache_dir=cache_dir))
-    err = _lib.new_error()
-    _lib.check(_lib.lib.glueq_sweep(_lib.argv(args), err), err)
+    stop, events, err, status = ctypes.c_int(0), queue.SimpleQueue(), _lib.new_error(), []
+    report = _lib.SWEEP_PROGRESS(lambda ctx, done, total, row: events.put((done, total, row)))
+
+    def run():  # on a thread of its own, so that this one takes Ctrl-C and runs progress
+        try:
+            status.append(_lib.lib.glueq_sweep(_lib.argv(args), report, None, ctypes.byref(stop), err))
+        finally:
+            events.put(None)
+
+    worker = threading.Thread(target=run, name="glueq.sweep", daemon=True)
+    worker.start()
+    raised = _follow(events, progress, stop)
+    worker.join()
+    if raised is not None:
+        raise raised
+    _lib.check(status[0], err)
     results = os.path.join(out, "results.json")
     if shard is None and os.path.exists(results):
         with open(results, encoding="utf-8") as f:

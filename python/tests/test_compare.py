@@ -14,8 +14,8 @@ from conftest import MLM_RTE, TINY_A, cli
 LIMIT = 48
 # glueq compare's line: task, A (description and id prefix), B, acc A (correct/n), acc B,
 # B-A [95% CI] in points, McNemar p.
-LINE = re.compile(r"^(\S+) +(.+?) ([0-9a-f]{8}) +(.+?) ([0-9a-f]{8}) +([\d.]+) \((\d+)/(\d+)\) +([\d.]+) \((\d+)/(\d+)\) "
-                  r"+([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\] +(\S+)")
+LINE = re.compile(r"^(\S+) +(.+?) ([0-9a-f]{8}) +(.+?) ([0-9a-f]{8}) +([\d.]+) \((\d+)/(\d+)\) "
+                  r"+([\d.]+) \((\d+)/(\d+)\) +([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\] +(\S+)")
 
 
 def sweep_config(out, model, limit=LIMIT):
@@ -36,7 +36,8 @@ def sweeps(tmp_path_factory):
     """The same grid on two models (so every point id pairs, with different predictions),
     and on fewer rows (other ids, other examples)."""
     tmp = tmp_path_factory.mktemp("cmp")
-    return {"a": cli_sweep(tmp, "a", MLM_RTE), "b": cli_sweep(tmp, "b", TINY_A), "short": cli_sweep(tmp, "short", TINY_A, 16)}
+    return {"a": cli_sweep(tmp, "a", MLM_RTE), "b": cli_sweep(tmp, "b", TINY_A),
+            "short": cli_sweep(tmp, "short", TINY_A, 16)}
 
 
 def cli_compare(*args):
