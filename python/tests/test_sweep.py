@@ -87,3 +87,12 @@ def test_an_exception_of_progress_stops_the_sweep_and_is_raised(tmp_path, refere
         glueq.sweep(config, out, progress=fail)
     assert 1 <= journalled(out) < N_POINTS
     assert without_time(glueq.sweep(config, out, resume=True)) == without_time(reference)
+
+
+def test_errors_raise_the_commands_message(tmp_path):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps(dict(CONFIG, data=str(tmp_path / "nodata"), output=str(tmp_path / "x"))))
+    with pytest.raises(glueq.Error) as e:
+        glueq.sweep(config, tmp_path / "out", progress=lambda *a: None)
+    rc, _, err = cli("sweep", str(config), "--out", str(tmp_path / "out"))
+    assert rc == 1 and err.strip() == "glueq: " + str(e.value)
