@@ -366,12 +366,27 @@ glueq_status glueq_quantize(glueq_model *m, const char *const *args, const glueq
     return done(err, s, &e);
 }
 
-glueq_status glueq_sweep(const char *const *args, glueq_error *err) {
+/* The caller's progress callback, which takes the row as text. */
+typedef struct {
+    glueq_sweep_progress_fn fn;
+    void *ctx;
+} sweep_progress;
+
+static void sweep_point_done(void *ctx, int done, int total, const cJSON *row) {
+    const sweep_progress *p = ctx;
+    char *text = cJSON_PrintUnformatted(row);
+    if (text) p->fn(p->ctx, done, total, text);
+    free(text);
+}
+
+glueq_status glueq_sweep(const char *const *args, glueq_sweep_progress_fn progress, void *ctx,
+                         const volatile sig_atomic_t *stop, glueq_error *err) {
     gq_err e = {{0}};
     gq_args a;
     int argc = 0;
     while (args && args[argc]) argc++;
-    gq_sweep_opts o = {.n_shards = 1};
+    sweep_progress p = {progress, ctx};
+    gq_sweep_opts o = {.n_shards = 1, .stop = stop, .progress = progress ? sweep_point_done : NULL, .progress_ctx = &p};
     const char *config = NULL;
     gq_sweep_config *cfg = NULL;
     gq_status s = gq_args_parse(&a, gq_cli_sweep_groups, argc, (char **)args, &e);
@@ -391,4 +406,67 @@ void glueq_compare_paired(const int32_t *labels, const int32_t *pred_a, const in
     gq_compare_stats cs;
     gq_compare_paired(labels, pred_a, pred_b, n, &cs);
     *out = (glueq_compare_stats){cs.n, cs.correct_a, cs.correct_b, cs.only_a, cs.only_b, cs.diff, cs.lo, cs.hi, cs.p};
+}
+
+struct glueq_comparison {
+    char *json;
+};
+
+/* One pair as the JSON object glueq_comparison_json describes. */
+static cJSON *pair_json(const gq_compare_pair *p) {
+    const gq_compare_stats *s = &p->stats;
+    double n = s->n ? s->n : 1;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "task", p->a->task);
+    cJSON_AddStringToObject(o, "point_id_a", p->a->id);
+    cJSON_AddStringToObject(o, "point_id_b", p->b->id);
+    cJSON_AddStringToObject(o, "description_a", p->a->desc);
+    cJSON_AddStringToObject(o, "description_b", p->b->desc);
+    const char *keys[] = {"n", "correct_a", "correct_b", "only_a", "only_b"};
+    const int counts[] = {s->n, s->correct_a, s->correct_b, s->only_a, s->only_b};
+    for (int i = 0; i < 5; i++) cJSON_AddNumberToObject(o, keys[i], counts[i]);
+    cJSON_AddNumberToObject(o, "accuracy_a", s->correct_a / n);
+    cJSON_AddNumberToObject(o, "accuracy_b", s->correct_b / n);
+    cJSON_AddNumberToObject(o, "diff", s->diff);
+    cJSON_AddNumberToObject(o, "ci_low", s->lo);
+    cJSON_AddNumberToObject(o, "ci_high", s->hi);
+    cJSON_AddNumberToObject(o, "p", s->p);
+    return o;
+}
+
+/* The pairs as a JSON list (NULL when out of memory). */
+static char *comparison_json(const gq_comparison *c) {
+    cJSON *list = cJSON_CreateArray();
+    for (int i = 0; list && i < c->n; i++) {
+        cJSON *o = pair_json(&c->pairs[i]);
+        if (!o || !cJSON_AddItemToArray(list, o)) cJSON_Delete(o), cJSON_Delete(list), list = NULL;
+    }
+    char *text = list ? cJSON_PrintUnformatted(list) : NULL;
+    cJSON_Delete(list);
+    return text;
+}
+
+glueq_status glueq_compare(const char *a, const char *b, const char *task, glueq_comparison **out,
+                           glueq_error *err) {
+    gq_err e = {{0}};
+    gq_comparison c = {0};
+    glueq_comparison *r = NULL;
+    *out = NULL;
+    gq_status s = a && b ? gq_compare_load(a, b, task, &c, &e)
+                         : gq_fail(&e, GQ_ERR_ARG, "compare needs two result sets A and B");
+    if (s == GQ_OK && (!(r = calloc(1, sizeof *r)) || !(r->json = comparison_json(&c)))) {
+        glueq_comparison_free(r), r = NULL;
+        s = gq_fail(&e, GQ_ERR_NOMEM, "out of memory");
+    }
+    gq_comparison_free(&c);
+    *out = r;
+    return done(err, s, &e);
+}
+
+const char *glueq_comparison_json(const glueq_comparison *c) { return c->json; }
+
+void glueq_comparison_free(glueq_comparison *c) {
+    if (!c) return;
+    free(c->json);
+    free(c);
 }

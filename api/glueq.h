@@ -27,6 +27,7 @@
 #ifndef GLUEQ_H
 #define GLUEQ_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -127,10 +128,20 @@ glueq_status glueq_quantize(glueq_model *m, const char *const *args, const glueq
                             const char *out, glueq_error *err);
 
 /* ---- sweeps ---- */
+/* Called on the sweep's thread after each point is journalled: the points journalled so
+ * far in this run, the points it has to run (done == total at the last), and the point's
+ * row as the journal holds it (a JSON object, valid during the call). It must not call
+ * glueq_evaluate, glueq_quantize or glueq_sweep, which wait for the sweep to end. */
+typedef void (*glueq_sweep_progress_fn)(void *ctx, int done, int total, const char *row);
+
 /* Runs a sweep as `glueq sweep ARGS` does: args (NULL-terminated) are CONFIG and any of
  * --out DIR, --resume, --shard i/N, --threads N, --cache-dir DIR. Its rows are in the
- * output directory's results.json (unsharded) and journal. */
-glueq_status glueq_sweep(const char *const *args, glueq_error *err);
+ * output directory's results.json (unsharded) and journal. progress may be NULL. stop,
+ * when not NULL, is read between points: once non-zero, the sweep ends after the point
+ * in flight with GLUEQ_ERR_INTERRUPTED, its journal ready for --resume, as the command
+ * does on SIGINT (the message reports the value as the signal number). */
+glueq_status glueq_sweep(const char *const *args, glueq_sweep_progress_fn progress, void *ctx,
+                         const volatile sig_atomic_t *stop, glueq_error *err);
 
 /* ---- paired comparison ---- */
 typedef struct {
@@ -144,6 +155,23 @@ typedef struct {
 /* `glueq compare`'s statistics of two prediction vectors against the same gold labels. */
 void glueq_compare_paired(const int32_t *labels, const int32_t *pred_a, const int32_t *pred_b, int n,
                           glueq_compare_stats *out);
+
+typedef struct glueq_comparison glueq_comparison;
+
+/* Compares two result sets as `glueq compare A B [--task TASK]` does: a and b are RESULTS
+ * or RESULTS#POINT_ID, RESULTS a sweep's output directory or its results.json (with
+ * predictions.jsonl beside it); with a point id on both sides those two points are
+ * paired, with none every point id present in both (of task, unless task is NULL).
+ * *out is owned by the caller: glueq_comparison_free. */
+glueq_status glueq_compare(const char *a, const char *b, const char *task, glueq_comparison **out,
+                           glueq_error *err);
+/* The pairs as a JSON list in the order `glueq compare` prints them, each an object with
+ * task, point_id_a, point_id_b, description_a, description_b (the method, bits and budget
+ * of the command's A and B columns), n, correct_a, correct_b, only_a, only_b,
+ * accuracy_a, accuracy_b (fractions), diff, ci_low, ci_high and p (as in
+ * glueq_compare_stats); owned by c. */
+const char *glueq_comparison_json(const glueq_comparison *c);
+void glueq_comparison_free(glueq_comparison *c);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,6 @@
 /* cmd_compare: `glueq compare`, over the paired statistics of experiment/compare.c. */
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
 #include "compare.h"
@@ -16,42 +15,26 @@ int gq_cmd_compare(const gq_args *args) {
     const char *const *pos = args->pos, *task = gq_args_get(args, "task");
     int fail_if_worse = gq_args_has(args, "fail-if-worse");
     gq_err err = {{0}};
-    gq_compare_side a, b;
-    gq_status st = gq_compare_side_load(pos[0], &a, &err);
-    if (st == GQ_OK) st = gq_compare_side_load(pos[1], &b, &err);
-    else memset(&b, 0, sizeof b);
-    if (st == GQ_OK && (!*a.want) != (!*b.want))
-        st = gq_fail(&err, GQ_ERR_ARG, "compare: give a #POINT_ID on both sides or on neither");
-    int rc = 0, pairs = 0;
+    gq_comparison c;
+    gq_status st = gq_compare_load(pos[0], pos[1], task, &c, &err);
+    int rc = 0;
     if (st == GQ_OK)
         printf("%-6s %-26s %-26s %-16s %-16s %-24s %s\n", "task", "A", "B", "acc A", "acc B", "B-A [95% CI]",
                "McNemar p");
-    for (int i = 0; st == GQ_OK && i < a.n; i++)
-        for (int j = 0; st == GQ_OK && j < b.n; j++) {
-            gq_compare_point *pa = &a.p[i], *pb = &b.p[j];
-            if (!*a.want && strcmp(pa->id, pb->id)) continue;
-            if (task && strcmp(pa->task, task)) continue;
-            if (strcmp(pa->task, pb->task) || pa->n != pb->n || memcmp(pa->labels, pb->labels, (size_t)pa->n * sizeof(int))) {
-                st = gq_fail(&err, GQ_ERR_ARG, "compare: %s (%s, %d examples) and %s (%s, %d examples) are not scored on the same examples",
-                             pa->id, pa->task, pa->n, pb->id, pb->task, pb->n);
-                break;
-            }
-            gq_compare_stats cs;
-            gq_compare_paired(pa->labels, pa->preds, pb->preds, pa->n, &cs);
-            char acc_a[32], acc_b[32], diff[48], da[192], db[192];
-            snprintf(acc_a, sizeof acc_a, "%.2f (%d/%d)", 100.0 * cs.correct_a / (cs.n ? cs.n : 1), cs.correct_a, cs.n);
-            snprintf(acc_b, sizeof acc_b, "%.2f (%d/%d)", 100.0 * cs.correct_b / (cs.n ? cs.n : 1), cs.correct_b, cs.n);
-            snprintf(diff, sizeof diff, "%+.2f [%+.2f, %+.2f]", 100 * cs.diff, 100 * cs.lo, 100 * cs.hi);
-            snprintf(da, sizeof da, "%s %.8s", pa->desc, pa->id);
-            snprintf(db, sizeof db, "%s %.8s", pb->desc, pb->id);
-            int worse = cs.p < 0.05 && 100 * cs.diff < -delta;
-            printf("%-6s %-26s %-26s %-16s %-16s %-24s %.4g%s\n", pa->task, da, db, acc_a, acc_b, diff, cs.p,
-                   worse ? "  B worse" : "");
-            if (worse && fail_if_worse) rc = GQ_COMPARE_WORSE;
-            pairs++;
-        }
-    if (st == GQ_OK && pairs == 0)
-        st = gq_fail(&err, GQ_ERR_ARG, "compare: no common points%s%s", task ? " for task " : "", task ? task : "");
-    gq_compare_side_free(&a), gq_compare_side_free(&b);
+    for (int i = 0; st == GQ_OK && i < c.n; i++) {
+        const gq_compare_point *pa = c.pairs[i].a, *pb = c.pairs[i].b;
+        const gq_compare_stats *cs = &c.pairs[i].stats;
+        char acc_a[32], acc_b[32], diff[48], da[192], db[192];
+        snprintf(acc_a, sizeof acc_a, "%.2f (%d/%d)", 100.0 * cs->correct_a / (cs->n ? cs->n : 1), cs->correct_a, cs->n);
+        snprintf(acc_b, sizeof acc_b, "%.2f (%d/%d)", 100.0 * cs->correct_b / (cs->n ? cs->n : 1), cs->correct_b, cs->n);
+        snprintf(diff, sizeof diff, "%+.2f [%+.2f, %+.2f]", 100 * cs->diff, 100 * cs->lo, 100 * cs->hi);
+        snprintf(da, sizeof da, "%s %.8s", pa->desc, pa->id);
+        snprintf(db, sizeof db, "%s %.8s", pb->desc, pb->id);
+        int worse = cs->p < 0.05 && 100 * cs->diff < -delta;
+        printf("%-6s %-26s %-26s %-16s %-16s %-24s %.4g%s\n", pa->task, da, db, acc_a, acc_b, diff, cs->p,
+               worse ? "  B worse" : "");
+        if (worse && fail_if_worse) rc = GQ_COMPARE_WORSE;
+    }
+    gq_comparison_free(&c);
     return st == GQ_OK ? rc : gq_cli_fail_run(&err);
 }

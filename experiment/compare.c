@@ -26,7 +26,7 @@ void gq_compare_paired(const int *labels, const int *pred_a, const int *pred_b, 
     free(ca), free(cb);
 }
 
-void gq_compare_side_free(gq_compare_side *s) {
+static void side_free(gq_compare_side *s) {
     for (int i = 0; i < s->n; i++) free(s->p[i].labels), free(s->p[i].preds);
     free(s->p), free(s->results), free(s->predictions);
 }
@@ -59,8 +59,9 @@ static gq_status int_array(const cJSON *a, int n, int **out, const char *path, i
     return GQ_OK;
 }
 
-/* Reads the rows of results.json and the predictions of the wanted points. */
-gq_status gq_compare_side_load(const char *spec, gq_compare_side *s, gq_err *err) {
+/* Reads spec's rows of results.json and the predictions of the wanted points into *s,
+ * owned by the caller (side_free), also on failure. */
+static gq_status side_load(const char *spec, gq_compare_side *s, gq_err *err) {
     memset(s, 0, sizeof *s);
     char *path = gq_strdup(spec);
     if (!path) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
@@ -140,4 +141,78 @@ gq_status gq_compare_side_load(const char *spec, gq_compare_side *s, gq_err *err
         if (s->p[i].n < 0)
             st = gq_fail(err, GQ_ERR_FORMAT, "%s: no predictions for point %s", s->predictions, s->p[i].id);
     return st;
+}
+
+/* B's points ordered by id, then by row. */
+static int cmp_by_id(const void *x, const void *y) {
+    const gq_compare_point *a = *(const gq_compare_point *const *)x, *b = *(const gq_compare_point *const *)y;
+    int c = strcmp(a->id, b->id);
+    return c ? c : (a > b) - (a < b);
+}
+
+/* The first of by_id[0..n) whose id is not below id. */
+static int first_with_id(const gq_compare_point *const *by_id, int n, const char *id) {
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(by_id[mid]->id, id) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Appends the pair (pa, pb) and its statistics to c->pairs (*cap allocated). */
+static gq_status add_pair(gq_comparison *c, int *cap, const gq_compare_point *pa, const gq_compare_point *pb,
+                          gq_err *err) {
+    if (strcmp(pa->task, pb->task) || pa->n != pb->n || memcmp(pa->labels, pb->labels, (size_t)pa->n * sizeof(int)))
+        return gq_fail(err, GQ_ERR_ARG, "compare: %s (%s, %d examples) and %s (%s, %d examples) are not scored on "
+                       "the same examples", pa->id, pa->task, pa->n, pb->id, pb->task, pb->n);
+    if (c->n == *cap) {
+        int grown = *cap ? 2 * *cap : 16;
+        gq_compare_pair *p = realloc(c->pairs, (size_t)grown * sizeof *p);
+        if (!p) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+        c->pairs = p, *cap = grown;
+    }
+    gq_compare_pair *p = &c->pairs[c->n++];
+    p->a = pa, p->b = pb;
+    gq_compare_paired(pa->labels, pa->preds, pb->preds, pa->n, &p->stats);
+    return GQ_OK;
+}
+
+/* Pairs each point of A (of task) with B's of its id, or with B's point when ids were
+ * given; B is searched sorted, so that large result sets pair in n log n. */
+static gq_status pair_points(gq_comparison *c, const char *task, gq_err *err) {
+    const gq_compare_side *a = &c->a, *b = &c->b;
+    const gq_compare_point **by_id = gq_malloc_array((size_t)b->n + 1, sizeof *by_id);
+    if (!by_id) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < b->n; j++) by_id[j] = &b->p[j];
+    qsort(by_id, (size_t)b->n, sizeof *by_id, cmp_by_id);
+    gq_status st = GQ_OK;
+    for (int i = 0, cap = 0; st == GQ_OK && i < a->n; i++) {
+        const gq_compare_point *pa = &a->p[i];
+        if (task && strcmp(pa->task, task)) continue;
+        int j = *a->want ? 0 : first_with_id(by_id, b->n, pa->id);
+        for (; st == GQ_OK && j < b->n && (*a->want || !strcmp(by_id[j]->id, pa->id)); j++)
+            st = add_pair(c, &cap, pa, by_id[j], err);
+    }
+    free(by_id);
+    return st;
+}
+
+gq_status gq_compare_load(const char *a, const char *b, const char *task, gq_comparison *c, gq_err *err) {
+    memset(c, 0, sizeof *c);
+    gq_status st = side_load(a, &c->a, err);
+    if (st == GQ_OK) st = side_load(b, &c->b, err);
+    if (st == GQ_OK && (!*c->a.want) != (!*c->b.want))
+        st = gq_fail(err, GQ_ERR_ARG, "compare: give a #POINT_ID on both sides or on neither");
+    if (st == GQ_OK) st = pair_points(c, task, err);
+    if (st == GQ_OK && c->n == 0)
+        st = gq_fail(err, GQ_ERR_ARG, "compare: no common points%s%s", task ? " for task " : "", task ? task : "");
+    return st;
+}
+
+void gq_comparison_free(gq_comparison *c) {
+    side_free(&c->a), side_free(&c->b);
+    free(c->pairs);
+    memset(c, 0, sizeof *c);
 }

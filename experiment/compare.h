@@ -44,10 +44,26 @@ typedef struct {
     gq_compare_point *p;
 } gq_compare_side;
 
-/* Reads spec (RESULTS or RESULTS#POINT_ID, RESULTS a sweep directory or its results.json)
- * into *s: the rows of results.json and the predictions of the wanted points. *s is owned
- * by the caller (gq_compare_side_free), also on failure. */
-gq_status gq_compare_side_load(const char *spec, gq_compare_side *s, gq_err *err);
-void gq_compare_side_free(gq_compare_side *s);
+/* One pair: a point of A, a point of B (owned by their sides) and B's statistics against A. */
+typedef struct {
+    const gq_compare_point *a, *b;
+    gq_compare_stats stats;
+} gq_compare_pair;
+
+/* Two result sets and their pairs, in A's row order (then B's for one id twice in B). */
+typedef struct {
+    gq_compare_side a, b;
+    int n;
+    gq_compare_pair *pairs;
+} gq_comparison;
+
+/* Reads specs a and b (RESULTS or RESULTS#POINT_ID, RESULTS a sweep directory or its
+ * results.json with predictions.jsonl beside it) and pairs their points: with a point id
+ * on both sides, those two points; with none, every point id present in both; only
+ * points of task when task is not NULL. Fails (GQ_ERR_ARG) when a point id is on one
+ * side only, a pair is not scored on the same examples, or nothing pairs. *c is owned by
+ * the caller (gq_comparison_free), also on failure. */
+gq_status gq_compare_load(const char *a, const char *b, const char *task, gq_comparison *c, gq_err *err);
+void gq_comparison_free(gq_comparison *c);
 
 #endif

@@ -407,12 +407,12 @@ typedef struct {
     uint8_t *done;  /* (n_points) journalled */
     task_state ts;
     double t0, busy, task_busy;
-    int n_run, task_run;
+    int n_run, n_todo, task_run;
     int last_flips; /* of the row journalled last, for the progress line */
-    const volatile sig_atomic_t *stop; /* the caller's stop request (NULL: none) */
+    const gq_sweep_opts *opts; /* the caller's stop request and progress callback */
 } sweep_run;
 
-static int stop_requested(const sweep_run *r) { return r->stop && *r->stop; }
+static int stop_requested(const sweep_run *r) { return r->opts->stop && *r->opts->stop; }
 
 static void sweep_run_free(sweep_run *r) {
     task_free(&r->ts);
@@ -450,12 +450,14 @@ static gq_status journal_start(sweep_run *r, int resume, const cJSON *info, gq_e
 }
 
 /* Journals a finished point's row (taking it and freeing it: the reports read the rows
- * back from the journal) and marks the point done. */
+ * back from the journal), marks the point done and reports it to the caller. */
 static gq_status record_row(sweep_run *r, const gq_sweep_point *pt, cJSON *row, gq_err *err) {
     gq_status st = row ? gq_journal_append(r->journal, row, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     if (st == GQ_OK) {
         r->last_flips = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "flips"));
         r->done[pt->index] = 1;
+        r->n_run++;
+        if (r->opts->progress) r->opts->progress(r->opts->progress_ctx, r->n_run, r->n_todo, row);
     }
     cJSON_Delete(row);
     return st;
@@ -496,7 +498,7 @@ static gq_status fp32_reference(sweep_run *r, int task, gq_err *err) {
             res.metrics.correct, res.metrics.total, secs);
     if (owned(r, fp)) {
         st = record_row(r, fp, make_row(cfg, fp, &r->ts, &res, NULL, secs), err);
-        r->n_run++, r->busy += secs;
+        r->busy += secs;
     }
     res.pred = NULL, res.logits = NULL; /* now owned by ts */
     gq_eval_result_free(&res);
@@ -531,7 +533,7 @@ static gq_status run_point(sweep_run *r, const gq_sweep_point *pt, gq_eval_resul
     gq_quant_session_restore(r->ts.session);
     *secs = gq_now() - t0;
     if (st == GQ_OK) st = record_row(r, pt, make_row(r->cfg, pt, &r->ts, res, &rep, *secs), err);
-    if (st == GQ_OK) r->n_run++, r->busy += *secs, r->task_busy += *secs, r->task_run++;
+    if (st == GQ_OK) r->busy += *secs, r->task_busy += *secs, r->task_run++;
     return st;
 }
 
@@ -539,7 +541,7 @@ static gq_status run_point(sweep_run *r, const gq_sweep_point *pt, gq_eval_resul
  * task's remaining points at its own pace (QNLI's dev set is 13x RTE's), later tasks' at
  * the mean pace so far. */
 static void report_progress(const sweep_run *r, const gq_sweep_point *pt, const gq_eval_result *res, double secs,
-                            const gq_sweep_point *const *rest, int n_rest, int n_todo) {
+                            const gq_sweep_point *const *rest, int n_rest) {
     char lab[400], el[32], eta[32];
     point_label(r->cfg, pt, lab, sizeof lab);
     int rem_task = 0, rem_other = 0;
@@ -547,7 +549,7 @@ static void report_progress(const sweep_run *r, const gq_sweep_point *pt, const 
         if (!r->done[rest[k]->index]) *(rest[k]->task == pt->task ? &rem_task : &rem_other) += 1;
     fmt_duration(gq_now() - r->t0, el, sizeof el);
     fmt_duration(r->task_busy / r->task_run * rem_task + r->busy / r->n_run * rem_other, eta, sizeof eta);
-    gq_info("sweep: [%d/%d] #%d %s: %.2f%% (%d/%d) flips %d | %.1f s | elapsed %s, ETA %s", r->n_run, n_todo,
+    gq_info("sweep: [%d/%d] #%d %s: %.2f%% (%d/%d) flips %d | %.1f s | elapsed %s, ETA %s", r->n_run, r->n_todo,
             pt->index, lab, 100 * res->metrics.accuracy, res->metrics.correct, res->metrics.total, r->last_flips,
             secs, el, eta);
 }
@@ -568,6 +570,7 @@ static gq_status run_points(sweep_run *r, gq_err *err) {
     int n_todo = 0, n_journalled = cJSON_GetArraySize(r->rows);
     const gq_sweep_point **todo = pending_points(r, &n_todo);
     if (!todo) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    r->n_todo = n_todo;
     if (n_journalled) gq_info("sweep: %s: %d points already journalled, %d to run", r->jpath, n_journalled, n_todo);
     else gq_info("sweep: %s: %d of %d points in shard %d/%d", r->cfg->name, n_todo, r->cfg->n_points, r->shard,
                  r->n_shards);
@@ -580,19 +583,19 @@ static gq_status run_points(sweep_run *r, gq_err *err) {
         gq_eval_result res = {0};
         double secs = 0;
         if ((st = run_point(r, pt, &res, &secs, err)) == GQ_OK)
-            report_progress(r, pt, &res, secs, todo + i + 1, n_todo - i - 1, n_todo);
+            report_progress(r, pt, &res, secs, todo + i + 1, n_todo - i - 1);
         gq_eval_result_free(&res);
     }
     free(todo);
     if (st == GQ_OK && stop_requested(r))
         st = gq_fail(err, GQ_ERR_INTERRUPTED, "%s: stopped by signal %d after %d points; continue with --resume",
-                     r->jpath, (int)*r->stop, r->n_run);
+                     r->jpath, (int)*r->opts->stop, r->n_run);
     return st;
 }
 
 gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_err *err) {
     const char *out = o->out ? o->out : cfg->output;
-    sweep_run r = {.cfg = cfg, .shard = o->shard, .n_shards = o->n_shards > 0 ? o->n_shards : 1, .stop = o->stop};
+    sweep_run r = {.cfg = cfg, .shard = o->shard, .n_shards = o->n_shards > 0 ? o->n_shards : 1, .opts = o};
     if (r.shard < 0 || r.shard >= r.n_shards)
         return gq_fail(err, GQ_ERR_ARG, "--shard %d/%d: need 0 <= i < N", r.shard, r.n_shards);
     r.threads = o->threads > 0 ? o->threads : cfg->threads;

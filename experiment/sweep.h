@@ -40,9 +40,15 @@ typedef struct {
     const char *cache_dir; /* overrides the config's "cache_dir" (NULL: the config's) */
     const volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop
                                           after the current point; NULL: never */
+    /* Called on the sweep's thread after each point is journalled, with the points
+     * journalled so far in this run, the points it has to run and the point's row (owned
+     * by the sweep, valid during the call); NULL: none. */
+    void (*progress)(void *ctx, int done, int total, const cJSON *row);
+    void *progress_ctx;
 } gq_sweep_opts;
 
-/* Runs the pending points of o's shard. GQ_ERR_INTERRUPTED when stopped by a signal. */
+/* Runs the pending points of o's shard. GQ_ERR_INTERRUPTED when stopped (*o->stop, reported
+ * as the signal number). */
 gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_err *err);
 
 /* Merges the journals found in inputs into out (see above). */

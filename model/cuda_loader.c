@@ -1,8 +1,9 @@
 /* cuda_loader: finds and loads the CUDA module (runner_impl.h). The module is opened with
  * RTLD_NODELETE: the CUDA runtime it links cannot be unloaded safely once a context exists,
  * and a command that opens several runners (a sweep's tasks) finds it already mapped. */
-#define _GNU_SOURCE /* RTLD_NODELETE */
+#define _GNU_SOURCE /* RTLD_NODELETE, dladdr1 */
 #include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,17 @@
 #include "runner_impl.h"
 
 #ifdef GQ_HAVE_CUDA
-/* The directory of the running executable, into dir; 0 when /proc/self/exe is unreadable. */
-static int exe_dir(char *dir, size_t n) {
-    ssize_t len = readlink("/proc/self/exe", dir, n - 1);
-    if (len <= 0) return 0;
+/* The directory of the object that holds this code, into dir, and whether it is a shared
+ * library (*library): the executable (glueq), or libglueq wherever a program loaded it
+ * from (python3's ctypes), so that the module is found beside the code it was built
+ * with. 0 when neither the loader nor /proc/self/exe can tell. */
+static int code_dir(char *dir, size_t n, int *library) {
+    Dl_info info;
+    struct link_map *map = NULL;
+    /* the executable's link map has the name "" */
+    *library = dladdr1((void *)code_dir, &info, (void **)&map, RTLD_DL_LINKMAP) && map && map->l_name[0];
+    ssize_t len = *library ? snprintf(dir, n, "%s", map->l_name) : readlink("/proc/self/exe", dir, n - 1);
+    if (len <= 0 || (size_t)len >= n) return 0;
     dir[len] = '\0';
     char *slash = strrchr(dir, '/');
     if (!slash) return 0;
@@ -22,16 +30,18 @@ static int exe_dir(char *dir, size_t n) {
     return 1;
 }
 
-/* Beside the executable (a build tree, a bundle), else where `cmake --install` puts it
- * relative to the executable (GQ_CUDA_MODULE_REL: bin/ -> lib/glueq/, any prefix). */
+/* Beside the code (a build tree, a bundle), else where `cmake --install` puts it relative
+ * to the code: GQ_CUDA_MODULE_REL from the executable (bin/ -> lib/glueq/, any prefix),
+ * glueq/ from libglueq (LIBDIR -> LIBDIR/glueq). */
 static gq_status find_installed(char *path, size_t n, gq_err *err) {
     char dir[4096], installed[4300];
-    if (!exe_dir(dir, sizeof dir))
-        return gq_fail(err, GQ_ERR_IO, "device cuda: cannot read /proc/self/exe to find %s (set GLUEQ_CUDA_MODULE)",
-                       GQ_CUDA_MODULE_FILE);
+    int library;
+    if (!code_dir(dir, sizeof dir, &library))
+        return gq_fail(err, GQ_ERR_IO, "device cuda: cannot tell where glueq's code was loaded from to find %s (set "
+                       "GLUEQ_CUDA_MODULE)", GQ_CUDA_MODULE_FILE);
     snprintf(path, n, "%s/%s", dir, GQ_CUDA_MODULE_FILE);
     if (gq_file_exists(path)) return GQ_OK;
-    snprintf(installed, sizeof installed, "%s/%s/%s", dir, GQ_CUDA_MODULE_REL, GQ_CUDA_MODULE_FILE);
+    snprintf(installed, sizeof installed, "%s/%s/%s", dir, library ? "glueq" : GQ_CUDA_MODULE_REL, GQ_CUDA_MODULE_FILE);
     if (gq_file_exists(installed)) {
         snprintf(path, n, "%s", installed);
         return GQ_OK;

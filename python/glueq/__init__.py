@@ -15,6 +15,9 @@ errors raise glueq.Error with the command's one-line message. C work runs withou
 import ctypes
 import json
 import os
+import queue
+import signal
+import threading
 
 import numpy as np
 
@@ -228,21 +231,29 @@ def load(model):
 
 
 class Comparison:
-    """`glueq compare`'s paired statistics of B against A on the same examples: n,
-    correct_a, correct_b, only_a, only_b (examples only that side gets right), diff
+    """`glueq compare`'s paired statistics of B against A on the same examples: task,
+    point_id_a and point_id_b, description_a and description_b (method, bits and budget, as
+    the command's A and B columns; None for two Results), n, correct_a, correct_b,
+    accuracy_a, accuracy_b, only_a, only_b (examples only that side gets right), diff
     (accuracy B - accuracy A), ci (its paired-bootstrap 95% interval) and p (exact McNemar)."""
 
-    def __init__(self, s):
-        self.n, self.correct_a, self.correct_b = s.n, s.correct_a, s.correct_b
-        self.only_a, self.only_b, self.diff, self.ci, self.p = s.only_a, s.only_b, s.diff, (s.lo, s.hi), s.p
+    def __init__(self, values):
+        self._values = dict(values)
+        for key, value in values.items():
+            setattr(self, key, value)
+        self.ci = (values["ci_low"], values["ci_high"])
+
+    def to_dict(self):
+        """The statistics as a dict (ci as ci_low and ci_high)."""
+        return dict(self._values)
 
     def __repr__(self):
-        return (f"glueq.Comparison(n={self.n}, correct_a={self.correct_a}, correct_b={self.correct_b}, "
-                f"diff={self.diff:+.4f}, ci=({self.ci[0]:+.4f}, {self.ci[1]:+.4f}), p={self.p:.4g})")
+        return (f"glueq.Comparison(task={self.task!r}, a={self.point_id_a!r}, b={self.point_id_b!r}, n={self.n}, "
+                f"correct_a={self.correct_a}, correct_b={self.correct_b}, diff={self.diff:+.4f}, "
+                f"ci=({self.ci[0]:+.4f}, {self.ci[1]:+.4f}), p={self.p:.4g})")
 
 
-def compare(a, b):
-    """Paired comparison of two Results of the same task and split (B against A)."""
+def _compare_results(a, b):
     if a.task != b.task or a.split != b.split or not np.array_equal(a.labels, b.labels):
         raise Error(f"compare: {a.point_id} ({a.task} {a.split}, {len(a.labels)} examples) and {b.point_id} "
                     f"({b.task} {b.split}, {len(b.labels)} examples) are not scored on the same examples")
@@ -250,9 +261,39 @@ def compare(a, b):
         raise Error(f"compare: {a.task} {a.split} has no labels")
     arrays = [np.ascontiguousarray(x, dtype=np.int32) for x in (a.labels, a.predictions, b.predictions)]
     ptrs = [x.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)) for x in arrays]
-    stats = _lib.CompareStats()
-    _lib.lib.glueq_compare_paired(*ptrs, len(arrays[0]), ctypes.byref(stats))
-    return Comparison(stats)
+    s = _lib.CompareStats()
+    _lib.lib.glueq_compare_paired(*ptrs, len(arrays[0]), ctypes.byref(s))
+    n = max(s.n, 1)
+    return Comparison(dict(task=a.task, point_id_a=a.point_id, point_id_b=b.point_id, description_a=None,
+                           description_b=None, n=s.n, correct_a=s.correct_a, correct_b=s.correct_b, only_a=s.only_a,
+                           only_b=s.only_b, accuracy_a=s.correct_a / n, accuracy_b=s.correct_b / n, diff=s.diff,
+                           ci_low=s.lo, ci_high=s.hi, p=s.p))
+
+
+def _compare_paths(a, b, task):
+    handle, err = ctypes.c_void_p(), _lib.new_error()
+    task = None if task is None else str(task).encode()
+    _lib.check(_lib.lib.glueq_compare(os.fsencode(a), os.fsencode(b), task, ctypes.byref(handle), err), err)
+    try:
+        return [Comparison(v) for v in json.loads(_lib.lib.glueq_comparison_json(handle).decode())]
+    finally:
+        _lib.lib.glueq_comparison_free(handle)
+
+
+def compare(a, b, task=None):
+    """Paired comparison of B against A, as `glueq compare` does.
+
+    Two Results of the same task and split give one Comparison. Two result paths give a
+    list of Comparisons, one per pair in the command's order: each path is RESULTS or
+    RESULTS#POINT_ID, RESULTS a sweep's output directory or its results.json (with
+    predictions.jsonl beside it); with a point id on both sides those two points, with
+    none every point id present in both (of task, when given)."""
+    if isinstance(a, Result) and isinstance(b, Result):
+        return _compare_results(a, b)
+    if isinstance(a, (str, bytes, os.PathLike)) and isinstance(b, (str, bytes, os.PathLike)):
+        return _compare_paths(a, b, task)
+    raise Error(f"compare: two Results or two result paths are needed, not {type(a).__name__} and "
+                f"{type(b).__name__}")
 
 
 class Rows(list):
@@ -275,14 +316,57 @@ def _journal_rows(out):
     return rows
 
 
-def sweep(config, out, resume=True, threads=None, shard=None, cache_dir=None):
+def _follow(events, progress, stop):
+    """Hands the sweep's points to progress on this thread until the sweep ends. The first
+    KeyboardInterrupt, or an exception of progress, asks the sweep to stop after the point
+    in flight and is returned once it has; a second KeyboardInterrupt is raised at once."""
+    raised = None
+    while True:
+        try:
+            try:
+                item = events.get(timeout=0.25)  # wakes for a Ctrl-C delivered to another thread
+            except queue.Empty:
+                continue
+            if item is None:
+                return raised
+            if progress is not None and raised is None:
+                done, total, row = item
+                progress(done, total, json.loads(row))
+        except BaseException as e:
+            if raised is not None and isinstance(e, KeyboardInterrupt):
+                raise
+            stop.value = signal.SIGINT
+            raised = raised or e
+
+
+def sweep(config, out, resume=True, threads=None, shard=None, cache_dir=None, progress=None):
     """Runs a sweep config into the directory out as `glueq sweep` does (continuing its
     journal when resume) and returns the rows: those of results.json, or of the journal
-    for a shard ("i/N")."""
+    for a shard ("i/N").
+
+    progress: called as progress(done, total, row) on the calling thread after each point,
+    with the points done so far in this run, the points it has to run and the point's row
+    (a dict, as the journal holds it); nothing is printed. KeyboardInterrupt (Ctrl-C), or
+    an exception of progress, stops the sweep after the point in flight, as Ctrl-C stops
+    `glueq sweep`, and is raised then; resume=True continues where it stopped."""
     args = [os.fsdecode(config)] + _flags(dict(out=os.fsdecode(out), resume=resume, threads=threads, shard=shard,
                                                 cache_dir=cache_dir))
-    err = _lib.new_error()
-    _lib.check(_lib.lib.glueq_sweep(_lib.argv(args), err), err)
+    stop, events, err, status = ctypes.c_int(0), queue.SimpleQueue(), _lib.new_error(), []
+    report = _lib.SWEEP_PROGRESS(lambda ctx, done, total, row: events.put((done, total, row)))
+
+    def run():  # on a thread of its own, so that this one takes Ctrl-C and runs progress
+        try:
+            status.append(_lib.lib.glueq_sweep(_lib.argv(args), report, None, ctypes.byref(stop), err))
+        finally:
+            events.put(None)
+
+    worker = threading.Thread(target=run, name="glueq.sweep", daemon=True)
+    worker.start()
+    raised = _follow(events, progress, stop)
+    worker.join()
+    if raised is not None:
+        raise raised
+    _lib.check(status[0], err)
     results = os.path.join(out, "results.json")
     if shard is None and os.path.exists(results):
         with open(results, encoding="utf-8") as f:

@@ -32,6 +32,7 @@ class CompareStats(ctypes.Structure):
 
 
 PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+SWEEP_PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_char_p)
 
 _P = ctypes.c_void_p
 _SIGNATURES = {
@@ -55,9 +56,14 @@ _SIGNATURES = {
     "glueq_result_free": (None, [_P]),
     "glueq_quantize": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(Tensor), ctypes.c_int,
                                       ctypes.c_char_p, ctypes.POINTER(_Error)]),
-    "glueq_sweep": (ctypes.c_int, [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_Error)]),
+    "glueq_sweep": (ctypes.c_int, [ctypes.POINTER(ctypes.c_char_p), SWEEP_PROGRESS, _P, ctypes.POINTER(ctypes.c_int),
+                                   ctypes.POINTER(_Error)]),
     "glueq_compare_paired": (None, [ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int32),
                                     ctypes.POINTER(ctypes.c_int32), ctypes.c_int, ctypes.POINTER(CompareStats)]),
+    "glueq_compare": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_P),
+                                     ctypes.POINTER(_Error)]),
+    "glueq_comparison_json": (ctypes.c_char_p, [_P]),
+    "glueq_comparison_free": (None, [_P]),
 }
 
 
