@@ -162,8 +162,8 @@ typedef struct {
 
 static void task_free(task_state *ts) {
     gq_quant_scores_free(ts->scores);
+    gq_quant_session_free(ts->session); /* before the rows it may run */
     gq_calib_source_free(ts->calib);
-    gq_quant_session_free(ts->session);
     gq_eval_task_free(&ts->ev);
     free(ts->ref_pred), free(ts->ref_logits);
     memset(ts, 0, sizeof *ts);
