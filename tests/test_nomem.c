@@ -325,7 +325,7 @@ typedef struct {
  * with the output directory. */
 static void test_writer(gq_test_ctx *t, const char *name, int prefix_dir, unsigned flags, gq_nomem_fn fn,
                         const cJSON *rows) {
-    cJSON *header = cJSON_Parse("{\"name\": \"nomem\", \"tasks\": [\"rte\", \"mrpc\"]}");
+    cJSON *header = cJSON_Parse("{\"name\": \"nomem\", \"tasks\": [\"rte\", \"mrpc\"], \"n_points\": 8}");
     char ref_name[64], run_name[64];
     snprintf(ref_name, sizeof ref_name, "%s-ref", name), snprintf(run_name, sizeof run_name, "%s-run", name);
     char *ref_dir = tmp_subdir(ref_name), *dir = tmp_subdir(run_name);

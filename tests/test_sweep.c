@@ -320,8 +320,8 @@ static void test_journal(gq_test_ctx *t) {
              "the truncated line was not replaced by the new row");
     cJSON_Delete(rows), cJSON_Delete(h2), cJSON_Delete(hdr);
     /* corruption that is not a truncated tail is an error naming the line */
-    write_text(path, "glueq-journal 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {}\n{\"point_id\":\"x\"}\n"
-                     "garbage\n");
+    write_text(path, "glueq-journal 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {\"n_points\":1}\n"
+                     "{\"point_id\":\"x\",\"index\":0}\ngarbage\n");
     GQ_CHECK(t, gq_journal_read(path, h, NULL, NULL, &err) == GQ_ERR_FORMAT && strstr(err.msg, "line 3"),
              "corrupt row: %s", err.msg);
     write_text(path, "not a journal\n");
