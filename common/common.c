@@ -97,22 +97,32 @@ static int same_key(const repeat_item *x, const repeat_item *y) {
     return x->len == y->len && (!x->len || memcmp(x->key, y->key, x->len) == 0);
 }
 
-int gq_first_repeat(int n, gq_key_fn key, const void *ctx, int *earlier, uint64_t *compares) {
-    if (n < 2) return -1;
-    repeat_item *v = gq_malloc_array((size_t)n, sizeof *v);
-    if (!v) return -2;
+int gq_mark_repeats(int n, gq_key_fn key, const void *ctx, int *first, uint64_t *compares) {
+    repeat_item *v = gq_malloc_array(n > 0 ? (size_t)n : 1, sizeof *v);
+    if (!v) return -1;
     for (int i = 0; i < n; i++) {
         size_t len = 0;
         const void *k = key(ctx, i, &len);
         v[i] = (repeat_item){k, len, i, compares};
     }
     qsort(v, (size_t)n, sizeof *v, cmp_repeat);
-    int found = -1;
-    for (int first = 0, i = 1; i < n; i++) {
-        if (!same_key(&v[first], &v[i])) first = i;
-        else if (i == first + 1 && (found < 0 || v[i].pos < found)) found = v[i].pos, *earlier = v[first].pos;
+    for (int g = 0, i = 0; i < n; i++) {
+        if (!same_key(&v[g], &v[i])) g = i;
+        first[v[i].pos] = v[g].pos;
     }
     free(v);
+    return 0;
+}
+
+int gq_first_repeat(int n, gq_key_fn key, const void *ctx, int *earlier, uint64_t *compares) {
+    int *first = gq_malloc_array(n > 0 ? (size_t)n : 1, sizeof *first), found = -1;
+    if (!first || gq_mark_repeats(n, key, ctx, first, compares) != 0) {
+        free(first);
+        return -2;
+    }
+    for (int i = 0; i < n && found < 0; i++)
+        if (first[i] != i) found = i, *earlier = first[i];
+    free(first);
     return found;
 }
 

@@ -111,6 +111,18 @@ static void test_config_errors(gq_test_ctx *t) {
                  "sarqc.saliency: quantizer: sarqc saliency 'x'");
     expect_error(t, ", \"sarqc\": {\"lambda\": 1}", "sarqc: applies to gptq and awq-scale quantizers");
     expect_error(t, ", \"seeds\": [1, 1]", "seeds[1]: 1 listed twice");
+    expect_error(t, ", \"budgets\": {\"k\": [1, 2, 3, 2, 1]}", "budgets.k[3]: repeats an earlier budget");
+    /* 20^4 combinations of quantizer options: refused before any is built */
+    char combos[1024], twenty[256] = "";
+    for (int i = 0; i < 20; i++) snprintf(twenty + strlen(twenty), sizeof twenty - strlen(twenty), "%s%d", i ? "," : "", i);
+    snprintf(combos, sizeof combos,
+             ", \"quantizer\": {\"algorithm\": \"gptq\", \"damp\": [%s], \"act_order\": [true,false,true,false,true,"
+             "false,true,false,true,false,true,false,true,false,true,false,true,false,true,false]}, \"sarqc\": "
+             "{\"lambda\": [%s], \"saliency\": [\"none\",\"svd\",\"awq\",\"spqr\",\"magnitude\",\"none\",\"svd\","
+             "\"awq\",\"spqr\",\"magnitude\",\"none\",\"svd\",\"awq\",\"spqr\",\"magnitude\",\"none\",\"svd\",\"awq\","
+             "\"spqr\",\"magnitude\"]}",
+             twenty, twenty);
+    expect_error(t, combos, "quantizer: 160000 combinations of options, more than the limit of 100000");
     c = NULL;
     GQ_CHECK(t, gq_sweep_config_parse("{\"name\": \"t\", \"name\": \"u\"}", "configs/x.json", &c, &err) == GQ_ERR_ARG &&
                     strstr(err.msg, "configs/x.json: name: duplicate key"),
@@ -126,6 +138,68 @@ static void test_config_errors(gq_test_ctx *t) {
     GQ_CHECK(t, gq_sweep_config_parse("{\"name\": \"t\",\n \"data\": }", "configs/y.json", &c, &err) != GQ_OK,
              "invalid JSON accepted");
     GQ_CHECK(t, strstr(err.msg, "configs/y.json: invalid JSON at line 2") != NULL, "JSON error: '%s'", err.msg);
+}
+
+/* ---- hostile sizes: the checks for repeats cost n log n, not n^2 ---- */
+
+/* before, then n items (item_fmt with the item's number), comma-separated, then after. */
+static char *big_config(const char *before, const char *item_fmt, int n, const char *after) {
+    size_t cap = strlen(before) + strlen(after) + (size_t)n * (strlen(item_fmt) + 12) + 1, len = 0;
+    char *text = malloc(cap);
+    if (!text) abort();
+    len += (size_t)snprintf(text, cap, "%s", before);
+    for (int i = 0; i < n; i++) {
+        if (i) text[len++] = ',';
+        len += (size_t)snprintf(text + len, cap - len, item_fmt, i);
+    }
+    snprintf(text + len, cap - len, "%s", after);
+    return text;
+}
+
+/* The comparisons gq_sweep_config_parse_counted makes on n items; *accepted says whether
+ * it took the config. */
+static uint64_t count_compares(const char *before, const char *item_fmt, int n, const char *after, int *accepted) {
+    char *text = big_config(before, item_fmt, n, after);
+    gq_sweep_config *c = NULL;
+    gq_err err = {{0}};
+    uint64_t compares = 0;
+    *accepted = gq_sweep_config_parse_counted(text, "configs/big.json", &c, &compares, &err) == GQ_OK;
+    gq_sweep_config_free(c);
+    free(text);
+    return compares;
+}
+
+/* With n and 2n items, sorting makes 2 (1 + 1/log2 n) ~ 2.1 times the comparisons;
+ * quadratic checks would make 4. */
+#define HOSTILE_MAX_RATIO 2.5
+static void expect_linear(gq_test_ctx *t, const char *what, const char *before, const char *item_fmt, int n,
+                          const char *after, int want_accepted) {
+    int ok1 = 0, ok2 = 0;
+    uint64_t c1 = count_compares(before, item_fmt, n, after, &ok1), c2 = count_compares(before, item_fmt, 2 * n, after, &ok2);
+    printf("%s: %d items, %llu comparisons; %d items, %llu\n", what, n, (unsigned long long)c1, 2 * n,
+           (unsigned long long)c2);
+    GQ_CHECK(t, ok1 == want_accepted && ok2 == want_accepted, "%s: accepted %d and %d, want %d", what, ok1, ok2,
+             want_accepted);
+    GQ_CHECK(t, c1 > 0 && (double)c2 <= HOSTILE_MAX_RATIO * (double)c1,
+             "%s: comparisons grow from %llu to %llu for twice the items (more than %.1fx)", what,
+             (unsigned long long)c1, (unsigned long long)c2, HOSTILE_MAX_RATIO);
+}
+
+#define HEAD "{\"name\": \"t\", \"data\": \"/d\", \"tasks\": [\"rte\"], \"bits\": [4], \"output\": \"/o\", "
+static void test_config_sizes(gq_test_ctx *t) {
+    /* a grid of GQ_SWEEP_MAX_POINTS points: the FP32 point and one per budget */
+    expect_linear(t, "budgets and point ids",
+                  HEAD "\"models\": {\"rte\": \"/m\"}, \"methods\": [\"magnitude\"], \"budgets\": {\"k\": [",
+                  "1%d", GQ_SWEEP_MAX_POINTS / 2 - 1, "]}}", 1);
+    expect_linear(t, "seeds",
+                  HEAD "\"models\": {\"rte\": \"/m\"}, \"methods\": [\"uniform\"], \"seeds\": [", "%d",
+                  GQ_SWEEP_MAX_POINTS, "]}", 1);
+    expect_linear(t, "keys of models (refused: not tasks)", HEAD "\"methods\": [\"uniform\"], \"models\": {",
+                  "\"m%d\": \"/m\"", GQ_SWEEP_MAX_POINTS, "}}", 0);
+    expect_linear(t, "keys of method_options.svd (refused: not options)",
+                  HEAD "\"models\": {\"rte\": \"/m\"}, \"methods\": [\"svd\"], \"budgets\": {\"k\": [1]}, "
+                       "\"method_options\": {\"svd\": {",
+                  "\"o%d\": 1", GQ_SWEEP_MAX_POINTS, "}}}", 0);
 }
 
 static void test_env(gq_test_ctx *t) {
@@ -730,6 +804,7 @@ int main(int argc, char **argv) {
     gq_test_init(&t, argc, argv);
     gq_test_tmpdir(&t, "gq_test_sweep", g_tmp, sizeof g_tmp);
     test_config_errors(&t);
+    test_config_sizes(&t);
     test_env(&t);
     test_grid(&t);
     test_ids(&t);
