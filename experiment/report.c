@@ -56,32 +56,45 @@ static int cmp_index(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int gq_report_sort_rows(cJSON *rows) {
+static const void *row_point_id(const void *v, int i, size_t *len) {
+    const char *id = str(((cJSON *const *)v)[i], "point_id");
+    *len = strlen(id);
+    return id;
+}
+
+int gq_report_sort_rows(cJSON *rows, uint64_t *compares) {
     int n = cJSON_GetArraySize(rows), dropped = 0;
     if (n == 0) return 0;
     cJSON **v = gq_malloc_array((size_t)n, sizeof *v);
-    if (!v) return -1;
+    int *first = gq_malloc_array((size_t)n, sizeof *first);
+    if (!v || !first) {
+        free(v), free(first);
+        return -1;
+    }
     n = 0;
     for (cJSON *c = rows->child; c; c = c->next) v[n++] = c;
     /* stable for equal indices: qsort is not, so ties are rare repeats (dropped below) */
     qsort(v, (size_t)n, sizeof *v, cmp_index);
+    if (gq_mark_repeats(n, row_point_id, v, first, compares) != 0) {
+        free(v), free(first);
+        return -1;
+    }
     int m = 0;
     for (int i = 0; i < n; i++) {
-        int dup = 0;
-        for (int j = 0; j < m && !dup; j++) dup = strcmp(str(v[j], "point_id"), str(v[i], "point_id")) == 0;
-        if (dup) {
-            cJSON_Delete(v[i]);
-            dropped++;
-        } else {
+        if (first[i] == i) {
             v[m++] = v[i];
+            continue;
         }
+        v[i]->next = v[i]->prev = NULL; /* cJSON_Delete frees an item's later siblings too */
+        cJSON_Delete(v[i]);
+        dropped++;
     }
     for (int i = 0; i < m; i++) {
         v[i]->prev = i ? v[i - 1] : v[m - 1];
         v[i]->next = i + 1 < m ? v[i + 1] : NULL;
     }
     rows->child = m ? v[0] : NULL;
-    free(v);
+    free(v), free(first);
     return dropped;
 }
 

@@ -620,7 +620,7 @@ gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_er
         r.rows = NULL;
         st = gq_journal_read(r.jpath, NULL, NULL, &r.rows, err);
     }
-    if (st == GQ_OK && r.n_shards == 1 && gq_report_sort_rows(r.rows) < 0)
+    if (st == GQ_OK && r.n_shards == 1 && gq_report_sort_rows(r.rows, NULL) < 0)
         st = gq_fail(err, GQ_ERR_NOMEM, "sweep: out of memory while sorting the rows");
     if (st == GQ_OK && r.n_shards == 1) {
         cJSON *prov = final_provenance(cfg->hash, r.runs, cfg->canonical, r.rows);
@@ -694,7 +694,7 @@ gq_status gq_sweep_merge(const char *out, const char *const *inputs, int n_input
     }
     if (st == GQ_OK && !config) st = gq_fail(err, GQ_ERR_ARG, "merge: no journals given");
     if (st == GQ_OK) {
-        int dropped = gq_report_sort_rows(rows), have = cJSON_GetArraySize(rows);
+        int dropped = gq_report_sort_rows(rows, NULL), have = cJSON_GetArraySize(rows);
         if (dropped < 0) st = gq_fail(err, GQ_ERR_NOMEM, "merge: out of memory while sorting the rows");
         else gq_info("merge: %d journals, %d points%s", n_files, have, dropped ? " (repeated points dropped)" : "");
         if (st == GQ_OK && have != n_points && !partial)

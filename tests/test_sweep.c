@@ -424,6 +424,38 @@ static void test_fidelity(gq_test_ctx *t) {
     GQ_CHECK(t, fabs(kl - 1000) < 1e-6, "kl of extreme logits %.10g, want 1000", kl);
 }
 
+/* n rows, point i+1 at index i+1 with every fourth repeated at its index (a merge of
+ * overlapping shards): the rows dropped and the comparisons the check for repeats made. */
+static uint64_t sort_rows_compares(int n, int *dropped) {
+    cJSON *rows = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        char id[17];
+        int point = i % 4 == 3 ? i - 1 : i;
+        snprintf(id, sizeof id, "%016x", point);
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "point_id", id);
+        cJSON_AddNumberToObject(r, "index", point);
+        cJSON_AddItemToArray(rows, r);
+    }
+    uint64_t compares = 0;
+    *dropped = gq_report_sort_rows(rows, &compares);
+    cJSON_Delete(rows);
+    return compares;
+}
+
+/* Sorting a merge of 100,000 rows (the grid's limit) costs n log n comparisons: twice
+ * the rows, about 2.1 times the work (HOSTILE_MAX_RATIO). */
+static void test_sort_rows_size(gq_test_ctx *t) {
+    int d1 = 0, d2 = 0, n = GQ_SWEEP_MAX_POINTS / 2;
+    uint64_t c1 = sort_rows_compares(n, &d1), c2 = sort_rows_compares(2 * n, &d2);
+    printf("sorting rows: %d rows, %llu comparisons; %d rows, %llu\n", n, (unsigned long long)c1, 2 * n,
+           (unsigned long long)c2);
+    GQ_CHECK(t, d1 == n / 4 && d2 == n / 2, "dropped %d and %d repeated rows, want %d and %d", d1, d2, n / 4, n / 2);
+    GQ_CHECK(t, c1 > 0 && (double)c2 <= HOSTILE_MAX_RATIO * (double)c1,
+             "sorting rows: comparisons grow from %llu to %llu for twice the rows", (unsigned long long)c1,
+             (unsigned long long)c2);
+}
+
 static void test_reports(gq_test_ctx *t) {
     char *dir = tmp_path("report");
     gq_err err = {{0}};
@@ -433,7 +465,7 @@ static void test_reports(gq_test_ctx *t) {
     cJSON_AddItemToArray(rows, fake_row("aaaaaaaaaaaaaaaa", 0, "mrpc", "fp32", 0, 4));
     cJSON_AddItemToArray(rows, fake_row("bbbbbbbbbbbbbbbb", 1, "mrpc", "uniform", 0, 2));
     cJSON_AddItemToArray(rows, fake_row("aaaaaaaaaaaaaaaa", 0, "mrpc", "fp32", 0, 4));
-    GQ_CHECK(t, gq_report_sort_rows(rows) == 1, "one repeated row should be dropped");
+    GQ_CHECK(t, gq_report_sort_rows(rows, NULL) == 1, "one repeated row should be dropped");
     GQ_CHECK(t, cJSON_GetArraySize(rows) == 3, "%d rows after sort", cJSON_GetArraySize(rows));
     cJSON *cfg = cJSON_CreateObject(), *prov = cJSON_CreateObject();
     cJSON_AddStringToObject(cfg, "name", "unit");
@@ -812,6 +844,7 @@ int main(int argc, char **argv) {
     test_journal(&t);
     test_fidelity(&t);
     test_reports(&t);
+    test_sort_rows_size(&t);
     test_compare(&t);
     test_end_to_end(&t);
     return gq_test_done(&t);
