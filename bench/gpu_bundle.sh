@@ -22,6 +22,8 @@ build=${BUILD:-$root/build/gpu-bundle} march=${MARCH:-x86-64-v3}
 # glibc, the compiler's runtime and the CUDA libraries come from the machine that runs it
 SYSTEM_LIBS='^(linux-vdso|ld-linux|libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|libcuda|libcudart|libcublas|libcublasLt)\.'
 
+mkdir -p "$(dirname "$build")" # the log beside the build directory, in build/ of a fresh clone too
+
 # DT_RPATH (not RUNPATH) so that the bundled libraries' own dependencies are found there too
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGLUEQ_CUDA=ON -DGLUEQ_NATIVE=OFF \
   -DCMAKE_C_FLAGS="-march=$march" '-DCMAKE_BUILD_RPATH=$ORIGIN/lib;/usr/local/cuda/lib64' \

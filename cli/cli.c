@@ -90,7 +90,6 @@ gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err) {
     }
     cq->q.act_order = gq_args_has(a, "act-order");
     if ((s = gq_quant_opts_check(&cq->q, err))) return s;
-    if ((s = gq_quant_opts_check(&cq->q, err))) return s;
     cq->budget.k = k, cq->budget.p = p, cq->budget.global = gq_args_has(a, "global");
     cq->cache_dir = gq_args_get(a, "cache-dir");
     if ((s = parse_method_opts(a, &cq->mo, err))) return s;

@@ -79,7 +79,9 @@ int gq_cmd_info(const gq_args *a) {
            c->n_heads, c->dim / c->n_heads, c->hidden_dim, c->vocab_size, c->max_pos);
     printf("labels:      ");
     for (int i = 0; i < c->n_labels; i++) printf(" %d=%s", i, c->labels[i]);
-    printf("\nparameters:   %zu (%d tensors)\n", m->n_params, m->ckpt->n);
+    printf("\nparameters:   %zu (%d tensors", m->n_params, m->n_param_tensors);
+    if (m->ckpt->n > m->n_param_tensors) printf("; the file holds %d more, not used", m->ckpt->n - m->n_param_tensors);
+    printf(")\n");
     printf("quantizable:  %lld encoder Linear weights in %d matrices\n", (long long)enc, c->n_layers * GQ_LIN_COUNT);
     printf("dtype:        %s stored, computed in F32\n", m->ckpt->dtypes);
     gq_dbert_free(m);

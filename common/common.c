@@ -77,6 +77,55 @@ char *gq_strdup(const char *s) {
     return d;
 }
 
+typedef struct {
+    const void *key;
+    size_t len;
+    int pos;
+    uint64_t *compares; /* in each item: qsort passes no context to the comparison */
+} repeat_item;
+
+/* By length, bytes, then position: equal keys end up side by side, earliest first. */
+static int cmp_repeat(const void *a, const void *b) {
+    const repeat_item *x = a, *y = b;
+    if (x->compares) ++*x->compares;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    int c = x->len ? memcmp(x->key, y->key, x->len) : 0;
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int same_key(const repeat_item *x, const repeat_item *y) {
+    return x->len == y->len && (!x->len || memcmp(x->key, y->key, x->len) == 0);
+}
+
+int gq_mark_repeats(int n, gq_key_fn key, const void *ctx, int *first, uint64_t *compares) {
+    repeat_item *v = gq_malloc_array(n > 0 ? (size_t)n : 1, sizeof *v);
+    if (!v) return -1;
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        const void *k = key(ctx, i, &len);
+        v[i] = (repeat_item){k, len, i, compares};
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_repeat);
+    for (int g = 0, i = 0; i < n; i++) {
+        if (!same_key(&v[g], &v[i])) g = i;
+        first[v[i].pos] = v[g].pos;
+    }
+    free(v);
+    return 0;
+}
+
+int gq_first_repeat(int n, gq_key_fn key, const void *ctx, int *earlier, uint64_t *compares) {
+    int *first = gq_malloc_array(n > 0 ? (size_t)n : 1, sizeof *first), found = -1;
+    if (!first || gq_mark_repeats(n, key, ctx, first, compares) != 0) {
+        free(first);
+        return -2;
+    }
+    for (int i = 0; i < n && found < 0; i++)
+        if (first[i] != i) found = i, *earlier = first[i];
+    free(first);
+    return found;
+}
+
 gq_status gq_read_file(const char *path, size_t max_bytes, char **out, size_t *len, gq_err *err) {
     *out = NULL;
     if (len) *len = 0;

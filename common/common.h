@@ -63,6 +63,18 @@ void *gq_malloc_array(size_t n, size_t size);
 void *gq_calloc_array(size_t n, size_t size);
 char *gq_strdup(const char *s);
 
+/* ---- repeated keys ---- */
+/* Found by sorting: O(n log n) comparisons whatever the keys (no hash that crafted keys
+ * could flood). key(ctx, i, &len) gives the bytes of key i of n. *compares (may be NULL)
+ * grows by the comparisons made, so that tests can bound the work of hostile input. */
+typedef const void *(*gq_key_fn)(const void *ctx, int i, size_t *len);
+/* Sets first[i] (n entries) to the lowest index whose key equals key i (i itself when
+ * none before it does). Returns 0, or -1 when out of memory. */
+int gq_mark_repeats(int n, gq_key_fn key, const void *ctx, int *first, uint64_t *compares);
+/* The lowest index whose key repeats an earlier one, with *earlier the first index of
+ * that key; -1 when all keys differ; -2 when out of memory. */
+int gq_first_repeat(int n, gq_key_fn key, const void *ctx, int *earlier, uint64_t *compares);
+
 /* ---- files ---- */
 /* Reads a whole file into a new NUL-terminated buffer; the caller owns *out and frees
  * it with free(). Refuses files larger than max_bytes (0 = no limit). */

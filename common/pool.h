@@ -1,6 +1,8 @@
-/* pool: glueq's one thread pool, shared by the forward pass (one part of each round of a
- * batch per thread) and the quantization session (one task per matrix); its size is the
- * --threads of the command (0: all cores).
+/* pool: glueq's thread pools. A command starts two, each of its --threads threads (0: all
+ * cores): the runner's, for the forward pass (one part of each round of a batch per
+ * thread), and the quantization session's, for its per-matrix tasks. They take turns (a
+ * session's calibration runs the forward between its tasks, never during them), so the
+ * idle one's workers sleep and a command keeps at most --threads cores busy.
  *
  *     gq_pool *p = gq_pool_new(threads);              // threads - 1 workers + the caller
  *     gq_pool_run(p, fn, job);                         // fn(job, part, n) for part 0..n-1

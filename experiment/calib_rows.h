@@ -6,7 +6,7 @@
  *     cs->runner = runner;                      // a runner of the FP32 model
  *     gq_quant_session_set_calibration(session, cs->key, gq_calib_run, cs);
  *     ...
- *     gq_calib_source_free(cs);
+ *     gq_calib_source_free(cs);                 // after the session, which may run cs until freed
  */
 #ifndef GQ_CALIB_ROWS_H
 #define GQ_CALIB_ROWS_H

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -16,6 +18,24 @@ struct gq_journal {
     cJSON *header;  /* the header JSON of the file */
     int resumed;    /* an existing journal was continued */
 };
+
+/* A JSON number that is an integer from 0 to hi, as an int; -1 otherwise (not a number,
+ * a fraction, out of range, inf). Nothing out of int's range is ever cast to it. */
+static int whole_number(const cJSON *x, int hi) {
+    if (!cJSON_IsNumber(x)) return -1;
+    double d = x->valuedouble;
+    return d >= 0 && d <= hi && d == floor(d) ? (int)d : -1;
+}
+
+/* Refuses the `key` of obj on line `line` unless it is an integer from 0 to hi. */
+static gq_status check_number(const char *path, int line, const cJSON *obj, const char *key, int hi, int *out,
+                              gq_err *err) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if ((*out = whole_number(x, hi)) >= 0) return GQ_OK;
+    char value[40] = "(not a number)";
+    if (cJSON_IsNumber(x)) snprintf(value, sizeof value, "%.15g", x->valuedouble);
+    return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: %s %s is not an integer from 0 to %d", path, line, key, value, hi);
+}
 
 gq_status gq_journal_parse(const char *path, char *text, size_t len, char hash[65], cJSON **header,
                                cJSON **rows, size_t *complete_len, gq_err *err) {
@@ -38,6 +58,12 @@ gq_status gq_journal_parse(const char *path, char *text, size_t len, char hash[6
         cJSON_Delete(hdr);
         return gq_fail(err, GQ_ERR_FORMAT, "%s: line 1: header JSON is invalid", path);
     }
+    int n_points = 0, index = 0;
+    gq_status st = check_number(path, 1, hdr, "n_points", INT_MAX, &n_points, err);
+    if (st != GQ_OK) {
+        cJSON_Delete(hdr);
+        return st;
+    }
     cJSON *arr = cJSON_CreateArray();
     if (!arr) {
         cJSON_Delete(hdr);
@@ -50,9 +76,12 @@ gq_status gq_journal_parse(const char *path, char *text, size_t len, char hash[6
         if (!e) break; /* a truncated last line: the write of a killed process */
         *e = '\0';
         cJSON *row = cJSON_Parse(p);
-        if (!cJSON_IsObject(row) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(row, "point_id"))) {
+        if (!cJSON_IsObject(row) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(row, "point_id")))
+            st = gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: corrupt journal row", path, line);
+        else st = check_number(path, line, row, "index", n_points - 1, &index, err);
+        if (st != GQ_OK) {
             cJSON_Delete(row), cJSON_Delete(arr), cJSON_Delete(hdr);
-            return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: corrupt journal row", path, line);
+            return st;
         }
         cJSON_AddItemToArray(arr, row);
         p = e + 1;

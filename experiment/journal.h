@@ -38,9 +38,11 @@
 typedef struct gq_journal gq_journal;
 
 /* Reads a journal without changing it: *header (the header JSON) and *rows (a JSON array
- * of the complete rows, in file order) are owned by the caller (cJSON_Delete); hash gets
- * the config hash. A row that is not valid JSON, other than a truncated last line, is an
- * error naming the line. Either output pointer may be NULL. */
+ * of the complete rows, in file order: row i is line i + 2) are owned by the caller
+ * (cJSON_Delete); hash gets the config hash. A row that is not valid JSON, other than a
+ * truncated last line, is an error naming the line, and so is a header "n_points" or a
+ * row "index" that is not an integer from 0 to INT_MAX or to n_points - 1: readers may
+ * take them as ints. Either output pointer may be NULL. */
 gq_status gq_journal_read(const char *path, char hash[65], cJSON **header, cJSON **rows, gq_err *err);
 
 /* Parses a whole journal held in text[0..len) (NUL-terminated at len; lines are cut in

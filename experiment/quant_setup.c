@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* gq_calib_source_free for the session that owns the source. */
+static void free_calib_source(void *cs) { gq_calib_source_free(cs); }
+
 gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
                           const gq_glue_task *task, const char *data_root, int max_len,
                           gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err) {
@@ -16,15 +19,15 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
     gq_status s = gq_quant_session_new(m, cache, session, err);
     free(cache);
     if (s == GQ_OK) gq_quant_session_set_threads(*session, gq_dbert_runner_threads(r));
-    gq_calib_source *cs = NULL;
     const gq_method *meth = gq_method_find(cq->method);
     if (s == GQ_OK && (gq_method_needs_calibration(meth) || cq->q.algorithm != GQ_ALGO_RTN)) {
+        gq_calib_source *cs = NULL;
         s = gq_calib_source_load(tok, task, data_root, &cq->calib, max_len, &cs, err);
         if (s == GQ_OK) {
             cs->runner = r;
             gq_info("calibration: %s", cs->description);
             if (calib_desc) snprintf(calib_desc, GQ_CLI_CALIB_DESC_LEN, "%s", cs->description);
-            gq_quant_session_set_calibration(*session, cs->key, gq_calib_run, cs);
+            gq_quant_session_own_calibration(*session, cs->key, gq_calib_run, cs, free_calib_source);
         }
     }
     gq_quant_scores *sc = NULL;
@@ -32,7 +35,6 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
     else if (s == GQ_OK) s = gq_quant_scores_compute(*session, cq->method, &cq->mo, &cq->q, &sc, err);
     if (s == GQ_OK) s = gq_quant_apply(*session, sc, &cq->q, &cq->budget, rep, err);
     gq_quant_scores_free(sc);
-    gq_calib_source_free(cs);
     return s;
 }
 

@@ -23,8 +23,10 @@ typedef struct {
 } gq_cli_quant;
 
 /* Quantizes m in place as cq says (no-op when cq->method is NULL); the session (returned,
- * caller frees) keeps the FP32 copy. rep is filled; calib_desc (may be NULL; at least
- * GQ_CLI_CALIB_DESC_LEN bytes) receives the calibration rows' description, or "". */
+ * caller frees, also on failure) keeps the FP32 copy and owns the calibration rows, which
+ * it runs through r on a later calibrated apply: m and r must outlive it. rep is filled;
+ * calib_desc (may be NULL; at least GQ_CLI_CALIB_DESC_LEN bytes) receives the calibration
+ * rows' description, or "". */
 #define GQ_CLI_CALIB_DESC_LEN 512
 gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
                           const gq_glue_task *task, const char *data_root, int max_len,

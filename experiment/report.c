@@ -39,6 +39,8 @@ void gq_report_fidelity(const int *ref_pred, const float *ref_logits, const int 
     *kl = n ? sum / n : 0.0;
 }
 
+/* Rows come from journals, which may be damaged: their numbers are printed as doubles
+ * (%.15g shows an integer as one), never cast to int. */
 static double num(const cJSON *row, const char *key, double def) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(row, key);
     return cJSON_IsNumber(x) ? x->valuedouble : def;
@@ -54,32 +56,45 @@ static int cmp_index(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int gq_report_sort_rows(cJSON *rows) {
+static const void *row_point_id(const void *v, int i, size_t *len) {
+    const char *id = str(((cJSON *const *)v)[i], "point_id");
+    *len = strlen(id);
+    return id;
+}
+
+int gq_report_sort_rows(cJSON *rows, uint64_t *compares) {
     int n = cJSON_GetArraySize(rows), dropped = 0;
     if (n == 0) return 0;
     cJSON **v = gq_malloc_array((size_t)n, sizeof *v);
-    if (!v) return -1;
+    int *first = gq_malloc_array((size_t)n, sizeof *first);
+    if (!v || !first) {
+        free(v), free(first);
+        return -1;
+    }
     n = 0;
     for (cJSON *c = rows->child; c; c = c->next) v[n++] = c;
     /* stable for equal indices: qsort is not, so ties are rare repeats (dropped below) */
     qsort(v, (size_t)n, sizeof *v, cmp_index);
+    if (gq_mark_repeats(n, row_point_id, v, first, compares) != 0) {
+        free(v), free(first);
+        return -1;
+    }
     int m = 0;
     for (int i = 0; i < n; i++) {
-        int dup = 0;
-        for (int j = 0; j < m && !dup; j++) dup = strcmp(str(v[j], "point_id"), str(v[i], "point_id")) == 0;
-        if (dup) {
-            cJSON_Delete(v[i]);
-            dropped++;
-        } else {
+        if (first[i] == i) {
             v[m++] = v[i];
+            continue;
         }
+        v[i]->next = v[i]->prev = NULL; /* cJSON_Delete frees an item's later siblings too */
+        cJSON_Delete(v[i]);
+        dropped++;
     }
     for (int i = 0; i < m; i++) {
         v[i]->prev = i ? v[i - 1] : v[m - 1];
         v[i]->next = i + 1 < m ? v[i + 1] : NULL;
     }
     rows->child = m ? v[0] : NULL;
-    free(v);
+    free(v), free(first);
     return dropped;
 }
 
@@ -233,8 +248,8 @@ static gq_status write_predictions(const char *dir, const cJSON *rows, gq_err *e
     FILE *f = open_memstream(&buf, &len);
     if (!f) return gq_fail(err, GQ_ERR_NOMEM, "predictions.jsonl: out of memory");
     for (const cJSON *r = rows->child; r; r = r->next) {
-        fprintf(f, "{\"point_id\":\"%s\",\"task\":\"%s\",\"n_labels\":%d,\"labels\":", str(r, "point_id"),
-                str(r, "task"), (int)num(r, "n_labels", 2));
+        fprintf(f, "{\"point_id\":\"%s\",\"task\":\"%s\",\"n_labels\":%.15g,\"labels\":", str(r, "point_id"),
+                str(r, "task"), num(r, "n_labels", 2));
         print_array(f, cJSON_GetObjectItemCaseSensitive(r, "labels"), 0);
         fputs(",\"preds\":", f);
         print_array(f, cJSON_GetObjectItemCaseSensitive(r, "preds"), 0);
@@ -310,7 +325,7 @@ static void series_label(const cJSON *rows, const cJSON *r, int need_q, char *bu
     char q[160] = "";
     if (need_q) quantizer_label(r, q + 2, sizeof q - 2), q[0] = ',', q[1] = ' ';
     const char *mo = options_vary(rows, str(r, "method")) ? str(r, "method_options") : "";
-    snprintf(buf, n, "%s int%d%s%s%s%s", str(r, "method"), (int)num(r, "bits", 0), *mo ? " (" : "", mo, *mo ? ")" : "",
+    snprintf(buf, n, "%s int%.15g%s%s%s%s", str(r, "method"), num(r, "bits", 0), *mo ? " (" : "", mo, *mo ? ")" : "",
              q);
 }
 
@@ -366,12 +381,12 @@ enum { CELL_ACC, CELL_F1, CELL_FIDELITY };
 
 static void md_cell(FILE *f, const cJSON *r, int kind) {
     if (kind == CELL_ACC)
-        fprintf(f, " %.2f (%d/%d) |", 100 * num(r, "accuracy", 0), (int)num(r, "correct", 0), (int)num(r, "total", 0));
+        fprintf(f, " %.2f (%.15g/%.15g) |", 100 * num(r, "accuracy", 0), num(r, "correct", 0), num(r, "total", 0));
     else if (kind == CELL_F1)
         fprintf(f, " %.2f |", 100 * num(r, "f1", 0));
     else
-        fprintf(f, " %.2f (%d flip%s) |", 100 * num(r, "agreement", 0), (int)num(r, "flips", 0),
-                (int)num(r, "flips", 0) == 1 ? "" : "s");
+        fprintf(f, " %.2f (%.15g flip%s) |", 100 * num(r, "agreement", 0), num(r, "flips", 0),
+                num(r, "flips", 0) == 1 ? "" : "s");
 }
 
 #define MAX_BUDGETS 256
@@ -439,8 +454,8 @@ static gq_status write_markdown(const char *dir, const cJSON *config, const cJSO
             if (!fp && !strcmp(str(r, "method"), "fp32")) fp = r;
             has_f1 |= cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "f1"));
         }
-        fprintf(f, "## %s\n\n%d dev examples; checkpoint sha256 %.12s; data sha256 %.12s.\n\n", tasks.v[t],
-                (int)num(any, "total", 0), str(any, "checkpoint_sha256"), str(any, "data_sha256"));
+        fprintf(f, "## %s\n\n%.15g dev examples; checkpoint sha256 %.12s; data sha256 %.12s.\n\n", tasks.v[t],
+                num(any, "total", 0), str(any, "checkpoint_sha256"), str(any, "data_sha256"));
         ok = md_pivot(f, rows, tasks.v[t], CELL_ACC, "Accuracy % (correct/total):");
         if (ok && has_f1) ok = md_pivot(f, rows, tasks.v[t], CELL_F1, "F1 % (positive class 1):");
         if (ok)

@@ -30,8 +30,10 @@ void gq_report_fidelity(const int *ref_pred, const float *ref_logits, const int 
                         int n_labels, int *flips, double *agreement, double *kl);
 
 /* Sorts rows (a JSON array) by their "index" and drops repeated point_ids (keeping the
- * first). Returns the number dropped, or -1 when out of memory (rows unchanged). */
-int gq_report_sort_rows(cJSON *rows);
+ * first), in O(n log n). Returns the number dropped, or -1 when out of memory (rows
+ * unchanged). *compares (may be NULL) grows by the comparisons of the check for repeats:
+ * tests bound the work of large merges by it. */
+int gq_report_sort_rows(cJSON *rows, uint64_t *compares);
 
 /* Writes the five files into dir (which must exist). config and provenance go into
  * results.json as given; rows are in grid order (gq_report_sort_rows). */

@@ -162,8 +162,8 @@ typedef struct {
 
 static void task_free(task_state *ts) {
     gq_quant_scores_free(ts->scores);
+    gq_quant_session_free(ts->session); /* before the rows it may run */
     gq_calib_source_free(ts->calib);
-    gq_quant_session_free(ts->session);
     gq_eval_task_free(&ts->ev);
     free(ts->ref_pred), free(ts->ref_logits);
     memset(ts, 0, sizeof *ts);
@@ -439,11 +439,13 @@ static gq_status journal_start(sweep_run *r, int resume, const cJSON *info, gq_e
         if (!cJSON_IsArray(r->runs)) cJSON_Delete(r->runs), r->runs = cJSON_CreateArray();
         if (gq_journal_resumed(r->journal)) cJSON_AddItemToArray(r->runs, cJSON_Duplicate(info, 1));
     }
-    for (const cJSON *row = r->rows ? r->rows->child : NULL; st == GQ_OK && row; row = row->next) {
+    int line = 2; /* gq_journal_read: row i is line i + 2, its index an int (< its header's n_points) */
+    for (const cJSON *row = r->rows ? r->rows->child : NULL; st == GQ_OK && row; row = row->next, line++) {
         const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "point_id"));
         int idx = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "index"));
-        if (idx < 0 || idx >= cfg->n_points || strcmp(cfg->points[idx].id, id))
-            st = gq_fail(err, GQ_ERR_FORMAT, "%s: point %s (index %d) is not in this config's grid", r->jpath, id, idx);
+        if (idx >= cfg->n_points || strcmp(cfg->points[idx].id, id))
+            st = gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: point %s (index %d) is not in this config's grid", r->jpath,
+                         line, id, idx);
         else r->done[idx] = 1;
     }
     return st;
@@ -618,7 +620,7 @@ gq_status gq_sweep_run(const gq_sweep_config *cfg, const gq_sweep_opts *o, gq_er
         r.rows = NULL;
         st = gq_journal_read(r.jpath, NULL, NULL, &r.rows, err);
     }
-    if (st == GQ_OK && r.n_shards == 1 && gq_report_sort_rows(r.rows) < 0)
+    if (st == GQ_OK && r.n_shards == 1 && gq_report_sort_rows(r.rows, NULL) < 0)
         st = gq_fail(err, GQ_ERR_NOMEM, "sweep: out of memory while sorting the rows");
     if (st == GQ_OK && r.n_shards == 1) {
         cJSON *prov = final_provenance(cfg->hash, r.runs, cfg->canonical, r.rows);
@@ -679,7 +681,7 @@ gq_status gq_sweep_merge(const char *out, const char *const *inputs, int n_input
             memcpy(hash0, hash, sizeof hash0);
             file0 = files[f];
             config = cJSON_DetachItemFromObjectCaseSensitive(hdr, "config");
-            n_points = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(hdr, "n_points"));
+            n_points = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(hdr, "n_points")); /* checked */
         } else if (strcmp(hash, hash0)) {
             st = gq_fail(err, GQ_ERR_ARG, "%s: config hash %.12s... differs from %s's %.12s...: not the same sweep",
                          files[f], hash, file0, hash0);
@@ -692,7 +694,7 @@ gq_status gq_sweep_merge(const char *out, const char *const *inputs, int n_input
     }
     if (st == GQ_OK && !config) st = gq_fail(err, GQ_ERR_ARG, "merge: no journals given");
     if (st == GQ_OK) {
-        int dropped = gq_report_sort_rows(rows), have = cJSON_GetArraySize(rows);
+        int dropped = gq_report_sort_rows(rows, NULL), have = cJSON_GetArraySize(rows);
         if (dropped < 0) st = gq_fail(err, GQ_ERR_NOMEM, "merge: out of memory while sorting the rows");
         else gq_info("merge: %d journals, %d points%s", n_files, have, dropped ? " (repeated points dropped)" : "");
         if (st == GQ_OK && have != n_points && !partial)

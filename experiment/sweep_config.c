@@ -14,6 +14,7 @@
 typedef struct {
     const char *file;
     gq_err *err;
+    uint64_t *compares; /* of the checks for repeats; may be NULL */
 } vctx;
 
 static gq_status vfail(vctx *v, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -106,26 +107,67 @@ gq_status gq_sweep_expand_env(const char *s, const char *where, char **out, gq_e
 
 /* ---- JSON helpers ---- */
 
+/* The items of a JSON array or the members of an object, in order, as a new array (NULL
+ * when out of memory; *n gets their count): cJSON reaches item i in i steps. */
+static const cJSON **children(const cJSON *it, int *n) {
+    *n = 0;
+    for (const cJSON *c = it->child; c; c = c->next) ++*n;
+    const cJSON **kids = gq_malloc_array(*n ? (size_t)*n : 1, sizeof *kids);
+    int i = 0;
+    for (const cJSON *c = it->child; kids && c; c = c->next) kids[i++] = c;
+    return kids;
+}
+
+static const void *member_name(const void *kids, int i, size_t *len) {
+    const char *name = ((const cJSON *const *)kids)[i]->string;
+    *len = strlen(name);
+    return name;
+}
+
+/* Keys of `size` bytes, one every `stride` bytes from base (an array's elements, or a field
+ * of each of an array of structs), for gq_first_repeat. */
+typedef struct {
+    const char *base;
+    size_t stride, size;
+} strided;
+
+static const void *strided_key(const void *ctx, int i, size_t *len) {
+    const strided *s = ctx;
+    *len = s->size;
+    return s->base + (size_t)i * s->stride;
+}
+
+/* The first of n such keys that repeats an earlier one (gq_first_repeat), counted. */
+static int first_repeat(vctx *v, const void *base, size_t stride, size_t size, int n, int *earlier) {
+    strided s = {base, stride, size};
+    return gq_first_repeat(n, strided_key, &s, earlier, v->compares);
+}
+
 /* Fails on keys outside `allowed` (NULL-terminated) and on duplicate keys, which cJSON
  * would otherwise silently shadow. */
 static gq_status check_keys(vctx *v, const cJSON *obj, const char *path, const char *const *allowed) {
-    for (const cJSON *c = obj->child; c; c = c->next) {
-        char key[256];
-        snprintf(key, sizeof key, "%s%s%s", path, *path ? "." : "", c->string);
-        int known = allowed == NULL;
-        for (int i = 0; allowed && allowed[i]; i++) known |= strcmp(allowed[i], c->string) == 0;
-        if (!known) {
-            char list[512] = "";
-            for (int i = 0; allowed[i]; i++) {
-                strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-                strncat(list, allowed[i], sizeof list - strlen(list) - 1);
-            }
-            return vfail(v, key, "unknown key (expected one of: %s)", list);
+    char key[256];
+    for (const cJSON *c = obj->child; allowed && c; c = c->next) {
+        int known = 0;
+        for (int i = 0; allowed[i]; i++) known |= strcmp(allowed[i], c->string) == 0;
+        if (known) continue;
+        char list[512] = "";
+        for (int i = 0; allowed[i]; i++) {
+            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+            strncat(list, allowed[i], sizeof list - strlen(list) - 1);
         }
-        for (const cJSON *d = obj->child; d != c; d = d->next)
-            if (strcmp(d->string, c->string) == 0) return vfail(v, key, "duplicate key");
+        snprintf(key, sizeof key, "%s%s%s", path, *path ? "." : "", c->string);
+        return vfail(v, key, "unknown key (expected one of: %s)", list);
     }
-    return GQ_OK;
+    int n = 0, earlier = 0;
+    const cJSON **kids = children(obj, &n);
+    int i = kids ? gq_first_repeat(n, member_name, kids, &earlier, v->compares) : -2;
+    gq_status st = GQ_OK;
+    if (i == -2) st = vnomem(v);
+    if (i >= 0) snprintf(key, sizeof key, "%s%s%s", path, *path ? "." : "", kids[i]->string);
+    if (i >= 0) st = vfail(v, key, "duplicate key");
+    free(kids);
+    return st;
 }
 
 static gq_status get_int(vctx *v, const cJSON *it, const char *key, int64_t lo, int64_t hi, const char *what,
@@ -166,8 +208,6 @@ static gq_status get_list(vctx *v, const cJSON *it, const char *key, int scalar_
     if (*n == 0) return vfail(v, key, "must not be empty");
     return GQ_OK;
 }
-
-static const cJSON *list_item(const cJSON *it, int i) { return cJSON_IsArray(it) ? cJSON_GetArrayItem(it, i) : it; }
 
 static void item_key(char *buf, size_t n, const char *key, const cJSON *list, int i) {
     if (cJSON_IsArray(list)) snprintf(buf, n, "%s[%d]", key, i);
@@ -258,59 +298,112 @@ static int normalise_quantizer(gq_quant_opts *q) {
     return memcmp(&before, q, sizeof before) != 0;
 }
 
-static gq_status parse_quantizer(vctx *v, const cJSON *root, int from_quantized, gq_sweep_config *c) {
-    static const char *const sarqc_keys[] = {"lambda", "saliency", NULL};
-    const cJSON *qj = cJSON_GetObjectItemCaseSensitive(root, "quantizer");
-    const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "sarqc");
-    gq_status st;
-    const cJSON *item[N_ALL_KEYS] = {NULL};
-    char path[N_ALL_KEYS][48];
-    int n[N_ALL_KEYS], total = 1;
-    if (qj && !cJSON_IsObject(qj)) return vfail(v, "quantizer", "must be an object");
-    if (qj && (st = check_keys(v, qj, "quantizer", QUANT_KEYS)) != GQ_OK) return st;
-    if (sj && !cJSON_IsObject(sj)) return vfail(v, "sarqc", "must be an object");
-    if (sj && (st = check_keys(v, sj, "sarqc", sarqc_keys)) != GQ_OK) return st;
-    for (int i = 0; i < N_ALL_KEYS; i++) {
-        const cJSON *obj = i < N_QUANT_KEYS ? qj : sj;
-        const char *k = i < N_QUANT_KEYS ? QUANT_KEYS[i] : sarqc_keys[i - N_QUANT_KEYS];
-        snprintf(path[i], sizeof path[i], "%s.%s", i < N_QUANT_KEYS ? "quantizer" : "sarqc", k);
-        n[i] = 1;
-        item[i] = obj ? cJSON_GetObjectItemCaseSensitive(obj, k) : NULL;
-        if (item[i] && (st = get_list(v, item[i], path[i], 1, &n[i])) != GQ_OK) return st;
-        total *= n[i];
+static const char *const SARQC_KEYS[] = {"lambda", "saliency", NULL};
+
+/* The options of one swept quantizer key: its item (a list or one value), the value the
+ * combination being built takes and that value's index. */
+typedef struct {
+    const cJSON *item, *cur;
+    int n, idx;
+    char path[48];
+} swept;
+
+/* The next combination: the last key varies fastest. */
+static void next_combination(swept *k) {
+    for (int i = N_ALL_KEYS - 1; i >= 0; i--) {
+        if (!k[i].item || k[i].n == 1) continue;
+        if (++k[i].idx < k[i].n) {
+            k[i].cur = k[i].cur->next;
+            return;
+        }
+        k[i].idx = 0, k[i].cur = k[i].item->child;
     }
-    c->quantizers = gq_calloc_array((size_t)total, sizeof *c->quantizers);
-    if (!c->quantizers) return vnomem(v);
+}
+
+/* The quantizer of the current combination into *o; *normalised says whether options its
+ * algorithm does not use were reset. */
+static gq_status build_quantizer(vctx *v, const swept *k, int from_quantized, gq_quant_opts *o,
+                                 uint8_t *normalised) {
     static const char *const opt_key[N_ALL_KEYS] = {"scheme", "granularity", "clip", "stats_exclude_protected",
                                                     "algorithm", "act_order", "damp", "sarqc_lambda",
                                                     "sarqc_saliency"};
-    c->n_quantizers = 0;
-    for (int combo = 0; combo < total; combo++) {
-        gq_quant_opts o;
-        gq_quant_opts_default(&o, 4);
-        for (int i = N_ALL_KEYS - 1, rest = combo; i >= 0; rest /= n[i], i--) {
-            if (!item[i]) continue;
-            int idx = rest % n[i];
-            char key[80], val[64];
-            item_key(key, sizeof key, path[i], item[i], idx);
-            if ((st = quant_value(v, i, list_item(item[i], idx), key, val, sizeof val)) != GQ_OK) return st;
-            gq_err qe = {{0}};
-            if (gq_quant_opts_set(&o, opt_key[i], val, &qe) != GQ_OK) return vfail(v, key, "%s", qe.msg);
-        }
-        o.calib_from_quantized = from_quantized && o.algorithm != GQ_ALGO_RTN;
-        int normalised = normalise_quantizer(&o);
+    gq_quant_opts_default(o, 4);
+    gq_status st;
+    for (int i = N_ALL_KEYS - 1; i >= 0; i--) {
+        if (!k[i].item) continue;
+        char key[80], val[64];
+        item_key(key, sizeof key, k[i].path, k[i].item, k[i].idx);
+        if ((st = quant_value(v, i, k[i].cur, key, val, sizeof val)) != GQ_OK) return st;
         gq_err qe = {{0}};
-        if (gq_quant_opts_check(&o, &qe) != GQ_OK) return vfail(v, "quantizer", "%s", qe.msg);
-        int dup = 0; /* the same canonical text is the same quantizer */
-        char text[256], other[256];
-        gq_quant_opts_str(&o, text, sizeof text);
-        for (int p = 0; p < c->n_quantizers && !dup; p++) {
-            gq_quant_opts_str(&c->quantizers[p], other, sizeof other);
-            dup = strcmp(text, other) == 0;
-        }
-        if (dup && !normalised) return vfail(v, "quantizer", "two option lists give the same quantizer twice");
-        if (!dup) c->quantizers[c->n_quantizers++] = o;
+        if (gq_quant_opts_set(o, opt_key[i], val, &qe) != GQ_OK) return vfail(v, key, "%s", qe.msg);
     }
+    o->calib_from_quantized = from_quantized && o->algorithm != GQ_ALGO_RTN;
+    *normalised = (uint8_t)normalise_quantizer(o);
+    gq_err qe = {{0}};
+    if (gq_quant_opts_check(o, &qe) != GQ_OK) return vfail(v, "quantizer", "%s", qe.msg);
+    return GQ_OK;
+}
+
+enum { QUANT_TEXT_LEN = 256 };
+
+static const void *text_key(const void *texts, int i, size_t *len) {
+    const char *t = (const char *)texts + (size_t)i * QUANT_TEXT_LEN;
+    *len = strlen(t);
+    return t;
+}
+
+/* Keeps the first of quantizers with the same canonical text (the same quantizer): a
+ * repeat is an error unless normalising made it (two lists that differ only in options
+ * its algorithm ignores). */
+static gq_status drop_repeats(vctx *v, gq_sweep_config *c, int total, const uint8_t *normalised) {
+    char *texts = gq_malloc_array((size_t)total, QUANT_TEXT_LEN);
+    int *first = gq_malloc_array((size_t)total, sizeof *first);
+    gq_status st = texts && first ? GQ_OK : vnomem(v);
+    for (int q = 0; st == GQ_OK && q < total; q++)
+        gq_quant_opts_str(&c->quantizers[q], texts + (size_t)q * QUANT_TEXT_LEN, QUANT_TEXT_LEN);
+    if (st == GQ_OK && gq_mark_repeats(total, text_key, texts, first, v->compares) != 0) st = vnomem(v);
+    c->n_quantizers = 0;
+    for (int q = 0; st == GQ_OK && q < total; q++) {
+        if (first[q] == q) c->quantizers[c->n_quantizers++] = c->quantizers[q];
+        else if (!normalised[q]) st = vfail(v, "quantizer", "two option lists give the same quantizer twice");
+    }
+    free(texts), free(first);
+    return st;
+}
+
+/* Every combination of the swept quantizer and sarqc options, refused beyond the grid's
+ * limit before any is built. */
+static gq_status parse_quantizer(vctx *v, const cJSON *root, int from_quantized, gq_sweep_config *c) {
+    const cJSON *qj = cJSON_GetObjectItemCaseSensitive(root, "quantizer");
+    const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "sarqc");
+    gq_status st;
+    swept k[N_ALL_KEYS];
+    double total = 1;
+    if (qj && !cJSON_IsObject(qj)) return vfail(v, "quantizer", "must be an object");
+    if (qj && (st = check_keys(v, qj, "quantizer", QUANT_KEYS)) != GQ_OK) return st;
+    if (sj && !cJSON_IsObject(sj)) return vfail(v, "sarqc", "must be an object");
+    if (sj && (st = check_keys(v, sj, "sarqc", SARQC_KEYS)) != GQ_OK) return st;
+    for (int i = 0; i < N_ALL_KEYS; i++) {
+        const cJSON *obj = i < N_QUANT_KEYS ? qj : sj;
+        const char *name = i < N_QUANT_KEYS ? QUANT_KEYS[i] : SARQC_KEYS[i - N_QUANT_KEYS];
+        snprintf(k[i].path, sizeof k[i].path, "%s.%s", i < N_QUANT_KEYS ? "quantizer" : "sarqc", name);
+        k[i].n = 1, k[i].idx = 0;
+        k[i].item = obj ? cJSON_GetObjectItemCaseSensitive(obj, name) : NULL;
+        if (k[i].item && (st = get_list(v, k[i].item, k[i].path, 1, &k[i].n)) != GQ_OK) return st;
+        k[i].cur = k[i].item && cJSON_IsArray(k[i].item) ? k[i].item->child : k[i].item;
+        total *= k[i].n;
+    }
+    if (total > GQ_SWEEP_MAX_POINTS)
+        return vfail(v, "quantizer", "%.0f combinations of options, more than the limit of %d (GQ_SWEEP_MAX_POINTS)",
+                     total, GQ_SWEEP_MAX_POINTS);
+    c->quantizers = gq_calloc_array((size_t)total, sizeof *c->quantizers);
+    uint8_t *normalised = gq_malloc_array((size_t)total, 1);
+    st = c->quantizers && normalised ? GQ_OK : vnomem(v);
+    for (int q = 0; q < (int)total && st == GQ_OK; q++, next_combination(k))
+        st = build_quantizer(v, k, from_quantized, &c->quantizers[q], &normalised[q]);
+    if (st == GQ_OK) st = drop_repeats(v, c, (int)total, normalised);
+    free(normalised);
+    if (st != GQ_OK) return st;
     int sarqc_used = 0;
     for (int q = 0; q < c->n_quantizers; q++) sarqc_used |= c->quantizers[q].sarqc_lambda > 0;
     if (sj && !sarqc_used)
@@ -414,10 +507,10 @@ static gq_status parse_budgets(vctx *v, const cJSON *root, gq_sweep_config *c) {
     c->k = gq_calloc_array((size_t)c->n_budgets, sizeof *c->k);
     c->p = gq_calloc_array((size_t)c->n_budgets, sizeof *c->p);
     if (!c->k || !c->p) return vnomem(v);
-    for (int i = 0; i < c->n_budgets; i++) {
+    const cJSON *x = lj->child;
+    for (int i = 0; i < c->n_budgets; i++, x = x->next) {
         char key[64];
         snprintf(key, sizeof key, "%s[%d]", lkey, i);
-        const cJSON *x = cJSON_GetArrayItem(lj, i);
         if (kj) {
             if ((st = get_int(v, x, key, 1, INT64_C(1) << 40,
                               "a positive integer (k = 0 is the \"uniform\" method)", &c->k[i])) != GQ_OK)
@@ -429,8 +522,14 @@ static gq_status parse_budgets(vctx *v, const cJSON *root, gq_sweep_config *c) {
             c->p[i] = x->valuedouble;
             c->k[i] = -1;
         }
-        for (int j = 0; j < i; j++)
-            if (c->k[j] == c->k[i] && c->p[j] == c->p[i]) return vfail(v, key, "repeats an earlier budget");
+    }
+    int earlier = 0, i = kj ? first_repeat(v, c->k, sizeof *c->k, sizeof *c->k, c->n_budgets, &earlier)
+                            : first_repeat(v, c->p, sizeof *c->p, sizeof *c->p, c->n_budgets, &earlier);
+    if (i == -2) return vnomem(v);
+    if (i >= 0) {
+        char key[64];
+        snprintf(key, sizeof key, "%s[%d]", lkey, i);
+        return vfail(v, key, "repeats an earlier budget");
     }
     return GQ_OK;
 }
@@ -574,10 +673,9 @@ static gq_status resolve_point_method(vctx *v, const gq_sweep_config *c, const g
 
 /* Distinct settings must never share an id (that would merge two rows on resume). */
 static gq_status check_unique_ids(vctx *v, const gq_sweep_config *c) {
-    for (int i = 0; i < c->n_points; i++)
-        for (int j = 0; j < i; j++)
-            if (strcmp(c->points[i].id, c->points[j].id) == 0)
-                return vfail(v, "(grid)", "points %d and %d have the same settings %s", j, i, c->points[i].settings);
+    int j = 0, i = first_repeat(v, c->points[0].id, sizeof *c->points, sizeof c->points[0].id - 1, c->n_points, &j);
+    if (i == -2) return vnomem(v);
+    if (i >= 0) return vfail(v, "(grid)", "points %d and %d have the same settings %s", j, i, c->points[i].settings);
     return GQ_OK;
 }
 
@@ -794,14 +892,19 @@ static gq_status parse_seeds(vctx *v, const cJSON *root, gq_sweep_config *c) {
     if (sj && (st = get_list(v, sj, "seeds", 0, &c->n_seeds)) != GQ_OK) return st;
     if (!(c->seeds = gq_calloc_array((size_t)c->n_seeds, sizeof *c->seeds)))
         return vnomem(v);
-    for (int i = 0; sj && i < c->n_seeds; i++) {
+    const cJSON *x = sj ? sj->child : NULL;
+    for (int i = 0; x; i++, x = x->next) {
         char key[32];
         snprintf(key, sizeof key, "seeds[%d]", i);
-        if ((st = get_int(v, cJSON_GetArrayItem(sj, i), key, 0, INT64_C(1) << 53, "a non-negative integer",
-                          &c->seeds[i])) != GQ_OK)
+        if ((st = get_int(v, x, key, 0, INT64_C(1) << 53, "a non-negative integer", &c->seeds[i])) != GQ_OK)
             return st;
-        for (int j = 0; j < i; j++)
-            if (c->seeds[j] == c->seeds[i]) return vfail(v, key, "%lld listed twice", (long long)c->seeds[i]);
+    }
+    int earlier = 0, i = first_repeat(v, c->seeds, sizeof *c->seeds, sizeof *c->seeds, c->n_seeds, &earlier);
+    if (i == -2) return vnomem(v);
+    if (i >= 0) {
+        char key[32];
+        snprintf(key, sizeof key, "seeds[%d]", i);
+        return vfail(v, key, "%lld listed twice", (long long)c->seeds[i]);
     }
     return GQ_OK;
 }
@@ -857,8 +960,13 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
 }
 
 gq_status gq_sweep_config_parse(const char *text, const char *path, gq_sweep_config **out, gq_err *err) {
+    return gq_sweep_config_parse_counted(text, path, out, NULL, err);
+}
+
+gq_status gq_sweep_config_parse_counted(const char *text, const char *path, gq_sweep_config **out,
+                                        uint64_t *compares, gq_err *err) {
     *out = NULL;
-    vctx v = {path, err};
+    vctx v = {path, err, compares};
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
     if (!root) {

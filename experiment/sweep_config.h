@@ -123,6 +123,11 @@ typedef struct {
 gq_status gq_sweep_config_load(const char *path, gq_sweep_config **out, gq_err *err);
 /* Same from text; `path` is only used in messages and kept in cfg->path. */
 gq_status gq_sweep_config_parse(const char *text, const char *path, gq_sweep_config **out, gq_err *err);
+/* gq_sweep_config_parse that adds to *compares the key comparisons of its checks for
+ * repeats (keys, budgets, seeds, quantizers, point ids), accepted or not: tests bound the
+ * work of hostile configs by it. */
+gq_status gq_sweep_config_parse_counted(const char *text, const char *path, gq_sweep_config **out,
+                                        uint64_t *compares, gq_err *err);
 void gq_sweep_config_free(gq_sweep_config *cfg);
 
 /* Expands ${VAR} and ${VAR:-default} in s into a new string (*out, caller frees). `where`

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,17 +36,33 @@ static gq_status map_file(const char *path, gq_ckpt *ck, gq_err *err) {
     return GQ_OK;
 }
 
+static const void *tensor_name(const void *ck, int i, size_t *len) {
+    const char *name = ((const gq_ckpt *)ck)->tensors[i].name;
+    *len = strlen(name);
+    return name;
+}
+
+/* Refuses a name that appears twice (a state dict's keys are unique). */
+static gq_status check_names(gq_ckpt *ck, const char *path, gq_err *err) {
+    int earlier = 0, i = gq_first_repeat(ck->n, tensor_name, ck, &earlier, &ck->name_compares);
+    if (i == -2) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+    if (i >= 0) return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' appears twice", path, ck->tensors[i].name);
+    return GQ_OK;
+}
+
 gq_status gq_ckpt_read_buffer(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err) {
+    gq_status s;
     if (len >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0) {
         ck->format = "torch-zip";
-        return gq_ckpt_read_torch_zip(ck, buf, len, path, err);
-    }
-    if (len >= 1 && buf[0] == 0x80) {
+        s = gq_ckpt_read_torch_zip(ck, buf, len, path, err);
+    } else if (len >= 1 && buf[0] == 0x80) {
         ck->format = "torch-legacy";
-        return gq_ckpt_read_torch_legacy(ck, buf, len, path, err);
+        s = gq_ckpt_read_torch_legacy(ck, buf, len, path, err);
+    } else {
+        ck->format = "safetensors";
+        s = gq_ckpt_read_safetensors(ck, buf, len, path, err);
     }
-    ck->format = "safetensors";
-    return gq_ckpt_read_safetensors(ck, buf, len, path, err);
+    return s == GQ_OK ? check_names(ck, path, err) : s;
 }
 
 gq_status gq_ckpt_load(const char *path, gq_ckpt **out, gq_err *err) {
@@ -98,10 +115,12 @@ static gq_status append(gq_ckpt *ck, const char *name, int ndim, const int64_t *
                            (long long)shape[i]);
         numel *= shape[i];
     }
-    if (gq_ckpt_find(ck, name)) return gq_fail(err, GQ_ERR_FORMAT, "%s: tensor '%s' appears twice", path, name);
-    gq_tensor *grown = realloc(ck->tensors, (size_t)(ck->n + 1) * sizeof *grown);
-    if (!grown) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
-    ck->tensors = grown;
+    if (ck->n == ck->cap) { /* doubling: adding n tensors copies O(n) entries in all */
+        int cap = ck->cap == 0 ? 64 : ck->cap <= INT_MAX / 2 ? ck->cap * 2 : 0;
+        gq_tensor *grown = cap > ck->cap ? realloc(ck->tensors, (size_t)cap * sizeof *grown) : NULL;
+        if (!grown) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
+        ck->tensors = grown, ck->cap = cap;
+    }
     gq_tensor *t = &ck->tensors[ck->n];
     memset(t, 0, sizeof *t);
     if (!(t->name = gq_strdup(name))) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);

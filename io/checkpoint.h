@@ -41,6 +41,8 @@ typedef struct {
     char dtypes[64];    /* stored dtypes, comma-separated (e.g. "F32" or "F16,I64") */
     void *map;       /* private (copy-on-write) mapping of the file, or NULL */
     size_t map_len;
+    int cap;                 /* entries allocated in tensors (doubled as they fill) */
+    uint64_t name_compares;  /* made by the duplicate-name check: tests bound a header's work by it */
 } gq_ckpt;
 
 /* Loads a checkpoint file, picking the format from its first bytes. On success *out

@@ -32,12 +32,12 @@ gq_status gq_ckpt_read_torch_zip(gq_ckpt *ck, const uint8_t *buf, size_t len, co
 gq_status gq_ckpt_read_torch_legacy(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err);
 
 /* Reads a checkpoint held in memory, picking the format from its first bytes as
- * gq_ckpt_load does; ck->format is set. */
+ * gq_ckpt_load does, and refuses a tensor name that appears twice; ck->format is set. */
 gq_status gq_ckpt_read_buffer(gq_ckpt *ck, const uint8_t *buf, size_t len, const char *path, gq_err *err);
 
 /* Appends a tensor named `name` with the given shape to ck and sets *data to its
- * (uninitialised) values; fails when the shape is invalid, the name already exists or
- * memory runs out. */
+ * (uninitialised) values, in amortised O(1); fails when the shape is invalid or memory
+ * runs out (repeated names are gq_ckpt_read_buffer's check, made once for all). */
 gq_status gq_ckpt_add(gq_ckpt *ck, const char *name, int ndim, const int64_t *shape, float **data, const char *path,
                       gq_err *err);
 

@@ -46,20 +46,46 @@ static int is_commit(const char *s) {
     return n == 40;
 }
 
-/* Reads the commit hash stored in a refs/ file into hash (41 bytes); 0 when absent or invalid. */
-static int read_ref(const char *path, char hash[41]) {
-    char *text = NULL;
-    size_t len = 0;
-    if (!gq_file_exists(path) || gq_read_file(path, 4096, &text, &len, NULL) != GQ_OK) return 0;
-    while (len && isspace((unsigned char)text[len - 1])) text[--len] = '\0';
-    int ok = is_commit(text);
-    if (ok) memcpy(hash, text, 41);
-    free(text);
-    return ok;
+/* s (n bytes) quoted for a message: at most REF_SHOWN bytes of it, '"' and '\\' escaped,
+ * other bytes outside printable ASCII as \xNN, "..." after a cut. */
+#define REF_SHOWN 40
+#define REF_QUOTED_LEN (REF_SHOWN * 4 + 8)
+static void quote_bytes(const char *s, size_t n, char out[REF_QUOTED_LEN]) {
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n && i < REF_SHOWN; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') o += (size_t)snprintf(out + o, REF_QUOTED_LEN - o, "\\%c", c);
+        else if (c < 0x20 || c > 0x7e) o += (size_t)snprintf(out + o, REF_QUOTED_LEN - o, "\\x%02x", c);
+        else out[o++] = (char)c;
+    }
+    snprintf(out + o, REF_QUOTED_LEN - o, "%s\"", n > REF_SHOWN ? "..." : "");
 }
 
-/* Looks id@rev up under root; *dir is set when found. `looked` gets the path that decided. */
-static gq_status lookup(const char *root, const char *id, const char *rev, char **dir, char *looked, size_t n) {
+/* Reads the commit hash stored in a refs/ file into hash (41 bytes). Returns GQ_OK,
+ * GQ_ERR_IO when the file is absent, or GQ_ERR_FORMAT with `held` (REF_QUOTED_LEN bytes)
+ * quoting what it holds instead. */
+static gq_status read_ref(const char *path, char hash[41], char *held) {
+    char *text = NULL;
+    size_t len = 0;
+    if (!gq_file_exists(path)) return GQ_ERR_IO;
+    gq_err e = {{0}};
+    if (gq_read_file(path, 4096, &text, &len, &e) != GQ_OK) {
+        snprintf(held, REF_QUOTED_LEN, "nothing readable (%.100s)", e.msg);
+        return GQ_ERR_FORMAT;
+    }
+    while (len && isspace((unsigned char)text[len - 1])) text[--len] = '\0';
+    int ok = len == 40 && is_commit(text);
+    if (ok) memcpy(hash, text, 41);
+    else quote_bytes(text, len, held);
+    free(text);
+    return ok ? GQ_OK : GQ_ERR_FORMAT;
+}
+
+/* Looks id@rev up under root; *dir is set when found. `looked` gets the path that decided;
+ * `held` (REF_QUOTED_LEN bytes), what a ref file holds that is not a commit hash. */
+static gq_status lookup(const char *root, const char *id, const char *rev, char **dir, char *looked, size_t n,
+                        char *held) {
     char repo[1024], hash[41], path[2048];
     int len = snprintf(repo, sizeof repo, "%s/models--", root);
     for (const char *c = id; *c && len < (int)sizeof repo - 3; c++)
@@ -69,7 +95,8 @@ static gq_status lookup(const char *root, const char *id, const char *rev, char 
     } else {
         snprintf(path, sizeof path, "%s/refs/%s", repo, rev);
         snprintf(looked, n, "%s", path);
-        if (!read_ref(path, hash)) return GQ_ERR_IO;
+        gq_status s = read_ref(path, hash, held);
+        if (s != GQ_OK) return s;
     }
     snprintf(path, sizeof path, "%s/snapshots/%s", repo, hash);
     snprintf(looked, n, "%s", path);
@@ -90,13 +117,18 @@ gq_status gq_hub_resolve(const char *spec, char **dir, gq_err *err) {
     id[idlen] = '\0';
     if (at) snprintf(rev, sizeof rev, "%s", at + 1);
     if (!valid_id(id) || !valid_ref(rev)) return gq_fail(err, GQ_ERR_IO, "%s: model directory not found", spec);
-    char *root = gq_hub_cache_root(), looked[2048] = "";
+    char *root = gq_hub_cache_root(), looked[2048] = "", held[REF_QUOTED_LEN] = "";
     if (!root)
         return gq_fail(err, GQ_ERR_IO, "%s: not a directory, and no Hugging Face cache ($HF_HUB_CACHE, $HF_HOME, "
                                        "$HOME unset)", spec);
-    gq_status s = lookup(root, id, rev, dir, looked, sizeof looked);
+    gq_status s = lookup(root, id, rev, dir, looked, sizeof looked, held);
     free(root);
     if (s == GQ_ERR_NOMEM) return gq_fail(err, s, "out of memory");
+    if (s == GQ_ERR_FORMAT)
+        return gq_fail(err, s,
+                       "%s: not a directory, and the Hugging Face cache's %s holds %s, not a 40-digit hex commit "
+                       "hash (a damaged cache?); download it again with: huggingface-cli download %s%s%s",
+                       spec, looked, held, id, at ? " --revision " : "", at ? rev : "");
     if (s != GQ_OK)
         return gq_fail(err, GQ_ERR_IO,
                        "%s: not a directory, and not in the Hugging Face cache (looked for %s; cache from "

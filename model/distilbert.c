@@ -117,6 +117,7 @@ typedef struct {
     gq_err *err;
     gq_status status; /* of the first failure */
     int used;         /* tensors bound so far, to spot unexpected extras */
+    size_t params;    /* their values: the model's parameters */
 } binder;
 
 /* Finds `name` (or its LayerNorm alias with gamma/beta) and checks its shape. */
@@ -149,6 +150,7 @@ static float *bind(binder *b, const char *name, int64_t d0, int64_t d1) {
         return NULL;
     }
     b->used++;
+    b->params += (size_t)t->numel;
     return t->data;
 }
 
@@ -183,7 +185,7 @@ static int bind_layer(binder *b, gq_dbert_layer *L, int l, const gq_dbert_config
 /* Points every weight of m into ck, checking names and shapes against the config. */
 static gq_status bind_all(gq_dbert *m, const gq_ckpt *ck, const char *path, gq_err *err) {
     const gq_dbert_config *c = &m->cfg;
-    binder b = {ck, path, err, GQ_OK, 0};
+    binder b = {ck, path, err, GQ_OK, 0, 0};
     m->word_emb = bind(&b, "distilbert.embeddings.word_embeddings.weight", c->vocab_size, c->dim);
     m->pos_emb = m->word_emb ? bind(&b, "distilbert.embeddings.position_embeddings.weight", c->max_pos, c->dim) : NULL;
     m->emb_ln_w = m->pos_emb ? bind(&b, "distilbert.embeddings.LayerNorm.weight", c->dim, 0) : NULL;
@@ -194,7 +196,7 @@ static gq_status bind_all(gq_dbert *m, const gq_ckpt *ck, const char *path, gq_e
     if (!bind_linear(&b, &m->pre, "pre_classifier", c->dim, c->dim) ||
         !bind_linear(&b, &m->cls, "classifier", c->n_labels, c->dim))
         return b.status;
-    for (int i = 0; i < ck->n; i++) m->n_params += (size_t)ck->tensors[i].numel;
+    m->n_params = b.params, m->n_param_tensors = b.used;
     int ignored = gq_ckpt_find(ck, "distilbert.embeddings.position_ids") != NULL;
     if (b.used + ignored < ck->n)
         gq_warn("%s: %d tensor(s) not used by DistilBertForSequenceClassification and were ignored", path,
@@ -290,7 +292,8 @@ gq_status gq_dbert_random(const gq_dbert_config *cfg, uint64_t seed, gq_dbert **
         return gq_fail(err, GQ_ERR_NOMEM, "random model: cannot allocate %zu parameters", n);
     }
     for (int i = 0; i < cfg->n_labels; i++) m->cfg.labels[i] = gq_strdup(cfg->labels ? cfg->labels[i] : "LABEL");
-    m->n_params = n;
+    /* embeddings 4, pre_classifier and classifier 2 each; a layer's 6 Linears 2 each and 2 LayerNorms 2 each */
+    m->n_params = n, m->n_param_tensors = 8 + 16 * cfg->n_layers;
     gq_rng r;
     gq_rng_seed(&r, seed);
     float *cur = m->params;

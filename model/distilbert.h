@@ -63,7 +63,8 @@ typedef struct {
     gq_linear cls;              /* (n_labels, dim) */
     gq_ckpt *ckpt;              /* owns the weights when loaded from a file (else NULL) */
     float *params;              /* owns them for gq_dbert_random (else NULL) */
-    size_t n_params;            /* number of parameters */
+    size_t n_params;            /* parameters (HF's model.parameters()): no buffer, no unused tensor */
+    int n_param_tensors;        /* the tensors that hold them */
     char *dir;                  /* the model directory (a Hub id resolved to its snapshot) */
     char *weights_path;         /* the file the weights were read from */
     char sha256[65];            /* of that file */

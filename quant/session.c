@@ -29,6 +29,7 @@ struct gq_quant_session {
     char *calib_key;
     gq_quant_calib_fn calib_run;
     void *calib_ctx;
+    void (*calib_ctx_free)(void *); /* NULL: calib_ctx belongs to the caller */
     gq_quant_calib *calib; /* captured on first need */
     int threads;           /* of the pool: 0 = all cores */
     gq_pool *pool;         /* started on first use */
@@ -103,6 +104,7 @@ void gq_quant_session_free(gq_quant_session *s) {
     free(s->mask);
     free(s->cache_dir);
     free(s->calib_key);
+    if (s->calib_ctx_free) s->calib_ctx_free(s->calib_ctx);
     gq_quant_calib_free(s->calib);
     gq_pool_free(s->pool);
     free(s);
@@ -136,9 +138,15 @@ const uint8_t *gq_quant_session_mask(const gq_quant_session *s, int idx) {
 
 void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run,
                                       void *ctx) {
+    gq_quant_session_own_calibration(s, calib_key, run, ctx, NULL);
+}
+
+void gq_quant_session_own_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run, void *ctx,
+                                      void (*ctx_free)(void *)) {
+    if (s->calib_ctx_free && s->calib_ctx != ctx) s->calib_ctx_free(s->calib_ctx);
     free(s->calib_key);
     s->calib_key = gq_strdup(calib_key);
-    s->calib_run = run, s->calib_ctx = ctx;
+    s->calib_run = run, s->calib_ctx = ctx, s->calib_ctx_free = ctx_free;
     gq_quant_calib_free(s->calib); /* statistics of earlier data must not be reused */
     s->calib = NULL;
 }

@@ -53,6 +53,11 @@ typedef gq_status (*gq_quant_calib_fn)(void *ctx, const gq_dbert_hooks *hooks, g
  * key cannot be copied (out of memory), whatever needs the data fails with GQ_ERR_NOMEM. */
 void gq_quant_session_set_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run,
                                       void *ctx);
+/* As gq_quant_session_set_calibration, but s owns ctx: ctx_free(ctx) runs when s is freed
+ * or given other calibration data, so that the data lives exactly as long as the session
+ * that may still run it. */
+void gq_quant_session_own_calibration(gq_quant_session *s, const char *calib_key, gq_quant_calib_fn run, void *ctx,
+                                      void (*ctx_free)(void *));
 
 /* Scores of every matrix for method `name` with options mo under quantizer q (only
  * methods that use Ŵ depend on q). Uses and fills the disk cache for prepare states; a

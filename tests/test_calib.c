@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "calib_rows.h"
+#include "cli.h"
 #include "quant.h"
 #include "quant_method.h"
 #include "testlib.h"
@@ -172,11 +173,66 @@ static void check_tiny(gq_test_ctx *t, const char *tiny) {
     gq_ckpt_free(ref);
 }
 
+/* The session gq_cli_quantize returns keeps its calibration rows for as long as it lives:
+ * applying again with calibration from quantized (a forward of the rows per layer) runs on
+ * them and gives the first apply's weights, bit for bit (under ASan, a session that
+ * outlives its rows reads freed memory here). */
+static void check_cli_session(gq_test_ctx *t) {
+    char *flags[] = {"--method", "magnitude", "--k", "4", "--bits", "3", "--algorithm", "gptq", "--calib-from",
+                     "quantized", "--calib-n", "8"};
+    char dir[512], cache[256];
+    snprintf(dir, sizeof dir, "%s/fixtures/tiny-a", t->shared);
+    gq_test_tmpdir(t, "gq_test_calib", cache, sizeof cache);
+    char *vocab = gq_test_path(t, "assets/vocab/vocab.txt"), *glue = gq_test_path(t, "assets/glue");
+    gq_err err = {{0}};
+    gq_args a;
+    gq_cli_quant cq;
+    gq_dbert *m = NULL;
+    gq_tok *tok = NULL;
+    gq_quant_session *s = NULL;
+    gq_quant_scores *sc = NULL;
+    gq_quant_report rep;
+    GQ_CHECK(t, gq_args_parse(&a, gq_cli_quant_groups, (int)(sizeof flags / sizeof flags[0]), flags, &err) == GQ_OK &&
+                    gq_cli_quant_parse(&a, &cq, &err) == GQ_OK && gq_dbert_load(dir, &m, &err) == GQ_OK &&
+                    gq_tok_load(vocab, &tok, &err) == GQ_OK,
+             "set-up: %s", err.msg);
+    cq.cache_dir = cache;
+    gq_dbert_runner *r = m ? gq_dbert_runner_new(m, 1) : NULL;
+    gq_status st = r && tok ? gq_cli_quantize(&cq, m, r, tok, gq_glue_task_find("rte"), glue, 128, &s, &rep, NULL, &err)
+                            : GQ_ERR_IO;
+    GQ_CHECK(t, st == GQ_OK, "gq_cli_quantize: %s", err.msg);
+    int n = s ? gq_quant_session_n_mats(s) : 0;
+    float **first = calloc((size_t)n + 1, sizeof *first);
+    for (int i = 0; st == GQ_OK && i < n; i++) {
+        const gq_linear *l = &m->layers[i / GQ_LIN_COUNT].lin[i % GQ_LIN_COUNT];
+        first[i] = malloc((size_t)l->out * l->in * sizeof(float));
+        memcpy(first[i], l->w, (size_t)l->out * l->in * sizeof(float));
+    }
+    if (st == GQ_OK) st = gq_quant_scores_compute(s, cq.method, &cq.mo, &cq.q, &sc, &err);
+    if (st == GQ_OK) st = gq_quant_apply(s, sc, &cq.q, &cq.budget, &rep, &err);
+    GQ_CHECK(t, st == GQ_OK, "a second apply on the returned session: %s", err.msg);
+    for (int i = 0; st == GQ_OK && i < n; i++) {
+        const gq_linear *l = &m->layers[i / GQ_LIN_COUNT].lin[i % GQ_LIN_COUNT];
+        char what[64];
+        snprintf(what, sizeof what, "matrix %d, applied again", i);
+        gq_check_close(t, what, l->w, first[i], (size_t)l->out * l->in, 0, 0);
+    }
+    for (int i = 0; i < n; i++) free(first[i]);
+    free(first);
+    gq_quant_scores_free(sc);
+    gq_quant_session_free(s);
+    gq_dbert_runner_free(r);
+    gq_dbert_free(m);
+    gq_tok_free(tok);
+    free(vocab), free(glue);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
     gq_log_set_level(GQ_LOG_WARN);
     check_tiny(&t, "tiny-a");
     check_tiny(&t, "tiny-b");
+    check_cli_session(&t);
     return gq_test_done(&t);
 }

@@ -894,6 +894,68 @@ static void test_bad_legacy(gq_test_ctx *t) {
     free(fx.p);
 }
 
+/* ---- 6. many tensors: work linear in the header -------------------------------------- */
+
+/* realloc calls, counted through -Wl,--wrap=realloc (tests/CMakeLists.txt). A test needs
+ * this as a global: the wrapper has realloc's signature. */
+static long reallocs;
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n) {
+    reallocs++;
+    return __real_realloc(p, n);
+}
+
+/* A safetensors file of n empty F32 tensors ("t0000000" ...), about 60 header bytes each. */
+static bytes many_tensors(int n) {
+    bytes b = {0}, h = {0};
+    char entry[128];
+    puts_(&h, "{");
+    for (int i = 0; i < n; i++) {
+        snprintf(entry, sizeof entry, "%s\"t%07d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}",
+                 i ? "," : "", i);
+        puts_(&h, entry);
+    }
+    puts_(&h, "}");
+    put64(&b, h.n);
+    put(&b, h.p, h.n);
+    free(h.p);
+    return b;
+}
+
+/* Reads n tensors from memory: the name check's comparisons and the reallocs it took. */
+static void read_many(gq_test_ctx *t, int n, uint64_t *compares, long *grows) {
+    bytes b = many_tensors(n);
+    gq_ckpt *ck = calloc(1, sizeof *ck);
+    gq_err err = {{0}};
+    reallocs = 0;
+    gq_status st = gq_ckpt_read_buffer(ck, b.p, b.n, "many.safetensors", &err);
+    *grows = reallocs, *compares = ck->name_compares;
+    GQ_CHECK(t, st == GQ_OK && ck->n == n, "%d tensors: %s", n, err.msg);
+    gq_ckpt_free(ck);
+    free(b.p);
+}
+
+/* A header within the size limit can list millions of tensors: adding them and checking
+ * their names must cost about n log n comparisons and O(log n) reallocs, not n^2. With n
+ * and 2n tensors, sorting makes 2 (1 + 1/log2 n) ~ 2.1 times the comparisons (quadratic
+ * work would make 4) and the table grows by doubling (one realloc more, not n). */
+#define MANY_TENSORS 100000
+#define MANY_MAX_COMPARE_RATIO 2.5
+#define MANY_MAX_EXTRA_GROWS 2
+static void test_many_tensors(gq_test_ctx *t) {
+    uint64_t c1, c2;
+    long g1, g2;
+    read_many(t, MANY_TENSORS, &c1, &g1);
+    read_many(t, 2 * MANY_TENSORS, &c2, &g2);
+    printf("%d tensors: %llu name comparisons, %ld reallocs; %d: %llu, %ld\n", MANY_TENSORS, (unsigned long long)c1, g1,
+           2 * MANY_TENSORS, (unsigned long long)c2, g2);
+    GQ_CHECK(t, c1 > 0 && (double)c2 <= MANY_MAX_COMPARE_RATIO * (double)c1,
+             "name comparisons grow from %llu to %llu for twice the tensors (more than %.1fx)", (unsigned long long)c1,
+             (unsigned long long)c2, MANY_MAX_COMPARE_RATIO);
+    GQ_CHECK(t, g2 - g1 <= MANY_MAX_EXTRA_GROWS, "%ld reallocs for %d tensors, %ld for %d: not geometric growth", g1,
+             MANY_TENSORS, g2, 2 * MANY_TENSORS);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -909,5 +971,6 @@ int main(int argc, char **argv) {
     test_cpython_pickle(&t);
     test_legacy_views(&t);
     test_bad_legacy(&t);
+    test_many_tensors(&t);
     return gq_test_done(&t);
 }

@@ -199,18 +199,31 @@ static void check_bad_inputs(gq_test_ctx *t) {
     expect_output(t, "tokenize --utf8 replace --text \"$(printf 'abc\\303(')\"", "101 5925 1006 102");
 }
 
-/* An unexpected extra tensor is a warning (as in HF), not an error. */
+/* What HF's sum(p.numel() for p in model.parameters()) gives for tiny-a's config (dim 64,
+ * 2 layers, ffn 256, vocab 30522, 512 positions, 2 labels), by hand: embeddings
+ * 30522*64 + 512*64 + LayerNorm 2*64 = 1,986,304; per layer q, k, v, out 4*(64*64 + 64),
+ * lin1 256*64 + 256, lin2 64*256 + 64, two LayerNorms 4*64: 49,984, twice 99,968;
+ * pre_classifier 64*64 + 64 = 4,160; classifier 2*64 + 2 = 130. The position_ids buffer
+ * and tensors the model does not use are not parameters. */
+#define TINY_A_PARAMETERS "2090562 (40 tensors"
+
+/* An unexpected extra tensor is a warning (as in HF), not an error, and `glueq info`
+ * counts only the parameters. */
 static void check_extra_tensor(gq_test_ctx *t) {
     gq_ckpt *ck = gq_test_load(t, "fixtures/tiny-a/model.safetensors");
-    gq_tensor *all = calloc((size_t)ck->n + 1, sizeof *all);
+    gq_tensor *all = calloc((size_t)ck->n + 2, sizeof *all);
     memcpy(all, ck->tensors, (size_t)ck->n * sizeof *all);
-    float extra[3] = {1, 2, 3};
+    float extra[3] = {1, 2, 3}, *pos = malloc(512 * sizeof *pos);
+    for (int i = 0; i < 512; i++) pos[i] = (float)i;
     all[ck->n] = (gq_tensor){.name = "lm_head.bias", .ndim = 1, .shape = {3}, .numel = 3, .data = extra};
+    all[ck->n + 1] = (gq_tensor){.name = "distilbert.embeddings.position_ids", .ndim = 2, .shape = {1, 512},
+                                 .numel = 512, .data = pos};
     char d[600], args[1024];
     snprintf(d, sizeof d, "%s/extra", tmpdir);
     gq_mkdirs(d, NULL);
     snprintf(d, sizeof d, "%s/extra/model.safetensors", tmpdir);
-    GQ_CHECK(t, gq_safetensors_write(d, all, ck->n + 1, NULL) == GQ_OK, "write %s", d);
+    GQ_CHECK(t, gq_safetensors_write(d, all, ck->n + 2, NULL) == GQ_OK, "write %s", d);
+    free(pos);
     char *cfg = gq_test_path(t, "fixtures/tiny-a/config.json"), *text = NULL;
     gq_read_file(cfg, 0, &text, NULL, NULL);
     write_text("extra/config.json", text);
@@ -221,6 +234,9 @@ static void check_extra_tensor(gq_test_ctx *t) {
     int rc = gq_test_glueq(t, args, &out, &err);
     GQ_CHECK(t, rc == 0 && err && strstr(err, "warning") && strstr(err, "1 tensor(s) not used"),
              "extra tensor: want a warning and success, rc %d: %s", rc, err ? err : "");
+    GQ_CHECK(t, out && strstr(out, "parameters:   " TINY_A_PARAMETERS),
+             "info with position_ids and an extra tensor: want parameters %s), got: %s", TINY_A_PARAMETERS,
+             out ? out : "");
     free(out), free(err);
 }
 

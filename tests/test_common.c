@@ -357,6 +357,35 @@ static void test_atomic_write(gq_test_ctx *t, const char *dir) {
              "%s", err.msg);
 }
 
+static const void *string_key(const void *keys, int i, size_t *len) {
+    const char *k = ((const char *const *)keys)[i];
+    *len = strlen(k);
+    return k;
+}
+
+/* The first position that repeats an earlier key, worked out by hand for each list. */
+static void test_first_repeat(gq_test_ctx *t) {
+    static const struct {
+        const char *keys[6];
+        int n, want, want_earlier;
+    } cases[] = {
+        {{"b", "a", "c", "b", "a"}, 5, 3, 0}, /* "b" at 3 repeats 0 before "a" at 4 repeats 1 */
+        {{"x", "xy", "y", "", "yx"}, 5, -1, 0}, /* prefixes and the empty key are keys of their own */
+        {{"", "q", ""}, 3, 2, 0},
+        {{"k", "k", "k"}, 3, 1, 0},
+        {{"only"}, 1, -1, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int earlier = 0;
+        uint64_t compares = 0;
+        int got = gq_first_repeat(cases[c].n, string_key, cases[c].keys, &earlier, &compares);
+        GQ_CHECK(t, got == cases[c].want && (got < 0 || earlier == cases[c].want_earlier),
+                 "case %zu: first repeat %d of %d, want %d of %d", c, got, earlier, cases[c].want,
+                 cases[c].want_earlier);
+        GQ_CHECK(t, cases[c].n < 2 || compares > 0, "case %zu: no comparison counted", c);
+    }
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -367,5 +396,6 @@ int main(int argc, char **argv) {
     test_rng(&t);
     test_pool(&t);
     test_atomic_write(&t, dir);
+    test_first_repeat(&t);
     return gq_test_done(&t);
 }

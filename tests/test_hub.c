@@ -62,6 +62,11 @@ static void build_cache(gq_test_ctx *t) {
     write_text(path, REV_A); /* as the Hub client writes it: no newline */
     snprintf(path, sizeof path, "%s/refs/v2", repo);
     write_text(path, REV_B "\n");
+    /* damaged refs: not a hash, with a control byte and a quote; a long one */
+    snprintf(path, sizeof path, "%s/refs/bad", repo);
+    write_text(path, "ref: \"main\"\x01\n");
+    snprintf(path, sizeof path, "%s/refs/long", repo);
+    write_text(path, REV_A REV_A "\n");
 }
 
 static void expect_dir(gq_test_ctx *t, const char *spec, const char *want) {
@@ -101,6 +106,19 @@ static void expect_fail(gq_test_ctx *t, const char *spec, const char *needle1, c
     free(dir);
 }
 
+/* A ref that holds something other than a commit hash is named with what it holds
+ * (escaped, cut after 40 bytes) and what was expected, not reported as missing. */
+static void expect_bad_ref(gq_test_ctx *t, const char *spec, const char *ref, const char *held) {
+    char *dir = NULL, want[800];
+    gq_err err = {{0}};
+    gq_status s = gq_hub_resolve(spec, &dir, &err);
+    snprintf(want, sizeof want, "%s/models--org--tiny/refs/%s holds %s, not a 40-digit hex commit hash", cache, ref,
+             held);
+    GQ_CHECK(t, s == GQ_ERR_FORMAT && !dir && strstr(err.msg, want) && strstr(err.msg, "huggingface-cli download"),
+             "%s: want a failure with '%s', got %d: %s", spec, want, s, err.msg);
+    free(dir);
+}
+
 static void check_revisions(gq_test_ctx *t) {
     setenv("HF_HUB_CACHE", cache, 1);
     expect_snapshot(t, "org/tiny", REV_A);
@@ -118,6 +136,8 @@ static void check_revisions(gq_test_ctx *t) {
     expect_fail(t, "org/missing", want, "huggingface-cli download org/missing");
     expect_fail(t, "../escape", "model directory not found", "../escape");
     expect_fail(t, "org/tiny@../v2", "model directory not found", "org/tiny@../v2");
+    expect_bad_ref(t, "org/tiny@bad", "bad", "\"ref: \\\"main\\\"\\x01\"");
+    expect_bad_ref(t, "org/tiny@long", "long", "\"" REV_A "...\"");
     gq_err err = {{0}};
     gq_dbert *m = NULL;
     gq_status s = gq_dbert_load("org/missing", &m, &err);

@@ -325,7 +325,7 @@ typedef struct {
  * with the output directory. */
 static void test_writer(gq_test_ctx *t, const char *name, int prefix_dir, unsigned flags, gq_nomem_fn fn,
                         const cJSON *rows) {
-    cJSON *header = cJSON_Parse("{\"name\": \"nomem\", \"tasks\": [\"rte\", \"mrpc\"]}");
+    cJSON *header = cJSON_Parse("{\"name\": \"nomem\", \"tasks\": [\"rte\", \"mrpc\"], \"n_points\": 8}");
     char ref_name[64], run_name[64];
     snprintf(ref_name, sizeof ref_name, "%s-ref", name), snprintf(run_name, sizeof run_name, "%s-run", name);
     char *ref_dir = tmp_subdir(ref_name), *dir = tmp_subdir(run_name);
@@ -420,7 +420,7 @@ static cJSON *make_rows(void) {
     char *raw = gq_report_float_array(logits, 10);
     cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(rows, 2), "logits", cJSON_CreateRaw(raw));
     free(raw);
-    gq_report_sort_rows(rows);
+    gq_report_sort_rows(rows, NULL);
     return rows;
 }
 
@@ -449,7 +449,7 @@ static gq_status sort_rows(void *arg, gq_err *err) {
     sort_ctx *c = arg;
     cJSON *rows = cJSON_Duplicate(c->rows, 1);
     if (!rows) return gq_fail(err, GQ_ERR_NOMEM, "rows: out of memory for the copy");
-    int dropped = gq_report_sort_rows(rows);
+    int dropped = gq_report_sort_rows(rows, NULL);
     gq_status st = dropped < 0 ? gq_fail(err, GQ_ERR_NOMEM, "rows: out of memory while sorting") : GQ_OK;
     const cJSON *first = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rows, 0), "point_id");
     if (st == GQ_OK)

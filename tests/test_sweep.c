@@ -111,6 +111,18 @@ static void test_config_errors(gq_test_ctx *t) {
                  "sarqc.saliency: quantizer: sarqc saliency 'x'");
     expect_error(t, ", \"sarqc\": {\"lambda\": 1}", "sarqc: applies to gptq and awq-scale quantizers");
     expect_error(t, ", \"seeds\": [1, 1]", "seeds[1]: 1 listed twice");
+    expect_error(t, ", \"budgets\": {\"k\": [1, 2, 3, 2, 1]}", "budgets.k[3]: repeats an earlier budget");
+    /* 20^4 combinations of quantizer options: refused before any is built */
+    char combos[1024], twenty[256] = "";
+    for (int i = 0; i < 20; i++) snprintf(twenty + strlen(twenty), sizeof twenty - strlen(twenty), "%s%d", i ? "," : "", i);
+    snprintf(combos, sizeof combos,
+             ", \"quantizer\": {\"algorithm\": \"gptq\", \"damp\": [%s], \"act_order\": [true,false,true,false,true,"
+             "false,true,false,true,false,true,false,true,false,true,false,true,false,true,false]}, \"sarqc\": "
+             "{\"lambda\": [%s], \"saliency\": [\"none\",\"svd\",\"awq\",\"spqr\",\"magnitude\",\"none\",\"svd\","
+             "\"awq\",\"spqr\",\"magnitude\",\"none\",\"svd\",\"awq\",\"spqr\",\"magnitude\",\"none\",\"svd\",\"awq\","
+             "\"spqr\",\"magnitude\"]}",
+             twenty, twenty);
+    expect_error(t, combos, "quantizer: 160000 combinations of options, more than the limit of 100000");
     c = NULL;
     GQ_CHECK(t, gq_sweep_config_parse("{\"name\": \"t\", \"name\": \"u\"}", "configs/x.json", &c, &err) == GQ_ERR_ARG &&
                     strstr(err.msg, "configs/x.json: name: duplicate key"),
@@ -126,6 +138,68 @@ static void test_config_errors(gq_test_ctx *t) {
     GQ_CHECK(t, gq_sweep_config_parse("{\"name\": \"t\",\n \"data\": }", "configs/y.json", &c, &err) != GQ_OK,
              "invalid JSON accepted");
     GQ_CHECK(t, strstr(err.msg, "configs/y.json: invalid JSON at line 2") != NULL, "JSON error: '%s'", err.msg);
+}
+
+/* ---- hostile sizes: the checks for repeats cost n log n, not n^2 ---- */
+
+/* before, then n items (item_fmt with the item's number), comma-separated, then after. */
+static char *big_config(const char *before, const char *item_fmt, int n, const char *after) {
+    size_t cap = strlen(before) + strlen(after) + (size_t)n * (strlen(item_fmt) + 12) + 1, len = 0;
+    char *text = malloc(cap);
+    if (!text) abort();
+    len += (size_t)snprintf(text, cap, "%s", before);
+    for (int i = 0; i < n; i++) {
+        if (i) text[len++] = ',';
+        len += (size_t)snprintf(text + len, cap - len, item_fmt, i);
+    }
+    snprintf(text + len, cap - len, "%s", after);
+    return text;
+}
+
+/* The comparisons gq_sweep_config_parse_counted makes on n items; *accepted says whether
+ * it took the config. */
+static uint64_t count_compares(const char *before, const char *item_fmt, int n, const char *after, int *accepted) {
+    char *text = big_config(before, item_fmt, n, after);
+    gq_sweep_config *c = NULL;
+    gq_err err = {{0}};
+    uint64_t compares = 0;
+    *accepted = gq_sweep_config_parse_counted(text, "configs/big.json", &c, &compares, &err) == GQ_OK;
+    gq_sweep_config_free(c);
+    free(text);
+    return compares;
+}
+
+/* With n and 2n items, sorting makes 2 (1 + 1/log2 n) ~ 2.1 times the comparisons;
+ * quadratic checks would make 4. */
+#define HOSTILE_MAX_RATIO 2.5
+static void expect_linear(gq_test_ctx *t, const char *what, const char *before, const char *item_fmt, int n,
+                          const char *after, int want_accepted) {
+    int ok1 = 0, ok2 = 0;
+    uint64_t c1 = count_compares(before, item_fmt, n, after, &ok1), c2 = count_compares(before, item_fmt, 2 * n, after, &ok2);
+    printf("%s: %d items, %llu comparisons; %d items, %llu\n", what, n, (unsigned long long)c1, 2 * n,
+           (unsigned long long)c2);
+    GQ_CHECK(t, ok1 == want_accepted && ok2 == want_accepted, "%s: accepted %d and %d, want %d", what, ok1, ok2,
+             want_accepted);
+    GQ_CHECK(t, c1 > 0 && (double)c2 <= HOSTILE_MAX_RATIO * (double)c1,
+             "%s: comparisons grow from %llu to %llu for twice the items (more than %.1fx)", what,
+             (unsigned long long)c1, (unsigned long long)c2, HOSTILE_MAX_RATIO);
+}
+
+#define HEAD "{\"name\": \"t\", \"data\": \"/d\", \"tasks\": [\"rte\"], \"bits\": [4], \"output\": \"/o\", "
+static void test_config_sizes(gq_test_ctx *t) {
+    /* a grid of GQ_SWEEP_MAX_POINTS points: the FP32 point and one per budget */
+    expect_linear(t, "budgets and point ids",
+                  HEAD "\"models\": {\"rte\": \"/m\"}, \"methods\": [\"magnitude\"], \"budgets\": {\"k\": [",
+                  "1%d", GQ_SWEEP_MAX_POINTS / 2 - 1, "]}}", 1);
+    expect_linear(t, "seeds",
+                  HEAD "\"models\": {\"rte\": \"/m\"}, \"methods\": [\"uniform\"], \"seeds\": [", "%d",
+                  GQ_SWEEP_MAX_POINTS, "]}", 1);
+    expect_linear(t, "keys of models (refused: not tasks)", HEAD "\"methods\": [\"uniform\"], \"models\": {",
+                  "\"m%d\": \"/m\"", GQ_SWEEP_MAX_POINTS, "}}", 0);
+    expect_linear(t, "keys of method_options.svd (refused: not options)",
+                  HEAD "\"models\": {\"rte\": \"/m\"}, \"methods\": [\"svd\"], \"budgets\": {\"k\": [1]}, "
+                       "\"method_options\": {\"svd\": {",
+                  "\"o%d\": 1", GQ_SWEEP_MAX_POINTS, "}}}", 0);
 }
 
 static void test_env(gq_test_ctx *t) {
@@ -320,8 +394,8 @@ static void test_journal(gq_test_ctx *t) {
              "the truncated line was not replaced by the new row");
     cJSON_Delete(rows), cJSON_Delete(h2), cJSON_Delete(hdr);
     /* corruption that is not a truncated tail is an error naming the line */
-    write_text(path, "glueq-journal 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {}\n{\"point_id\":\"x\"}\n"
-                     "garbage\n");
+    write_text(path, "glueq-journal 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {\"n_points\":1}\n"
+                     "{\"point_id\":\"x\",\"index\":0}\ngarbage\n");
     GQ_CHECK(t, gq_journal_read(path, h, NULL, NULL, &err) == GQ_ERR_FORMAT && strstr(err.msg, "line 3"),
              "corrupt row: %s", err.msg);
     write_text(path, "not a journal\n");
@@ -350,6 +424,38 @@ static void test_fidelity(gq_test_ctx *t) {
     GQ_CHECK(t, fabs(kl - 1000) < 1e-6, "kl of extreme logits %.10g, want 1000", kl);
 }
 
+/* n rows, point i+1 at index i+1 with every fourth repeated at its index (a merge of
+ * overlapping shards): the rows dropped and the comparisons the check for repeats made. */
+static uint64_t sort_rows_compares(int n, int *dropped) {
+    cJSON *rows = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        char id[17];
+        int point = i % 4 == 3 ? i - 1 : i;
+        snprintf(id, sizeof id, "%016x", point);
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "point_id", id);
+        cJSON_AddNumberToObject(r, "index", point);
+        cJSON_AddItemToArray(rows, r);
+    }
+    uint64_t compares = 0;
+    *dropped = gq_report_sort_rows(rows, &compares);
+    cJSON_Delete(rows);
+    return compares;
+}
+
+/* Sorting a merge of 100,000 rows (the grid's limit) costs n log n comparisons: twice
+ * the rows, about 2.1 times the work (HOSTILE_MAX_RATIO). */
+static void test_sort_rows_size(gq_test_ctx *t) {
+    int d1 = 0, d2 = 0, n = GQ_SWEEP_MAX_POINTS / 2;
+    uint64_t c1 = sort_rows_compares(n, &d1), c2 = sort_rows_compares(2 * n, &d2);
+    printf("sorting rows: %d rows, %llu comparisons; %d rows, %llu\n", n, (unsigned long long)c1, 2 * n,
+           (unsigned long long)c2);
+    GQ_CHECK(t, d1 == n / 4 && d2 == n / 2, "dropped %d and %d repeated rows, want %d and %d", d1, d2, n / 4, n / 2);
+    GQ_CHECK(t, c1 > 0 && (double)c2 <= HOSTILE_MAX_RATIO * (double)c1,
+             "sorting rows: comparisons grow from %llu to %llu for twice the rows", (unsigned long long)c1,
+             (unsigned long long)c2);
+}
+
 static void test_reports(gq_test_ctx *t) {
     char *dir = tmp_path("report");
     gq_err err = {{0}};
@@ -359,7 +465,7 @@ static void test_reports(gq_test_ctx *t) {
     cJSON_AddItemToArray(rows, fake_row("aaaaaaaaaaaaaaaa", 0, "mrpc", "fp32", 0, 4));
     cJSON_AddItemToArray(rows, fake_row("bbbbbbbbbbbbbbbb", 1, "mrpc", "uniform", 0, 2));
     cJSON_AddItemToArray(rows, fake_row("aaaaaaaaaaaaaaaa", 0, "mrpc", "fp32", 0, 4));
-    GQ_CHECK(t, gq_report_sort_rows(rows) == 1, "one repeated row should be dropped");
+    GQ_CHECK(t, gq_report_sort_rows(rows, NULL) == 1, "one repeated row should be dropped");
     GQ_CHECK(t, cJSON_GetArraySize(rows) == 3, "%d rows after sort", cJSON_GetArraySize(rows));
     cJSON *cfg = cJSON_CreateObject(), *prov = cJSON_CreateObject();
     cJSON_AddStringToObject(cfg, "name", "unit");
@@ -730,6 +836,7 @@ int main(int argc, char **argv) {
     gq_test_init(&t, argc, argv);
     gq_test_tmpdir(&t, "gq_test_sweep", g_tmp, sizeof g_tmp);
     test_config_errors(&t);
+    test_config_sizes(&t);
     test_env(&t);
     test_grid(&t);
     test_ids(&t);
@@ -737,6 +844,7 @@ int main(int argc, char **argv) {
     test_journal(&t);
     test_fidelity(&t);
     test_reports(&t);
+    test_sort_rows_size(&t);
     test_compare(&t);
     test_end_to_end(&t);
     return gq_test_done(&t);

@@ -660,6 +660,77 @@ static void test_flags(gq_test_ctx *t, const char *full) {
     free(out), free(cache), free(merged);
 }
 
+/* ---- numbers out of range in a journal ---- */
+
+/* The journal of dir with the value of `key` in line `line` replaced by `value` (the JSON
+ * text of a number, a string, ...). */
+static void set_number(const char *dir, int line, const char *key, const char *value) {
+    char *jp = gq_path_join(dir, "journal.jsonl"), *text = read_text(jp), pattern[64];
+    char *p = text;
+    for (int i = 1; i < line; i++) p = strchr(p, '\n') + 1;
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    char *at = strstr(p, pattern) + strlen(pattern), *end = at + strcspn(at, ",}");
+    char *out = malloc(strlen(text) + strlen(value) + 1);
+    size_t n = (size_t)(at - text);
+    memcpy(out, text, n);
+    strcpy(out + n, value);
+    strcat(out, end);
+    write_text(jp, out);
+    free(out), free(text), free(jp);
+}
+
+/* Numbers a point's row and the header hold that glueq uses as indices and counts: one
+ * that is not an integer in range is refused with one line naming the journal and the line
+ * (never cast: out of int's range that is undefined behaviour), on resume and on merge. */
+static void test_corrupt_numbers(gq_test_ctx *t, const char *full) {
+    char *dir = tmp_path("numbers"), *merged = tmp_path("numbers-merged"), *err_text = NULL, args[1024];
+    static const struct {
+        int line;
+        const char *key, *value, *want;
+    } cases[] = {{3, "index", "1e300", "line 3: index 1e+300 is not an integer from 0 to 6"},
+                 {4, "index", "1e999", "line 4: index inf is not an integer from 0 to 6"},
+                 {5, "index", "-1", "line 5: index -1 is not an integer from 0 to 6"},
+                 {6, "index", "2.5", "line 6: index 2.5 is not an integer from 0 to 6"},
+                 {7, "index", "7", "line 7: index 7 is not an integer from 0 to 6"},
+                 {8, "index", "\"3\"", "line 8: index (not a number) is not an integer from 0 to 6"},
+                 {1, "n_points", "1e300", "line 1: n_points 1e+300 is not an integer from 0 to 2147483647"},
+                 {1, "n_points", "null", "line 1: n_points (not a number) is not an integer from 0 to"},
+                 {1, "n_points", "-7", "line 1: n_points -7 is not an integer from 0 to"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        copy_dir_files(full, dir);
+        set_number(dir, cases[c].line, cases[c].key, cases[c].value);
+        char *jp = gq_path_join(dir, "journal.jsonl"), *before = read_text(jp), want[160];
+        snprintf(want, sizeof want, "journal.jsonl: %s", cases[c].want);
+        int code = sweep_child(dir, "--resume", &err_text);
+        char *after = read_text(jp);
+        GQ_CHECK(t, code == 1 && err_text && strstr(err_text, want) && one_line(err_text),
+                 "resume with %s %s in line %d: exit %d, want one line with '%s': %s", cases[c].key, cases[c].value,
+                 cases[c].line, code, want, err_text ? err_text : "(none)");
+        GQ_CHECK(t, before && after && !strcmp(before, after), "%s %s: the refused resume changed the journal",
+                 cases[c].key, cases[c].value);
+        free(err_text);
+        snprintf(args, sizeof args, "merge --out=%s %s --quiet", merged, dir);
+        int rc = glueq(t, args, &err_text);
+        GQ_CHECK(t, rc == 1 && err_text && strstr(err_text, want) && one_line(err_text),
+                 "merge with %s %s in line %d: exit %d, want one line with '%s': %s", cases[c].key, cases[c].value,
+                 cases[c].line, rc, want, err_text ? err_text : "(none)");
+        printf("%s %s: %s", cases[c].key, cases[c].value, err_text ? err_text : "\n");
+        free(err_text), free(before), free(after), free(jp);
+    }
+    /* the reports print the other numbers of a row as they are, whatever their size */
+    copy_dir_files(full, dir);
+    set_number(dir, 3, "flips", "1e300");
+    set_number(dir, 3, "correct", "-1e300");
+    snprintf(args, sizeof args, "merge --out=%s %s --quiet", merged, dir);
+    int rc = glueq(t, args, &err_text);
+    char *tp = gq_path_join(merged, "table.md"), *table = read_text(tp);
+    GQ_CHECK(t, rc == 0 && table && strstr(table, "(1e+300 flips)") && strstr(table, "(-1e+300/40)"),
+             "merge with flips 1e300 and correct -1e300: exit %d, %s; table.md: %s", rc, err_text ? err_text : "",
+             table ? table : "(none)");
+    free(err_text), free(table), free(tp);
+    free(dir), free(merged);
+}
+
 int main(int argc, char **argv) {
     gq_test_ctx t;
     gq_test_init(&t, argc, argv);
@@ -681,6 +752,7 @@ int main(int argc, char **argv) {
         TIMED(test_read_only(&t));
         TIMED(test_kill_final_writes(&t, full));
         TIMED(test_corrupt_journal(&t, full));
+        TIMED(test_corrupt_numbers(&t, full));
         TIMED(test_old_cache(&t, full));
         TIMED(test_lock(&t, full));
         TIMED(test_shared_cache(&t));
