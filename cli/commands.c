@@ -49,9 +49,12 @@ static const gq_arg_spec RUNNER_FLAGS[] = {
 
 static void method_choices(char *buf, size_t n) { gq_method_names(buf, n); }
 
-static const gq_arg_spec QUANT_FLAGS[] = {
+static const gq_arg_spec METHOD_FLAG[] = {
     CHOICE("method", "M", "quantize the encoder's Linear weights, keeping the k most salient weights "
                     "of each matrix (by the method's scores) in FP32", method_choices),
+    END};
+
+static const gq_arg_spec QUANT_FLAGS[] = {
     FLAG("bits", "B", "bit width of the quantized weights, 2..8 (4)"),
     FLAG("k", "K", "weights kept in FP32 per matrix (0)"),
     FLAG("p", "P", "instead of --k: the fraction of each matrix kept in FP32"),
@@ -142,9 +145,10 @@ static const gq_arg_spec COMPARE_FLAGS[] = {
 /* ---- the commands ---- */
 
 #define INPUT_GROUPS {"model", MODEL_FLAGS}, {"data", DATA_FLAGS}, {"device", RUNNER_FLAGS}
-#define QUANT_GROUPS                                                                        \
-    {"quantization (with --method)", QUANT_FLAGS}, {"calibration rows", CALIB_FLAGS}, \
-        {"quantizer algorithm", ALGO_FLAGS}
+/* overlap names its two methods with --methods: it takes the rest */
+#define QUANTIZER_GROUPS \
+    {"quantization", QUANT_FLAGS}, {"calibration rows", CALIB_FLAGS}, {"quantizer algorithm", ALGO_FLAGS}
+#define QUANT_GROUPS {"method", METHOD_FLAG}, QUANTIZER_GROUPS
 
 const gq_arg_group gq_cli_quant_groups[] = {QUANT_GROUPS, {NULL, NULL}};
 
@@ -161,7 +165,7 @@ static const gq_arg_group LOGITS_GROUPS[] = {
 static const gq_arg_group TOKENIZE_GROUPS[] = {{"options", TOKENIZE_FLAGS}, {NULL, NULL}};
 static const gq_arg_group INFO_GROUPS[] = {{"options", INFO_FLAGS}, {NULL, NULL}};
 static const gq_arg_group OVERLAP_GROUPS[] = {
-    INPUT_GROUPS, {"methods", OVERLAP_FLAGS}, QUANT_GROUPS, {NULL, NULL}};
+    INPUT_GROUPS, {"methods", OVERLAP_FLAGS}, QUANTIZER_GROUPS, {NULL, NULL}};
 static const gq_arg_group SWEEP_GROUPS[] = {{"options", SWEEP_FLAGS}, {"messages", QUIET_FLAG}, {NULL, NULL}};
 const gq_arg_group *const gq_cli_sweep_groups = SWEEP_GROUPS;
 static const gq_arg_group MERGE_GROUPS[] = {{"options", MERGE_FLAGS}, {"messages", QUIET_FLAG}, {NULL, NULL}};
