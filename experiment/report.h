@@ -42,5 +42,10 @@ gq_status gq_report_write(const char *dir, const cJSON *config, const cJSON *pro
  * frees. floats are written with 9 significant digits, which round-trips a float. */
 char *gq_report_int_array(const int *v, int n);
 char *gq_report_float_array(const float *v, int64_t n);
+/* doubles with 15 significant digits: a decimal of up to 15 digits (a gold score) reads back as written. */
+char *gq_report_double_array(const double *v, int n);
+
+/* Root mean square of the differences of n scores (a regression's fidelity to FP32). */
+double gq_report_rmse(const float *ref, const float *v, int n);
 
 #endif

@@ -49,7 +49,7 @@ static void test_counts_f1(gq_test_ctx *t) {
      * F1 = 2·2 / (2·2 + 2 + 1) = 4/7 */
     static const int pred[] = {1, 1, 0, 0, 1, 0, 1, 0}, label[] = {1, 0, 0, 1, 1, 0, 0, 0};
     gq_metrics m;
-    gq_metrics_compute(pred, label, 8, &m);
+    gq_metrics_compute(pred, label, 8, 2, &m);
     GQ_CHECK(t, m.tp == 2 && m.fp == 2 && m.fn == 1 && m.tn == 3, "tp %d fp %d fn %d tn %d", m.tp, m.fp, m.fn, m.tn);
     GQ_CHECK(t, m.correct == 5 && m.total == 8, "%d/%d", m.correct, m.total);
     CHECK_NEAR(t, m.accuracy, 0.625, 0, "accuracy");
@@ -60,23 +60,23 @@ static void test_counts_f1(gq_test_ctx *t) {
              m.f1_lo, m.f1_hi);
     GQ_CHECK(t, m.f1_lo < m.f1_hi, "8 mixed examples give a wide interval: [%g, %g]", m.f1_lo, m.f1_hi);
     gq_metrics again;
-    gq_metrics_compute(pred, label, 8, &again);
+    gq_metrics_compute(pred, label, 8, 2, &again);
     GQ_CHECK(t, again.f1_lo == m.f1_lo && again.f1_hi == m.f1_hi, "F1 interval is seeded: [%.17g, %.17g] vs [%.17g, %.17g]",
              m.f1_lo, m.f1_hi, again.f1_lo, again.f1_hi);
 
     /* every resample of a perfect prediction has F1 1, or 0 when it drew no positive: with
      * 10 positives of 20 that has probability 2^-20 per draw, so both quantiles are 1 */
     static const int same[] = {1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0};
-    gq_metrics_compute(same, same, 20, &m);
+    gq_metrics_compute(same, same, 20, 2, &m);
     GQ_CHECK(t, m.f1 == 1 && m.f1_lo == 1 && m.f1_hi == 1 && m.correct == 20 && m.tp == 10, "perfect: f1 %g [%g, %g]",
              m.f1, m.f1_lo, m.f1_hi);
     /* no true positive: F1 is 0 for every resample (and undefined 0/0 counts as 0) */
     static const int ones[] = {1, 1, 1, 1}, zeros[] = {0, 0, 0, 0};
-    gq_metrics_compute(ones, zeros, 4, &m);
+    gq_metrics_compute(ones, zeros, 4, 2, &m);
     GQ_CHECK(t, m.f1 == 0 && m.f1_lo == 0 && m.f1_hi == 0 && m.fp == 4 && m.correct == 0, "all fp: f1 %g", m.f1);
-    gq_metrics_compute(zeros, zeros, 4, &m);
+    gq_metrics_compute(zeros, zeros, 4, 2, &m);
     GQ_CHECK(t, m.f1 == 0 && m.tn == 4 && m.correct == 4 && m.acc_hi == 1, "all tn: f1 %g", m.f1);
-    gq_metrics_compute(NULL, NULL, 0, &m);
+    gq_metrics_compute(NULL, NULL, 0, 2, &m);
     GQ_CHECK(t, m.total == 0 && m.accuracy == 0 && m.acc_lo == 0 && m.acc_hi == 1 && m.f1 == 0, "empty set");
 
     /* a larger set: 100 tp, 20 fp, 30 fn, 50 tn; F1 = 200/250 = 0.8. The bootstrap
@@ -87,7 +87,7 @@ static void test_counts_f1(gq_test_ctx *t) {
         p[i] = i < 100 || (i >= 100 && i < 120);
         l[i] = i < 100 || (i >= 120 && i < 150);
     }
-    gq_metrics_compute(p, l, 200, &m);
+    gq_metrics_compute(p, l, 200, 2, &m);
     GQ_CHECK(t, m.tp == 100 && m.fp == 20 && m.fn == 30 && m.tn == 50, "tp %d fp %d fn %d tn %d", m.tp, m.fp, m.fn,
              m.tn);
     CHECK_NEAR(t, m.f1, 0.8, 1e-15, "f1 200/250");

@@ -97,7 +97,7 @@ static void test_config_errors(gq_test_ctx *t) {
     expect_error(t, ", \"budgets\": {\"p\": [0.5, 1.5]}", "budgets.p[1]: must be a fraction");
     expect_error(t, ", \"bits\": [4, 9]", "bits[1]: must be an integer from 2 to 8");
     expect_error(t, ", \"bits\": []", "bits: must not be empty");
-    expect_error(t, ", \"tasks\": [\"rte\", \"cola\"]", "tasks[1]: unknown task \"cola\"");
+    expect_error(t, ", \"tasks\": [\"rte\", \"anli\"]", "tasks[1]: unknown task \"anli\"");
     expect_error(t, ", \"methods\": [\"svd\", \"gptq\"]", "methods[1]: unknown method \"gptq\"");
     expect_error(t, ", \"method_options\": {\"svd\": {\"rnk\": 8}}", "method_options.svd");
     expect_error(t, ", \"method_options\": {\"svd\": {\"rank\": \"many\"}}", "method_options.svd");

@@ -12,9 +12,9 @@ import glueq
 from conftest import MLM_RTE, TINY_A, cli
 
 LIMIT = 48
-# glueq compare's line: task, A (description and id prefix), B, acc A (correct/n), acc B,
-# B-A [95% CI] in points, McNemar p.
-LINE = re.compile(r"^(\S+) +(.+?) ([0-9a-f]{8}) +(.+?) ([0-9a-f]{8}) +([\d.]+) \((\d+)/(\d+)\) "
+# glueq compare's accuracy line (RTE has no other metric): task, A (description and id
+# prefix), B, acc A (correct/n), acc B, B-A [95% CI] in points, McNemar p.
+LINE = re.compile(r"^(\S+) +accuracy +(.+?) ([0-9a-f]{8}) +(.+?) ([0-9a-f]{8}) +([\d.]+) \((\d+)/(\d+)\) "
                   r"+([\d.]+) \((\d+)/(\d+)\) +([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\] +(\S+)")
 
 
@@ -44,7 +44,7 @@ def cli_compare(*args):
     rc, out, err = cli("compare", *args)
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["task", "A", "B"]
+    assert lines[0].split()[:4] == ["task", "metric", "A", "B"]
     return [LINE.match(line).groups() for line in lines[1:]]
 
 
