@@ -87,38 +87,28 @@ int gq_report_sort_rows(cJSON *rows) {
     return dropped;
 }
 
-char *gq_report_int_array(const int *v, int n) {
+/* "[a,b,c]" of n values, value i printed by put(f, v, i); NULL when out of memory. */
+static char *format_array(const void *v, int64_t n, void (*put)(FILE *, const void *, int64_t)) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
     fputc('[', f);
-    for (int i = 0; i < n; i++) fprintf(f, i ? ",%d" : "%d", v[i]);
+    for (int64_t i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        put(f, v, i);
+    }
     fputc(']', f);
     return fclose(f) == 0 ? buf : (free(buf), NULL);
 }
 
-char *gq_report_float_array(const float *v, int64_t n) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return NULL;
-    fputc('[', f);
-    for (int64_t i = 0; i < n; i++) fprintf(f, i ? ",%.9g" : "%.9g", (double)v[i]);
-    fputc(']', f);
-    return fclose(f) == 0 ? buf : (free(buf), NULL);
-}
+static void put_int(FILE *f, const void *v, int64_t i) { fprintf(f, "%d", ((const int *)v)[i]); }
+static void put_float(FILE *f, const void *v, int64_t i) { fprintf(f, "%.9g", (double)((const float *)v)[i]); }
+static void put_double(FILE *f, const void *v, int64_t i) { fprintf(f, "%.15g", ((const double *)v)[i]); }
 
-char *gq_report_double_array(const double *v, int n) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return NULL;
-    fputc('[', f);
-    for (int i = 0; i < n; i++) fprintf(f, i ? ",%.15g" : "%.15g", v[i]);
-    fputc(']', f);
-    return fclose(f) == 0 ? buf : (free(buf), NULL);
-}
+char *gq_report_int_array(const int *v, int n) { return format_array(v, n, put_int); }
+char *gq_report_float_array(const float *v, int64_t n) { return format_array(v, n, put_float); }
+char *gq_report_double_array(const double *v, int n) { return format_array(v, n, put_double); }
 
 double gq_report_rmse(const float *ref, const float *v, int n) {
     double s = 0;
