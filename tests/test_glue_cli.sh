@@ -30,7 +30,8 @@ TASKS="cola sst2 mrpc stsb qqp mnli qnli rte wnli"
   printf '{"name": "glue-fixtures", "data": "%s", "models": {' "$fx"
   sep=""
   for t in $TASKS; do printf '%s"%s": "%s"' "$sep" "$t" "$(model_of $t)"; sep=", "; done
-  printf '}, "tasks": ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"],'
+  # listed backwards: the reports put them in GLUE's order
+  printf '}, "tasks": ["wnli", "rte", "qnli", "mnli", "qqp", "stsb", "mrpc", "sst2", "cola"],'
   printf ' "methods": ["uniform", "svd", "awq"], "bits": [4], "budgets": {"k": [4, 16]},'
   printf ' "method_options": {"svd": {"rank": 4}}, "calibration": {"n": 8}, "threads": 1, "output": "%s/sweep"}\n' "$tmp"
 } >"$tmp/glue.json"
@@ -51,7 +52,7 @@ done
 col=$(head -1 "$out/results.csv" | tr ',' '\n' | grep -nx main_metric | cut -d: -f1)
 tcol=$(head -1 "$out/results.csv" | tr ',' '\n' | grep -nx task | cut -d: -f1)
 mains=$(tail -n +2 "$out/results.csv" | awk -F, -v c="$col" -v t="$tcol" '!seen[$t]++ { printf "%s=%s ", $t, $c }')
-[ "$mains" = "cola=mcc sst2=accuracy mrpc=accuracy stsb=pearson qqp=accuracy mnli=accuracy qnli=accuracy rte=accuracy wnli=accuracy " ] ||
+[ "$mains" = "wnli=accuracy rte=accuracy qnli=accuracy mnli=accuracy qqp=accuracy stsb=pearson mrpc=accuracy sst2=accuracy cola=mcc " ] ||
   fail "main metrics: $mains"
 # predictions: STS-B's gold scores as written, MNLI's two files
 grep -q '"task":"stsb","n_labels":1,"labels":\[0,1.764,' "$out/predictions.jsonl" || fail "predictions.jsonl: STS-B's scores"
@@ -65,21 +66,22 @@ done
 for m in "cola   mcc " "cola   accuracy " "stsb   pearson " "stsb   spearman " "mrpc   f1 " "mnli   accuracy (mm)"; do
   grep -qF "$m" "$tmp/cmp.txt" || fail "compare prints no '$m' line"
 done
-# A predicts every FP32 row perfectly, B the opposite (STS-B: the negated score)
+# A predicts every FP32 row perfectly, B the opposite (STS-B: the negated score), C as A
+# but for two examples (not significantly worse: the bootstrap interval reaches 0)
 fp_id() { awk -F, -v t="$1" -v c="$tcol" '$c == t && /,fp32,/ { print $1; exit }' "$out/results.csv"; }
-mkdir -p "$tmp/a" "$tmp/b"
-cp "$out/results.json" "$tmp/a/" && cp "$out/results.json" "$tmp/b/"
-/usr/bin/python3 - "$out/predictions.jsonl" "$tmp/a/predictions.jsonl" "$tmp/b/predictions.jsonl" <<'EOF'
+mkdir -p "$tmp/a" "$tmp/b" "$tmp/c"
+for d in a b c; do cp "$out/results.json" "$tmp/$d/"; done
+/usr/bin/python3 - "$out/predictions.jsonl" "$tmp" <<'EOF'
 import json, sys
-src, a, b = sys.argv[1:]
-with open(a, "w") as fa, open(b, "w") as fb:
+src, tmp = sys.argv[1:]
+with open(tmp + "/a/predictions.jsonl", "w") as fa, open(tmp + "/b/predictions.jsonl", "w") as fb, \
+        open(tmp + "/c/predictions.jsonl", "w") as fc:
     for line in open(src):
         p = json.loads(line)
-        good, bad = dict(p), dict(p)
-        good["preds"] = p["labels"]
-        bad["preds"] = [-x for x in p["labels"]] if p["n_labels"] == 1 else [(x + 1) % p["n_labels"] for x in p["labels"]]
-        fa.write(json.dumps(good) + "\n")
-        fb.write(json.dumps(bad) + "\n")
+        k, gold = p["n_labels"], p["labels"]
+        wrong = (lambda x: -x - 1) if k == 1 else (lambda x: (x + 1) % k)
+        for f, preds in ((fa, gold), (fb, [wrong(x) for x in gold]), (fc, [wrong(x) if i < 2 else x for i, x in enumerate(gold)])):
+            f.write(json.dumps(dict(p, preds=preds)) + "\n")
 EOF
 for t in cola stsb rte; do
   id=$(fp_id $t)
@@ -89,6 +91,9 @@ for t in cola stsb rte; do
   rc=0
   "$glueq" compare "$tmp/b#$id" "$tmp/a#$id" --fail-if-worse 1 >"$tmp/better.txt" 2>&1 || rc=$?
   [ $rc = 0 ] || fail "$t: compare --fail-if-worse of a better B: exit $rc: $(cat "$tmp/better.txt")"
+  rc=0
+  "$glueq" compare "$tmp/a#$id" "$tmp/c#$id" --fail-if-worse 0 >"$tmp/near.txt" 2>&1 || rc=$?
+  [ $rc = 0 ] || fail "$t: compare --fail-if-worse of a B worse on two examples: exit $rc: $(cat "$tmp/near.txt")"
 done
 
 # ---- eval, quantize and overlap ----
