@@ -186,9 +186,9 @@ static const command COMMANDS[] = {
      "Evaluates a DistilBERT sequence classifier (a regression head for stsb) on a GLUE split\n"
      "and prints the task's metrics with counts and a 95% confidence interval: accuracy, with\n"
      "Matthews corr. for cola and F1 for mrpc and qqp; Pearson and Spearman for stsb; mnli on\n"
-     "both dev files. It says which order the model's label ids were read in. With --method, the encoder's\n"
-     "Linear weights are quantized to --bits with the k (or fraction p) most salient weights\n"
-     "of each matrix kept in FP32.\n",
+     "both dev files. It says in which order it read the model's label ids. With --method, the\n"
+     "encoder's Linear weights are quantized to --bits with the k (or fraction p) most salient\n"
+     "weights of each matrix kept in FP32.\n",
      EVAL_GROUPS, 0, gq_cmd_eval},
     {"quantize", "write a quantized model as a Hugging Face checkpoint directory",
      "--model DIR --task T --method M --out DIR2 [OPTIONS]",
