@@ -2,16 +2,20 @@
  *
  *   results.csv        one row per point, columns gq_report_columns
  *   results.json       {"config", "provenance", "rows"}: rows without per-example data
- *   predictions.jsonl  one line per point: point_id, task, labels, preds, logits
- *   table.md           per task: accuracy pivot (methods × budgets, FP32 on top), F1 pivot
- *                      where the task has F1, fidelity pivot (agreement and flips)
- *   plot.svg           accuracy vs budget, one panel per task, one line per method,
- *                      FP32 dashed, uniform dotted, log-scale budget axis
+ *   predictions.jsonl  one line per point: point_id, task, n_labels, labels, preds, logits,
+ *                      and "parts" (the files' sizes) where the split has several (MNLI)
+ *   table.md           the headline metrics of every task in GLUE's order, then per task
+ *                      one pivot per metric, main metric first (methods × budgets, FP32 on
+ *                      top), and the fidelity pivot (agreement and flips; RMSE for STS-B)
+ *   plot.svg           each task's main metric vs budget, one panel per task in GLUE's
+ *                      order, one line per method, FP32 dashed, uniform dotted, log-scale
+ *                      budget axis
  * Each file is written atomically (temporary file + rename).
  *
  * A row is a JSON object with the keys of gq_report_columns (null where not defined, e.g.
  * k for a fraction budget, f1 for RTE) plus "n_labels", "labels", "preds" and "logits"
- * ((total, n_labels), row-major).
+ * ((total, n_labels), row-major; a regression's labels and preds are the gold and
+ * predicted scores) and, for MNLI, "parts".
  */
 #ifndef GQ_REPORT_H
 #define GQ_REPORT_H
