@@ -358,7 +358,7 @@ glueq_status glueq_evaluate(glueq_model *m, const char *const *args, const glueq
         s = gq_cli_quantize(&c.cq, m->model, m->runner, m->tok, c.ce.task, c.ce.data_root, c.ce.eo.max_len, &session,
                             &rep, NULL, &e);
     if (s == GQ_OK) s = gq_eval_run(m->runner, m->enc, NULL, progress, ctx, &res, &e);
-    if (s == GQ_OK) gq_eval_score(c.ce.task, &c.labels, m->enc, &res);
+    if (s == GQ_OK) s = gq_eval_score(c.ce.task, &c.labels, m->enc, &res, &e);
     if (session) gq_quant_session_restore(session);
     if (s == GQ_OK) s = result_new(&ev, &c, &res, &rep, out, &e);
     pthread_mutex_unlock(&engine);

@@ -166,27 +166,29 @@ gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_
     return s;
 }
 
-/* A regression's metrics on examples [a, b): predicted scores against the gold ones. */
-static void score_regression(const gq_encoded *enc, const gq_eval_result *res, int a, int b, gq_metrics *m) {
+/* A regression's metrics on examples [a, b): predicted scores against the gold ones; 0
+ * when out of memory. */
+static int score_regression(const gq_encoded *enc, const gq_eval_result *res, int a, int b, gq_metrics *m) {
     double *pred = gq_malloc_array((size_t)(b > a ? b - a : 1), sizeof *pred);
-    if (!pred) { /* no way to report the failure here: undefined, not wrong */
-        gq_metrics_regress(NULL, NULL, 0, m);
-        return;
-    }
+    if (!pred) return 0;
     for (int i = a; i < b; i++) pred[i - a] = res->logits[i];
-    gq_metrics_regress(pred, enc->score + a, b - a, m);
+    int ok = gq_metrics_regress(pred, enc->score + a, b - a, m);
     free(pred);
+    return ok;
 }
 
-void gq_eval_score(const gq_glue_task *task, const gq_label_order *order, const gq_encoded *enc, gq_eval_result *res) {
+gq_status gq_eval_score(const gq_glue_task *task, const gq_label_order *order, const gq_encoded *enc,
+                        gq_eval_result *res, gq_err *err) {
     int regression = gq_glue_regression(task);
     for (int i = 0; i < res->n; i++) res->pred[i] = regression ? 0 : order->to_task[res->pred[i]];
-    if (res->n == 0 || enc->label[0] < 0) return;
+    if (res->n == 0 || enc->label[0] < 0) return GQ_OK;
     for (int p = 0, a = 0; p < enc->n_parts; a = enc->part_end[p++]) {
         int b = enc->part_end[p];
-        if (regression) score_regression(enc, res, a, b, &res->metrics[p]);
-        else gq_metrics_compute(res->pred + a, enc->label + a, b - a, task->n_labels, &res->metrics[p]);
+        if (!regression) gq_metrics_compute(res->pred + a, enc->label + a, b - a, task->n_labels, &res->metrics[p]);
+        else if (!score_regression(enc, res, a, b, &res->metrics[p]))
+            return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory for the correlations", task->name);
     }
+    return GQ_OK;
 }
 
 void gq_eval_main_str(const gq_glue_task *task, const gq_eval_result *res, char *buf, size_t n) {
@@ -277,6 +279,6 @@ void gq_eval_task_free(gq_eval_task *t) {
 gq_status gq_eval_task_run(gq_eval_task *t, gq_progress_fn progress, void *progress_ctx, gq_eval_result *out,
                            gq_err *err) {
     gq_status s = gq_eval_run(t->runner, t->enc, NULL, progress, progress_ctx, out, err);
-    if (s == GQ_OK) gq_eval_score(t->task, &t->labels, t->enc, out);
+    if (s == GQ_OK) s = gq_eval_score(t->task, &t->labels, t->enc, out, err);
     return s;
 }

@@ -68,7 +68,8 @@ void gq_eval_result_free(gq_eval_result *res);
 
 /* Turns res's predictions into the task's label ids through order and, when enc is
  * labelled, computes each part's metrics. Call once per gq_eval_run. */
-void gq_eval_score(const gq_glue_task *task, const gq_label_order *order, const gq_encoded *enc, gq_eval_result *res);
+gq_status gq_eval_score(const gq_glue_task *task, const gq_label_order *order, const gq_encoded *enc,
+                        gq_eval_result *res, gq_err *err);
 
 /* The main metric of a scored res for progress lines: "70.31% (45/64)" for accuracy (per
  * file where there are several: "m 70.31% (45/64), mm ..."), else e.g. "mcc 23.45" (x100,

@@ -246,17 +246,23 @@ static void fisher_ci(double r, int n, double se, double *lo, double *hi) {
     }
 }
 
-void gq_metrics_regress(const double *pred, const double *gold, int n, gq_metrics *out) {
+int gq_metrics_regress(const double *pred, const double *gold, int n, gq_metrics *out) {
     memset(out, 0, sizeof *out);
     out->total = n > 0 ? n : 0;
     out->accuracy = out->acc_lo = out->acc_hi = out->f1 = out->f1_lo = out->f1_hi = NAN;
     out->mcc = out->mcc_lo = out->mcc_hi = NAN;
+    size_t un = (size_t)(n > 0 ? n : 1);
+    ranked *work = gq_malloc_array(un, sizeof *work);
+    double *r = gq_malloc_array(un * 2, sizeof *r);
+    int ok = work && r;
     out->pearson = gq_pearson(pred, gold, n);
-    out->spearman = gq_spearman(pred, gold, n);
+    out->spearman = ok && n >= 2 ? spearman_with(pred, gold, n, work, r, r + un) : NAN;
+    free(work), free(r);
     double se = n > 3 ? sqrt(1.0 / (n - 3)) : 0, rho = out->spearman;
     fisher_ci(out->pearson, n, se, &out->pearson_lo, &out->pearson_hi);
     /* Bonett & Wright (2000): Var(atanh rho) ≈ (1 + rho²/2) / (n − 3) */
     fisher_ci(rho, n, n > 3 ? sqrt((1 + rho * rho / 2) / (n - 3)) : 0, &out->spearman_lo, &out->spearman_hi);
+    return ok;
 }
 
 void gq_metrics_triple(const gq_metrics *m, gq_metric metric, double v[3]) {

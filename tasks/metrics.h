@@ -49,8 +49,9 @@ typedef struct {
 void gq_metrics_compute(const int *pred, const int *label, int n, int n_classes, gq_metrics *out);
 
 /* Scores predicted against gold scores (n examples). Every classification field is 0 or
- * NaN; total = n. */
-void gq_metrics_regress(const double *pred, const double *gold, int n, gq_metrics *out);
+ * NaN; total = n. Returns 0 when out of memory for the ranks (Spearman's fields are then
+ * NaN), else 1. */
+int gq_metrics_regress(const double *pred, const double *gold, int n, gq_metrics *out);
 
 /* The value of metric m in a computed gq_metrics (NaN when undefined). */
 double gq_metrics_value(const gq_metrics *m, gq_metric metric);

@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     gq_eval_result res;
     GQ_CHECK(&t, gq_eval_run(r, enc, NULL, NULL, NULL, &res, &err) == GQ_OK, "%s", err.msg);
     const gq_label_order identity = {GQ_LABELS_DEFAULT, {0, 1}};
-    gq_eval_score(gq_glue_task_find("qnli"), &identity, enc, &res);
+    GQ_CHECK(&t, gq_eval_score(gq_glue_task_find("qnli"), &identity, enc, &res, &err) == GQ_OK, "%s", err.msg);
     GQ_CHECK(&t, res.metrics[0].total == 5463 && res.n == 5463, "want 5463 examples, got %d", res.metrics[0].total);
     int64_t want_tokens = reference_tokens(&t);
     GQ_CHECK(&t, res.tokens == want_tokens, "tokens %lld, reference ids128 total %lld", (long long)res.tokens,
