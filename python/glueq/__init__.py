@@ -239,7 +239,9 @@ class Comparison:
     point_id_a and point_id_b, description_a and description_b (method, bits and budget, as
     the command's A and B columns; None for two Results), n, correct_a, correct_b,
     accuracy_a, accuracy_b, only_a, only_b (examples only that side gets right), diff
-    (accuracy B - accuracy A), ci (its paired-bootstrap 95% interval) and p (exact McNemar)."""
+    (accuracy B - accuracy A), ci (its paired-bootstrap 95% interval) and p (exact McNemar);
+    for result paths also metrics, the command's lines: a dict per metric of the task and dev
+    file (metric, file, main, a, b, diff, ci_low, ci_high, p)."""
 
     def __init__(self, values):
         self._values = dict(values)
@@ -264,7 +266,7 @@ def _compare_results(a, b):
     if len(a.labels) and a.labels.min() < 0:
         raise Error(f"compare: {a.task} {a.split} has no labels")
     if a.logits.shape[1] == 1:
-        raise Error(f"compare: {a.task} is a regression: compare sweeps' results with glueq compare")
+        raise Error(f"compare: {a.task} is a regression: compare sweeps' outputs (glueq.compare(PATH, PATH))")
     arrays = [np.ascontiguousarray(x, dtype=np.int32) for x in (a.labels, a.predictions, b.predictions)]
     ptrs = [x.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)) for x in arrays]
     s = _lib.CompareStats()
