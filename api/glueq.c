@@ -3,6 +3,7 @@
  * each rebuilt only when the options that made it change. */
 #include "glueq.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,11 @@ struct glueq_model {
     gq_tok *tok;
     char *tok_vocab;
     gq_utf8_policy tok_utf8;
-    gq_glue_set *set;
+    int n_sets;
+    gq_glue_set *sets[GQ_GLUE_MAX_DEV]; /* the split's files */
+    const char *parts[GQ_GLUE_MAX_DEV];
     gq_encoded *enc;
-    char *enc_key;        /* split path, max_len, limit */
+    char *enc_key;        /* task, data root, split, max_len, limit */
     gq_dbert_runner *runner;
     gq_dbert_runner_opts runner_opts;
 };
@@ -130,11 +133,17 @@ glueq_status glueq_model_load(const char *model, glueq_model **out, glueq_error 
     return done(err, s, &e);
 }
 
+/* The files of the split kept for the next evaluation. */
+static void drop_sets(glueq_model *m) {
+    for (int p = 0; p < m->n_sets; p++) gq_glue_free(m->sets[p]), m->sets[p] = NULL;
+    m->n_sets = 0;
+}
+
 void glueq_model_free(glueq_model *m) {
     if (!m) return;
     gq_dbert_runner_free(m->runner);
     gq_encoded_free(m->enc);
-    gq_glue_free(m->set);
+    drop_sets(m);
     gq_tok_free(m->tok);
     gq_dbert_free(m->model);
     free(m->enc_key), free(m->tok_vocab), free(m->names), free(m->info), free(m->spec);
@@ -155,6 +164,7 @@ const float *glueq_model_matrix(const glueq_model *m, int i, const char **name, 
 }
 
 /* ---- what an evaluation reuses ---- */
+
 
 /* Replaces *slot with a copy of s; 0 when out of memory. */
 static int set_text(char **slot, const char *s) {
@@ -186,12 +196,15 @@ static gq_status ensure_tokenizer(glueq_model *m, const gq_cli_eval *ce, gq_err 
 
 static gq_status ensure_split(glueq_model *m, const gq_cli_eval *ce, gq_err *e) {
     char key[4096];
-    snprintf(key, sizeof key, "%s\n%d\n%d", ce->split_path, ce->eo.max_len, ce->eo.limit);
+    snprintf(key, sizeof key, "%s\n%s\n%s\n%d\n%d", ce->task->name, ce->data_root, ce->split, ce->eo.max_len,
+             ce->eo.limit);
     if (m->enc && !strcmp(m->enc_key, key)) return GQ_OK;
     gq_encoded_free(m->enc), m->enc = NULL;
-    gq_glue_free(m->set), m->set = NULL;
-    gq_status s = gq_glue_load(ce->task, ce->split_path, &m->set, e);
-    if (s == GQ_OK) s = gq_encode_head(m->tok, m->set, ce->eo.limit, ce->eo.max_len, &m->enc, e);
+    drop_sets(m);
+    gq_status s = gq_eval_load_split(ce->task, ce->data_root, ce->split, 0, m->sets, m->parts, &m->n_sets, e);
+    if (s == GQ_OK)
+        s = gq_encode_sets(m->tok, (const gq_glue_set *const *)m->sets, m->n_sets, ce->eo.limit, ce->eo.max_len,
+                           &m->enc, e);
     if (s == GQ_OK && !set_text(&m->enc_key, key)) s = gq_fail(e, GQ_ERR_NOMEM, "out of memory");
     if (s != GQ_OK) gq_encoded_free(m->enc), m->enc = NULL;
     return s;
@@ -211,6 +224,7 @@ typedef struct {
     gq_args a;
     gq_cli_quant cq;
     gq_cli_eval ce;
+    gq_label_order labels; /* the model's label ids as the task's labels */
     gq_ckpt given;
 } call_opts;
 
@@ -251,7 +265,7 @@ static gq_status parse_call(const glueq_model *m, const char *const *args, const
         if (gq_args_has(&c->a, *f)) s = gq_fail(e, GQ_ERR_ARG, "unknown option '--%s'", *f);
     if (s == GQ_OK) s = gq_cli_quant_parse(&c->a, &c->cq, e);
     if (s == GQ_OK) s = gq_cli_eval_parse(&c->a, m->spec, with_split, &c->ce, e);
-    if (s == GQ_OK) s = gq_eval_check_model(c->ce.task, m->model, m->spec, e);
+    if (s == GQ_OK) s = gq_eval_label_order(c->ce.task, m->model, c->ce.eo.label_map, m->spec, &c->labels, e);
     return s == GQ_OK ? take_scores(scores, n_scores, c, e) : s;
 }
 
@@ -260,8 +274,11 @@ static gq_status prepare(glueq_model *m, const call_opts *c, int with_split, gq_
     gq_status s = ensure_tokenizer(m, &c->ce, e);
     if (s == GQ_OK && with_split) s = ensure_split(m, &c->ce, e);
     if (s == GQ_OK) s = ensure_runner(m, &c->ce.eo.runner, e);
-    *ev = (gq_eval_task){c->ce.task, m->tok, with_split ? m->set : NULL, with_split ? m->enc : NULL, m->model,
-                         m->runner};
+    *ev = (gq_eval_task){.task = c->ce.task, .tok = m->tok, .labels = c->labels, .model = m->model,
+                         .runner = m->runner};
+    for (int p = 0; with_split && p < m->n_sets; p++) ev->sets[p] = m->sets[p], ev->parts[p] = m->parts[p];
+    ev->n_sets = with_split ? m->n_sets : 0;
+    ev->enc = with_split ? m->enc : NULL;
     return s;
 }
 
@@ -341,6 +358,7 @@ glueq_status glueq_evaluate(glueq_model *m, const char *const *args, const glueq
         s = gq_cli_quantize(&c.cq, m->model, m->runner, m->tok, c.ce.task, c.ce.data_root, c.ce.eo.max_len, &session,
                             &rep, NULL, &e);
     if (s == GQ_OK) s = gq_eval_run(m->runner, m->enc, NULL, progress, ctx, &res, &e);
+    if (s == GQ_OK) s = gq_eval_score(c.ce.task, &c.labels, m->enc, &res, &e);
     if (session) gq_quant_session_restore(session);
     if (s == GQ_OK) s = result_new(&ev, &c, &res, &rep, out, &e);
     pthread_mutex_unlock(&engine);
@@ -413,6 +431,28 @@ struct glueq_comparison {
 };
 
 /* One pair as the JSON object glueq_comparison_json describes. */
+static cJSON *num_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
+
+/* "metrics": the lines glueq compare prints for the pair, one per metric and dev file. */
+static void add_metric_lines(cJSON *o, const gq_compare_pair *p) {
+    const gq_glue_task *t = gq_glue_task_find(p->a->task);
+    cJSON *list = cJSON_AddArrayToObject(o, "metrics");
+    for (int k = 0; list && k < p->n_lines; k++) {
+        const gq_compare_line *l = &p->lines[k];
+        cJSON *x = cJSON_CreateObject();
+        if (!x || !cJSON_AddItemToArray(list, x)) {
+            cJSON_Delete(x);
+            return;
+        }
+        cJSON_AddStringToObject(x, "metric", gq_metric_name(l->metric));
+        cJSON_AddStringToObject(x, "file", t && t->n_dev > 1 ? t->dev[l->part] : "dev");
+        cJSON_AddBoolToObject(x, "main", l->main);
+        const char *keys[] = {"a", "b", "diff", "ci_low", "ci_high", "p"};
+        const double vals[] = {l->a, l->b, l->diff, l->lo, l->hi, l->p};
+        for (int i = 0; i < 6; i++) cJSON_AddItemToObject(x, keys[i], num_or_null(vals[i]));
+    }
+}
+
 static cJSON *pair_json(const gq_compare_pair *p) {
     const gq_compare_stats *s = &p->stats;
     double n = s->n ? s->n : 1;
@@ -431,6 +471,7 @@ static cJSON *pair_json(const gq_compare_pair *p) {
     cJSON_AddNumberToObject(o, "ci_low", s->lo);
     cJSON_AddNumberToObject(o, "ci_high", s->hi);
     cJSON_AddNumberToObject(o, "p", s->p);
+    add_metric_lines(o, p);
     return o;
 }
 

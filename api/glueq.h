@@ -169,7 +169,10 @@ glueq_status glueq_compare(const char *a, const char *b, const char *task, glueq
  * task, point_id_a, point_id_b, description_a, description_b (the method, bits and budget
  * of the command's A and B columns), n, correct_a, correct_b, only_a, only_b,
  * accuracy_a, accuracy_b (fractions), diff, ci_low, ci_high and p (as in
- * glueq_compare_stats); owned by c. */
+ * glueq_compare_stats: accuracy over every example; zero for STS-B, a regression) and
+ * metrics, the lines glueq compare prints: per metric of the task and dev file, metric,
+ * file, main, a, b, diff, ci_low, ci_high and p (McNemar's, accuracy only; null where
+ * undefined); owned by c. */
 const char *glueq_comparison_json(const glueq_comparison *c);
 void glueq_comparison_free(glueq_comparison *c);
 

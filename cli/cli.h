@@ -56,12 +56,14 @@ extern const gq_arg_group *const gq_cli_eval_groups, *const gq_cli_sweep_groups;
 typedef struct {
     const gq_glue_task *task;
     const char *split;     /* --split, else "dev" */
-    gq_eval_task_opts eo;  /* max_len, limit, utf8, runner, vocab and split path */
-    char *data_root, *vocab, *split_path; /* owned; split_path NULL unless asked for */
+    gq_eval_task_opts eo;  /* max_len, limit, utf8, runner, vocab, data root, label map; the
+                              split when asked for */
+    char *data_root, *vocab; /* owned */
+    int label_map[GQ_GLUE_MAX_LABELS]; /* --label-map (eo.label_map points here when given) */
 } gq_cli_eval;
 
 /* Parses a's evaluation flags for the model `model` (a directory or Hub id: the vocab's
- * search order starts beside it); with with_split, the split's path too. */
+ * search order starts beside it); with with_split, eo names the split to load. */
 gq_status gq_cli_eval_parse(const gq_args *a, const char *model, int with_split, gq_cli_eval *e, gq_err *err);
 void gq_cli_eval_free(gq_cli_eval *e);
 

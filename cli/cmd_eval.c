@@ -1,6 +1,7 @@
 /* glueq eval / glueq quantize / glueq logits: score a (possibly quantized) model on a
  * GLUE split, write a quantized model as a checkpoint, or print the logits of one input. */
 #include <cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,14 +63,15 @@ gq_status gq_cli_eval_parse(const gq_args *a, const char *model, int with_split,
         return gq_fail(err, GQ_ERR_IO, "no GLUE data directory found (tried --data, $GLUE_DIR, $GLUEQ_ASSETS/glue, "
                                        "../shared/assets/glue)");
     if ((s = find_vocab(a, model, &e->vocab, err)) != GQ_OK) return s;
-    if (with_split && !(e->split_path = gq_glue_split_path(e->task, e->data_root, e->split)))
-        return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-    e->eo.vocab = e->vocab, e->eo.split_path = e->split_path;
+    const char *lm = gq_args_get(a, "label-map");
+    if (lm && (s = gq_glue_label_map_parse(e->task, lm, e->label_map, err)) != GQ_OK) return s;
+    e->eo.vocab = e->vocab, e->eo.data_root = e->data_root, e->eo.split = with_split ? e->split : NULL;
+    e->eo.label_map = lm ? e->label_map : NULL;
     return GQ_OK;
 }
 
 void gq_cli_eval_free(gq_cli_eval *e) {
-    free(e->data_root), free(e->vocab), free(e->split_path);
+    free(e->data_root), free(e->vocab);
     memset(e, 0, sizeof *e);
 }
 
@@ -82,46 +84,97 @@ static gq_status load_job(const gq_args *a, int with_eval_set, job *j, gq_err *e
     return s == GQ_OK ? gq_eval_task_load(j->opts.task, &j->opts.eo, &j->ev, err) : s;
 }
 
+/* "labels: the task's default order (0=contradiction, 1=entailment, 2=neutral)": which
+ * task label each of the model's label ids predicts, and why. */
+static void print_label_order(const gq_eval_task *ev) {
+    const gq_label_order *o = &ev->labels;
+    if (o->source == GQ_LABELS_NONE) return;
+    printf("labels: %s order (", o->source == GQ_LABELS_CONFIG ? "config.json's"
+                                 : o->source == GQ_LABELS_MAP ? "--label-map's" : "the task's default");
+    for (int id = 0; id < ev->task->n_labels; id++) printf("%s%d=%s", id ? ", " : "", id, ev->task->labels[o->to_task[id]]);
+    puts(")");
+}
+
+/* One line per metric of one file of the split. */
+static void print_part(const gq_eval_task *ev, const char *split, const gq_metrics *m) {
+    const gq_glue_task *t = ev->task;
+    const char *name = t->name;
+    if (t->metrics & GQ_METRIC_BIT(GQ_METRIC_ACCURACY))
+        printf("%s %s: accuracy %.2f%% (%d/%d) [95%% CI %.2f-%.2f]\n", name, split, 100 * m->accuracy, m->correct,
+               m->total, 100 * m->acc_lo, 100 * m->acc_hi);
+    if (t->metrics & GQ_METRIC_BIT(GQ_METRIC_F1))
+        printf("%s %s: F1 %.2f%% (tp %d, fp %d, fn %d) [95%% CI %.2f-%.2f]\n", name, split, 100 * m->f1, m->tp, m->fp,
+               m->fn, 100 * m->f1_lo, 100 * m->f1_hi);
+    for (gq_metric k = GQ_METRIC_MCC; k < GQ_METRIC_COUNT; k++) {
+        if (!(t->metrics & GQ_METRIC_BIT(k))) continue;
+        double v[3];
+        gq_metrics_triple(m, k, v);
+        if (isnan(v[0]))
+            printf("%s %s: %s n/a (undefined: a constant prediction or gold score), %d examples\n", name, split,
+                   gq_metric_title(k), m->total);
+        else
+            printf("%s %s: %s %.2f (x100) [95%% CI %.2f-%.2f], %d examples\n", name, split, gq_metric_title(k),
+                   100 * v[0], 100 * v[1], 100 * v[2], m->total);
+    }
+}
+
 static void print_text(const job *j, const gq_eval_result *r, const gq_cli_quant *cq, const gq_quant_report *rep) {
-    const gq_metrics *m = &r->metrics;
     if (cq->method)
         printf("%s %s, %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", j->ev.task->name, j->opts.split,
                cq->method, cq->q.bits, (long long)rep->total_protected, (long long)rep->total_numel,
                rep->effective_bits_total);
-    if (!j->ev.set->labelled) {
-        printf("%s %s: %d examples predicted (unlabelled split: no accuracy)\n", j->ev.task->name, j->opts.split, r->n);
+    if (!j->ev.sets[0]->labelled) {
+        printf("%s %s: %d examples predicted (unlabelled split: no metrics)\n", j->ev.task->name, j->opts.split, r->n);
         return;
     }
-    printf("%s %s: accuracy %.2f%% (%d/%d) [95%% CI %.2f-%.2f]\n", j->ev.task->name, j->opts.split, 100 * m->accuracy,
-           m->correct, m->total, 100 * m->acc_lo, 100 * m->acc_hi);
-    if (j->ev.task->has_f1)
-        printf("%s %s: F1 %.2f%% (tp %d, fp %d, fn %d) [95%% CI %.2f-%.2f]\n", j->ev.task->name, j->opts.split, 100 * m->f1,
-               m->tp, m->fp, m->fn, 100 * m->f1_lo, 100 * m->f1_hi);
+    for (int p = 0; p < r->n_parts; p++) print_part(&j->ev, j->ev.parts[p], &r->metrics[p]);
+    print_label_order(&j->ev);
     printf("%lld tokens in %.3f s: %.0f tokens/s\n", (long long)r->tokens, r->seconds,
            r->seconds > 0 ? (double)r->tokens / r->seconds : 0.0);
 }
 
+/* key + suffix: "accuracy_mm". */
+static void add_metric(cJSON *o, const char *key, const char *sfx, double v) {
+    char k[64];
+    snprintf(k, sizeof k, "%s%s", key, sfx);
+    cJSON_AddItemToObject(o, k, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
+}
+
+/* One file's metrics: accuracy with counts, then each other metric with its interval. */
+static void json_part(cJSON *o, const gq_glue_task *t, const gq_metrics *m, const char *sfx) {
+    int acc = (t->metrics & GQ_METRIC_BIT(GQ_METRIC_ACCURACY)) != 0;
+    if (acc) add_metric(o, "accuracy", sfx, m->accuracy), add_metric(o, "correct", sfx, m->correct);
+    add_metric(o, "total", sfx, m->total);
+    if (acc) add_metric(o, "accuracy_ci_low", sfx, m->acc_lo), add_metric(o, "accuracy_ci_high", sfx, m->acc_hi);
+    for (gq_metric k = GQ_METRIC_F1; k < GQ_METRIC_COUNT; k++) {
+        if (!(t->metrics & GQ_METRIC_BIT(k))) continue;
+        char lo[32], hi[32];
+        double v[3];
+        gq_metrics_triple(m, k, v);
+        snprintf(lo, sizeof lo, "%s_ci_low", gq_metric_name(k));
+        snprintf(hi, sizeof hi, "%s_ci_high", gq_metric_name(k));
+        add_metric(o, gq_metric_name(k), sfx, v[0]), add_metric(o, lo, sfx, v[1]), add_metric(o, hi, sfx, v[2]);
+    }
+}
+
 cJSON *gq_cli_eval_json(const gq_eval_task *ev, const gq_cli_eval *e, const gq_eval_result *r,
                         const gq_cli_quant *cq, const gq_quant_report *rep) {
-    const gq_metrics *m = &r->metrics;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "task", ev->task->name);
     cJSON_AddStringToObject(o, "split", e->split);
     cJSON_AddStringToObject(o, "model_sha256", ev->model->sha256);
-    if (ev->set->labelled) {
-        cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
-        cJSON_AddNumberToObject(o, "correct", m->correct);
-        cJSON_AddNumberToObject(o, "total", m->total);
-        cJSON_AddNumberToObject(o, "accuracy_ci_low", m->acc_lo);
-        cJSON_AddNumberToObject(o, "accuracy_ci_high", m->acc_hi);
-        if (ev->task->has_f1) {
-            cJSON_AddNumberToObject(o, "f1", m->f1);
-            cJSON_AddNumberToObject(o, "f1_ci_low", m->f1_lo);
-            cJSON_AddNumberToObject(o, "f1_ci_high", m->f1_hi);
+    if (ev->sets[0]->labelled) {
+        for (int p = 0; p < r->n_parts; p++) {
+            char sfx[8] = "";
+            if (p) snprintf(sfx, sizeof sfx, "_%s", ev->task->dev_short[p]);
+            json_part(o, ev->task, &r->metrics[p], sfx);
         }
+        cJSON_AddStringToObject(o, "main_metric", gq_metric_name(ev->task->main));
     } else {
         cJSON_AddNumberToObject(o, "total", r->n);
     }
+    const char *order = gq_label_source_name(ev->labels.source);
+    cJSON_AddItemToObject(o, "label_order", order ? cJSON_CreateString(order) : cJSON_CreateNull());
     cJSON_AddNumberToObject(o, "tokens", (double)r->tokens);
     cJSON_AddNumberToObject(o, "seconds", r->seconds);
     cJSON_AddStringToObject(o, "device", gq_device_name(e->eo.runner.device));
@@ -166,7 +219,7 @@ int gq_cmd_eval(const gq_args *a) {
                             &session, &rep,
                             NULL, &err);
     gq_cli_progress prog = {"eval", gq_now(), gq_now()};
-    if (s == GQ_OK) s = gq_eval_run(j.ev.runner, j.ev.enc, NULL, gq_cli_progress_fn, &prog, &res, &err);
+    if (s == GQ_OK) s = gq_eval_task_run(&j.ev, gq_cli_progress_fn, &prog, &res, &err);
     if (s == GQ_OK) (gq_args_has(a, "json") ? print_json : print_text)(&j, &res, &cq, &rep);
     gq_eval_result_free(&res);
     gq_quant_session_free(session);

@@ -33,8 +33,12 @@ static const gq_arg_spec DATA_FLAGS[] = {
     END};
 
 static const gq_arg_spec EVAL_FLAGS[] = {
-    FLAG("split", "NAME", "the split to evaluate: dev (default), train or test"),
-    FLAG("limit", "N", "only the first N rows of the split (0: all)"),
+    FLAG("split", "NAME", "the split to evaluate: dev (default; mnli: dev_matched and dev_mismatched), train, "
+                      "test, or a file's name (dev_mismatched)"),
+    FLAG("limit", "N", "only the first N rows of the split (of each of its files; 0: all)"),
+    FLAG("label-map", "L=ID,...", "which model label id each of the task's labels is, e.g. "
+                               "entailment=1,not_entailment=0 (else config.json's id2label where it names the "
+                               "task's labels, else the task's default order: docs/tasks.md)"),
     FLAG("json", NULL, "print the result as one JSON object"),
     END};
 
@@ -138,8 +142,9 @@ static const gq_arg_spec MERGE_FLAGS[] = {
 
 static const gq_arg_spec COMPARE_FLAGS[] = {
     CHOICE("task", "T", "only points of task T", task_choices),
-    FLAG("fail-if-worse", "DELTA", "exit 3 when B is significantly worse than A: McNemar p < 0.05 and "
-                               "B - A < -DELTA percentage points"),
+    FLAG("fail-if-worse", "DELTA", "exit 3 when B is significantly worse than A on the task's main metric "
+                               "and B - A < -DELTA points (x100): for accuracy McNemar p < 0.05, for MCC and "
+                               "Pearson a bootstrap interval below 0"),
     END};
 
 /* ---- the commands ---- */
@@ -182,10 +187,12 @@ typedef struct {
 
 static const command COMMANDS[] = {
     {"eval", "evaluate a model (optionally quantized) on a GLUE split", "--model DIR --task T [OPTIONS]",
-     "Evaluates a DistilBERT sequence classifier on a GLUE split and prints accuracy (and F1\n"
-     "for MRPC) with counts and a 95% confidence interval. With --method, the encoder's\n"
-     "Linear weights are quantized to --bits with the k (or fraction p) most salient weights\n"
-     "of each matrix kept in FP32.\n",
+     "Evaluates a DistilBERT sequence classifier (a regression head for stsb) on a GLUE split\n"
+     "and prints the task's metrics with counts and a 95% confidence interval: accuracy, with\n"
+     "Matthews corr. for cola and F1 for mrpc and qqp; Pearson and Spearman for stsb; mnli on\n"
+     "both dev files. It says in which order it read the model's label ids. With --method, the\n"
+     "encoder's Linear weights are quantized to --bits with the k (or fraction p) most salient\n"
+     "weights of each matrix kept in FP32.\n",
      EVAL_GROUPS, 0, gq_cmd_eval},
     {"quantize", "write a quantized model as a Hugging Face checkpoint directory",
      "--model DIR --task T --method M --out DIR2 [OPTIONS]",
@@ -226,7 +233,9 @@ static const command COMMANDS[] = {
      "A, B: RESULTS or RESULTS#POINT_ID, RESULTS = a sweep output directory or its\n"
      "results.json (predictions.jsonl beside it). With ids on both sides those two\n"
      "points are compared; with none, every point id found in both.\n"
-     "Prints acc A, acc B, B - A with a paired-bootstrap 95% interval, exact McNemar p.\n"
+     "Prints, per metric of the task (accuracy, F1, MCC, Pearson, Spearman; per MNLI dev\n"
+     "file), A, B, B - A x100 with a paired-bootstrap 95% interval and, for accuracy, the\n"
+     "exact McNemar p.\n"
      "Exit: 0 ok, 1 bad input, 2 usage, 3 significantly worse (with --fail-if-worse).\n",
      COMPARE_GROUPS, -1, gq_cmd_compare},
 };

@@ -26,6 +26,17 @@ void gq_compare_paired(const int *labels, const int *pred_a, const int *pred_b, 
     free(ca), free(cb);
 }
 
+/* metric(B) − metric(A) with its paired-bootstrap 95% interval, and the values of A and
+ * B (class ids or scores as doubles; NaN where the metric is undefined). */
+static gq_status compare_metric(gq_metric metric, const double *labels, const double *pred_a, const double *pred_b,
+                                int n, int n_classes, gq_compare_line *l) {
+    l->a = gq_metric_score(metric, labels, pred_a, n, n_classes);
+    l->b = gq_metric_score(metric, labels, pred_b, n, n_classes);
+    l->p = NAN;
+    return gq_paired_bootstrap_metric(metric, labels, pred_a, pred_b, n, n_classes, BOOTSTRAP_DRAWS, BOOTSTRAP_SEED,
+                                      &l->diff, &l->lo, &l->hi);
+}
+
 static void side_free(gq_compare_side *s) {
     for (int i = 0; i < s->n; i++) free(s->p[i].labels), free(s->p[i].preds);
     free(s->p), free(s->results), free(s->predictions);
@@ -45,18 +56,35 @@ static void describe(const cJSON *r, char *buf, size_t n) {
     }
 }
 
-static gq_status int_array(const cJSON *a, int n, int **out, const char *path, int line, const char *key,
+static gq_status num_array(const cJSON *a, int n, double **out, const char *path, int line, const char *key,
                            gq_err *err) {
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
-        return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: \"%s\" must be a list of %d integers", path, line, key, n);
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: \"%s\" must be a list of %d numbers", path, line, key, n);
     if (!(*out = gq_malloc_array((size_t)(n ? n : 1), sizeof **out))) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     int i = 0;
     for (const cJSON *x = a->child; x; x = x->next, i++) {
         if (!cJSON_IsNumber(x))
             return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: \"%s\"[%d] is not a number", path, line, key, i);
-        (*out)[i] = x->valueint;
+        (*out)[i] = x->valuedouble;
     }
     return GQ_OK;
+}
+
+/* "parts": the sizes of a split's files (MNLI's two dev files); absent: one file. */
+static gq_status read_parts(const cJSON *parts, gq_compare_point *p, const char *path, int line, gq_err *err) {
+    p->n_parts = 1, p->part_end[0] = p->n;
+    if (!parts) return GQ_OK;
+    int k = cJSON_GetArraySize(parts), end = 0;
+    if (!cJSON_IsArray(parts) || k < 1 || k > GQ_GLUE_MAX_DEV)
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: \"parts\" must list 1 to %d sizes", path, line, GQ_GLUE_MAX_DEV);
+    p->n_parts = 0;
+    for (const cJSON *x = parts->child; x; x = x->next) {
+        if (!cJSON_IsNumber(x) || x->valueint < 0 || x->valueint > p->n - end)
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: \"parts\" do not add up to %d examples", path, line, p->n);
+        p->part_end[p->n_parts++] = end += x->valueint;
+    }
+    return end == p->n ? GQ_OK
+                       : gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: \"parts\" do not add up to %d examples", path, line, p->n);
 }
 
 /* Reads spec's rows of results.json and the predictions of the wanted points into *s,
@@ -129,10 +157,11 @@ static gq_status side_load(const char *spec, gq_compare_side *s, gq_err *err) {
             if (strcmp(p->id, id) || p->n >= 0) continue;
             const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
             p->n = cJSON_GetArraySize(labels);
-            st = int_array(labels, p->n, &p->labels, s->predictions, line, "labels", err);
+            st = num_array(labels, p->n, &p->labels, s->predictions, line, "labels", err);
             if (st == GQ_OK)
-                st = int_array(cJSON_GetObjectItemCaseSensitive(o, "preds"), p->n, &p->preds, s->predictions, line,
+                st = num_array(cJSON_GetObjectItemCaseSensitive(o, "preds"), p->n, &p->preds, s->predictions, line,
                                "preds", err);
+            if (st == GQ_OK) st = read_parts(cJSON_GetObjectItemCaseSensitive(o, "parts"), p, s->predictions, line, err);
         }
         cJSON_Delete(o);
     }
@@ -161,10 +190,69 @@ static int first_with_id(const gq_compare_point *const *by_id, int n, const char
     return lo;
 }
 
+/* The accuracy of pa and pb on their examples [from, from + n): McNemar and the paired
+ * bootstrap, into *s (0 when out of memory). */
+static int accuracy_stats(const gq_compare_point *pa, const gq_compare_point *pb, int from, int n,
+                          gq_compare_stats *s) {
+    int *buf = gq_malloc_array((size_t)(3 * n + 1), sizeof *buf);
+    if (!buf) return 0;
+    int *gold = buf, *xa = buf + n, *xb = buf + 2 * n;
+    for (int i = 0; i < n; i++)
+        gold[i] = (int)pa->labels[from + i], xa[i] = (int)pa->preds[from + i], xb[i] = (int)pb->preds[from + i];
+    gq_compare_paired(gold, xa, xb, n, s);
+    free(buf);
+    return 1;
+}
+
+/* The metrics compare reports for a task, its main metric first; accuracy alone for a
+ * task glueq does not know. */
+static int metrics_of(const gq_glue_task *t, gq_metric *out) {
+    int n = 0;
+    out[n++] = t ? t->main : GQ_METRIC_ACCURACY;
+    for (gq_metric m = 0; t && m < GQ_METRIC_COUNT; m++)
+        if (m != t->main && (t->metrics & GQ_METRIC_BIT(m))) out[n++] = m;
+    return n;
+}
+
+/* Every metric of the pair's task on each of its dev files (p->lines). */
+static gq_status pair_lines(gq_compare_pair *p, gq_err *err) {
+    const gq_compare_point *pa = p->a, *pb = p->b;
+    const gq_glue_task *t = gq_glue_task_find(pa->task);
+    gq_metric ms[GQ_METRIC_COUNT];
+    int nm = metrics_of(t, ms);
+    p->n_lines = 0;
+    for (int part = 0, from = 0; part < pa->n_parts; from = pa->part_end[part++]) {
+        int n = pa->part_end[part] - from;
+        for (int k = 0; k < nm; k++) {
+            gq_compare_line *l = &p->lines[p->n_lines++];
+            memset(l, 0, sizeof *l);
+            l->metric = ms[k], l->part = part, l->main = k == 0;
+            int ok = 1;
+            if (ms[k] == GQ_METRIC_ACCURACY) {
+                ok = accuracy_stats(pa, pb, from, n, &l->acc);
+                l->a = n ? (double)l->acc.correct_a / n : 0, l->b = n ? (double)l->acc.correct_b / n : 0;
+                l->diff = l->acc.diff, l->lo = l->acc.lo, l->hi = l->acc.hi, l->p = l->acc.p;
+            } else {
+                ok = compare_metric(ms[k], pa->labels + from, pa->preds + from, pb->preds + from, n,
+                                    t ? t->n_labels : 2, l) == GQ_OK;
+            }
+            if (!ok) return gq_fail(err, GQ_ERR_NOMEM, "compare: out of memory");
+        }
+    }
+    return GQ_OK;
+}
+
+int gq_compare_line_worse(const gq_compare_line *l, double delta) {
+    if (l->metric == GQ_METRIC_ACCURACY) return l->p < 0.05 && 100 * l->diff < -delta;
+    return l->hi < 0 && 100 * l->diff < -delta; /* false where undefined (NaN) */
+}
+
 /* Appends the pair (pa, pb) and its statistics to c->pairs (*cap allocated). */
 static gq_status add_pair(gq_comparison *c, int *cap, const gq_compare_point *pa, const gq_compare_point *pb,
                           gq_err *err) {
-    if (strcmp(pa->task, pb->task) || pa->n != pb->n || memcmp(pa->labels, pb->labels, (size_t)pa->n * sizeof(int)))
+    if (strcmp(pa->task, pb->task) || pa->n != pb->n || pa->n_parts != pb->n_parts ||
+        memcmp(pa->part_end, pb->part_end, sizeof pa->part_end) ||
+        memcmp(pa->labels, pb->labels, (size_t)pa->n * sizeof *pa->labels))
         return gq_fail(err, GQ_ERR_ARG, "compare: %s (%s, %d examples) and %s (%s, %d examples) are not scored on "
                        "the same examples", pa->id, pa->task, pa->n, pb->id, pb->task, pb->n);
     if (c->n == *cap) {
@@ -174,9 +262,12 @@ static gq_status add_pair(gq_comparison *c, int *cap, const gq_compare_point *pa
         c->pairs = p, *cap = grown;
     }
     gq_compare_pair *p = &c->pairs[c->n++];
+    memset(p, 0, sizeof *p);
     p->a = pa, p->b = pb;
-    gq_compare_paired(pa->labels, pa->preds, pb->preds, pa->n, &p->stats);
-    return GQ_OK;
+    const gq_glue_task *t = gq_glue_task_find(pa->task);
+    if ((!t || !gq_glue_regression(t)) && !accuracy_stats(pa, pb, 0, pa->n, &p->stats))
+        return gq_fail(err, GQ_ERR_NOMEM, "compare: out of memory");
+    return pair_lines(p, err);
 }
 
 /* Pairs each point of A (of task) with B's of its id, or with B's point when ids were

@@ -5,16 +5,17 @@
  * A and B are `PATH` or `PATH#POINT_ID`; PATH is a results directory or its results.json
  * (predictions.jsonl must sit beside it). With a point id on both sides, those two points
  * are compared; with none, every point id present in both is compared (e.g. the same grid
- * before and after a code change). For each pair it prints accuracy of A and B with
- * counts, B − A in percentage points with a paired-bootstrap 95% interval, and the exact
- * McNemar p-value. Exit status: 0, 1 on bad input, 2 on usage errors, 3 when
- * --fail-if-worse DELTA is given and some B is significantly worse: p < 0.05 and
- * B − A < −DELTA percentage points.
+ * before and after a code change). For each pair and each metric of its task (on each of
+ * MNLI's dev files) it prints A and B, B − A x100 with a paired-bootstrap 95% interval,
+ * and for accuracy the exact McNemar p-value. Exit status: 0, 1 on bad input, 2 on usage
+ * errors, 3 when --fail-if-worse DELTA is given and some B is significantly worse on its
+ * task's main metric by more than DELTA points (x100): for accuracy McNemar p < 0.05, for
+ * the others a bootstrap interval below 0.
  */
 #ifndef GQ_COMPARE_H
 #define GQ_COMPARE_H
 
-#include "common.h"
+#include "glue.h"
 
 #define GQ_COMPARE_WORSE 3
 
@@ -30,11 +31,13 @@ typedef struct {
 void gq_compare_paired(const int *labels, const int *pred_a, const int *pred_b, int n, gq_compare_stats *out);
 
 /* One point of a result set: its id, task, description and (once read) its labels and
- * predictions. */
+ * predictions: class ids, or a regression's gold and predicted scores. */
 typedef struct {
     char id[64], task[32], desc[160];
     int n; /* -1 until its predictions are read */
-    int *labels, *preds;
+    double *labels, *preds;
+    int n_parts;                   /* dev files: 1, or MNLI's 2 */
+    int part_end[GQ_GLUE_MAX_DEV]; /* examples of file p end here */
 } gq_compare_point;
 
 typedef struct {
@@ -44,11 +47,32 @@ typedef struct {
     gq_compare_point *p;
 } gq_compare_side;
 
-/* One pair: a point of A, a point of B (owned by their sides) and B's statistics against A. */
+/* One metric of a pair on one dev file: A's and B's values (accuracy as a fraction; NaN
+ * where undefined), B − A with its paired-bootstrap 95% interval (2000 draws), and for
+ * accuracy the exact McNemar p-value and the counts (p NaN for the other metrics). */
+typedef struct {
+    gq_metric metric;
+    int part;              /* the dev file: 0, or MNLI's mismatched 1 */
+    int main;              /* the task's main metric: what --fail-if-worse looks at */
+    double a, b, diff, lo, hi, p;
+    gq_compare_stats acc;  /* accuracy's counts and statistics (accuracy lines) */
+} gq_compare_line;
+
+#define GQ_COMPARE_MAX_LINES (GQ_GLUE_MAX_DEV * GQ_METRIC_COUNT)
+
+/* One pair: a point of A, a point of B (owned by their sides), B's accuracy statistics
+ * against A over every example (zero for a regression), and every metric of the task on
+ * each dev file, the main metric first. */
 typedef struct {
     const gq_compare_point *a, *b;
     gq_compare_stats stats;
+    int n_lines;
+    gq_compare_line lines[GQ_COMPARE_MAX_LINES];
 } gq_compare_pair;
+
+/* Whether B is significantly worse than A on line l by more than delta points (x100):
+ * McNemar p < 0.05 for accuracy, a bootstrap interval below 0 for the other metrics. */
+int gq_compare_line_worse(const gq_compare_line *l, double delta);
 
 /* Two result sets and their pairs, in A's row order (then B's for one id twice in B). */
 typedef struct {

@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "report.h"
 
+#include "glue.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,9 @@ const char *const gq_report_columns[] = {
     "point_id", "index", "task", "method", "bits", "k", "p", "global", "scheme", "granularity", "clip",
     "stats_exclude_protected", "algorithm", "act_order", "damp", "sarqc_lambda", "sarqc_saliency", "calib_from",
     "method_options", "seed", "calibration", "max_len", "limit", "correct", "total",
-    "accuracy", "acc_lo", "acc_hi", "f1", "f1_lo", "f1_hi", "flips", "agreement", "kl", "protected",
+    "accuracy", "acc_lo", "acc_hi", "f1", "f1_lo", "f1_hi", "mcc", "mcc_lo", "mcc_hi", "pearson", "pearson_lo",
+    "pearson_hi", "spearman", "spearman_lo", "spearman_hi", "correct_mm", "total_mm", "accuracy_mm", "acc_lo_mm",
+    "acc_hi_mm", "main_metric", "label_order", "flips", "agreement", "kl", "rmse", "protected",
     "protected_fraction", "effective_bits", "seconds", "checkpoint_sha256", "data_sha256", "calib_sha256", NULL,
 };
 
@@ -98,26 +102,33 @@ int gq_report_sort_rows(cJSON *rows, uint64_t *compares) {
     return dropped;
 }
 
-char *gq_report_int_array(const int *v, int n) {
+/* "[a,b,c]" of n values, value i printed by put(f, v, i); NULL when out of memory. */
+static char *format_array(const void *v, int64_t n, void (*put)(FILE *, const void *, int64_t)) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
     fputc('[', f);
-    for (int i = 0; i < n; i++) fprintf(f, i ? ",%d" : "%d", v[i]);
+    for (int64_t i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        put(f, v, i);
+    }
     fputc(']', f);
     return fclose(f) == 0 ? buf : (free(buf), NULL);
 }
 
-char *gq_report_float_array(const float *v, int64_t n) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return NULL;
-    fputc('[', f);
-    for (int64_t i = 0; i < n; i++) fprintf(f, i ? ",%.9g" : "%.9g", (double)v[i]);
-    fputc(']', f);
-    return fclose(f) == 0 ? buf : (free(buf), NULL);
+static void put_int(FILE *f, const void *v, int64_t i) { fprintf(f, "%d", ((const int *)v)[i]); }
+static void put_float(FILE *f, const void *v, int64_t i) { fprintf(f, "%.9g", (double)((const float *)v)[i]); }
+static void put_double(FILE *f, const void *v, int64_t i) { fprintf(f, "%.15g", ((const double *)v)[i]); }
+
+char *gq_report_int_array(const int *v, int n) { return format_array(v, n, put_int); }
+char *gq_report_float_array(const float *v, int64_t n) { return format_array(v, n, put_float); }
+char *gq_report_double_array(const double *v, int n) { return format_array(v, n, put_double); }
+
+double gq_report_rmse(const float *ref, const float *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += ((double)v[i] - ref[i]) * ((double)v[i] - ref[i]);
+    return n ? sqrt(s / n) : 0;
 }
 
 /* Closes the memory stream f and writes its bytes to dir/name atomically; nothing is
@@ -183,7 +194,7 @@ static gq_status write_csv(const char *dir, const cJSON *rows, gq_err *err) {
 /* ---- results.json and predictions.jsonl ---- */
 
 static int is_per_example(const char *key) {
-    return !strcmp(key, "labels") || !strcmp(key, "preds") || !strcmp(key, "logits");
+    return !strcmp(key, "labels") || !strcmp(key, "preds") || !strcmp(key, "logits") || !strcmp(key, "parts");
 }
 
 /* Adds a deep copy of item to o under key; 0 when out of memory. */
@@ -228,7 +239,11 @@ static gq_status write_json(const char *dir, const cJSON *config, const cJSON *p
     return st;
 }
 
-static void print_array(FILE *f, const cJSON *a, int as_float) {
+/* How a per-example array is printed: class ids, floats (9 digits, as the logits), or
+ * doubles (15 digits, as a regression's gold scores). */
+enum { AS_INT, AS_FLOAT, AS_DOUBLE };
+
+static void print_array(FILE *f, const cJSON *a, int as) {
     if (cJSON_IsRaw(a)) { /* rows made in this process carry their arrays preformatted */
         fputs(a->valuestring, f);
         return;
@@ -236,7 +251,8 @@ static void print_array(FILE *f, const cJSON *a, int as_float) {
     fputc('[', f);
     for (const cJSON *x = a ? a->child : NULL; x; x = x->next) {
         if (x != a->child) fputc(',', f);
-        if (as_float) fprintf(f, "%.9g", (double)(float)x->valuedouble);
+        if (as == AS_FLOAT) fprintf(f, "%.9g", (double)(float)x->valuedouble);
+        else if (as == AS_DOUBLE) fprintf(f, "%.15g", x->valuedouble);
         else fprintf(f, "%d", x->valueint);
     }
     fputc(']', f);
@@ -248,13 +264,20 @@ static gq_status write_predictions(const char *dir, const cJSON *rows, gq_err *e
     FILE *f = open_memstream(&buf, &len);
     if (!f) return gq_fail(err, GQ_ERR_NOMEM, "predictions.jsonl: out of memory");
     for (const cJSON *r = rows->child; r; r = r->next) {
+        double n_labels = num(r, "n_labels", 2);
+        int regression = n_labels == 1;
         fprintf(f, "{\"point_id\":\"%s\",\"task\":\"%s\",\"n_labels\":%.15g,\"labels\":", str(r, "point_id"),
-                str(r, "task"), num(r, "n_labels", 2));
-        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "labels"), 0);
+                str(r, "task"), n_labels);
+        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "labels"), regression ? AS_DOUBLE : AS_INT);
         fputs(",\"preds\":", f);
-        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "preds"), 0);
+        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "preds"), regression ? AS_FLOAT : AS_INT);
         fputs(",\"logits\":", f);
-        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "logits"), 1);
+        print_array(f, cJSON_GetObjectItemCaseSensitive(r, "logits"), AS_FLOAT);
+        const cJSON *parts = cJSON_GetObjectItemCaseSensitive(r, "parts");
+        if (cJSON_IsArray(parts)) {
+            fputs(",\"parts\":", f);
+            print_array(f, parts, AS_INT);
+        }
         fputs("}\n", f);
     }
     return finish(f, 1, &buf, &len, dir, "predictions.jsonl", err);
@@ -377,13 +400,77 @@ static void budget_str(double b, int is_p, char *buf, size_t n) {
 
 /* ---- table.md ---- */
 
-enum { CELL_ACC, CELL_F1, CELL_FIDELITY };
+/* A metric column of a row: its key and the dev file's suffix ("" or MNLI's "_mm"). */
+typedef struct {
+    const char *key, *sfx;
+} column;
 
-static void md_cell(FILE *f, const cJSON *r, int kind) {
-    if (kind == CELL_ACC)
-        fprintf(f, " %.2f (%.15g/%.15g) |", 100 * num(r, "accuracy", 0), num(r, "correct", 0), num(r, "total", 0));
-    else if (kind == CELL_F1)
-        fprintf(f, " %.2f |", 100 * num(r, "f1", 0));
+#define MAX_COLUMNS 8
+
+/* The metric columns of a task's rows, the main metric first (on each of MNLI's dev
+ * files), then the others it reports; a task glueq does not know shows accuracy (and F1
+ * where its rows have it). */
+static int task_columns(const cJSON *rows, const char *task, column *out) {
+    const gq_glue_task *t = gq_glue_task_find(task);
+    static const char *const SFX[GQ_GLUE_MAX_DEV] = {"", "_mm"};
+    int n = 0;
+    if (!t) {
+        out[n++] = (column){"accuracy", ""};
+        for (const cJSON *r = rows->child; r; r = r->next)
+            if (!strcmp(str(r, "task"), task) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "f1"))) {
+                out[n++] = (column){"f1", ""};
+                break;
+            }
+        return n;
+    }
+    for (int p = 0; p < t->n_dev; p++) out[n++] = (column){gq_metric_name(t->main), SFX[p]};
+    for (gq_metric m = 0; m < GQ_METRIC_COUNT; m++)
+        if (m != t->main && (t->metrics & GQ_METRIC_BIT(m))) out[n++] = (column){gq_metric_name(m), ""};
+    return n;
+}
+
+/* The headline of a task as GLUE reports it: its metrics but accuracy where that is not
+ * the main one (CoLA), on each dev file. */
+static int headline_columns(const char *task, column *out) {
+    const gq_glue_task *t = gq_glue_task_find(task);
+    column all[MAX_COLUMNS];
+    int n = 0, m = task_columns(NULL, task, all);
+    if (!t) return out[0] = all[0], 1;
+    for (int i = 0; i < m; i++)
+        if (strcmp(all[i].key, "accuracy") || t->main == GQ_METRIC_ACCURACY) out[n++] = all[i];
+    return n;
+}
+
+static gq_metric metric_named(const char *key) {
+    gq_metric m = 0;
+    while (m < GQ_METRIC_COUNT && strcmp(gq_metric_name(m), key)) m++;
+    return m;
+}
+
+static const cJSON *row_value(const cJSON *r, column c) {
+    char k[64];
+    snprintf(k, sizeof k, "%s%s", c.key, c.sfx);
+    return cJSON_GetObjectItemCaseSensitive(r, k);
+}
+
+/* A metric cell: accuracy with its counts, the others x100; "n/a" where undefined. */
+static void md_cell(FILE *f, const cJSON *r, column c) {
+    const cJSON *v = row_value(r, c);
+    if (!cJSON_IsNumber(v)) {
+        fputs(" n/a |", f);
+    } else if (!strcmp(c.key, "accuracy")) {
+        fprintf(f, " %.2f (%.15g/%.15g) |", 100 * v->valuedouble, cJSON_GetNumberValue(row_value(r, (column){"correct", c.sfx})),
+                cJSON_GetNumberValue(row_value(r, (column){"total", c.sfx})));
+    } else {
+        fprintf(f, " %.2f |", 100 * v->valuedouble);
+    }
+}
+
+/* Fidelity to FP32: agreement and flips, or a regression's RMS score difference. */
+static void md_fidelity(FILE *f, const cJSON *r) {
+    const cJSON *rmse = cJSON_GetObjectItemCaseSensitive(r, "rmse");
+    if (cJSON_IsNumber(rmse))
+        fprintf(f, " %.4g |", rmse->valuedouble);
     else
         fprintf(f, " %.2f (%.15g flip%s) |", 100 * num(r, "agreement", 0), num(r, "flips", 0),
                 num(r, "flips", 0) == 1 ? "" : "s");
@@ -391,8 +478,9 @@ static void md_cell(FILE *f, const cJSON *r, int kind) {
 
 #define MAX_BUDGETS 256
 
-/* Returns 0 when out of memory (the table is then incomplete). */
-static int md_pivot(FILE *f, const cJSON *rows, const char *task, int kind, const char *title) {
+/* A table of one task: series x budgets, cells of column c (c.key NULL: fidelity). Returns
+ * 0 when out of memory (the table is then incomplete). */
+static int md_pivot(FILE *f, const cJSON *rows, const char *task, column c, const char *title) {
     double b[MAX_BUDGETS];
     int nb = budgets_of(rows, task, b, MAX_BUDGETS), is_p = uses_p(rows), need_q = quantizers_vary(rows, task);
     fprintf(f, "%s\n\n| method | %s=0 |", title, is_p ? "p" : "k");
@@ -410,24 +498,106 @@ static int md_pivot(FILE *f, const cJSON *rows, const char *task, int kind, cons
         if (!strcmp(str(r, "task"), task)) series_label(rows, r, need_q, lab, sizeof lab), strlist_add(&series, lab);
     for (int s = 0; s < series.n; s++) {
         fprintf(f, "| %s |", series.v[s]);
-        for (int c = -1; c < nb; c++) {
+        for (int col = -1; col < nb; col++) {
             const cJSON *hit = NULL;
             for (const cJSON *r = rows->child; r && !hit; r = r->next) {
                 if (strcmp(str(r, "task"), task)) continue;
                 series_label(rows, r, need_q, lab2, sizeof lab2);
                 double bud = budget_of(r);
-                if (!strcmp(lab2, series.v[s]) && (c < 0 ? bud == 0 : bud == b[c])) hit = r;
+                if (!strcmp(lab2, series.v[s]) && (col < 0 ? bud == 0 : bud == b[col])) hit = r;
             }
-            if (hit && (kind != CELL_F1 || cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(hit, "f1"))))
-                md_cell(f, hit, kind);
-            else
-                fputs("  |", f);
+            if (!hit) fputs("  |", f);
+            else if (c.key) md_cell(f, hit, c);
+            else md_fidelity(f, hit);
         }
         fputc('\n', f);
     }
     fputc('\n', f);
     int ok = !series.oom;
     strlist_free(&series);
+    return ok;
+}
+
+/* "Accuracy % on dev_mismatched (correct/total):" */
+static void column_title(const char *task, column c, char *buf, size_t n) {
+    const gq_glue_task *t = gq_glue_task_find(task);
+    const char *file = t && t->n_dev > 1 ? t->dev[*c.sfx ? 1 : 0] : NULL;
+    char on[64] = "";
+    if (file) snprintf(on, sizeof on, " on %s", file);
+    if (!strcmp(c.key, "accuracy")) snprintf(buf, n, "Accuracy %%%s (correct/total):", on);
+    else if (!strcmp(c.key, "f1")) snprintf(buf, n, "F1 %%%s (positive class 1):", on);
+    else if (!strcmp(c.key, "mcc")) snprintf(buf, n, "Matthews corr. x100%s:", on);
+    else if (!strcmp(c.key, "pearson")) snprintf(buf, n, "Pearson r x100%s (of predicted and gold scores):", on);
+    else snprintf(buf, n, "Spearman rho x100%s (of predicted and gold scores):", on);
+}
+
+/* The rows' tasks in GLUE's order (tasks glueq does not know last, as they come). */
+static void tasks_in_glue_order(const cJSON *rows, strlist *tasks) {
+    for (const cJSON *r = rows->child; r; r = r->next) strlist_add(tasks, str(r, "task"));
+    for (int i = 1; i < tasks->n; i++) /* insertion sort: stable, and a handful of tasks */
+        for (int j = i; j > 0 && gq_glue_task_rank(tasks->v[j - 1]) > gq_glue_task_rank(tasks->v[j]); j--) {
+            char *x = tasks->v[j];
+            tasks->v[j] = tasks->v[j - 1], tasks->v[j - 1] = x;
+        }
+}
+
+/* "CoLA (mcc)", "MRPC (accuracy/f1)", "MNLI (m/mm)": a headline column's heading. */
+static void headline_heading(const char *task, char *buf, size_t n) {
+    const gq_glue_task *t = gq_glue_task_find(task);
+    column c[MAX_COLUMNS];
+    int k = headline_columns(task, c);
+    size_t w = (size_t)snprintf(buf, n, "%s (", t ? t->display : task);
+    for (int i = 0; i < k && w < n; i++)
+        w += (size_t)snprintf(buf + w, n - w, "%s%s", i ? "/" : "", t && t->n_dev > 1 ? t->dev_short[*c[i].sfx ? 1 : 0]
+                                                                                 : c[i].key);
+    if (w < n) snprintf(buf + w, n - w, ")");
+}
+
+/* A row's setting across tasks: its series and budget ("svd int4, k=16"). */
+static void setting_label(const cJSON *rows, const cJSON *r, int need_q, int is_p, char *buf, size_t n) {
+    char lab[512], b[40] = "";
+    if (budget_of(r) > 0) budget_str(budget_of(r), is_p, b, sizeof b);
+    series_label(rows, r, need_q, lab, sizeof lab);
+    snprintf(buf, n, "%s%s%s", lab, *b ? (is_p ? ", p=" : ", k=") : "", b);
+}
+
+/* One row per setting (series and budget), one column per task with its headline
+ * metrics x100, as GLUE's tables show them. Returns 0 when out of memory. */
+static int md_headline(FILE *f, const cJSON *rows, const strlist *tasks) {
+    int need_q = quantizers_vary(rows, NULL), is_p = uses_p(rows);
+    fputs("## Headline metrics (x100)\n\n| setting |", f);
+    char lab[640];
+    for (int t = 0; t < tasks->n; t++) headline_heading(tasks->v[t], lab, sizeof lab), fprintf(f, " %s |", lab);
+    fputs("\n|---|", f);
+    for (int t = 0; t < tasks->n; t++) fputs("---:|", f);
+    fputc('\n', f);
+    strlist settings = {0};
+    for (const cJSON *r = rows->child; r; r = r->next)
+        setting_label(rows, r, need_q, is_p, lab, sizeof lab), strlist_add(&settings, lab);
+    for (int s = 0; s < settings.n; s++) {
+        fprintf(f, "| %s |", settings.v[s]);
+        for (int t = 0; t < tasks->n; t++) {
+            const cJSON *hit = NULL;
+            for (const cJSON *r = rows->child; r && !hit; r = r->next) {
+                if (strcmp(str(r, "task"), tasks->v[t])) continue;
+                setting_label(rows, r, need_q, is_p, lab, sizeof lab);
+                if (!strcmp(lab, settings.v[s])) hit = r;
+            }
+            column c[MAX_COLUMNS];
+            int k = hit ? headline_columns(tasks->v[t], c) : 0;
+            fputc(' ', f);
+            for (int i = 0; i < k; i++) {
+                const cJSON *v = row_value(hit, c[i]);
+                if (cJSON_IsNumber(v)) fprintf(f, "%s%.2f", i ? "/" : "", 100 * v->valuedouble);
+                else fprintf(f, "%sn/a", i ? "/" : "");
+            }
+            fputs(" |", f);
+        }
+        fputc('\n', f);
+    }
+    fputc('\n', f);
+    int ok = !settings.oom;
+    strlist_free(&settings);
     return ok;
 }
 
@@ -439,29 +609,39 @@ static gq_status write_markdown(const char *dir, const cJSON *config, const cJSO
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(config, "name");
     int is_p = uses_p(rows);
     fprintf(f, "# %s\n\nColumns: protected weights per matrix (%s); k=0 holds FP32 and uniform quantization. "
-               "Cells: accuracy %% (correct/total).\n\n",
+               "Cells: accuracy %% (correct/total), other metrics x100; tasks in GLUE's order.\n\n",
             cJSON_IsString(name) ? name->valuestring : "glueq sweep",
             is_p ? "p = fraction of each matrix" : "k = count per matrix");
     strlist tasks = {0};
-    for (const cJSON *r = rows->child; r; r = r->next) strlist_add(&tasks, str(r, "task"));
-    int ok = !tasks.oom;
+    tasks_in_glue_order(rows, &tasks);
+    int ok = !tasks.oom && (tasks.n < 2 || md_headline(f, rows, &tasks));
     for (int t = 0; t < tasks.n && ok; t++) {
         const cJSON *any = NULL, *fp = NULL;
-        int has_f1 = 0;
         for (const cJSON *r = rows->child; r; r = r->next) {
             if (strcmp(str(r, "task"), tasks.v[t])) continue;
             if (!any) any = r;
             if (!fp && !strcmp(str(r, "method"), "fp32")) fp = r;
-            has_f1 |= cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "f1"));
         }
-        fprintf(f, "## %s\n\n%.15g dev examples; checkpoint sha256 %.12s; data sha256 %.12s.\n\n", tasks.v[t],
-                num(any, "total", 0), str(any, "checkpoint_sha256"), str(any, "data_sha256"));
-        ok = md_pivot(f, rows, tasks.v[t], CELL_ACC, "Accuracy % (correct/total):");
-        if (ok && has_f1) ok = md_pivot(f, rows, tasks.v[t], CELL_F1, "F1 % (positive class 1):");
+        const char *data = str(any, "data_sha256"), *second = strchr(data, ',');
+        fprintf(f, "## %s\n\n%.15g dev examples", tasks.v[t], num(any, "total", 0));
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(any, "total_mm")))
+            fprintf(f, " (dev_matched) and %.15g (dev_mismatched)", num(any, "total_mm", 0));
+        fprintf(f, "; checkpoint sha256 %.12s; data sha256 %.12s", str(any, "checkpoint_sha256"), data);
+        if (second) fprintf(f, ", %.12s", second + 1);
+        fputs(".\n\n", f);
+        column c[MAX_COLUMNS];
+        int nc = task_columns(rows, tasks.v[t], c);
+        for (int i = 0; i < nc && ok; i++) {
+            char title[160];
+            column_title(tasks.v[t], c[i], title, sizeof title);
+            ok = md_pivot(f, rows, tasks.v[t], c[i], title);
+        }
+        const char *fid = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(any, "rmse"))
+                              ? "Fidelity to FP32: RMS difference of the predicted scores:"
+                              : "Fidelity to FP32: agreement % (predictions that flipped):";
         if (ok)
-            ok = md_pivot(f, rows, tasks.v[t], CELL_FIDELITY,
-                          fp ? "Fidelity to FP32: agreement % (predictions that flipped):"
-                             : "Fidelity to FP32 (no FP32 row in these results):");
+            ok = md_pivot(f, rows, tasks.v[t], (column){NULL, ""},
+                          fp ? fid : "Fidelity to FP32 (no FP32 row in these results):");
     }
     strlist_free(&tasks);
     return finish(f, ok, &buf, &len, dir, "table.md", err);
@@ -488,8 +668,8 @@ static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
     strlist tasks = {0}, series = {0};
     int need_q = quantizers_vary(rows, NULL), is_p = uses_p(rows);
     char lab[512];
+    tasks_in_glue_order(rows, &tasks);
     for (const cJSON *r = rows->child; r; r = r->next) {
-        strlist_add(&tasks, str(r, "task"));
         series_label(rows, r, need_q, lab, sizeof lab);
         strlist_add(&series, lab);
     }
@@ -511,12 +691,16 @@ static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
                "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             width, height, width, height);
     for (int t = 0; t < tasks.n; t++) {
+        column cols[MAX_COLUMNS], main;
+        task_columns(rows, tasks.v[t], cols);
+        main = cols[0];
         double y0 = 1e9, y1 = -1e9;
         for (const cJSON *r = rows->child; r; r = r->next)
-            if (!strcmp(str(r, "task"), tasks.v[t])) {
-                double a = 100 * num(r, "accuracy", 0);
+            if (!strcmp(str(r, "task"), tasks.v[t]) && cJSON_IsNumber(row_value(r, main))) {
+                double a = 100 * row_value(r, main)->valuedouble;
                 y0 = fmin(y0, a), y1 = fmax(y1, a);
             }
+        if (y0 > y1) y0 = 0, y1 = 1; /* no defined value: an empty panel */
         /* a tick step that gives at most 6 ticks, then round the range out to it */
         static const double steps[] = {0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 25, 50};
         double step = 50;
@@ -549,8 +733,11 @@ static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
         }
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", ox + w / 2, oy + h + 34,
                 is_p ? "protected fraction per matrix p (log scale)" : "protected weights per matrix k (log scale)");
-        fprintf(f, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">accuracy (%%)</text>\n",
-                ox - 40, oy + h / 2);
+        char ylab[96];
+        if (!strcmp(main.key, "accuracy")) snprintf(ylab, sizeof ylab, "accuracy (%%)");
+        else snprintf(ylab, sizeof ylab, "%s (x100)", gq_metric_title(metric_named(main.key)));
+        fprintf(f, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", ox - 40,
+                oy + h / 2, ylab);
         for (int s = 0; s < series.n; s++) {
             const char *color = COLORS[s % N_COLORS];
             double px[MAX_BUDGETS], py[MAX_BUDGETS];
@@ -558,8 +745,8 @@ static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
             for (const cJSON *r = rows->child; r; r = r->next) {
                 if (strcmp(str(r, "task"), tasks.v[t])) continue;
                 series_label(rows, r, need_q, lab, sizeof lab);
-                if (strcmp(lab, series.v[s])) continue;
-                double a = 100 * num(r, "accuracy", 0), bud = budget_of(r);
+                if (strcmp(lab, series.v[s]) || !cJSON_IsNumber(row_value(r, main))) continue;
+                double a = 100 * row_value(r, main)->valuedouble, bud = budget_of(r);
                 if (bud <= 0) /* FP32 and uniform: horizontal reference lines */
                     fprintf(f,
                             "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "

@@ -2,16 +2,20 @@
  *
  *   results.csv        one row per point, columns gq_report_columns
  *   results.json       {"config", "provenance", "rows"}: rows without per-example data
- *   predictions.jsonl  one line per point: point_id, task, labels, preds, logits
- *   table.md           per task: accuracy pivot (methods × budgets, FP32 on top), F1 pivot
- *                      where the task has F1, fidelity pivot (agreement and flips)
- *   plot.svg           accuracy vs budget, one panel per task, one line per method,
- *                      FP32 dashed, uniform dotted, log-scale budget axis
+ *   predictions.jsonl  one line per point: point_id, task, n_labels, labels, preds, logits,
+ *                      and "parts" (the files' sizes) where the split has several (MNLI)
+ *   table.md           the headline metrics of every task in GLUE's order, then per task
+ *                      one pivot per metric, main metric first (methods × budgets, FP32 on
+ *                      top), and the fidelity pivot (agreement and flips; RMSE for STS-B)
+ *   plot.svg           each task's main metric vs budget, one panel per task in GLUE's
+ *                      order, one line per method, FP32 dashed, uniform dotted, log-scale
+ *                      budget axis
  * Each file is written atomically (temporary file + rename).
  *
  * A row is a JSON object with the keys of gq_report_columns (null where not defined, e.g.
  * k for a fraction budget, f1 for RTE) plus "n_labels", "labels", "preds" and "logits"
- * ((total, n_labels), row-major).
+ * ((total, n_labels), row-major; a regression's labels and preds are the gold and
+ * predicted scores) and, for MNLI, "parts".
  */
 #ifndef GQ_REPORT_H
 #define GQ_REPORT_H
@@ -44,5 +48,10 @@ gq_status gq_report_write(const char *dir, const cJSON *config, const cJSON *pro
  * frees. floats are written with 9 significant digits, which round-trips a float. */
 char *gq_report_int_array(const int *v, int n);
 char *gq_report_float_array(const float *v, int64_t n);
+/* doubles with 15 significant digits: a decimal of up to 15 digits (a gold score) reads back as written. */
+char *gq_report_double_array(const double *v, int n);
+
+/* Root mean square of the differences of n scores (a regression's fidelity to FP32). */
+double gq_report_rmse(const float *ref, const float *v, int n);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,14 +134,14 @@ gq_status gq_sweep_check_paths(const gq_sweep_config *cfg, gq_err *err) {
         if (!ok)
             return gq_fail(err, GQ_ERR_IO, "%s: models.%s: %s: no checkpoint there (config.json missing)", cfg->path,
                            cfg->tasks[t], cfg->models[t]);
-        char *dev = gq_glue_split_path(gq_glue_task_find(cfg->tasks[t]), cfg->data, "dev");
-        ok = dev && gq_file_exists(dev);
-        if (!ok) {
-            gq_status st = gq_fail(err, GQ_ERR_IO, "%s: data: %s: missing", cfg->path, dev ? dev : cfg->data);
+        const gq_glue_task *task = gq_glue_task_find(cfg->tasks[t]);
+        for (int p = 0; p < task->n_dev; p++) {
+            char *dev = gq_glue_split_path(task, cfg->data, task->dev[p]);
+            ok = dev && gq_file_exists(dev);
+            gq_status st = ok ? GQ_OK : gq_fail(err, GQ_ERR_IO, "%s: data: %s: missing", cfg->path, dev ? dev : cfg->data);
             free(dev);
-            return st;
+            if (st != GQ_OK) return st;
         }
-        free(dev);
     }
     if (cfg->vocab && !gq_file_exists(cfg->vocab))
         return gq_fail(err, GQ_ERR_IO, "%s: vocab: %s: missing", cfg->path, cfg->vocab);
@@ -189,23 +190,23 @@ static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_
                            task_state *ts, gq_err *err) {
     memset(ts, 0, sizeof *ts);
     const gq_glue_task *task = gq_glue_task_find(cfg->tasks[t]);
-    gq_eval_task_opts eo = {.model_dir = cfg->models[t], .max_len = cfg->max_len, .limit = cfg->limit,
-                            .need_labels = 1, .runner = cfg->runner};
+    gq_eval_task_opts eo = {.model_dir = cfg->models[t], .data_root = cfg->data, .split = "dev",
+                            .label_map = cfg->label_maps ? cfg->label_maps + t * GQ_GLUE_MAX_LABELS : NULL,
+                            .max_len = cfg->max_len, .limit = cfg->limit, .need_labels = 1, .runner = cfg->runner};
+    if (eo.label_map && eo.label_map[0] < 0) eo.label_map = NULL; /* the map names other tasks only */
     eo.runner.threads = threads;
-    char *vocab = gq_lookup_vocab(cfg->vocab, cfg->models[t]), *dev = gq_glue_split_path(task, cfg->data, "dev");
+    char *vocab = gq_lookup_vocab(cfg->vocab, cfg->models[t]);
     gq_status st = GQ_OK;
     if (!vocab)
         st = gq_fail(err, GQ_ERR_IO, "%s: no vocab.txt beside %s and none in the assets; set \"vocab\"", cfg->path,
                      cfg->models[t]);
-    else if (!dev)
-        st = gq_fail(err, GQ_ERR_NOMEM, "out of memory");
-    eo.vocab = vocab, eo.split_path = dev;
+    eo.vocab = vocab;
     if (st == GQ_OK) st = gq_eval_task_load(task, &eo, &ts->ev, err);
-    free(vocab), free(dev);
+    free(vocab);
     if (st == GQ_OK) st = gq_quant_session_new(ts->ev.model, cache_dir, &ts->session, err);
     if (st == GQ_OK) gq_quant_session_set_threads(ts->session, threads);
     if (st == GQ_OK && need_calib) st = task_calibration(cfg, ts, err);
-    ts->n_labels = task->n_labels;
+    ts->n_labels = gq_glue_regression(task) ? 1 : task->n_labels;
     return st;
 }
 
@@ -251,6 +252,92 @@ static void add_algorithm_columns(cJSON *r, const gq_quant_opts *q) {
                                      : cJSON_CreateNull());
 }
 
+static cJSON *num_if(int defined, double v) { return num_or_null(defined && isfinite(v), v); }
+
+/* One column per metric (null where the task does not report it or it is undefined),
+ * MNLI's mismatched dev set in the "_mm" columns, the main metric's name and where the
+ * label order came from. */
+static void add_metric_columns(cJSON *r, const task_state *ts, const gq_eval_result *res) {
+    const gq_glue_task *task = ts->ev.task;
+    static const char *const SFX[GQ_GLUE_MAX_DEV] = {"", "_mm"};
+    int acc = (task->metrics & GQ_METRIC_BIT(GQ_METRIC_ACCURACY)) != 0;
+    for (int p = 0; p < GQ_GLUE_MAX_DEV; p++) {
+        const gq_metrics *m = &res->metrics[p];
+        int here = p < res->n_parts;
+        char key[32];
+#define PART_COLUMN(name, defined, value) \
+    (snprintf(key, sizeof key, "%s%s", name, SFX[p]), cJSON_AddItemToObject(r, key, num_if(defined, value)))
+        PART_COLUMN("correct", here && acc, m->correct);
+        PART_COLUMN("total", here, m->total);
+        PART_COLUMN("accuracy", here && acc, m->accuracy);
+        PART_COLUMN("acc_lo", here && acc, m->acc_lo);
+        PART_COLUMN("acc_hi", here && acc, m->acc_hi);
+#undef PART_COLUMN
+        if (p > 0) continue;
+        static const struct {
+            gq_metric metric;
+            const char *keys[3];
+        } OTHERS[] = {{GQ_METRIC_F1, {"f1", "f1_lo", "f1_hi"}},
+                      {GQ_METRIC_MCC, {"mcc", "mcc_lo", "mcc_hi"}},
+                      {GQ_METRIC_PEARSON, {"pearson", "pearson_lo", "pearson_hi"}},
+                      {GQ_METRIC_SPEARMAN, {"spearman", "spearman_lo", "spearman_hi"}}};
+        for (size_t o = 0; o < sizeof OTHERS / sizeof OTHERS[0]; o++) {
+            int has = (task->metrics & GQ_METRIC_BIT(OTHERS[o].metric)) != 0;
+            double v[3];
+            gq_metrics_triple(m, OTHERS[o].metric, v);
+            for (int k = 0; k < 3; k++) cJSON_AddItemToObject(r, OTHERS[o].keys[k], num_if(has, v[k]));
+        }
+    }
+    cJSON_AddStringToObject(r, "main_metric", gq_metric_name(task->main));
+    const char *order = gq_label_source_name(ts->ev.labels.source);
+    cJSON_AddItemToObject(r, "label_order", order ? cJSON_CreateString(order) : cJSON_CreateNull());
+}
+
+/* Fidelity to the FP32 model on the same examples: flips, agreement and KL of the class
+ * probabilities, or for a regression the RMS difference of the predicted scores. */
+static void add_fidelity_columns(cJSON *r, const task_state *ts, const gq_eval_result *res) {
+    int regression = gq_glue_regression(ts->ev.task), flips = 0;
+    double agreement = 0, kl = 0;
+    if (!regression)
+        gq_report_fidelity(ts->ref_pred, ts->ref_logits, res->pred, res->logits, res->n, ts->n_labels, &flips,
+                           &agreement, &kl);
+    cJSON_AddItemToObject(r, "flips", num_or_null(!regression, flips));
+    cJSON_AddItemToObject(r, "agreement", num_or_null(!regression, agreement));
+    cJSON_AddItemToObject(r, "kl", num_or_null(!regression, kl));
+    cJSON_AddItemToObject(r, "rmse", num_or_null(regression, regression ? gq_report_rmse(ts->ref_logits, res->logits, res->n) : 0));
+}
+
+/* The sha256 of the split's file, or of each file, comma-separated (MNLI). */
+static char *data_hashes(const gq_eval_task *ev) {
+    char *buf = malloc(GQ_GLUE_MAX_DEV * 66 + 2);
+    if (!buf) return NULL;
+    size_t w = 0;
+    buf[w++] = '"';
+    for (int p = 0; p < ev->n_sets; p++) w += (size_t)sprintf(buf + w, "%s%s", p ? "," : "", ev->sets[p]->sha256);
+    buf[w++] = '"';
+    buf[w] = '\0';
+    return buf;
+}
+
+/* labels, preds and logits of every example (a regression's labels and preds are the
+ * gold and predicted scores), and the files' sizes when the split has several. */
+static gq_status add_example_arrays(cJSON *r, const task_state *ts, const gq_eval_result *res) {
+    const gq_encoded *enc = ts->ev.enc;
+    int regression = gq_glue_regression(ts->ev.task);
+    if (enc->n_parts > 1) {
+        int sizes[GQ_GLUE_MAX_DEV];
+        for (int p = 0; p < enc->n_parts; p++) sizes[p] = enc->part_end[p] - (p ? enc->part_end[p - 1] : 0);
+        if (!cJSON_AddItemToObject(r, "parts", cJSON_CreateIntArray(sizes, enc->n_parts))) return GQ_ERR_NOMEM;
+    }
+    gq_status st = add_raw(r, "labels", regression ? gq_report_double_array(enc->score, enc->n)
+                                                   : gq_report_int_array(enc->label, enc->n));
+    if (st == GQ_OK)
+        st = add_raw(r, "preds", regression ? gq_report_float_array(res->logits, res->n)
+                                            : gq_report_int_array(res->pred, res->n));
+    if (st == GQ_OK) st = add_raw(r, "logits", gq_report_float_array(res->logits, (int64_t)res->n * ts->n_labels));
+    return st;
+}
+
 static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, const task_state *ts,
                        const gq_eval_result *res, const gq_quant_report *rep, double seconds) {
     cJSON *r = cJSON_CreateObject();
@@ -284,34 +371,18 @@ static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, con
                           pt->calibrated ? cJSON_CreateString(ts->calib->description) : cJSON_CreateNull());
     cJSON_AddNumberToObject(r, "max_len", cfg->max_len);
     cJSON_AddItemToObject(r, "limit", num_or_null(cfg->limit > 0, cfg->limit));
-    const gq_metrics *m = &res->metrics;
-    cJSON_AddNumberToObject(r, "correct", m->correct);
-    cJSON_AddNumberToObject(r, "total", m->total);
-    cJSON_AddNumberToObject(r, "accuracy", m->accuracy);
-    cJSON_AddNumberToObject(r, "acc_lo", m->acc_lo);
-    cJSON_AddNumberToObject(r, "acc_hi", m->acc_hi);
-    cJSON_AddItemToObject(r, "f1", num_or_null(ts->ev.task->has_f1, m->f1));
-    cJSON_AddItemToObject(r, "f1_lo", num_or_null(ts->ev.task->has_f1, m->f1_lo));
-    cJSON_AddItemToObject(r, "f1_hi", num_or_null(ts->ev.task->has_f1, m->f1_hi));
-    int flips;
-    double agreement, kl;
-    gq_report_fidelity(ts->ref_pred, ts->ref_logits, res->pred, res->logits, res->n, ts->n_labels, &flips, &agreement,
-                       &kl);
-    cJSON_AddNumberToObject(r, "flips", flips);
-    cJSON_AddNumberToObject(r, "agreement", agreement);
-    cJSON_AddNumberToObject(r, "kl", kl);
+    add_metric_columns(r, ts, res);
+    add_fidelity_columns(r, ts, res);
     cJSON_AddItemToObject(r, "protected", num_or_null(quant, quant ? (double)rep->total_protected : 0));
     cJSON_AddItemToObject(r, "protected_fraction",
                           num_or_null(quant, quant && rep->total_numel ? (double)rep->total_protected / (double)rep->total_numel : 0));
     cJSON_AddNumberToObject(r, "effective_bits", quant ? rep->effective_bits_total : 32.0);
     cJSON_AddNumberToObject(r, "seconds", seconds);
     cJSON_AddStringToObject(r, "checkpoint_sha256", ts->ev.model->sha256);
-    cJSON_AddStringToObject(r, "data_sha256", ts->ev.set->sha256);
+    add_raw(r, "data_sha256", data_hashes(&ts->ev));
     cJSON_AddItemToObject(r, "calib_sha256", pt->calibrated ? cJSON_CreateString(ts->calib->key) : cJSON_CreateNull());
     cJSON_AddNumberToObject(r, "n_labels", ts->n_labels);
-    if (add_raw(r, "labels", gq_report_int_array(ts->ev.enc->label, ts->ev.enc->n)) != GQ_OK ||
-        add_raw(r, "preds", gq_report_int_array(res->pred, res->n)) != GQ_OK ||
-        add_raw(r, "logits", gq_report_float_array(res->logits, (int64_t)res->n * ts->n_labels)) != GQ_OK) {
+    if (add_example_arrays(r, ts, res) != GQ_OK) {
         cJSON_Delete(r);
         return NULL;
     }
@@ -408,7 +479,7 @@ typedef struct {
     task_state ts;
     double t0, busy, task_busy;
     int n_run, n_todo, task_run;
-    int last_flips; /* of the row journalled last, for the progress line */
+    char last_fidelity[48]; /* of the row journalled last, for the progress line: "flips 3" */
     const gq_sweep_opts *opts; /* the caller's stop request and progress callback */
 } sweep_run;
 
@@ -456,7 +527,10 @@ static gq_status journal_start(sweep_run *r, int resume, const cJSON *info, gq_e
 static gq_status record_row(sweep_run *r, const gq_sweep_point *pt, cJSON *row, gq_err *err) {
     gq_status st = row ? gq_journal_append(r->journal, row, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     if (st == GQ_OK) {
-        r->last_flips = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "flips"));
+        const cJSON *flips = cJSON_GetObjectItemCaseSensitive(row, "flips");
+        if (cJSON_IsNumber(flips)) snprintf(r->last_fidelity, sizeof r->last_fidelity, "flips %d", flips->valueint);
+        else snprintf(r->last_fidelity, sizeof r->last_fidelity, "rmse %.4g",
+                      cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "rmse")));
         r->done[pt->index] = 1;
         r->n_run++;
         if (r->opts->progress) r->opts->progress(r->opts->progress_ctx, r->n_run, r->n_todo, row);
@@ -489,15 +563,16 @@ static gq_status fp32_reference(sweep_run *r, int task, gq_err *err) {
                                                    r->jpath, cfg->tasks[task], r->ts.ev.enc->n);
     gq_eval_result res = {0};
     double t0 = gq_now();
-    gq_status st = gq_eval_run(r->ts.ev.runner, r->ts.ev.enc, NULL, NULL, NULL, &res, err);
+    gq_status st = gq_eval_task_run(&r->ts.ev, NULL, NULL, &res, err);
     if (st != GQ_OK) {
         gq_eval_result_free(&res);
         return st;
     }
     r->ts.ref_pred = res.pred, r->ts.ref_logits = res.logits;
     double secs = gq_now() - t0;
-    gq_info("sweep: %s fp32: %.2f%% (%d/%d) in %.1f s", cfg->tasks[task], 100 * res.metrics.accuracy,
-            res.metrics.correct, res.metrics.total, secs);
+    char main[160];
+    gq_eval_main_str(r->ts.ev.task, &res, main, sizeof main);
+    gq_info("sweep: %s fp32: %s in %.1f s", cfg->tasks[task], main, secs);
     if (owned(r, fp)) {
         st = record_row(r, fp, make_row(cfg, fp, &r->ts, &res, NULL, secs), err);
         r->busy += secs;
@@ -531,7 +606,7 @@ static gq_status run_point(sweep_run *r, const gq_sweep_point *pt, gq_eval_resul
     }
     gq_quant_budget bud = {.k = pt->k > 0 ? pt->k : 0, .p = pt->p > 0 ? pt->p : -1, .global = r->cfg->budget_global};
     if ((st = gq_quant_apply(r->ts.session, sc, &pt->qopts, &bud, &rep, err)) == GQ_OK)
-        st = gq_eval_run(r->ts.ev.runner, r->ts.ev.enc, NULL, NULL, NULL, res, err);
+        st = gq_eval_task_run(&r->ts.ev, NULL, NULL, res, err);
     gq_quant_session_restore(r->ts.session);
     *secs = gq_now() - t0;
     if (st == GQ_OK) st = record_row(r, pt, make_row(r->cfg, pt, &r->ts, res, &rep, *secs), err);
@@ -551,9 +626,10 @@ static void report_progress(const sweep_run *r, const gq_sweep_point *pt, const 
         if (!r->done[rest[k]->index]) *(rest[k]->task == pt->task ? &rem_task : &rem_other) += 1;
     fmt_duration(gq_now() - r->t0, el, sizeof el);
     fmt_duration(r->task_busy / r->task_run * rem_task + r->busy / r->n_run * rem_other, eta, sizeof eta);
-    gq_info("sweep: [%d/%d] #%d %s: %.2f%% (%d/%d) flips %d | %.1f s | elapsed %s, ETA %s", r->n_run, r->n_todo,
-            pt->index, lab, 100 * res->metrics.accuracy, res->metrics.correct, res->metrics.total, r->last_flips,
-            secs, el, eta);
+    char main[160];
+    gq_eval_main_str(r->ts.ev.task, res, main, sizeof main);
+    gq_info("sweep: [%d/%d] #%d %s: %s %s | %.1f s | elapsed %s, ETA %s", r->n_run, r->n_todo, pt->index, lab, main,
+            r->last_fidelity, secs, el, eta);
 }
 
 /* The pending points of the shard in execution order; *n gets their count. */

@@ -243,7 +243,7 @@ static int sort_keys(cJSON *it) {
 static const char *const TOP_KEYS[] = {"name", "comment",       "data",   "vocab",       "models",    "tasks",
                                        "methods",    "bits",   "budgets",     "quantizer", "method_options",
                                        "calibration", "seeds", "max_len",     "limit",     "threads",
-                                       "output",     "cache_dir", "device", "tf32", "sarqc", NULL};
+                                       "output",     "cache_dir", "device", "tf32", "sarqc", "label_map", NULL};
 
 /* The quantizer in a point's settings. The algorithm's keys appear only when it is not
  * rtn, so that an RTN point's id does not depend on the algorithms glueq knows. Returns 0
@@ -727,6 +727,22 @@ static gq_status expand_grid(vctx *v, gq_sweep_config *c) {
     return check_unique_ids(v, c);
 }
 
+/* "label_map" of the canonical config: only when given, so that configs without one keep
+ * their hash; its maps change predictions, so they enter the hash. 0 when out of memory. */
+static int add_label_maps(const gq_sweep_config *c, cJSON *o) {
+    cJSON *lm = cJSON_AddObjectToObject(o, "label_map");
+    int ok = lm != NULL;
+    for (int t = 0; ok && t < c->n_tasks; t++) {
+        const int *map = c->label_maps + t * GQ_GLUE_MAX_LABELS;
+        if (map[0] < 0) continue;
+        const gq_glue_task *task = gq_glue_task_find(c->tasks[t]);
+        cJSON *m = cJSON_AddObjectToObject(lm, task->name);
+        ok = m != NULL;
+        for (int l = 0; ok && l < task->n_labels; l++) ok = cJSON_AddNumberToObject(m, task->labels[l], map[l]) != NULL;
+    }
+    return ok;
+}
+
 /* The part of the resolved config that the config hash covers, into o; 0 when out of
  * memory. */
 static int canonical_json(vctx *v, const gq_sweep_config *c, cJSON *o) {
@@ -738,6 +754,7 @@ static int canonical_json(vctx *v, const gq_sweep_config *c, cJSON *o) {
     for (int t = 0; ok && t < c->n_tasks; t++)
         ok = cJSON_AddStringToObject(models, c->tasks[t], c->models[t]) &&
              cJSON_AddItemToArray(tasks, cJSON_CreateString(c->tasks[t]));
+    ok = ok && (!c->label_maps || add_label_maps(c, o));
     ok = ok && (methods = cJSON_AddArrayToObject(o, "methods")) && (mo = cJSON_AddObjectToObject(o, "method_options"));
     for (int m = 0; ok && m < c->n_methods; m++) {
         ok = cJSON_AddItemToArray(methods, cJSON_CreateString(c->methods[m]));
@@ -809,6 +826,36 @@ static gq_status parse_runner(vctx *v, const cJSON *root, gq_sweep_config *c) {
         c->runner.tf32 = cJSON_IsTrue(x);
     }
     if (c->runner.tf32 && c->runner.device != GQ_DEVICE_CUDA) return vfail(v, "tf32", "needs \"device\": \"cuda\"");
+    return GQ_OK;
+}
+
+/* "label_map": {task: {label: model id}}, every label of each task it names. */
+static gq_status parse_label_map(vctx *v, const cJSON *root, gq_sweep_config *c) {
+    const cJSON *lm = cJSON_GetObjectItemCaseSensitive(root, "label_map");
+    if (!lm) return GQ_OK;
+    if (!cJSON_IsObject(lm)) return vfail(v, "label_map", "must be an object {task: {label: model id}}");
+    if (!(c->label_maps = gq_malloc_array((size_t)c->n_tasks * GQ_GLUE_MAX_LABELS, sizeof *c->label_maps)))
+        return vnomem(v);
+    for (int i = 0; i < c->n_tasks * GQ_GLUE_MAX_LABELS; i++) c->label_maps[i] = -1;
+    for (const cJSON *e = lm->child; e; e = e->next) {
+        char key[160], where[600];
+        snprintf(key, sizeof key, "label_map.%s", e->string);
+        int t = 0;
+        while (t < c->n_tasks && gq_glue_task_find(e->string) != gq_glue_task_find(c->tasks[t])) t++;
+        if (t == c->n_tasks) return vfail(v, key, "not one of this sweep's tasks");
+        if (!cJSON_IsObject(e) || !e->child) return vfail(v, key, "must be an object {label: model id}");
+        const gq_glue_task *task = gq_glue_task_find(c->tasks[t]);
+        int *map = c->label_maps + t * GQ_GLUE_MAX_LABELS;
+        snprintf(where, sizeof where, "%s: %s", v->file, key);
+        for (const cJSON *x = e->child; x; x = x->next) {
+            if (!cJSON_IsNumber(x) || !(fabs(x->valuedouble) < 1e9) || x->valuedouble != floor(x->valuedouble))
+                return vfail(v, key, "\"%s\" must be a model label id (an integer)", x->string);
+            gq_status st = gq_glue_label_map_set(task, x->string, (long)x->valuedouble, map, where, v->err);
+            if (st != GQ_OK) return st;
+        }
+        gq_status st = gq_glue_label_map_check(task, map, where, v->err);
+        if (st != GQ_OK) return st;
+    }
     return GQ_OK;
 }
 
@@ -950,7 +997,7 @@ static gq_status parse_root(vctx *v, const cJSON *root, gq_sweep_config *c) {
     for (int i = 0; required[i]; i++)
         if (!cJSON_GetObjectItemCaseSensitive(root, required[i])) return vfail(v, required[i], "missing (required)");
     if ((st = parse_paths(v, root, c)) != GQ_OK || (st = parse_tasks(v, root, c)) != GQ_OK ||
-        (st = parse_methods(v, root, c)) != GQ_OK || (st = parse_bits(v, root, c)) != GQ_OK ||
+        (st = parse_label_map(v, root, c)) != GQ_OK || (st = parse_methods(v, root, c)) != GQ_OK || (st = parse_bits(v, root, c)) != GQ_OK ||
         (st = parse_budgets(v, root, c)) != GQ_OK || (st = parse_calibration(v, root, c)) != GQ_OK ||
         (st = parse_quantizers(v, root, c)) != GQ_OK || (st = parse_seeds(v, root, c)) != GQ_OK ||
         (st = parse_limits(v, root, c)) != GQ_OK || (st = parse_runner(v, root, c)) != GQ_OK ||
@@ -1012,7 +1059,7 @@ void gq_sweep_config_free(gq_sweep_config *c) {
     }
     for (int m = 0; c->methods && m < c->n_methods; m++) free(c->methods[m]);
     for (int i = 0; c->points && i < c->n_points; i++) free(c->points[i].settings);
-    free(c->tasks), free(c->models), free(c->methods), free(c->method_opts), free(c->bits);
+    free(c->tasks), free(c->models), free(c->label_maps), free(c->methods), free(c->method_opts), free(c->bits);
     free(c->k), free(c->p), free(c->quantizers), free(c->seeds), free(c->points);
     free(c->calib_split), free(c->calib_sample);
     free(c->path), free(c->name), free(c->data), free(c->vocab), free(c->output), free(c->cache_dir);

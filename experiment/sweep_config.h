@@ -13,7 +13,11 @@
  *   data         GLUE root (holds RTE/dev.tsv, ...), required
  *   vocab        vocab.txt; default <model>/vocab.txt, else $GLUEQ_ASSETS/vocab/vocab.txt, else ../shared/assets
  *   models       {task: checkpoint dir}, one for every task in `tasks`
- *   tasks        ["rte", "mrpc", "qnli"], required, no duplicates
+ *   tasks        any of glue.h's tasks (["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte",
+ *                "wnli"]), required, no duplicates
+ *   label_map    {task: {label: model id}}: how a task's checkpoint orders the labels, for one
+ *                whose config.json names no labels and that does not use the task's default
+ *                order (glue.h); every label of the task, each id once
  *   methods      names from quant's registry plus "uniform" (k = 0), required
  *   bits         [2..8], required
  *   budgets      {"k": [positive ints]} or {"p": [fractions in (0, 1]]}, and optionally
@@ -64,6 +68,7 @@
 
 #include "calib_rows.h"
 #include "common.h"
+#include "glue.h"
 #include "quant.h"
 
 /* A grid larger than this is refused before anything is allocated for it: at seconds per
@@ -94,6 +99,8 @@ typedef struct {
     int n_tasks;
     char **tasks;  /* canonical lower-case names */
     char **models; /* (n_tasks) expanded checkpoint dirs */
+    int *label_maps; /* (n_tasks, GQ_GLUE_MAX_LABELS) map[label] = model id, -1s where not given;
+                        NULL: no label_map */
     int n_methods;
     char **methods;
     int n_bits;

@@ -264,14 +264,21 @@ def sweep_config_seeds(out):
         write(out, "fuzz_sweep_config", name, open(os.path.join(cdir, name), "rb").read())
 
 
+# fuzz_glue's first byte: the task's index in glue.h's table, plus 9 times the name the
+# file is read as (0 any, 1 dev_matched.tsv, 2 dev_mismatched.tsv: MNLI's split check).
+GLUE_TASKS = ("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI")
+GLUE_NAMES = {"dev_matched.tsv": 1, "dev_mismatched.tsv": 2}
+
+
 def glue_seeds(shared, out):
-    for i, task in enumerate(("MRPC", "RTE", "QNLI")):
-        for split in ("dev.tsv", "train.tsv", "test.tsv"):
-            p = os.path.join(shared, "assets", "glue", task, split)
-            if not os.path.exists(p):
-                continue
-            lines = open(p, "rb").read().split(b"\n")[:6]
-            write(out, "fuzz_glue", task + "-" + split, bytes([i]) + b"\n".join(lines) + b"\n")
+    fixtures = os.path.join(ROOT, "tests", "fixtures", "glue")
+    for i, task in enumerate(GLUE_TASKS):
+        for root, prefix in ((os.path.join(shared, "assets", "glue"), ""), (fixtures, "fixture-")):
+            d = os.path.join(root, task)
+            for split in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+                lines = open(os.path.join(d, split), "rb").read().split(b"\n")[:6]
+                first = bytes([i + len(GLUE_TASKS) * GLUE_NAMES.get(split, 0)])
+                write(out, "fuzz_glue", prefix + task + "-" + split, first + b"\n".join(lines) + b"\n")
 
 
 def tokenizer_seeds(shared, out):

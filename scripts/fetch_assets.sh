@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
 # Downloads what glueq evaluates, from its public homes, into ASSETS_DIR (default
 # $GLUEQ_ASSETS, else ./assets), in the layout glueq searches:
-#   scripts/fetch_assets.sh [ASSETS_DIR [PART...]]    PART: rte qnli mrpc vocab models (default all)
-#   glue/{MRPC,RTE,QNLI}/*.tsv   GLUE (the GLUE benchmark's download locations)
+#   scripts/fetch_assets.sh [ASSETS_DIR [PART...]]
+#     PART: cola sst2 mrpc stsb qqp mnli qnli rte wnli (the GLUE tasks), glue (all nine),
+#           vocab, models; default: everything
+#   glue/{CoLA,SST-2,MRPC,STS-B,QQP,MNLI,QNLI,RTE,WNLI}/*.tsv  GLUE (the GLUE benchmark's
+#                                download locations, as its download script lays them out)
 #   vocab/vocab.txt              distilbert-base-uncased WordPiece vocab (Hugging Face)
-#   models/distilbert-base-uncased-{MRPC,RTE,QNLI}/  the paper's textattack checkpoints (Hugging Face)
+#   models/distilbert-base-uncased-{CoLA,SST-2,MRPC,STS-B,QQP,MNLI,QNLI,RTE,WNLI}/
+#                                the textattack checkpoints of every task (Hugging Face)
 # Then: export GLUEQ_ASSETS=ASSETS_DIR. Needs curl, unzip, sha256sum, awk.
 #
 # Every file is downloaded to a temporary name beside its destination and moved into
-# place only once it is complete and, where its sha256 is known (the GLUE files glueq
-# uses and the vocab; the Hub publishes no fixed hash for the checkpoints' revisions), has
-# that sha256: an interrupted, failed or corrupt download leaves no file behind. Files
+# place only once it is complete and, where its sha256 is known (the MRPC, RTE and QNLI
+# files glueq's references were made from, and the vocab; the Hub publishes no fixed hash
+# for the checkpoints' revisions, and results record the sha256 of every file they read),
+# has that sha256: an interrupted, failed or corrupt download leaves no file behind. Files
 # already present (and correct, where the hash is known) are skipped, so a failed run can
 # simply be run again. Base URLs can be overridden (mirrors, tests): GLUEQ_GLUE_URL,
 # GLUEQ_SENTEVAL_URL, GLUEQ_MRPC_IDS_URL, GLUEQ_HF_URL.
 set -euo pipefail
 DEST="${1:-${GLUEQ_ASSETS:-./assets}}"
 [ $# -gt 0 ] && shift
-WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(rte qnli mrpc vocab models)
-for what in "${WHAT[@]}"; do
-  case $what in rte | qnli | mrpc | vocab | models) ;; *)
-    echo "fetch_assets.sh: unknown part '$what' (parts: rte qnli mrpc vocab models)" >&2; exit 2 ;;
+GLUE_PARTS=(cola sst2 mrpc stsb qqp mnli qnli rte wnli)
+WHAT=()
+for what in "$@"; do
+  case $what in
+    glue) WHAT+=("${GLUE_PARTS[@]}") ;;
+    cola | sst2 | mrpc | stsb | qqp | mnli | qnli | rte | wnli | vocab | models) WHAT+=("$what") ;;
+    *) echo "fetch_assets.sh: unknown part '$what' (parts: ${GLUE_PARTS[*]} glue vocab models)" >&2; exit 2 ;;
   esac
 done
+[ ${#WHAT[@]} -gt 0 ] || WHAT=("${GLUE_PARTS[@]}" vocab models)
 GLUE=${GLUEQ_GLUE_URL:-https://dl.fbaipublicfiles.com/glue/data}
 SENTEVAL=${GLUEQ_SENTEVAL_URL:-https://dl.fbaipublicfiles.com/senteval/senteval_data}
 MRPC_IDS=${GLUEQ_MRPC_IDS_URL:-"https://firebasestorage.googleapis.com/v0/b/mtl-sentence-representations.appspot.com/o/data%2Fmrpc_dev_ids.tsv?alt=media&token=ec5c0836-31d5-48f4-b431-7480817f1adc"}
@@ -123,9 +131,10 @@ fetch_mrpc() {
   install_file "$work/dev.tsv" glue/MRPC/dev.tsv "$SENTEVAL/msr_paraphrase_train.txt and $MRPC_IDS"
 }
 
+# The textattack checkpoints, named after GLUE's spelling of each task.
 fetch_models() {
   local t f
-  for t in MRPC RTE QNLI; do
+  for t in CoLA SST-2 MRPC STS-B QQP MNLI QNLI RTE WNLI; do
     for f in config.json pytorch_model.bin vocab.txt; do
       fetch_file "$HF/textattack/distilbert-base-uncased-$t/resolve/main/$f" "models/distilbert-base-uncased-$t/$f"
     done
@@ -139,9 +148,15 @@ WORK=$(mktemp -d "$DEST/.fetch.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 for what in "${WHAT[@]}"; do
   case $what in
-    rte) fetch_glue_zip RTE.zip RTE train.tsv dev.tsv ;;
-    qnli) fetch_glue_zip QNLIv2.zip QNLI train.tsv dev.tsv test.tsv ;;
+    cola) fetch_glue_zip CoLA.zip CoLA train.tsv dev.tsv ;;
+    sst2) fetch_glue_zip SST-2.zip SST-2 train.tsv dev.tsv ;;
     mrpc) fetch_mrpc ;;
+    stsb) fetch_glue_zip STS-B.zip STS-B train.tsv dev.tsv ;;
+    qqp) fetch_glue_zip QQP-clean.zip QQP train.tsv dev.tsv ;;
+    mnli) fetch_glue_zip MNLI.zip MNLI train.tsv dev_matched.tsv dev_mismatched.tsv ;;
+    qnli) fetch_glue_zip QNLIv2.zip QNLI train.tsv dev.tsv test.tsv ;;
+    rte) fetch_glue_zip RTE.zip RTE train.tsv dev.tsv ;;
+    wnli) fetch_glue_zip WNLI.zip WNLI train.tsv dev.tsv ;;
     vocab) fetch_file "$HF/distilbert-base-uncased/resolve/main/vocab.txt" vocab/vocab.txt ;;
     models) fetch_models ;;
   esac

@@ -45,7 +45,7 @@ flags_of() { "$glueq" "$1" --help | sed -n 's/^  \(--[a-z][a-z0-9-]*\).*/\1/p' |
 
 write_completion() {
     local tasks methods
-    tasks=$(printf '%s\n' "$eval_help" | grep -o -- '--task {[a-z,]*}' | head -1 | sed 's/.*{\(.*\)}/\1/; s/,/ /g')
+    tasks=$(printf '%s\n' "$eval_help" | grep -o -- '--task {[a-z0-9,]*}' | head -1 | sed 's/.*{\(.*\)}/\1/; s/,/ /g')
     methods=$(printf '%s\n' "$eval_help" | grep -o -- '--method {[a-z,]*}' | head -1 | sed 's/.*{\(.*\)}/\1/; s/,/ /g')
     cat <<HEAD
 # bash completion for glueq $version (generated from its --help texts by scripts/gen_docs.sh)

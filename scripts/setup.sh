@@ -4,6 +4,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev libutf8proc-dev libcjson-dev libcsv-dev
       groff-base curl zip unzip python3 python3-numpy python3-pytest python3-setuptools python3-pip
       python3-nbclient python3-ipykernel python3-matplotlib # test_python runs examples/saliency.ipynb
+      python3-sklearn python3-scipy # test_metrics_sklearn, test_glue_cli: the metrics against theirs
       parallel slurm-wlm munge
       clang libclang-rt-dev) # fuzz/run.sh: clang's libFuzzer runtime (python3 builds its seeds)
 missing=()

@@ -123,8 +123,8 @@ static void check_bad_inputs(gq_test_ctx *t) {
     const char *rte = "--model %s/assets/models/scratch-rte --task rte";
     expect_error(t, "frobnicate", 2, "unknown command 'frobnicate'");
     expect_error(t, "eval --model /nonexistent --task rte", 1, "/nonexistent: model directory not found");
-    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task cola", t->shared);
-    expect_error(t, args, 2, "unknown task 'cola'");
+    snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task anli", t->shared);
+    expect_error(t, args, 2, "unknown task 'anli'");
     snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --bogus", t->shared);
     expect_error(t, args, 2, "unknown option '--bogus'");
     snprintf(args, sizeof args, "eval --model %s/assets/models/scratch-rte --task rte --max-len 0", t->shared);
@@ -166,7 +166,7 @@ static void check_bad_inputs(gq_test_ctx *t) {
     expect_error(t, args, 1, "line 3");
     write_text("glue/RTE/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta \xff\xfe b\tb\tentailment\n");
     expect_error(t, args, 1, "line 2");
-    write_text("glue/RTE/dev.tsv", "idx\tsentence1\tsentence2\tlabel\n");
+    write_text("glue/RTE/dev.tsv", "index\tsentence_1\tsentence2\tlabel\n");
     expect_error(t, args, 1, "header");
 
     /* Broken checkpoints: truncated, garbage, missing config. */

@@ -44,12 +44,14 @@ int main(int argc, char **argv) {
     gq_dbert_runner *r = gq_dbert_runner_new(m, 0);
     gq_eval_result res;
     GQ_CHECK(&t, gq_eval_run(r, enc, NULL, NULL, NULL, &res, &err) == GQ_OK, "%s", err.msg);
-    GQ_CHECK(&t, res.metrics.total == 5463 && res.n == 5463, "want 5463 examples, got %d", res.metrics.total);
+    const gq_label_order identity = {GQ_LABELS_DEFAULT, {0, 1}};
+    GQ_CHECK(&t, gq_eval_score(gq_glue_task_find("qnli"), &identity, enc, &res, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(&t, res.metrics[0].total == 5463 && res.n == 5463, "want 5463 examples, got %d", res.metrics[0].total);
     int64_t want_tokens = reference_tokens(&t);
     GQ_CHECK(&t, res.tokens == want_tokens, "tokens %lld, reference ids128 total %lld", (long long)res.tokens,
              (long long)want_tokens);
-    printf("QNLI dev with scratch-rte: %d/%d correct, %lld tokens in %.2f s (%.0f tokens/s)\n", res.metrics.correct,
-           res.metrics.total, (long long)res.tokens, res.seconds, (double)res.tokens / res.seconds);
+    printf("QNLI dev with scratch-rte: %d/%d correct, %lld tokens in %.2f s (%.0f tokens/s)\n", res.metrics[0].correct,
+           res.metrics[0].total, (long long)res.tokens, res.seconds, (double)res.tokens / res.seconds);
     /* Batching must not change logits: every 97th row alone. */
     for (int i = 0; i < enc->n; i += 97) {
         float one[2];

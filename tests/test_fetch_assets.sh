@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/fetch_assets.sh end to end against a local HTTP server (python3 -m http.server on
-# 127.0.0.1, a free port) that serves the shared assets in the URL layout of the real
-# download sites: every file lands in the documented layout with its published sha256
-# (MRPC rebuilt from the MSR corpus and GLUE's dev ids), a second run skips what is there,
+# 127.0.0.1, a free port) that serves the shared assets (and, for the GLUE tasks that are
+# not in them, the fixture files tests/fixtures/glue) in the URL layout of the real download
+# sites: every file lands in the documented layout with its published sha256 (MRPC rebuilt
+# from the MSR corpus and GLUE's dev ids), a second run skips what is there,
 # and a corrupt download or a 404 fails with a message naming the file and leaves no
 # file (complete or partial) behind. Only loopback traffic.
 #   test_fetch_assets.sh SHARED GLUEQ BUILD_DIR SOURCE_DIR
@@ -24,6 +25,13 @@ trap finish EXIT
 srv="$tmp/srv"
 mkdir -p "$srv/glue" "$srv/senteval" "$srv/mrpc"
 (cd "$assets/glue" && zip -q -X "$srv/glue/RTE.zip" RTE/train.tsv RTE/dev.tsv)
+# The other tasks' archives, named and laid out as GLUE's (QQP's archive is QQP-clean.zip),
+# from the fixture files.
+fixtures="$src/tests/fixtures/glue"
+for z in CoLA:CoLA SST-2:SST-2 STS-B:STS-B QQP-clean:QQP WNLI:WNLI; do
+  (cd "$fixtures" && zip -q -X "$srv/glue/${z%%:*}.zip" "${z#*:}/train.tsv" "${z#*:}/dev.tsv")
+done
+(cd "$fixtures" && zip -q -X "$srv/glue/MNLI.zip" MNLI/train.tsv MNLI/dev_matched.tsv MNLI/dev_mismatched.tsv)
 # QNLI's train split is not in the shared assets: the test archive has a stand-in whose
 # published sha256 does not match, and the run is told to expect exactly that failure.
 mkdir -p "$tmp/qnli/QNLI"
@@ -37,7 +45,8 @@ head -3 "$assets/glue/QNLI/dev.tsv" >"$tmp/qnli/QNLI/train.tsv"
 tail -n +2 "$assets/glue/MRPC/dev.tsv" | awk -F'\t' '{ printf "%s\t%s\r\n", $2, $3 }' >"$srv/mrpc/dev_ids.tsv"
 mkdir -p "$srv/hf/distilbert-base-uncased/resolve/main"
 cp "$assets/vocab/vocab.txt" "$srv/hf/distilbert-base-uncased/resolve/main/"
-for t in MRPC RTE QNLI; do
+MODELS="CoLA SST-2 MRPC STS-B QQP MNLI QNLI RTE WNLI"
+for t in $MODELS; do
   d="$srv/hf/textattack/distilbert-base-uncased-$t/resolve/main"
   mkdir -p "$d"
   cp "$shared/fixtures/tiny-a/config.json" "$shared/fixtures/tiny-a/pytorch_model.bin" "$assets/vocab/vocab.txt" "$d/"
@@ -66,7 +75,7 @@ fetch "$out" rte mrpc vocab models >"$tmp/run1.log" 2>&1 || fail "run 1 failed: 
 for f in glue/RTE/train.tsv glue/RTE/dev.tsv glue/MRPC/train.tsv glue/MRPC/dev.tsv vocab/vocab.txt; do
   cmp -s "$assets/$f" "$out/$f" || fail "run 1: $f is not the published file"
 done
-for t in MRPC RTE QNLI; do
+for t in $MODELS; do
   for f in config.json pytorch_model.bin; do
     cmp -s "$shared/fixtures/tiny-a/$f" "$out/models/distilbert-base-uncased-$t/$f" ||
       fail "run 1: models/distilbert-base-uncased-$t/$f is not the served file"
@@ -75,11 +84,21 @@ for t in MRPC RTE QNLI; do
 done
 no_partials "$out"
 
+# ---- the other six tasks, from their GLUE archives ----
+fetch "$out" cola sst2 stsb qqp mnli wnli >"$tmp/run1b.log" 2>&1 || fail "run 1b failed: $(cat "$tmp/run1b.log")"
+for f in CoLA/train.tsv CoLA/dev.tsv SST-2/train.tsv SST-2/dev.tsv STS-B/train.tsv STS-B/dev.tsv QQP/train.tsv \
+  QQP/dev.tsv MNLI/train.tsv MNLI/dev_matched.tsv MNLI/dev_mismatched.tsv WNLI/train.tsv WNLI/dev.tsv; do
+  cmp -s "$fixtures/$f" "$out/glue/$f" || fail "run 1b: glue/$f is not the served file"
+done
+no_partials "$out"
+
 # ---- a second run skips every file that is there and good, without a request ----
 before=$(served_requests)
-fetch "$out" rte mrpc vocab models >"$tmp/run2.log" 2>&1 || fail "run 2 failed: $(cat "$tmp/run2.log")"
+fetch "$out" cola sst2 mrpc stsb qqp mnli rte wnli vocab models >"$tmp/run2.log" 2>&1 ||
+  fail "run 2 failed: $(cat "$tmp/run2.log")"
 [ "$(served_requests)" = "$before" ] || fail "run 2 downloaded again: $(tail -n +$((before + 1)) "$tmp/server.log")"
-[ "$(grep -c '^present: ' "$tmp/run2.log")" = 12 ] || fail "run 2: want 12 'present:' lines: $(cat "$tmp/run2.log")"
+# 7 task archives, MRPC, vocab, 9 x 3 model files
+[ "$(grep -c '^present: ' "$tmp/run2.log")" = 36 ] || fail "run 2: want 36 'present:' lines: $(cat "$tmp/run2.log")"
 
 # ---- a corrupt file on disk is fetched again; a corrupt download fails and writes nothing ----
 echo corrupt >"$out/vocab/vocab.txt"

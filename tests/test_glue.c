@@ -1,6 +1,7 @@
-/* test_glue: the GLUE loader on the six shared split files (counts, first and last rows as
- * Python's str.split('\t') reads them, hashes as sha256sum prints them) and on small
- * files written here for every accepted oddity and every error it must report. */
+/* test_glue: the GLUE loader on the six shared split files and on the fixture files of all
+ * nine tasks (tests/fixtures/glue: counts, labels and rows as Python's str.split('\t')
+ * reads them, hashes as sha256sum prints them), on small files written here for every
+ * accepted oddity and every error it must report, and the label orders of checkpoints. */
 #define _POSIX_C_SOURCE 200809L
 #include "glue.h"
 #include "testlib.h"
@@ -35,10 +36,13 @@ static gq_glue_set *load_split(gq_test_ctx *t, const char *name, const char *spl
 
 static void test_tasks(gq_test_ctx *t) {
     GQ_CHECK(t, gq_glue_task_find("RTE") == gq_glue_task_find("rte"), "lookup is case-insensitive");
-    GQ_CHECK(t, gq_glue_task_find("Mrpc") && gq_glue_task_find("Mrpc")->has_f1, "MRPC has F1");
+    GQ_CHECK(t, gq_glue_task_find("Mrpc") && (gq_glue_task_find("Mrpc")->metrics & GQ_METRIC_BIT(GQ_METRIC_F1)),
+             "MRPC has F1");
     GQ_CHECK(t, gq_glue_task_find("qnl") == NULL && gq_glue_task_find("qnlix") == NULL, "prefixes are not names");
-    GQ_CHECK(t, gq_glue_task_find("sst2") == NULL, "unknown task");
-    CHECK_STR(t, gq_glue_task_names(), "mrpc, rte, qnli");
+    GQ_CHECK(t, gq_glue_task_find("sst") == NULL && gq_glue_task_find("glue") == NULL, "unknown task");
+    GQ_CHECK(t, gq_glue_task_find("SST-2") == gq_glue_task_find("sst2") && gq_glue_task_find("sts-b") == gq_glue_task_find("stsb"),
+             "GLUE's spelling finds the task");
+    CHECK_STR(t, gq_glue_task_names(), "cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli");
     char *p = gq_glue_split_path(task("rte"), "/x/glue", "dev");
     CHECK_STR(t, p, "/x/glue/RTE/dev.tsv");
     free(p);
@@ -126,6 +130,97 @@ static void test_rows(gq_test_ctx *t) {
     gq_glue_free(s);
 }
 
+/* ---- the nine tasks' fixture files (tests/fixtures/glue) ---- */
+
+static gq_glue_set *load_fixture(gq_test_ctx *t, const char *name, const char *split) {
+    char *path = gq_glue_split_path(task(name), GQ_TEST_FIXTURES_DIR "/glue", split);
+    gq_glue_set *set = NULL;
+    gq_err err = {{0}};
+    gq_status st = gq_glue_load(task(name), path, &set, &err);
+    GQ_CHECK(t, st == GQ_OK, "%s: %s", path, err.msg);
+    free(path);
+    return set;
+}
+
+static void test_fixture_counts(gq_test_ctx *t) {
+    /* rows and rows per label id (the task's default order), counted with Python */
+    static const struct {
+        const char *task, *split;
+        int n, per_label[3], first_line;
+        const char *sha256; /* first 16 hex digits */
+    } want[] = {
+        {"cola", "dev", 20, {11, 9, 0}, 1, "b770be665bef2ef9"}, /* no header: the first row is line 1 */
+        {"cola", "train", 10, {5, 5, 0}, 1, "8796fbff09575c91"},
+        {"sst2", "dev", 20, {13, 7, 0}, 2, "70559bd112a4865c"},
+        {"mrpc", "dev", 20, {5, 15, 0}, 2, "1370266590209de1"},
+        {"stsb", "dev", 20, {20, 0, 0}, 2, "67d251472b4f1852"},
+        {"qqp", "dev", 20, {12, 8, 0}, 2, "febcef57a3632715"},
+        {"mnli", "dev_matched", 12, {4, 3, 5}, 2, "612ecee91e09f26e"},
+        {"mnli", "dev", 12, {4, 3, 5}, 2, "612ecee91e09f26e"}, /* "dev" names the matched file */
+        {"mnli", "dev_mismatched", 12, {6, 4, 2}, 2, "ae48bb887f08d215"},
+        {"mnli", "train", 10, {5, 3, 2}, 2, "8ecfbe255373ecec"},
+        {"qnli", "dev", 20, {10, 10, 0}, 2, "2a9011341138983f"},
+        {"rte", "dev", 20, {11, 9, 0}, 2, "f9a64096d8052dc5"},
+        {"wnli", "dev", 16, {5, 11, 0}, 2, "c02b3ff32d464ef6"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        gq_glue_set *s = load_fixture(t, want[i].task, want[i].split);
+        if (!s) continue;
+        int per[3] = {0, 0, 0}, bad = 0;
+        for (int r = 0; r < s->n; r++) {
+            const gq_glue_row *row = &s->rows[r];
+            if (row->label >= 0 && row->label < 3) per[row->label]++;
+            bad += row->line != r + want[i].first_line || (s->task->single ? row->b != NULL : row->b == NULL);
+        }
+        GQ_CHECK(t, s->n == want[i].n && s->labelled, "%s/%s: %d rows (labelled %d), want %d", want[i].task,
+                 want[i].split, s->n, s->labelled, want[i].n);
+        GQ_CHECK(t, !memcmp(per, want[i].per_label, sizeof per), "%s/%s: labels %d/%d/%d, want %d/%d/%d", want[i].task,
+                 want[i].split, per[0], per[1], per[2], want[i].per_label[0], want[i].per_label[1], want[i].per_label[2]);
+        GQ_CHECK(t, bad == 0, "%s/%s: %d rows with a wrong line number or text count", want[i].task, want[i].split, bad);
+        GQ_CHECK(t, !strncmp(s->sha256, want[i].sha256, 16), "%s/%s: sha256 %.16s", want[i].task, want[i].split,
+                 s->sha256);
+        printf("ok   fixture %s/%s: %d rows\n", want[i].task, want[i].split, s->n);
+        gq_glue_free(s);
+    }
+}
+
+/* Rows with each task's quirks, as python3 reads them (see test_rows). */
+static void test_fixture_rows(gq_test_ctx *t) {
+    gq_glue_set *s = load_fixture(t, "cola", "dev"); /* no header: source, label, original label, sentence */
+    if (s && s->n > 1) {
+        CHECK_STR(t, s->rows[1].a, "He said \"yes\" to the old farmer in the park today .");
+        GQ_CHECK(t, s->rows[1].b == NULL && s->rows[1].label == 0 && s->rows[1].line == 2, "cola row 2");
+    }
+    gq_glue_free(s);
+    s = load_fixture(t, "cola", "test"); /* CoLA's test file has a header: index, sentence */
+    GQ_CHECK(t, s && s->n == 5 && !s->labelled && s->rows[0].line == 2 && s->rows[0].label == -1, "cola test");
+    gq_glue_free(s);
+    s = load_fixture(t, "stsb", "dev");
+    if (s && s->n == 20) {
+        CHECK_STR(t, s->rows[1].a, "She called it a \"robot\" painting .");
+        GQ_CHECK(t, s->rows[1].score == 1.764 && s->rows[19].score == 0.886 && s->rows[0].score == 0.0 &&
+                        s->rows[1].label == 0,
+                 "stsb scores %.17g %.17g", s->rows[1].score, s->rows[19].score);
+    }
+    gq_glue_free(s);
+    s = load_fixture(t, "mrpc", "dev"); /* BOM; a text that opens with an unbalanced quote */
+    if (s && s->n == 20) CHECK_STR(t, s->rows[1].a, "\"The happy child visited the museum .");
+    gq_glue_free(s);
+    s = load_fixture(t, "sst2", "dev"); /* lower-cased, tokenized, a trailing blank kept */
+    if (s && s->n == 20) CHECK_STR(t, s->rows[0].a, "the happy child saw a train in the station at night . ");
+    gq_glue_free(s);
+    s = load_fixture(t, "qqp", "dev");
+    if (s && s->n == 20) CHECK_STR(t, s->rows[2].a, "Who said \"no\" to the pilot ?");
+    gq_glue_free(s);
+    s = load_fixture(t, "mnli", "dev_mismatched"); /* the texts by name among the parse columns */
+    if (s && s->n == 12) {
+        CHECK_STR(t, s->rows[11].a, "A horse watched the quiet farmer in the kitchen every day .");
+        CHECK_STR(t, s->rows[11].b, "A city found the cold train in the park last week .");
+        GQ_CHECK(t, s->rows[11].label == 0, "gold_label contradiction is id 0: %d", s->rows[11].label);
+    }
+    gq_glue_free(s);
+}
+
 /* ---- small files written into a temporary directory ---- */
 
 static char tmpdir[256];
@@ -196,6 +291,21 @@ static void test_accepted(gq_test_ctx *t) {
     gq_glue_free(s);
     free(p);
 
+    /* a header without the label column: an unlabelled split (GLUE's test files), any task */
+    p = WRITE_TMP("unlabelled.tsv", "index\tsentence1\tsentence2\n0\ta\tb\n");
+    s = load_ok(t, "rte", p);
+    GQ_CHECK(t, s && s->n == 1 && !s->labelled && s->rows[0].label == -1, "unlabelled RTE file");
+    gq_glue_free(s);
+    free(p);
+
+    /* columns by name: other columns and another order are fine */
+    p = WRITE_TMP("reordered.tsv", "label\textra\tsentence2\tsentence1\n1\tx\tsecond\tfirst\n");
+    s = load_ok(t, "wnli", p);
+    GQ_CHECK(t, s && s->n == 1 && s->rows[0].label == 1 && !strcmp(s->rows[0].a, "first") &&
+                    !strcmp(s->rows[0].b, "second"), "columns found by their names");
+    gq_glue_free(s);
+    free(p);
+
     p = WRITE_TMP("header_only_nolf.tsv", "index\tquestion\tsentence");
     s = load_ok(t, "qnli", p);
     GQ_CHECK(t, s && s->n == 0 && !s->labelled, "unlabelled header without newline: zero rows");
@@ -214,6 +324,15 @@ static void test_accepted(gq_test_ctx *t) {
     free(p);
 }
 
+#define STSB_HEADER "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+#define MNLI_HEADER                                                                                               \
+    "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"       \
+    "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label\n"
+#define MNLI_DEV_HEADER                                                                                           \
+    "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"       \
+    "sentence2_parse\tsentence1\tsentence2\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label\n"
+#define MNLI_DEV_ROW(genre) "0\t1\t1e\t" genre "\tp\tp\tp\tp\ta\tb\tneutral\tneutral\tneutral\tneutral\tneutral\tneutral\n"
+
 static void test_errors(gq_test_ctx *t) {
     char *p = gq_path_join(tmpdir, "missing.tsv");
     expect_fail(t, "rte", p, GQ_ERR_IO, "cannot open", NULL);
@@ -228,15 +347,15 @@ static void test_errors(gq_test_ctx *t) {
 
     FAIL_CASE("rte", "empty.tsv", "", GQ_ERR_FORMAT, "empty file", NULL);
     FAIL_CASE("mrpc", "bom_only.tsv", "\xEF\xBB\xBF", GQ_ERR_FORMAT, "empty file", NULL);
-    FAIL_CASE("rte", "header.tsv", "index\tsentence1\tsentence2\tgold\n0\ta\tb\tentailment\n", GQ_ERR_FORMAT,
-              "line 1", "expected 'index\\tsentence1\\tsentence2\\tlabel'");
-    /* QNLI's header given for RTE */
+    /* QNLI's header given for RTE: the texts are found by name */
     FAIL_CASE("rte", "header2.tsv", "index\tquestion\tsentence\tlabel\n", GQ_ERR_FORMAT, "header is "
-              "'index\\tquestion\\tsentence\\tlabel'", "expected 'index\\tsentence1");
-    /* an unlabelled header is known for QNLI only */
-    FAIL_CASE("rte", "header3.tsv", "index\tsentence1\tsentence2\n", GQ_ERR_FORMAT, "line 1", NULL);
-    FAIL_CASE("rte", "header_case.tsv", "Index\tsentence1\tsentence2\tlabel\n", GQ_ERR_FORMAT, "line 1", NULL);
-    FAIL_CASE("rte", "header_blank.tsv", "index\tsentence1\tsentence2\tlabel \n", GQ_ERR_FORMAT, "line 1", NULL);
+              "'index\\tquestion\\tsentence\\tlabel'", "no column 'sentence1' (RTE needs 'sentence1' and 'sentence2'");
+    FAIL_CASE("rte", "header_case.tsv", "index\tSentence1\tsentence2\tlabel\n", GQ_ERR_FORMAT, "line 1",
+              "no column 'sentence1'");
+    FAIL_CASE("rte", "header_blank.tsv", "index\tsentence1 \tsentence2\tlabel\n", GQ_ERR_FORMAT, "line 1", NULL);
+    FAIL_CASE("rte", "header_twice.tsv", "index\tsentence1\tsentence2\tlabel\tlabel\n", GQ_ERR_FORMAT, "line 1",
+              "column 'label' appears twice");
+    FAIL_CASE("sst2", "header_sst2.tsv", "text\tlabel\n", GQ_ERR_FORMAT, "no column 'sentence'", "SST-2 needs 'sentence'");
     FAIL_CASE("rte", "fields.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tb\n",
               GQ_ERR_FORMAT, "line 3: 3 tab-separated fields", "header has 4");
     /* a tab inside a text: the field count, not the label, is the error */
@@ -253,6 +372,38 @@ static void test_errors(gq_test_ctx *t) {
     FAIL_CASE("qnli", "label_long.tsv",
               "index\tquestion\tsentence\tlabel\n0\ta\tb\tnot_entailment_not_entailment_not_entailment_not_entailment\n",
               GQ_ERR_FORMAT, "line 2: unknown label 'not_entailment_not_entailment_not_entailment", "...' (expected");
+    /* too few fields, in every kind of file */
+    FAIL_CASE("cola", "cola_fields.tsv", "gj04\t1\t\tOne sentence .\ngj04\t0\tTwo .\n", GQ_ERR_FORMAT,
+              "line 2: 3 tab-separated fields, expected 4", "(source, label, original label, sentence)");
+    FAIL_CASE("stsb", "stsb_fields.tsv", STSB_HEADER "0\tg\tf\ty\to\ts\ts\ta\tb\n", GQ_ERR_FORMAT,
+              "line 2: 9 tab-separated fields", "the header has 10");
+    FAIL_CASE("mnli", "mnli_fields.tsv", MNLI_HEADER "0\t1\t1e\tfiction\tp\tp\tp\tp\ta\tb\tneutral\n",
+              GQ_ERR_FORMAT, "line 2: 11 tab-separated fields", "the header has 12");
+    /* a label the task does not have */
+    FAIL_CASE("cola", "cola_label.tsv", "gj04\t2\t\tA sentence .\n", GQ_ERR_FORMAT, "line 1: unknown label '2'",
+              "'0' or '1'");
+    FAIL_CASE("mnli", "mnli_label.tsv", MNLI_HEADER "0\t1\t1e\tfiction\tp\tp\tp\tp\ta\tb\tneutral\t-\n",
+              GQ_ERR_FORMAT, "line 2: unknown label '-'", "'contradiction', 'entailment' or 'neutral'");
+    FAIL_CASE("qqp", "qqp_label.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\ta\tb\tyes\n",
+              GQ_ERR_FORMAT, "line 2: unknown label 'yes'", NULL);
+    /* STS-B's scores */
+    FAIL_CASE("stsb", "stsb_nan.tsv", STSB_HEADER "0\tg\tf\ty\to\ts\ts\ta\tb\t3.8\n1\tg\tf\ty\to\ts\ts\ta\tb\thigh\n",
+              GQ_ERR_FORMAT, "line 3: score 'high' is not a number", NULL);
+    FAIL_CASE("stsb", "stsb_blank.tsv", STSB_HEADER "0\tg\tf\ty\to\ts\ts\ta\tb\t3.8 \n", GQ_ERR_FORMAT,
+              "line 2: score '3.8 ' is not a number", NULL);
+    FAIL_CASE("stsb", "stsb_inf.tsv", STSB_HEADER "0\tg\tf\ty\to\ts\ts\ta\tb\tinf\n", GQ_ERR_FORMAT,
+              "line 2: score 'inf' is not a number", NULL);
+    FAIL_CASE("stsb", "stsb_range.tsv", STSB_HEADER "0\tg\tf\ty\to\ts\ts\ta\tb\t5.5\n", GQ_ERR_FORMAT,
+              "line 2: score 5.5 is outside 0..5", NULL);
+    /* an MNLI file named as the other split */
+    FAIL_CASE("mnli", "dev_matched.tsv", MNLI_DEV_HEADER MNLI_DEV_ROW("fiction") MNLI_DEV_ROW("letters"),
+              GQ_ERR_FORMAT, "line 3: genre 'letters' belongs to MNLI's mismatched split",
+              "not to dev_matched.tsv: is the file the wrong split?");
+    FAIL_CASE("mnli", "test_mismatched.tsv", "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\n"
+              "0\t1\t1e\toup\ta\tb\n1\t2\t2e\tslate\ta\tb\n", GQ_ERR_FORMAT,
+              "line 3: genre 'slate' belongs to MNLI's matched split", "not to test_mismatched.tsv");
+    FAIL_CASE("mnli", "dev_mismatched.tsv", MNLI_HEADER, GQ_ERR_FORMAT, "line 1: no column 'label5'",
+              "is this train.tsv?");
     FAIL_CASE("rte", "utf8.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tb\tentailment\n"
               "2\tx\xFFy\tb\tentailment\n", GQ_ERR_UTF8, "line 4: invalid UTF-8", "byte 0xFF at byte 4");
     FAIL_CASE("rte", "overlong.tsv", "index\tsentence1\tsentence2\tlabel\n0\t\xC0\x80\tb\tentailment\n", GQ_ERR_UTF8,
@@ -268,14 +419,88 @@ static void test_errors(gq_test_ctx *t) {
 #undef FAIL_CASE
 
     /* a task that is not in the table has no file layout */
-    static const gq_glue_task sst2 = {"sst2", "SST-2", 2, {"0", "1"}, 0};
+    static const gq_glue_task anli = {.name = "anli", .display = "ANLI", .dir = "ANLI", .n_labels = 3};
     gq_glue_set *s = NULL;
     gq_err err = {{0}};
-    p = WRITE_TMP("sst2.tsv", "sentence\tlabel\n");
-    gq_status st = gq_glue_load(&sst2, p, &s, &err);
-    GQ_CHECK(t, st == GQ_ERR_ARG && !s && strstr(err.msg, "task 'sst2' is not one of mrpc, rte, qnli"), "%s",
-             err.msg);
+    p = WRITE_TMP("anli.tsv", "sentence\tlabel\n");
+    gq_status st = gq_glue_load(&anli, p, &s, &err);
+    GQ_CHECK(t, st == GQ_ERR_ARG && !s && strstr(err.msg, "task 'anli' is not one of cola, sst2"), "%s", err.msg);
     free(p);
+}
+
+/* ---- label orders ---- */
+
+/* The order of a model named `names` (n labels) on task, checked against want (source
+ * and to_task) or, when want_msg is set, an error containing it. */
+static void expect_order(gq_test_ctx *t, const char *taskname, const char *const *names, int n, const int *map,
+                         gq_label_source source, const int *to_task, const char *want_msg) {
+    gq_label_order o;
+    gq_err err = {{0}};
+    gq_status st = gq_glue_label_order(task(taskname), names, n, map, "MODEL", &o, &err);
+    if (want_msg) {
+        GQ_CHECK(t, st != GQ_OK && strstr(err.msg, "MODEL: ") && strstr(err.msg, want_msg), "%s: want '%s', got %s: %s",
+                 taskname, want_msg, gq_status_str(st), err.msg);
+        if (st != GQ_OK) printf("ok   error: %s\n", err.msg);
+        return;
+    }
+    GQ_CHECK(t, st == GQ_OK && o.source == source, "%s: %s, source %d want %d", taskname, err.msg, o.source, source);
+    for (int i = 0; st == GQ_OK && to_task && i < n; i++)
+        GQ_CHECK(t, o.to_task[i] == to_task[i], "%s: model id %d -> %d, want %d", taskname, i, o.to_task[i], to_task[i]);
+}
+
+static void test_label_order(gq_test_ctx *t) {
+    const char *hf[] = {"LABEL_0", "LABEL_1", "LABEL_2"}, *ids[] = {"0", "1"};
+    expect_order(t, "rte", hf, 2, NULL, GQ_LABELS_DEFAULT, (int[]){0, 1}, NULL);
+    expect_order(t, "rte", NULL, 2, NULL, GQ_LABELS_DEFAULT, (int[]){0, 1}, NULL);
+    expect_order(t, "rte", ids, 2, NULL, GQ_LABELS_DEFAULT, (int[]){0, 1}, NULL); /* ids name nothing */
+    expect_order(t, "mrpc", ids, 2, NULL, GQ_LABELS_CONFIG, (int[]){0, 1}, NULL); /* MRPC's labels are "0", "1" */
+    expect_order(t, "rte", (const char *[]){"not_entailment", "entailment"}, 2, NULL, GQ_LABELS_CONFIG, (int[]){1, 0},
+                 NULL);
+    /* Hugging Face datasets' MNLI order, upper case as roberta-large-mnli writes it */
+    expect_order(t, "mnli", (const char *[]){"ENTAILMENT", "NEUTRAL", "CONTRADICTION"}, 3, NULL, GQ_LABELS_CONFIG,
+                 (int[]){1, 2, 0}, NULL);
+    /* meanings: SST-2's "0" is negative */
+    expect_order(t, "sst2", (const char *[]){"POSITIVE", "NEGATIVE"}, 2, NULL, GQ_LABELS_CONFIG, (int[]){1, 0}, NULL);
+    expect_order(t, "wnli", (const char *[]){"entailment", "not_entailment"}, 2, NULL, GQ_LABELS_CONFIG, (int[]){1, 0},
+                 NULL);
+    expect_order(t, "stsb", hf, 1, NULL, GQ_LABELS_NONE, NULL, NULL);
+    /* an explicit map wins over the names */
+    int map[3] = {1, 0, -1};
+    expect_order(t, "rte", (const char *[]){"entailment", "not_entailment"}, 2, map, GQ_LABELS_MAP, (int[]){1, 0}, NULL);
+    /* one clear error each */
+    expect_order(t, "sst2", (const char *[]){"bad", "good"}, 2, NULL, 0, NULL, "give the order with --label-map");
+    expect_order(t, "rte", (const char *[]){"entailment", "entailment"}, 2, NULL, 0, NULL, "does not name task rte");
+    expect_order(t, "rte", hf, 3, NULL, 0, NULL, "the model has 3 labels, task rte has 2");
+    expect_order(t, "cola", hf, 1, NULL, 0, NULL, "one output (a regression head); task cola is a classification");
+    expect_order(t, "stsb", hf, 2, NULL, 0, NULL, "task stsb is a regression and needs one output");
+    expect_order(t, "rte", hf, 2, (int[]){0, 0, -1}, 0, NULL, "both map to model id 0");
+
+    static const struct {
+        const char *task, *text, *want;
+        int map[3];
+    } maps[] = {
+        {"mnli", "entailment=0,neutral=1,contradiction=2", NULL, {2, 0, 1}},
+        {"sst2", "negative=1,positive=0", NULL, {1, 0, -1}},
+        {"rte", "entailment=1", "label 'not_entailment' has no model id", {0}},
+        {"rte", "entailment=0,not_entailment=0", "both map to model id 0", {0}},
+        {"rte", "maybe=1,entailment=0", "'maybe' is not a label of task rte", {0}},
+        {"rte", "entailment=x,not_entailment=1", "'x' is not a model label id", {0}},
+        {"rte", "entailment=2,not_entailment=1", "model id 2 is not in 0..1", {0}},
+        {"rte", "entailment,not_entailment=1", "'entailment' is not LABEL=ID", {0}},
+        {"rte", "entailment=0,entailment=1", "label 'entailment' given twice", {0}},
+        {"stsb", "score=0", "task stsb is a regression", {0}},
+    };
+    for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+        int got[3];
+        gq_err err = {{0}};
+        gq_status st = gq_glue_label_map_parse(task(maps[i].task), maps[i].text, got, &err);
+        if (maps[i].want)
+            GQ_CHECK(t, st == GQ_ERR_ARG && strstr(err.msg, "--label-map") && strstr(err.msg, maps[i].want),
+                     "--label-map %s: want '%s', got %s", maps[i].text, maps[i].want, err.msg);
+        else
+            GQ_CHECK(t, st == GQ_OK && !memcmp(got, maps[i].map, sizeof got), "--label-map %s: %s [%d %d %d]",
+                     maps[i].text, err.msg, got[0], got[1], got[2]);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -285,7 +510,10 @@ int main(int argc, char **argv) {
     test_tasks(&t);
     test_counts(&t);
     test_rows(&t);
+    test_fixture_counts(&t);
+    test_fixture_rows(&t);
     test_accepted(&t);
     test_errors(&t);
+    test_label_order(&t);
     return gq_test_done(&t);
 }

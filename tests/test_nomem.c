@@ -166,34 +166,50 @@ static void test_tokenizer(gq_test_ctx *t) {
     free(vocab), free(cased), free(bpe);
 }
 
-/* ---- GLUE: the first rows of RTE's dev split ---- */
+/* ---- GLUE: the first rows of RTE's dev split, and the fixture files of the tasks whose
+ * files differ (CoLA without a header, STS-B's scores, MNLI's genres) ---- */
 
 #define GLUE_ROWS 4
 
 typedef struct {
     gq_test_ctx *t;
+    const gq_glue_task *task;
     const char *path;
     const gq_glue_set *ref;
 } glue_ctx;
 
+static int same_text(const char *a, const char *b) { return a && b ? !strcmp(a, b) : a == b; }
+
 static gq_status load_glue(void *arg, gq_err *err) {
     glue_ctx *c = arg;
     gq_glue_set *set = NULL;
-    gq_status st = gq_glue_load(gq_glue_task_find("rte"), c->path, &set, err);
+    gq_status st = gq_glue_load(c->task, c->path, &set, err);
     int same = st != GQ_OK || (set->n == c->ref->n && !strcmp(set->sha256, c->ref->sha256));
     for (int i = 0; st == GQ_OK && same && i < set->n; i++)
-        same = !strcmp(set->rows[i].a, c->ref->rows[i].a) && !strcmp(set->rows[i].b, c->ref->rows[i].b) &&
-               set->rows[i].label == c->ref->rows[i].label;
+        same = same_text(set->rows[i].a, c->ref->rows[i].a) && same_text(set->rows[i].b, c->ref->rows[i].b) &&
+               set->rows[i].label == c->ref->rows[i].label && set->rows[i].score == c->ref->rows[i].score;
     GQ_CHECK(c->t, same, "%s: other rows after an allocation failed", c->path);
     gq_glue_free(set);
     return st;
+}
+
+static void glue_loop(gq_test_ctx *t, const char *task, const char *path, int want_rows) {
+    gq_glue_set *ref = NULL;
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_glue_load(gq_glue_task_find(task), path, &ref, &err) == GQ_OK && ref->n == want_rows, "%s",
+             err.msg);
+    glue_ctx c = {t, gq_glue_task_find(task), path, ref};
+    char prefix[600], what[64];
+    snprintf(prefix, sizeof prefix, "%s:", path);
+    snprintf(what, sizeof what, "glue %s", task);
+    if (ref) gq_test_nomem_loop(t, what, prefix, 0, load_glue, &c);
+    gq_glue_free(ref);
 }
 
 static void test_glue(gq_test_ctx *t) {
     char *dev = gq_test_path(t, "assets/glue/RTE/dev.tsv"), *text = NULL, *path = gq_path_join(tmpdir, "dev.tsv");
     size_t len = 0;
     gq_err err = {{0}};
-    gq_glue_set *ref = NULL;
     if (gq_read_file(dev, 0, &text, &len, &err) != GQ_OK) {
         fprintf(stderr, "FATAL %s\n", err.msg);
         exit(2);
@@ -201,13 +217,10 @@ static void test_glue(gq_test_ctx *t) {
     char *end = text;
     for (int i = 0; i <= GLUE_ROWS && end; i++) end = strchr(end, '\n') + 1; /* the header and GLUE_ROWS rows */
     GQ_CHECK(t, gq_write_file_atomic(path, text, (size_t)(end - text), &err) == GQ_OK, "%s", err.msg);
-    GQ_CHECK(t, gq_glue_load(gq_glue_task_find("rte"), path, &ref, &err) == GQ_OK && ref->n == GLUE_ROWS, "%s",
-             err.msg);
-    glue_ctx c = {t, path, ref};
-    char prefix[600];
-    snprintf(prefix, sizeof prefix, "%s:", path);
-    if (ref) gq_test_nomem_loop(t, "glue", prefix, 0, load_glue, &c);
-    gq_glue_free(ref);
+    glue_loop(t, "rte", path, GLUE_ROWS);
+    glue_loop(t, "cola", GQ_TEST_FIXTURES_DIR "/glue/CoLA/dev.tsv", 20);
+    glue_loop(t, "stsb", GQ_TEST_FIXTURES_DIR "/glue/STS-B/dev.tsv", 20);
+    glue_loop(t, "mnli", GQ_TEST_FIXTURES_DIR "/glue/MNLI/dev_matched.tsv", 12);
     free(text), free(dev), free(path);
 }
 

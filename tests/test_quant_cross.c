@@ -443,14 +443,13 @@ static figures check_export(gq_test_ctx *t, const char *what, const cli_point *p
 static gq_status eval_export(gq_test_ctx *t, const char *dir, gq_eval_result *res, gq_err *err) {
     const gq_glue_task *task = gq_glue_task_find("rte");
     char *glue = gq_test_path(t, "assets/glue"), *vocab = gq_test_path(t, "assets/vocab/vocab.txt");
-    char *split = gq_glue_split_path(task, glue, "dev");
     gq_eval_task ev = {0};
-    gq_eval_task_opts o = {.model_dir = dir, .vocab = vocab, .split_path = split, .max_len = 128, .limit = LIMIT,
-                           .runner = {.threads = 1}};
+    gq_eval_task_opts o = {.model_dir = dir, .vocab = vocab, .data_root = glue, .split = "dev", .max_len = 128,
+                           .limit = LIMIT, .runner = {.threads = 1}};
     gq_status s = gq_eval_task_load(task, &o, &ev, err);
-    if (s == GQ_OK) s = gq_eval_run(ev.runner, ev.enc, NULL, NULL, NULL, res, err);
+    if (s == GQ_OK) s = gq_eval_task_run(&ev, NULL, NULL, res, err);
     gq_eval_task_free(&ev);
-    free(glue), free(vocab), free(split);
+    free(glue), free(vocab);
     return s;
 }
 
@@ -507,7 +506,7 @@ static void test_cli_point(gq_test_ctx *t, const cli_point *p, int idx, const ch
     gq_eval_result res = {0};
     gq_err err = {{0}};
     GQ_CHECK(t, eval_export(t, out, &res, &err) == GQ_OK, "%s: evaluating %s: %s", what, out, err.msg);
-    fq.correct = res.metrics.correct;
+    fq.correct = res.metrics[0].correct;
 
     sweep_config(t, p, scores_path, sweep_out, cfg, sizeof cfg);
     gq_write_file_atomic(cfg_path, cfg, strlen(cfg), NULL);

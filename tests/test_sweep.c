@@ -82,6 +82,16 @@ static void test_config_errors(gq_test_ctx *t) {
     base_config("", text, sizeof text);
     GQ_CHECK(t, gq_sweep_config_parse(text, "configs/x.json", &c, &err) == GQ_OK, "base config rejected: %s", err.msg);
     GQ_CHECK(t, c && c->n_points == 1 + 1 + 2, "base grid has %d points, want 4", c ? c->n_points : -1);
+    /* a label_map changes the config hash (it changes predictions), not the point ids */
+    gq_sweep_config *lm = NULL;
+    base_config(", \"label_map\": {\"rte\": {\"entailment\": 1, \"not_entailment\": 0}}", text, sizeof text);
+    GQ_CHECK(t, gq_sweep_config_parse(text, "configs/x.json", &lm, &err) == GQ_OK, "label_map rejected: %s", err.msg);
+    if (c && lm) {
+        GQ_CHECK(t, strcmp(c->hash, lm->hash) != 0, "a label_map must change the config hash");
+        GQ_CHECK(t, !strcmp(c->points[3].id, lm->points[3].id), "a label_map must not change point ids");
+        GQ_CHECK(t, lm->label_maps && lm->label_maps[0] == 1 && lm->label_maps[1] == 0, "label_map read");
+    }
+    gq_sweep_config_free(lm);
     gq_sweep_config_free(c);
 
     expect_error(t, ", \"colour\": 1", "configs/x.json: colour: unknown key");
@@ -97,7 +107,17 @@ static void test_config_errors(gq_test_ctx *t) {
     expect_error(t, ", \"budgets\": {\"p\": [0.5, 1.5]}", "budgets.p[1]: must be a fraction");
     expect_error(t, ", \"bits\": [4, 9]", "bits[1]: must be an integer from 2 to 8");
     expect_error(t, ", \"bits\": []", "bits: must not be empty");
-    expect_error(t, ", \"tasks\": [\"rte\", \"cola\"]", "tasks[1]: unknown task \"cola\"");
+    expect_error(t, ", \"tasks\": [\"rte\", \"anli\"]", "tasks[1]: unknown task \"anli\"");
+    expect_error(t, ", \"label_map\": {\"mnli\": {\"entailment\": 0}}", "label_map.mnli: not one of this sweep's tasks");
+    expect_error(t, ", \"label_map\": {\"rte\": {\"entailment\": 1}}",
+                 "label_map.rte: label 'not_entailment' has no model id");
+    expect_error(t, ", \"label_map\": {\"rte\": {\"entailment\": 1, \"not_entailment\": 1}}",
+                 "label_map.rte: labels 'entailment' and 'not_entailment' both map to model id 1");
+    expect_error(t, ", \"label_map\": {\"rte\": {\"entailment\": 1, \"contradiction\": 0}}",
+                 "label_map.rte: 'contradiction' is not a label of task rte");
+    expect_error(t, ", \"label_map\": {\"rte\": {\"entailment\": \"1\", \"not_entailment\": 0}}",
+                 "label_map.rte: \"entailment\" must be a model label id");
+    expect_error(t, ", \"label_map\": {\"rte\": [1, 0]}", "label_map.rte: must be an object");
     expect_error(t, ", \"methods\": [\"svd\", \"gptq\"]", "methods[1]: unknown method \"gptq\"");
     expect_error(t, ", \"method_options\": {\"svd\": {\"rnk\": 8}}", "method_options.svd");
     expect_error(t, ", \"method_options\": {\"svd\": {\"rank\": \"many\"}}", "method_options.svd");
@@ -279,6 +299,20 @@ static void test_grid(gq_test_ctx *t) {
     gq_sweep_config *s = load_config(t, "configs/smoke.json");
     if (s) GQ_CHECK(t, s->n_points == 2 * (1 + 1 + 3 * 2), "smoke.json: %d points, want 16", s->n_points);
     gq_sweep_config_free(s);
+
+    /* glue.json: the paper's grid on all nine tasks; its MRPC, RTE and QNLI points are the
+     * paper's, id for id */
+    gq_sweep_config *g = load_config(t, "configs/glue.json"), *paper = load_config(t, "configs/paper.json");
+    if (g && paper) {
+        GQ_CHECK(t, g->n_tasks == 9 && g->n_points == 9 * 23, "glue.json: %d tasks, %d points, want 9, 207", g->n_tasks,
+                 g->n_points);
+        int same = 0;
+        for (int i = 0; i < paper->n_points; i++)
+            for (int j = 0; j < g->n_points; j++) same += !strcmp(paper->points[i].id, g->points[j].id);
+        GQ_CHECK(t, same == paper->n_points, "%d of paper.json's %d point ids in glue.json", same, paper->n_points);
+        GQ_CHECK(t, !strcmp(g->models[3], "/models/distilbert-base-uncased-STS-B"), "stsb model %s", g->models[3]);
+    }
+    gq_sweep_config_free(g), gq_sweep_config_free(paper);
 
     /* 2 bits × 2 granularities × (uniform + random × 2 budgets × 3 seeds) + fp32 */
     const char *swept =

@@ -93,11 +93,13 @@ class _View:
 
 class Result:
     """One evaluation: every key of `glueq eval --json` as an attribute (task, split,
-    accuracy, correct, total, accuracy_ci_low/high, f1 and its interval where the task has
-    it, method, bits, k or p, protected, effective_bits, ...), point_id and settings (the id
-    `glueq sweep` gives these settings), and per example `predictions`, `labels` (-1 where
-    the split has none) and `logits` (n x n_labels) as numpy arrays. Keys that later
-    versions of glueq report appear as attributes too."""
+    accuracy, correct, total, accuracy_ci_low/high, f1, mcc, pearson, spearman and their
+    intervals where the task has them, main_metric, label_order, method, bits, k or p,
+    protected, effective_bits, ...), point_id and settings (the id `glueq sweep` gives these
+    settings), and per example `predictions` and `labels` (the task's label ids; -1 where
+    the split has none; for stsb, a regression, 0: its predicted scores are logits[:, 0])
+    and `logits` (n x n_labels) as numpy arrays. Keys that later versions of glueq report
+    appear as attributes too."""
 
     def __init__(self, values, predictions, labels, logits):
         self._values = values
@@ -116,8 +118,10 @@ class Result:
 
     @property
     def metric(self):
-        """The task's headline metric: F1 where the task reports it, else accuracy."""
-        return self._values.get("f1", self._values.get("accuracy"))
+        """The task's headline metric: F1 where the task reports it, else its main metric
+        (accuracy; Matthews corr. for cola, Pearson for stsb)."""
+        v = self._values
+        return v["f1"] if "f1" in v else v.get(v.get("main_metric", "accuracy"))
 
     def to_dict(self):
         """The JSON object `glueq eval --json` prints, with point_id and settings."""
@@ -235,7 +239,9 @@ class Comparison:
     point_id_a and point_id_b, description_a and description_b (method, bits and budget, as
     the command's A and B columns; None for two Results), n, correct_a, correct_b,
     accuracy_a, accuracy_b, only_a, only_b (examples only that side gets right), diff
-    (accuracy B - accuracy A), ci (its paired-bootstrap 95% interval) and p (exact McNemar)."""
+    (accuracy B - accuracy A), ci (its paired-bootstrap 95% interval) and p (exact McNemar);
+    for result paths also metrics, the command's lines: a dict per metric of the task and dev
+    file (metric, file, main, a, b, diff, ci_low, ci_high, p)."""
 
     def __init__(self, values):
         self._values = dict(values)
@@ -259,6 +265,8 @@ def _compare_results(a, b):
                     f"({b.task} {b.split}, {len(b.labels)} examples) are not scored on the same examples")
     if len(a.labels) and a.labels.min() < 0:
         raise Error(f"compare: {a.task} {a.split} has no labels")
+    if a.logits.shape[1] == 1:
+        raise Error(f"compare: {a.task} is a regression: compare sweeps' outputs (glueq.compare(PATH, PATH))")
     arrays = [np.ascontiguousarray(x, dtype=np.int32) for x in (a.labels, a.predictions, b.predictions)]
     ptrs = [x.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)) for x in arrays]
     s = _lib.CompareStats()

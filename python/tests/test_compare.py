@@ -9,12 +9,12 @@ import re
 import pytest
 
 import glueq
-from conftest import MLM_RTE, TINY_A, cli
+from conftest import MLM_RTE, SRC, TINY_A, cli
 
 LIMIT = 48
-# glueq compare's line: task, A (description and id prefix), B, acc A (correct/n), acc B,
-# B-A [95% CI] in points, McNemar p.
-LINE = re.compile(r"^(\S+) +(.+?) ([0-9a-f]{8}) +(.+?) ([0-9a-f]{8}) +([\d.]+) \((\d+)/(\d+)\) "
+# glueq compare's accuracy line (RTE has no other metric): task, A (description and id
+# prefix), B, acc A (correct/n), acc B, B-A [95% CI] in points, McNemar p.
+LINE = re.compile(r"^(\S+) +accuracy +(.+?) ([0-9a-f]{8}) +(.+?) ([0-9a-f]{8}) +([\d.]+) \((\d+)/(\d+)\) "
                   r"+([\d.]+) \((\d+)/(\d+)\) +([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\] +(\S+)")
 
 
@@ -44,7 +44,7 @@ def cli_compare(*args):
     rc, out, err = cli("compare", *args)
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["task", "A", "B"]
+    assert lines[0].split()[:4] == ["task", "metric", "A", "B"]
     return [LINE.match(line).groups() for line in lines[1:]]
 
 
@@ -113,3 +113,25 @@ def test_errors_raise_the_commands_message(sweeps, make):
 
 def first_id(results):
     return json.load(open(os.path.join(results, "results.json")))["rows"][0]["point_id"]
+
+
+def test_every_metric_of_every_kind_of_task(tmp_path):
+    """cola (MCC), stsb (a regression) and mnli (two dev files) on the fixture files: the
+    lines of each pair as glueq compare prints them."""
+    glue = os.path.join(SRC, "tests", "fixtures", "glue")
+    models = {"cola": "tiny-glue-2", "stsb": "tiny-glue-1", "mnli": "tiny-glue-3"}
+    cfg = {"name": "kinds", "data": glue, "models": {t: os.path.join(glue, "models", m) for t, m in models.items()},
+           "tasks": list(models), "methods": ["uniform"], "bits": [4], "threads": 1, "output": str(tmp_path / "s")}
+    (tmp_path / "kinds.json").write_text(json.dumps(cfg))
+    rc, _, err = cli("sweep", str(tmp_path / "kinds.json"), "--quiet")
+    assert rc == 0, err
+    got = glueq.compare(str(tmp_path / "s"), str(tmp_path / "s"))
+    rc, out, err = cli("compare", str(tmp_path / "s"), str(tmp_path / "s"))
+    assert rc == 0, err
+    printed = [line.split()[:2] for line in out.splitlines()[1:]]
+    lines = [(c.task, m["metric"], m["file"], m["main"]) for c in got for m in c.metrics]
+    assert [(t, m) for t, m, _, _ in lines] == [tuple(p) for p in printed]
+    for t, main in (("cola", "mcc"), ("stsb", "pearson"), ("mnli", "accuracy")):
+        assert (t, main, "dev_matched" if t == "mnli" else "dev", True) in lines
+    assert ("mnli", "accuracy", "dev_mismatched", True) in lines and ("stsb", "spearman", "dev", False) in lines
+    assert all(m["diff"] in (0, None) for c in got for m in c.metrics)

@@ -70,6 +70,32 @@ def test_evaluate_gives_glueq_evals_values(path, task, options):
     assert int(np.sum(r.predictions == r.labels)) == want["correct"]
 
 
+GLUE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tests", "fixtures",
+                    "glue")
+# Every kind of task on the fixture files: MCC (cola), a regression (stsb), two dev files and
+# a label order from config.json (mnli), an explicit label map.
+TASKS = [
+    ("cola", "tiny-glue-2", {}),
+    ("stsb", "tiny-glue-1", {"method": "uniform"}),
+    ("mnli", "tiny-glue-3", {"method": "svd", "k": 4}),
+    ("rte", "tiny-glue-2", {"label_map": "entailment=1,not_entailment=0"}),
+]
+
+
+@pytest.mark.parametrize("task,name,options", TASKS, ids=lambda x: x if isinstance(x, str) else None)
+def test_every_glue_task_gives_glueq_evals_values(task, name, options):
+    path = os.path.join(GLUE, "models", name)
+    r = model(path).evaluate(task, data=GLUE, threads=1, **options)
+    want = cli_eval(path, "--task", task, "--data", GLUE, "--threads", "1", *flags(options))
+    got = r.to_dict()
+    assert set(got) == set(want) | {"point_id", "settings"}
+    for key in want:
+        if key != "seconds":
+            assert got[key] == want[key], key
+    assert len(r.predictions) == len(r.labels) == r.logits.shape[0] == want["total"] + want.get("total_mm", 0)
+    assert r.metric == want["pearson" if task == "stsb" else "mcc" if task == "cola" else "accuracy"]
+
+
 def test_predictions_logits_and_point_ids_are_the_sweeps(tmp_path):
     config = {"name": "py", "data": os.environ["GLUEQ_ASSETS"] + "/glue", "models": {"rte": TINY_A},
               "tasks": ["rte"], "methods": ["uniform", "magnitude", "svd"], "bits": [4], "budgets": {"k": [16]},
