@@ -61,7 +61,7 @@ def sgemm_bound_lines(fr, sg, tokens_per_s):
     full = fr["full_flops_per_token"]
     rate = sg["sgemm_gflops"] * 1e9 / full
     return ["**sgemm-bound rate**: the full forward (every block on every token) costs %.1f MFLOP/token on these "
-            "QNLI rows (`gq_dbert_flops_full`); at the measured sgemm %.1f GFLOP/s that is **%.0f tokens/s**. "
+            "QNLI rows (`gq_encoder_flops_full`); at the measured sgemm %.1f GFLOP/s that is **%.0f tokens/s**. "
             "glueq eval's %.0f tokens/s = **%.2f×** it; paired run by run with the GEMMs (`glueq-bench task`): "
             "**%.2f×**. Above 1× only because the last block runs for the [CLS] rows alone, keys and values "
             "folded into their queries (%.1f MFLOP/token done, %.0f%% less)." % (
@@ -141,7 +141,7 @@ def write(results, out):
     if fr:
         lines += ["The forward on QNLI dev (%d examples, `glueq-bench task`), each timed run followed by the same "
                   "GEMMs alone so that both see the same machine state: forward **%.1f GFLOP/s** "
-                  "(`gq_dbert_flops`: the work done, %.1f MFLOP/token), sgemm %.1f GFLOP/s, **forward = %.0f%% of "
+                  "(`gq_encoder_flops`: the work done, %.1f MFLOP/token), sgemm %.1f GFLOP/s, **forward = %.0f%% of "
                   "sgemm** (median of the per-run ratios)." % (
                       fr["examples"], fr["gflops"], fr["flops_per_token"] / 1e6, fr["sgemm_gflops"],
                       100 * fr["fraction_of_sgemm"]), ""]

@@ -133,10 +133,10 @@ static int next_batch(const gq_encoded *enc, int start, int max_tokens, int32_t 
     return nb;
 }
 
-gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_hooks *hooks,
+gq_status gq_eval_run(gq_encoder_runner *r, const gq_encoded *enc, const gq_encoder_hooks *hooks,
                       gq_progress_fn progress, void *progress_ctx, gq_eval_result *out, gq_err *err) {
     memset(out, 0, sizeof *out);
-    int nl = gq_dbert_runner_model(r)->cfg.n_labels, n = enc->n, batch = gq_dbert_runner_batch_tokens(r);
+    int nl = gq_encoder_runner_model(r)->cfg.n_labels, n = enc->n, batch = gq_encoder_runner_batch_tokens(r);
     size_t max_seqs = (size_t)(n > 0 ? n : 1);
     out->n = n, out->n_labels = nl, out->tokens = enc->tokens, out->n_parts = enc->n_parts;
     out->pred = gq_calloc_array(max_seqs, sizeof *out->pred);
@@ -147,11 +147,11 @@ gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_
     gq_status s = GQ_OK;
     if (!out->pred || !out->logits || !ids || !lens || !logits) s = gq_fail(err, GQ_ERR_NOMEM, "eval: out of memory");
     /* seconds time the forwards, not the runner's start (as they never timed its opening) */
-    if (s == GQ_OK) s = gq_dbert_runner_ready(r, err);
+    if (s == GQ_OK) s = gq_encoder_runner_ready(r, err);
     double t0 = gq_now();
     for (int start = 0; start < n && s == GQ_OK;) {
         int nb = next_batch(enc, start, batch, ids, lens);
-        s = gq_dbert_forward(r, ids, lens, nb, logits, hooks, err);
+        s = gq_encoder_forward(r, ids, lens, nb, logits, hooks, err);
         for (int j = 0; j < nb && s == GQ_OK; j++) {
             int i = enc->order[start + j];
             memcpy(out->logits + (size_t)i * nl, logits + (size_t)j * nl, (size_t)nl * sizeof *logits);
@@ -249,18 +249,18 @@ gq_status gq_eval_task_load(const gq_glue_task *task, const gq_eval_task_opts *o
                            : GQ_OK;
     if (s == GQ_OK) s = gq_tok_load(o->vocab, &out->tok, err);
     if (s == GQ_OK) gq_tok_set_utf8_policy(out->tok, o->utf8);
-    if (s == GQ_OK) s = gq_dbert_load(o->model_dir, &out->model, err);
+    if (s == GQ_OK) s = gq_encoder_load(o->model_dir, &out->model, err);
     if (s == GQ_OK) s = gq_eval_label_order(task, out->model, o->label_map, o->model_dir, &out->labels, err);
     /* The runner before the tokenization: a device runner may get ready meanwhile
-     * (distilbert.h). */
-    if (s == GQ_OK) s = gq_dbert_runner_open(out->model, &o->runner, &out->runner, err);
+     * (encoder.h). */
+    if (s == GQ_OK) s = gq_encoder_runner_open(out->model, &o->runner, &out->runner, err);
     if (s == GQ_OK && out->n_sets)
         s = gq_encode_sets(out->tok, (const gq_glue_set *const *)out->sets, out->n_sets, o->limit, o->max_len,
                            &out->enc, err);
     return s;
 }
 
-gq_status gq_eval_label_order(const gq_glue_task *task, const gq_dbert *m, const int *label_map, const char *model_dir,
+gq_status gq_eval_label_order(const gq_glue_task *task, const gq_encoder *m, const int *label_map, const char *model_dir,
                               gq_label_order *out, gq_err *err) {
     return gq_glue_label_order(task, (const char *const *)m->cfg.labels, m->cfg.n_labels, label_map, model_dir, out,
                                err);
@@ -268,8 +268,8 @@ gq_status gq_eval_label_order(const gq_glue_task *task, const gq_dbert *m, const
 
 void gq_eval_task_free(gq_eval_task *t) {
     if (!t) return;
-    gq_dbert_runner_free(t->runner);
-    gq_dbert_free(t->model);
+    gq_encoder_runner_free(t->runner);
+    gq_encoder_free(t->model);
     gq_encoded_free(t->enc);
     for (int p = 0; p < t->n_sets; p++) gq_glue_free(t->sets[p]);
     gq_tok_free(t->tok);

@@ -22,7 +22,7 @@ static gq_status write_text(const char *dir, const char *name, const char *text,
 
 /* The source config with the dtype keys saying float32: transformers would otherwise
  * load the FP32 weights in the source's float16. */
-static gq_status write_config(const char *dir, const gq_dbert *m, gq_err *err) {
+static gq_status write_config(const char *dir, const gq_encoder *m, gq_err *err) {
     char *src = gq_path_join(m->dir, "config.json"), *text = NULL;
     size_t len = 0;
     gq_status s = src ? gq_read_file(src, 1 << 20, &text, &len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
@@ -61,7 +61,7 @@ static int is_position_ids(const char *name) {
 
 /* Every tensor of the source checkpoint (the model's weights point into it, so the
  * quantized matrices are there); integer position ids go back to I64. */
-static gq_status write_weights(const char *dir, const gq_dbert *m, gq_err *err) {
+static gq_status write_weights(const char *dir, const gq_encoder *m, gq_err *err) {
     const gq_ckpt *ck = m->ckpt;
     gq_st_entry *e = gq_calloc_array((size_t)ck->n, sizeof *e);
     int64_t **ids = gq_calloc_array((size_t)ck->n, sizeof *ids);

@@ -23,7 +23,7 @@
 #include "quant.h"
 
 typedef struct {
-    const gq_dbert *model;            /* holds the quantized weights (loaded from a checkpoint) */
+    const gq_encoder *model;            /* holds the quantized weights (loaded from a checkpoint) */
     const char *vocab_path;
     const gq_quant_session *session;  /* the masks of the last apply */
     const gq_quant_report *rep;       /* that apply's report, checked against the model and

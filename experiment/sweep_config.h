@@ -118,7 +118,7 @@ typedef struct {
     int n_seeds;
     int64_t *seeds;
     int max_len, limit /* 0 = all */, threads;
-    gq_dbert_runner_opts runner; /* device, threads and tf32 */
+    gq_encoder_runner_opts runner; /* device, threads and tf32 */
     cJSON *canonical; /* the resolved config, sorted keys; results.json shows it */
     char hash[65];
     int n_points;

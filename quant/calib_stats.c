@@ -21,7 +21,7 @@ struct gq_quant_calib {
 };
 
 /* Statistics for every layer (only < 0) or for layer `only` alone. */
-static gq_status calib_new(const gq_dbert_config *cfg, int only, gq_quant_calib **out, gq_err *err) {
+static gq_status calib_new(const gq_encoder_config *cfg, int only, gq_quant_calib **out, gq_err *err) {
     *out = NULL;
     if (cfg->n_layers <= 0 || cfg->dim <= 0 || cfg->hidden_dim <= 0)
         return gq_fail(err, GQ_ERR_ARG, "calibration: bad model shape (%d layers, dim %d, hidden %d)", cfg->n_layers,
@@ -50,11 +50,11 @@ nomem:
                    cfg->n_layers, cfg->dim, cfg->hidden_dim);
 }
 
-gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err) {
+gq_status gq_quant_calib_new(const gq_encoder_config *cfg, gq_quant_calib **out, gq_err *err) {
     return calib_new(cfg, -1, out, err);
 }
 
-gq_status gq_quant_calib_new_layer(const gq_dbert_config *cfg, int layer, gq_quant_calib **out, gq_err *err) {
+gq_status gq_quant_calib_new_layer(const gq_encoder_config *cfg, int layer, gq_quant_calib **out, gq_err *err) {
     if (layer < 0 || layer >= cfg->n_layers)
         return gq_fail(err, GQ_ERR_ARG, "calibration: layer %d of a %d-layer model", layer, cfg->n_layers);
     return calib_new(cfg, layer, out, err);
@@ -100,7 +100,7 @@ static void hook(void *ctx, int layer, gq_lin_kind kind, const float *x, int nto
     c->status = gq_quant_calib_add(c, layer, kind, x, ntok, in, &c->err);
 }
 
-void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks) {
+void gq_quant_calib_hooks(gq_quant_calib *c, gq_encoder_hooks *hooks) {
     memset(hooks, 0, sizeof *hooks);
     hooks->ctx = c;
     hooks->linear_input = hook;

@@ -25,15 +25,15 @@ typedef struct gq_quant_calib gq_quant_calib;
 
 /* Statistics for every (layer, kind) of a model with config cfg (all memory allocated
  * here: about 8·(5·dim² + hidden²)·n_layers bytes). Owned by the caller: _free. */
-gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err);
+gq_status gq_quant_calib_new(const gq_encoder_config *cfg, gq_quant_calib **out, gq_err *err);
 /* The same for one layer only (calibration.from: quantized collects layer by layer):
  * the hooks ignore the other layers and gq_quant_calib_get returns NULL for them. */
-gq_status gq_quant_calib_new_layer(const gq_dbert_config *cfg, int layer, gq_quant_calib **out, gq_err *err);
+gq_status gq_quant_calib_new_layer(const gq_encoder_config *cfg, int layer, gq_quant_calib **out, gq_err *err);
 void gq_quant_calib_free(gq_quant_calib *c);
 
 /* Fills hooks so that every forward run with them accumulates into c (single thread of
  * use; c must outlive the forwards). */
-void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks);
+void gq_quant_calib_hooks(gq_quant_calib *c, gq_encoder_hooks *hooks);
 
 /* Accumulates x (ntok, in) into the statistics of (layer, kind); what the hook does. */
 gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, const float *x, int ntok, int in,

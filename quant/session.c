@@ -19,7 +19,7 @@
 #define CACHE_VERSION 1u
 
 struct gq_quant_session {
-    gq_dbert *m;
+    gq_encoder *m;
     int n_mats;
     int rows[GQ_QUANT_MAX_MATS], cols[GQ_QUANT_MAX_MATS];
     int64_t off[GQ_QUANT_MAX_MATS + 1]; /* offsets of each matrix in fp32 */
@@ -52,7 +52,7 @@ static gq_linear *mat(const gq_quant_session *s, int idx) {
     return &s->m->layers[idx / GQ_LIN_COUNT].lin[idx % GQ_LIN_COUNT];
 }
 
-gq_status gq_quant_session_new(gq_dbert *m, const char *cache_dir, gq_quant_session **out, gq_err *err) {
+gq_status gq_quant_session_new(gq_encoder *m, const char *cache_dir, gq_quant_session **out, gq_err *err) {
     *out = NULL;
     int nl = m->cfg.n_layers;
     if (nl <= 0 || nl * GQ_LIN_COUNT > GQ_QUANT_MAX_MATS)
@@ -164,7 +164,7 @@ static gq_status ensure_calibration(gq_quant_session *s, const char *who, gq_err
     gq_status st = calibration_declared(s, who, err);
     if (st == GQ_OK) st = gq_quant_calib_new(&s->m->cfg, &s->calib, err);
     if (st != GQ_OK) return st;
-    gq_dbert_hooks hooks;
+    gq_encoder_hooks hooks;
     gq_quant_calib_hooks(s->calib, &hooks);
     gq_quant_session_restore(s);
     double t0 = gq_now();
@@ -668,7 +668,7 @@ static gq_status quantize_sequential(quant_pass *p, gq_err *err) {
     double t0 = gq_now();
     for (int l = 0; l < s->m->cfg.n_layers && st == GQ_OK; l++) {
         gq_quant_calib *c = NULL;
-        gq_dbert_hooks hooks;
+        gq_encoder_hooks hooks;
         if ((st = gq_quant_calib_new_layer(&s->m->cfg, l, &c, err)) != GQ_OK) break;
         gq_quant_calib_hooks(c, &hooks);
         st = s->calib_run(s->calib_ctx, &hooks, err);

@@ -75,13 +75,13 @@ typedef struct {
 } errors;
 
 /* Statistics of one runner's calibration pass against the reference. */
-static void check_stats(gq_test_ctx *t, const char *tiny, const gq_dbert *m, const gq_ckpt *ref,
+static void check_stats(gq_test_ctx *t, const char *tiny, const gq_encoder *m, const gq_ckpt *ref,
                         gq_calib_source *cs, int threads, errors *worst) {
     gq_err err = {{0}};
     gq_quant_calib *qc = NULL;
-    gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, threads);
     cs->runner = r;
-    gq_dbert_hooks hooks;
+    gq_encoder_hooks hooks;
     GQ_CHECK(t, gq_quant_calib_new(&m->cfg, &qc, &err) == GQ_OK, "%s", err.msg);
     gq_quant_calib_hooks(qc, &hooks);
     GQ_CHECK(t, gq_calib_run(cs, &hooks, &err) == GQ_OK && gq_quant_calib_status(qc, &err) == GQ_OK, "%s: %s", tiny,
@@ -105,17 +105,17 @@ static void check_stats(gq_test_ctx *t, const char *tiny, const gq_dbert *m, con
             worst->abs_sum = fmax(worst->abs_sum, ea), worst->xtx = fmax(worst->xtx, ex);
         }
     gq_quant_calib_free(qc);
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     cs->runner = NULL;
 }
 
 /* AWQ scores from a quantization session calibrated by gq_calib_run, against
  * (Σ|x_j| / ntok)·|W_ij| from the HF statistics. */
-static void check_awq(gq_test_ctx *t, const char *tiny, gq_dbert *m, const gq_ckpt *ref, gq_calib_source *cs,
+static void check_awq(gq_test_ctx *t, const char *tiny, gq_encoder *m, const gq_ckpt *ref, gq_calib_source *cs,
                       errors *worst) {
     gq_err err = {{0}};
     gq_quant_session *s = NULL;
-    gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
     cs->runner = r;
     GQ_CHECK(t, gq_quant_session_new(m, NULL, &s, &err) == GQ_OK, "%s", err.msg);
     gq_quant_session_set_calibration(s, "test_calib", gq_calib_run, cs);
@@ -141,7 +141,7 @@ static void check_awq(gq_test_ctx *t, const char *tiny, gq_dbert *m, const gq_ck
         }
     gq_quant_scores_free(sc);
     gq_quant_session_free(s);
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     cs->runner = NULL;
 }
 
@@ -154,8 +154,8 @@ static void check_tiny(gq_test_ctx *t, const char *tiny) {
     GQ_CHECK(t, gq_ckpt_load(path, &ref, &err) == GQ_OK, "%s", err.msg);
     free(path);
     snprintf(dir, sizeof dir, "%s/fixtures/%s", t->shared, tiny);
-    gq_dbert *m = NULL;
-    GQ_CHECK(t, gq_dbert_load(dir, &m, &err) == GQ_OK, "%s", err.msg);
+    gq_encoder *m = NULL;
+    GQ_CHECK(t, gq_encoder_load(dir, &m, &err) == GQ_OK, "%s", err.msg);
     gq_calib_source cs = {0};
     cs.enc = ref ? encode_reference(ref) : NULL;
     GQ_CHECK(t, cs.enc != NULL, "%s: reference without ids/lengths", tiny);
@@ -169,7 +169,7 @@ static void check_tiny(gq_test_ctx *t, const char *tiny) {
                (long long)cs.enc->tokens, worst.abs_sum, worst.xtx, worst.awq);
     }
     gq_encoded_free(cs.enc);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     gq_ckpt_free(ref);
 }
 
@@ -187,17 +187,17 @@ static void check_cli_session(gq_test_ctx *t) {
     gq_err err = {{0}};
     gq_args a;
     gq_cli_quant cq;
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_tok *tok = NULL;
     gq_quant_session *s = NULL;
     gq_quant_scores *sc = NULL;
     gq_quant_report rep;
     GQ_CHECK(t, gq_args_parse(&a, gq_cli_quant_groups, (int)(sizeof flags / sizeof flags[0]), flags, &err) == GQ_OK &&
-                    gq_cli_quant_parse(&a, &cq, &err) == GQ_OK && gq_dbert_load(dir, &m, &err) == GQ_OK &&
+                    gq_cli_quant_parse(&a, &cq, &err) == GQ_OK && gq_encoder_load(dir, &m, &err) == GQ_OK &&
                     gq_tok_load(vocab, &tok, &err) == GQ_OK,
              "set-up: %s", err.msg);
     cq.cache_dir = cache;
-    gq_dbert_runner *r = m ? gq_dbert_runner_new(m, 1) : NULL;
+    gq_encoder_runner *r = m ? gq_encoder_runner_new(m, 1) : NULL;
     gq_status st = r && tok ? gq_cli_quantize(&cq, m, r, tok, gq_glue_task_find("rte"), glue, 128, &s, &rep, NULL, &err)
                             : GQ_ERR_IO;
     GQ_CHECK(t, st == GQ_OK, "gq_cli_quantize: %s", err.msg);
@@ -221,8 +221,8 @@ static void check_cli_session(gq_test_ctx *t) {
     free(first);
     gq_quant_scores_free(sc);
     gq_quant_session_free(s);
-    gq_dbert_runner_free(r);
-    gq_dbert_free(m);
+    gq_encoder_runner_free(r);
+    gq_encoder_free(m);
     gq_tok_free(tok);
     free(vocab), free(glue);
 }

@@ -77,7 +77,7 @@ typedef struct {
                        shifted by 1, as a forward that writes into the model would */
 } calib_ctx;
 
-static gq_status calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
     calib_ctx *c = ctx;
     if (c->fake.calls + 1 == c->corrupt_at) {
         gq_linear *l = &c->fake.f->m.layers[0].lin[GQ_LIN_Q];
@@ -88,7 +88,7 @@ static gq_status calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) 
 
 /* An external scores file for the model: one F32 tensor per quantized matrix, named like
  * its weight, of normal pseudo-random scores. */
-static void write_external_scores(gq_test_ctx *t, const gq_dbert *m, const char *path) {
+static void write_external_scores(gq_test_ctx *t, const gq_encoder *m, const char *path) {
     int n = m->cfg.n_layers * GQ_LIN_COUNT;
     gq_st_entry e[GQ_QUANT_MAX_MATS];
     char names[GQ_QUANT_MAX_MATS][96];
@@ -160,7 +160,7 @@ static int leading_columns(const uint8_t *mask, int rows, int cols, int64_t kcol
 
 /* The invariants of one applied point; `what` names it. Reports the first offending
  * matrix of each kind of failure. */
-static void check_applied(gq_test_ctx *t, const char *what, const gq_quant_session *s, const gq_dbert *m,
+static void check_applied(gq_test_ctx *t, const char *what, const gq_quant_session *s, const gq_encoder *m,
                           const gq_quant_opts *q, const gq_quant_report *rep, const method_case *mc, int64_t k,
                           int global) {
     int n_mats = gq_quant_session_n_mats(s), bad_count = -1, bad_value = -1, bad_bits = -1;
@@ -200,7 +200,7 @@ static void check_applied(gq_test_ctx *t, const char *what, const gq_quant_sessi
              bits_sum / (double)all);
 }
 
-static int model_is_fp32(const gq_quant_session *s, const gq_dbert *m) {
+static int model_is_fp32(const gq_quant_session *s, const gq_encoder *m) {
     for (int i = 0; i < gq_quant_session_n_mats(s); i++) {
         int rows, cols;
         const float *fp32 = gq_quant_session_fp32(s, i, &rows, &cols);
@@ -226,7 +226,7 @@ typedef struct {
     int applied, refused;
 } tally;
 
-static void run_point(gq_test_ctx *t, gq_quant_session *s, const gq_dbert *m, const gq_quant_scores *sc,
+static void run_point(gq_test_ctx *t, gq_quant_session *s, const gq_encoder *m, const gq_quant_scores *sc,
                       const method_case *mc, gq_quant_opts q, const algo_case *ac, const char *saliency, int global,
                       int64_t k, tally *n) {
     q.algorithm = ac->algo, q.calib_from_quantized = ac->from_quantized, q.sarqc_lambda = ac->lambda;
@@ -252,7 +252,7 @@ static void run_point(gq_test_ctx *t, gq_quant_session *s, const gq_dbert *m, co
     n->applied++;
 }
 
-static void test_cross_product(gq_test_ctx *t, gq_quant_session *s, const gq_dbert *m, const char *scores_path) {
+static void test_cross_product(gq_test_ctx *t, gq_quant_session *s, const gq_encoder *m, const char *scores_path) {
     tally n = {0, 0};
     int failures = t->failures;
     double t0 = gq_now();
@@ -285,7 +285,7 @@ static void test_cross_product(gq_test_ctx *t, gq_quant_session *s, const gq_dbe
  * finds a protected weight changed after the apply and a count that is not the mask's;
  * the check inside the apply finds a protected weight that a calibration forward changed,
  * fails naming the matrix and leaves the FP32 model and the previous mask. */
-static void test_checks(gq_test_ctx *t, gq_quant_session *s, gq_dbert *m, calib_ctx *cc, const char *scores_path) {
+static void test_checks(gq_test_ctx *t, gq_quant_session *s, gq_encoder *m, calib_ctx *cc, const char *scores_path) {
     gq_quant_opts q;
     gq_quant_opts_default(&q, BITS);
     q.algorithm = GQ_ALGO_GPTQ, q.calib_from_quantized = 1;
@@ -530,7 +530,7 @@ static void test_cli_point(gq_test_ctx *t, const cli_point *p, int idx, const ch
 }
 
 /* The budget's reference total for the point on model m's matrices. */
-static int64_t cli_want(const cli_point *p, const gq_dbert *m) {
+static int64_t cli_want(const cli_point *p, const gq_encoder *m) {
     method_case mc = {p->method, p->rotation};
     int n_mats = m->cfg.n_layers * GQ_LIN_COUNT;
     int64_t total = 0;
@@ -568,15 +568,15 @@ static void test_session(gq_test_ctx *t) {
 static void test_cli(gq_test_ctx *t) {
     char *dir = gq_test_path(t, "fixtures/tiny-b"), scores_path[300];
     snprintf(scores_path, sizeof scores_path, "%s/scores-tiny-b.safetensors", tmpdir);
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_err err = {{0}};
-    GQ_CHECK(t, gq_dbert_load(dir, &m, &err) == GQ_OK, "load %s: %s", dir, err.msg);
+    GQ_CHECK(t, gq_encoder_load(dir, &m, &err) == GQ_OK, "load %s: %s", dir, err.msg);
     if (m) {
         write_external_scores(t, m, scores_path);
         for (size_t i = 0; i < sizeof CLI_POINTS / sizeof *CLI_POINTS; i++)
             test_cli_point(t, &CLI_POINTS[i], (int)i, scores_path, cli_want(&CLI_POINTS[i], m));
     }
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     free(dir);
 }
 

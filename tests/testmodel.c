@@ -34,7 +34,7 @@ void gq_test_fake_free(gq_test_fake_model *f) {
     free(f);
 }
 
-gq_status gq_test_fake_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+gq_status gq_test_fake_calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
     (void)err;
     gq_test_fake_calib *c = ctx;
     c->calls++;

@@ -1,5 +1,5 @@
 /* distilbert: the model's definition: its config, its parameters and how they bind to a
- * checkpoint's tensors (SPEC.md §1). The CPU forward is distilbert_cpu.c. */
+ * checkpoint's tensors (SPEC.md §1). The CPU forward is encoder_cpu.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "runner_impl.h"
 #include "hub.h"
@@ -28,7 +28,7 @@ static gq_status get_int(const cJSON *root, const char *key, int lo, int hi, int
 }
 
 /* id2label {"0": "...", "1": "..."} gives the number of labels and their names. */
-static gq_status read_labels(const cJSON *root, gq_dbert_config *cfg, const char *path, gq_err *err) {
+static gq_status read_labels(const cJSON *root, gq_encoder_config *cfg, const char *path, gq_err *err) {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "id2label");
     int n = m ? cJSON_GetArraySize(m) : 2;
     if (m && (!cJSON_IsObject(m) || n < 1 || n > 1000))
@@ -49,7 +49,7 @@ static gq_status read_labels(const cJSON *root, gq_dbert_config *cfg, const char
     return GQ_OK;
 }
 
-static gq_status parse_config(const cJSON *root, gq_dbert_config *cfg, const char *path, gq_err *err) {
+static gq_status parse_config(const cJSON *root, gq_encoder_config *cfg, const char *path, gq_err *err) {
     if (!cJSON_IsObject(root)) return gq_fail(err, GQ_ERR_FORMAT, "%s: not a JSON object", path);
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (cJSON_IsString(mt) && strcmp(mt->valuestring, "distilbert") != 0)
@@ -80,28 +80,28 @@ static gq_status parse_config(const cJSON *root, gq_dbert_config *cfg, const cha
     return read_labels(root, cfg, path, err);
 }
 
-gq_status gq_dbert_config_parse(const char *text, size_t len, const char *path, gq_dbert_config *cfg, gq_err *err) {
+gq_status gq_encoder_config_parse(const char *text, size_t len, const char *path, gq_encoder_config *cfg, gq_err *err) {
     memset(cfg, 0, sizeof *cfg);
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root) return gq_fail(err, GQ_ERR_FORMAT, "%s: not valid JSON", path);
     gq_status s = parse_config(root, cfg, path, err);
     cJSON_Delete(root);
-    if (s != GQ_OK) gq_dbert_config_free(cfg);
+    if (s != GQ_OK) gq_encoder_config_free(cfg);
     return s;
 }
 
-gq_status gq_dbert_config_load(const char *path, gq_dbert_config *cfg, gq_err *err) {
+gq_status gq_encoder_config_load(const char *path, gq_encoder_config *cfg, gq_err *err) {
     memset(cfg, 0, sizeof *cfg);
     char *text = NULL;
     size_t len = 0;
     gq_status s = gq_read_file(path, 1 << 20, &text, &len, err);
     if (s != GQ_OK) return s;
-    s = gq_dbert_config_parse(text, len, path, cfg, err);
+    s = gq_encoder_config_parse(text, len, path, cfg, err);
     free(text);
     return s;
 }
 
-void gq_dbert_config_free(gq_dbert_config *cfg) {
+void gq_encoder_config_free(gq_encoder_config *cfg) {
     if (!cfg) return;
     for (int i = 0; i < cfg->n_labels && cfg->labels; i++) free(cfg->labels[i]);
     free(cfg->labels);
@@ -164,7 +164,7 @@ static int bind_linear(binder *b, gq_linear *lin, const char *prefix, int out, i
     return lin->w && lin->b;
 }
 
-static int bind_layer(binder *b, gq_dbert_layer *L, int l, const gq_dbert_config *c) {
+static int bind_layer(binder *b, gq_encoder_layer *L, int l, const gq_encoder_config *c) {
     char p[256];
     for (int k = 0; k < GQ_LIN_COUNT; k++) {
         int out = k == GQ_LIN_FF1 ? c->hidden_dim : c->dim, in = k == GQ_LIN_FF2 ? c->hidden_dim : c->dim;
@@ -183,8 +183,8 @@ static int bind_layer(binder *b, gq_dbert_layer *L, int l, const gq_dbert_config
 }
 
 /* Points every weight of m into ck, checking names and shapes against the config. */
-static gq_status bind_all(gq_dbert *m, const gq_ckpt *ck, const char *path, gq_err *err) {
-    const gq_dbert_config *c = &m->cfg;
+static gq_status bind_all(gq_encoder *m, const gq_ckpt *ck, const char *path, gq_err *err) {
+    const gq_encoder_config *c = &m->cfg;
     binder b = {ck, path, err, GQ_OK, 0, 0};
     m->word_emb = bind(&b, "distilbert.embeddings.word_embeddings.weight", c->vocab_size, c->dim);
     m->pos_emb = m->word_emb ? bind(&b, "distilbert.embeddings.position_embeddings.weight", c->max_pos, c->dim) : NULL;
@@ -204,17 +204,17 @@ static gq_status bind_all(gq_dbert *m, const gq_ckpt *ck, const char *path, gq_e
     return GQ_OK;
 }
 
-static gq_dbert *alloc_model(gq_err *err, const char *what) {
-    gq_dbert *m = calloc(1, sizeof *m);
+static gq_encoder *alloc_model(gq_err *err, const char *what) {
+    gq_encoder *m = calloc(1, sizeof *m);
     if (!m) gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", what);
     return m;
 }
 
-gq_status gq_dbert_load_file(const char *config_path, const char *weights_path, gq_dbert **out, gq_err *err) {
+gq_status gq_encoder_load_file(const char *config_path, const char *weights_path, gq_encoder **out, gq_err *err) {
     *out = NULL;
-    gq_dbert *m = alloc_model(err, config_path);
+    gq_encoder *m = alloc_model(err, config_path);
     if (!m) return GQ_ERR_NOMEM;
-    gq_status s = gq_dbert_config_load(config_path, &m->cfg, err);
+    gq_status s = gq_encoder_config_load(config_path, &m->cfg, err);
     if (s == GQ_OK) {
         m->layers = gq_calloc_array((size_t)m->cfg.n_layers, sizeof *m->layers);
         m->weights_path = gq_strdup(weights_path);
@@ -223,7 +223,7 @@ gq_status gq_dbert_load_file(const char *config_path, const char *weights_path, 
     }
     if (s == GQ_OK) s = bind_all(m, m->ckpt, weights_path, err);
     if (s != GQ_OK) {
-        gq_dbert_free(m);
+        gq_encoder_free(m);
         return s;
     }
     memcpy(m->sha256, m->ckpt->sha256, sizeof m->sha256);
@@ -231,7 +231,7 @@ gq_status gq_dbert_load_file(const char *config_path, const char *weights_path, 
     return GQ_OK;
 }
 
-gq_status gq_dbert_load(const char *spec, gq_dbert **out, gq_err *err) {
+gq_status gq_encoder_load(const char *spec, gq_encoder **out, gq_err *err) {
     *out = NULL;
     char *dir = NULL;
     gq_status s = gq_hub_resolve(spec, &dir, err);
@@ -246,7 +246,7 @@ gq_status gq_dbert_load(const char *spec, gq_dbert **out, gq_err *err) {
     else if (!gq_file_exists(st) && !gq_file_exists(bin))
         s = gq_fail(err, GQ_ERR_IO, "%s: no model.safetensors or pytorch_model.bin", dir);
     else
-        s = gq_dbert_load_file(cfg, gq_file_exists(st) ? st : bin, out, err);
+        s = gq_encoder_load_file(cfg, gq_file_exists(st) ? st : bin, out, err);
     if (s == GQ_OK) (*out)->dir = dir, dir = NULL;
     free(dir), free(cfg), free(st), free(bin);
     return s;
@@ -275,20 +275,20 @@ static void random_linear(gq_rng *r, float **cur, gq_linear *lin, int out, int i
     fill_const(lin->b, (size_t)out, 0.0f);
 }
 
-gq_status gq_dbert_random(const gq_dbert_config *cfg, uint64_t seed, gq_dbert **out, gq_err *err) {
+gq_status gq_encoder_random(const gq_encoder_config *cfg, uint64_t seed, gq_encoder **out, gq_err *err) {
     *out = NULL;
     size_t d = (size_t)cfg->dim, h = (size_t)cfg->hidden_dim;
     size_t per_layer = 4 * (d * d + d) + (h * d + h) + (d * h + d) + 4 * d;
     size_t n = (size_t)cfg->vocab_size * d + (size_t)cfg->max_pos * d + 2 * d + (size_t)cfg->n_layers * per_layer +
                d * d + d + (size_t)cfg->n_labels * (d + 1);
-    gq_dbert *m = alloc_model(err, "random model");
+    gq_encoder *m = alloc_model(err, "random model");
     if (!m) return GQ_ERR_NOMEM;
     m->cfg = *cfg;
     m->cfg.labels = gq_calloc_array((size_t)cfg->n_labels, sizeof(char *));
     m->layers = gq_calloc_array((size_t)cfg->n_layers, sizeof *m->layers);
     m->params = gq_malloc_array(n, sizeof(float));
     if (!m->cfg.labels || !m->layers || !m->params) {
-        gq_dbert_free(m);
+        gq_encoder_free(m);
         return gq_fail(err, GQ_ERR_NOMEM, "random model: cannot allocate %zu parameters", n);
     }
     for (int i = 0; i < cfg->n_labels; i++) m->cfg.labels[i] = gq_strdup(cfg->labels ? cfg->labels[i] : "LABEL");
@@ -304,7 +304,7 @@ gq_status gq_dbert_random(const gq_dbert_config *cfg, uint64_t seed, gq_dbert **
     fill_normal(&r, m->pos_emb, (size_t)cfg->max_pos * d, 0.02f);
     fill_const(m->emb_ln_w, d, 1.0f), fill_const(m->emb_ln_b, d, 0.0f);
     for (int l = 0; l < cfg->n_layers; l++) {
-        gq_dbert_layer *L = &m->layers[l];
+        gq_encoder_layer *L = &m->layers[l];
         for (int k = 0; k < GQ_LIN_COUNT; k++)
             random_linear(&r, &cur, &L->lin[k], k == GQ_LIN_FF1 ? cfg->hidden_dim : cfg->dim,
                           k == GQ_LIN_FF2 ? cfg->hidden_dim : cfg->dim);
@@ -320,9 +320,9 @@ gq_status gq_dbert_random(const gq_dbert_config *cfg, uint64_t seed, gq_dbert **
     return GQ_OK;
 }
 
-void gq_dbert_free(gq_dbert *m) {
+void gq_encoder_free(gq_encoder *m) {
     if (!m) return;
-    gq_dbert_config_free(&m->cfg);
+    gq_encoder_config_free(&m->cfg);
     gq_ckpt_free(m->ckpt);
     free(m->params);
     free(m->layers);

@@ -14,7 +14,7 @@
  *
  * Weights are uploaded once; the query, key and value matrices of a block are stored as
  * one (3·dim, dim) matrix so that Q, K and V are one GEMM. Before each batch the Linears
- * whose version (distilbert.h) changed since their upload are uploaded again, and only
+ * whose version (encoder.h) changed since their upload are uploaded again, and only
  * those: a sweep re-uploads its quantized matrices once per grid point.
  *
  * Cold start: opening a runner checks for a GPU and returns; the slow rest (the CUDA
@@ -49,8 +49,8 @@ typedef struct {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
 } dev_layer;
 
-struct gq_dbert_cuda {
-    const gq_dbert *m;
+struct gq_encoder_cuda {
+    const gq_encoder *m;
     cublasHandle_t blas;
     dev_layer *layers;
     float *word, *pos, *eln_w, *eln_b, *pre_w, *pre_b, *cls_w, *cls_b;
@@ -61,7 +61,7 @@ struct gq_dbert_cuda {
     int *tokinfo; /* ids (ntok), positions (ntok), starts (nseq + 1) */
     int *host_info;
     float *host_act; /* (cap_tok, max(dim, hidden_dim)) activations copied out for hooks */
-    const gq_dbert_hooks *hooks; /* of the current forward, or NULL */
+    const gq_encoder_hooks *hooks; /* of the current forward, or NULL */
     int tf32;
     /* prepare() on its own thread, joined by the first forward (or by free) */
     pthread_t prep;
@@ -267,8 +267,8 @@ static gq_status upload_linear(const gq_linear *lin, float *w, float *b, gq_err 
 
 /* Uploads the Linears whose version moved since their last upload (all of them when
  * `all`). */
-static gq_status sync_weights(gq_dbert_cuda *g, int all, gq_err *err) {
-    const gq_dbert *m = g->m;
+static gq_status sync_weights(gq_encoder_cuda *g, int all, gq_err *err) {
+    const gq_encoder *m = g->m;
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int k = 0; k < GQ_LIN_COUNT; k++) {
             const gq_linear *lin = &m->layers[l].lin[k];
@@ -297,9 +297,9 @@ static gq_status alloc_layer(dev_layer *L, int d, int hd, gq_err *err) {
 
 /* Allocates everything the forward reads but the activations, and uploads what the caller
  * never rewrites: embeddings, LayerNorms and the head (the block Linears: sync_weights). */
-static gq_status upload_fixed(gq_dbert_cuda *g, gq_err *err) {
-    const gq_dbert *m = g->m;
-    const gq_dbert_config *c = &m->cfg;
+static gq_status upload_fixed(gq_encoder_cuda *g, gq_err *err) {
+    const gq_encoder *m = g->m;
+    const gq_encoder_config *c = &m->cfg;
     size_t d = (size_t)c->dim;
     gq_status s;
     if ((s = dev_alloc(&g->word, (size_t)c->vocab_size * d, err)) ||
@@ -316,7 +316,7 @@ static gq_status upload_fixed(gq_dbert_cuda *g, gq_err *err) {
         return s;
     for (int l = 0; l < c->n_layers; l++) {
         dev_layer *L = &g->layers[l];
-        const gq_dbert_layer *H = &m->layers[l];
+        const gq_encoder_layer *H = &m->layers[l];
         if ((s = alloc_layer(L, c->dim, c->hidden_dim, err)) || (s = upload(L->ln1_w, H->sa_ln_w, d, err)) ||
             (s = upload(L->ln1_b, H->sa_ln_b, d, err)) || (s = upload(L->ln2_w, H->out_ln_w, d, err)) ||
             (s = upload(L->ln2_b, H->out_ln_b, d, err)))
@@ -325,7 +325,7 @@ static gq_status upload_fixed(gq_dbert_cuda *g, gq_err *err) {
     return GQ_OK;
 }
 
-static void free_activations(gq_dbert_cuda *g) {
+static void free_activations(gq_encoder_cuda *g) {
     cudaFree(g->h), cudaFree(g->qkv), cudaFree(g->att), cudaFree(g->tmp), cudaFree(g->ff), cudaFree(g->hc);
     cudaFree(g->logits), cudaFree(g->tokinfo);
     free(g->host_info), free(g->host_act);
@@ -335,9 +335,9 @@ static void free_activations(gq_dbert_cuda *g) {
 }
 
 /* Grows the activations to n tokens and nseq sequences (never shrinks). */
-static gq_status reserve(gq_dbert_cuda *g, int n, int nseq, gq_err *err) {
+static gq_status reserve(gq_encoder_cuda *g, int n, int nseq, gq_err *err) {
     if (n <= g->cap_tok && nseq <= g->cap_seq) return GQ_OK;
-    const gq_dbert_config *c = &g->m->cfg;
+    const gq_encoder_config *c = &g->m->cfg;
     int tok = n > g->cap_tok ? n : g->cap_tok, seq = nseq > g->cap_seq ? nseq : g->cap_seq;
     size_t d = (size_t)c->dim;
     free_activations(g);
@@ -359,7 +359,7 @@ static gq_status reserve(gq_dbert_cuda *g, int n, int nseq, gq_err *err) {
 /* y (n, out) = x (n, in) · Wᵀ with W (out, in) row-major: in cuBLAS's column-major terms
  * yᵀ = W xᵀ, W seen as the (in, out) matrix Wᵀ and transposed back. ldy lets y be a
  * column slice of a wider matrix (the K, V columns of qkv). */
-static gq_status linear(gq_dbert_cuda *g, const float *x, int n, const float *w, int out, int in, float *y, int ldy,
+static gq_status linear(gq_encoder_cuda *g, const float *x, int n, const float *w, int out, int in, float *y, int ldy,
                         gq_err *err) {
     const float one = 1.0f, zero = 0.0f;
     BLAS_TRY(cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, in, x, in, &zero, y, ldy));
@@ -369,12 +369,12 @@ static gq_status linear(gq_dbert_cuda *g, const float *x, int n, const float *w,
 /* Hands the device rows x (n, in) to the hooks, through a host copy: the input of Linear
  * `kind` of block `layer` (kinds[0..nk), which share it), or hidden state `index` when
  * nk = 0. */
-static gq_status observe(gq_dbert_cuda *g, const float *x, int n, int in, int layer, const gq_lin_kind *kinds, int nk,
+static gq_status observe(gq_encoder_cuda *g, const float *x, int n, int in, int layer, const gq_lin_kind *kinds, int nk,
                          int index, gq_err *err) {
-    const gq_dbert_hooks *hk = g->hooks;
+    const gq_encoder_hooks *hk = g->hooks;
     if (!hk || (nk ? !hk->linear_input : !hk->hidden)) return GQ_OK;
     if (!g->host_act) {
-        const gq_dbert_config *c = &g->m->cfg;
+        const gq_encoder_config *c = &g->m->cfg;
         int w = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
         if (!(g->host_act = (float *)gq_malloc_array((size_t)g->cap_tok * w, sizeof(float))))
             return gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory for the hooks' copies");
@@ -385,16 +385,16 @@ static gq_status observe(gq_dbert_cuda *g, const float *x, int n, int in, int la
     return GQ_OK;
 }
 
-static gq_status observe_linear(gq_dbert_cuda *g, const float *x, int n, int in, int layer, gq_lin_kind kind,
+static gq_status observe_linear(gq_encoder_cuda *g, const float *x, int n, int in, int layer, gq_lin_kind kind,
                                 gq_err *err) {
     return observe(g, x, n, in, layer, &kind, 1, 0, err);
 }
 
 static unsigned blocks(size_t work, unsigned per_block) { return (unsigned)((work + per_block - 1) / per_block); }
 
-static void launch_attention(gq_dbert_cuda *g, float *out, int ldo, const float *q, int ldq, const dev_layer *L,
+static void launch_attention(gq_encoder_cuda *g, float *out, int ldo, const float *q, int ldq, const dev_layer *L,
                              const int *start, int nseq, int max_q, int cls) {
-    const gq_dbert_config *c = &g->m->cfg;
+    const gq_encoder_config *c = &g->m->cfg;
     int d = c->dim, dh = d / c->n_heads;
     dim3 grid(blocks(max_q, ATT_QPB), nseq, c->n_heads);
     attention<<<grid, ATT_WARPS * WARP>>>(out, ldo, q, ldq, g->qkv + d, g->qkv + 2 * d, 3 * d, L->bqkv, L->bqkv + d,
@@ -402,8 +402,8 @@ static void launch_attention(gq_dbert_cuda *g, float *out, int ldo, const float 
 }
 
 /* The FFN and its LayerNorm on rows x (n, d), in place: x <- LN(x + GELU(x W1ᵀ + b1) W2ᵀ + b2). */
-static gq_status ffn(gq_dbert_cuda *g, const dev_layer *L, int layer, float *x, int n, gq_err *err) {
-    const gq_dbert_config *c = &g->m->cfg;
+static gq_status ffn(gq_encoder_cuda *g, const dev_layer *L, int layer, float *x, int n, gq_err *err) {
+    const gq_encoder_config *c = &g->m->cfg;
     int d = c->dim, hd = c->hidden_dim;
     gq_status s = observe_linear(g, x, n, d, layer, GQ_LIN_FF1, err);
     if (s == GQ_OK) s = linear(g, x, n, L->w1, hd, d, g->ff, hd, err);
@@ -417,7 +417,7 @@ static gq_status ffn(gq_dbert_cuda *g, const dev_layer *L, int layer, float *x, 
 }
 
 /* Block `layer` on all n tokens of h, in place. */
-static gq_status full_block(gq_dbert_cuda *g, int layer, int n, const int *start, int nseq, int max_len, gq_err *err) {
+static gq_status full_block(gq_encoder_cuda *g, int layer, int n, const int *start, int nseq, int max_len, gq_err *err) {
     static const gq_lin_kind QKV[3] = {GQ_LIN_Q, GQ_LIN_K, GQ_LIN_V};
     const dev_layer *L = &g->layers[layer];
     int d = g->m->cfg.dim;
@@ -435,7 +435,7 @@ static gq_status full_block(gq_dbert_cuda *g, int layer, int n, const int *start
 /* The last block, for the [CLS] rows only (into hc): K and V of every token, then the
  * query, attention, out_lin and FFN of the first row of each sequence. Q goes into the
  * first nseq rows of qkv's Q columns, which nothing else reads in this block. */
-static gq_status last_block(gq_dbert_cuda *g, int layer, int n, const int *start, int nseq, gq_err *err) {
+static gq_status last_block(gq_encoder_cuda *g, int layer, int n, const int *start, int nseq, gq_err *err) {
     const dev_layer *L = &g->layers[layer];
     int d = g->m->cfg.dim;
     gather_first<<<nseq, 256>>>(g->hc, g->h, start, nseq, d);
@@ -451,9 +451,9 @@ static gq_status last_block(gq_dbert_cuda *g, int layer, int n, const int *start
 /* One batch on the weights on the device, into activations reserved for it. With hooks
  * (calibration, tests), every block runs on all tokens, since the hooks want every row, and
  * each hooked activation is copied to the host. */
-static gq_status run_batch(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                           float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
-    const gq_dbert_config *c = &g->m->cfg;
+static gq_status run_batch(gq_encoder_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
+                           float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
+    const gq_encoder_config *c = &g->m->cfg;
     int d = c->dim, nl = c->n_labels;
     gq_status s;
     /* ids, positions and sequence starts: one upload */
@@ -484,13 +484,13 @@ static gq_status run_batch(gq_dbert_cuda *g, const int32_t *ids, const int *lens
     return GQ_OK;
 }
 
-/* A batch of the size the runner is fed (GQ_DBERT_CUDA_BATCH_TOKENS in sequences of 32, the
+/* A batch of the size the runner is fed (GQ_ENCODER_CUDA_BATCH_TOKENS in sequences of 32, the
  * length of most GLUE rows), run once so that the first real batch finds cuBLAS's and our
  * kernels loaded (CUDA loads them lazily, at first launch) and the activations allocated.
  * Its weights may be anything: the logits are thrown away. */
-static gq_status warm_up(gq_dbert_cuda *g, gq_err *err) {
-    const gq_dbert_config *c = &g->m->cfg;
-    int len = c->max_pos < 32 ? c->max_pos : 32, nseq = GQ_DBERT_CUDA_BATCH_TOKENS / len, n = nseq * len;
+static gq_status warm_up(gq_encoder_cuda *g, gq_err *err) {
+    const gq_encoder_config *c = &g->m->cfg;
+    int len = c->max_pos < 32 ? c->max_pos : 32, nseq = GQ_ENCODER_CUDA_BATCH_TOKENS / len, n = nseq * len;
     int32_t *ids = (int32_t *)gq_calloc_array((size_t)n, sizeof *ids);
     int *lens = (int *)gq_malloc_array((size_t)nseq, sizeof *lens);
     float *logits = (float *)gq_malloc_array((size_t)nseq * c->n_labels, sizeof *logits);
@@ -501,8 +501,8 @@ static gq_status warm_up(gq_dbert_cuda *g, gq_err *err) {
     return s;
 }
 
-/* The slow part of opening, timed step by step (gq_dbert_cuda's header comment). */
-static gq_status prepare(gq_dbert_cuda *g, gq_err *err) {
+/* The slow part of opening, timed step by step (gq_encoder_cuda's header comment). */
+static gq_status prepare(gq_encoder_cuda *g, gq_err *err) {
     double t = gq_now();
     CUDA_TRY(cudaFree(0), "cannot create a context"); /* the first runtime call that needs one */
     g->t_step[0] = gq_now() - t, t = gq_now();
@@ -512,7 +512,7 @@ static gq_status prepare(gq_dbert_cuda *g, gq_err *err) {
         return gq_fail(err, GQ_ERR_IO, "device cuda: cannot set cuBLAS's math mode");
     g->t_step[1] = gq_now() - t, t = gq_now();
     gq_status s = upload_fixed(g, err);
-    if (s == GQ_OK) s = reserve(g, GQ_DBERT_CUDA_BATCH_TOKENS, GQ_DBERT_CUDA_BATCH_TOKENS, err);
+    if (s == GQ_OK) s = reserve(g, GQ_ENCODER_CUDA_BATCH_TOKENS, GQ_ENCODER_CUDA_BATCH_TOKENS, err);
     g->t_step[2] = gq_now() - t, t = gq_now();
     if (s == GQ_OK) s = warm_up(g, err);
     g->t_step[3] = gq_now() - t;
@@ -520,14 +520,14 @@ static gq_status prepare(gq_dbert_cuda *g, gq_err *err) {
 }
 
 static void *prepare_thread(void *arg) {
-    gq_dbert_cuda *g = (gq_dbert_cuda *)arg;
+    gq_encoder_cuda *g = (gq_encoder_cuda *)arg;
     g->prep_status = prepare(g, &g->prep_err);
     return NULL;
 }
 
-/* Waits for prepare() and uploads the block Linears, once (gq_dbert_runner_ready, or the
+/* Waits for prepare() and uploads the block Linears, once (gq_encoder_runner_ready, or the
  * first forward); then says where the time went. */
-static gq_status ready(gq_dbert_cuda *g, gq_err *err) {
+static gq_status ready(gq_encoder_cuda *g, gq_err *err) {
     if (g->prepared) return GQ_OK;
     double t = gq_now();
     if (g->prep_running) pthread_join(g->prep, NULL);
@@ -548,15 +548,15 @@ static gq_status ready(gq_dbert_cuda *g, gq_err *err) {
     return GQ_OK;
 }
 
-static gq_status cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                              float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status cuda_forward(gq_encoder_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
+                              float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
     gq_status s = ready(g, err);
     if (s == GQ_OK) s = reserve(g, n, nseq, err);
     if (s == GQ_OK) s = sync_weights(g, 0, err);
     return s == GQ_OK ? run_batch(g, ids, lens, nseq, n, max_len, logits, hooks, err) : s;
 }
 
-static void cuda_free(gq_dbert_cuda *g) {
+static void cuda_free(gq_encoder_cuda *g) {
     if (!g) return;
     if (g->prep_running) pthread_join(g->prep, NULL);
     free_activations(g);
@@ -573,9 +573,9 @@ static void cuda_free(gq_dbert_cuda *g) {
     free(g);
 }
 
-static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_err *err) {
+static gq_status cuda_open(const gq_encoder *m, int tf32, gq_encoder_cuda **out, gq_err *err) {
     *out = NULL;
-    const gq_dbert_config *c = &m->cfg;
+    const gq_encoder_config *c = &m->cfg;
     if (c->dim / c->n_heads > ATT_MAX_DH)
         return gq_fail(err, GQ_ERR_UNSUPPORTED, "device cuda: head size %d is over the %d the attention kernel takes",
                        c->dim / c->n_heads, ATT_MAX_DH);
@@ -585,7 +585,7 @@ static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_
     if (e != cudaSuccess || count == 0)
         return gq_fail(err, GQ_ERR_UNSUPPORTED, "device cuda: no CUDA GPU found (%s)",
                        e != cudaSuccess ? cudaGetErrorString(e) : "no device");
-    gq_dbert_cuda *g = (gq_dbert_cuda *)calloc(1, sizeof *g);
+    gq_encoder_cuda *g = (gq_encoder_cuda *)calloc(1, sizeof *g);
     if (!g) return gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
     g->m = m;
     g->layers = (dev_layer *)gq_calloc_array((size_t)c->n_layers, sizeof *g->layers);
@@ -605,5 +605,5 @@ static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_
 
 /* The module's one export (runner_impl.h); everything else is hidden (CMake's visibility
  * preset), so that nothing here can clash with the executable's symbols. */
-extern "C" __attribute__((visibility("default"))) const gq_dbert_cuda_api gq_dbert_cuda_module = {
-    GQ_CUDA_MODULE_ABI, sizeof(gq_dbert), cuda_open, cuda_free, cuda_forward, ready};
+extern "C" __attribute__((visibility("default"))) const gq_encoder_cuda_api gq_encoder_cuda_module = {
+    GQ_CUDA_MODULE_ABI, sizeof(gq_encoder), cuda_open, cuda_free, cuda_forward, ready};
