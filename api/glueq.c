@@ -27,7 +27,7 @@ struct glueq_model {
     gq_encoder *model;
     char *spec;           /* as given: the vocab's search order starts beside it */
     char *info;           /* glueq_model_info's JSON */
-    char (*names)[96];    /* (n_matrices) checkpoint names of the quantized matrices */
+    char (*names)[128];   /* (n_matrices) checkpoint names of the quantized matrices */
     /* what the last evaluation used, kept while the options that made it hold */
     gq_tok *tok;
     char *tok_vocab;
@@ -123,8 +123,7 @@ glueq_status glueq_model_load(const char *model, glueq_model **out, glueq_error 
                        !(m->names = gq_calloc_array((size_t)n, sizeof *m->names))))
         s = gq_fail(&e, GQ_ERR_NOMEM, "%s: out of memory", model);
     for (int i = 0; s == GQ_OK && i < n; i++)
-        snprintf(m->names[i], sizeof m->names[i], "distilbert.transformer.layer.%d.%s.weight", i / GQ_LIN_COUNT,
-                 gq_lin_name((gq_lin_kind)(i % GQ_LIN_COUNT)));
+        gq_encoder_weight_name(m->model->cfg.family, i, m->names[i], sizeof m->names[i]);
     if (s != GQ_OK) {
         glueq_model_free(m);
         return fail_out(err, s, &e);

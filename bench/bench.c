@@ -1,9 +1,11 @@
 /* glueq-bench: the measurements behind results/bench.md that `glueq eval` cannot make
  * itself. Built and driven by bench/run.sh; each command prints one JSON object a line.
  *
- *   make-base DIR [--seed S]     a DistilBERT-base-shaped checkpoint (dim 768, 6 layers,
- *                                12 heads, FFN 3072, vocab 30522, max_pos 512, 2 labels)
- *                                with gq_encoder_random's seeded weights, as safetensors
+ *   make-base DIR [--shape S] [--seed S]  a checkpoint of shape distilbert-base (the
+ *                                default: dim 768, 6 layers, 12 heads, FFN 3072, vocab 30522,
+ *                                max_pos 512, 2 labels) or bert-base (the same with 12 layers
+ *                                and 2 token types), with gq_encoder_random's seeded weights,
+ *                                as safetensors
  *   sgemm [--tokens M]           OpenBLAS sgemm GFLOP/s on the forward's Linear shapes,
  *                                called exactly as the forward calls them
  *   seqlen --model DIR --len L   the forward on synthetic sequences of exactly L tokens
@@ -78,64 +80,60 @@ static int die(const gq_err *err) {
 
 /* ------------------------------------------------------------- make-base ---- */
 
-static const gq_encoder_config BASE = {.dim = 768, .n_layers = 6, .n_heads = 12, .hidden_dim = 3072,
-                                     .vocab_size = 30522, .max_pos = 512, .n_labels = 2};
+/* The shapes make-base writes: those of distilbert-base-uncased and bert-base-uncased (vocab
+ * 30522, max_pos 512), with 2 labels. */
+typedef struct {
+    const char *name, *model_type;
+    gq_encoder_config cfg;
+} base_shape;
 
-static const char *BASE_CONFIG =
-    "{\n  \"architectures\": [\"DistilBertForSequenceClassification\"],\n  \"model_type\": \"distilbert\",\n"
-    "  \"activation\": \"gelu\",\n  \"dim\": 768,\n  \"n_layers\": 6,\n  \"n_heads\": 12,\n"
-    "  \"hidden_dim\": 3072,\n  \"max_position_embeddings\": 512,\n  \"vocab_size\": 30522,\n"
-    "  \"pad_token_id\": 0,\n  \"sinusoidal_pos_embds\": false,\n"
-    "  \"id2label\": {\"0\": \"LABEL_0\", \"1\": \"LABEL_1\"},\n  \"label2id\": {\"LABEL_0\": 0, \"LABEL_1\": 1}\n}\n";
+static const base_shape SHAPES[] = {
+    {"distilbert-base", "distilbert",
+     {.dim = 768, .n_layers = 6, .n_heads = 12, .hidden_dim = 3072, .vocab_size = 30522, .max_pos = 512,
+      .ln_eps = 1e-12, .n_labels = 2}},
+    {"bert-base", "bert",
+     {.dim = 768, .n_layers = 12, .n_heads = 12, .hidden_dim = 3072, .vocab_size = 30522, .max_pos = 512,
+      .type_vocab_size = 2, .ln_eps = 1e-12, .n_labels = 2}},
+};
+
+/* The DistilBERT-base shape, for the GEMM rates (the Linears of every shape are alike). */
+static const gq_encoder_config *BASE = &SHAPES[0].cfg;
+
+typedef struct {
+    gq_tensor *t;
+    int n;
+} tensor_list;
 
 /* One tensor entry pointing into the model's own parameters (names as HF writes them). */
-static void add(gq_tensor *t, int *n, const char *name, float *data, int64_t d0, int64_t d1) {
-    t[*n] = (gq_tensor){.name = gq_strdup(name), .ndim = d1 ? 2 : 1, .shape = {d0, d1}, .numel = d1 ? d0 * d1 : d0,
-                        .data = data};
-    (*n)++;
+static int add(void *ctx, const char *name, const float *data, int64_t d0, int64_t d1) {
+    tensor_list *l = ctx;
+    l->t[l->n++] = (gq_tensor){.name = gq_strdup(name), .ndim = d1 ? 2 : 1, .shape = {d0, d1},
+                               .numel = d1 ? d0 * d1 : d0, .data = (float *)data};
+    return 0;
 }
 
-static int make_base(const char *dir, uint64_t seed) {
+static int make_base(const char *dir, const char *shape, uint64_t seed) {
     gq_err err = {{0}};
-    gq_encoder_config cfg = BASE;
+    const base_shape *b = NULL;
+    for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++)
+        if (strcmp(SHAPES[i].name, shape) == 0) b = &SHAPES[i];
+    if (!b) return fprintf(stderr, "glueq-bench: --shape %s: not distilbert-base or bert-base\n", shape), 2;
+    gq_encoder_config cfg = b->cfg;
+    cfg.family = gq_encoder_family_find(b->model_type);
     gq_encoder *m = NULL;
     if (gq_encoder_random(&cfg, seed, &m, &err) != GQ_OK || gq_mkdirs(dir, &err) != GQ_OK) return die(&err);
-    int d = cfg.dim, n = 0;
-    gq_tensor t[8 + 16 * 6];
-    add(t, &n, "distilbert.embeddings.word_embeddings.weight", m->word_emb, cfg.vocab_size, d);
-    add(t, &n, "distilbert.embeddings.position_embeddings.weight", m->pos_emb, cfg.max_pos, d);
-    add(t, &n, "distilbert.embeddings.LayerNorm.weight", m->emb_ln_w, d, 0);
-    add(t, &n, "distilbert.embeddings.LayerNorm.bias", m->emb_ln_b, d, 0);
-    char name[128];
-    for (int l = 0; l < cfg.n_layers; l++) {
-        const gq_encoder_layer *L = &m->layers[l];
-        for (int k = 0; k < GQ_LIN_COUNT; k++) {
-            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.weight", l, gq_lin_name(k));
-            add(t, &n, name, L->lin[k].w, L->lin[k].out, L->lin[k].in);
-            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.bias", l, gq_lin_name(k));
-            add(t, &n, name, L->lin[k].b, L->lin[k].out, 0);
-        }
-        const char *ln[2] = {"sa_layer_norm", "output_layer_norm"};
-        float *w[2] = {L->sa_ln_w, L->out_ln_w}, *b[2] = {L->sa_ln_b, L->out_ln_b};
-        for (int i = 0; i < 2; i++) {
-            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.weight", l, ln[i]);
-            add(t, &n, name, w[i], d, 0);
-            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.bias", l, ln[i]);
-            add(t, &n, name, b[i], d, 0);
-        }
-    }
-    add(t, &n, "pre_classifier.weight", m->pre.w, d, d);
-    add(t, &n, "pre_classifier.bias", m->pre.b, d, 0);
-    add(t, &n, "classifier.weight", m->cls.w, cfg.n_labels, d);
-    add(t, &n, "classifier.bias", m->cls.b, cfg.n_labels, 0);
+    tensor_list l = {gq_calloc_array(9 + 16 * (size_t)cfg.n_layers, sizeof *l.t), 0};
     char *st = gq_path_join(dir, "model.safetensors"), *cj = gq_path_join(dir, "config.json");
-    gq_status s = gq_safetensors_write(st, t, n, &err);
-    if (s == GQ_OK) s = gq_write_file_atomic(cj, BASE_CONFIG, strlen(BASE_CONFIG), &err);
-    for (int i = 0; i < n; i++) free(t[i].name);
-    free(st), free(cj);
+    char *json = gq_encoder_config_json(&cfg);
+    gq_status s = l.t && st && cj && json ? GQ_OK : gq_fail(&err, GQ_ERR_NOMEM, "out of memory");
+    if (s == GQ_OK) gq_encoder_each_param(m, add, &l);
+    if (s == GQ_OK) s = gq_safetensors_write(st, l.t, l.n, &err);
+    if (s == GQ_OK) s = gq_write_file_atomic(cj, json, strlen(json), &err);
+    for (int i = 0; i < l.n; i++) free(l.t[i].name);
+    free(l.t), free(st), free(cj), free(json);
     gq_encoder_free(m);
     if (s != GQ_OK) return die(&err);
-    printf("{\"wrote\": \"%s\", \"seed\": %llu}\n", dir, (unsigned long long)seed);
+    printf("{\"wrote\": \"%s\", \"shape\": \"%s\", \"seed\": %llu}\n", dir, shape, (unsigned long long)seed);
     return 0;
 }
 
@@ -185,7 +183,7 @@ static double gemms_time(gemms *g) {
 static int sgemm(int threads, int M, int reps) {
     gemms g;
     openblas_set_num_threads(threads);
-    if (!gemms_new(&g, &BASE, M)) return fputs("glueq-bench: out of memory\n", stderr), 1;
+    if (!gemms_new(&g, BASE, M)) return fputs("glueq-bench: out of memory\n", stderr), 1;
     double t[MAX_REPS];
     gemms_time(&g); /* warm-up: OpenBLAS starts its threads and buffers */
     for (int rep = 0; rep < reps; rep++) t[rep] = gemms_time(&g);
@@ -240,7 +238,7 @@ static double run_batch(void *ctx) {
     batch_ctx *b = ctx;
     gq_err err = {{0}};
     double t0 = gq_now();
-    if (gq_encoder_forward(b->r, b->ids, b->lens, b->nseq, b->logits, NULL, &err) != GQ_OK) return die(&err), -1;
+    if (gq_encoder_forward(b->r, b->ids, b->lens, NULL, b->nseq, b->logits, NULL, &err) != GQ_OK) return die(&err), -1;
     return gq_now() - t0;
 }
 
@@ -390,7 +388,7 @@ static gq_status algo_calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_err
         lens[s] = LEN;
         for (int i = 0; i < LEN; i++) ids[s * LEN + i] = 1000 + (int32_t)gq_rng_below(&r, 20000);
     }
-    gq_status st = ids && lens && logits ? gq_encoder_forward(c->r, ids, lens, c->nseq, logits, hooks, err)
+    gq_status st = ids && lens && logits ? gq_encoder_forward(c->r, ids, lens, NULL, c->nseq, logits, hooks, err)
                                          : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     free(ids), free(lens), free(logits);
     return st;
@@ -505,7 +503,8 @@ int main(int argc, char **argv) {
     int tokens = opt_int(argc, argv, "--tokens", GQ_ENCODER_CPU_ROUND_TOKENS), limit = opt_int(argc, argv, "--limit", 0);
     if (reps < 1 || reps > MAX_REPS) return fprintf(stderr, "glueq-bench: --reps must be 1 to %d\n", MAX_REPS), 2;
     if (strcmp(cmd, "make-base") == 0 && argc > 2)
-        return make_base(argv[2], (uint64_t)opt_int(argc, argv, "--seed", 0));
+        return make_base(argv[2], opt(argc, argv, "--shape", "distilbert-base"),
+                         (uint64_t)opt_int(argc, argv, "--seed", 0));
     if (strcmp(cmd, "sgemm") == 0) return sgemm(threads, tokens, reps);
     if (strcmp(cmd, "seqlen") == 0 && model)
         return seqlen(model, opt_int(argc, argv, "--len", 128), threads, tokens, reps);
@@ -517,7 +516,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "algo") == 0 && model)
         return algo(model, opt(argc, argv, "--algorithm", "gptq"), opt_int(argc, argv, "--bits", 4),
                     opt_int(argc, argv, "--calib-seqs", 32), threads, reps);
-    fputs("usage: glueq-bench make-base DIR [--seed S]\n"
+    fputs("usage: glueq-bench make-base DIR [--shape distilbert-base|bert-base] [--seed S]\n"
           "       glueq-bench sgemm [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench seqlen --model DIR --len L [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench task --model DIR --task T [--limit N] [--threads N] [--reps R] [--device cuda]\n"

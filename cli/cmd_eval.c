@@ -277,7 +277,7 @@ int gq_cmd_logits(const gq_args *a) {
     if (s == GQ_OK) s = gq_tok_encode(j.ev.tok, gq_args_get(a, "text"), gq_args_get(a, "pair"), (int)max_len, &ids, &err);
     if (s == GQ_OK) s = gq_encoder_runner_open(j.ev.model, &j.opts.eo.runner, &j.ev.runner, &err);
     float *logits = s == GQ_OK ? calloc((size_t)j.ev.model->cfg.n_labels, sizeof *logits) : NULL;
-    if (s == GQ_OK) s = gq_encoder_forward(j.ev.runner, ids.v, &ids.n, 1, logits, NULL, &err);
+    if (s == GQ_OK) s = gq_encoder_forward(j.ev.runner, ids.v, &ids.n, &ids.seg_a, 1, logits, NULL, &err);
     if (s == GQ_OK) {
         int best = 0;
         for (int i = 0; i < j.ev.model->cfg.n_labels; i++) {

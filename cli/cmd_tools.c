@@ -109,7 +109,7 @@ static void print_overlap(const gq_encoder *m, const char *a, const char *b, con
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int k = 0; k < GQ_LIN_COUNT; k++) {
             char name[96];
-            snprintf(name, sizeof name, "layer.%d.%s", l, gq_lin_name((gq_lin_kind)k));
+            snprintf(name, sizeof name, "layer.%d.%s", l, gq_lin_name(m->cfg.family, (gq_lin_kind)k));
             int i = l * GQ_LIN_COUNT + k;
             printf("%-42s %10.4f %10.4f\n", name, inter[i], jac[i]);
         }

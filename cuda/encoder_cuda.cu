@@ -1,4 +1,4 @@
-/* dbert_cuda: the DistilBERT forward on one CUDA GPU, in the style of llm.c — cuBLAS
+/* encoder_cuda: the encoders' forward (encoder.h) on one CUDA GPU, in the style of llm.c — cuBLAS
  * sgemm for every Linear (FP32; TF32 only when asked for) and a few kernels of our own:
  * embedding + LayerNorm, variable-length attention, bias + GELU, bias + residual +
  * LayerNorm, and the classification head.
@@ -53,12 +53,12 @@ struct gq_encoder_cuda {
     const gq_encoder *m;
     cublasHandle_t blas;
     dev_layer *layers;
-    float *word, *pos, *eln_w, *eln_b, *pre_w, *pre_b, *cls_w, *cls_b;
+    float *word, *pos, *type, *eln_w, *eln_b, *pre_w, *pre_b, *cls_w, *cls_b; /* type: NULL without token types */
     unsigned *seen; /* (n_layers * 6) version of each Linear at its last upload */
     /* activations, grown as needed */
     int cap_tok, cap_seq;
     float *h, *qkv, *att, *tmp, *ff, *hc, *logits;
-    int *tokinfo; /* ids (ntok), positions (ntok), starts (nseq + 1) */
+    int *tokinfo; /* ids (ntok), positions (ntok), token types (ntok), starts (nseq + 1) */
     int *host_info;
     float *host_act; /* (cap_tok, max(dim, hidden_dim)) activations copied out for hooks */
     const gq_encoder_hooks *hooks; /* of the current forward, or NULL */
@@ -84,39 +84,46 @@ static __device__ float warp_max(float v) {
 }
 
 /* Row `row` (already holding x) <- LN(x) · w + b, by one warp: two passes over the row
- * (mean, then centred squares), as the CPU does, eps 1e-12. */
-static __device__ void warp_layer_norm(float *x, int d, const float *w, const float *b, int lane) {
+ * (mean, then centred squares), as the CPU does. */
+static __device__ void warp_layer_norm(float *x, int d, const float *w, const float *b, float eps, int lane) {
     float s = 0;
     for (int i = lane; i < d; i += WARP) s += x[i];
     float mean = warp_sum(s) / d, ss = 0;
     for (int i = lane; i < d; i += WARP) ss += (x[i] - mean) * (x[i] - mean);
-    float inv = rsqrtf(warp_sum(ss) / d + 1e-12f);
+    float inv = rsqrtf(warp_sum(ss) / d + eps);
     for (int i = lane; i < d; i += WARP) x[i] = (x[i] - mean) * inv * w[i] + b[i];
 }
 
-/* h_t = LN(word[id_t] + pos[p_t]) for the n tokens, one warp per token. */
-static __global__ void embed_ln(float *h, const int *ids, const int *pos, const float *word, const float *pe,
-                                const float *w, const float *b, int n, int d) {
+/* h_t = LN(word[id_t] + pos[p_t]), or with token types LN((word[id_t] + type[y_t]) +
+ * pos[p_t]) (te not NULL), for the n tokens, one warp per token. */
+static __global__ void embed_ln(float *h, const int *ids, const int *pos, const int *types, const float *word,
+                                const float *pe, const float *te, const float *w, const float *b, float eps, int n,
+                                int d) {
     int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
     if (t >= n) return;
     float *row = h + (size_t)t * d;
     const float *wr = word + (size_t)ids[t] * d, *pr = pe + (size_t)pos[t] * d;
-    for (int i = lane; i < d; i += WARP) row[i] = wr[i] + pr[i];
+    if (te) {
+        const float *tr = te + (size_t)types[t] * d;
+        for (int i = lane; i < d; i += WARP) row[i] = (wr[i] + tr[i]) + pr[i];
+    } else {
+        for (int i = lane; i < d; i += WARP) row[i] = wr[i] + pr[i];
+    }
     __syncwarp();
-    warp_layer_norm(row, d, w, b, lane);
+    warp_layer_norm(row, d, w, b, eps, lane);
 }
 
 /* res_t <- LN(x_t + bias + res_t) for n rows, one warp per row: the Linear before it wrote
  * x = x_in Wᵀ, and res holds the block's input (the residual). */
-static __global__ void residual_ln(float *res, const float *x, const float *bias, const float *w, const float *b, int n,
-                                   int d) {
+static __global__ void residual_ln(float *res, const float *x, const float *bias, const float *w, const float *b,
+                                   float eps, int n, int d) {
     int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
     if (t >= n) return;
     float *row = res + (size_t)t * d;
     const float *xr = x + (size_t)t * d;
     for (int i = lane; i < d; i += WARP) row[i] += xr[i] + bias[i];
     __syncwarp();
-    warp_layer_norm(row, d, w, b, lane);
+    warp_layer_norm(row, d, w, b, eps, lane);
 }
 
 /* x <- GELU(x + bias), exact: 0.5 z (1 + erf(z / √2)), over (n, cols). */
@@ -134,15 +141,18 @@ static __global__ void gather_first(float *dst, const float *src, const int *sta
     for (int i = threadIdx.x; i < d; i += blockDim.x) dst[(size_t)s * d + i] = src[(size_t)start[s] * d + i];
 }
 
-/* logits_s,j = b_j + Σ_i ReLU(x_s,i + bpre_i) W_j,i: the pre_classifier's bias and ReLU
- * and the classifier, one warp per (sequence, label). */
-static __global__ void head(float *logits, const float *x, const float *bpre, const float *w, const float *b, int nseq,
-                            int nl, int d) {
+/* logits_s,j = b_j + Σ_i act(x_s,i + bpre_i) W_j,i: the head's dense bias and activation
+ * (ReLU, or tanh when `tanh_act`) and its output layer, one warp per (sequence, label). */
+static __global__ void head(float *logits, const float *x, const float *bpre, const float *w, const float *b,
+                            int tanh_act, int nseq, int nl, int d) {
     int o = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
     if (o >= nseq * nl) return;
     int s = o / nl, j = o % nl;
     float acc = 0;
-    for (int i = lane; i < d; i += WARP) acc += fmaxf(x[(size_t)s * d + i] + bpre[i], 0.0f) * w[(size_t)j * d + i];
+    for (int i = lane; i < d; i += WARP) {
+        float z = x[(size_t)s * d + i] + bpre[i];
+        acc += (tanh_act ? tanhf(z) : fmaxf(z, 0.0f)) * w[(size_t)j * d + i];
+    }
     acc = warp_sum(acc);
     if (lane == 0) logits[o] = acc + b[j];
 }
@@ -307,9 +317,11 @@ static gq_status upload_fixed(gq_encoder_cuda *g, gq_err *err) {
         (s = dev_alloc(&g->eln_w, d, err)) || (s = dev_alloc(&g->eln_b, d, err)) ||
         (s = dev_alloc(&g->pre_w, d * d, err)) || (s = dev_alloc(&g->pre_b, d, err)) ||
         (s = dev_alloc(&g->cls_w, (size_t)c->n_labels * d, err)) ||
-        (s = dev_alloc(&g->cls_b, (size_t)c->n_labels, err)))
+        (s = dev_alloc(&g->cls_b, (size_t)c->n_labels, err)) ||
+        (m->type_emb && (s = dev_alloc(&g->type, (size_t)c->type_vocab_size * d, err))))
         return s;
-    if ((s = upload(g->word, m->word_emb, (size_t)c->vocab_size * d, err)) ||
+    if ((m->type_emb && (s = upload(g->type, m->type_emb, (size_t)c->type_vocab_size * d, err))) ||
+        (s = upload(g->word, m->word_emb, (size_t)c->vocab_size * d, err)) ||
         (s = upload(g->pos, m->pos_emb, (size_t)c->max_pos * d, err)) || (s = upload(g->eln_w, m->emb_ln_w, d, err)) ||
         (s = upload(g->eln_b, m->emb_ln_b, d, err)) || (s = upload_linear(&m->pre, g->pre_w, g->pre_b, err)) ||
         (s = upload_linear(&m->cls, g->cls_w, g->cls_b, err)))
@@ -347,7 +359,7 @@ static gq_status reserve(gq_encoder_cuda *g, int n, int nseq, gq_err *err) {
         (s = dev_alloc(&g->ff, (size_t)tok * c->hidden_dim, err)) || (s = dev_alloc(&g->hc, seq * d, err)) ||
         (s = dev_alloc(&g->logits, (size_t)seq * c->n_labels, err)))
         return free_activations(g), s;
-    size_t info = 2 * (size_t)tok + seq + 1;
+    size_t info = 3 * (size_t)tok + seq + 1;
     cudaError_t e = cudaMalloc((void **)&g->tokinfo, info * sizeof(int));
     if (e != cudaSuccess) return free_activations(g), cuda_fail(err, e, "cannot allocate device memory");
     if (!(g->host_info = (int *)gq_malloc_array(info, sizeof(int))))
@@ -390,6 +402,9 @@ static gq_status observe_linear(gq_encoder_cuda *g, const float *x, int n, int i
     return observe(g, x, n, in, layer, &kind, 1, 0, err);
 }
 
+/* The LayerNorms' epsilon, in the float the kernels add. */
+static float eps(const gq_encoder_cuda *g) { return (float)g->m->cfg.ln_eps; }
+
 static unsigned blocks(size_t work, unsigned per_block) { return (unsigned)((work + per_block - 1) / per_block); }
 
 static void launch_attention(gq_encoder_cuda *g, float *out, int ldo, const float *q, int ldq, const dev_layer *L,
@@ -412,7 +427,7 @@ static gq_status ffn(gq_encoder_cuda *g, const dev_layer *L, int layer, float *x
     bias_gelu<<<blocks(e, EW_THREADS) < 65535 ? blocks(e, EW_THREADS) : 65535, EW_THREADS>>>(g->ff, L->b1, e, hd);
     if ((s = observe_linear(g, g->ff, n, hd, layer, GQ_LIN_FF2, err)) != GQ_OK) return s;
     if ((s = linear(g, g->ff, n, L->w2, d, hd, g->tmp, d, err)) != GQ_OK) return s;
-    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(x, g->tmp, L->b2, L->ln2_w, L->ln2_b, n, d);
+    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(x, g->tmp, L->b2, L->ln2_w, L->ln2_b, eps(g), n, d);
     return GQ_OK;
 }
 
@@ -427,7 +442,8 @@ static gq_status full_block(gq_encoder_cuda *g, int layer, int n, const int *sta
     launch_attention(g, g->att, d, g->qkv, 3 * d, L, start, nseq, max_len, 0);
     if ((s = observe_linear(g, g->att, n, d, layer, GQ_LIN_O, err)) != GQ_OK) return s;
     if ((s = linear(g, g->att, n, L->wo, d, d, g->tmp, d, err)) != GQ_OK) return s;
-    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, g->tmp, L->bo, L->ln1_w, L->ln1_b, n, d);
+    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, g->tmp, L->bo, L->ln1_w, L->ln1_b, eps(g), n,
+                                                                d);
     if ((s = ffn(g, L, layer, g->h, n, err)) != GQ_OK) return s;
     return observe(g, g->h, n, d, layer, NULL, 0, layer + 1, err);
 }
@@ -444,30 +460,42 @@ static gq_status last_block(gq_encoder_cuda *g, int layer, int n, const int *sta
     if (s != GQ_OK) return s;
     launch_attention(g, g->att, d, g->qkv, 3 * d, L, start, nseq, 1, 1);
     if ((s = linear(g, g->att, nseq, L->wo, d, d, g->tmp, d, err)) != GQ_OK) return s;
-    residual_ln<<<blocks(nseq, ROW_THREADS / WARP), ROW_THREADS>>>(g->hc, g->tmp, L->bo, L->ln1_w, L->ln1_b, nseq, d);
+    residual_ln<<<blocks(nseq, ROW_THREADS / WARP), ROW_THREADS>>>(g->hc, g->tmp, L->bo, L->ln1_w, L->ln1_b, eps(g),
+                                                                   nseq, d);
     return ffn(g, L, layer, g->hc, nseq, err);
 }
 
 /* One batch on the weights on the device, into activations reserved for it. With hooks
  * (calibration, tests), every block runs on all tokens, since the hooks want every row, and
  * each hooked activation is copied to the host. */
-static gq_status run_batch(gq_encoder_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                           float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
+/* host_info <- the batch's ids, positions and token types (n each) and sequence starts. */
+static void fill_tokinfo(const gq_encoder_cuda *g, const int32_t *ids, const int *lens, const int *seg_a, int nseq,
+                         int n) {
+    const gq_encoder_config *c = &g->m->cfg;
+    int *hi = g->host_info, *pos = hi + n, *type = hi + 2 * (size_t)n, *start = hi + 3 * (size_t)n;
+    start[0] = 0;
+    for (int i = 0; i < nseq; i++) {
+        int seg = seg_a && c->family->segment_types ? seg_a[i] : lens[i];
+        gq_positions next;
+        gq_positions_start(&next, c);
+        start[i + 1] = start[i] + lens[i];
+        for (int p = 0, t = start[i]; p < lens[i]; p++, t++)
+            hi[t] = ids[t], pos[t] = gq_positions_next(&next, ids[t]), type[t] = p >= seg;
+    }
+}
+
+static gq_status run_batch(gq_encoder_cuda *g, const int32_t *ids, const int *lens, const int *seg_a, int nseq, int n,
+                           int max_len, float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
     const gq_encoder_config *c = &g->m->cfg;
     int d = c->dim, nl = c->n_labels;
     gq_status s;
-    /* ids, positions and sequence starts: one upload */
-    int *hi = g->host_info, *start = hi + 2 * n;
-    start[0] = 0;
-    for (int i = 0; i < nseq; i++) {
-        start[i + 1] = start[i] + lens[i];
-        for (int p = 0; p < lens[i]; p++) hi[start[i] + p] = ids[start[i] + p], hi[n + start[i] + p] = p;
-    }
-    CUDA_TRY(cudaMemcpy(g->tokinfo, hi, (2 * (size_t)n + nseq + 1) * sizeof(int), cudaMemcpyHostToDevice),
+    fill_tokinfo(g, ids, lens, seg_a, nseq, n); /* one upload */
+    CUDA_TRY(cudaMemcpy(g->tokinfo, g->host_info, (3 * (size_t)n + nseq + 1) * sizeof(int), cudaMemcpyHostToDevice),
              "upload of a batch");
-    const int *d_ids = g->tokinfo, *d_pos = g->tokinfo + n, *d_start = g->tokinfo + 2 * n;
-    embed_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, d_ids, d_pos, g->word, g->pos, g->eln_w, g->eln_b,
-                                                             n, d);
+    const int *d_ids = g->tokinfo, *d_pos = g->tokinfo + n, *d_type = g->tokinfo + 2 * n;
+    const int *d_start = g->tokinfo + 3 * n;
+    embed_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, d_ids, d_pos, d_type, g->word, g->pos, g->type,
+                                                             g->eln_w, g->eln_b, eps(g), n, d);
     g->hooks = hooks;
     int cut = !hooks; /* the [CLS] cut of the last block */
     s = observe(g, g->h, n, d, 0, NULL, 0, 0, err);
@@ -478,7 +506,8 @@ static gq_status run_batch(gq_encoder_cuda *g, const int32_t *ids, const int *le
     if (s == GQ_OK) s = linear(g, g->hc, nseq, g->pre_w, d, d, g->tmp, d, err);
     if (s != GQ_OK) return s;
     unsigned head_blocks = blocks((size_t)nseq * nl, ROW_THREADS / WARP);
-    head<<<head_blocks, ROW_THREADS>>>(g->logits, g->tmp, g->pre_b, g->cls_w, g->cls_b, nseq, nl, d);
+    head<<<head_blocks, ROW_THREADS>>>(g->logits, g->tmp, g->pre_b, g->cls_w, g->cls_b,
+                                       c->family->head_act == GQ_HEAD_TANH, nseq, nl, d);
     CUDA_TRY(cudaGetLastError(), "kernel launch");
     CUDA_TRY(cudaMemcpy(logits, g->logits, (size_t)nseq * nl * sizeof(float), cudaMemcpyDeviceToHost), "forward");
     return GQ_OK;
@@ -490,13 +519,14 @@ static gq_status run_batch(gq_encoder_cuda *g, const int32_t *ids, const int *le
  * Its weights may be anything: the logits are thrown away. */
 static gq_status warm_up(gq_encoder_cuda *g, gq_err *err) {
     const gq_encoder_config *c = &g->m->cfg;
-    int len = c->max_pos < 32 ? c->max_pos : 32, nseq = GQ_ENCODER_CUDA_BATCH_TOKENS / len, n = nseq * len;
+    int longest = gq_encoder_max_len(c), len = longest < 32 ? longest : 32;
+    int nseq = GQ_ENCODER_CUDA_BATCH_TOKENS / len, n = nseq * len;
     int32_t *ids = (int32_t *)gq_calloc_array((size_t)n, sizeof *ids);
     int *lens = (int *)gq_malloc_array((size_t)nseq, sizeof *lens);
     float *logits = (float *)gq_malloc_array((size_t)nseq * c->n_labels, sizeof *logits);
     gq_status s = ids && lens && logits ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
     for (int i = 0; s == GQ_OK && i < nseq; i++) lens[i] = len;
-    if (s == GQ_OK) s = run_batch(g, ids, lens, nseq, n, len, logits, NULL, err);
+    if (s == GQ_OK) s = run_batch(g, ids, lens, NULL, nseq, n, len, logits, NULL, err);
     free(ids), free(lens), free(logits);
     return s;
 }
@@ -548,12 +578,12 @@ static gq_status ready(gq_encoder_cuda *g, gq_err *err) {
     return GQ_OK;
 }
 
-static gq_status cuda_forward(gq_encoder_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                              float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
+static gq_status cuda_forward(gq_encoder_cuda *g, const int32_t *ids, const int *lens, const int *seg_a, int nseq, int n,
+                              int max_len, float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
     gq_status s = ready(g, err);
     if (s == GQ_OK) s = reserve(g, n, nseq, err);
     if (s == GQ_OK) s = sync_weights(g, 0, err);
-    return s == GQ_OK ? run_batch(g, ids, lens, nseq, n, max_len, logits, hooks, err) : s;
+    return s == GQ_OK ? run_batch(g, ids, lens, seg_a, nseq, n, max_len, logits, hooks, err) : s;
 }
 
 static void cuda_free(gq_encoder_cuda *g) {
@@ -566,7 +596,7 @@ static void cuda_free(gq_encoder_cuda *g) {
                       L->w2,   L->b2,   L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b};
         for (size_t i = 0; i < sizeof p / sizeof *p; i++) cudaFree(p[i]);
     }
-    float *p[] = {g->word, g->pos, g->eln_w, g->eln_b, g->pre_w, g->pre_b, g->cls_w, g->cls_b};
+    float *p[] = {g->word, g->pos, g->type, g->eln_w, g->eln_b, g->pre_w, g->pre_b, g->cls_w, g->cls_b};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) cudaFree(p[i]);
     if (g->blas) cublasDestroy(g->blas);
     free(g->layers), free(g->seen);

@@ -8,7 +8,7 @@
 
 void gq_encoded_free(gq_encoded *enc) {
     if (!enc) return;
-    free(enc->ids), free(enc->len), free(enc->off), free(enc->label), free(enc->score), free(enc->order);
+    free(enc->ids), free(enc->len), free(enc->seg_a), free(enc->off), free(enc->label), free(enc->score), free(enc->order);
     free(enc);
 }
 
@@ -54,7 +54,7 @@ static gq_status encode_rows(const gq_tok *tok, const gq_glue_set *set, int n, i
             enc->ids = g;
         }
         memcpy(enc->ids + enc->tokens, ids.v, (size_t)ids.n * sizeof *ids.v);
-        enc->off[i] = enc->tokens, enc->len[i] = ids.n, enc->label[i] = row->label;
+        enc->off[i] = enc->tokens, enc->len[i] = ids.n, enc->seg_a[i] = ids.seg_a, enc->label[i] = row->label;
         if (enc->score) enc->score[i] = row->score;
         enc->tokens += ids.n;
         enc->n++;
@@ -77,12 +77,13 @@ gq_status gq_encode_sets(const gq_tok *tok, const gq_glue_set *const *sets, int 
     if (!enc) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     enc->max_len = max_len;
     enc->len = gq_calloc_array((size_t)n, sizeof *enc->len);
+    enc->seg_a = gq_calloc_array((size_t)n, sizeof *enc->seg_a);
     enc->off = gq_calloc_array((size_t)n, sizeof *enc->off);
     enc->label = gq_calloc_array((size_t)n, sizeof *enc->label);
     enc->order = gq_calloc_array((size_t)n, sizeof *enc->order);
     int regression = gq_glue_regression(sets[0]->task);
     if (regression) enc->score = gq_calloc_array((size_t)n, sizeof *enc->score);
-    if (!enc->len || !enc->off || !enc->label || !enc->order || (regression && !enc->score)) {
+    if (!enc->len || !enc->seg_a || !enc->off || !enc->label || !enc->order || (regression && !enc->score)) {
         gq_encoded_free(enc);
         return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     }
@@ -119,14 +120,15 @@ static int argmax(const float *x, int n) {
 }
 
 /* Next batch in length order: examples from `start` until max_tokens would be exceeded (at
- * least one). Copies their ids into ids and lengths into lens. */
-static int next_batch(const gq_encoded *enc, int start, int max_tokens, int32_t *ids, int *lens) {
+ * least one). Copies their ids into ids, lengths into lens and first segments into seg_a. */
+static int next_batch(const gq_encoded *enc, int start, int max_tokens, int32_t *ids, int *lens, int *seg_a) {
     int nb = 0;
     int64_t ntok = 0;
     while (start + nb < enc->n) {
         int i = enc->order[start + nb];
         if (nb > 0 && ntok + enc->len[i] > max_tokens) break;
         memcpy(ids + ntok, enc->ids + enc->off[i], (size_t)enc->len[i] * sizeof *ids);
+        seg_a[nb] = enc->seg_a ? enc->seg_a[i] : enc->len[i];
         lens[nb++] = enc->len[i];
         ntok += enc->len[i];
     }
@@ -142,16 +144,17 @@ gq_status gq_eval_run(gq_encoder_runner *r, const gq_encoded *enc, const gq_enco
     out->pred = gq_calloc_array(max_seqs, sizeof *out->pred);
     out->logits = gq_calloc_array(max_seqs * nl, sizeof *out->logits);
     int32_t *ids = gq_malloc_array((size_t)batch + (size_t)longest(enc), sizeof *ids);
-    int *lens = gq_malloc_array(max_seqs, sizeof *lens);
+    int *lens = gq_malloc_array(max_seqs, sizeof *lens), *seg_a = gq_malloc_array(max_seqs, sizeof *seg_a);
     float *logits = gq_malloc_array(max_seqs * nl, sizeof *logits);
     gq_status s = GQ_OK;
-    if (!out->pred || !out->logits || !ids || !lens || !logits) s = gq_fail(err, GQ_ERR_NOMEM, "eval: out of memory");
+    if (!out->pred || !out->logits || !ids || !lens || !seg_a || !logits)
+        s = gq_fail(err, GQ_ERR_NOMEM, "eval: out of memory");
     /* seconds time the forwards, not the runner's start (as they never timed its opening) */
     if (s == GQ_OK) s = gq_encoder_runner_ready(r, err);
     double t0 = gq_now();
     for (int start = 0; start < n && s == GQ_OK;) {
-        int nb = next_batch(enc, start, batch, ids, lens);
-        s = gq_encoder_forward(r, ids, lens, nb, logits, hooks, err);
+        int nb = next_batch(enc, start, batch, ids, lens, seg_a);
+        s = gq_encoder_forward(r, ids, lens, seg_a, nb, logits, hooks, err);
         for (int j = 0; j < nb && s == GQ_OK; j++) {
             int i = enc->order[start + j];
             memcpy(out->logits + (size_t)i * nl, logits + (size_t)j * nl, (size_t)nl * sizeof *logits);
@@ -161,7 +164,7 @@ gq_status gq_eval_run(gq_encoder_runner *r, const gq_encoded *enc, const gq_enco
         if (progress && s == GQ_OK) progress(progress_ctx, start, n);
     }
     out->seconds = gq_now() - t0;
-    free(ids), free(lens), free(logits);
+    free(ids), free(lens), free(seg_a), free(logits);
     if (s != GQ_OK) gq_eval_result_free(out);
     return s;
 }

@@ -29,6 +29,7 @@ typedef struct {
     int n;
     int32_t *ids;
     int *len;
+    int *seg_a;    /* (n) tokens of the first segment (gq_ids.seg_a); NULL: one segment each */
     int64_t *off;
     int *label;    /* (n) gold label (the task's id), 0 for a regression, -1 when the split is unlabelled */
     double *score; /* (n) gold score of a regression task; NULL for a classification */

@@ -85,20 +85,15 @@ static gq_status write_weights(const char *dir, const gq_encoder *m, gq_err *err
     return s;
 }
 
-static void weight_name(int idx, char *buf, size_t n) {
-    snprintf(buf, n, "distilbert.transformer.layer.%d.%s.weight", idx / GQ_LIN_COUNT,
-             gq_lin_name((gq_lin_kind)(idx % GQ_LIN_COUNT)));
-}
-
-static gq_status write_masks(const char *dir, const gq_quant_session *s, gq_err *err) {
+static gq_status write_masks(const char *dir, const gq_encoder_family *f, const gq_quant_session *s, gq_err *err) {
     int n = gq_quant_session_n_mats(s);
     gq_st_entry e[GQ_QUANT_MAX_MATS];
-    char names[GQ_QUANT_MAX_MATS][96];
+    char names[GQ_QUANT_MAX_MATS][128];
     size_t largest = 1;
     for (int i = 0; i < n; i++) {
         int rows, cols;
         gq_quant_session_fp32(s, i, &rows, &cols);
-        weight_name(i, names[i], sizeof names[i]);
+        gq_encoder_weight_name(f, i, names[i], sizeof names[i]);
         e[i] = (gq_st_entry){.name = names[i], .dtype = "U8", .ndim = 2, .shape = {rows, cols},
                              .data = gq_quant_session_mask(s, i)};
         if ((size_t)rows * cols > largest) largest = (size_t)rows * cols;
@@ -123,9 +118,9 @@ static gq_status write_report(const char *dir, const gq_export *x, gq_err *err) 
     cJSON_AddItemToObject(o, "options", x->options ? cJSON_Duplicate(x->options, 1) : cJSON_CreateObject());
     cJSON *mats = cJSON_AddArrayToObject(o, "matrices");
     for (int i = 0; i < r->n_mats; i++) {
-        char name[96];
+        char name[128];
         int rows, cols;
-        weight_name(i, name, sizeof name);
+        gq_encoder_weight_name(x->model->cfg.family, i, name, sizeof name);
         gq_quant_session_fp32(x->session, i, &rows, &cols);
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "name", name);
@@ -182,7 +177,7 @@ gq_status gq_export_write(const char *out_dir, const gq_export *x, gq_err *err) 
     if (s == GQ_OK) s = write_config(tmp, x->model, err);
     if (s == GQ_OK) s = copy_vocab(tmp, x->vocab_path, err);
     if (s == GQ_OK) s = write_weights(tmp, x->model, err);
-    if (s == GQ_OK) s = write_masks(tmp, x->session, err);
+    if (s == GQ_OK) s = write_masks(tmp, x->model->cfg.family, x->session, err);
     if (s == GQ_OK) s = write_report(tmp, x, err);
     if (s == GQ_OK && chmod(tmp, 0755) != 0)
         s = gq_fail(err, GQ_ERR_IO, "%s: cannot set permissions: %s", tmp, strerror(errno));

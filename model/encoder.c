@@ -1,5 +1,6 @@
-/* distilbert: the model's definition: its config, its parameters and how they bind to a
- * checkpoint's tensors (SPEC.md §1). The CPU forward is encoder_cpu.c. */
+/* encoder: the models' definition: their config, their parameters and how they bind to a
+ * checkpoint's tensors, for every family of model/families.c (SPEC.md §1). The CPU forward
+ * is encoder_cpu.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "runner_impl.h"
 #include "hub.h"
@@ -9,10 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *LIN_NAMES[GQ_LIN_COUNT] = {"attention.q_lin", "attention.k_lin", "attention.v_lin",
-                                              "attention.out_lin", "ffn.lin1", "ffn.lin2"};
+/* The LayerNorm epsilon of DistilBERT, and of BERT and RoBERTa configs that do not set one. */
+#define DEFAULT_LN_EPS 1e-12
 
-const char *gq_lin_name(gq_lin_kind kind) { return kind < GQ_LIN_COUNT ? LIN_NAMES[kind] : "?"; }
+const char *gq_lin_name(const gq_encoder_family *f, gq_lin_kind kind) {
+    return f && (int)kind >= 0 && kind < GQ_LIN_COUNT ? f->lin[kind] : "?";
+}
+
+void gq_encoder_weight_name(const gq_encoder_family *f, int idx, char *buf, size_t n) {
+    snprintf(buf, n, "%s.%d.%s.weight", f ? f->layer : "?", idx / GQ_LIN_COUNT,
+             gq_lin_name(f, (gq_lin_kind)(idx % GQ_LIN_COUNT)));
+}
+
+int gq_encoder_max_len(const gq_encoder_config *cfg) {
+    return cfg->max_pos - (cfg->family && cfg->family->positions == GQ_POS_AFTER_PAD ? cfg->pad_id + 1 : 0);
+}
 
 /* ---------------------------------------------------------------- config ---- */
 
@@ -49,34 +61,101 @@ static gq_status read_labels(const cJSON *root, gq_encoder_config *cfg, const ch
     return GQ_OK;
 }
 
-static gq_status parse_config(const cJSON *root, gq_encoder_config *cfg, const char *path, gq_err *err) {
-    if (!cJSON_IsObject(root)) return gq_fail(err, GQ_ERR_FORMAT, "%s: not a JSON object", path);
+/* An optional integer key: *out keeps its default when the key is absent or null. */
+static gq_status get_opt_int(const cJSON *root, const char *key, int lo, int hi, int *out, const char *path,
+                             gq_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    return !v || cJSON_IsNull(v) ? GQ_OK : get_int(root, key, lo, hi, out, path, err);
+}
+
+/* The family: model_type's, else the one architectures[0] names; a config with neither is
+ * DistilBERT's, the family whose configs glueq was first given. */
+static gq_status find_family(const cJSON *root, const gq_encoder_family **out, const char *path, gq_err *err) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    if (cJSON_IsString(mt) && strcmp(mt->valuestring, "distilbert") != 0)
-        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (only distilbert)", path,
-                       mt->valuestring);
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const cJSON *a0 = cJSON_IsArray(arch) ? cJSON_GetArrayItem(arch, 0) : NULL;
-    if (cJSON_IsString(a0) && strcmp(a0->valuestring, "DistilBertForSequenceClassification") != 0)
-        return gq_fail(err, GQ_ERR_UNSUPPORTED,
-                       "%s: architecture '%s' is not supported (only DistilBertForSequenceClassification)", path,
-                       a0->valuestring);
+    const gq_encoder_family *f = gq_encoder_families[0];
+    if (mt && !cJSON_IsString(mt)) return gq_fail(err, GQ_ERR_FORMAT, "%s: 'model_type' must be a string", path);
+    for (int i = 0; !mt && cJSON_IsString(a0) && gq_encoder_families[i]; i++)
+        if (strcmp(gq_encoder_families[i]->architecture, a0->valuestring) == 0) f = gq_encoder_families[i];
+    if (mt && !(f = gq_encoder_family_find(mt->valuestring))) {
+        char list[128] = "";
+        for (int i = 0; gq_encoder_families[i]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                     gq_encoder_families[i]->model_type);
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (supported: %s)", path,
+                       mt->valuestring, list);
+    }
+    if (cJSON_IsString(a0) && strcmp(a0->valuestring, f->architecture) != 0)
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported for model_type '%s' (only %s)",
+                       path, a0->valuestring, f->model_type, f->architecture);
+    *out = f;
+    return GQ_OK;
+}
+
+static gq_status read_sizes(const cJSON *root, gq_encoder_config *cfg, const char *path, gq_err *err) {
+    const gq_encoder_family *f = cfg->family;
     gq_status s;
-    if ((s = get_int(root, "dim", 1, 1 << 16, &cfg->dim, path, err)) ||
-        (s = get_int(root, "n_layers", 1, 1024, &cfg->n_layers, path, err)) ||
-        (s = get_int(root, "n_heads", 1, 1024, &cfg->n_heads, path, err)) ||
-        (s = get_int(root, "hidden_dim", 1, 1 << 18, &cfg->hidden_dim, path, err)) ||
+    if ((s = get_int(root, f->key_dim, 1, 1 << 16, &cfg->dim, path, err)) ||
+        (s = get_int(root, f->key_layers, 1, 1024, &cfg->n_layers, path, err)) ||
+        (s = get_int(root, f->key_heads, 1, 1024, &cfg->n_heads, path, err)) ||
+        (s = get_int(root, f->key_hidden, 1, 1 << 18, &cfg->hidden_dim, path, err)) ||
         (s = get_int(root, "vocab_size", 1, 1 << 24, &cfg->vocab_size, path, err)) ||
         (s = get_int(root, "max_position_embeddings", 1, 1 << 16, &cfg->max_pos, path, err)))
         return s;
     if (cfg->dim % cfg->n_heads != 0)
-        return gq_fail(err, GQ_ERR_FORMAT, "%s: dim %d is not a multiple of n_heads %d", path, cfg->dim, cfg->n_heads);
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation");
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: %s %d is not a multiple of %s %d", path, f->key_dim, cfg->dim,
+                       f->key_heads, cfg->n_heads);
+    cfg->type_vocab_size = f->token_types ? 2 : 0;
+    cfg->pad_id = f->default_pad_id;
+    if (f->token_types && (s = get_opt_int(root, "type_vocab_size", 1, 1 << 16, &cfg->type_vocab_size, path, err)))
+        return s;
+    if (f->positions == GQ_POS_AFTER_PAD) {
+        if ((s = get_opt_int(root, "pad_token_id", 0, cfg->max_pos, &cfg->pad_id, path, err))) return s;
+        if (gq_encoder_max_len(cfg) < 1)
+            return gq_fail(err, GQ_ERR_FORMAT, "%s: max_position_embeddings %d leaves no position after pad_token_id %d",
+                           path, cfg->max_pos, cfg->pad_id);
+    }
+    return GQ_OK;
+}
+
+/* layer_norm_eps where the family reads it: a number in (0, 1). */
+static gq_status read_eps(const cJSON *root, gq_encoder_config *cfg, const char *path, gq_err *err) {
+    const cJSON *v = cfg->family->has_eps ? cJSON_GetObjectItemCaseSensitive(root, "layer_norm_eps") : NULL;
+    cfg->ln_eps = DEFAULT_LN_EPS;
+    if (!v || cJSON_IsNull(v)) return GQ_OK;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble < 1))
+        return gq_fail(err, GQ_ERR_FORMAT, "%s: 'layer_norm_eps' must be a number in (0, 1)", path);
+    cfg->ln_eps = v->valuedouble;
+    return GQ_OK;
+}
+
+/* What the forward does not implement: another activation, sinusoidal or relative
+ * positions, a decoder's causal attention. */
+static gq_status check_supported(const cJSON *root, const gq_encoder_config *cfg, const char *path, gq_err *err) {
+    const char *key = cfg->family->key_act;
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, key);
     if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "gelu") != 0))
-        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: activation '%s' is not supported (only gelu)", path,
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: %s '%s' is not supported (only gelu)", path, key,
                        cJSON_IsString(act) ? act->valuestring : "?");
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "sinusoidal_pos_embds")))
         return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: sinusoidal_pos_embds is not supported", path);
+    const cJSON *pe = cJSON_GetObjectItemCaseSensitive(root, "position_embedding_type");
+    if (pe && !cJSON_IsNull(pe) && (!cJSON_IsString(pe) || strcmp(pe->valuestring, "absolute") != 0))
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: position_embedding_type '%s' is not supported (only absolute)",
+                       path, cJSON_IsString(pe) ? pe->valuestring : "?");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "is_decoder")))
+        return gq_fail(err, GQ_ERR_UNSUPPORTED, "%s: is_decoder is not supported (an encoder's attention sees every token)",
+                       path);
+    return GQ_OK;
+}
+
+static gq_status parse_config(const cJSON *root, gq_encoder_config *cfg, const char *path, gq_err *err) {
+    if (!cJSON_IsObject(root)) return gq_fail(err, GQ_ERR_FORMAT, "%s: not a JSON object", path);
+    gq_status s;
+    if ((s = find_family(root, &cfg->family, path, err)) || (s = read_sizes(root, cfg, path, err)) ||
+        (s = read_eps(root, cfg, path, err)) || (s = check_supported(root, cfg, path, err)))
+        return s;
     return read_labels(root, cfg, path, err);
 }
 
@@ -107,6 +186,39 @@ void gq_encoder_config_free(gq_encoder_config *cfg) {
     free(cfg->labels);
     cfg->labels = NULL;
     cfg->n_labels = 0;
+}
+
+/* id2label and label2id: the config's names, or transformers' LABEL_i; 0 when out of memory. */
+static int add_labels(cJSON *o, const gq_encoder_config *cfg) {
+    cJSON *id2 = cJSON_AddObjectToObject(o, "id2label"), *to_id = cJSON_AddObjectToObject(o, "label2id");
+    int ok = id2 && to_id;
+    for (int i = 0; ok && i < cfg->n_labels; i++) {
+        char key[16], def[32];
+        snprintf(key, sizeof key, "%d", i);
+        snprintf(def, sizeof def, "LABEL_%d", i);
+        const char *name = cfg->labels ? cfg->labels[i] : def;
+        ok = cJSON_AddStringToObject(id2, key, name) && cJSON_AddNumberToObject(to_id, name, i);
+    }
+    return ok;
+}
+
+char *gq_encoder_config_json(const gq_encoder_config *cfg) {
+    const gq_encoder_family *f = cfg->family;
+    cJSON *o = cJSON_CreateObject(), *arch = cJSON_CreateStringArray(&f->architecture, 1);
+    int ok = o && arch && cJSON_AddItemToObject(o, "architectures", arch);
+    if (!ok) cJSON_Delete(arch);
+    ok = ok && cJSON_AddStringToObject(o, "model_type", f->model_type) && cJSON_AddStringToObject(o, f->key_act, "gelu") &&
+         cJSON_AddNumberToObject(o, f->key_dim, cfg->dim) && cJSON_AddNumberToObject(o, f->key_layers, cfg->n_layers) &&
+         cJSON_AddNumberToObject(o, f->key_heads, cfg->n_heads) &&
+         cJSON_AddNumberToObject(o, f->key_hidden, cfg->hidden_dim) &&
+         cJSON_AddNumberToObject(o, "vocab_size", cfg->vocab_size) &&
+         cJSON_AddNumberToObject(o, "max_position_embeddings", cfg->max_pos) &&
+         (!f->token_types || cJSON_AddNumberToObject(o, "type_vocab_size", cfg->type_vocab_size)) &&
+         (!f->has_eps || cJSON_AddNumberToObject(o, "layer_norm_eps", cfg->ln_eps)) &&
+         cJSON_AddNumberToObject(o, "pad_token_id", cfg->pad_id) && add_labels(o, cfg);
+    char *text = ok ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    return text;
 }
 
 /* --------------------------------------------------------------- weights ---- */
@@ -154,53 +266,133 @@ static float *bind(binder *b, const char *name, int64_t d0, int64_t d1) {
     return t->data;
 }
 
-static int bind_linear(binder *b, gq_linear *lin, const char *prefix, int out, int in) {
+/* ---- the parameter table
+ * Every parameter of a model, in checkpoint order, with its tensor name under the family's
+ * names: binding a checkpoint, building a random model and listing the tensors
+ * (gq_encoder_each_param) all walk it, so a family's names live in its table entry alone. */
+
+typedef enum { FILL_NORMAL, FILL_ONE, FILL_ZERO } fill_kind; /* gq_encoder_random's values */
+
+typedef struct {
+    const char *name;
+    float **data; /* the model's pointer to the tensor */
+    int64_t d0, d1; /* d1 = 0: a vector */
+    fill_kind fill;
+} param;
+
+/* Called for each parameter; a non-zero return stops the walk and is returned. */
+typedef int (*param_visit)(void *ctx, const param *p);
+
+typedef struct {
+    param_visit fn;
+    void *ctx;
+} walker;
+
+/* Visits prefix.weight and prefix.bias (or, for a LayerNorm, its vectors). */
+static int visit_pair(const walker *w, const char *prefix, float **wt, float **b, int64_t d0, int64_t d1,
+                      fill_kind fill_w) {
     char name[300];
     snprintf(name, sizeof name, "%s.weight", prefix);
-    lin->w = bind(b, name, out, in);
+    int r = w->fn(w->ctx, &(param){name, wt, d0, d1, fill_w});
     snprintf(name, sizeof name, "%s.bias", prefix);
-    lin->b = lin->w ? bind(b, name, out, 0) : NULL;
-    lin->out = out, lin->in = in;
-    return lin->w && lin->b;
+    return r ? r : w->fn(w->ctx, &(param){name, b, d0, 0, FILL_ZERO});
 }
 
-static int bind_layer(binder *b, gq_encoder_layer *L, int l, const gq_encoder_config *c) {
+static int visit_linear(const walker *w, const char *prefix, gq_linear *lin) {
+    return visit_pair(w, prefix, &lin->w, &lin->b, lin->out, lin->in, FILL_NORMAL);
+}
+
+static int visit_layer(const walker *w, gq_encoder *m, int l) {
+    const gq_encoder_family *f = m->cfg.family;
+    gq_encoder_layer *L = &m->layers[l];
+    int64_t d = m->cfg.dim;
     char p[256];
-    for (int k = 0; k < GQ_LIN_COUNT; k++) {
-        int out = k == GQ_LIN_FF1 ? c->hidden_dim : c->dim, in = k == GQ_LIN_FF2 ? c->hidden_dim : c->dim;
-        snprintf(p, sizeof p, "distilbert.transformer.layer.%d.%s", l, LIN_NAMES[k]);
-        if (!bind_linear(b, &L->lin[k], p, out, in)) return 0;
+    int r = 0;
+    for (int k = 0; k < GQ_LIN_COUNT && !r; k++) {
+        snprintf(p, sizeof p, "%s.%d.%s", f->layer, l, f->lin[k]);
+        r = visit_linear(w, p, &L->lin[k]);
     }
-    snprintf(p, sizeof p, "distilbert.transformer.layer.%d.sa_layer_norm.weight", l);
-    L->sa_ln_w = bind(b, p, c->dim, 0);
-    snprintf(p, sizeof p, "distilbert.transformer.layer.%d.sa_layer_norm.bias", l);
-    L->sa_ln_b = L->sa_ln_w ? bind(b, p, c->dim, 0) : NULL;
-    snprintf(p, sizeof p, "distilbert.transformer.layer.%d.output_layer_norm.weight", l);
-    L->out_ln_w = L->sa_ln_b ? bind(b, p, c->dim, 0) : NULL;
-    snprintf(p, sizeof p, "distilbert.transformer.layer.%d.output_layer_norm.bias", l);
-    L->out_ln_b = L->out_ln_w ? bind(b, p, c->dim, 0) : NULL;
-    return L->out_ln_b != NULL;
+    snprintf(p, sizeof p, "%s.%d.%s", f->layer, l, f->ln_attn);
+    if (!r) r = visit_pair(w, p, &L->sa_ln_w, &L->sa_ln_b, d, 0, FILL_ONE);
+    snprintf(p, sizeof p, "%s.%d.%s", f->layer, l, f->ln_ffn);
+    return r ? r : visit_pair(w, p, &L->out_ln_w, &L->out_ln_b, d, 0, FILL_ONE);
+}
+
+static int visit_embeddings(const walker *w, gq_encoder *m) {
+    const gq_encoder_config *c = &m->cfg;
+    char p[256];
+    snprintf(p, sizeof p, "%s.word_embeddings.weight", c->family->embeddings);
+    int r = w->fn(w->ctx, &(param){p, &m->word_emb, c->vocab_size, c->dim, FILL_NORMAL});
+    snprintf(p, sizeof p, "%s.position_embeddings.weight", c->family->embeddings);
+    if (!r) r = w->fn(w->ctx, &(param){p, &m->pos_emb, c->max_pos, c->dim, FILL_NORMAL});
+    snprintf(p, sizeof p, "%s.token_type_embeddings.weight", c->family->embeddings);
+    if (!r && c->type_vocab_size) r = w->fn(w->ctx, &(param){p, &m->type_emb, c->type_vocab_size, c->dim, FILL_NORMAL});
+    snprintf(p, sizeof p, "%s.LayerNorm", c->family->embeddings);
+    return r ? r : visit_pair(w, p, &m->emb_ln_w, &m->emb_ln_b, c->dim, 0, FILL_ONE);
+}
+
+/* Every parameter of m (whose Linears have their shapes: set_shapes), in checkpoint order. */
+static int walk_params(gq_encoder *m, param_visit fn, void *ctx) {
+    walker w = {fn, ctx};
+    int r = visit_embeddings(&w, m);
+    for (int l = 0; l < m->cfg.n_layers && !r; l++) r = visit_layer(&w, m, l);
+    if (!r) r = visit_linear(&w, m->cfg.family->head_dense, &m->pre);
+    return r ? r : visit_linear(&w, m->cfg.family->head_out, &m->cls);
+}
+
+/* The Linears' shapes, from the config. */
+static void set_shapes(gq_encoder *m) {
+    const gq_encoder_config *c = &m->cfg;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int k = 0; k < GQ_LIN_COUNT; k++) {
+            gq_linear *lin = &m->layers[l].lin[k];
+            lin->out = k == GQ_LIN_FF1 ? c->hidden_dim : c->dim;
+            lin->in = k == GQ_LIN_FF2 ? c->hidden_dim : c->dim;
+        }
+    m->pre.out = m->pre.in = c->dim;
+    m->cls.out = c->n_labels, m->cls.in = c->dim;
+}
+
+typedef struct {
+    gq_encoder_param_fn fn;
+    void *ctx;
+} lister;
+
+static int list_param(void *ctx, const param *p) {
+    const lister *l = ctx;
+    return l->fn(l->ctx, p->name, *p->data, p->d0, p->d1);
+}
+
+int gq_encoder_each_param(const gq_encoder *m, gq_encoder_param_fn fn, void *ctx) {
+    lister l = {fn, ctx};
+    /* the walk hands out pointers to m's fields; list_param only reads them */
+    return walk_params((gq_encoder *)m, list_param, &l);
+}
+
+static int bind_param(void *ctx, const param *p) {
+    binder *b = ctx;
+    *p->data = bind(b, p->name, p->d0, p->d1);
+    return *p->data == NULL;
+}
+
+/* Buffers that checkpoints of some transformers versions hold beside the weights. */
+static int is_buffer(const char *name) {
+    size_t n = strlen(name);
+    return (n >= 12 && strcmp(name + n - 12, "position_ids") == 0) ||
+           (n >= 14 && strcmp(name + n - 14, "token_type_ids") == 0);
 }
 
 /* Points every weight of m into ck, checking names and shapes against the config. */
 static gq_status bind_all(gq_encoder *m, const gq_ckpt *ck, const char *path, gq_err *err) {
-    const gq_encoder_config *c = &m->cfg;
     binder b = {ck, path, err, GQ_OK, 0, 0};
-    m->word_emb = bind(&b, "distilbert.embeddings.word_embeddings.weight", c->vocab_size, c->dim);
-    m->pos_emb = m->word_emb ? bind(&b, "distilbert.embeddings.position_embeddings.weight", c->max_pos, c->dim) : NULL;
-    m->emb_ln_w = m->pos_emb ? bind(&b, "distilbert.embeddings.LayerNorm.weight", c->dim, 0) : NULL;
-    m->emb_ln_b = m->emb_ln_w ? bind(&b, "distilbert.embeddings.LayerNorm.bias", c->dim, 0) : NULL;
-    if (!m->emb_ln_b) return b.status;
-    for (int l = 0; l < c->n_layers; l++)
-        if (!bind_layer(&b, &m->layers[l], l, c)) return b.status;
-    if (!bind_linear(&b, &m->pre, "pre_classifier", c->dim, c->dim) ||
-        !bind_linear(&b, &m->cls, "classifier", c->n_labels, c->dim))
-        return b.status;
+    set_shapes(m);
+    if (walk_params(m, bind_param, &b)) return b.status;
     m->n_params = b.params, m->n_param_tensors = b.used;
-    int ignored = gq_ckpt_find(ck, "distilbert.embeddings.position_ids") != NULL;
-    if (b.used + ignored < ck->n)
-        gq_warn("%s: %d tensor(s) not used by DistilBertForSequenceClassification and were ignored", path,
-                ck->n - b.used - ignored);
+    int buffers = 0;
+    for (int i = 0; i < ck->n; i++) buffers += is_buffer(ck->tensors[i].name);
+    if (b.used + buffers < ck->n)
+        gq_warn("%s: %d tensor(s) not used by %s and were ignored", path, ck->n - b.used - buffers,
+                m->cfg.family->architecture);
     return GQ_OK;
 }
 
@@ -252,69 +444,50 @@ gq_status gq_encoder_load(const char *spec, gq_encoder **out, gq_err *err) {
     return s;
 }
 
-/* Carves every parameter out of one allocation, in checkpoint order. */
-static float *carve(float **cursor, size_t n) {
-    float *p = *cursor;
-    *cursor += n;
-    return p;
-}
+typedef struct {
+    size_t n;     /* floats carved so far */
+    int tensors;  /* and tensors */
+    float *base;  /* NULL while counting */
+    gq_rng rng;
+} carver;
 
-static void fill_normal(gq_rng *r, float *p, size_t n, float std) {
-    for (size_t i = 0; i < n; i++) p[i] = std * gq_rng_normal(r);
-}
-
-static void fill_const(float *p, size_t n, float v) {
-    for (size_t i = 0; i < n; i++) p[i] = v;
-}
-
-static void random_linear(gq_rng *r, float **cur, gq_linear *lin, int out, int in) {
-    lin->out = out, lin->in = in;
-    lin->w = carve(cur, (size_t)out * in);
-    lin->b = carve(cur, (size_t)out);
-    fill_normal(r, lin->w, (size_t)out * in, 0.02f);
-    fill_const(lin->b, (size_t)out, 0.0f);
+/* Takes the next piece of one allocation for p, in checkpoint order, and fills it (or, in
+ * the first pass, only counts it). */
+static int carve_param(void *ctx, const param *p) {
+    carver *c = ctx;
+    size_t n = (size_t)p->d0 * (size_t)(p->d1 ? p->d1 : 1);
+    if (c->base) {
+        float *x = *p->data = c->base + c->n;
+        for (size_t i = 0; i < n; i++)
+            x[i] = p->fill == FILL_NORMAL ? 0.02f * gq_rng_normal(&c->rng) : p->fill == FILL_ONE ? 1.0f : 0.0f;
+    }
+    c->n += n, c->tensors++;
+    return 0;
 }
 
 gq_status gq_encoder_random(const gq_encoder_config *cfg, uint64_t seed, gq_encoder **out, gq_err *err) {
     *out = NULL;
-    size_t d = (size_t)cfg->dim, h = (size_t)cfg->hidden_dim;
-    size_t per_layer = 4 * (d * d + d) + (h * d + h) + (d * h + d) + 4 * d;
-    size_t n = (size_t)cfg->vocab_size * d + (size_t)cfg->max_pos * d + 2 * d + (size_t)cfg->n_layers * per_layer +
-               d * d + d + (size_t)cfg->n_labels * (d + 1);
+    if (!cfg->family) return gq_fail(err, GQ_ERR_ARG, "random model: the config names no family");
     gq_encoder *m = alloc_model(err, "random model");
     if (!m) return GQ_ERR_NOMEM;
     m->cfg = *cfg;
     m->cfg.labels = gq_calloc_array((size_t)cfg->n_labels, sizeof(char *));
     m->layers = gq_calloc_array((size_t)cfg->n_layers, sizeof *m->layers);
-    m->params = gq_malloc_array(n, sizeof(float));
+    carver c = {0};
+    if (m->layers) {
+        set_shapes(m);
+        walk_params(m, carve_param, &c);
+        m->params = gq_malloc_array(c.n, sizeof(float));
+    }
     if (!m->cfg.labels || !m->layers || !m->params) {
         gq_encoder_free(m);
-        return gq_fail(err, GQ_ERR_NOMEM, "random model: cannot allocate %zu parameters", n);
+        return gq_fail(err, GQ_ERR_NOMEM, "random model: cannot allocate %zu parameters", c.n);
     }
     for (int i = 0; i < cfg->n_labels; i++) m->cfg.labels[i] = gq_strdup(cfg->labels ? cfg->labels[i] : "LABEL");
-    /* embeddings 4, pre_classifier and classifier 2 each; a layer's 6 Linears 2 each and 2 LayerNorms 2 each */
-    m->n_params = n, m->n_param_tensors = 8 + 16 * cfg->n_layers;
-    gq_rng r;
-    gq_rng_seed(&r, seed);
-    float *cur = m->params;
-    m->word_emb = carve(&cur, (size_t)cfg->vocab_size * d);
-    m->pos_emb = carve(&cur, (size_t)cfg->max_pos * d);
-    m->emb_ln_w = carve(&cur, d), m->emb_ln_b = carve(&cur, d);
-    fill_normal(&r, m->word_emb, (size_t)cfg->vocab_size * d, 0.02f);
-    fill_normal(&r, m->pos_emb, (size_t)cfg->max_pos * d, 0.02f);
-    fill_const(m->emb_ln_w, d, 1.0f), fill_const(m->emb_ln_b, d, 0.0f);
-    for (int l = 0; l < cfg->n_layers; l++) {
-        gq_encoder_layer *L = &m->layers[l];
-        for (int k = 0; k < GQ_LIN_COUNT; k++)
-            random_linear(&r, &cur, &L->lin[k], k == GQ_LIN_FF1 ? cfg->hidden_dim : cfg->dim,
-                          k == GQ_LIN_FF2 ? cfg->hidden_dim : cfg->dim);
-        L->sa_ln_w = carve(&cur, d), L->sa_ln_b = carve(&cur, d);
-        L->out_ln_w = carve(&cur, d), L->out_ln_b = carve(&cur, d);
-        fill_const(L->sa_ln_w, d, 1.0f), fill_const(L->sa_ln_b, d, 0.0f);
-        fill_const(L->out_ln_w, d, 1.0f), fill_const(L->out_ln_b, d, 0.0f);
-    }
-    random_linear(&r, &cur, &m->pre, cfg->dim, cfg->dim);
-    random_linear(&r, &cur, &m->cls, cfg->n_labels, cfg->dim);
+    m->n_params = c.n, m->n_param_tensors = c.tensors;
+    c = (carver){.base = m->params};
+    gq_rng_seed(&c.rng, seed);
+    walk_params(m, carve_param, &c);
     snprintf(m->sha256, sizeof m->sha256, "random-seed-%llu", (unsigned long long)seed);
     *out = m;
     return GQ_OK;

@@ -1,4 +1,6 @@
-/* distilbert_cpu: DistilBERT's FP32 forward pass on the CPU (SPEC.md §1).
+/* encoder_cpu: the encoders' FP32 forward pass on the CPU (SPEC.md §1), one for every
+ * family: the families differ only in data read here (the embeddings summed, positions,
+ * the LayerNorm epsilon, the head's activation: encoder.h).
  *
  * All tokens of a batch are stacked into one (ntok, dim) matrix, so each Linear is one
  * sgemm; attention runs per sequence and head over that sequence's own tokens only, so
@@ -214,10 +216,10 @@ static void fill_rows(float *y, const float *b, int n, int d, float s) {
         for (int i = 0; i < d; i++) y[(size_t)t * d + i] = s * b[i];
 }
 
-/* LayerNorm of one row in place: (x - mean) / sqrt(var + 1e-12) · w + b, biased variance.
+/* LayerNorm of one row in place: (x - mean) / sqrt(var + eps) · w + b, biased variance.
  * Two passes (mean, then centred squares) keep it stable for rows with a large mean; the
  * sums run in 8 double lanes, as exact as one double accumulator but vectorizable. */
-static void layer_norm(float *x, int d, const float *w, const float *b) {
+static void layer_norm(float *x, int d, const float *w, const float *b, double eps) {
     enum { LANES = 8 };
     double s[LANES] = {0}, ss[LANES] = {0}, mean = 0, var = 0;
     int body = d - d % LANES;
@@ -231,7 +233,7 @@ static void layer_norm(float *x, int d, const float *w, const float *b) {
     for (int i = body; i < d; i++) ss[0] += (x[i] - mean) * (x[i] - mean);
     for (int u = 0; u < LANES; u++) var += ss[u];
     var /= d;
-    float inv = (float)(1.0 / sqrt(var + 1e-12)), mf = (float)mean;
+    float inv = (float)(1.0 / sqrt(var + eps)), mf = (float)mean;
     for (int i = 0; i < d; i++) x[i] = (x[i] - mf) * inv * w[i] + b[i];
 }
 
@@ -399,6 +401,7 @@ typedef struct {
     gq_encoder_cpu *r;
     const int32_t *ids; /* the batch's */
     const int *lens;
+    const int *seg_a;   /* NULL: one segment */
     float *logits;
     const gq_encoder_hooks *hk;
     int s0, s1, t0, n;
@@ -411,17 +414,30 @@ static float *seq_row(const part *pt, float *buf, int s, int d) {
     return buf + (size_t)(pt->r->start[s] - pt->t0) * d;
 }
 
-/* h_t = LN(word_emb[id_t] + pos_emb[position of t]) for every token of the part. */
+/* h_t = LN(word_emb[id_t] + pos_emb[position of t]) for every token of the part, and with
+ * token types LN((word_emb[id_t] + type_emb[type of t]) + pos_emb[...]), summed in the
+ * order transformers sums them. */
 PHASE static void embed(const part *pt) {
     const gq_encoder *m = pt->r->m;
-    int d = m->cfg.dim;
-    for (int s = pt->s0; s < pt->s1; s++)
+    const gq_encoder_config *c = &m->cfg;
+    int d = c->dim;
+    for (int s = pt->s0; s < pt->s1; s++) {
+        int seg = pt->seg_a && c->family->segment_types ? pt->seg_a[s] : pt->lens[s];
+        gq_positions pos;
+        gq_positions_start(&pos, c);
         for (int p = 0, t = pt->r->start[s]; p < pt->lens[s]; p++, t++) {
             float *row = pt->h + (size_t)(t - pt->t0) * d;
-            const float *w = m->word_emb + (size_t)pt->ids[t] * d, *pe = m->pos_emb + (size_t)p * d;
-            for (int i = 0; i < d; i++) row[i] = w[i] + pe[i];
-            layer_norm(row, d, m->emb_ln_w, m->emb_ln_b);
+            const float *w = m->word_emb + (size_t)pt->ids[t] * d;
+            const float *pe = m->pos_emb + (size_t)gq_positions_next(&pos, pt->ids[t]) * d;
+            if (m->type_emb) {
+                const float *te = m->type_emb + (size_t)(p >= seg) * d;
+                for (int i = 0; i < d; i++) row[i] = (w[i] + te[i]) + pe[i];
+            } else {
+                for (int i = 0; i < d; i++) row[i] = w[i] + pe[i];
+            }
+            layer_norm(row, d, m->emb_ln_w, m->emb_ln_b, c->ln_eps);
         }
+    }
 }
 
 /* Each sequence and head attends over that sequence's own tokens only, so no padded key
@@ -437,11 +453,12 @@ static void attention(const part *pt) {
 }
 
 /* x <- LN(x + bias), row by row: the Linear before it left x = residual + x_in Wᵀ. */
-PHASE static void bias_layer_norm(float *x, const float *bias, int n, int d, const float *w, const float *b) {
+PHASE static void bias_layer_norm(float *x, const float *bias, int n, int d, const float *w, const float *b,
+                                  double eps) {
     for (int t = 0; t < n; t++) {
         float *row = x + (size_t)t * d;
         for (int i = 0; i < d; i++) row[i] += bias[i];
-        layer_norm(row, d, w, b);
+        layer_norm(row, d, w, b, eps);
     }
 }
 
@@ -473,14 +490,14 @@ static void output_and_ffn(const part *pt, int l, float *x, const float *a, floa
     int d = pt->r->m->cfg.dim, hd = pt->r->m->cfg.hidden_dim;
     observe(pt, l, GQ_LIN_O, a, rows, d);
     linear_acc(&lin[GQ_LIN_O], a, rows, 1.0f, x);
-    bias_layer_norm(x, lin[GQ_LIN_O].b, rows, d, L->sa_ln_w, L->sa_ln_b);
+    bias_layer_norm(x, lin[GQ_LIN_O].b, rows, d, L->sa_ln_w, L->sa_ln_b, pt->r->m->cfg.ln_eps);
     observe(pt, l, GQ_LIN_FF1, x, rows, d);
     fill_rows(ff, lin[GQ_LIN_FF1].b, rows, hd, 1.0f);
     linear_acc(&lin[GQ_LIN_FF1], x, rows, 1.0f, ff);
     gelu(ff, (size_t)rows * hd);
     observe(pt, l, GQ_LIN_FF2, ff, rows, hd);
     linear_acc(&lin[GQ_LIN_FF2], ff, rows, 1.0f, x);
-    bias_layer_norm(x, lin[GQ_LIN_FF2].b, rows, d, L->out_ln_w, L->out_ln_b);
+    bias_layer_norm(x, lin[GQ_LIN_FF2].b, rows, d, L->out_ln_w, L->out_ln_b, pt->r->m->cfg.ln_eps);
 }
 
 /* Block l on every token of the part, in place on h. */
@@ -553,14 +570,18 @@ static void last_block_cls(const part *pt, int l) {
     output_and_ffn(pt, l, x, q, pt->ff, ns);
 }
 
-/* logits = ReLU(cls_in Wpreᵀ + bpre) Wclsᵀ + bcls for the part's sequences. */
+/* logits = act(cls_in Wpreᵀ + bpre) Wclsᵀ + bcls for the part's sequences, act the
+ * family's: ReLU or tanh. */
 static void classify(const part *pt) {
     const gq_encoder *m = pt->r->m;
     int d = m->cfg.dim, nl = m->cfg.n_labels, ns = pt->s1 - pt->s0;
     float *in = pt->cls_in, *hid = pt->cls_h;
     fill_rows(hid, m->pre.b, ns, d, 1.0f);
     linear_acc(&m->pre, in, ns, 1.0f, hid);
-    for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = fmaxf(hid[i], 0.0f);
+    if (m->cfg.family->head_act == GQ_HEAD_TANH)
+        for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = tanhf(hid[i]);
+    else
+        for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = fmaxf(hid[i], 0.0f);
     fill_rows(pt->logits + (size_t)pt->s0 * nl, m->cls.b, ns, nl, 1.0f);
     linear_acc(&m->cls, hid, ns, 1.0f, pt->logits + (size_t)pt->s0 * nl);
 }
@@ -667,13 +688,13 @@ static void run_rounds(void *arg, int i, int nparts) {
     }
 }
 
-gq_status gq_encoder_cpu_forward(gq_encoder_cpu *r, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                               float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
+gq_status gq_encoder_cpu_forward(gq_encoder_cpu *r, const int32_t *ids, const int *lens, const int *seg_a, int nseq,
+                                 int n, int max_len, float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
     int nt = gq_pool_threads(r->pool);
     if (!reserve_sequences(r, nseq)) return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d sequences", nseq);
     r->start[0] = 0;
     for (int i = 0; i < nseq; i++) r->start[i + 1] = r->start[i] + lens[i];
-    part whole = {.r = r, .ids = ids, .lens = lens, .logits = logits, .hk = hooks, .s1 = nseq, .n = n};
+    part whole = {.r = r, .ids = ids, .lens = lens, .seg_a = seg_a, .logits = logits, .hk = hooks, .s1 = nseq, .n = n};
     if (hooks || nseq == 1) {
         /* Hooks want all tokens of a Linear at once: one part, and OpenBLAS threads the
          * GEMMs (as it does for a lone sequence). */

@@ -75,13 +75,18 @@ int gq_encoder_runner_batch_tokens(const gq_encoder_runner *r) {
     return r->opts.device == GQ_DEVICE_CUDA ? GQ_ENCODER_CUDA_BATCH_TOKENS : GQ_ENCODER_CPU_BATCH_TOKENS;
 }
 
-static gq_status check_inputs(const gq_encoder_config *c, const int32_t *ids, const int *lens, int nseq, int *ntok,
-                              int *max_len, gq_err *err) {
+static gq_status check_inputs(const gq_encoder_config *c, const int32_t *ids, const int *lens, const int *seg_a,
+                              int nseq, int *ntok, int *max_len, gq_err *err) {
     int64_t total = 0;
+    int longest = gq_encoder_max_len(c);
     *max_len = 0;
     for (int s = 0; s < nseq; s++) {
-        if (lens[s] < 1 || lens[s] > c->max_pos)
-            return gq_fail(err, GQ_ERR_ARG, "sequence %d has %d tokens; the model takes 1 to %d", s, lens[s], c->max_pos);
+        if (lens[s] < 1 || lens[s] > longest)
+            return gq_fail(err, GQ_ERR_ARG, "sequence %d has %d tokens; the model takes 1 to %d", s, lens[s], longest);
+        /* a second segment needs a second token type */
+        if (seg_a && c->family->segment_types && (seg_a[s] < 0 || (seg_a[s] < lens[s] && c->type_vocab_size < 2)))
+            return gq_fail(err, GQ_ERR_ARG, "sequence %d: first segment of %d tokens, but the model has %d token type(s)",
+                           s, seg_a[s], c->type_vocab_size);
         total += lens[s];
         if (lens[s] > *max_len) *max_len = lens[s];
     }
@@ -93,12 +98,12 @@ static gq_status check_inputs(const gq_encoder_config *c, const int32_t *ids, co
     return GQ_OK;
 }
 
-gq_status gq_encoder_forward(gq_encoder_runner *r, const int32_t *ids, const int *lens, int nseq, float *logits,
-                           const gq_encoder_hooks *hooks, gq_err *err) {
+gq_status gq_encoder_forward(gq_encoder_runner *r, const int32_t *ids, const int *lens, const int *seg_a, int nseq,
+                             float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
     int n = 0, max_len = 0;
     if (nseq <= 0) return GQ_OK;
-    gq_status s = check_inputs(&r->m->cfg, ids, lens, nseq, &n, &max_len, err);
+    gq_status s = check_inputs(&r->m->cfg, ids, lens, seg_a, nseq, &n, &max_len, err);
     if (s != GQ_OK) return s;
-    if (r->cuda) return r->cuda_api->forward(r->cuda, ids, lens, nseq, n, max_len, logits, hooks, err);
-    return gq_encoder_cpu_forward(r->cpu, ids, lens, nseq, n, max_len, logits, hooks, err);
+    if (r->cuda) return r->cuda_api->forward(r->cuda, ids, lens, seg_a, nseq, n, max_len, logits, hooks, err);
+    return gq_encoder_cpu_forward(r->cpu, ids, lens, seg_a, nseq, n, max_len, logits, hooks, err);
 }

@@ -10,12 +10,30 @@ extern "C" {
 
 #include "encoder.h"
 
+/* Position ids along one sequence, by the family's rule (gq_pos_rule): gq_positions_start,
+ * then gq_positions_next for each token in turn; both back ends embed with them. */
+typedef struct {
+    gq_pos_rule rule;
+    int pad_id, next;
+} gq_positions;
+
+static inline void gq_positions_start(gq_positions *p, const gq_encoder_config *c) {
+    p->rule = c->family->positions, p->pad_id = c->pad_id;
+    p->next = p->rule == GQ_POS_AFTER_PAD ? c->pad_id + 1 : 0;
+}
+
+/* The position of the next token, whose id is `id`: RoBERTa's pad tokens stay at pad_id
+ * and do not count (transformers' create_position_ids_from_input_ids). */
+static inline int gq_positions_next(gq_positions *p, int32_t id) {
+    return p->rule == GQ_POS_AFTER_PAD && id == p->pad_id ? p->pad_id : p->next++;
+}
+
 /* The CPU forward (encoder_cpu.c). */
 typedef struct gq_encoder_cpu gq_encoder_cpu;
 gq_encoder_cpu *gq_encoder_cpu_new(const gq_encoder *m, int threads);
 void gq_encoder_cpu_free(gq_encoder_cpu *r);
-gq_status gq_encoder_cpu_forward(gq_encoder_cpu *r, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                               float *logits, const gq_encoder_hooks *hooks, gq_err *err);
+gq_status gq_encoder_cpu_forward(gq_encoder_cpu *r, const int32_t *ids, const int *lens, const int *seg_a, int nseq,
+                                 int n, int max_len, float *logits, const gq_encoder_hooks *hooks, gq_err *err);
 
 /* The CUDA forward (cuda/encoder_cuda.cu), built only with GLUEQ_CUDA, as a module of its
  * own (libglueq_cuda.so) that the runner loads (cuda_loader.c) only when it is asked for
@@ -26,7 +44,7 @@ gq_status gq_encoder_cpu_forward(gq_encoder_cpu *r, const int32_t *ids, const in
 typedef struct gq_encoder_cuda gq_encoder_cuda;
 /* Bumped whenever this table or the structs of encoder.h change, so that a module of
  * another glueq is refused with a message instead of crashing. */
-#define GQ_CUDA_MODULE_ABI 2
+#define GQ_CUDA_MODULE_ABI 3
 #define GQ_CUDA_MODULE_SYMBOL "gq_encoder_cuda_module"
 #define GQ_CUDA_MODULE_FILE "libglueq_cuda.so"
 typedef struct {
@@ -34,8 +52,8 @@ typedef struct {
     size_t model_size; /* sizeof(gq_encoder) there: a cheap second check */
     gq_status (*open)(const gq_encoder *m, int tf32, gq_encoder_cuda **out, gq_err *err);
     void (*free)(gq_encoder_cuda *g);
-    gq_status (*forward)(gq_encoder_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                         float *logits, const gq_encoder_hooks *hooks, gq_err *err);
+    gq_status (*forward)(gq_encoder_cuda *g, const int32_t *ids, const int *lens, const int *seg_a, int nseq, int n,
+                         int max_len, float *logits, const gq_encoder_hooks *hooks, gq_err *err);
     gq_status (*ready)(gq_encoder_cuda *g, gq_err *err);
 } gq_encoder_cuda_api;
 

@@ -13,6 +13,7 @@
 #define CALIB_BLOCK 256 /* tokens converted to double per dsyrk call */
 
 struct gq_quant_calib {
+    const gq_encoder_family *family; /* names in messages */
     int n_layers;
     gq_lin_stats *stats; /* (n_layers * GQ_LIN_COUNT) */
     double *xd;          /* (CALIB_BLOCK, max_in) scratch */
@@ -28,7 +29,7 @@ static gq_status calib_new(const gq_encoder_config *cfg, int only, gq_quant_cali
                        cfg->dim, cfg->hidden_dim);
     gq_quant_calib *c = calloc(1, sizeof *c);
     if (!c) return gq_fail(err, GQ_ERR_NOMEM, "calibration: out of memory");
-    c->n_layers = cfg->n_layers;
+    c->family = cfg->family, c->n_layers = cfg->n_layers;
     int nst = cfg->n_layers * GQ_LIN_COUNT;
     int max_in = cfg->dim > cfg->hidden_dim ? cfg->dim : cfg->hidden_dim;
     c->stats = calloc((size_t)nst, sizeof *c->stats);
@@ -76,7 +77,7 @@ gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, con
     gq_lin_stats *s = &c->stats[layer * GQ_LIN_COUNT + kind];
     if (in != s->in || ntok < 0)
         return gq_fail(err, GQ_ERR_SHAPE, "calibration: layer %d %s: input is (%d, %d), expected (*, %d)", layer,
-                       gq_quant_lin_label(kind), ntok, in, s->in);
+                       gq_lin_name(c->family, kind), ntok, in, s->in);
     if (!s->xtx) return GQ_OK; /* a layer this calibration does not collect */
     for (int t0 = 0; t0 < ntok; t0 += CALIB_BLOCK) {
         int nb = ntok - t0 < CALIB_BLOCK ? ntok - t0 : CALIB_BLOCK;

@@ -63,6 +63,7 @@ typedef struct {
     int rows, cols;
     int layer;
     gq_lin_kind kind;
+    const gq_encoder_family *family; /* the model's (its names, for messages); NULL in tests */
     const gq_method_opts *opts; /* resolved: every key of the method, defaults filled in */
     const gq_quant_opts *quant; /* the quantizer the scores are for */
     const gq_lin_stats *stats;  /* needs_calibration methods: in prepare (or in score when
@@ -72,6 +73,7 @@ typedef struct {
 /* What a method that scores the whole model at once (score_all) sees. */
 typedef struct {
     int n_mats;                 /* matrix i is layer i / GQ_LIN_COUNT, kind i % GQ_LIN_COUNT */
+    const gq_encoder_family *family; /* the model's: matrix i is tensor gq_encoder_weight_name(family, i) */
     const int *rows, *cols;     /* (n_mats) shapes */
     const int64_t *off;         /* (n_mats + 1) where matrix i's scores start */
     const gq_method_opts *opts; /* resolved */
@@ -139,10 +141,6 @@ gq_status gq_method_opt_int(const gq_method_opts *o, const char *key, int64_t *v
 gq_status gq_method_opt_double(const gq_method_opts *o, const char *key, double *v, gq_err *err);
 gq_status gq_method_opt_bool(const gq_method_opts *o, const char *key, int *v, gq_err *err);
 const char *gq_method_opt_str(const gq_method_opts *o, const char *key);
-
-/* "q_lin", ..., "lin2": names of the Linear kinds for messages and cache keys, kept here
- * so that quant/ does not need distilbert.c at link time. */
-const char *gq_quant_lin_label(gq_lin_kind kind);
 
 /* Runs prepare (if any) and score for one matrix: fills score (rows, cols). For tests and
  * single-matrix use. */

@@ -183,7 +183,7 @@ static void calibrate_checkpoint(gq_encoder *m, gq_quant_calib *c) {
     }
     float logits[CAL_SEQS * 8];
     gq_err err = {{0}};
-    gq_encoder_forward(run, ids, lens, CAL_SEQS, logits, &hooks, &err);
+    gq_encoder_forward(run, ids, lens, NULL, CAL_SEQS, logits, &hooks, &err);
     gq_encoder_runner_free(run);
 }
 
@@ -218,7 +218,7 @@ static void test_checkpoint(gq_test_ctx *t, const char *rel, int bits) {
             /* awq-scale may keep α = 0 (exactly RTN); gptq must improve */
             int ok = a == GQ_ALGO_GPTQ ? e < e_rtn : e <= e_rtn;
             GQ_CHECK(t, ok, "%s layer %d %s: %s calibration error %.6g vs RTN %.6g", rel, i / GQ_LIN_COUNT,
-                     gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT)), gq_quant_algorithm_name(q.algorithm), e,
+                     gq_lin_name(m->cfg.family, (gq_lin_kind)(i % GQ_LIN_COUNT)), gq_quant_algorithm_name(q.algorithm), e,
                      e_rtn);
             if (e / e_rtn > worst[a]) worst[a] = e / e_rtn;
         }
@@ -246,7 +246,7 @@ static gq_status seq_forward(void *ctx, const gq_encoder_hooks *hooks, gq_err *e
     seq_ctx *c = ctx;
     float logits[3 * 8];
     c->calls++;
-    return gq_encoder_forward(c->r, SEQ_IDS, SEQ_LENS, 3, logits, hooks, err);
+    return gq_encoder_forward(c->r, SEQ_IDS, SEQ_LENS, NULL, 3, logits, hooks, err);
 }
 
 /* Statistics of every Linear of m's current weights on SEQ_IDS. */

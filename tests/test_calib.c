@@ -49,9 +49,12 @@ static gq_encoded *encode_reference(const gq_ckpt *ref) {
     return enc;
 }
 
+/* The references (gen_calib_refs.py) name the Linears as DistilBERT's checkpoints do. */
+static const char *lin_name(gq_lin_kind kind) { return gq_lin_name(gq_encoder_family_find("distilbert"), kind); }
+
 static const gq_tensor *ref_stat(gq_test_ctx *t, const gq_ckpt *ref, int layer, gq_lin_kind kind, const char *what) {
     char name[128];
-    snprintf(name, sizeof name, "layer.%d.%s.%s", layer, gq_lin_name(kind), what);
+    snprintf(name, sizeof name, "layer.%d.%s.%s", layer, lin_name(kind), what);
     const gq_tensor *x = gq_ckpt_find(ref, name);
     GQ_CHECK(t, x != NULL, "reference has no %s", name);
     return x;
@@ -93,15 +96,15 @@ static void check_stats(gq_test_ctx *t, const char *tiny, const gq_encoder *m, c
                             *xtx = ref_stat(t, ref, l, k, "xtx");
             if (!s || !ntok || !as || !xtx) continue;
             GQ_CHECK(t, as->numel == s->in && xtx->numel == (int64_t)s->in * s->in, "%s layer %d %s: width %d",
-                     tiny, l, gq_lin_name(k), s->in);
+                     tiny, l, lin_name(k), s->in);
             if (as->numel != s->in) continue;
             double ea = rel_err(s->abs_sum, as->data, s->in, 0), ex = rel_err(s->xtx, xtx->data, s->in, 1);
             GQ_CHECK(t, s->ntok == (int64_t)ntok->data[0], "%s layer %d %s: %lld tokens, HF %.0f", tiny, l,
-                     gq_lin_name(k), (long long)s->ntok, ntok->data[0]);
+                     lin_name(k), (long long)s->ntok, ntok->data[0]);
             GQ_CHECK(t, ea <= CALIB_ABS_SUM_RTOL, "%s (%d threads) layer %d %s: sum|x| relative error %.3g > %.1e",
-                     tiny, threads, l, gq_lin_name(k), ea, CALIB_ABS_SUM_RTOL);
+                     tiny, threads, l, lin_name(k), ea, CALIB_ABS_SUM_RTOL);
             GQ_CHECK(t, ex <= CALIB_XTX_RTOL, "%s (%d threads) layer %d %s: XtX relative error %.3g > %.1e", tiny,
-                     threads, l, gq_lin_name(k), ex, CALIB_XTX_RTOL);
+                     threads, l, lin_name(k), ex, CALIB_XTX_RTOL);
             worst->abs_sum = fmax(worst->abs_sum, ea), worst->xtx = fmax(worst->xtx, ex);
         }
     gq_quant_calib_free(qc);
@@ -136,7 +139,7 @@ static void check_awq(gq_test_ctx *t, const char *tiny, gq_encoder *m, const gq_
                     e = fmax(e, fabs(got[(size_t)i * cols + j] - want)), scale = fmax(scale, want);
                 }
             GQ_CHECK(t, e <= AWQ_SCORE_RTOL * scale, "%s layer %d %s: awq score error %.3g of %.3g", tiny, l,
-                     gq_lin_name(k), e, scale);
+                     lin_name(k), e, scale);
             worst->awq = fmax(worst->awq, e / scale);
         }
     gq_quant_scores_free(sc);

@@ -66,11 +66,11 @@ static void check_fixture(gq_test_ctx *t, const char *fixture) {
             for (int j = 0; j < T; j++)
                 if (mask->data[i * T + j] != 0) flat[k++] = (int32_t)ids->data[i * T + j], lens[i]++;
         gq_err err = {{0}};
-        GQ_CHECK(t, gq_encoder_forward(r, flat, lens, n, batched, NULL, &err) == GQ_OK, "%s", err.msg);
+        GQ_CHECK(t, gq_encoder_forward(r, flat, lens, NULL, n, batched, NULL, &err) == GQ_OK, "%s", err.msg);
         snprintf(what, sizeof what, "%s cuda batched vs PyTorch", fixture);
         gq_check_close(t, what, batched, want->data, (size_t)n * nl, GPU_ATOL, 0);
         for (int i = 0, off = 0; i < n; off += lens[i++])
-            GQ_CHECK(t, gq_encoder_forward(r, flat + off, &lens[i], 1, single + (size_t)i * nl, NULL, &err) == GQ_OK,
+            GQ_CHECK(t, gq_encoder_forward(r, flat + off, &lens[i], NULL, 1, single + (size_t)i * nl, NULL, &err) == GQ_OK,
                      "%s", err.msg);
         snprintf(what, sizeof what, "%s cuda one at a time vs PyTorch", fixture);
         gq_check_close(t, what, single, want->data, (size_t)n * nl, GPU_ATOL, 0);
@@ -87,8 +87,8 @@ static void compare_devices(gq_test_ctx *t, const char *what, gq_encoder_runner 
     int nl = gq_encoder_runner_model(cpu)->cfg.n_labels;
     float *g = malloc((size_t)n * nl * sizeof(float));
     gq_err err = {{0}};
-    GQ_CHECK(t, gq_encoder_forward(cpu, ids, lens, n, cpu_out, NULL, &err) == GQ_OK, "%s", err.msg);
-    GQ_CHECK(t, gq_encoder_forward(gpu, ids, lens, n, g, NULL, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(cpu, ids, lens, NULL, n, cpu_out, NULL, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(gpu, ids, lens, NULL, n, g, NULL, &err) == GQ_OK, "%s", err.msg);
     gq_check_close(t, what, g, cpu_out, (size_t)n * nl, GPU_ATOL, 0);
     free(g);
 }
@@ -125,8 +125,8 @@ static void check_hooks(gq_test_ctx *t, gq_encoder_runner *cpu, gq_encoder_runne
     gq_encoder_hooks ha = {pa, on_linear, on_hidden}, hb = {pb, on_linear, on_hidden};
     float la[64], lb[64];
     gq_err err = {{0}};
-    GQ_CHECK(t, gq_encoder_forward(cpu, ids, lens, n, la, &ha, &err) == GQ_OK, "%s", err.msg);
-    GQ_CHECK(t, gq_encoder_forward(gpu, ids, lens, n, lb, &hb, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(cpu, ids, lens, NULL, n, la, &ha, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(gpu, ids, lens, NULL, n, lb, &hb, &err) == GQ_OK, "%s", err.msg);
     gq_check_close(t, "tiny-a logits with hooks: cuda vs cpu", lb, la, (size_t)n * 2, GPU_ATOL, 0);
     int slots = 0;
     for (int i = 0; i < MAX_SLOTS; i++) {

@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     /* Batching must not change logits: every 97th row alone. */
     for (int i = 0; i < enc->n; i += 97) {
         float one[2];
-        gq_encoder_forward(r, enc->ids + enc->off[i], &enc->len[i], 1, one, NULL, &err);
+        gq_encoder_forward(r, enc->ids + enc->off[i], &enc->len[i], NULL, 1, one, NULL, &err);
         char what[64];
         snprintf(what, sizeof what, "row %d alone vs batched", i);
         gq_check_close(&t, what, one, res.logits + 2 * i, 2, 1e-5, 0);

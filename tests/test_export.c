@@ -42,7 +42,7 @@ static void load_examples(gq_test_ctx *t, examples *ex) {
 
 static gq_status forward(gq_encoder *m, const examples *ex, float *logits, gq_err *err) {
     gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
-    gq_status s = r ? gq_encoder_forward(r, ex->ids, ex->lens, ex->n, logits, NULL, err) : GQ_ERR_NOMEM;
+    gq_status s = r ? gq_encoder_forward(r, ex->ids, ex->lens, NULL, ex->n, logits, NULL, err) : GQ_ERR_NOMEM;
     gq_encoder_runner_free(r);
     return s;
 }
@@ -100,11 +100,11 @@ static void check_files(gq_test_ctx *t, const char *src_dir, const char *out, co
             continue;
         }
         int idx = -1;
-        for (int l = 0; l < quantized->cfg.n_layers; l++)
-            for (int k = 0; k < GQ_LIN_COUNT; k++)
-                if (quantized->layers[l].lin[k].w && strstr(a->name, gq_lin_name((gq_lin_kind)k)) &&
-                    strstr(a->name, "layer.") && atoi(strstr(a->name, "layer.") + 6) == l)
-                    idx = l * GQ_LIN_COUNT + k;
+        for (int j = 0; j < n_mats; j++) {
+            char name[128];
+            gq_encoder_weight_name(quantized->cfg.family, j, name, sizeof name);
+            if (!strcmp(name, a->name)) idx = j;
+        }
         const float *mem = idx >= 0 ? quantized->layers[idx / GQ_LIN_COUNT].lin[idx % GQ_LIN_COUNT].w : NULL;
         GQ_CHECK(t, mem && !memcmp(mem, b->data, (size_t)b->numel * sizeof(float)),
                  "%s: exported weights differ from the in-memory quantized ones", a->name);

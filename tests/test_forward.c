@@ -115,7 +115,7 @@ static void check_model(gq_test_ctx *t, const char *fixture, const char *weights
 
     hidden_capture cap = {.keep = ref.lens[0]};
     gq_encoder_hooks hooks = {.ctx = &cap, .hidden = on_hidden};
-    GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, ref.n, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, NULL, ref.n, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
     snprintf(what, sizeof what, "%s/%s batched logits", fixture, weights_file);
     gq_check_close(t, what, logits, ref.logits->data, (size_t)ref.n * nl, GQ_TEST_LOGIT_ATOL, 0);
     for (int i = 0; i <= m->cfg.n_layers; i++) {
@@ -132,7 +132,7 @@ static void check_model(gq_test_ctx *t, const char *fixture, const char *weights
     float *single = malloc((size_t)ref.n * nl * sizeof(float));
     size_t off = 0;
     for (int i = 0; i < ref.n; i++) {
-        gq_encoder_forward(r, ref.ids + off, &ref.lens[i], 1, single + (size_t)i * nl, NULL, &err);
+        gq_encoder_forward(r, ref.ids + off, &ref.lens[i], NULL, 1, single + (size_t)i * nl, NULL, &err);
         off += (size_t)ref.lens[i];
     }
     snprintf(what, sizeof what, "%s/%s one-at-a-time logits", fixture, weights_file);
@@ -255,7 +255,7 @@ static double want_other_flops(const gq_encoder_config *c, const int *lens, int 
 static double counted_forward(gq_encoder_runner *r, const reference *ref, float *logits, const gq_encoder_hooks *hk) {
     gq_err err = {{0}};
     atomic_store(&sgemm_flops, 0);
-    if (gq_encoder_forward(r, ref->ids, ref->lens, ref->n, logits, hk, &err) != GQ_OK) return -1;
+    if (gq_encoder_forward(r, ref->ids, ref->lens, NULL, ref->n, logits, hk, &err) != GQ_OK) return -1;
     return (double)atomic_load(&sgemm_flops);
 }
 
@@ -350,7 +350,7 @@ static gq_quant_calib *calibrate(gq_test_ctx *t, const gq_encoder *m, const refe
     gq_quant_calib_hooks(cal, &hooks);
     gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
     float *logits = malloc((size_t)ref->n * m->cfg.n_labels * sizeof(float));
-    GQ_CHECK(t, gq_encoder_forward(r, ref->ids, ref->lens, ref->n, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(r, ref->ids, ref->lens, NULL, ref->n, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
     free(logits);
     gq_encoder_runner_free(r);
     return cal;
@@ -377,7 +377,7 @@ static void check_calibration_uncut(gq_test_ctx *t, const char *fixture) {
         int same = a->ntok == b->ntok && a->in == b->in && !memcmp(a->abs_sum, b->abs_sum, (size_t)a->in * sizeof(double)) &&
                    !memcmp(a->xtx, b->xtx, (size_t)a->in * a->in * sizeof(double));
         GQ_CHECK(t, same && a->ntok == ntok, "%s last block %s: %lld tokens (want %lld), statistics %s the uncut block's",
-                 fixture, gq_lin_name(k), (long long)a->ntok, (long long)ntok, same ? "equal" : "differ from");
+                 fixture, gq_lin_name(m->cfg.family, k), (long long)a->ntok, (long long)ntok, same ? "equal" : "differ from");
     }
     gq_quant_calib_free(own), gq_quant_calib_free(ref_cal);
     free(longer.layers);
@@ -405,7 +405,7 @@ static void check_subset(gq_test_ctx *t, gq_encoder_runner *r, const reference *
         lens[j] = ref->lens[e], ntok += lens[j];
     }
     gq_err err = {{0}};
-    GQ_CHECK(t, gq_encoder_forward(r, ids, lens, n, got, NULL, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(r, ids, lens, NULL, n, got, NULL, &err) == GQ_OK, "%s", err.msg);
     gq_check_close(t, what, got, want, (size_t)n * nl, GQ_TEST_LOGIT_ATOL, 0);
     free(lens), free(ids), free(got), free(want);
 }
@@ -440,10 +440,10 @@ static void check_threads(gq_test_ctx *t, const char *fixture) {
     for (int threads = 1; threads <= 4; threads++) {
         gq_encoder_runner *r = gq_encoder_runner_new(m, threads);
         check_growing_batches(t, r, &ref, fixture);
-        GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, ref.n, logits, NULL, &err) == GQ_OK, "%s", err.msg);
+        GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, NULL, ref.n, logits, NULL, &err) == GQ_OK, "%s", err.msg);
         snprintf(what, sizeof what, "%s batched logits, %d threads", fixture, threads);
         gq_check_close(t, what, logits, ref.logits->data, nv, GQ_TEST_LOGIT_ATOL, 0);
-        GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, ref.n, again, NULL, &err) == GQ_OK, "%s", err.msg);
+        GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, NULL, ref.n, again, NULL, &err) == GQ_OK, "%s", err.msg);
         GQ_CHECK(t, !memcmp(logits, again, nv * sizeof(float)), "%s, %d threads: a second run differs", fixture,
                  threads);
         gq_encoder_runner_free(r);
@@ -483,8 +483,9 @@ static void check_attention_shapes(gq_test_ctx *t) {
     int32_t ids[60];
     for (int i = 0; i < ntok; i++) ids[i] = (int32_t)((i * 7919) % 50);
     for (int s = 0; s < 2; s++) {
-        gq_encoder_config cfg = {.dim = dims[s][0], .n_layers = 1, .n_heads = dims[s][1], .hidden_dim = 32,
-                               .vocab_size = 50, .max_pos = 64, .n_labels = 2};
+        gq_encoder_config cfg = {.family = gq_encoder_family_find("distilbert"), .dim = dims[s][0], .n_layers = 1,
+                                 .n_heads = dims[s][1], .hidden_dim = 32, .vocab_size = 50, .max_pos = 64,
+                                 .ln_eps = 1e-12, .n_labels = 2};
         gq_encoder *m = NULL;
         gq_err err = {{0}};
         GQ_CHECK(t, gq_encoder_random(&cfg, 11, &m, &err) == GQ_OK, "%s", err.msg);
@@ -497,7 +498,7 @@ static void check_attention_shapes(gq_test_ctx *t) {
         gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
         float logits[8], *want = malloc((size_t)ntok * d * sizeof(float));
         double *ref_a = malloc((size_t)ntok * d * sizeof(double));
-        GQ_CHECK(t, gq_encoder_forward(r, ids, lens, nseq, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
+        GQ_CHECK(t, gq_encoder_forward(r, ids, lens, NULL, nseq, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
         for (int q = 0, t0 = 0; q < nseq; t0 += lens[q++])
             for (int head = 0; head < cfg.n_heads; head++)
                 reference_head(L, cap.x + (size_t)t0 * d, lens[q], lens[q], d, head, dh, ref_a + (size_t)t0 * d);
@@ -596,10 +597,10 @@ static void check_bad_models(gq_test_ctx *t) {
         float logits[4];
         int32_t ids[3] = {101, 30522, 102};
         int len = 3, zero = 0, long_len = 513;
-        GQ_CHECK(t, gq_encoder_forward(r, ids, &len, 1, logits, NULL, &err) == GQ_ERR_ARG && strstr(err.msg, "30522"),
+        GQ_CHECK(t, gq_encoder_forward(r, ids, &len, NULL, 1, logits, NULL, &err) == GQ_ERR_ARG && strstr(err.msg, "30522"),
                  "id out of range: %s", err.msg);
-        GQ_CHECK(t, gq_encoder_forward(r, ids, &zero, 1, logits, NULL, &err) == GQ_ERR_ARG, "empty sequence");
-        GQ_CHECK(t, gq_encoder_forward(r, ids, &long_len, 1, logits, NULL, &err) == GQ_ERR_ARG && strstr(err.msg, "512"),
+        GQ_CHECK(t, gq_encoder_forward(r, ids, &zero, NULL, 1, logits, NULL, &err) == GQ_ERR_ARG, "empty sequence");
+        GQ_CHECK(t, gq_encoder_forward(r, ids, &long_len, NULL, 1, logits, NULL, &err) == GQ_ERR_ARG && strstr(err.msg, "512"),
                  "too long: %s", err.msg);
         gq_encoder_runner_free(r);
     }

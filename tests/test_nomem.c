@@ -239,7 +239,7 @@ static const int32_t CALIB_IDS[12] = {1, 19, 49, 20, 60, 19, 35, 2, 9, 21, 22, 2
 static gq_status calibrate(void *arg, const gq_encoder_hooks *hooks, gq_err *err) {
     quant_ctx *c = arg;
     float logits[4];
-    return gq_encoder_forward(c->r, CALIB_IDS, (int[]){8, 4}, 2, logits, hooks, err);
+    return gq_encoder_forward(c->r, CALIB_IDS, (int[]){8, 4}, NULL, 2, logits, hooks, err);
 }
 
 static int same_report(const gq_quant_report *a, const gq_quant_report *b) {
@@ -288,8 +288,8 @@ static gq_status quantize(void *arg, gq_err *err) {
 static void test_quant(gq_test_ctx *t) {
     /* two layers, so that calibrating from the quantized model has a layer to run it on; far
      * smaller than the fixtures, since every run computes the scores and quantizes again */
-    gq_encoder_config cfg = {.dim = 32, .n_layers = 2, .n_heads = 2, .hidden_dim = 64, .vocab_size = 64, .max_pos = 16,
-                           .n_labels = 2};
+    gq_encoder_config cfg = {.family = gq_encoder_family_find("distilbert"), .dim = 32, .n_layers = 2, .n_heads = 2,
+                             .hidden_dim = 64, .vocab_size = 64, .max_pos = 16, .ln_eps = 1e-12, .n_labels = 2};
     quant_ctx c = {.t = t};
     gq_err err = {{0}};
     GQ_CHECK(t, gq_encoder_random(&cfg, 7, &c.m, &err) == GQ_OK, "%s", err.msg);

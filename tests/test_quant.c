@@ -719,7 +719,7 @@ static gq_status forward_calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_
     fwd_ctx *c = ctx;
     float logits[16];
     c->calls++;
-    return gq_encoder_forward(c->r, IDS, (int[]){8, 4}, 2, logits, hooks, err);
+    return gq_encoder_forward(c->r, IDS, (int[]){8, 4}, NULL, 2, logits, hooks, err);
 }
 
 static void test_tiny_model(gq_test_ctx *t) {
@@ -733,7 +733,7 @@ static void test_tiny_model(gq_test_ctx *t) {
     }
     gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
     float fp32[16], quant[16], back[16];
-    gq_encoder_forward(r, IDS, (int[]){8, 4}, 2, fp32, NULL, &err);
+    gq_encoder_forward(r, IDS, (int[]){8, 4}, NULL, 2, fp32, NULL, &err);
     gq_quant_session *s = NULL;
     GQ_CHECK(t, gq_quant_session_new(m, NULL, &s, &err) == GQ_OK, "%s", err.msg);
     fwd_ctx fc = {r, 0};
@@ -748,7 +748,7 @@ static void test_tiny_model(gq_test_ctx *t) {
         gq_quant_budget b = {.k = 16, .p = -1};
         gq_quant_report rep;
         GQ_CHECK(t, gq_quant_apply(s, sc, &q, &b, &rep, &err) == GQ_OK, "%s", err.msg);
-        gq_encoder_forward(r, IDS, (int[]){8, 4}, 2, quant, NULL, &err);
+        gq_encoder_forward(r, IDS, (int[]){8, 4}, NULL, 2, quant, NULL, &err);
         int n = 2 * m->cfg.n_labels, diff = 0;
         for (int j = 0; j < n; j++) diff += quant[j] != fp32[j];
         GQ_CHECK(t, diff > 0 && rep.total_protected == 16 * 12, "%s: logits unchanged or wrong count", methods[i]);
@@ -760,7 +760,7 @@ static void test_tiny_model(gq_test_ctx *t) {
     const gq_lin_stats *st = NULL;
     (void)st;
     gq_quant_session_restore(s);
-    gq_encoder_forward(r, IDS, (int[]){8, 4}, 2, back, NULL, &err);
+    gq_encoder_forward(r, IDS, (int[]){8, 4}, NULL, 2, back, NULL, &err);
     GQ_CHECK(t, !memcmp(back, fp32, 2 * (size_t)m->cfg.n_labels * sizeof(float)), "restored model gives FP32 logits");
     gq_quant_session_free(s);
     gq_encoder_runner_free(r);

@@ -97,8 +97,7 @@ static void write_external_scores(gq_test_ctx *t, const gq_encoder *m, const cha
     gq_rng_seed(&rng, 7);
     for (int i = 0; i < n; i++) {
         const gq_linear *l = &m->layers[i / GQ_LIN_COUNT].lin[i % GQ_LIN_COUNT];
-        snprintf(names[i], sizeof names[i], "distilbert.transformer.layer.%d.%s.weight", i / GQ_LIN_COUNT,
-                 gq_lin_name((gq_lin_kind)(i % GQ_LIN_COUNT)));
+        gq_encoder_weight_name(m->cfg.family, i, names[i], sizeof names[i]);
         data[i] = malloc((size_t)l->out * l->in * sizeof(float));
         for (int j = 0; j < l->out * l->in; j++) data[i][j] = gq_rng_normal(&rng);
         e[i] = (gq_st_entry){.name = names[i], .dtype = "F32", .ndim = 2, .shape = {l->out, l->in}, .data = data[i]};
@@ -185,13 +184,13 @@ static void check_applied(gq_test_ctx *t, const char *what, const gq_quant_sessi
     }
     if (global && strcmp(mc->name, "uniform")) want_total = k * n_mats < all ? k * n_mats : all;
     GQ_CHECK(t, bad_count < 0, "%s: layer %d %s: the mask keeps a count other than the report's %lld or the budget's",
-             what, bad_count / GQ_LIN_COUNT, gq_quant_lin_label((gq_lin_kind)(bad_count % GQ_LIN_COUNT)),
+             what, bad_count / GQ_LIN_COUNT, gq_lin_name(m->cfg.family, (gq_lin_kind)(bad_count % GQ_LIN_COUNT)),
              bad_count < 0 ? 0LL : (long long)rep->protected_count[bad_count]);
     GQ_CHECK(t, bad_value < 0, "%s: layer %d %s: a protected weight differs from FP32 (or the mask is not whole "
              "leading columns)", what, bad_value / GQ_LIN_COUNT,
-             gq_quant_lin_label((gq_lin_kind)(bad_value % GQ_LIN_COUNT)));
+             gq_lin_name(m->cfg.family, (gq_lin_kind)(bad_value % GQ_LIN_COUNT)));
     GQ_CHECK(t, bad_bits < 0, "%s: layer %d %s: effective bits %.9g are not those of the mask", what,
-             bad_bits / GQ_LIN_COUNT, gq_quant_lin_label((gq_lin_kind)(bad_bits % GQ_LIN_COUNT)),
+             bad_bits / GQ_LIN_COUNT, gq_lin_name(m->cfg.family, (gq_lin_kind)(bad_bits % GQ_LIN_COUNT)),
              bad_bits < 0 ? 0.0 : rep->effective_bits[bad_bits]);
     GQ_CHECK(t, total == rep->total_protected && total == want_total, "%s: %lld protected, report %lld, budget %lld",
              what, (long long)total, (long long)rep->total_protected, (long long)want_total);
@@ -312,7 +311,7 @@ static void test_checks(gq_test_ctx *t, gq_quant_session *s, gq_encoder *m, cali
         float keep = w[at];
         w[at] = nextafterf(keep, INFINITY); /* one ulp */
         gq_status st = gq_quant_session_check(s, &rep, &err);
-        int found = st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 1 lin1");
+        int found = st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 1 ffn.lin1");
         GQ_CHECK(t, found, "a protected weight one ulp off: status %d: %s", (int)st, err.msg);
         if (found) printf("ok   one protected weight one ulp off: %s\n", err.msg);
         w[at] = keep;
@@ -320,14 +319,14 @@ static void test_checks(gq_test_ctx *t, gq_quant_session *s, gq_encoder *m, cali
     rep2 = rep;
     rep2.protected_count[GQ_LIN_O]++;
     gq_status st = gq_quant_session_check(s, &rep2, &err);
-    GQ_CHECK(t, st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 0 out_lin"), "a count off by one: status %d: %s",
+    GQ_CHECK(t, st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 0 attention.out_lin"), "a count off by one: status %d: %s",
              (int)st, err.msg);
 
     /* layer 1's calibration forward (the second) shifts layer 0's q_lin, already quantized */
     cc->fake.calls = 0, cc->corrupt_at = 2;
     st = gq_quant_apply(s, sc, &q, &b, &rep2, &err);
     cc->corrupt_at = 0;
-    int found = st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 0 q_lin") && strstr(err.msg, "FP32");
+    int found = st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 0 attention.q_lin") && strstr(err.msg, "FP32");
     GQ_CHECK(t, found, "a protected weight changed during the apply: status %d: %s", (int)st, err.msg);
     if (found) printf("ok   a protected weight changed during the apply: %s\n", err.msg);
     GQ_CHECK(t, model_is_fp32(s, m), "a failed apply must leave the FP32 model");

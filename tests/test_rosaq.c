@@ -251,9 +251,9 @@ static void check_all_columns_fp32(gq_test_ctx *t, const char *rotation) {
     float *fp32 = calloc((size_t)nseq * 2 + 1, sizeof *fp32), *q = calloc((size_t)nseq * 2 + 1, sizeof *q);
     gq_status s = gq_encoder_load(dir, &m, &err);
     if (s == GQ_OK && !(r = gq_encoder_runner_new(m, 1))) s = GQ_ERR_NOMEM;
-    if (s == GQ_OK) s = gq_encoder_forward(r, flat, lens, nseq, fp32, NULL, &err);
+    if (s == GQ_OK) s = gq_encoder_forward(r, flat, lens, NULL, nseq, fp32, NULL, &err);
     if (s == GQ_OK) s = gq_test_quantize(t, argv, (int)(sizeof argv / sizeof argv[0]), cache, m, r, &rep, &err);
-    if (s == GQ_OK) s = gq_encoder_forward(r, flat, lens, nseq, q, NULL, &err);
+    if (s == GQ_OK) s = gq_encoder_forward(r, flat, lens, NULL, nseq, q, NULL, &err);
     GQ_CHECK(t, s == GQ_OK && nseq > 0, "tiny-a rosaq %s: %s", rotation, err.msg);
     GQ_CHECK(t, s == GQ_OK && rep.total_protected == rep.total_numel, "every weight must be protected (%lld of %lld)",
              (long long)rep.total_protected, (long long)rep.total_numel);
