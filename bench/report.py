@@ -194,6 +194,27 @@ def write(results, out):
         lines.append("| peak memory ≤ 1.5× checkpoint | %.2f× | %s |" % (ratio, "yes" if ratio <= 1.5 else "**no**"))
     lines.append("")
 
+    # the BERT-base shape
+    br = collect(rows, "bert_run")
+    if br:
+        bf = one.get("bert_fraction")
+        lines += ["## BERT-base shape", "",
+                  "glueq alone (the peers restate DistilBERT): a BERT-base-shaped checkpoint (768/12/12/3072, vocab "
+                  "30522, 2 token types, the pooler), seeded random FP32 weights (`glueq-bench make-base --shape "
+                  "bert-base`), the same kernels and threads.", "",
+                  "| task | examples | tokens | tokens/s | examples/s |", "|---|---:|---:|---:|---:|"]
+        for task in ("rte", "qnli"):
+            v = br.get((task, "glueq eval"))
+            if v:
+                sec = med([x[1] for x in v])
+                lines.append("| %s | %d | %d | %.0f | %.1f |" % (task.upper(), v[0][2], v[0][0], v[0][0] / sec,
+                                                                 v[0][2] / sec))
+        if bf:
+            lines += ["", "Forward on QNLI (%d examples, `glueq-bench task`): %.1f GFLOP/s = **%.0f%% of sgemm**; "
+                      "**%.2f×** the sgemm-bound rate, paired run by run." % (
+                          bf["examples"], bf["gflops"], 100 * bf["fraction_of_sgemm"], bf["sgemm_bound_ratio"])]
+        lines.append("")
+
     # the AVX-512 variant
     av = collect(rows, "avx512")
     if av:
