@@ -74,7 +74,7 @@ int gq_cmd_info(const gq_args *a) {
     printf("model:        %s\n", m->dir);
     printf("weights:      %s (%s)\n", m->weights_path, m->ckpt->format);
     printf("sha256:       %s\n", m->sha256);
-    printf("architecture: DistilBertForSequenceClassification\n");
+    printf("architecture: %s\n", c->family->architecture);
     printf("dim %d, layers %d, heads %d (head size %d), ffn %d, vocab %d, positions %d\n", c->dim, c->n_layers,
            c->n_heads, c->dim / c->n_heads, c->hidden_dim, c->vocab_size, c->max_pos);
     printf("labels:      ");

@@ -187,8 +187,8 @@ typedef struct {
 
 static const command COMMANDS[] = {
     {"eval", "evaluate a model (optionally quantized) on a GLUE split", "--model DIR --task T [OPTIONS]",
-     "Evaluates a DistilBERT sequence classifier (a regression head for stsb) on a GLUE split\n"
-     "and prints the task's metrics with counts and a 95% confidence interval: accuracy, with\n"
+     "Evaluates a DistilBERT, BERT or RoBERTa sequence classifier, as the model's config.json\n"
+     "says (a regression head for stsb), on a GLUE split and prints the task's metrics with counts and a 95% confidence interval: accuracy, with\n"
      "Matthews corr. for cola and F1 for mrpc and qqp; Pearson and Spearman for stsb; mnli on\n"
      "both dev files. It says in which order it read the model's label ids. With --method, the\n"
      "encoder's Linear weights are quantized to --bits with the k (or fraction p) most salient\n"

@@ -69,7 +69,7 @@ static gq_status get_opt_int(const cJSON *root, const char *key, int lo, int hi,
 }
 
 /* The family: model_type's, else the one architectures[0] names; a config with neither is
- * DistilBERT's, the family whose configs glueq was first given. */
+ * read as DistilBERT's. */
 static gq_status find_family(const cJSON *root, const gq_encoder_family **out, const char *path, gq_err *err) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
