@@ -6,6 +6,9 @@
  *     all rows, against the CPU forward's;
  *   - after quantizing in place (the session bumps versions, the runner re-uploads only
  *     those): the CPU forward on the quantized weights, then the FP32 logits once restored;
+ *   - the BERT and RoBERTa fixtures (tests/fixtures/encoders): transformers' logits of
+ *     their token-id sequences (token types, RoBERTa's positions), batched, one at a time
+ *     and with hooks, and the hidden states the fixtures keep;
  *   - whole dev sets: every shipped model under assets/models on its task's dev set, and
  *     $GLUEQ_CUDA_BASE_MODEL (e.g. a base-shaped checkpoint), when set, on all three — logits
  *     within GPU_ATOL of the CPU's, and identical predictions except where the CPU's own
@@ -17,7 +20,7 @@
 
 #include "eval.h"
 #include "quant.h"
-#include "testlib.h"
+#include "testenc.h"
 
 enum { SKIP = 77 };
 /* The bound for GPU logits against the CPU's and the references. Measured on an H100
@@ -78,6 +81,34 @@ static void check_fixture(gq_test_ctx *t, const char *fixture) {
     }
     gq_encoder_runner_free(r);
     gq_ckpt_free(ck);
+    gq_encoder_free(m);
+}
+
+/* An encoder fixture on the GPU against transformers. */
+static void check_encoder_fixture(gq_test_ctx *t, const char *name) {
+    gq_encoder *m = gq_test_encoder_load(t, name);
+    gq_encoder_runner *r = m ? open_cuda(m) : NULL;
+    GQ_CHECK(t, r != NULL, "%s: no CUDA runner", name);
+    if (r) {
+        gq_test_sequences s;
+        gq_test_sequences_load(t, name, "", &s);
+        int nl = m->cfg.n_labels;
+        char what[160];
+        float *batched = gq_test_encoder_logits(t, r, &s, NULL), *single = calloc((size_t)s.n * nl, sizeof *single);
+        snprintf(what, sizeof what, "%s cuda batched vs transformers", name);
+        if (batched) gq_check_close(t, what, batched, s.logits, (size_t)s.n * nl, GPU_ATOL, 0);
+        gq_err err = {{0}};
+        for (int k = 0, off = 0; k < s.n; off += s.lens[k++])
+            GQ_CHECK(t, gq_encoder_forward(r, s.ids + off, &s.lens[k], &s.seg_a[k], 1, single + (size_t)k * nl, NULL,
+                                           &err) == GQ_OK, "%s", err.msg);
+        snprintf(what, sizeof what, "%s cuda one at a time vs transformers", name);
+        gq_check_close(t, what, single, s.logits, (size_t)s.n * nl, GPU_ATOL, 0);
+        snprintf(what, sizeof what, "%s cuda", name);
+        gq_test_encoder_hidden(t, what, r, &s, GPU_ATOL, GPU_ATOL);
+        free(batched), free(single);
+        gq_test_sequences_free(&s);
+    }
+    gq_encoder_runner_free(r);
     gq_encoder_free(m);
 }
 
@@ -274,6 +305,9 @@ int main(int argc, char **argv) {
     }
     check_fixture(&t, "tiny-a");
     check_fixture(&t, "tiny-b");
+    check_encoder_fixture(&t, "bert-uncased");
+    check_encoder_fixture(&t, "bert-cased");
+    check_encoder_fixture(&t, "roberta");
     check_lengths_and_versions(&t);
     check_dev_sets(&t);
     return gq_test_done(&t);
