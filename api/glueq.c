@@ -185,7 +185,7 @@ static gq_status ensure_tokenizer(glueq_model *m, const gq_cli_eval *ce, gq_err 
     }
     gq_encoded_free(m->enc), m->enc = NULL;
     gq_tok_free(m->tok), m->tok = NULL;
-    gq_status s = gq_tok_load(ce->vocab, &m->tok, e);
+    gq_status s = gq_lookup_load_tokenizer(ce->vocab, &m->tok, e);
     if (s == GQ_OK && !set_text(&m->tok_vocab, ce->vocab)) s = gq_fail(e, GQ_ERR_NOMEM, "out of memory");
     if (s != GQ_OK) return gq_tok_free(m->tok), m->tok = NULL, s;
     gq_tok_set_utf8_policy(m->tok, ce->eo.utf8);

@@ -21,7 +21,7 @@ static void job_free(job *j) {
 
 /* vocab from --vocab, beside the model, or the assets (a new string in *vocab). */
 static gq_status find_vocab(const gq_args *a, const char *model_dir, char **vocab, gq_err *err) {
-    *vocab = gq_lookup_vocab(gq_args_get(a, "vocab"), model_dir);
+    *vocab = gq_lookup_tokenizer(gq_args_get(a, "vocab"), model_dir);
     return *vocab ? GQ_OK
                   : gq_fail(err, GQ_ERR_IO, "no vocab.txt found (tried --vocab, %s/vocab.txt, $GLUEQ_ASSETS/vocab, "
                                             "../shared/assets/vocab)", model_dir ? model_dir : "MODEL");
@@ -40,7 +40,7 @@ static gq_status load_tokenizer(const gq_args *a, const char *model_dir, job *j,
     gq_utf8_policy policy = GQ_UTF8_STRICT;
     gq_status s = find_vocab(a, model_dir, &j->opts.vocab, err);
     if (s == GQ_OK) s = parse_utf8(a, &policy, err);
-    if (s == GQ_OK) s = gq_tok_load(j->opts.vocab, &j->ev.tok, err);
+    if (s == GQ_OK) s = gq_lookup_load_tokenizer(j->opts.vocab, &j->ev.tok, err);
     if (s == GQ_OK) gq_tok_set_utf8_policy(j->ev.tok, policy);
     return s;
 }
@@ -235,7 +235,8 @@ gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, con
                                   rep, calib_desc, err);
     cJSON *opts = s == GQ_OK ? gq_cli_quant_json(cq, rep, calib_desc) : NULL;
     if (opts) cJSON_AddStringToObject(opts, "task", ev->task->name);
-    gq_export x = {ev->model, e->vocab, session, rep, opts};
+    /* a model directory's tokenizer files go with it in any case */
+    gq_export x = {ev->model, gq_dir_exists(e->vocab) ? NULL : e->vocab, session, rep, opts};
     if (s == GQ_OK) s = gq_export_write(out, &x, err);
     cJSON_Delete(opts);
     if (session) gq_quant_session_restore(session);

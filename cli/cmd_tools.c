@@ -42,7 +42,7 @@ int gq_cmd_tokenize(const gq_args *a) {
         s = gq_fail(&err, GQ_ERR_ARG, "tokenize takes --model or --vocab, not both");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     const char *model = gq_args_get(a, "model");
-    char *vocab = model ? NULL : gq_lookup_vocab(gq_args_get(a, "vocab"), NULL);
+    char *vocab = model ? NULL : gq_lookup_tokenizer(gq_args_get(a, "vocab"), NULL);
     gq_tok *tok = NULL;
     if (model) s = gq_tok_load_dir(model, &tok, &err);
     else s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
@@ -130,7 +130,7 @@ int gq_cmd_overlap(const gq_args *a) {
     const gq_glue_task *task = s == GQ_OK ? gq_glue_task_find(task_name) : NULL;
     if (s == GQ_OK && !task) s = gq_fail(&err, GQ_ERR_ARG, "unknown task '%s'", task_name);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    char ma[64], *vocab = gq_lookup_vocab(gq_args_get(a, "vocab"), gq_args_get(a, "model"));
+    char ma[64], *vocab = gq_lookup_tokenizer(gq_args_get(a, "vocab"), gq_args_get(a, "model"));
     char *data = gq_lookup_data_root(gq_args_get(a, "data")), *cache = gq_lookup_cache_dir(cq.cache_dir);
     snprintf(ma, sizeof ma, "%.*s", (int)(comma - methods), methods);
     gq_encoder *m = NULL;
@@ -139,7 +139,7 @@ int gq_cmd_overlap(const gq_args *a) {
     gq_quant_session *qs = NULL;
     gq_calib_source *cs = NULL;
     gq_quant_scores *sa = NULL, *sb = NULL;
-    s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
+    s = vocab ? gq_lookup_load_tokenizer(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
     if (s == GQ_OK) s = gq_encoder_load(gq_args_get(a, "model"), &m, &err);
     if (s == GQ_OK) s = gq_encoder_runner_open(m, &ro, &r, &err);
     if (s == GQ_OK) s = gq_quant_session_new(m, cache, &qs, &err);

@@ -21,8 +21,8 @@ static const gq_arg_spec MODEL_FLAGS[] = {
     FLAG("model", "DIR", "a checkpoint directory, or a Hugging Face Hub id ORG/NAME[@REV] in the local "
                      "cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub; never "
                      "downloaded)"),
-    FLAG("vocab", "FILE", "the WordPiece vocabulary (else DIR/vocab.txt, $GLUEQ_ASSETS/vocab/vocab.txt, "
-                      "../shared/assets/vocab/vocab.txt)"),
+    FLAG("vocab", "FILE", "an uncased WordPiece vocabulary (else the model directory's tokenizer, "
+                      "$GLUEQ_ASSETS/vocab/vocab.txt, ../shared/assets/vocab/vocab.txt)"),
     FLAG("max-len", "N", "tokens per input after truncation (128)"),
     FLAG("utf8", "strict|replace", "invalid UTF-8 in the text: an error (strict, the default) or U+FFFD"),
     END};

@@ -1,6 +1,7 @@
 /* eval: see eval.h. Sorting by length makes every batch nearly rectangular in work, and
  * a batch of the runner's batch_tokens gives each Linear a tall sgemm. */
 #include "eval.h"
+#include "lookup.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -250,7 +251,7 @@ gq_status gq_eval_task_load(const gq_glue_task *task, const gq_eval_task_opts *o
     gq_status s = o->split ? gq_eval_load_split(task, o->data_root, o->split, o->need_labels, out->sets, out->parts,
                                                 &out->n_sets, err)
                            : GQ_OK;
-    if (s == GQ_OK) s = gq_tok_load(o->vocab, &out->tok, err);
+    if (s == GQ_OK) s = gq_lookup_load_tokenizer(o->vocab, &out->tok, err);
     if (s == GQ_OK) gq_tok_set_utf8_policy(out->tok, o->utf8);
     if (s == GQ_OK) s = gq_encoder_load(o->model_dir, &out->model, err);
     if (s == GQ_OK) s = gq_eval_label_order(task, out->model, o->label_map, o->model_dir, &out->labels, err);

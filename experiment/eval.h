@@ -92,7 +92,8 @@ typedef struct {
 
 typedef struct {
     const char *model_dir;       /* the checkpoint */
-    const char *vocab;           /* vocab.txt, already found */
+    const char *vocab;           /* the tokenizer, already found: a vocab.txt or a model
+                                    directory (gq_lookup_tokenizer) */
     const char *data_root;       /* the GLUE root */
     const char *split;           /* "dev" (MNLI: both dev files), "train", "dev_mismatched", ...; NULL:
                                     no data (sets and enc stay empty) */

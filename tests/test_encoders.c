@@ -19,6 +19,7 @@
 
 #include "eval.h"
 #include "export.h"
+#include "lookup.h"
 #include "testenc.h"
 #include "tokenizer.h"
 
@@ -282,49 +283,80 @@ static void check_export(gq_test_ctx *t, const encoder_fixture *fx, const char *
     gq_encoder_free(back), gq_encoder_free(m);
 }
 
-/* ---- a sweep over models of two families */
+/* ---- the model's own tokenizer, and a sweep over the three families */
 
-/* One sweep with a DistilBERT for RTE and the uncased BERT for MRPC (each with its own
- * vocabulary, BERT's token types from the pairs): it runs, and its FP32 MRPC row scores
- * what `glueq eval` scores on the BERT alone. */
+/* Without --vocab a run reads the model directory's tokenizer: the cased BERT's keeps "The"
+ * apart from "the", RoBERTa's is byte-level BPE. */
+static void check_tokenizer_choice(gq_test_ctx *t) {
+    static const char *const NAMES[] = {"bert-cased", "roberta"}, *const KINDS[] = {"wordpiece", "bpe"};
+    for (int i = 0; i < 2; i++) {
+        char *dir = gq_test_encoder_dir(NAMES[i]), *path = gq_lookup_tokenizer(NULL, dir);
+        gq_tok *tok = NULL;
+        gq_err err = {{0}};
+        GQ_CHECK(t, path && !strcmp(path, dir) && gq_lookup_load_tokenizer(path, &tok, &err) == GQ_OK &&
+                        !strcmp(gq_tok_kind(tok), KINDS[i]),
+                 "%s: its own tokenizer (%s) was not chosen: %s", NAMES[i], KINDS[i], err.msg);
+        if (tok && i == 0)
+            GQ_CHECK(t, gq_tok_id(tok, "The") >= 0 && gq_tok_id(tok, "The") != gq_tok_id(tok, "the"),
+                     "bert-cased: its vocabulary lost the case");
+        gq_tok_free(tok);
+        free(dir), free(path);
+    }
+}
+
+/* `glueq eval --json` of a model on a task's first 16 dev rows at max_len 64; NULL on failure. */
+static cJSON *eval_json(gq_test_ctx *t, const char *model, const char *task) {
+    char cmd[2000], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' eval --quiet --json --model '%s' --task %s --limit 16 --max-len 64 --threads 2",
+             t->glueq, model, task);
+    int rc = gq_test_run(cmd, &out, &err);
+    cJSON *ev = rc == 0 && out ? cJSON_Parse(out) : NULL;
+    GQ_CHECK(t, ev, "%s: rc %d: %s%s", cmd, rc, out ? out : "", err ? err : "");
+    free(out), free(err);
+    return ev;
+}
+
+/* One sweep with a DistilBERT for RTE, the uncased BERT for MRPC and RoBERTa for QNLI, each
+ * with its own tokenizer (BERT's token types from the pairs): it runs, and the FP32 rows of
+ * the BERT and the RoBERTa score what `glueq eval` scores on them alone. */
 static void check_mixed_sweep(gq_test_ctx *t) {
-    char *bert = gq_test_encoder_dir("bert-uncased"), cfg[512], json[3000], cmd[4000], *out = NULL, *err = NULL;
+    char *bert = gq_test_encoder_dir("bert-uncased"), *roberta = gq_test_encoder_dir("roberta");
+    char cfg[512], json[3000], cmd[2000], *out = NULL, *err = NULL;
     snprintf(cfg, sizeof cfg, "%s/mixed.json", tmpdir);
     snprintf(json, sizeof json,
-             "{\"name\": \"mixed\", \"data\": \"%s/assets/glue\", \"tasks\": [\"rte\", \"mrpc\"],\n"
-             " \"models\": {\"rte\": \"%s/fixtures/tiny-a\", \"mrpc\": \"%s\"},\n"
+             "{\"name\": \"mixed\", \"data\": \"%s/assets/glue\", \"tasks\": [\"rte\", \"mrpc\", \"qnli\"],\n"
+             " \"models\": {\"rte\": \"%s/fixtures/tiny-a\", \"mrpc\": \"%s\", \"qnli\": \"%s\"},\n"
              " \"methods\": [\"svd\", \"awq\"], \"bits\": [4], \"budgets\": {\"k\": [16]},\n"
              " \"calibration\": {\"n\": 8}, \"max_len\": 64, \"limit\": 16, \"threads\": 2,\n"
              " \"output\": \"%s/mixed\", \"cache_dir\": \"%s/cache\"}\n",
-             t->shared, t->shared, bert, tmpdir, tmpdir);
+             t->shared, t->shared, bert, roberta, tmpdir, tmpdir);
     gq_write_file_atomic(cfg, json, strlen(json), NULL);
     snprintf(cmd, sizeof cmd, "'%s' sweep --quiet '%s'", t->glueq, cfg);
     int rc = gq_test_run(cmd, &out, &err);
     GQ_CHECK(t, rc == 0, "%s: rc %d: %s", cmd, rc, err ? err : "");
-    free(out), free(err);
-    snprintf(cmd, sizeof cmd, "'%s' eval --quiet --json --model '%s' --task mrpc --limit 16 --max-len 64 --threads 2",
-             t->glueq, bert);
-    rc = gq_test_run(cmd, &out, &err);
-    cJSON *ev = rc == 0 && out ? cJSON_Parse(out) : NULL;
-    const cJSON *correct = cJSON_GetObjectItem(ev, "correct"), *total = cJSON_GetObjectItem(ev, "total");
-    GQ_CHECK(t, cJSON_IsNumber(correct) && cJSON_IsNumber(total), "%s: rc %d: %s%s", cmd, rc, out ? out : "",
-             err ? err : "");
-    char *csv = NULL, path[600], want[64];
+    char *csv = NULL, path[600];
     snprintf(path, sizeof path, "%s/mixed/results.csv", tmpdir);
     gq_read_file(path, 0, &csv, NULL, NULL);
     int rows = 0;
     for (const char *p = csv; p && (p = strchr(p, '\n')); p++) rows++;
-    GQ_CHECK(t, csv && rows == 1 + 2 * 3, "%s: %d lines, want a header and 3 points for each task", path, rows);
-    /* the FP32 row's correct,total (after its max_len and limit) */
-    snprintf(want, sizeof want, ",64,16,%d,%d,", cJSON_IsNumber(correct) ? correct->valueint : -1,
-             cJSON_IsNumber(total) ? total->valueint : -1);
-    const char *fp32 = csv ? strstr(csv, ",mrpc,fp32,") : NULL, *eol = fp32 ? strchr(fp32, '\n') : NULL;
-    const char *hit = fp32 ? strstr(fp32, want) : NULL;
-    GQ_CHECK(t, hit && hit < eol, "%s: the BERT's FP32 row does not score %s as glueq eval does", path, want);
-    printf("ok   a sweep over a DistilBERT (rte) and a BERT (mrpc): %d points; the BERT's FP32 row as glueq eval "
-           "scores it\n", rows - 1);
-    cJSON_Delete(ev);
-    free(out), free(err), free(csv), free(bert);
+    GQ_CHECK(t, csv && rows == 1 + 3 * 3, "%s: %d lines, want a header and 3 points for each task", path, rows);
+    const char *const TASKS[] = {"mrpc", "qnli"}, *const MODELS[] = {bert, roberta};
+    for (int i = 0; i < 2; i++) {
+        cJSON *ev = eval_json(t, MODELS[i], TASKS[i]);
+        const cJSON *correct = cJSON_GetObjectItem(ev, "correct"), *total = cJSON_GetObjectItem(ev, "total");
+        char want[64], row[32];
+        /* the FP32 row's max_len, limit, correct and total */
+        snprintf(want, sizeof want, ",64,16,%d,%d,", cJSON_IsNumber(correct) ? correct->valueint : -1,
+                 cJSON_IsNumber(total) ? total->valueint : -1);
+        snprintf(row, sizeof row, ",%s,fp32,", TASKS[i]);
+        const char *fp32 = csv ? strstr(csv, row) : NULL, *eol = fp32 ? strchr(fp32, '\n') : NULL;
+        const char *hit = fp32 ? strstr(fp32, want) : NULL;
+        GQ_CHECK(t, hit && hit < eol, "%s: the FP32 %s row does not score %s as glueq eval does", path, TASKS[i], want);
+        cJSON_Delete(ev);
+    }
+    printf("ok   a sweep over a DistilBERT (rte), a BERT (mrpc) and a RoBERTa (qnli): %d points; the FP32 rows of the "
+           "BERT and the RoBERTa as glueq eval scores them\n", rows - 1);
+    free(out), free(err), free(csv), free(bert), free(roberta);
 }
 
 /* ---- errors */
@@ -418,6 +450,7 @@ int main(int argc, char **argv) {
     if (path && text) gq_write_file_atomic(path, text, strlen(text), NULL);
     free(text), free(path);
     cJSON_Delete(record);
+    check_tokenizer_choice(&t);
     check_mixed_sweep(&t);
     check_errors(&t);
     return gq_test_done(&t);
