@@ -24,10 +24,10 @@ _Static_assert(sizeof(int) == sizeof(int32_t), "predictions are handed out as in
 static pthread_mutex_t engine = PTHREAD_MUTEX_INITIALIZER;
 
 struct glueq_model {
-    gq_dbert *model;
+    gq_encoder *model;
     char *spec;           /* as given: the vocab's search order starts beside it */
     char *info;           /* glueq_model_info's JSON */
-    char (*names)[96];    /* (n_matrices) checkpoint names of the quantized matrices */
+    char (*names)[128];   /* (n_matrices) checkpoint names of the quantized matrices */
     /* what the last evaluation used, kept while the options that made it hold */
     gq_tok *tok;
     char *tok_vocab;
@@ -37,8 +37,8 @@ struct glueq_model {
     const char *parts[GQ_GLUE_MAX_DEV];
     gq_encoded *enc;
     char *enc_key;        /* task, data root, split, max_len, limit */
-    gq_dbert_runner *runner;
-    gq_dbert_runner_opts runner_opts;
+    gq_encoder_runner *runner;
+    gq_encoder_runner_opts runner_opts;
 };
 
 struct glueq_result {
@@ -83,8 +83,8 @@ void glueq_set_log_level(int level) {
 /* ---- models ---- */
 
 /* glueq info's facts as a JSON object (NULL when out of memory). */
-static char *info_json(const gq_dbert *m) {
-    const gq_dbert_config *c = &m->cfg;
+static char *info_json(const gq_encoder *m) {
+    const gq_encoder_config *c = &m->cfg;
     int64_t quantizable = 0;
     for (int l = 0; l < c->n_layers; l++)
         for (int k = 0; k < GQ_LIN_COUNT; k++) quantizable += (int64_t)m->layers[l].lin[k].out * m->layers[l].lin[k].in;
@@ -117,14 +117,13 @@ glueq_status glueq_model_load(const char *model, glueq_model **out, glueq_error 
     *out = NULL;
     glueq_model *m = calloc(1, sizeof *m);
     if (!m) return fail_out(err, gq_fail(&e, GQ_ERR_NOMEM, "out of memory"), &e);
-    gq_status s = model ? gq_dbert_load(model, &m->model, &e) : gq_fail(&e, GQ_ERR_ARG, "no model given");
+    gq_status s = model ? gq_encoder_load(model, &m->model, &e) : gq_fail(&e, GQ_ERR_ARG, "no model given");
     int n = s == GQ_OK ? m->model->cfg.n_layers * GQ_LIN_COUNT : 0;
     if (s == GQ_OK && (!(m->spec = gq_strdup(model)) || !(m->info = info_json(m->model)) ||
                        !(m->names = gq_calloc_array((size_t)n, sizeof *m->names))))
         s = gq_fail(&e, GQ_ERR_NOMEM, "%s: out of memory", model);
     for (int i = 0; s == GQ_OK && i < n; i++)
-        snprintf(m->names[i], sizeof m->names[i], "distilbert.transformer.layer.%d.%s.weight", i / GQ_LIN_COUNT,
-                 gq_lin_name((gq_lin_kind)(i % GQ_LIN_COUNT)));
+        gq_encoder_weight_name(m->model->cfg.family, i, m->names[i], sizeof m->names[i]);
     if (s != GQ_OK) {
         glueq_model_free(m);
         return fail_out(err, s, &e);
@@ -141,11 +140,11 @@ static void drop_sets(glueq_model *m) {
 
 void glueq_model_free(glueq_model *m) {
     if (!m) return;
-    gq_dbert_runner_free(m->runner);
+    gq_encoder_runner_free(m->runner);
     gq_encoded_free(m->enc);
     drop_sets(m);
     gq_tok_free(m->tok);
-    gq_dbert_free(m->model);
+    gq_encoder_free(m->model);
     free(m->enc_key), free(m->tok_vocab), free(m->names), free(m->info), free(m->spec);
     free(m);
 }
@@ -186,7 +185,7 @@ static gq_status ensure_tokenizer(glueq_model *m, const gq_cli_eval *ce, gq_err 
     }
     gq_encoded_free(m->enc), m->enc = NULL;
     gq_tok_free(m->tok), m->tok = NULL;
-    gq_status s = gq_tok_load(ce->vocab, &m->tok, e);
+    gq_status s = gq_lookup_load_tokenizer(ce->vocab, &m->tok, e);
     if (s == GQ_OK && !set_text(&m->tok_vocab, ce->vocab)) s = gq_fail(e, GQ_ERR_NOMEM, "out of memory");
     if (s != GQ_OK) return gq_tok_free(m->tok), m->tok = NULL, s;
     gq_tok_set_utf8_policy(m->tok, ce->eo.utf8);
@@ -210,10 +209,10 @@ static gq_status ensure_split(glueq_model *m, const gq_cli_eval *ce, gq_err *e) 
     return s;
 }
 
-static gq_status ensure_runner(glueq_model *m, const gq_dbert_runner_opts *o, gq_err *e) {
+static gq_status ensure_runner(glueq_model *m, const gq_encoder_runner_opts *o, gq_err *e) {
     if (m->runner && !memcmp(&m->runner_opts, o, sizeof *o)) return GQ_OK;
-    gq_dbert_runner_free(m->runner), m->runner = NULL;
-    gq_status s = gq_dbert_runner_open(m->model, o, &m->runner, e);
+    gq_encoder_runner_free(m->runner), m->runner = NULL;
+    gq_status s = gq_encoder_runner_open(m->model, o, &m->runner, e);
     if (s == GQ_OK) m->runner_opts = *o;
     return s;
 }

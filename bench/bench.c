@@ -1,9 +1,11 @@
 /* glueq-bench: the measurements behind results/bench.md that `glueq eval` cannot make
  * itself. Built and driven by bench/run.sh; each command prints one JSON object a line.
  *
- *   make-base DIR [--seed S]     a DistilBERT-base-shaped checkpoint (dim 768, 6 layers,
- *                                12 heads, FFN 3072, vocab 30522, max_pos 512, 2 labels)
- *                                with gq_dbert_random's seeded weights, as safetensors
+ *   make-base DIR [--shape S] [--seed S]  a checkpoint of shape distilbert-base (the
+ *                                default: dim 768, 6 layers, 12 heads, FFN 3072, vocab 30522,
+ *                                max_pos 512, 2 labels) or bert-base (the same with 12 layers
+ *                                and 2 token types), with gq_encoder_random's seeded weights,
+ *                                as safetensors
  *   sgemm [--tokens M]           OpenBLAS sgemm GFLOP/s on the forward's Linear shapes,
  *                                called exactly as the forward calls them
  *   seqlen --model DIR --len L   the forward on synthetic sequences of exactly L tokens
@@ -16,7 +18,7 @@
  *   hash FILE                    SHA-256 (portable; SHA-NI) and zip's CRC-32 (tables;
  *                                PCLMULQDQ folding) throughput, where the CPU has them, on
  *                                FILE held in memory: loading computes both
- *   load --model DIR             gq_dbert_load's wall time (page cache warm), as every
+ *   load --model DIR             gq_encoder_load's wall time (page cache warm), as every
  *                                command that reads a model pays it
  *   algo --model DIR --algorithm A  gq_quant_apply with quantizer algorithm A (gptq,
  *                                awq-scale, rtn) on all matrices, uniform int --bits (4),
@@ -24,7 +26,7 @@
  *                                of 128 tokens; wall and process CPU seconds (the session
  *                                uses every online core)
  * Common flags: --threads N (default 2), --reps R (default 3; medians are printed),
- * --tokens M (the GEMMs' rows and seqlen's batch; default GQ_DBERT_CPU_ROUND_TOKENS, one round
+ * --tokens M (the GEMMs' rows and seqlen's batch; default GQ_ENCODER_CPU_ROUND_TOKENS, one round
  * of the CPU forward over all its threads), --limit N (first N dev rows).
  * seqlen and task alternate each timed forward with a run of its Linear GEMMs alone, so
  * that the fraction of sgemm speed is measured on the same machine state. GLUE data and
@@ -39,7 +41,7 @@
 #include <time.h>
 
 #include "checkpoint_internal.h"
-#include "distilbert.h"
+#include "encoder.h"
 #include "eval.h"
 #include "quant.h"
 
@@ -78,64 +80,60 @@ static int die(const gq_err *err) {
 
 /* ------------------------------------------------------------- make-base ---- */
 
-static const gq_dbert_config BASE = {.dim = 768, .n_layers = 6, .n_heads = 12, .hidden_dim = 3072,
-                                     .vocab_size = 30522, .max_pos = 512, .n_labels = 2};
+/* The shapes make-base writes: those of distilbert-base-uncased and bert-base-uncased (vocab
+ * 30522, max_pos 512), with 2 labels. */
+typedef struct {
+    const char *name, *model_type;
+    gq_encoder_config cfg;
+} base_shape;
 
-static const char *BASE_CONFIG =
-    "{\n  \"architectures\": [\"DistilBertForSequenceClassification\"],\n  \"model_type\": \"distilbert\",\n"
-    "  \"activation\": \"gelu\",\n  \"dim\": 768,\n  \"n_layers\": 6,\n  \"n_heads\": 12,\n"
-    "  \"hidden_dim\": 3072,\n  \"max_position_embeddings\": 512,\n  \"vocab_size\": 30522,\n"
-    "  \"pad_token_id\": 0,\n  \"sinusoidal_pos_embds\": false,\n"
-    "  \"id2label\": {\"0\": \"LABEL_0\", \"1\": \"LABEL_1\"},\n  \"label2id\": {\"LABEL_0\": 0, \"LABEL_1\": 1}\n}\n";
+static const base_shape SHAPES[] = {
+    {"distilbert-base", "distilbert",
+     {.dim = 768, .n_layers = 6, .n_heads = 12, .hidden_dim = 3072, .vocab_size = 30522, .max_pos = 512,
+      .ln_eps = 1e-12, .n_labels = 2}},
+    {"bert-base", "bert",
+     {.dim = 768, .n_layers = 12, .n_heads = 12, .hidden_dim = 3072, .vocab_size = 30522, .max_pos = 512,
+      .type_vocab_size = 2, .ln_eps = 1e-12, .n_labels = 2}},
+};
+
+/* The DistilBERT-base shape, for the GEMM rates (the Linears of every shape are alike). */
+static const gq_encoder_config *BASE = &SHAPES[0].cfg;
+
+typedef struct {
+    gq_tensor *t;
+    int n;
+} tensor_list;
 
 /* One tensor entry pointing into the model's own parameters (names as HF writes them). */
-static void add(gq_tensor *t, int *n, const char *name, float *data, int64_t d0, int64_t d1) {
-    t[*n] = (gq_tensor){.name = gq_strdup(name), .ndim = d1 ? 2 : 1, .shape = {d0, d1}, .numel = d1 ? d0 * d1 : d0,
-                        .data = data};
-    (*n)++;
+static int add(void *ctx, const char *name, const float *data, int64_t d0, int64_t d1) {
+    tensor_list *l = ctx;
+    l->t[l->n++] = (gq_tensor){.name = gq_strdup(name), .ndim = d1 ? 2 : 1, .shape = {d0, d1},
+                               .numel = d1 ? d0 * d1 : d0, .data = (float *)data};
+    return 0;
 }
 
-static int make_base(const char *dir, uint64_t seed) {
+static int make_base(const char *dir, const char *shape, uint64_t seed) {
     gq_err err = {{0}};
-    gq_dbert_config cfg = BASE;
-    gq_dbert *m = NULL;
-    if (gq_dbert_random(&cfg, seed, &m, &err) != GQ_OK || gq_mkdirs(dir, &err) != GQ_OK) return die(&err);
-    int d = cfg.dim, n = 0;
-    gq_tensor t[8 + 16 * 6];
-    add(t, &n, "distilbert.embeddings.word_embeddings.weight", m->word_emb, cfg.vocab_size, d);
-    add(t, &n, "distilbert.embeddings.position_embeddings.weight", m->pos_emb, cfg.max_pos, d);
-    add(t, &n, "distilbert.embeddings.LayerNorm.weight", m->emb_ln_w, d, 0);
-    add(t, &n, "distilbert.embeddings.LayerNorm.bias", m->emb_ln_b, d, 0);
-    char name[128];
-    for (int l = 0; l < cfg.n_layers; l++) {
-        const gq_dbert_layer *L = &m->layers[l];
-        for (int k = 0; k < GQ_LIN_COUNT; k++) {
-            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.weight", l, gq_lin_name(k));
-            add(t, &n, name, L->lin[k].w, L->lin[k].out, L->lin[k].in);
-            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.bias", l, gq_lin_name(k));
-            add(t, &n, name, L->lin[k].b, L->lin[k].out, 0);
-        }
-        const char *ln[2] = {"sa_layer_norm", "output_layer_norm"};
-        float *w[2] = {L->sa_ln_w, L->out_ln_w}, *b[2] = {L->sa_ln_b, L->out_ln_b};
-        for (int i = 0; i < 2; i++) {
-            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.weight", l, ln[i]);
-            add(t, &n, name, w[i], d, 0);
-            snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.bias", l, ln[i]);
-            add(t, &n, name, b[i], d, 0);
-        }
-    }
-    add(t, &n, "pre_classifier.weight", m->pre.w, d, d);
-    add(t, &n, "pre_classifier.bias", m->pre.b, d, 0);
-    add(t, &n, "classifier.weight", m->cls.w, cfg.n_labels, d);
-    add(t, &n, "classifier.bias", m->cls.b, cfg.n_labels, 0);
+    const base_shape *b = NULL;
+    for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++)
+        if (strcmp(SHAPES[i].name, shape) == 0) b = &SHAPES[i];
+    if (!b) return fprintf(stderr, "glueq-bench: --shape %s: not distilbert-base or bert-base\n", shape), 2;
+    gq_encoder_config cfg = b->cfg;
+    cfg.family = gq_encoder_family_find(b->model_type);
+    gq_encoder *m = NULL;
+    if (gq_encoder_random(&cfg, seed, &m, &err) != GQ_OK || gq_mkdirs(dir, &err) != GQ_OK) return die(&err);
+    tensor_list l = {gq_calloc_array(9 + 16 * (size_t)cfg.n_layers, sizeof *l.t), 0};
     char *st = gq_path_join(dir, "model.safetensors"), *cj = gq_path_join(dir, "config.json");
-    gq_status s = gq_safetensors_write(st, t, n, &err);
-    if (s == GQ_OK) s = gq_write_file_atomic(cj, BASE_CONFIG, strlen(BASE_CONFIG), &err);
-    for (int i = 0; i < n; i++) free(t[i].name);
-    free(st), free(cj);
-    gq_dbert_free(m);
+    char *json = gq_encoder_config_json(&cfg);
+    gq_status s = l.t && st && cj && json ? GQ_OK : gq_fail(&err, GQ_ERR_NOMEM, "out of memory");
+    if (s == GQ_OK) gq_encoder_each_param(m, add, &l);
+    if (s == GQ_OK) s = gq_safetensors_write(st, l.t, l.n, &err);
+    if (s == GQ_OK) s = gq_write_file_atomic(cj, json, strlen(json), &err);
+    for (int i = 0; i < l.n; i++) free(l.t[i].name);
+    free(l.t), free(st), free(cj), free(json);
+    gq_encoder_free(m);
     if (s != GQ_OK) return die(&err);
-    printf("{\"wrote\": \"%s\", \"seed\": %llu}\n", dir, (unsigned long long)seed);
+    printf("{\"wrote\": \"%s\", \"shape\": \"%s\", \"seed\": %llu}\n", dir, shape, (unsigned long long)seed);
     return 0;
 }
 
@@ -153,7 +151,7 @@ typedef struct {
     float *x, *y, *w;
 } gemms;
 
-static int gemms_new(gemms *g, const gq_dbert_config *c, int M) {
+static int gemms_new(gemms *g, const gq_encoder_config *c, int M) {
     *g = (gemms){.M = M, .d = c->dim, .h = c->hidden_dim, .layers = c->n_layers};
     size_t big = (size_t)M * (c->hidden_dim > c->dim ? c->hidden_dim : c->dim);
     g->x = gq_malloc_array(big, sizeof(float)), g->y = gq_malloc_array(big, sizeof(float));
@@ -185,7 +183,7 @@ static double gemms_time(gemms *g) {
 static int sgemm(int threads, int M, int reps) {
     gemms g;
     openblas_set_num_threads(threads);
-    if (!gemms_new(&g, &BASE, M)) return fputs("glueq-bench: out of memory\n", stderr), 1;
+    if (!gemms_new(&g, BASE, M)) return fputs("glueq-bench: out of memory\n", stderr), 1;
     double t[MAX_REPS];
     gemms_time(&g); /* warm-up: OpenBLAS starts its threads and buffers */
     for (int rep = 0; rep < reps; rep++) t[rep] = gemms_time(&g);
@@ -205,7 +203,7 @@ static int sgemm(int threads, int M, int reps) {
  * `flops_full` ÷ tokens: above 1 only by doing less than the full forward's work). */
 typedef double (*fwd_fn)(void *ctx); /* runs the forward once, returns its seconds (< 0: failed) */
 
-static int paired(fwd_fn fwd, void *ctx, const gq_dbert_config *c, int M, double tokens, double flops,
+static int paired(fwd_fn fwd, void *ctx, const gq_encoder_config *c, int M, double tokens, double flops,
                   double flops_full, int reps, const char *what) {
     gemms g;
     if (!gemms_new(&g, c, M)) return fputs("glueq-bench: out of memory\n", stderr), 1;
@@ -229,7 +227,7 @@ static int paired(fwd_fn fwd, void *ctx, const gq_dbert_config *c, int M, double
 }
 
 typedef struct {
-    gq_dbert_runner *r;
+    gq_encoder_runner *r;
     const int32_t *ids;
     const int *lens;
     int nseq;
@@ -240,20 +238,20 @@ static double run_batch(void *ctx) {
     batch_ctx *b = ctx;
     gq_err err = {{0}};
     double t0 = gq_now();
-    if (gq_dbert_forward(b->r, b->ids, b->lens, b->nseq, b->logits, NULL, &err) != GQ_OK) return die(&err), -1;
+    if (gq_encoder_forward(b->r, b->ids, b->lens, NULL, b->nseq, b->logits, NULL, &err) != GQ_OK) return die(&err), -1;
     return gq_now() - t0;
 }
 
 /* Synthetic sequences of exactly len tokens, `tokens` tokens a batch. */
 static int seqlen(const char *dir, int len, int threads, int tokens, int reps) {
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
-    if (gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
+    gq_encoder *m = NULL;
+    if (gq_encoder_load(dir, &m, &err) != GQ_OK) return die(&err);
     int nseq = tokens / len > 0 ? tokens / len : 1, n = nseq * len;
     int32_t *ids = gq_malloc_array((size_t)n, sizeof *ids);
     int *lens = gq_malloc_array((size_t)nseq, sizeof *lens);
     float *logits = gq_malloc_array((size_t)nseq * m->cfg.n_labels, sizeof *logits);
-    gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, threads);
     if (!ids || !lens || !logits || !r) return fputs("glueq-bench: out of memory\n", stderr), 1;
     gq_rng rng;
     gq_rng_seed(&rng, 7);
@@ -265,16 +263,16 @@ static int seqlen(const char *dir, int len, int threads, int tokens, int reps) {
     batch_ctx b = {r, ids, lens, nseq, logits};
     char what[64];
     snprintf(what, sizeof what, "\"len\": %d", len);
-    int rc = paired(run_batch, &b, &m->cfg, n, n, gq_dbert_flops(&m->cfg, lens, nseq),
-                    gq_dbert_flops_full(&m->cfg, lens, nseq), reps, what);
-    gq_dbert_runner_free(r);
+    int rc = paired(run_batch, &b, &m->cfg, n, n, gq_encoder_flops(&m->cfg, lens, nseq),
+                    gq_encoder_flops_full(&m->cfg, lens, nseq), reps, what);
+    gq_encoder_runner_free(r);
     free(ids), free(lens), free(logits);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     return rc;
 }
 
 typedef struct {
-    gq_dbert_runner *r;
+    gq_encoder_runner *r;
     const gq_encoded *enc;
 } task_ctx;
 
@@ -307,16 +305,16 @@ static gq_status load_dev(const char *task_name, int limit, gq_encoded **enc, gq
 }
 
 /* The dev split on the GPU: a cold pass, then reps warm ones. */
-static int task_cuda(gq_dbert *m, gq_encoded *enc, const char *task_name, int reps) {
+static int task_cuda(gq_encoder *m, gq_encoded *enc, const char *task_name, int reps) {
     gq_err err = {{0}};
-    gq_dbert_runner_opts o = {GQ_DEVICE_CUDA, 0, 0};
-    gq_dbert_runner *r = NULL;
-    if (gq_dbert_runner_open(m, &o, &r, &err) != GQ_OK) return die(&err);
+    gq_encoder_runner_opts o = {GQ_DEVICE_CUDA, 0, 0};
+    gq_encoder_runner *r = NULL;
+    if (gq_encoder_runner_open(m, &o, &r, &err) != GQ_OK) return die(&err);
     task_ctx t = {r, enc};
     double cold = run_task(&t), warm[MAX_REPS];
     for (int rep = 0; rep < reps && cold >= 0; rep++)
         if ((warm[rep] = run_task(&t)) < 0) return 1;
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     if (cold < 0) return 1;
     double w = median(warm, reps);
     printf("{\"device\": \"cuda\", \"task\": \"%s\", \"examples\": %d, \"tokens\": %lld, \"reps\": %d, "
@@ -328,24 +326,24 @@ static int task_cuda(gq_dbert *m, gq_encoded *enc, const char *task_name, int re
 /* The dev split as `glueq eval` runs it (length buckets of GQ_EVAL_BATCH_TOKENS). */
 static int task(const char *dir, const char *task_name, int threads, int limit, int reps, const char *device) {
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_encoded *enc = NULL;
-    if (load_dev(task_name, limit, &enc, &err) != GQ_OK || gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
+    if (load_dev(task_name, limit, &enc, &err) != GQ_OK || gq_encoder_load(dir, &m, &err) != GQ_OK) return die(&err);
     if (strcmp(device, "cuda") == 0) {
         int rc = task_cuda(m, enc, task_name, reps);
-        gq_encoded_free(enc), gq_dbert_free(m);
+        gq_encoded_free(enc), gq_encoder_free(m);
         return rc;
     }
-    gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, threads);
     if (!r) return fputs("glueq-bench: out of memory\n", stderr), 1;
     task_ctx t = {r, enc};
     char what[96];
     snprintf(what, sizeof what, "\"task\": \"%s\", \"examples\": %d", task_name, enc->n);
-    int rc = paired(run_task, &t, &m->cfg, GQ_DBERT_CPU_ROUND_TOKENS, (double)enc->tokens,
-                    gq_dbert_flops(&m->cfg, enc->len, enc->n), gq_dbert_flops_full(&m->cfg, enc->len, enc->n), reps,
+    int rc = paired(run_task, &t, &m->cfg, GQ_ENCODER_CPU_ROUND_TOKENS, (double)enc->tokens,
+                    gq_encoder_flops(&m->cfg, enc->len, enc->n), gq_encoder_flops_full(&m->cfg, enc->len, enc->n), reps,
                     what);
-    gq_dbert_runner_free(r);
-    gq_encoded_free(enc), gq_dbert_free(m);
+    gq_encoder_runner_free(r);
+    gq_encoded_free(enc), gq_encoder_free(m);
     return rc;
 }
 
@@ -353,10 +351,10 @@ static int task(const char *dir, const char *task_name, int threads, int limit, 
 
 static int logits(const char *dir, const char *task_name, int threads, int limit) {
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_encoded *enc = NULL;
-    if (load_dev(task_name, limit, &enc, &err) != GQ_OK || gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
-    gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+    if (load_dev(task_name, limit, &enc, &err) != GQ_OK || gq_encoder_load(dir, &m, &err) != GQ_OK) return die(&err);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, threads);
     gq_eval_result res;
     if (!r || gq_eval_run(r, enc, NULL, NULL, NULL, &res, &err) != GQ_OK) return die(&err);
     for (int i = 0; i < res.n; i++) {
@@ -365,20 +363,20 @@ static int logits(const char *dir, const char *task_name, int threads, int limit
         putchar('\n');
     }
     gq_eval_result_free(&res);
-    gq_dbert_runner_free(r);
-    gq_encoded_free(enc), gq_dbert_free(m);
+    gq_encoder_runner_free(r);
+    gq_encoded_free(enc), gq_encoder_free(m);
     return 0;
 }
 
 /* ------------------------------------------------------------------ algo ---- */
 
 typedef struct {
-    gq_dbert_runner *r;
+    gq_encoder_runner *r;
     int nseq;
 } algo_calib;
 
 /* Random ids: the algorithms' cost depends on the shapes only, not on the data. */
-static gq_status algo_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status algo_calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
     algo_calib *c = ctx;
     enum { LEN = 128 };
     int32_t *ids = malloc(sizeof *ids * (size_t)c->nseq * LEN);
@@ -390,7 +388,7 @@ static gq_status algo_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *
         lens[s] = LEN;
         for (int i = 0; i < LEN; i++) ids[s * LEN + i] = 1000 + (int32_t)gq_rng_below(&r, 20000);
     }
-    gq_status st = ids && lens && logits ? gq_dbert_forward(c->r, ids, lens, c->nseq, logits, hooks, err)
+    gq_status st = ids && lens && logits ? gq_encoder_forward(c->r, ids, lens, NULL, c->nseq, logits, hooks, err)
                                          : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     free(ids), free(lens), free(logits);
     return st;
@@ -461,11 +459,11 @@ static int load(const char *dir, int reps) {
     double wall[MAX_REPS], cpu[MAX_REPS];
     for (int i = 0; i < reps; i++) {
         gq_err err = {{0}};
-        gq_dbert *m = NULL;
+        gq_encoder *m = NULL;
         double t0 = gq_now(), c0 = cpu_now();
-        if (gq_dbert_load(dir, &m, &err) != GQ_OK) return die(&err);
+        if (gq_encoder_load(dir, &m, &err) != GQ_OK) return die(&err);
         wall[i] = gq_now() - t0, cpu[i] = cpu_now() - c0;
-        gq_dbert_free(m);
+        gq_encoder_free(m);
     }
     printf("{\"load_wall_s\": %.4f, \"load_cpu_s\": %.4f, \"reps\": %d}\n", median(wall, reps), median(cpu, reps),
            reps);
@@ -474,14 +472,14 @@ static int load(const char *dir, int reps) {
 
 static int algo(const char *dir, const char *algorithm, int bits, int nseq, int threads, int reps) {
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_quant_session *s = NULL;
     gq_quant_opts q;
     gq_quant_opts_default(&q, bits);
-    if (gq_quant_opts_set(&q, "algorithm", algorithm, &err) != GQ_OK || gq_dbert_load(dir, &m, &err) != GQ_OK ||
+    if (gq_quant_opts_set(&q, "algorithm", algorithm, &err) != GQ_OK || gq_encoder_load(dir, &m, &err) != GQ_OK ||
         gq_quant_session_new(m, NULL, &s, &err) != GQ_OK)
         return die(&err);
-    algo_calib c = {gq_dbert_runner_new(m, threads), nseq};
+    algo_calib c = {gq_encoder_runner_new(m, threads), nseq};
     gq_quant_session_set_calibration(s, "bench-random", algo_calibrate, &c);
     double wall[MAX_REPS], cpu[MAX_REPS];
     for (int i = 0; i <= reps; i++) { /* the first apply also runs the calibration: not timed */
@@ -493,8 +491,8 @@ static int algo(const char *dir, const char *algorithm, int bits, int nseq, int 
            "\"cpu_s\": %.3f, \"reps\": %d}\n",
            algorithm, bits, gq_quant_session_n_mats(s), nseq * 128, median(wall, reps), median(cpu, reps), reps);
     gq_quant_session_free(s);
-    gq_dbert_runner_free(c.r);
-    gq_dbert_free(m);
+    gq_encoder_runner_free(c.r);
+    gq_encoder_free(m);
     return 0;
 }
 
@@ -502,10 +500,11 @@ int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "", *model = opt(argc, argv, "--model", NULL);
     const char *task_name = opt(argc, argv, "--task", NULL);
     int threads = opt_int(argc, argv, "--threads", 2), reps = opt_int(argc, argv, "--reps", 3);
-    int tokens = opt_int(argc, argv, "--tokens", GQ_DBERT_CPU_ROUND_TOKENS), limit = opt_int(argc, argv, "--limit", 0);
+    int tokens = opt_int(argc, argv, "--tokens", GQ_ENCODER_CPU_ROUND_TOKENS), limit = opt_int(argc, argv, "--limit", 0);
     if (reps < 1 || reps > MAX_REPS) return fprintf(stderr, "glueq-bench: --reps must be 1 to %d\n", MAX_REPS), 2;
     if (strcmp(cmd, "make-base") == 0 && argc > 2)
-        return make_base(argv[2], (uint64_t)opt_int(argc, argv, "--seed", 0));
+        return make_base(argv[2], opt(argc, argv, "--shape", "distilbert-base"),
+                         (uint64_t)opt_int(argc, argv, "--seed", 0));
     if (strcmp(cmd, "sgemm") == 0) return sgemm(threads, tokens, reps);
     if (strcmp(cmd, "seqlen") == 0 && model)
         return seqlen(model, opt_int(argc, argv, "--len", 128), threads, tokens, reps);
@@ -517,7 +516,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "algo") == 0 && model)
         return algo(model, opt(argc, argv, "--algorithm", "gptq"), opt_int(argc, argv, "--bits", 4),
                     opt_int(argc, argv, "--calib-seqs", 32), threads, reps);
-    fputs("usage: glueq-bench make-base DIR [--seed S]\n"
+    fputs("usage: glueq-bench make-base DIR [--shape distilbert-base|bert-base] [--seed S]\n"
           "       glueq-bench sgemm [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench seqlen --model DIR --len L [--threads N] [--tokens M] [--reps R]\n"
           "       glueq-bench task --model DIR --task T [--limit N] [--threads N] [--reps R] [--device cuda]\n"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Fits the erf polynomials of model/distilbert_cpu.c (erf_fast) and checks them in float.
+"""Fits the erf polynomials of model/encoder_cpu.c (erf_fast) and checks them in float.
 
   erf(x) = x + x * P(x^2)        on [0, 1)      P of degree 6
   erf(x) = 1 - Q(x - 2.46)       on [1, 3.92)   Q of degree 14 (a fit of erfc)

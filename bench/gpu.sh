@@ -93,7 +93,7 @@ if stage glueq; then
     t0=$(date +%s.%N)
     j=$("$glueq" eval --model "$model" --task qnli --device cuda --json 2> "$work/eval.err")
     t1=$(date +%s.%N)
-    # the runner's line on where its cold start went (cuda/dbert_cuda.cu), as a JSON string
+    # the runner's line on where its cold start went (cuda/encoder_cuda.cu), as a JSON string
     start=$(grep -m1 '^glueq: cuda: driver' "$work/eval.err" | $py -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))')
     record "{\"kind\": \"glueq\", \"task\": \"qnli\", \"rep\": $rep, \"process_seconds\": $($py -c "print(round($t1 - $t0, 3))"), \"cold_start\": $start, \"eval\": $j}"
   done

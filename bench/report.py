@@ -61,7 +61,7 @@ def sgemm_bound_lines(fr, sg, tokens_per_s):
     full = fr["full_flops_per_token"]
     rate = sg["sgemm_gflops"] * 1e9 / full
     return ["**sgemm-bound rate**: the full forward (every block on every token) costs %.1f MFLOP/token on these "
-            "QNLI rows (`gq_dbert_flops_full`); at the measured sgemm %.1f GFLOP/s that is **%.0f tokens/s**. "
+            "QNLI rows (`gq_encoder_flops_full`); at the measured sgemm %.1f GFLOP/s that is **%.0f tokens/s**. "
             "glueq eval's %.0f tokens/s = **%.2f×** it; paired run by run with the GEMMs (`glueq-bench task`): "
             "**%.2f×**. Above 1× only because the last block runs for the [CLS] rows alone, keys and values "
             "folded into their queries (%.1f MFLOP/token done, %.0f%% less)." % (
@@ -141,7 +141,7 @@ def write(results, out):
     if fr:
         lines += ["The forward on QNLI dev (%d examples, `glueq-bench task`), each timed run followed by the same "
                   "GEMMs alone so that both see the same machine state: forward **%.1f GFLOP/s** "
-                  "(`gq_dbert_flops`: the work done, %.1f MFLOP/token), sgemm %.1f GFLOP/s, **forward = %.0f%% of "
+                  "(`gq_encoder_flops`: the work done, %.1f MFLOP/token), sgemm %.1f GFLOP/s, **forward = %.0f%% of "
                   "sgemm** (median of the per-run ratios)." % (
                       fr["examples"], fr["gflops"], fr["flops_per_token"] / 1e6, fr["sgemm_gflops"],
                       100 * fr["fraction_of_sgemm"]), ""]
@@ -193,6 +193,27 @@ def write(results, out):
         ratio = mem["max_rss_kb"] * 1024 / mach["checkpoint_bytes"]
         lines.append("| peak memory ≤ 1.5× checkpoint | %.2f× | %s |" % (ratio, "yes" if ratio <= 1.5 else "**no**"))
     lines.append("")
+
+    # the BERT-base shape
+    br = collect(rows, "bert_run")
+    if br:
+        bf = one.get("bert_fraction")
+        lines += ["## BERT-base shape", "",
+                  "glueq alone (the peers restate DistilBERT): a BERT-base-shaped checkpoint (768/12/12/3072, vocab "
+                  "30522, 2 token types, the pooler), seeded random FP32 weights (`glueq-bench make-base --shape "
+                  "bert-base`), the same kernels and threads.", "",
+                  "| task | examples | tokens | tokens/s | examples/s |", "|---|---:|---:|---:|---:|"]
+        for task in ("rte", "qnli"):
+            v = br.get((task, "glueq eval"))
+            if v:
+                sec = med([x[1] for x in v])
+                lines.append("| %s | %d | %d | %.0f | %.1f |" % (task.upper(), v[0][2], v[0][0], v[0][0] / sec,
+                                                                 v[0][2] / sec))
+        if bf:
+            lines += ["", "Forward on QNLI (%d examples, `glueq-bench task`): %.1f GFLOP/s = **%.0f%% of sgemm**; "
+                      "**%.2f×** the sgemm-bound rate, paired run by run." % (
+                          bf["examples"], bf["gflops"], 100 * bf["fraction_of_sgemm"], bf["sgemm_bound_ratio"])]
+        lines.append("")
 
     # the AVX-512 variant
     av = collect(rows, "avx512")

@@ -8,7 +8,10 @@
 #   - OpenBLAS sgemm GFLOP/s on the forward's Linear shapes, and the forward's GFLOP/s as a
 #     fraction of it (measured alternately, run by run);
 #   - peak resident memory of `glueq eval` (/usr/bin/time -v);
-#   - throughput against threads (1, 2) and sequence length (32..256), and a perf profile.
+#   - throughput against threads (1, 2) and sequence length (32..256), and a perf profile;
+#   - `glueq eval` and the forward against sgemm on a BERT-base-shaped checkpoint (12 blocks,
+#     token types, the pooler; glueq-bench make-base --shape bert-base), glueq alone: the
+#     peers restate DistilBERT only.
 # Every timing is the median of $REPS runs, the engines interleaved run by run.
 #
 # Where the CPU has AVX-512 but OpenBLAS picked its Haswell (AVX2) kernels, as Debian's
@@ -19,7 +22,7 @@
 # the sgemm limit all run the same kernels.
 #
 # usage: bench/run.sh          (env: THREADS=2 REPS=3 QNLI_LIMIT=400 RTE_LIMIT=0 PEERS=1)
-# STAGES (default "throughput limits scaling profile avx512") picks what runs; results of
+# STAGES (default "throughput limits scaling profile avx512 bert") picks what runs; results of
 # earlier stages are kept in build/bench/results.jsonl unless "throughput" runs.
 # QNLI_LIMIT / RTE_LIMIT: first N dev examples (0: all; the full QNLI dev set takes about an
 # hour of PyTorch time on a 2-core machine). PEERS=0 skips the peers (and their install:
@@ -29,7 +32,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 THREADS=${THREADS:-2} REPS=${REPS:-3} QNLI_LIMIT=${QNLI_LIMIT:-400} RTE_LIMIT=${RTE_LIMIT:-0} PEERS=${PEERS:-1}
-STAGES=${STAGES:-throughput limits scaling profile avx512}
+STAGES=${STAGES:-throughput limits scaling profile avx512 bert}
 SHARED=${GLUEQ_SHARED:-$root/../shared}
 export GLUEQ_SHARED=$SHARED
 work=$root/build/bench
@@ -157,6 +160,24 @@ if stage profile && command -v perf > /dev/null; then
     --limit "$QNLI_LIMIT" --quiet > /dev/null 2>&1
   perf report -i "$work/perf.data" --stdio --no-children --sort symbol 2> /dev/null > "$work/perf.txt"
   $py bench/report.py profile "$work/perf.txt" >> "$out"
+fi
+
+# ---- the BERT-base shape: glueq eval and the forward against sgemm, on the same kernels
+if stage bert; then
+  bert=$work/bert-base
+  if [ ! -f "$bert/model.safetensors" ]; then
+    log "writing the BERT-base-shaped checkpoint to $bert"
+    "$gb" make-base "$bert" --shape bert-base --seed 0 > /dev/null
+  fi
+  for rep in $(seq "$REPS"); do
+    for task in rte qnli; do
+      log "bert-base run $rep/$REPS: $task"
+      j=$("$glueq" eval --model "$bert" --task $task --threads "$THREADS" --limit "$(limit_of $task)" --json --quiet)
+      record "{\"kind\": \"bert_run\", \"engine\": \"glueq\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $j}"
+    done
+  done
+  record "$("$gb" task --model "$bert" --task qnli --limit "$QNLI_LIMIT" --threads "$THREADS" --reps "$REPS" \
+    | sed 's/^{/{"kind": "bert_fraction", /')"
 fi
 
 # ---- the same QNLI runs with OpenBLAS's AVX-512 kernels, where OpenBLAS passed them over

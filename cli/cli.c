@@ -96,7 +96,7 @@ gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err) {
     return parse_calib(a, &cq->calib, err);
 }
 
-gq_status gq_cli_runner_parse(const gq_args *a, gq_dbert_runner_opts *o, gq_err *err) {
+gq_status gq_cli_runner_parse(const gq_args *a, gq_encoder_runner_opts *o, gq_err *err) {
     memset(o, 0, sizeof *o);
     long threads = 0;
     const char *dev = gq_args_get(a, "device");

@@ -39,7 +39,7 @@ int gq_cli_fail_run(const gq_err *err);
 
 /* --device cpu|cuda, --tf32 and --threads N: where and how a command runs the model.
  * Fills o from those flags (defaults: cpu, FP32, all cores); --tf32 needs --device cuda. */
-gq_status gq_cli_runner_parse(const gq_args *a, gq_dbert_runner_opts *o, gq_err *err);
+gq_status gq_cli_runner_parse(const gq_args *a, gq_encoder_runner_opts *o, gq_err *err);
 
 
 /* The quantization, calibration and algorithm flags (commands.c), which fill cq. */

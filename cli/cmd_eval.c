@@ -21,7 +21,7 @@ static void job_free(job *j) {
 
 /* vocab from --vocab, beside the model, or the assets (a new string in *vocab). */
 static gq_status find_vocab(const gq_args *a, const char *model_dir, char **vocab, gq_err *err) {
-    *vocab = gq_lookup_vocab(gq_args_get(a, "vocab"), model_dir);
+    *vocab = gq_lookup_tokenizer(gq_args_get(a, "vocab"), model_dir);
     return *vocab ? GQ_OK
                   : gq_fail(err, GQ_ERR_IO, "no vocab.txt found (tried --vocab, %s/vocab.txt, $GLUEQ_ASSETS/vocab, "
                                             "../shared/assets/vocab)", model_dir ? model_dir : "MODEL");
@@ -40,7 +40,7 @@ static gq_status load_tokenizer(const gq_args *a, const char *model_dir, job *j,
     gq_utf8_policy policy = GQ_UTF8_STRICT;
     gq_status s = find_vocab(a, model_dir, &j->opts.vocab, err);
     if (s == GQ_OK) s = parse_utf8(a, &policy, err);
-    if (s == GQ_OK) s = gq_tok_load(j->opts.vocab, &j->ev.tok, err);
+    if (s == GQ_OK) s = gq_lookup_load_tokenizer(j->opts.vocab, &j->ev.tok, err);
     if (s == GQ_OK) gq_tok_set_utf8_policy(j->ev.tok, policy);
     return s;
 }
@@ -235,7 +235,8 @@ gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, con
                                   rep, calib_desc, err);
     cJSON *opts = s == GQ_OK ? gq_cli_quant_json(cq, rep, calib_desc) : NULL;
     if (opts) cJSON_AddStringToObject(opts, "task", ev->task->name);
-    gq_export x = {ev->model, e->vocab, session, rep, opts};
+    /* a model directory's tokenizer files go with it in any case */
+    gq_export x = {ev->model, gq_dir_exists(e->vocab) ? NULL : e->vocab, session, rep, opts};
     if (s == GQ_OK) s = gq_export_write(out, &x, err);
     cJSON_Delete(opts);
     if (session) gq_quant_session_restore(session);
@@ -273,11 +274,11 @@ int gq_cmd_logits(const gq_args *a) {
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     gq_ids ids = {0};
     s = load_tokenizer(a, gq_args_get(a, "model"), &j, &err);
-    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(a, "model"), &j.ev.model, &err);
+    if (s == GQ_OK) s = gq_encoder_load(gq_args_get(a, "model"), &j.ev.model, &err);
     if (s == GQ_OK) s = gq_tok_encode(j.ev.tok, gq_args_get(a, "text"), gq_args_get(a, "pair"), (int)max_len, &ids, &err);
-    if (s == GQ_OK) s = gq_dbert_runner_open(j.ev.model, &j.opts.eo.runner, &j.ev.runner, &err);
+    if (s == GQ_OK) s = gq_encoder_runner_open(j.ev.model, &j.opts.eo.runner, &j.ev.runner, &err);
     float *logits = s == GQ_OK ? calloc((size_t)j.ev.model->cfg.n_labels, sizeof *logits) : NULL;
-    if (s == GQ_OK) s = gq_dbert_forward(j.ev.runner, ids.v, &ids.n, 1, logits, NULL, &err);
+    if (s == GQ_OK) s = gq_encoder_forward(j.ev.runner, ids.v, &ids.n, &ids.seg_a, 1, logits, NULL, &err);
     if (s == GQ_OK) {
         int best = 0;
         for (int i = 0; i < j.ev.model->cfg.n_labels; i++) {

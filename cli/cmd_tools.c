@@ -42,7 +42,7 @@ int gq_cmd_tokenize(const gq_args *a) {
         s = gq_fail(&err, GQ_ERR_ARG, "tokenize takes --model or --vocab, not both");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     const char *model = gq_args_get(a, "model");
-    char *vocab = model ? NULL : gq_lookup_vocab(gq_args_get(a, "vocab"), NULL);
+    char *vocab = model ? NULL : gq_lookup_tokenizer(gq_args_get(a, "vocab"), NULL);
     gq_tok *tok = NULL;
     if (model) s = gq_tok_load_dir(model, &tok, &err);
     else s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
@@ -65,16 +65,16 @@ int gq_cmd_info(const gq_args *a) {
     gq_status s = GQ_OK;
     if (!gq_args_has(a, "model")) s = gq_fail(&err, GQ_ERR_ARG, "info needs --model DIR");
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    gq_dbert *m = NULL;
-    if ((s = gq_dbert_load(gq_args_get(a, "model"), &m, &err)) != GQ_OK) return gq_cli_fail(&err, s);
-    const gq_dbert_config *c = &m->cfg;
+    gq_encoder *m = NULL;
+    if ((s = gq_encoder_load(gq_args_get(a, "model"), &m, &err)) != GQ_OK) return gq_cli_fail(&err, s);
+    const gq_encoder_config *c = &m->cfg;
     int64_t enc = 0;
     for (int l = 0; l < c->n_layers; l++)
         for (int k = 0; k < GQ_LIN_COUNT; k++) enc += (int64_t)m->layers[l].lin[k].out * m->layers[l].lin[k].in;
     printf("model:        %s\n", m->dir);
     printf("weights:      %s (%s)\n", m->weights_path, m->ckpt->format);
     printf("sha256:       %s\n", m->sha256);
-    printf("architecture: DistilBertForSequenceClassification\n");
+    printf("architecture: %s\n", c->family->architecture);
     printf("dim %d, layers %d, heads %d (head size %d), ffn %d, vocab %d, positions %d\n", c->dim, c->n_layers,
            c->n_heads, c->dim / c->n_heads, c->hidden_dim, c->vocab_size, c->max_pos);
     printf("labels:      ");
@@ -84,7 +84,7 @@ int gq_cmd_info(const gq_args *a) {
     printf(")\n");
     printf("quantizable:  %lld encoder Linear weights in %d matrices\n", (long long)enc, c->n_layers * GQ_LIN_COUNT);
     printf("dtype:        %s stored, computed in F32\n", m->ckpt->dtypes);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     return 0;
 }
 
@@ -101,7 +101,7 @@ static gq_status overlap_scores(gq_quant_session *s, const char *method, const g
     return gq_quant_scores_compute(s, method, &mo, &cq->q, sc, err);
 }
 
-static void print_overlap(const gq_dbert *m, const char *a, const char *b, const gq_cli_quant *cq, const double *inter,
+static void print_overlap(const gq_encoder *m, const char *a, const char *b, const gq_cli_quant *cq, const double *inter,
                           const double *jac, double it, double jt) {
     printf("overlap of %s and %s protected sets, k=%lld per matrix%s\n", a, b, (long long)cq->budget.k,
            cq->budget.global ? " (global top-k)" : "");
@@ -109,7 +109,7 @@ static void print_overlap(const gq_dbert *m, const char *a, const char *b, const
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int k = 0; k < GQ_LIN_COUNT; k++) {
             char name[96];
-            snprintf(name, sizeof name, "layer.%d.%s", l, gq_lin_name((gq_lin_kind)k));
+            snprintf(name, sizeof name, "layer.%d.%s", l, gq_lin_name(m->cfg.family, (gq_lin_kind)k));
             int i = l * GQ_LIN_COUNT + k;
             printf("%-42s %10.4f %10.4f\n", name, inter[i], jac[i]);
         }
@@ -120,7 +120,7 @@ int gq_cmd_overlap(const gq_args *a) {
     gq_err err = {{0}};
     gq_status s = GQ_OK;
     gq_cli_quant cq;
-    gq_dbert_runner_opts ro;
+    gq_encoder_runner_opts ro;
     if (s == GQ_OK) s = gq_cli_quant_parse(a, &cq, &err);
     if (s == GQ_OK) s = gq_cli_runner_parse(a, &ro, &err);
     const char *methods = gq_args_get(a, "methods"), *task_name = gq_args_get(a, "task");
@@ -130,18 +130,18 @@ int gq_cmd_overlap(const gq_args *a) {
     const gq_glue_task *task = s == GQ_OK ? gq_glue_task_find(task_name) : NULL;
     if (s == GQ_OK && !task) s = gq_fail(&err, GQ_ERR_ARG, "unknown task '%s'", task_name);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    char ma[64], *vocab = gq_lookup_vocab(gq_args_get(a, "vocab"), gq_args_get(a, "model"));
+    char ma[64], *vocab = gq_lookup_tokenizer(gq_args_get(a, "vocab"), gq_args_get(a, "model"));
     char *data = gq_lookup_data_root(gq_args_get(a, "data")), *cache = gq_lookup_cache_dir(cq.cache_dir);
     snprintf(ma, sizeof ma, "%.*s", (int)(comma - methods), methods);
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_tok *tok = NULL;
-    gq_dbert_runner *r = NULL;
+    gq_encoder_runner *r = NULL;
     gq_quant_session *qs = NULL;
     gq_calib_source *cs = NULL;
     gq_quant_scores *sa = NULL, *sb = NULL;
-    s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
-    if (s == GQ_OK) s = gq_dbert_load(gq_args_get(a, "model"), &m, &err);
-    if (s == GQ_OK) s = gq_dbert_runner_open(m, &ro, &r, &err);
+    s = vocab ? gq_lookup_load_tokenizer(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
+    if (s == GQ_OK) s = gq_encoder_load(gq_args_get(a, "model"), &m, &err);
+    if (s == GQ_OK) s = gq_encoder_runner_open(m, &ro, &r, &err);
     if (s == GQ_OK) s = gq_quant_session_new(m, cache, &qs, &err);
     if (s == GQ_OK) gq_quant_session_set_threads(qs, ro.threads);
     const gq_method *meth_a = gq_method_find(ma), *meth_b = gq_method_find(comma + 1);
@@ -160,8 +160,8 @@ int gq_cmd_overlap(const gq_args *a) {
     gq_quant_scores_free(sa), gq_quant_scores_free(sb);
     gq_calib_source_free(cs);
     gq_quant_session_free(qs);
-    gq_dbert_runner_free(r);
-    gq_dbert_free(m);
+    gq_encoder_runner_free(r);
+    gq_encoder_free(m);
     gq_tok_free(tok);
     free(vocab), free(data), free(cache);
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);

@@ -21,8 +21,8 @@ static const gq_arg_spec MODEL_FLAGS[] = {
     FLAG("model", "DIR", "a checkpoint directory, or a Hugging Face Hub id ORG/NAME[@REV] in the local "
                      "cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub; never "
                      "downloaded)"),
-    FLAG("vocab", "FILE", "the WordPiece vocabulary (else DIR/vocab.txt, $GLUEQ_ASSETS/vocab/vocab.txt, "
-                      "../shared/assets/vocab/vocab.txt)"),
+    FLAG("vocab", "FILE", "an uncased WordPiece vocabulary (else the model directory's tokenizer, "
+                      "$GLUEQ_ASSETS/vocab/vocab.txt, ../shared/assets/vocab/vocab.txt)"),
     FLAG("max-len", "N", "tokens per input after truncation (128)"),
     FLAG("utf8", "strict|replace", "invalid UTF-8 in the text: an error (strict, the default) or U+FFFD"),
     END};
@@ -187,8 +187,8 @@ typedef struct {
 
 static const command COMMANDS[] = {
     {"eval", "evaluate a model (optionally quantized) on a GLUE split", "--model DIR --task T [OPTIONS]",
-     "Evaluates a DistilBERT sequence classifier (a regression head for stsb) on a GLUE split\n"
-     "and prints the task's metrics with counts and a 95% confidence interval: accuracy, with\n"
+     "Evaluates a DistilBERT, BERT or RoBERTa sequence classifier, as the model's config.json\n"
+     "says (a regression head for stsb), on a GLUE split and prints the task's metrics with counts and a 95% confidence interval: accuracy, with\n"
      "Matthews corr. for cola and F1 for mrpc and qqp; Pearson and Spearman for stsb; mnli on\n"
      "both dev files. It says in which order it read the model's label ids. With --method, the\n"
      "encoder's Linear weights are quantized to --bits with the k (or fraction p) most salient\n"

@@ -99,7 +99,7 @@ gq_status gq_calib_source_load(const gq_tok *tok, const gq_glue_task *task, cons
     return GQ_OK;
 }
 
-gq_status gq_calib_run(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+gq_status gq_calib_run(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
     gq_calib_source *cs = ctx;
     gq_eval_result res;
     gq_status s = gq_eval_run(cs->runner, cs->enc, hooks, NULL, NULL, &res, err);

@@ -24,7 +24,7 @@ void gq_calib_opts_default(gq_calib_opts *o);
 
 typedef struct {
     gq_encoded *enc;          /* the calibration rows, tokenized */
-    gq_dbert_runner *runner;  /* set by the caller before gq_calib_run; not owned */
+    gq_encoder_runner *runner;  /* set by the caller before gq_calib_run; not owned */
     char key[65];             /* sha256 of the token ids: identifies the data in caches */
     char description[512];    /* e.g. "RTE/train.tsv, first 128 rows" */
 } gq_calib_source;
@@ -37,6 +37,6 @@ gq_status gq_calib_source_load(const gq_tok *tok, const gq_glue_task *task, cons
 void gq_calib_source_free(gq_calib_source *cs);
 
 /* gq_quant_calib_fn: runs the calibration rows through cs->runner with hooks. */
-gq_status gq_calib_run(void *cs, const gq_dbert_hooks *hooks, gq_err *err);
+gq_status gq_calib_run(void *cs, const gq_encoder_hooks *hooks, gq_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* eval: see eval.h. Sorting by length makes every batch nearly rectangular in work, and
  * a batch of the runner's batch_tokens gives each Linear a tall sgemm. */
 #include "eval.h"
+#include "lookup.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 
 void gq_encoded_free(gq_encoded *enc) {
     if (!enc) return;
-    free(enc->ids), free(enc->len), free(enc->off), free(enc->label), free(enc->score), free(enc->order);
+    free(enc->ids), free(enc->len), free(enc->seg_a), free(enc->off), free(enc->label), free(enc->score), free(enc->order);
     free(enc);
 }
 
@@ -54,7 +55,7 @@ static gq_status encode_rows(const gq_tok *tok, const gq_glue_set *set, int n, i
             enc->ids = g;
         }
         memcpy(enc->ids + enc->tokens, ids.v, (size_t)ids.n * sizeof *ids.v);
-        enc->off[i] = enc->tokens, enc->len[i] = ids.n, enc->label[i] = row->label;
+        enc->off[i] = enc->tokens, enc->len[i] = ids.n, enc->seg_a[i] = ids.seg_a, enc->label[i] = row->label;
         if (enc->score) enc->score[i] = row->score;
         enc->tokens += ids.n;
         enc->n++;
@@ -77,12 +78,13 @@ gq_status gq_encode_sets(const gq_tok *tok, const gq_glue_set *const *sets, int 
     if (!enc) return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     enc->max_len = max_len;
     enc->len = gq_calloc_array((size_t)n, sizeof *enc->len);
+    enc->seg_a = gq_calloc_array((size_t)n, sizeof *enc->seg_a);
     enc->off = gq_calloc_array((size_t)n, sizeof *enc->off);
     enc->label = gq_calloc_array((size_t)n, sizeof *enc->label);
     enc->order = gq_calloc_array((size_t)n, sizeof *enc->order);
     int regression = gq_glue_regression(sets[0]->task);
     if (regression) enc->score = gq_calloc_array((size_t)n, sizeof *enc->score);
-    if (!enc->len || !enc->off || !enc->label || !enc->order || (regression && !enc->score)) {
+    if (!enc->len || !enc->seg_a || !enc->off || !enc->label || !enc->order || (regression && !enc->score)) {
         gq_encoded_free(enc);
         return gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", path);
     }
@@ -119,39 +121,41 @@ static int argmax(const float *x, int n) {
 }
 
 /* Next batch in length order: examples from `start` until max_tokens would be exceeded (at
- * least one). Copies their ids into ids and lengths into lens. */
-static int next_batch(const gq_encoded *enc, int start, int max_tokens, int32_t *ids, int *lens) {
+ * least one). Copies their ids into ids, lengths into lens and first segments into seg_a. */
+static int next_batch(const gq_encoded *enc, int start, int max_tokens, int32_t *ids, int *lens, int *seg_a) {
     int nb = 0;
     int64_t ntok = 0;
     while (start + nb < enc->n) {
         int i = enc->order[start + nb];
         if (nb > 0 && ntok + enc->len[i] > max_tokens) break;
         memcpy(ids + ntok, enc->ids + enc->off[i], (size_t)enc->len[i] * sizeof *ids);
+        seg_a[nb] = enc->seg_a ? enc->seg_a[i] : enc->len[i];
         lens[nb++] = enc->len[i];
         ntok += enc->len[i];
     }
     return nb;
 }
 
-gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_hooks *hooks,
+gq_status gq_eval_run(gq_encoder_runner *r, const gq_encoded *enc, const gq_encoder_hooks *hooks,
                       gq_progress_fn progress, void *progress_ctx, gq_eval_result *out, gq_err *err) {
     memset(out, 0, sizeof *out);
-    int nl = gq_dbert_runner_model(r)->cfg.n_labels, n = enc->n, batch = gq_dbert_runner_batch_tokens(r);
+    int nl = gq_encoder_runner_model(r)->cfg.n_labels, n = enc->n, batch = gq_encoder_runner_batch_tokens(r);
     size_t max_seqs = (size_t)(n > 0 ? n : 1);
     out->n = n, out->n_labels = nl, out->tokens = enc->tokens, out->n_parts = enc->n_parts;
     out->pred = gq_calloc_array(max_seqs, sizeof *out->pred);
     out->logits = gq_calloc_array(max_seqs * nl, sizeof *out->logits);
     int32_t *ids = gq_malloc_array((size_t)batch + (size_t)longest(enc), sizeof *ids);
-    int *lens = gq_malloc_array(max_seqs, sizeof *lens);
+    int *lens = gq_malloc_array(max_seqs, sizeof *lens), *seg_a = gq_malloc_array(max_seqs, sizeof *seg_a);
     float *logits = gq_malloc_array(max_seqs * nl, sizeof *logits);
     gq_status s = GQ_OK;
-    if (!out->pred || !out->logits || !ids || !lens || !logits) s = gq_fail(err, GQ_ERR_NOMEM, "eval: out of memory");
+    if (!out->pred || !out->logits || !ids || !lens || !seg_a || !logits)
+        s = gq_fail(err, GQ_ERR_NOMEM, "eval: out of memory");
     /* seconds time the forwards, not the runner's start (as they never timed its opening) */
-    if (s == GQ_OK) s = gq_dbert_runner_ready(r, err);
+    if (s == GQ_OK) s = gq_encoder_runner_ready(r, err);
     double t0 = gq_now();
     for (int start = 0; start < n && s == GQ_OK;) {
-        int nb = next_batch(enc, start, batch, ids, lens);
-        s = gq_dbert_forward(r, ids, lens, nb, logits, hooks, err);
+        int nb = next_batch(enc, start, batch, ids, lens, seg_a);
+        s = gq_encoder_forward(r, ids, lens, seg_a, nb, logits, hooks, err);
         for (int j = 0; j < nb && s == GQ_OK; j++) {
             int i = enc->order[start + j];
             memcpy(out->logits + (size_t)i * nl, logits + (size_t)j * nl, (size_t)nl * sizeof *logits);
@@ -161,7 +165,7 @@ gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_
         if (progress && s == GQ_OK) progress(progress_ctx, start, n);
     }
     out->seconds = gq_now() - t0;
-    free(ids), free(lens), free(logits);
+    free(ids), free(lens), free(seg_a), free(logits);
     if (s != GQ_OK) gq_eval_result_free(out);
     return s;
 }
@@ -247,20 +251,20 @@ gq_status gq_eval_task_load(const gq_glue_task *task, const gq_eval_task_opts *o
     gq_status s = o->split ? gq_eval_load_split(task, o->data_root, o->split, o->need_labels, out->sets, out->parts,
                                                 &out->n_sets, err)
                            : GQ_OK;
-    if (s == GQ_OK) s = gq_tok_load(o->vocab, &out->tok, err);
+    if (s == GQ_OK) s = gq_lookup_load_tokenizer(o->vocab, &out->tok, err);
     if (s == GQ_OK) gq_tok_set_utf8_policy(out->tok, o->utf8);
-    if (s == GQ_OK) s = gq_dbert_load(o->model_dir, &out->model, err);
+    if (s == GQ_OK) s = gq_encoder_load(o->model_dir, &out->model, err);
     if (s == GQ_OK) s = gq_eval_label_order(task, out->model, o->label_map, o->model_dir, &out->labels, err);
     /* The runner before the tokenization: a device runner may get ready meanwhile
-     * (distilbert.h). */
-    if (s == GQ_OK) s = gq_dbert_runner_open(out->model, &o->runner, &out->runner, err);
+     * (encoder.h). */
+    if (s == GQ_OK) s = gq_encoder_runner_open(out->model, &o->runner, &out->runner, err);
     if (s == GQ_OK && out->n_sets)
         s = gq_encode_sets(out->tok, (const gq_glue_set *const *)out->sets, out->n_sets, o->limit, o->max_len,
                            &out->enc, err);
     return s;
 }
 
-gq_status gq_eval_label_order(const gq_glue_task *task, const gq_dbert *m, const int *label_map, const char *model_dir,
+gq_status gq_eval_label_order(const gq_glue_task *task, const gq_encoder *m, const int *label_map, const char *model_dir,
                               gq_label_order *out, gq_err *err) {
     return gq_glue_label_order(task, (const char *const *)m->cfg.labels, m->cfg.n_labels, label_map, model_dir, out,
                                err);
@@ -268,8 +272,8 @@ gq_status gq_eval_label_order(const gq_glue_task *task, const gq_dbert *m, const
 
 void gq_eval_task_free(gq_eval_task *t) {
     if (!t) return;
-    gq_dbert_runner_free(t->runner);
-    gq_dbert_free(t->model);
+    gq_encoder_runner_free(t->runner);
+    gq_encoder_free(t->model);
     gq_encoded_free(t->enc);
     for (int p = 0; p < t->n_sets; p++) gq_glue_free(t->sets[p]);
     gq_tok_free(t->tok);

@@ -9,26 +9,27 @@
  *     gq_eval_task_free(&ev);
  *
  * Examples are run in length buckets (sorted by length, batches of up to the runner's
- * gq_dbert_runner_batch_tokens); results are reported in the file's row order. A split
+ * gq_encoder_runner_batch_tokens); results are reported in the file's row order. A split
  * of several files (MNLI's dev: matched, then mismatched) is one run over their rows in
  * order, scored per file ("part").
  */
 #ifndef GQ_EVAL_H
 #define GQ_EVAL_H
 
-#include "distilbert.h"
+#include "encoder.h"
 #include "glue.h"
 #include "metrics.h"
 #include "tokenizer.h"
 
-/* The CPU runner's batch (gq_dbert_runner_batch_tokens), for benchmarks of the CPU. */
-#define GQ_EVAL_BATCH_TOKENS GQ_DBERT_CPU_BATCH_TOKENS
+/* The CPU runner's batch (gq_encoder_runner_batch_tokens), for benchmarks of the CPU. */
+#define GQ_EVAL_BATCH_TOKENS GQ_ENCODER_CPU_BATCH_TOKENS
 
 /* A tokenized split: ids of example i are ids[off[i] .. off[i] + len[i]). */
 typedef struct {
     int n;
     int32_t *ids;
     int *len;
+    int *seg_a;    /* (n) tokens of the first segment (gq_ids.seg_a); NULL: one segment each */
     int64_t *off;
     int *label;    /* (n) gold label (the task's id), 0 for a regression, -1 when the split is unlabelled */
     double *score; /* (n) gold score of a regression task; NULL for a classification */
@@ -62,7 +63,7 @@ typedef struct {
 } gq_eval_result;
 
 /* Runs the model over enc. out is filled (and owned by the caller: gq_eval_result_free). */
-gq_status gq_eval_run(gq_dbert_runner *r, const gq_encoded *enc, const gq_dbert_hooks *hooks,
+gq_status gq_eval_run(gq_encoder_runner *r, const gq_encoded *enc, const gq_encoder_hooks *hooks,
                       gq_progress_fn progress, void *progress_ctx, gq_eval_result *out, gq_err *err);
 void gq_eval_result_free(gq_eval_result *res);
 
@@ -85,13 +86,14 @@ typedef struct {
     const char *parts[GQ_GLUE_MAX_DEV]; /* their split names: "dev"; "dev_matched", "dev_mismatched" */
     gq_encoded *enc;         /* the first `limit` rows of each file, tokenized */
     gq_label_order labels;   /* the model's label ids as the task's labels */
-    gq_dbert *model;
-    gq_dbert_runner *runner;
+    gq_encoder *model;
+    gq_encoder_runner *runner;
 } gq_eval_task;
 
 typedef struct {
     const char *model_dir;       /* the checkpoint */
-    const char *vocab;           /* vocab.txt, already found */
+    const char *vocab;           /* the tokenizer, already found: a vocab.txt or a model
+                                    directory (gq_lookup_tokenizer) */
     const char *data_root;       /* the GLUE root */
     const char *split;           /* "dev" (MNLI: both dev files), "train", "dev_mismatched", ...; NULL:
                                     no data (sets and enc stay empty) */
@@ -99,7 +101,7 @@ typedef struct {
     int max_len, limit;          /* limit 0: every row */
     int need_labels;             /* an unlabelled split is an error */
     gq_utf8_policy utf8;         /* GQ_UTF8_STRICT unless set */
-    gq_dbert_runner_opts runner; /* device and threads */
+    gq_encoder_runner_opts runner; /* device and threads */
 } gq_eval_task_opts;
 
 /* Loads the split, the tokenizer, the model (whose label count must be the task's) with
@@ -117,7 +119,7 @@ gq_status gq_eval_task_run(gq_eval_task *t, gq_progress_fn progress, void *progr
                            gq_err *err);
 /* The label order of model m on task (gq_glue_label_order with m's id2label and label_map,
  * NULL: none): fails, naming model_dir, unless m has the task's label count. */
-gq_status gq_eval_label_order(const gq_glue_task *task, const gq_dbert *m, const int *label_map, const char *model_dir,
+gq_status gq_eval_label_order(const gq_glue_task *task, const gq_encoder *m, const int *label_map, const char *model_dir,
                               gq_label_order *out, gq_err *err);
 
 #endif

@@ -8,8 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const FILES[] = {"config.json", "vocab.txt", "model.safetensors", "quantization.json",
-                                    "protected.safetensors"};
+/* The tokenizer files of a model directory, copied with the model when it has them. */
+static const char *const TOKENIZER_FILES[] = {"vocab.txt",      "vocab.json",            "merges.txt",
+                                              "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
+enum { N_TOKENIZER_FILES = sizeof TOKENIZER_FILES / sizeof TOKENIZER_FILES[0] };
+/* What an export writes besides them. */
+static const char *const FILES[] = {"config.json", "model.safetensors", "quantization.json", "protected.safetensors"};
 enum { N_FILES = sizeof FILES / sizeof FILES[0] };
 
 static gq_status write_text(const char *dir, const char *name, const char *text, gq_err *err) {
@@ -22,7 +26,7 @@ static gq_status write_text(const char *dir, const char *name, const char *text,
 
 /* The source config with the dtype keys saying float32: transformers would otherwise
  * load the FP32 weights in the source's float16. */
-static gq_status write_config(const char *dir, const gq_dbert *m, gq_err *err) {
+static gq_status write_config(const char *dir, const gq_encoder *m, gq_err *err) {
     char *src = gq_path_join(m->dir, "config.json"), *text = NULL;
     size_t len = 0;
     gq_status s = src ? gq_read_file(src, 1 << 20, &text, &len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
@@ -44,13 +48,28 @@ static gq_status write_config(const char *dir, const gq_dbert *m, gq_err *err) {
     return s;
 }
 
-static gq_status copy_vocab(const char *dir, const char *vocab, gq_err *err) {
+static gq_status copy_file(const char *src, const char *dir, const char *name, gq_err *err) {
     char *text = NULL;
     size_t len = 0;
-    gq_status s = gq_read_file(vocab, 0, &text, &len, err);
-    char *path = s == GQ_OK ? gq_path_join(dir, "vocab.txt") : NULL;
+    gq_status s = gq_read_file(src, 0, &text, &len, err);
+    char *path = s == GQ_OK ? gq_path_join(dir, name) : NULL;
     if (s == GQ_OK) s = path ? gq_write_file_atomic(path, text, len, err) : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     free(path), free(text);
+    return s;
+}
+
+/* The tokenizer the model was used with: vocab_path as vocab.txt when given, and the
+ * model directory's other tokenizer files (RoBERTa's vocab.json and merges.txt, the
+ * tokenizer_config.json that says how to lowercase, ...). */
+static gq_status copy_tokenizer(const char *dir, const gq_export *x, gq_err *err) {
+    gq_status s = x->vocab_path ? copy_file(x->vocab_path, dir, "vocab.txt", err) : GQ_OK;
+    for (int i = 0; s == GQ_OK && i < N_TOKENIZER_FILES; i++) {
+        if (x->vocab_path && strcmp(TOKENIZER_FILES[i], "vocab.txt") == 0) continue;
+        char *src = gq_path_join(x->model->dir, TOKENIZER_FILES[i]);
+        if (!src) s = gq_fail(err, GQ_ERR_NOMEM, "%s: out of memory", dir);
+        else if (gq_file_exists(src)) s = copy_file(src, dir, TOKENIZER_FILES[i], err);
+        free(src);
+    }
     return s;
 }
 
@@ -61,7 +80,7 @@ static int is_position_ids(const char *name) {
 
 /* Every tensor of the source checkpoint (the model's weights point into it, so the
  * quantized matrices are there); integer position ids go back to I64. */
-static gq_status write_weights(const char *dir, const gq_dbert *m, gq_err *err) {
+static gq_status write_weights(const char *dir, const gq_encoder *m, gq_err *err) {
     const gq_ckpt *ck = m->ckpt;
     gq_st_entry *e = gq_calloc_array((size_t)ck->n, sizeof *e);
     int64_t **ids = gq_calloc_array((size_t)ck->n, sizeof *ids);
@@ -85,20 +104,15 @@ static gq_status write_weights(const char *dir, const gq_dbert *m, gq_err *err) 
     return s;
 }
 
-static void weight_name(int idx, char *buf, size_t n) {
-    snprintf(buf, n, "distilbert.transformer.layer.%d.%s.weight", idx / GQ_LIN_COUNT,
-             gq_lin_name((gq_lin_kind)(idx % GQ_LIN_COUNT)));
-}
-
-static gq_status write_masks(const char *dir, const gq_quant_session *s, gq_err *err) {
+static gq_status write_masks(const char *dir, const gq_encoder_family *f, const gq_quant_session *s, gq_err *err) {
     int n = gq_quant_session_n_mats(s);
     gq_st_entry e[GQ_QUANT_MAX_MATS];
-    char names[GQ_QUANT_MAX_MATS][96];
+    char names[GQ_QUANT_MAX_MATS][128];
     size_t largest = 1;
     for (int i = 0; i < n; i++) {
         int rows, cols;
         gq_quant_session_fp32(s, i, &rows, &cols);
-        weight_name(i, names[i], sizeof names[i]);
+        gq_encoder_weight_name(f, i, names[i], sizeof names[i]);
         e[i] = (gq_st_entry){.name = names[i], .dtype = "U8", .ndim = 2, .shape = {rows, cols},
                              .data = gq_quant_session_mask(s, i)};
         if ((size_t)rows * cols > largest) largest = (size_t)rows * cols;
@@ -123,9 +137,9 @@ static gq_status write_report(const char *dir, const gq_export *x, gq_err *err) 
     cJSON_AddItemToObject(o, "options", x->options ? cJSON_Duplicate(x->options, 1) : cJSON_CreateObject());
     cJSON *mats = cJSON_AddArrayToObject(o, "matrices");
     for (int i = 0; i < r->n_mats; i++) {
-        char name[96];
+        char name[128];
         int rows, cols;
-        weight_name(i, name, sizeof name);
+        gq_encoder_weight_name(x->model->cfg.family, i, name, sizeof name);
         gq_quant_session_fp32(x->session, i, &rows, &cols);
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "name", name);
@@ -147,12 +161,17 @@ static gq_status write_report(const char *dir, const gq_export *x, gq_err *err) 
     return s;
 }
 
-static void remove_tree(const char *dir) {
-    for (int i = 0; i < N_FILES; i++) {
-        char *p = gq_path_join(dir, FILES[i]);
+static void remove_files(const char *dir, const char *const *names, int n) {
+    for (int i = 0; i < n; i++) {
+        char *p = gq_path_join(dir, names[i]);
         if (p) unlink(p);
         free(p);
     }
+}
+
+static void remove_tree(const char *dir) {
+    remove_files(dir, FILES, N_FILES);
+    remove_files(dir, TOKENIZER_FILES, N_TOKENIZER_FILES);
     rmdir(dir);
 }
 
@@ -180,9 +199,9 @@ gq_status gq_export_write(const char *out_dir, const gq_export *x, gq_err *err) 
         s = gq_fail(err, GQ_ERR_IO, "%s: cannot create a temporary directory beside it: %s", out_dir, strerror(errno));
     int made = s == GQ_OK;
     if (s == GQ_OK) s = write_config(tmp, x->model, err);
-    if (s == GQ_OK) s = copy_vocab(tmp, x->vocab_path, err);
+    if (s == GQ_OK) s = copy_tokenizer(tmp, x, err);
     if (s == GQ_OK) s = write_weights(tmp, x->model, err);
-    if (s == GQ_OK) s = write_masks(tmp, x->session, err);
+    if (s == GQ_OK) s = write_masks(tmp, x->model->cfg.family, x->session, err);
     if (s == GQ_OK) s = write_report(tmp, x, err);
     if (s == GQ_OK && chmod(tmp, 0755) != 0)
         s = gq_fail(err, GQ_ERR_IO, "%s: cannot set permissions: %s", tmp, strerror(errno));

@@ -1,8 +1,10 @@
-/* export: writes a quantized model as an ordinary Hugging Face checkpoint directory
- * (`glueq quantize`):
+/* export: writes a quantized model as an ordinary Hugging Face checkpoint directory of the
+ * source's architecture (`glueq quantize`):
  *
  *   config.json            the source config, with torch_dtype/dtype set to float32
  *   vocab.txt              the vocabulary the model was used with
+ *   tokenizer files        those of the source directory: vocab.json, merges.txt,
+ *                          tokenizer.json, tokenizer_config.json, special_tokens_map.json
  *   model.safetensors      every tensor of the source checkpoint as F32 (position_ids as
  *                          I64), the quantized matrices holding their dequantized values,
  *                          under the source's names
@@ -23,8 +25,8 @@
 #include "quant.h"
 
 typedef struct {
-    const gq_dbert *model;            /* holds the quantized weights (loaded from a checkpoint) */
-    const char *vocab_path;
+    const gq_encoder *model;            /* holds the quantized weights (loaded from a checkpoint) */
+    const char *vocab_path;           /* written as vocab.txt; NULL: the source directory's tokenizer files only */
     const gq_quant_session *session;  /* the masks of the last apply */
     const gq_quant_report *rep;       /* that apply's report, checked against the model and
                                          the masks before anything is written */

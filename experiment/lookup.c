@@ -6,16 +6,26 @@
 
 #include "hub.h"
 
-char *gq_lookup_vocab(const char *flag, const char *model_dir) {
+/* Whether dir holds a tokenizer's vocabulary: WordPiece's vocab.txt or BPE's vocab.json. */
+static int has_tokenizer(const char *dir) {
+    char *txt = gq_path_join(dir, "vocab.txt"), *json = gq_path_join(dir, "vocab.json");
+    int found = (txt && gq_file_exists(txt)) || (json && gq_file_exists(json));
+    free(txt), free(json);
+    return found;
+}
+
+char *gq_lookup_tokenizer(const char *flag, const char *model_dir) {
     if (flag) return gq_strdup(flag);
     char *dir = NULL;
     if (model_dir && gq_hub_resolve(model_dir, &dir, NULL) == GQ_OK) { /* a Hub id: its snapshot */
-        char *p = gq_path_join(dir, "vocab.txt");
+        if (has_tokenizer(dir)) return dir;
         free(dir);
-        if (p && gq_file_exists(p)) return p;
-        free(p);
     }
     return gq_find_asset(NULL, NULL, "vocab/vocab.txt");
+}
+
+gq_status gq_lookup_load_tokenizer(const char *path, gq_tok **out, gq_err *err) {
+    return gq_dir_exists(path) ? gq_tok_load_dir(path, out, err) : gq_tok_load(path, out, err);
 }
 
 char *gq_lookup_data_root(const char *flag) { return gq_find_asset(flag, "GLUE_DIR", "glue"); }

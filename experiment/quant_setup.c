@@ -8,7 +8,7 @@
 /* gq_calib_source_free for the session that owns the source. */
 static void free_calib_source(void *cs) { gq_calib_source_free(cs); }
 
-gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
+gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_encoder *m, gq_encoder_runner *r, const gq_tok *tok,
                           const gq_glue_task *task, const char *data_root, int max_len,
                           gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err) {
     *session = NULL;
@@ -18,7 +18,7 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *
     char *cache = gq_lookup_cache_dir(cq->cache_dir);
     gq_status s = gq_quant_session_new(m, cache, session, err);
     free(cache);
-    if (s == GQ_OK) gq_quant_session_set_threads(*session, gq_dbert_runner_threads(r));
+    if (s == GQ_OK) gq_quant_session_set_threads(*session, gq_encoder_runner_threads(r));
     const gq_method *meth = gq_method_find(cq->method);
     if (s == GQ_OK && (gq_method_needs_calibration(meth) || cq->q.algorithm != GQ_ALGO_RTN)) {
         gq_calib_source *cs = NULL;

@@ -28,7 +28,7 @@ typedef struct {
  * calib_desc (may be NULL; at least GQ_CLI_CALIB_DESC_LEN bytes) receives the calibration
  * rows' description, or "". */
 #define GQ_CLI_CALIB_DESC_LEN 512
-gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_dbert *m, gq_dbert_runner *r, const gq_tok *tok,
+gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_encoder *m, gq_encoder_runner *r, const gq_tok *tok,
                           const gq_glue_task *task, const char *data_root, int max_len,
                           gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err);
 

@@ -195,10 +195,10 @@ static gq_status task_load(const gq_sweep_config *cfg, int t, const char *cache_
                             .max_len = cfg->max_len, .limit = cfg->limit, .need_labels = 1, .runner = cfg->runner};
     if (eo.label_map && eo.label_map[0] < 0) eo.label_map = NULL; /* the map names other tasks only */
     eo.runner.threads = threads;
-    char *vocab = gq_lookup_vocab(cfg->vocab, cfg->models[t]);
+    char *vocab = gq_lookup_tokenizer(cfg->vocab, cfg->models[t]);
     gq_status st = GQ_OK;
     if (!vocab)
-        st = gq_fail(err, GQ_ERR_IO, "%s: no vocab.txt beside %s and none in the assets; set \"vocab\"", cfg->path,
+        st = gq_fail(err, GQ_ERR_IO, "%s: no tokenizer beside %s and no vocab.txt in the assets; set \"vocab\"", cfg->path,
                      cfg->models[t]);
     eo.vocab = vocab;
     if (st == GQ_OK) st = gq_eval_task_load(task, &eo, &ts->ev, err);

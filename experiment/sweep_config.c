@@ -818,7 +818,7 @@ static gq_status build_canonical(vctx *v, gq_sweep_config *c) {
 /* "device" and "tf32" (with "threads", already read) into c->runner. */
 static gq_status parse_runner(vctx *v, const cJSON *root, gq_sweep_config *c) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, "device");
-    c->runner = (gq_dbert_runner_opts){GQ_DEVICE_CPU, c->threads, 0};
+    c->runner = (gq_encoder_runner_opts){GQ_DEVICE_CPU, c->threads, 0};
     if (x && (!cJSON_IsString(x) || gq_device_parse(x->valuestring, &c->runner.device, v->err) != GQ_OK))
         return vfail(v, "device", "must be \"cpu\" or \"cuda\"");
     if ((x = cJSON_GetObjectItemCaseSensitive(root, "tf32"))) {

@@ -11,7 +11,9 @@
  *   name         string, required
  *   comment      string, ignored (JSON has no comments)
  *   data         GLUE root (holds RTE/dev.tsv, ...), required
- *   vocab        vocab.txt; default <model>/vocab.txt, else $GLUEQ_ASSETS/vocab/vocab.txt, else ../shared/assets
+ *   vocab        vocab.txt (uncased WordPiece); default the model directory's tokenizer (its
+ *                vocab.txt, or vocab.json and merges.txt, as its tokenizer_config.json says),
+ *                else $GLUEQ_ASSETS/vocab/vocab.txt, else ../shared/assets
  *   models       {task: checkpoint dir}, one for every task in `tasks`
  *   tasks        any of glue.h's tasks (["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte",
  *                "wnli"]), required, no duplicates
@@ -118,7 +120,7 @@ typedef struct {
     int n_seeds;
     int64_t *seeds;
     int max_len, limit /* 0 = all */, threads;
-    gq_dbert_runner_opts runner; /* device, threads and tf32 */
+    gq_encoder_runner_opts runner; /* device, threads and tf32 */
     cJSON *canonical; /* the resolved config, sorted keys; results.json shows it */
     char hash[65];
     int n_points;

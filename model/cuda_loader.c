@@ -67,16 +67,16 @@ static gq_status find_module(char *path, size_t n, gq_err *err) {
 #endif
 }
 
-gq_status gq_cuda_module_open(void **handle, const gq_dbert_cuda_api **api, gq_err *err) {
+gq_status gq_cuda_module_open(void **handle, const gq_encoder_cuda_api **api, gq_err *err) {
     char path[4400];
     *handle = NULL, *api = NULL;
     gq_status s = find_module(path, sizeof path, err);
     if (s != GQ_OK) return s;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) return gq_fail(err, GQ_ERR_IO, "device cuda: cannot load the CUDA backend %s: %s", path, dlerror());
-    const gq_dbert_cuda_api *t = dlsym(h, GQ_CUDA_MODULE_SYMBOL);
+    const gq_encoder_cuda_api *t = dlsym(h, GQ_CUDA_MODULE_SYMBOL);
     if (!t) s = gq_fail(err, GQ_ERR_IO, "device cuda: %s is not a glueq CUDA backend (no %s)", path, GQ_CUDA_MODULE_SYMBOL);
-    else if (t->abi != GQ_CUDA_MODULE_ABI || t->model_size != sizeof(gq_dbert))
+    else if (t->abi != GQ_CUDA_MODULE_ABI || t->model_size != sizeof(gq_encoder))
         s = gq_fail(err, GQ_ERR_IO,
                     "device cuda: %s was built for another glueq (module interface %d, this glueq's %d): rebuild or "
                     "reinstall the two together", path, t->abi, GQ_CUDA_MODULE_ABI);

@@ -1,5 +1,5 @@
 /* fast_expf: glibc's expf, bit for bit, in a form that vectorizes (attention's softmax,
- * model/distilbert_cpu.c). Header-only so that the forward inlines it into its loops and
+ * model/encoder_cpu.c). Header-only so that the forward inlines it into its loops and
  * tests/test_forward.c checks it against expf. */
 #ifndef GQ_FAST_EXPF_H
 #define GQ_FAST_EXPF_H

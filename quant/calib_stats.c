@@ -13,6 +13,7 @@
 #define CALIB_BLOCK 256 /* tokens converted to double per dsyrk call */
 
 struct gq_quant_calib {
+    const gq_encoder_family *family; /* names in messages */
     int n_layers;
     gq_lin_stats *stats; /* (n_layers * GQ_LIN_COUNT) */
     double *xd;          /* (CALIB_BLOCK, max_in) scratch */
@@ -21,14 +22,14 @@ struct gq_quant_calib {
 };
 
 /* Statistics for every layer (only < 0) or for layer `only` alone. */
-static gq_status calib_new(const gq_dbert_config *cfg, int only, gq_quant_calib **out, gq_err *err) {
+static gq_status calib_new(const gq_encoder_config *cfg, int only, gq_quant_calib **out, gq_err *err) {
     *out = NULL;
     if (cfg->n_layers <= 0 || cfg->dim <= 0 || cfg->hidden_dim <= 0)
         return gq_fail(err, GQ_ERR_ARG, "calibration: bad model shape (%d layers, dim %d, hidden %d)", cfg->n_layers,
                        cfg->dim, cfg->hidden_dim);
     gq_quant_calib *c = calloc(1, sizeof *c);
     if (!c) return gq_fail(err, GQ_ERR_NOMEM, "calibration: out of memory");
-    c->n_layers = cfg->n_layers;
+    c->family = cfg->family, c->n_layers = cfg->n_layers;
     int nst = cfg->n_layers * GQ_LIN_COUNT;
     int max_in = cfg->dim > cfg->hidden_dim ? cfg->dim : cfg->hidden_dim;
     c->stats = calloc((size_t)nst, sizeof *c->stats);
@@ -50,11 +51,11 @@ nomem:
                    cfg->n_layers, cfg->dim, cfg->hidden_dim);
 }
 
-gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err) {
+gq_status gq_quant_calib_new(const gq_encoder_config *cfg, gq_quant_calib **out, gq_err *err) {
     return calib_new(cfg, -1, out, err);
 }
 
-gq_status gq_quant_calib_new_layer(const gq_dbert_config *cfg, int layer, gq_quant_calib **out, gq_err *err) {
+gq_status gq_quant_calib_new_layer(const gq_encoder_config *cfg, int layer, gq_quant_calib **out, gq_err *err) {
     if (layer < 0 || layer >= cfg->n_layers)
         return gq_fail(err, GQ_ERR_ARG, "calibration: layer %d of a %d-layer model", layer, cfg->n_layers);
     return calib_new(cfg, layer, out, err);
@@ -76,7 +77,7 @@ gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, con
     gq_lin_stats *s = &c->stats[layer * GQ_LIN_COUNT + kind];
     if (in != s->in || ntok < 0)
         return gq_fail(err, GQ_ERR_SHAPE, "calibration: layer %d %s: input is (%d, %d), expected (*, %d)", layer,
-                       gq_quant_lin_label(kind), ntok, in, s->in);
+                       gq_lin_name(c->family, kind), ntok, in, s->in);
     if (!s->xtx) return GQ_OK; /* a layer this calibration does not collect */
     for (int t0 = 0; t0 < ntok; t0 += CALIB_BLOCK) {
         int nb = ntok - t0 < CALIB_BLOCK ? ntok - t0 : CALIB_BLOCK;
@@ -100,7 +101,7 @@ static void hook(void *ctx, int layer, gq_lin_kind kind, const float *x, int nto
     c->status = gq_quant_calib_add(c, layer, kind, x, ntok, in, &c->err);
 }
 
-void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks) {
+void gq_quant_calib_hooks(gq_quant_calib *c, gq_encoder_hooks *hooks) {
     memset(hooks, 0, sizeof *hooks);
     hooks->ctx = c;
     hooks->linear_input = hook;

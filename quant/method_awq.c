@@ -15,7 +15,7 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
     const gq_lin_stats *st = a->stats;
     if (st->in != a->cols || st->ntok <= 0)
         return gq_fail(err, GQ_ERR_ARG, "method awq: layer %d %s: %lld calibration tokens of width %d for %d columns",
-                       a->layer, gq_quant_lin_label(a->kind), (long long)st->ntok, st->in, a->cols);
+                       a->layer, gq_lin_name(a->family, a->kind), (long long)st->ntok, st->in, a->cols);
     double *mean = gq_malloc_array((size_t)a->cols, sizeof *mean);
     if (!mean) return gq_fail(err, GQ_ERR_NOMEM, "method awq: out of memory");
     for (int j = 0; j < a->cols; j++) mean[j] = st->abs_sum[j] / (double)st->ntok;
@@ -26,7 +26,7 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
 static gq_status score(const gq_method_args *a, const double *state, size_t n, float *sc, gq_err *err) {
     if (n != (size_t)a->cols)
         return gq_fail(err, GQ_ERR_FORMAT, "method awq: layer %d %s: state has %zu values for %d columns", a->layer,
-                       gq_quant_lin_label(a->kind), n, a->cols);
+                       gq_lin_name(a->family, a->kind), n, a->cols);
     int channel = !strcmp(gq_method_opt_str(a->opts, "granularity"), "channel");
     for (int i = 0; i < a->rows; i++)
         for (int j = 0; j < a->cols; j++) {

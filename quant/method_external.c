@@ -1,6 +1,7 @@
 /* external: saliency computed by any tool (numpy, PyTorch, ...) and handed over as a
  * safetensors file with one score tensor per quantized matrix, named like the weight
- * ("distilbert.transformer.layer.0.attention.q_lin.weight") and of its shape, F32, F16 or
+ * ("distilbert.transformer.layer.0.attention.q_lin.weight", BERT's
+ * "bert.encoder.layer.0.attention.self.query.weight") and of its shape, F32, F16 or
  * BF16 (examples/saliency_numpy.py writes one). The file is read with the checkpoint
  * reader; every tensor is checked before any score is used. Options: scores=FILE (its
  * sha256 becomes the resolved option scores_sha256, so point ids follow the content).
@@ -30,8 +31,7 @@ static gq_status check_dtypes(const gq_ckpt *ck, gq_err *err) {
 static gq_status take_matrix(const gq_ckpt *ck, const gq_method_model *mm, int i, uint8_t *used, float *score,
                              gq_err *err) {
     char name[128];
-    snprintf(name, sizeof name, "distilbert.transformer.layer.%d.%s.weight", i / GQ_LIN_COUNT,
-             gq_lin_name((gq_lin_kind)(i % GQ_LIN_COUNT)));
+    gq_encoder_weight_name(mm->family, i, name, sizeof name);
     const gq_tensor *t = gq_ckpt_find(ck, name);
     if (!t) return gq_fail(err, GQ_ERR_FORMAT, "%s: no tensor '%s' (one score per weight of every quantized matrix)",
                            ck->path, name);

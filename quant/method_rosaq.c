@@ -37,7 +37,7 @@ static gq_status eigen_desc(double *c, int d, double *lambda, double *p, const g
     if (info == -1000) st = gq_fail(err, GQ_ERR_NOMEM, "rosaq: out of memory");
     else if (info != 0 || found != d)
         st = gq_fail(err, GQ_ERR_ARG, "rosaq: layer %d %s: eigendecomposition of the input covariance failed (info %d)",
-                     a->layer, gq_quant_lin_label(a->kind), (int)info);
+                     a->layer, gq_lin_name(a->family, a->kind), (int)info);
     for (int j = 0; st == GQ_OK && j < d; j++) { /* LAPACK's order is ascending */
         int src = d - 1 - j, big = 0;
         lambda[j] = w[src];
@@ -55,7 +55,7 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
     int d = a->cols;
     if (s->in != d || s->ntok <= 0)
         return gq_fail(err, GQ_ERR_SHAPE, "rosaq: layer %d %s: statistics of %d inputs over %lld tokens for %d columns",
-                       a->layer, gq_quant_lin_label(a->kind), s->in, (long long)s->ntok, d);
+                       a->layer, gq_lin_name(a->family, a->kind), s->in, (long long)s->ntok, d);
     int pca = use_pca(a);
     *n = 1 + (size_t)d + (pca ? (size_t)d * d : 0);
     double *st = gq_malloc_array(*n, sizeof *st), *c = pca ? gq_malloc_array((size_t)d * d, sizeof *c) : NULL;
@@ -149,7 +149,7 @@ static gq_status check_protected_columns(const gq_method_args *a, const double *
                 return gq_fail(err, GQ_ERR_INTERNAL,
                                "rosaq: layer %d %s: protected entry (%d, %lld) of W·P is off by %.3g after rotating "
                                "back (at most %.3g)",
-                               a->layer, gq_quant_lin_label(a->kind), r, (long long)j, wr[(size_t)r * d + j],
+                               a->layer, gq_lin_name(a->family, a->kind), r, (long long)j, wr[(size_t)r * d + j],
                                PROTECTED_COLUMN_RTOL * norm);
     }
     return GQ_OK;
@@ -191,7 +191,7 @@ static gq_status apply(const gq_method_args *a, const double *state, size_t n, i
     int pca = use_pca(a), d = a->cols;
     if (n != 1 + (size_t)d + (pca ? (size_t)d * d : 0))
         return gq_fail(err, GQ_ERR_SHAPE, "rosaq: layer %d %s: prepared state of %zu values does not fit %d columns",
-                       a->layer, gq_quant_lin_label(a->kind), n, d);
+                       a->layer, gq_lin_name(a->family, a->kind), n, d);
     int64_t kcols = k / a->rows;
     if (kcols > d) kcols = d;
     if (kcols < 0) kcols = 0;

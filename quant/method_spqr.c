@@ -27,7 +27,7 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
     if (damp < 0) return gq_fail(err, GQ_ERR_ARG, "method spqr: damp %g: must not be negative", damp);
     if (st->in != in || st->ntok <= 0)
         return gq_fail(err, GQ_ERR_ARG, "method spqr: layer %d %s: %lld calibration tokens of width %d for %d columns",
-                       a->layer, gq_quant_lin_label(a->kind), (long long)st->ntok, st->in, in);
+                       a->layer, gq_lin_name(a->family, a->kind), (long long)st->ntok, st->in, in);
     double *h = gq_malloc_array((size_t)in * in, sizeof *h);
     double *d = gq_malloc_array((size_t)in, sizeof *d);
     if (!h || !d) {
@@ -54,7 +54,7 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
         return gq_fail(err, GQ_ERR_ARG,
                        "method spqr: layer %d %s: %s failed (info %d): the damped Hessian is not positive "
                        "definite; raise damp (now %g)",
-                       a->layer, gq_quant_lin_label(a->kind), step, (int)info, damp);
+                       a->layer, gq_lin_name(a->family, a->kind), step, (int)info, damp);
     }
     for (int j = 0; j < in; j++) {
         double x = h[(size_t)j * in + j];
@@ -68,7 +68,7 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
 static gq_status score(const gq_method_args *a, const double *state, size_t n, float *sc, gq_err *err) {
     if (n != (size_t)a->cols)
         return gq_fail(err, GQ_ERR_FORMAT, "method spqr: layer %d %s: state has %zu values for %d columns", a->layer,
-                       gq_quant_lin_label(a->kind), n, a->cols);
+                       gq_lin_name(a->family, a->kind), n, a->cols);
     /* Ŵ goes into sc, then sc is overwritten in place by the score */
     gq_status s = gq_quant_matrix(a->quant, a->w, a->rows, a->cols, NULL, sc, err);
     if (s != GQ_OK) return s;

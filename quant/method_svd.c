@@ -36,7 +36,7 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
     double *out = gq_malloc_array(1 + (size_t)r * (m + k), sizeof *out);
     if (!w || !gram || !z || !ev || !supp || !out) {
         st = gq_fail(err, GQ_ERR_NOMEM, "method svd: layer %d %s: out of memory for a %dx%d SVD", a->layer,
-                     gq_quant_lin_label(a->kind), m, k);
+                     gq_lin_name(a->family, a->kind), m, k);
         goto done;
     }
     for (size_t i = 0; i < (size_t)m * k; i++) w[i] = a->w[i];
@@ -49,7 +49,7 @@ static gq_status prepare(const gq_method_args *a, double **state, size_t *n, gq_
                                      z, g, supp);
     if (info != 0 || found != r) {
         st = gq_fail(err, GQ_ERR_ARG, "method svd: layer %d %s: dsyevr failed (info %d, %d of %d eigenpairs)",
-                     a->layer, gq_quant_lin_label(a->kind), (int)info, (int)found, r);
+                     a->layer, gq_lin_name(a->family, a->kind), (int)info, (int)found, r);
         goto done;
     }
     out[0] = r;
@@ -73,7 +73,7 @@ static gq_status score(const gq_method_args *a, const double *state, size_t n, f
     int r = n ? (int)state[0] : 0;
     if (n < 1 || r < 1 || n != 1 + (size_t)r * (m + k))
         return gq_fail(err, GQ_ERR_FORMAT, "method svd: layer %d %s: state of %zu values does not fit a %dx%d matrix",
-                       a->layer, gq_quant_lin_label(a->kind), n, m, k);
+                       a->layer, gq_lin_name(a->family, a->kind), n, m, k);
     const double *us = state + 1, *v = state + 1 + (size_t)r * m;
     for (int i = 0; i < m; i++)
         for (int j = 0; j < k; j++) {

@@ -47,11 +47,6 @@ int gq_method_has_opt(const gq_method *m, const char *key) {
     return 0;
 }
 
-const char *gq_quant_lin_label(gq_lin_kind kind) {
-    static const char *const names[GQ_LIN_COUNT] = {"q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"};
-    return (int)kind >= 0 && kind < GQ_LIN_COUNT ? names[kind] : "?";
-}
-
 gq_status gq_method_opts_set(gq_method_opts *o, const char *key, const char *value, gq_err *err) {
     if (!key || !value) return gq_fail(err, GQ_ERR_ARG, "method option: key and value are required");
     if (strlen(key) >= sizeof o->key[0] || strlen(value) >= sizeof o->value[0])
@@ -193,7 +188,7 @@ gq_status gq_method_apply_matrix(const gq_method *m, const gq_method_args *a, in
     if (!m->apply) return gq_fail(err, GQ_ERR_ARG, "method %s has no apply hook", m->name);
     if (m->needs_calibration && !a->stats)
         return gq_fail(err, GQ_ERR_ARG, "method %s: layer %d %s: calibration statistics are required", m->name,
-                       a->layer, gq_quant_lin_label(a->kind));
+                       a->layer, gq_lin_name(a->family, a->kind));
     double *state = NULL;
     size_t n = 0;
     gq_status st = m->prepare ? m->prepare(a, &state, &n, err) : GQ_OK;
@@ -214,7 +209,7 @@ gq_status gq_method_score_matrix(const gq_method *m, const gq_method_args *a, fl
     }
     if (m->needs_calibration && !a->stats)
         return gq_fail(err, GQ_ERR_ARG, "method %s: layer %d %s: calibration statistics are required", m->name,
-                       a->layer, gq_quant_lin_label(a->kind));
+                       a->layer, gq_lin_name(a->family, a->kind));
     if (m->prepare) {
         gq_status st = m->prepare(a, &state, &n, err);
         if (st != GQ_OK) return st;

@@ -1,5 +1,5 @@
-/* quant: simulated mixed-precision quantization of DistilBERT's encoder matrices with a
- * few salient weights kept in FP32 (SPEC.md §4).
+/* quant: simulated mixed-precision quantization of an encoder's block matrices (DistilBERT,
+ * BERT, RoBERTa) with a few salient weights kept in FP32 (SPEC.md §4).
  *
  *     gq_quant_session *s = NULL;
  *     gq_quant_session_new(model, "cache-dir", &s, &err);      // saves the FP32 matrices

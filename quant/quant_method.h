@@ -25,15 +25,15 @@ typedef struct gq_quant_calib gq_quant_calib;
 
 /* Statistics for every (layer, kind) of a model with config cfg (all memory allocated
  * here: about 8·(5·dim² + hidden²)·n_layers bytes). Owned by the caller: _free. */
-gq_status gq_quant_calib_new(const gq_dbert_config *cfg, gq_quant_calib **out, gq_err *err);
+gq_status gq_quant_calib_new(const gq_encoder_config *cfg, gq_quant_calib **out, gq_err *err);
 /* The same for one layer only (calibration.from: quantized collects layer by layer):
  * the hooks ignore the other layers and gq_quant_calib_get returns NULL for them. */
-gq_status gq_quant_calib_new_layer(const gq_dbert_config *cfg, int layer, gq_quant_calib **out, gq_err *err);
+gq_status gq_quant_calib_new_layer(const gq_encoder_config *cfg, int layer, gq_quant_calib **out, gq_err *err);
 void gq_quant_calib_free(gq_quant_calib *c);
 
 /* Fills hooks so that every forward run with them accumulates into c (single thread of
  * use; c must outlive the forwards). */
-void gq_quant_calib_hooks(gq_quant_calib *c, gq_dbert_hooks *hooks);
+void gq_quant_calib_hooks(gq_quant_calib *c, gq_encoder_hooks *hooks);
 
 /* Accumulates x (ntok, in) into the statistics of (layer, kind); what the hook does. */
 gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, const float *x, int ntok, int in,
@@ -63,6 +63,7 @@ typedef struct {
     int rows, cols;
     int layer;
     gq_lin_kind kind;
+    const gq_encoder_family *family; /* the model's (its names, for messages); NULL in tests */
     const gq_method_opts *opts; /* resolved: every key of the method, defaults filled in */
     const gq_quant_opts *quant; /* the quantizer the scores are for */
     const gq_lin_stats *stats;  /* needs_calibration methods: in prepare (or in score when
@@ -72,6 +73,7 @@ typedef struct {
 /* What a method that scores the whole model at once (score_all) sees. */
 typedef struct {
     int n_mats;                 /* matrix i is layer i / GQ_LIN_COUNT, kind i % GQ_LIN_COUNT */
+    const gq_encoder_family *family; /* the model's: matrix i is tensor gq_encoder_weight_name(family, i) */
     const int *rows, *cols;     /* (n_mats) shapes */
     const int64_t *off;         /* (n_mats + 1) where matrix i's scores start */
     const gq_method_opts *opts; /* resolved */
@@ -139,10 +141,6 @@ gq_status gq_method_opt_int(const gq_method_opts *o, const char *key, int64_t *v
 gq_status gq_method_opt_double(const gq_method_opts *o, const char *key, double *v, gq_err *err);
 gq_status gq_method_opt_bool(const gq_method_opts *o, const char *key, int *v, gq_err *err);
 const char *gq_method_opt_str(const gq_method_opts *o, const char *key);
-
-/* "q_lin", ..., "lin2": names of the Linear kinds for messages and cache keys, kept here
- * so that quant/ does not need distilbert.c at link time. */
-const char *gq_quant_lin_label(gq_lin_kind kind);
 
 /* Runs prepare (if any) and score for one matrix: fills score (rows, cols). For tests and
  * single-matrix use. */

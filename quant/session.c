@@ -19,7 +19,7 @@
 #define CACHE_VERSION 1u
 
 struct gq_quant_session {
-    gq_dbert *m;
+    gq_encoder *m;
     int n_mats;
     int rows[GQ_QUANT_MAX_MATS], cols[GQ_QUANT_MAX_MATS];
     int64_t off[GQ_QUANT_MAX_MATS + 1]; /* offsets of each matrix in fp32 */
@@ -52,7 +52,7 @@ static gq_linear *mat(const gq_quant_session *s, int idx) {
     return &s->m->layers[idx / GQ_LIN_COUNT].lin[idx % GQ_LIN_COUNT];
 }
 
-gq_status gq_quant_session_new(gq_dbert *m, const char *cache_dir, gq_quant_session **out, gq_err *err) {
+gq_status gq_quant_session_new(gq_encoder *m, const char *cache_dir, gq_quant_session **out, gq_err *err) {
     *out = NULL;
     int nl = m->cfg.n_layers;
     if (nl <= 0 || nl * GQ_LIN_COUNT > GQ_QUANT_MAX_MATS)
@@ -67,7 +67,7 @@ gq_status gq_quant_session_new(gq_dbert *m, const char *cache_dir, gq_quant_sess
         if (!l->w || l->out <= 0 || l->in <= 0) {
             gq_quant_session_free(s);
             return gq_fail(err, GQ_ERR_SHAPE, "quant: layer %d %s: no weights", i / GQ_LIN_COUNT,
-                           gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT)));
+                           gq_lin_name(m->cfg.family, (gq_lin_kind)(i % GQ_LIN_COUNT)));
         }
         s->rows[i] = l->out, s->cols[i] = l->in;
         s->off[i + 1] = s->off[i] + (int64_t)l->out * l->in;
@@ -164,7 +164,7 @@ static gq_status ensure_calibration(gq_quant_session *s, const char *who, gq_err
     gq_status st = calibration_declared(s, who, err);
     if (st == GQ_OK) st = gq_quant_calib_new(&s->m->cfg, &s->calib, err);
     if (st != GQ_OK) return st;
-    gq_dbert_hooks hooks;
+    gq_encoder_hooks hooks;
     gq_quant_calib_hooks(s->calib, &hooks);
     gq_quant_session_restore(s);
     double t0 = gq_now();
@@ -343,7 +343,7 @@ static gq_status method_states(gq_quant_session *s, const gq_method *m, const gq
         char who[64];
         snprintf(who, sizeof who, "method %s", m->name);
         if (m->needs_calibration) st = ensure_calibration(s, who, err);
-        gq_method_args a = {.opts = ro, .quant = q};
+        gq_method_args a = {.family = s->m->cfg.family, .opts = ro, .quant = q};
         double t0 = gq_now();
         for (int i = 0; i < s->n_mats && st == GQ_OK; i++) {
             a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
@@ -368,7 +368,7 @@ static gq_status compute_scores(gq_quant_session *s, const gq_method *m, const g
         return gq_fail(err, GQ_ERR_NOMEM, "method %s: cannot allocate %lld scores", m->name,
                        (long long)s->off[s->n_mats]);
     if (m->score_all) {
-        gq_method_model mm = {s->n_mats, s->rows, s->cols, s->off, ro};
+        gq_method_model mm = {s->n_mats, s->m->cfg.family, s->rows, s->cols, s->off, ro};
         return m->score_all(&mm, sc->data, err);
     }
     double *states[GQ_QUANT_MAX_MATS] = {0};
@@ -379,7 +379,7 @@ static gq_status compute_scores(gq_quant_session *s, const gq_method *m, const g
         memcpy(sc->nstate, nstate, sizeof nstate);
         memset(states, 0, sizeof states);
     } else if (st == GQ_OK) {
-        gq_method_args a = {.opts = ro, .quant = q};
+        gq_method_args a = {.family = s->m->cfg.family, .opts = ro, .quant = q};
         score_task task = {s, m, &a, states, nstate, sc};
         st = for_each_matrix(s, s->n_mats, score_one, &task, err);
     }
@@ -437,7 +437,7 @@ gq_status gq_quant_scores_given(gq_quant_session *s, const char *name, const gq_
     size_t n = (size_t)s->off[s->n_mats];
     if (sc) sc->data = gq_malloc_array(n, sizeof *sc->data);
     gq_status st = sc && sc->data ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "method %s: cannot allocate %zu scores", name, n);
-    gq_method_model mm = {s->n_mats, s->rows, s->cols, s->off, &none};
+    gq_method_model mm = {s->n_mats, s->m->cfg.family, s->rows, s->cols, s->off, &none};
     if (st == GQ_OK) st = m->score_tensors(&mm, tensors, sc->data, err);
     if (st == GQ_OK) {
         char hex[65];
@@ -619,8 +619,8 @@ static gq_status quantize_one(void *ctx, int task, gq_err *err) {
     if (st != GQ_OK) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-        return gq_fail(err, st, "layer %d %s: %s", i / GQ_LIN_COUNT, gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT)),
-                       msg);
+        return gq_fail(err, st, "layer %d %s: %s", i / GQ_LIN_COUNT,
+                       gq_lin_name(s->m->cfg.family, (gq_lin_kind)(i % GQ_LIN_COUNT)), msg);
     }
     p->sq_err[i] = sq_diff(dst, w, s->off[i + 1] - s->off[i]), p->awq_alpha[i] = info.awq_alpha;
     return GQ_OK;
@@ -668,7 +668,7 @@ static gq_status quantize_sequential(quant_pass *p, gq_err *err) {
     double t0 = gq_now();
     for (int l = 0; l < s->m->cfg.n_layers && st == GQ_OK; l++) {
         gq_quant_calib *c = NULL;
-        gq_dbert_hooks hooks;
+        gq_encoder_hooks hooks;
         if ((st = gq_quant_calib_new_layer(&s->m->cfg, l, &c, err)) != GQ_OK) break;
         gq_quant_calib_hooks(c, &hooks);
         st = s->calib_run(s->calib_ctx, &hooks, err);
@@ -692,7 +692,7 @@ static gq_status quantize_transformed(quant_pass *p, gq_err *err) {
     gq_quant_session *s = p->s;
     const gq_quant_scores *sc = p->sc;
     gq_quantize_fn qz = {gq_quantize_algo, p->q};
-    gq_method_args a = {.opts = &sc->opts, .quant = p->q};
+    gq_method_args a = {.family = s->m->cfg.family, .opts = &sc->opts, .quant = p->q};
     for (int i = 0; i < s->n_mats; i++) {
         int64_t n = s->off[i + 1] - s->off[i];
         a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
@@ -729,7 +729,7 @@ static gq_status check_matrix(const gq_quant_session *s, int i, const uint8_t *m
                               gq_err *err) {
     int64_t n = s->off[i + 1] - s->off[i], kept = 0;
     const float *w = mat(s, i)->w, *fp32 = s->fp32 + s->off[i];
-    const char *label = gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT));
+    const char *label = gq_lin_name(s->m->cfg.family, (gq_lin_kind)(i % GQ_LIN_COUNT));
     for (int64_t j = 0; mask && j < n; j++) {
         if (!mask[j]) continue;
         kept++;

@@ -5,7 +5,7 @@
 
 #include "algo.h"
 #include "budget.h"
-#include "distilbert.h"
+#include "encoder.h"
 #include "methods.h"
 
 /* ------------------------------------------------------------------------------------
@@ -19,7 +19,7 @@ typedef struct gq_quant_scores gq_quant_scores;
 /* Copies the n_layers×6 matrices of m (m must outlive the session; the session writes
  * into m's matrices). cache_dir (may be NULL: no disk cache) is created if missing.
  * *out is owned by the caller: gq_quant_session_free (which does not restore m). */
-gq_status gq_quant_session_new(gq_dbert *m, const char *cache_dir, gq_quant_session **out, gq_err *err);
+gq_status gq_quant_session_new(gq_encoder *m, const char *cache_dir, gq_quant_session **out, gq_err *err);
 void gq_quant_session_free(gq_quant_session *s);
 /* Threads for scoring, selecting and quantizing the matrices (one matrix per task): the
  * command's --threads; 0 (the default) = all cores. */
@@ -42,7 +42,7 @@ const uint8_t *gq_quant_session_mask(const gq_quant_session *s, int idx);
 
 
 /* Runs the forward passes of calibration with the given hooks (on the FP32 model). */
-typedef gq_status (*gq_quant_calib_fn)(void *ctx, const gq_dbert_hooks *hooks, gq_err *err);
+typedef gq_status (*gq_quant_calib_fn)(void *ctx, const gq_encoder_hooks *hooks, gq_err *err);
 
 /* Declares the calibration data: calib_key identifies it in cache keys (e.g. a sha256 of
  * the token ids and the sampling options); run (with ctx, both must outlive s) is called

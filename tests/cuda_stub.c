@@ -4,7 +4,7 @@
 #include "runner_impl.h"
 
 #ifdef GQ_STUB_TABLE
-const gq_dbert_cuda_api gq_dbert_cuda_module = {GQ_CUDA_MODULE_ABI + 1, sizeof(gq_dbert), NULL, NULL, NULL, NULL};
+const gq_encoder_cuda_api gq_encoder_cuda_module = {GQ_CUDA_MODULE_ABI + 1, sizeof(gq_encoder), NULL, NULL, NULL, NULL};
 #else
 int gq_stub_not_a_module; /* ISO C forbids an empty translation unit */
 #endif

@@ -32,7 +32,7 @@ static gq_lin_stats *identity_stats(int in, int64_t ntok, double c) {
 }
 
 /* Statistics of random correlated inputs X = Z·A (ntok, in), accumulated through calib. */
-static gq_quant_calib *random_calib(gq_rng *r, int in, int ntok, gq_dbert_config *cfg) {
+static gq_quant_calib *random_calib(gq_rng *r, int in, int ntok, gq_encoder_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->n_layers = 1, cfg->dim = in, cfg->hidden_dim = in;
     gq_quant_calib *c = NULL;
@@ -116,7 +116,7 @@ static void test_properties(gq_test_ctx *t) {
     enum { R = 48, C = 64 };
     gq_rng r;
     gq_rng_seed(&r, 5);
-    gq_dbert_config cfg;
+    gq_encoder_config cfg;
     gq_quant_calib *c = random_calib(&r, C, 400, &cfg);
     const gq_lin_stats *st = gq_quant_calib_get(c, 0, GQ_LIN_Q);
     float *w = malloc(sizeof(float) * R * C), *rtn = malloc(sizeof(float) * R * C), *out = malloc(sizeof(float) * R * C),
@@ -168,10 +168,10 @@ static void test_properties(gq_test_ctx *t) {
 
 /* ---- every matrix of real checkpoints: gptq and awq-scale below RTN on calibration data ---- */
 
-static void calibrate_checkpoint(gq_dbert *m, gq_quant_calib *c) {
-    gq_dbert_hooks hooks;
+static void calibrate_checkpoint(gq_encoder *m, gq_quant_calib *c) {
+    gq_encoder_hooks hooks;
     gq_quant_calib_hooks(c, &hooks);
-    gq_dbert_runner *run = gq_dbert_runner_new(m, 0);
+    gq_encoder_runner *run = gq_encoder_runner_new(m, 0);
     gq_rng r;
     gq_rng_seed(&r, 3);
     int32_t ids[CAL_SEQS * CAL_LEN];
@@ -183,15 +183,15 @@ static void calibrate_checkpoint(gq_dbert *m, gq_quant_calib *c) {
     }
     float logits[CAL_SEQS * 8];
     gq_err err = {{0}};
-    gq_dbert_forward(run, ids, lens, CAL_SEQS, logits, &hooks, &err);
-    gq_dbert_runner_free(run);
+    gq_encoder_forward(run, ids, lens, NULL, CAL_SEQS, logits, &hooks, &err);
+    gq_encoder_runner_free(run);
 }
 
 static void test_checkpoint(gq_test_ctx *t, const char *rel, int bits) {
     gq_err err = {{0}};
     char *dir = gq_test_path(t, rel);
-    gq_dbert *m = NULL;
-    if (gq_dbert_load(dir, &m, &err) != GQ_OK) {
+    gq_encoder *m = NULL;
+    if (gq_encoder_load(dir, &m, &err) != GQ_OK) {
         GQ_CHECK(t, 0, "load %s: %s", rel, err.msg);
         free(dir);
         return;
@@ -218,7 +218,7 @@ static void test_checkpoint(gq_test_ctx *t, const char *rel, int bits) {
             /* awq-scale may keep α = 0 (exactly RTN); gptq must improve */
             int ok = a == GQ_ALGO_GPTQ ? e < e_rtn : e <= e_rtn;
             GQ_CHECK(t, ok, "%s layer %d %s: %s calibration error %.6g vs RTN %.6g", rel, i / GQ_LIN_COUNT,
-                     gq_quant_lin_label((gq_lin_kind)(i % GQ_LIN_COUNT)), gq_quant_algorithm_name(q.algorithm), e,
+                     gq_lin_name(m->cfg.family, (gq_lin_kind)(i % GQ_LIN_COUNT)), gq_quant_algorithm_name(q.algorithm), e,
                      e_rtn);
             if (e / e_rtn > worst[a]) worst[a] = e / e_rtn;
         }
@@ -227,14 +227,14 @@ static void test_checkpoint(gq_test_ctx *t, const char *rel, int bits) {
     printf("ok   %s int%d: on all %d matrices gptq's calibration error < RTN's (worst ratio %.3f), awq-scale's <= "
            "(worst %.3f)\n", rel, bits, n, worst[GQ_ALGO_GPTQ], worst[GQ_ALGO_AWQ_SCALE]);
     gq_quant_calib_free(c);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     free(dir);
 }
 
 /* ---- calibration from quantized: a hand-made two-step reference on tiny-a ---- */
 
 typedef struct {
-    gq_dbert_runner *r;
+    gq_encoder_runner *r;
     int calls;
 } seq_ctx;
 
@@ -242,19 +242,19 @@ static const int32_t SEQ_IDS[24] = {101, 1996, 4937, 2003, 2006, 1996, 13523, 10
                                     101, 2023, 2003, 1037, 3231, 1012, 102, 7592, 2088, 2017, 1012, 102};
 static const int SEQ_LENS[3] = {8, 4, 12};
 
-static gq_status seq_forward(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status seq_forward(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
     seq_ctx *c = ctx;
     float logits[3 * 8];
     c->calls++;
-    return gq_dbert_forward(c->r, SEQ_IDS, SEQ_LENS, 3, logits, hooks, err);
+    return gq_encoder_forward(c->r, SEQ_IDS, SEQ_LENS, NULL, 3, logits, hooks, err);
 }
 
 /* Statistics of every Linear of m's current weights on SEQ_IDS. */
-static gq_quant_calib *stats_now(gq_dbert *m, gq_dbert_runner *r) {
+static gq_quant_calib *stats_now(gq_encoder *m, gq_encoder_runner *r) {
     gq_quant_calib *c = NULL;
     gq_err err = {{0}};
     gq_quant_calib_new(&m->cfg, &c, &err);
-    gq_dbert_hooks hooks;
+    gq_encoder_hooks hooks;
     gq_quant_calib_hooks(c, &hooks);
     seq_ctx sc = {r, 0};
     seq_forward(&sc, &hooks, &err);
@@ -264,13 +264,13 @@ static gq_quant_calib *stats_now(gq_dbert *m, gq_dbert_runner *r) {
 static void test_from_quantized(gq_test_ctx *t) {
     gq_err err = {{0}};
     char *dir = gq_test_path(t, "fixtures/tiny-a");
-    gq_dbert *m = NULL, *ref = NULL;
-    if (gq_dbert_load(dir, &m, &err) != GQ_OK || gq_dbert_load(dir, &ref, &err) != GQ_OK) {
+    gq_encoder *m = NULL, *ref = NULL;
+    if (gq_encoder_load(dir, &m, &err) != GQ_OK || gq_encoder_load(dir, &ref, &err) != GQ_OK) {
         GQ_CHECK(t, 0, "load tiny-a: %s", err.msg);
-        gq_dbert_free(m), free(dir);
+        gq_encoder_free(m), free(dir);
         return;
     }
-    gq_dbert_runner *r = gq_dbert_runner_new(m, 1), *rr = gq_dbert_runner_new(ref, 1);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, 1), *rr = gq_encoder_runner_new(ref, 1);
     gq_quant_session *s = NULL;
     gq_quant_session_new(m, NULL, &s, &err);
     seq_ctx sc = {r, 0};
@@ -319,8 +319,8 @@ static void test_from_quantized(gq_test_ctx *t) {
            "quantized layer 0's); layer 1 differs from fp32 calibration in %d weights\n", diff_fp32_l1);
     for (int i = 0; i < nm && i < GQ_LIN_COUNT * 2; i++) free(fp32_based[i]), free(seq_based[i]);
     gq_quant_session_free(s);
-    gq_dbert_runner_free(r), gq_dbert_runner_free(rr);
-    gq_dbert_free(m), gq_dbert_free(ref);
+    gq_encoder_runner_free(r), gq_encoder_runner_free(rr);
+    gq_encoder_free(m), gq_encoder_free(ref);
     free(dir);
 }
 
@@ -376,7 +376,7 @@ static void test_numpy_refs(gq_test_ctx *t) {
         const gq_tensor *want = ref_tensor(t, ck, rc->name, "out", (int64_t)n);
         const gq_tensor *alpha = ref_tensor(t, ck, rc->name, "alpha", 1);
         if (!x || !w || !pr || !sal || !want || !alpha) continue;
-        gq_dbert_config cfg = {.n_layers = 1, .dim = cols, .hidden_dim = cols};
+        gq_encoder_config cfg = {.n_layers = 1, .dim = cols, .hidden_dim = cols};
         gq_quant_calib *c = NULL;
         gq_quant_calib_new(&cfg, &c, &err);
         gq_quant_calib_add(c, 0, GQ_LIN_Q, x->data, ntok, cols, &err);

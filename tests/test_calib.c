@@ -49,9 +49,12 @@ static gq_encoded *encode_reference(const gq_ckpt *ref) {
     return enc;
 }
 
+/* The references (gen_calib_refs.py) name the Linears as DistilBERT's checkpoints do. */
+static const char *lin_name(gq_lin_kind kind) { return gq_lin_name(gq_encoder_family_find("distilbert"), kind); }
+
 static const gq_tensor *ref_stat(gq_test_ctx *t, const gq_ckpt *ref, int layer, gq_lin_kind kind, const char *what) {
     char name[128];
-    snprintf(name, sizeof name, "layer.%d.%s.%s", layer, gq_lin_name(kind), what);
+    snprintf(name, sizeof name, "layer.%d.%s.%s", layer, lin_name(kind), what);
     const gq_tensor *x = gq_ckpt_find(ref, name);
     GQ_CHECK(t, x != NULL, "reference has no %s", name);
     return x;
@@ -75,13 +78,13 @@ typedef struct {
 } errors;
 
 /* Statistics of one runner's calibration pass against the reference. */
-static void check_stats(gq_test_ctx *t, const char *tiny, const gq_dbert *m, const gq_ckpt *ref,
+static void check_stats(gq_test_ctx *t, const char *tiny, const gq_encoder *m, const gq_ckpt *ref,
                         gq_calib_source *cs, int threads, errors *worst) {
     gq_err err = {{0}};
     gq_quant_calib *qc = NULL;
-    gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, threads);
     cs->runner = r;
-    gq_dbert_hooks hooks;
+    gq_encoder_hooks hooks;
     GQ_CHECK(t, gq_quant_calib_new(&m->cfg, &qc, &err) == GQ_OK, "%s", err.msg);
     gq_quant_calib_hooks(qc, &hooks);
     GQ_CHECK(t, gq_calib_run(cs, &hooks, &err) == GQ_OK && gq_quant_calib_status(qc, &err) == GQ_OK, "%s: %s", tiny,
@@ -93,29 +96,29 @@ static void check_stats(gq_test_ctx *t, const char *tiny, const gq_dbert *m, con
                             *xtx = ref_stat(t, ref, l, k, "xtx");
             if (!s || !ntok || !as || !xtx) continue;
             GQ_CHECK(t, as->numel == s->in && xtx->numel == (int64_t)s->in * s->in, "%s layer %d %s: width %d",
-                     tiny, l, gq_lin_name(k), s->in);
+                     tiny, l, lin_name(k), s->in);
             if (as->numel != s->in) continue;
             double ea = rel_err(s->abs_sum, as->data, s->in, 0), ex = rel_err(s->xtx, xtx->data, s->in, 1);
             GQ_CHECK(t, s->ntok == (int64_t)ntok->data[0], "%s layer %d %s: %lld tokens, HF %.0f", tiny, l,
-                     gq_lin_name(k), (long long)s->ntok, ntok->data[0]);
+                     lin_name(k), (long long)s->ntok, ntok->data[0]);
             GQ_CHECK(t, ea <= CALIB_ABS_SUM_RTOL, "%s (%d threads) layer %d %s: sum|x| relative error %.3g > %.1e",
-                     tiny, threads, l, gq_lin_name(k), ea, CALIB_ABS_SUM_RTOL);
+                     tiny, threads, l, lin_name(k), ea, CALIB_ABS_SUM_RTOL);
             GQ_CHECK(t, ex <= CALIB_XTX_RTOL, "%s (%d threads) layer %d %s: XtX relative error %.3g > %.1e", tiny,
-                     threads, l, gq_lin_name(k), ex, CALIB_XTX_RTOL);
+                     threads, l, lin_name(k), ex, CALIB_XTX_RTOL);
             worst->abs_sum = fmax(worst->abs_sum, ea), worst->xtx = fmax(worst->xtx, ex);
         }
     gq_quant_calib_free(qc);
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     cs->runner = NULL;
 }
 
 /* AWQ scores from a quantization session calibrated by gq_calib_run, against
  * (Σ|x_j| / ntok)·|W_ij| from the HF statistics. */
-static void check_awq(gq_test_ctx *t, const char *tiny, gq_dbert *m, const gq_ckpt *ref, gq_calib_source *cs,
+static void check_awq(gq_test_ctx *t, const char *tiny, gq_encoder *m, const gq_ckpt *ref, gq_calib_source *cs,
                       errors *worst) {
     gq_err err = {{0}};
     gq_quant_session *s = NULL;
-    gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
     cs->runner = r;
     GQ_CHECK(t, gq_quant_session_new(m, NULL, &s, &err) == GQ_OK, "%s", err.msg);
     gq_quant_session_set_calibration(s, "test_calib", gq_calib_run, cs);
@@ -136,12 +139,12 @@ static void check_awq(gq_test_ctx *t, const char *tiny, gq_dbert *m, const gq_ck
                     e = fmax(e, fabs(got[(size_t)i * cols + j] - want)), scale = fmax(scale, want);
                 }
             GQ_CHECK(t, e <= AWQ_SCORE_RTOL * scale, "%s layer %d %s: awq score error %.3g of %.3g", tiny, l,
-                     gq_lin_name(k), e, scale);
+                     lin_name(k), e, scale);
             worst->awq = fmax(worst->awq, e / scale);
         }
     gq_quant_scores_free(sc);
     gq_quant_session_free(s);
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     cs->runner = NULL;
 }
 
@@ -154,8 +157,8 @@ static void check_tiny(gq_test_ctx *t, const char *tiny) {
     GQ_CHECK(t, gq_ckpt_load(path, &ref, &err) == GQ_OK, "%s", err.msg);
     free(path);
     snprintf(dir, sizeof dir, "%s/fixtures/%s", t->shared, tiny);
-    gq_dbert *m = NULL;
-    GQ_CHECK(t, gq_dbert_load(dir, &m, &err) == GQ_OK, "%s", err.msg);
+    gq_encoder *m = NULL;
+    GQ_CHECK(t, gq_encoder_load(dir, &m, &err) == GQ_OK, "%s", err.msg);
     gq_calib_source cs = {0};
     cs.enc = ref ? encode_reference(ref) : NULL;
     GQ_CHECK(t, cs.enc != NULL, "%s: reference without ids/lengths", tiny);
@@ -169,7 +172,7 @@ static void check_tiny(gq_test_ctx *t, const char *tiny) {
                (long long)cs.enc->tokens, worst.abs_sum, worst.xtx, worst.awq);
     }
     gq_encoded_free(cs.enc);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     gq_ckpt_free(ref);
 }
 
@@ -187,17 +190,17 @@ static void check_cli_session(gq_test_ctx *t) {
     gq_err err = {{0}};
     gq_args a;
     gq_cli_quant cq;
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_tok *tok = NULL;
     gq_quant_session *s = NULL;
     gq_quant_scores *sc = NULL;
     gq_quant_report rep;
     GQ_CHECK(t, gq_args_parse(&a, gq_cli_quant_groups, (int)(sizeof flags / sizeof flags[0]), flags, &err) == GQ_OK &&
-                    gq_cli_quant_parse(&a, &cq, &err) == GQ_OK && gq_dbert_load(dir, &m, &err) == GQ_OK &&
+                    gq_cli_quant_parse(&a, &cq, &err) == GQ_OK && gq_encoder_load(dir, &m, &err) == GQ_OK &&
                     gq_tok_load(vocab, &tok, &err) == GQ_OK,
              "set-up: %s", err.msg);
     cq.cache_dir = cache;
-    gq_dbert_runner *r = m ? gq_dbert_runner_new(m, 1) : NULL;
+    gq_encoder_runner *r = m ? gq_encoder_runner_new(m, 1) : NULL;
     gq_status st = r && tok ? gq_cli_quantize(&cq, m, r, tok, gq_glue_task_find("rte"), glue, 128, &s, &rep, NULL, &err)
                             : GQ_ERR_IO;
     GQ_CHECK(t, st == GQ_OK, "gq_cli_quantize: %s", err.msg);
@@ -221,8 +224,8 @@ static void check_cli_session(gq_test_ctx *t) {
     free(first);
     gq_quant_scores_free(sc);
     gq_quant_session_free(s);
-    gq_dbert_runner_free(r);
-    gq_dbert_free(m);
+    gq_encoder_runner_free(r);
+    gq_encoder_free(m);
     gq_tok_free(tok);
     free(vocab), free(glue);
 }

@@ -23,18 +23,18 @@ static void check_set(gq_test_ctx *t, const gq_tok *tok, const char *model, cons
     char *tsv = gq_test_path(t, rel);
     gq_err err = {{0}};
     gq_glue_set *set = NULL;
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_encoded *enc = NULL;
-    if (gq_glue_load(task, tsv, &set, &err) || gq_dbert_load(model_dir, &m, &err) ||
+    if (gq_glue_load(task, tsv, &set, &err) || gq_encoder_load(model_dir, &m, &err) ||
         gq_encode_set(tok, set, 128, &enc, &err)) {
         GQ_CHECK(t, 0, "%s on %s: %s", model, task_name, err.msg);
     } else {
         gq_eval_result res[MAX_THREADS] = {{0}};
         double t0 = gq_now();
         for (int i = 0; i < MAX_THREADS; i++) {
-            gq_dbert_runner *r = gq_dbert_runner_new(m, i + 1);
+            gq_encoder_runner *r = gq_encoder_runner_new(m, i + 1);
             GQ_CHECK(t, gq_eval_run(r, enc, NULL, NULL, NULL, &res[i], &err) == GQ_OK, "%s", err.msg);
-            gq_dbert_runner_free(r);
+            gq_encoder_runner_free(r);
         }
         for (int i = 1; i < MAX_THREADS; i++) {
             int same = 0;
@@ -58,7 +58,7 @@ static void check_set(gq_test_ctx *t, const gq_tok *tok, const char *model, cons
         for (int i = 0; i < MAX_THREADS; i++) gq_eval_result_free(&res[i]);
     }
     gq_encoded_free(enc);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     gq_glue_free(set);
     free(model_dir), free(tsv);
 }

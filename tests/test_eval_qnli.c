@@ -34,14 +34,14 @@ int main(int argc, char **argv) {
     char *model_dir = gq_test_path(&t, "assets/models/scratch-rte");
     gq_tok *tok = NULL;
     gq_glue_set *set = NULL;
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_encoded *enc = NULL;
     if (gq_tok_load(vocab, &tok, &err) || gq_glue_load(gq_glue_task_find("qnli"), tsv, &set, &err) ||
-        gq_dbert_load(model_dir, &m, &err) || gq_encode_set(tok, set, 128, &enc, &err)) {
+        gq_encoder_load(model_dir, &m, &err) || gq_encode_set(tok, set, 128, &enc, &err)) {
         fprintf(stderr, "FATAL %s\n", err.msg);
         return 2;
     }
-    gq_dbert_runner *r = gq_dbert_runner_new(m, 0);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, 0);
     gq_eval_result res;
     GQ_CHECK(&t, gq_eval_run(r, enc, NULL, NULL, NULL, &res, &err) == GQ_OK, "%s", err.msg);
     const gq_label_order identity = {GQ_LABELS_DEFAULT, {0, 1}};
@@ -55,15 +55,15 @@ int main(int argc, char **argv) {
     /* Batching must not change logits: every 97th row alone. */
     for (int i = 0; i < enc->n; i += 97) {
         float one[2];
-        gq_dbert_forward(r, enc->ids + enc->off[i], &enc->len[i], 1, one, NULL, &err);
+        gq_encoder_forward(r, enc->ids + enc->off[i], &enc->len[i], NULL, 1, one, NULL, &err);
         char what[64];
         snprintf(what, sizeof what, "row %d alone vs batched", i);
         gq_check_close(&t, what, one, res.logits + 2 * i, 2, 1e-5, 0);
     }
     gq_eval_result_free(&res);
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     gq_encoded_free(enc);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     gq_glue_free(set);
     gq_tok_free(tok);
     free(vocab), free(tsv), free(model_dir);

@@ -40,29 +40,29 @@ static void load_examples(gq_test_ctx *t, examples *ex) {
     free(text), free(p);
 }
 
-static gq_status forward(gq_dbert *m, const examples *ex, float *logits, gq_err *err) {
-    gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
-    gq_status s = r ? gq_dbert_forward(r, ex->ids, ex->lens, ex->n, logits, NULL, err) : GQ_ERR_NOMEM;
-    gq_dbert_runner_free(r);
+static gq_status forward(gq_encoder *m, const examples *ex, float *logits, gq_err *err) {
+    gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
+    gq_status s = r ? gq_encoder_forward(r, ex->ids, ex->lens, NULL, ex->n, logits, NULL, err) : GQ_ERR_NOMEM;
+    gq_encoder_runner_free(r);
     return s;
 }
 
 /* Quantizes model_dir in memory with the quantization flags `flags` (as glueq parses
  * them) for task rte and writes the logits of ex. Returns the model (caller frees). */
-static gq_dbert *quantize_in_memory(gq_test_ctx *t, const char *model_dir, char **flags, int nflags,
+static gq_encoder *quantize_in_memory(gq_test_ctx *t, const char *model_dir, char **flags, int nflags,
                                     const examples *ex, float *logits) {
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
-    gq_dbert_runner *r = NULL;
+    gq_encoder *m = NULL;
+    gq_encoder_runner *r = NULL;
     gq_quant_report rep;
     char cache[300];
     snprintf(cache, sizeof cache, "%s/cache", tmpdir);
-    gq_status s = gq_dbert_load(model_dir, &m, &err);
-    if (s == GQ_OK && !(r = gq_dbert_runner_new(m, 1))) s = GQ_ERR_NOMEM;
+    gq_status s = gq_encoder_load(model_dir, &m, &err);
+    if (s == GQ_OK && !(r = gq_encoder_runner_new(m, 1))) s = GQ_ERR_NOMEM;
     if (s == GQ_OK) s = gq_test_quantize(t, flags, nflags, cache, m, r, &rep, &err);
     if (s == GQ_OK) s = forward(m, ex, logits, &err);
     GQ_CHECK(t, s == GQ_OK, "in-memory quantization of %s: %s", model_dir, err.msg);
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     return m;
 }
 
@@ -77,7 +77,7 @@ static gq_ckpt *load_ckpt(const char *dir, const char *name) {
 /* The exported files against the source checkpoint and the in-memory quantized model.
  * rotated: the masks are over the rotated matrix (rosaq), so protected weights of W itself
  * are not expected at their FP32 value. */
-static void check_files(gq_test_ctx *t, const char *src_dir, const char *out, const gq_dbert *quantized,
+static void check_files(gq_test_ctx *t, const char *src_dir, const char *out, const gq_encoder *quantized,
                         int64_t want_k, int rotated) {
     char *srcpath = gq_path_join(src_dir, "model.safetensors");
     gq_ckpt *src = NULL;
@@ -100,11 +100,11 @@ static void check_files(gq_test_ctx *t, const char *src_dir, const char *out, co
             continue;
         }
         int idx = -1;
-        for (int l = 0; l < quantized->cfg.n_layers; l++)
-            for (int k = 0; k < GQ_LIN_COUNT; k++)
-                if (quantized->layers[l].lin[k].w && strstr(a->name, gq_lin_name((gq_lin_kind)k)) &&
-                    strstr(a->name, "layer.") && atoi(strstr(a->name, "layer.") + 6) == l)
-                    idx = l * GQ_LIN_COUNT + k;
+        for (int j = 0; j < n_mats; j++) {
+            char name[128];
+            gq_encoder_weight_name(quantized->cfg.family, j, name, sizeof name);
+            if (!strcmp(name, a->name)) idx = j;
+        }
         const float *mem = idx >= 0 ? quantized->layers[idx / GQ_LIN_COUNT].lin[idx % GQ_LIN_COUNT].w : NULL;
         GQ_CHECK(t, mem && !memcmp(mem, b->data, (size_t)b->numel * sizeof(float)),
                  "%s: exported weights differ from the in-memory quantized ones", a->name);
@@ -151,9 +151,9 @@ static void check_roundtrip(gq_test_ctx *t, const examples *ex, const char *name
     snprintf(buf, sizeof buf, "%s", flags);
     for (char *tok = strtok(buf, " "); tok && argc < 32; tok = strtok(NULL, " ")) argv[argc++] = tok;
     float mem[34 * 2], disk[34 * 2];
-    gq_dbert *qm = quantize_in_memory(t, model, argv, argc, ex, mem), *reloaded = NULL;
+    gq_encoder *qm = quantize_in_memory(t, model, argv, argc, ex, mem), *reloaded = NULL;
     gq_err e = {{0}};
-    gq_status s = gq_dbert_load(out, &reloaded, &e);
+    gq_status s = gq_encoder_load(out, &reloaded, &e);
     if (s == GQ_OK) s = forward(reloaded, ex, disk, &e);
     GQ_CHECK(t, s == GQ_OK, "reload %s: %s", out, e.msg);
     GQ_CHECK(t, s == GQ_OK && !memcmp(mem, disk, sizeof mem), "%s: reloaded logits differ from the in-memory run", name);
@@ -171,7 +171,7 @@ static void check_roundtrip(gq_test_ctx *t, const examples *ex, const char *name
              "%s/quantization.json: algorithm '%s', want '%s'", out, cJSON_IsString(algo) ? algo->valuestring : "",
              want_algo);
     cJSON_Delete(q);
-    gq_dbert_free(qm), gq_dbert_free(reloaded);
+    gq_encoder_free(qm), gq_encoder_free(reloaded);
 }
 
 static int leftover_temp_dirs(void) {

@@ -14,7 +14,7 @@
 #include <cblas.h>
 #include <stdatomic.h>
 
-#include "distilbert.h"
+#include "encoder.h"
 #include "fast_expf.h"
 #include "quant_method.h"
 #include "testlib.h"
@@ -102,20 +102,20 @@ static void check_model(gq_test_ctx *t, const char *fixture, const char *weights
     snprintf(cfg, sizeof cfg, "%s/fixtures/%s/config.json", t->shared, fixture);
     snprintf(w, sizeof w, "%s/fixtures/%s/%s", t->shared, fixture, weights_file);
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
-    if (gq_dbert_load_file(cfg, w, &m, &err) != GQ_OK) {
+    gq_encoder *m = NULL;
+    if (gq_encoder_load_file(cfg, w, &m, &err) != GQ_OK) {
         GQ_CHECK(t, 0, "%s", err.msg);
         return;
     }
     reference ref;
     load_reference(t, fixture, &ref);
-    gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
     int nl = m->cfg.n_labels;
     float *logits = malloc((size_t)ref.n * nl * sizeof(float));
 
     hidden_capture cap = {.keep = ref.lens[0]};
-    gq_dbert_hooks hooks = {.ctx = &cap, .hidden = on_hidden};
-    GQ_CHECK(t, gq_dbert_forward(r, ref.ids, ref.lens, ref.n, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
+    gq_encoder_hooks hooks = {.ctx = &cap, .hidden = on_hidden};
+    GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, NULL, ref.n, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
     snprintf(what, sizeof what, "%s/%s batched logits", fixture, weights_file);
     gq_check_close(t, what, logits, ref.logits->data, (size_t)ref.n * nl, GQ_TEST_LOGIT_ATOL, 0);
     for (int i = 0; i <= m->cfg.n_layers; i++) {
@@ -132,7 +132,7 @@ static void check_model(gq_test_ctx *t, const char *fixture, const char *weights
     float *single = malloc((size_t)ref.n * nl * sizeof(float));
     size_t off = 0;
     for (int i = 0; i < ref.n; i++) {
-        gq_dbert_forward(r, ref.ids + off, &ref.lens[i], 1, single + (size_t)i * nl, NULL, &err);
+        gq_encoder_forward(r, ref.ids + off, &ref.lens[i], NULL, 1, single + (size_t)i * nl, NULL, &err);
         off += (size_t)ref.lens[i];
     }
     snprintf(what, sizeof what, "%s/%s one-at-a-time logits", fixture, weights_file);
@@ -142,9 +142,9 @@ static void check_model(gq_test_ctx *t, const char *fixture, const char *weights
 
     for (int i = 0; i < 64; i++) free(cap.h[i]);
     free(single), free(logits);
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     free_reference(&ref);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
 }
 
 /* out (dh) <- row i of x (d wide) times rows head·dh .. of lin's W, plus its bias, in double. */
@@ -160,7 +160,7 @@ static void head_proj(const gq_linear *lin, const float *xi, int head, int dh, d
 /* The attention output of one head for the first nq of a sequence's T rows x (d wide),
  * naively in double: softmax over keys of q_i·k_j/√dh, times v_j; into out (nq rows, d
  * apart, the head's columns). */
-static void reference_head(const gq_dbert_layer *L, const float *x, int T, int nq, int d, int head, int dh,
+static void reference_head(const gq_encoder_layer *L, const float *x, int T, int nq, int d, int head, int dh,
                            double *out) {
     double *q = malloc(sizeof(double) * dh), *k = malloc(sizeof(double) * T * dh), *v = malloc(sizeof(double) * T * dh);
     double *p = malloc(sizeof(double) * T);
@@ -204,9 +204,9 @@ static void layer_norm_d(double *x, int d, const float *w, const float *b) {
 
 /* The logits of one sequence from the last block's input x (its T rows), naively in
  * double: the last block for the first row (SPEC.md §1), then the classifier. */
-static void reference_last_block(const gq_dbert *m, const float *x, int T, double *logits) {
-    const gq_dbert_config *c = &m->cfg;
-    const gq_dbert_layer *L = &m->layers[c->n_layers - 1];
+static void reference_last_block(const gq_encoder *m, const float *x, int T, double *logits) {
+    const gq_encoder_config *c = &m->cfg;
+    const gq_encoder_layer *L = &m->layers[c->n_layers - 1];
     int d = c->dim, dh = d / c->n_heads, hd = c->hidden_dim;
     double *a = malloc(sizeof(double) * d), *h = malloc(sizeof(double) * d), *f = malloc(sizeof(double) * hd);
     double *y = malloc(sizeof(double) * d);
@@ -229,7 +229,7 @@ static void reference_last_block(const gq_dbert *m, const float *x, int T, doubl
  * and the classifier) and of the rest, either full or with the last block cut to the
  * first token of each sequence, whose attention reads the other tokens' hidden states
  * with the key and value weights folded into the query (no K or V projection at all). */
-static double want_sgemm_flops(const gq_dbert_config *c, const int *lens, int nseq, int cut) {
+static double want_sgemm_flops(const gq_encoder_config *c, const int *lens, int nseq, int cut) {
     double d = c->dim, h = c->hidden_dim, f = 0;
     for (int s = 0; s < nseq; s++) {
         double T = lens[s], block = 2 * T * (4 * d * d + 2 * d * h);
@@ -242,7 +242,7 @@ static double want_sgemm_flops(const gq_dbert_config *c, const int *lens, int ns
 /* Outside sgemm: attention, 4·T²·d a block (scores and weighted values); in the cut's
  * last block, per head h, Wk_hᵀ q and Wv_h z (2·d·d_head each) and the scores and z over
  * the T rows (2·T·d each). */
-static double want_other_flops(const gq_dbert_config *c, const int *lens, int nseq, int cut) {
+static double want_other_flops(const gq_encoder_config *c, const int *lens, int nseq, int cut) {
     double d = c->dim, f = 0;
     for (int s = 0; s < nseq; s++) {
         double T = lens[s];
@@ -252,21 +252,21 @@ static double want_other_flops(const gq_dbert_config *c, const int *lens, int ns
 }
 
 /* Runs a forward and returns the sgemm FLOPs it did. */
-static double counted_forward(gq_dbert_runner *r, const reference *ref, float *logits, const gq_dbert_hooks *hk) {
+static double counted_forward(gq_encoder_runner *r, const reference *ref, float *logits, const gq_encoder_hooks *hk) {
     gq_err err = {{0}};
     atomic_store(&sgemm_flops, 0);
-    if (gq_dbert_forward(r, ref->ids, ref->lens, ref->n, logits, hk, &err) != GQ_OK) return -1;
+    if (gq_encoder_forward(r, ref->ids, ref->lens, NULL, ref->n, logits, hk, &err) != GQ_OK) return -1;
     return (double)atomic_load(&sgemm_flops);
 }
 
 /* Loads fixtures/<fixture> and its PyTorch reference; NULL (a failed check) when the model
  * does not load. The caller frees the model. */
-static gq_dbert *load_fixture(gq_test_ctx *t, const char *fixture, reference *ref) {
+static gq_encoder *load_fixture(gq_test_ctx *t, const char *fixture, reference *ref) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/fixtures/%s", t->shared, fixture);
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
-    if (gq_dbert_load(dir, &m, &err) != GQ_OK) {
+    gq_encoder *m = NULL;
+    if (gq_encoder_load(dir, &m, &err) != GQ_OK) {
         GQ_CHECK(t, 0, "%s", err.msg);
         return NULL;
     }
@@ -277,7 +277,7 @@ static gq_dbert *load_fixture(gq_test_ctx *t, const char *fixture, reference *re
 /* Largest |logit| error of a forward against reference_last_block on the fixtures, one
  * thread (where the forward with hooks hands over the very input the cut forward's last
  * block gets). */
-static double last_block_error(const gq_dbert *m, const reference *ref, const hidden_capture *cap,
+static double last_block_error(const gq_encoder *m, const reference *ref, const hidden_capture *cap,
                                const float *logits) {
     int nl = m->cfg.n_labels, d = m->cfg.dim;
     const float *x = cap->h[m->cfg.n_layers - 1];
@@ -294,16 +294,16 @@ static double last_block_error(const gq_dbert *m, const reference *ref, const hi
  * double from the same input; with a hook it runs in full. */
 static void check_flop_cut(gq_test_ctx *t, const char *fixture) {
     reference ref;
-    gq_dbert *m = load_fixture(t, fixture, &ref);
+    gq_encoder *m = load_fixture(t, fixture, &ref);
     if (!m) return;
-    const gq_dbert_config *c = &m->cfg;
+    const gq_encoder_config *c = &m->cfg;
     size_t nlog = (size_t)ref.n * c->n_labels;
     float *full = malloc(nlog * sizeof(float)), *cut = malloc(nlog * sizeof(float));
     double want_cut = want_sgemm_flops(c, ref.lens, ref.n, 1), want_full = want_sgemm_flops(c, ref.lens, ref.n, 0);
     hidden_capture cap = {.keep = 1 << 30};
-    gq_dbert_hooks observe_hidden = {.ctx = &cap, .hidden = on_hidden};
+    gq_encoder_hooks observe_hidden = {.ctx = &cap, .hidden = on_hidden};
     for (int threads = 1; threads <= 2; threads++) {
-        gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+        gq_encoder_runner *r = gq_encoder_runner_new(m, threads);
         double got_full = counted_forward(r, &ref, full, &observe_hidden);
         double got_cut = counted_forward(r, &ref, cut, NULL);
         GQ_CHECK(t, got_full == want_full, "%s, %d thread(s), with hooks: sgemm did %.0f FLOPs, full forward is %.0f",
@@ -327,32 +327,32 @@ static void check_flop_cut(gq_test_ctx *t, const char *fixture) {
             printf("%s, 1 thread: max |logit - last block in double from the same input|: cut %.3g, full %.3g\n",
                    fixture, e_cut, e_ref_full);
         }
-        gq_dbert_runner_free(r);
+        gq_encoder_runner_free(r);
     }
     double f_cut = want_cut + want_other_flops(c, ref.lens, ref.n, 1);
     double f_full = want_full + want_other_flops(c, ref.lens, ref.n, 0);
-    GQ_CHECK(t, gq_dbert_flops(c, ref.lens, ref.n) == f_cut, "gq_dbert_flops %.0f, want %.0f",
-             gq_dbert_flops(c, ref.lens, ref.n), f_cut);
-    GQ_CHECK(t, gq_dbert_flops_full(c, ref.lens, ref.n) == f_full, "gq_dbert_flops_full %.0f, want %.0f",
-             gq_dbert_flops_full(c, ref.lens, ref.n), f_full);
+    GQ_CHECK(t, gq_encoder_flops(c, ref.lens, ref.n) == f_cut, "gq_encoder_flops %.0f, want %.0f",
+             gq_encoder_flops(c, ref.lens, ref.n), f_cut);
+    GQ_CHECK(t, gq_encoder_flops_full(c, ref.lens, ref.n) == f_full, "gq_encoder_flops_full %.0f, want %.0f",
+             gq_encoder_flops_full(c, ref.lens, ref.n), f_full);
     for (int i = 0; i < 64; i++) free(cap.h[i]);
     free(full), free(cut);
     free_reference(&ref);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
 }
 
 /* Calibration statistics of every Linear over the reference batch. */
-static gq_quant_calib *calibrate(gq_test_ctx *t, const gq_dbert *m, const reference *ref) {
+static gq_quant_calib *calibrate(gq_test_ctx *t, const gq_encoder *m, const reference *ref) {
     gq_err err = {{0}};
     gq_quant_calib *cal = NULL;
     GQ_CHECK(t, gq_quant_calib_new(&m->cfg, &cal, &err) == GQ_OK, "%s", err.msg);
-    gq_dbert_hooks hooks;
+    gq_encoder_hooks hooks;
     gq_quant_calib_hooks(cal, &hooks);
-    gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
     float *logits = malloc((size_t)ref->n * m->cfg.n_labels * sizeof(float));
-    GQ_CHECK(t, gq_dbert_forward(r, ref->ids, ref->lens, ref->n, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(r, ref->ids, ref->lens, NULL, ref->n, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
     free(logits);
-    gq_dbert_runner_free(r);
+    gq_encoder_runner_free(r);
     return cal;
 }
 
@@ -361,10 +361,10 @@ static gq_quant_calib *calibrate(gq_test_ctx *t, const gq_dbert *m, const refere
  * longer the last and so can never be cut; its statistics must equal the model's own. */
 static void check_calibration_uncut(gq_test_ctx *t, const char *fixture) {
     reference ref;
-    gq_dbert *m = load_fixture(t, fixture, &ref);
+    gq_encoder *m = load_fixture(t, fixture, &ref);
     if (!m) return;
     int nl = m->cfg.n_layers;
-    gq_dbert longer = *m; /* borrows m's weights: freed by hand below, not with gq_dbert_free */
+    gq_encoder longer = *m; /* borrows m's weights: freed by hand below, not with gq_encoder_free */
     longer.cfg.n_layers = nl + 1;
     longer.layers = malloc((size_t)(nl + 1) * sizeof *longer.layers);
     memcpy(longer.layers, m->layers, (size_t)nl * sizeof *longer.layers);
@@ -377,12 +377,12 @@ static void check_calibration_uncut(gq_test_ctx *t, const char *fixture) {
         int same = a->ntok == b->ntok && a->in == b->in && !memcmp(a->abs_sum, b->abs_sum, (size_t)a->in * sizeof(double)) &&
                    !memcmp(a->xtx, b->xtx, (size_t)a->in * a->in * sizeof(double));
         GQ_CHECK(t, same && a->ntok == ntok, "%s last block %s: %lld tokens (want %lld), statistics %s the uncut block's",
-                 fixture, gq_lin_name(k), (long long)a->ntok, (long long)ntok, same ? "equal" : "differ from");
+                 fixture, gq_lin_name(m->cfg.family, k), (long long)a->ntok, (long long)ntok, same ? "equal" : "differ from");
     }
     gq_quant_calib_free(own), gq_quant_calib_free(ref_cal);
     free(longer.layers);
     free_reference(&ref);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
 }
 
 /* The threaded path: with t threads and no hooks, the batch is cut into t parts of whole
@@ -392,9 +392,9 @@ static void check_calibration_uncut(gq_test_ctx *t, const char *fixture) {
  * same bits. */
 /* The fixture's examples `take` (n of them, in order) as one batch through r, each
  * example's logits against PyTorch's. */
-static void check_subset(gq_test_ctx *t, gq_dbert_runner *r, const reference *ref, const int *take, int n,
+static void check_subset(gq_test_ctx *t, gq_encoder_runner *r, const reference *ref, const int *take, int n,
                          const char *what) {
-    int nl = gq_dbert_runner_model(r)->cfg.n_labels, ntok = 0, *lens = malloc((size_t)n * sizeof *lens);
+    int nl = gq_encoder_runner_model(r)->cfg.n_labels, ntok = 0, *lens = malloc((size_t)n * sizeof *lens);
     int32_t *ids = malloc((size_t)n * ref->T * sizeof *ids);
     float *got = malloc((size_t)n * nl * sizeof *got), *want = malloc((size_t)n * nl * sizeof *want);
     for (int j = 0; j < n; j++) {
@@ -405,7 +405,7 @@ static void check_subset(gq_test_ctx *t, gq_dbert_runner *r, const reference *re
         lens[j] = ref->lens[e], ntok += lens[j];
     }
     gq_err err = {{0}};
-    GQ_CHECK(t, gq_dbert_forward(r, ids, lens, n, got, NULL, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_forward(r, ids, lens, NULL, n, got, NULL, &err) == GQ_OK, "%s", err.msg);
     gq_check_close(t, what, got, want, (size_t)n * nl, GQ_TEST_LOGIT_ATOL, 0);
     free(lens), free(ids), free(got), free(want);
 }
@@ -415,7 +415,7 @@ static void check_subset(gq_test_ctx *t, gq_dbert_runner *r, const reference *re
  * shorter than the longest (tokens and sequences grow), then one longest example alone
  * (only the length grows: 128 against 101 tokens, into a larger 16-key tile), then all of
  * them (the caller's batch: tokens and sequences again). */
-static void check_growing_batches(gq_test_ctx *t, gq_dbert_runner *r, const reference *ref, const char *fixture) {
+static void check_growing_batches(gq_test_ctx *t, gq_encoder_runner *r, const reference *ref, const char *fixture) {
     int longest = 0, *shorter = malloc((size_t)ref->n * sizeof *shorter), nshorter = 0;
     for (int e = 1; e < ref->n; e++) longest = ref->lens[e] > ref->lens[longest] ? e : longest;
     for (int e = 0; e < ref->n; e++)
@@ -433,24 +433,24 @@ static void check_threads(gq_test_ctx *t, const char *fixture) {
     char what[128];
     gq_err err = {{0}};
     reference ref;
-    gq_dbert *m = load_fixture(t, fixture, &ref);
+    gq_encoder *m = load_fixture(t, fixture, &ref);
     if (!m) return;
     size_t nv = (size_t)ref.n * m->cfg.n_labels;
     float *logits = malloc(nv * sizeof(float)), *again = malloc(nv * sizeof(float));
     for (int threads = 1; threads <= 4; threads++) {
-        gq_dbert_runner *r = gq_dbert_runner_new(m, threads);
+        gq_encoder_runner *r = gq_encoder_runner_new(m, threads);
         check_growing_batches(t, r, &ref, fixture);
-        GQ_CHECK(t, gq_dbert_forward(r, ref.ids, ref.lens, ref.n, logits, NULL, &err) == GQ_OK, "%s", err.msg);
+        GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, NULL, ref.n, logits, NULL, &err) == GQ_OK, "%s", err.msg);
         snprintf(what, sizeof what, "%s batched logits, %d threads", fixture, threads);
         gq_check_close(t, what, logits, ref.logits->data, nv, GQ_TEST_LOGIT_ATOL, 0);
-        GQ_CHECK(t, gq_dbert_forward(r, ref.ids, ref.lens, ref.n, again, NULL, &err) == GQ_OK, "%s", err.msg);
+        GQ_CHECK(t, gq_encoder_forward(r, ref.ids, ref.lens, NULL, ref.n, again, NULL, &err) == GQ_OK, "%s", err.msg);
         GQ_CHECK(t, !memcmp(logits, again, nv * sizeof(float)), "%s, %d threads: a second run differs", fixture,
                  threads);
-        gq_dbert_runner_free(r);
+        gq_encoder_runner_free(r);
     }
     free(logits), free(again);
     free_reference(&ref);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
 }
 
 /* Block 0's input (q_lin's) and attention output (out_lin's input), from the hooks. */
@@ -483,21 +483,22 @@ static void check_attention_shapes(gq_test_ctx *t) {
     int32_t ids[60];
     for (int i = 0; i < ntok; i++) ids[i] = (int32_t)((i * 7919) % 50);
     for (int s = 0; s < 2; s++) {
-        gq_dbert_config cfg = {.dim = dims[s][0], .n_layers = 1, .n_heads = dims[s][1], .hidden_dim = 32,
-                               .vocab_size = 50, .max_pos = 64, .n_labels = 2};
-        gq_dbert *m = NULL;
+        gq_encoder_config cfg = {.family = gq_encoder_family_find("distilbert"), .dim = dims[s][0], .n_layers = 1,
+                                 .n_heads = dims[s][1], .hidden_dim = 32, .vocab_size = 50, .max_pos = 64,
+                                 .ln_eps = 1e-12, .n_labels = 2};
+        gq_encoder *m = NULL;
         gq_err err = {{0}};
-        GQ_CHECK(t, gq_dbert_random(&cfg, 11, &m, &err) == GQ_OK, "%s", err.msg);
+        GQ_CHECK(t, gq_encoder_random(&cfg, 11, &m, &err) == GQ_OK, "%s", err.msg);
         if (!m) continue;
         int d = cfg.dim, dh = d / cfg.n_heads;
-        gq_dbert_layer *L = &m->layers[0];
+        gq_encoder_layer *L = &m->layers[0];
         for (size_t i = 0; i < (size_t)d * d; i++) L->lin[GQ_LIN_Q].w[i] *= 10, L->lin[GQ_LIN_K].w[i] *= 10;
         block0_capture cap = {0};
-        gq_dbert_hooks hooks = {.ctx = &cap, .linear_input = capture_block0};
-        gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
+        gq_encoder_hooks hooks = {.ctx = &cap, .linear_input = capture_block0};
+        gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
         float logits[8], *want = malloc((size_t)ntok * d * sizeof(float));
         double *ref_a = malloc((size_t)ntok * d * sizeof(double));
-        GQ_CHECK(t, gq_dbert_forward(r, ids, lens, nseq, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
+        GQ_CHECK(t, gq_encoder_forward(r, ids, lens, NULL, nseq, logits, &hooks, &err) == GQ_OK, "%s", err.msg);
         for (int q = 0, t0 = 0; q < nseq; t0 += lens[q++])
             for (int head = 0; head < cfg.n_heads; head++)
                 reference_head(L, cap.x + (size_t)t0 * d, lens[q], lens[q], d, head, dh, ref_a + (size_t)t0 * d);
@@ -506,8 +507,8 @@ static void check_attention_shapes(gq_test_ctx *t) {
         snprintf(what, sizeof what, "attention, head dim %d, lengths 1/5/17/37, vs naive double", dh);
         if (cap.a) gq_check_close(t, what, cap.a, want, (size_t)ntok * d, ATTENTION_ATOL, 0);
         free(cap.x), free(cap.a), free(want), free(ref_a);
-        gq_dbert_runner_free(r);
-        gq_dbert_free(m);
+        gq_encoder_runner_free(r);
+        gq_encoder_free(m);
     }
 }
 
@@ -555,12 +556,12 @@ static void write_config(const char *dir, const char *base_cfg, const char *from
 }
 
 static void expect_load_error(gq_test_ctx *t, const char *dir, gq_status want, const char *needle) {
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_err err = {{0}};
-    gq_status s = gq_dbert_load(dir, &m, &err);
+    gq_status s = gq_encoder_load(dir, &m, &err);
     GQ_CHECK(t, s == want && strstr(err.msg, needle), "want status %d and '%s', got %d: %s", want, needle, s, err.msg);
     GQ_CHECK(t, m == NULL, "no model on failure");
-    gq_dbert_free(m);
+    gq_encoder_free(m);
 }
 
 static void check_bad_models(gq_test_ctx *t) {
@@ -588,22 +589,22 @@ static void check_bad_models(gq_test_ctx *t) {
 
     /* Bad inputs to a good model. */
     write_config(dir, cfg, "\"dim\": 64", "\"dim\": 64");
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_err err = {{0}};
-    GQ_CHECK(t, gq_dbert_load(dir, &m, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_load(dir, &m, &err) == GQ_OK, "%s", err.msg);
     if (m) {
-        gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
+        gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
         float logits[4];
         int32_t ids[3] = {101, 30522, 102};
         int len = 3, zero = 0, long_len = 513;
-        GQ_CHECK(t, gq_dbert_forward(r, ids, &len, 1, logits, NULL, &err) == GQ_ERR_ARG && strstr(err.msg, "30522"),
+        GQ_CHECK(t, gq_encoder_forward(r, ids, &len, NULL, 1, logits, NULL, &err) == GQ_ERR_ARG && strstr(err.msg, "30522"),
                  "id out of range: %s", err.msg);
-        GQ_CHECK(t, gq_dbert_forward(r, ids, &zero, 1, logits, NULL, &err) == GQ_ERR_ARG, "empty sequence");
-        GQ_CHECK(t, gq_dbert_forward(r, ids, &long_len, 1, logits, NULL, &err) == GQ_ERR_ARG && strstr(err.msg, "512"),
+        GQ_CHECK(t, gq_encoder_forward(r, ids, &zero, NULL, 1, logits, NULL, &err) == GQ_ERR_ARG, "empty sequence");
+        GQ_CHECK(t, gq_encoder_forward(r, ids, &long_len, NULL, 1, logits, NULL, &err) == GQ_ERR_ARG && strstr(err.msg, "512"),
                  "too long: %s", err.msg);
-        gq_dbert_runner_free(r);
+        gq_encoder_runner_free(r);
     }
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     unlink(link);
     snprintf(link, sizeof link, "%s/config.json", dir);
     unlink(link);

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distilbert.h"
+#include "encoder.h"
 #include "hub.h"
 #include "testlib.h"
 
@@ -89,11 +89,11 @@ static void expect_loads(gq_test_ctx *t, const char *spec, const char *fixture) 
     char *path = gq_test_path(t, fixture), want[65] = "";
     gq_err err = {{0}};
     gq_sha256_file(path, want, &err);
-    gq_dbert *m = NULL;
-    gq_status s = gq_dbert_load(spec, &m, &err);
+    gq_encoder *m = NULL;
+    gq_status s = gq_encoder_load(spec, &m, &err);
     GQ_CHECK(t, s == GQ_OK && strcmp(m->sha256, want) == 0, "%s: want the weights of %s (sha256 %s), got %s",
              spec, fixture, want, s == GQ_OK ? m->sha256 : err.msg);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     free(path);
 }
 
@@ -139,8 +139,8 @@ static void check_revisions(gq_test_ctx *t) {
     expect_bad_ref(t, "org/tiny@bad", "bad", "\"ref: \\\"main\\\"\\x01\"");
     expect_bad_ref(t, "org/tiny@long", "long", "\"" REV_A "...\"");
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
-    gq_status s = gq_dbert_load("org/missing", &m, &err);
+    gq_encoder *m = NULL;
+    gq_status s = gq_encoder_load("org/missing", &m, &err);
     GQ_CHECK(t, s == GQ_ERR_IO && strstr(err.msg, "huggingface-cli download org/missing"), "load: %s", err.msg);
 }
 

@@ -228,18 +228,18 @@ static void test_glue(gq_test_ctx *t) {
 
 typedef struct {
     gq_test_ctx *t;
-    gq_dbert *m;
-    gq_dbert_runner *r; /* of the current run */
+    gq_encoder *m;
+    gq_encoder_runner *r; /* of the current run */
     gq_quant_report ref[2];
     int have_ref;
 } quant_ctx;
 
 static const int32_t CALIB_IDS[12] = {1, 19, 49, 20, 60, 19, 35, 2, 9, 21, 22, 2};
 
-static gq_status calibrate(void *arg, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status calibrate(void *arg, const gq_encoder_hooks *hooks, gq_err *err) {
     quant_ctx *c = arg;
     float logits[4];
-    return gq_dbert_forward(c->r, CALIB_IDS, (int[]){8, 4}, 2, logits, hooks, err);
+    return gq_encoder_forward(c->r, CALIB_IDS, (int[]){8, 4}, NULL, 2, logits, hooks, err);
 }
 
 static int same_report(const gq_quant_report *a, const gq_quant_report *b) {
@@ -257,7 +257,7 @@ static gq_status quantize(void *arg, gq_err *err) {
     gq_quant_opts q;
     gq_quant_opts_default(&q, 4);
     gq_quant_budget b = {.k = 4, .p = -1};
-    c->r = gq_dbert_runner_new(c->m, 1);
+    c->r = gq_encoder_runner_new(c->m, 1);
     gq_status st =
         c->r ? gq_quant_session_new(c->m, NULL, &s, err) : gq_fail(err, GQ_ERR_NOMEM, "runner: out of memory");
     if (st == GQ_OK) {
@@ -281,22 +281,22 @@ static gq_status quantize(void *arg, gq_err *err) {
     if (s) gq_quant_session_restore(s); /* the next run starts from the FP32 weights */
     gq_quant_scores_free(svd), gq_quant_scores_free(awq);
     gq_quant_session_free(s);
-    gq_dbert_runner_free(c->r);
+    gq_encoder_runner_free(c->r);
     return st;
 }
 
 static void test_quant(gq_test_ctx *t) {
     /* two layers, so that calibrating from the quantized model has a layer to run it on; far
      * smaller than the fixtures, since every run computes the scores and quantizes again */
-    gq_dbert_config cfg = {.dim = 32, .n_layers = 2, .n_heads = 2, .hidden_dim = 64, .vocab_size = 64, .max_pos = 16,
-                           .n_labels = 2};
+    gq_encoder_config cfg = {.family = gq_encoder_family_find("distilbert"), .dim = 32, .n_layers = 2, .n_heads = 2,
+                             .hidden_dim = 64, .vocab_size = 64, .max_pos = 16, .ln_eps = 1e-12, .n_labels = 2};
     quant_ctx c = {.t = t};
     gq_err err = {{0}};
-    GQ_CHECK(t, gq_dbert_random(&cfg, 7, &c.m, &err) == GQ_OK, "%s", err.msg);
+    GQ_CHECK(t, gq_encoder_random(&cfg, 7, &c.m, &err) == GQ_OK, "%s", err.msg);
     GQ_CHECK(t, c.m && quantize(&c, &err) == GQ_OK, "%s", err.msg);
     c.have_ref = 1;
     if (c.m) gq_test_nomem_loop(t, "quantization", NULL, 0, quantize, &c);
-    gq_dbert_free(c.m);
+    gq_encoder_free(c.m);
 }
 
 /* ---- writers: output compared with that of the run without failures ---- */

@@ -361,7 +361,7 @@ static const float HX[20] = {1, -2, 0.5f, 3, 0, 1, -1, 2, 2, 0.5f, 1, -1, -1, 1.
 
 static void test_awq_spqr(gq_test_ctx *t) {
     gq_err err = {{0}};
-    gq_dbert_config cfg = {.dim = 4, .hidden_dim = 4, .n_layers = 1};
+    gq_encoder_config cfg = {.dim = 4, .hidden_dim = 4, .n_layers = 1};
     gq_quant_calib *c = NULL;
     GQ_CHECK(t, gq_quant_calib_new(&cfg, &c, &err) == GQ_OK, "%s", err.msg);
     /* two calls (3 + 2 tokens) must equal one call with 5 */
@@ -709,31 +709,31 @@ static void test_session(gq_test_ctx *t) {
 /* ---- end to end on tiny-a: calibration through the real forward hooks ---- */
 
 typedef struct {
-    gq_dbert_runner *r;
+    gq_encoder_runner *r;
     int calls;
 } fwd_ctx;
 
 static const int32_t IDS[12] = {101, 1996, 4937, 2003, 2006, 1996, 13523, 102, 2009, 2001, 2204, 102};
 
-static gq_status forward_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status forward_calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
     fwd_ctx *c = ctx;
     float logits[16];
     c->calls++;
-    return gq_dbert_forward(c->r, IDS, (int[]){8, 4}, 2, logits, hooks, err);
+    return gq_encoder_forward(c->r, IDS, (int[]){8, 4}, NULL, 2, logits, hooks, err);
 }
 
 static void test_tiny_model(gq_test_ctx *t) {
     gq_err err = {{0}};
     char *dir = gq_test_path(t, "fixtures/tiny-a");
-    gq_dbert *m = NULL;
-    if (gq_dbert_load(dir, &m, &err) != GQ_OK) {
+    gq_encoder *m = NULL;
+    if (gq_encoder_load(dir, &m, &err) != GQ_OK) {
         GQ_CHECK(t, 0, "load tiny-a: %s", err.msg);
         free(dir);
         return;
     }
-    gq_dbert_runner *r = gq_dbert_runner_new(m, 1);
+    gq_encoder_runner *r = gq_encoder_runner_new(m, 1);
     float fp32[16], quant[16], back[16];
-    gq_dbert_forward(r, IDS, (int[]){8, 4}, 2, fp32, NULL, &err);
+    gq_encoder_forward(r, IDS, (int[]){8, 4}, NULL, 2, fp32, NULL, &err);
     gq_quant_session *s = NULL;
     GQ_CHECK(t, gq_quant_session_new(m, NULL, &s, &err) == GQ_OK, "%s", err.msg);
     fwd_ctx fc = {r, 0};
@@ -748,7 +748,7 @@ static void test_tiny_model(gq_test_ctx *t) {
         gq_quant_budget b = {.k = 16, .p = -1};
         gq_quant_report rep;
         GQ_CHECK(t, gq_quant_apply(s, sc, &q, &b, &rep, &err) == GQ_OK, "%s", err.msg);
-        gq_dbert_forward(r, IDS, (int[]){8, 4}, 2, quant, NULL, &err);
+        gq_encoder_forward(r, IDS, (int[]){8, 4}, NULL, 2, quant, NULL, &err);
         int n = 2 * m->cfg.n_labels, diff = 0;
         for (int j = 0; j < n; j++) diff += quant[j] != fp32[j];
         GQ_CHECK(t, diff > 0 && rep.total_protected == 16 * 12, "%s: logits unchanged or wrong count", methods[i]);
@@ -760,11 +760,11 @@ static void test_tiny_model(gq_test_ctx *t) {
     const gq_lin_stats *st = NULL;
     (void)st;
     gq_quant_session_restore(s);
-    gq_dbert_forward(r, IDS, (int[]){8, 4}, 2, back, NULL, &err);
+    gq_encoder_forward(r, IDS, (int[]){8, 4}, NULL, 2, back, NULL, &err);
     GQ_CHECK(t, !memcmp(back, fp32, 2 * (size_t)m->cfg.n_labels * sizeof(float)), "restored model gives FP32 logits");
     gq_quant_session_free(s);
-    gq_dbert_runner_free(r);
-    gq_dbert_free(m);
+    gq_encoder_runner_free(r);
+    gq_encoder_free(m);
     free(dir);
 }
 

@@ -77,7 +77,7 @@ typedef struct {
                        shifted by 1, as a forward that writes into the model would */
 } calib_ctx;
 
-static gq_status calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
     calib_ctx *c = ctx;
     if (c->fake.calls + 1 == c->corrupt_at) {
         gq_linear *l = &c->fake.f->m.layers[0].lin[GQ_LIN_Q];
@@ -88,7 +88,7 @@ static gq_status calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) 
 
 /* An external scores file for the model: one F32 tensor per quantized matrix, named like
  * its weight, of normal pseudo-random scores. */
-static void write_external_scores(gq_test_ctx *t, const gq_dbert *m, const char *path) {
+static void write_external_scores(gq_test_ctx *t, const gq_encoder *m, const char *path) {
     int n = m->cfg.n_layers * GQ_LIN_COUNT;
     gq_st_entry e[GQ_QUANT_MAX_MATS];
     char names[GQ_QUANT_MAX_MATS][96];
@@ -97,8 +97,7 @@ static void write_external_scores(gq_test_ctx *t, const gq_dbert *m, const char 
     gq_rng_seed(&rng, 7);
     for (int i = 0; i < n; i++) {
         const gq_linear *l = &m->layers[i / GQ_LIN_COUNT].lin[i % GQ_LIN_COUNT];
-        snprintf(names[i], sizeof names[i], "distilbert.transformer.layer.%d.%s.weight", i / GQ_LIN_COUNT,
-                 gq_lin_name((gq_lin_kind)(i % GQ_LIN_COUNT)));
+        gq_encoder_weight_name(m->cfg.family, i, names[i], sizeof names[i]);
         data[i] = malloc((size_t)l->out * l->in * sizeof(float));
         for (int j = 0; j < l->out * l->in; j++) data[i][j] = gq_rng_normal(&rng);
         e[i] = (gq_st_entry){.name = names[i], .dtype = "F32", .ndim = 2, .shape = {l->out, l->in}, .data = data[i]};
@@ -160,7 +159,7 @@ static int leading_columns(const uint8_t *mask, int rows, int cols, int64_t kcol
 
 /* The invariants of one applied point; `what` names it. Reports the first offending
  * matrix of each kind of failure. */
-static void check_applied(gq_test_ctx *t, const char *what, const gq_quant_session *s, const gq_dbert *m,
+static void check_applied(gq_test_ctx *t, const char *what, const gq_quant_session *s, const gq_encoder *m,
                           const gq_quant_opts *q, const gq_quant_report *rep, const method_case *mc, int64_t k,
                           int global) {
     int n_mats = gq_quant_session_n_mats(s), bad_count = -1, bad_value = -1, bad_bits = -1;
@@ -185,13 +184,13 @@ static void check_applied(gq_test_ctx *t, const char *what, const gq_quant_sessi
     }
     if (global && strcmp(mc->name, "uniform")) want_total = k * n_mats < all ? k * n_mats : all;
     GQ_CHECK(t, bad_count < 0, "%s: layer %d %s: the mask keeps a count other than the report's %lld or the budget's",
-             what, bad_count / GQ_LIN_COUNT, gq_quant_lin_label((gq_lin_kind)(bad_count % GQ_LIN_COUNT)),
+             what, bad_count / GQ_LIN_COUNT, gq_lin_name(m->cfg.family, (gq_lin_kind)(bad_count % GQ_LIN_COUNT)),
              bad_count < 0 ? 0LL : (long long)rep->protected_count[bad_count]);
     GQ_CHECK(t, bad_value < 0, "%s: layer %d %s: a protected weight differs from FP32 (or the mask is not whole "
              "leading columns)", what, bad_value / GQ_LIN_COUNT,
-             gq_quant_lin_label((gq_lin_kind)(bad_value % GQ_LIN_COUNT)));
+             gq_lin_name(m->cfg.family, (gq_lin_kind)(bad_value % GQ_LIN_COUNT)));
     GQ_CHECK(t, bad_bits < 0, "%s: layer %d %s: effective bits %.9g are not those of the mask", what,
-             bad_bits / GQ_LIN_COUNT, gq_quant_lin_label((gq_lin_kind)(bad_bits % GQ_LIN_COUNT)),
+             bad_bits / GQ_LIN_COUNT, gq_lin_name(m->cfg.family, (gq_lin_kind)(bad_bits % GQ_LIN_COUNT)),
              bad_bits < 0 ? 0.0 : rep->effective_bits[bad_bits]);
     GQ_CHECK(t, total == rep->total_protected && total == want_total, "%s: %lld protected, report %lld, budget %lld",
              what, (long long)total, (long long)rep->total_protected, (long long)want_total);
@@ -200,7 +199,7 @@ static void check_applied(gq_test_ctx *t, const char *what, const gq_quant_sessi
              bits_sum / (double)all);
 }
 
-static int model_is_fp32(const gq_quant_session *s, const gq_dbert *m) {
+static int model_is_fp32(const gq_quant_session *s, const gq_encoder *m) {
     for (int i = 0; i < gq_quant_session_n_mats(s); i++) {
         int rows, cols;
         const float *fp32 = gq_quant_session_fp32(s, i, &rows, &cols);
@@ -226,7 +225,7 @@ typedef struct {
     int applied, refused;
 } tally;
 
-static void run_point(gq_test_ctx *t, gq_quant_session *s, const gq_dbert *m, const gq_quant_scores *sc,
+static void run_point(gq_test_ctx *t, gq_quant_session *s, const gq_encoder *m, const gq_quant_scores *sc,
                       const method_case *mc, gq_quant_opts q, const algo_case *ac, const char *saliency, int global,
                       int64_t k, tally *n) {
     q.algorithm = ac->algo, q.calib_from_quantized = ac->from_quantized, q.sarqc_lambda = ac->lambda;
@@ -252,7 +251,7 @@ static void run_point(gq_test_ctx *t, gq_quant_session *s, const gq_dbert *m, co
     n->applied++;
 }
 
-static void test_cross_product(gq_test_ctx *t, gq_quant_session *s, const gq_dbert *m, const char *scores_path) {
+static void test_cross_product(gq_test_ctx *t, gq_quant_session *s, const gq_encoder *m, const char *scores_path) {
     tally n = {0, 0};
     int failures = t->failures;
     double t0 = gq_now();
@@ -285,7 +284,7 @@ static void test_cross_product(gq_test_ctx *t, gq_quant_session *s, const gq_dbe
  * finds a protected weight changed after the apply and a count that is not the mask's;
  * the check inside the apply finds a protected weight that a calibration forward changed,
  * fails naming the matrix and leaves the FP32 model and the previous mask. */
-static void test_checks(gq_test_ctx *t, gq_quant_session *s, gq_dbert *m, calib_ctx *cc, const char *scores_path) {
+static void test_checks(gq_test_ctx *t, gq_quant_session *s, gq_encoder *m, calib_ctx *cc, const char *scores_path) {
     gq_quant_opts q;
     gq_quant_opts_default(&q, BITS);
     q.algorithm = GQ_ALGO_GPTQ, q.calib_from_quantized = 1;
@@ -312,7 +311,7 @@ static void test_checks(gq_test_ctx *t, gq_quant_session *s, gq_dbert *m, calib_
         float keep = w[at];
         w[at] = nextafterf(keep, INFINITY); /* one ulp */
         gq_status st = gq_quant_session_check(s, &rep, &err);
-        int found = st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 1 lin1");
+        int found = st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 1 ffn.lin1");
         GQ_CHECK(t, found, "a protected weight one ulp off: status %d: %s", (int)st, err.msg);
         if (found) printf("ok   one protected weight one ulp off: %s\n", err.msg);
         w[at] = keep;
@@ -320,14 +319,14 @@ static void test_checks(gq_test_ctx *t, gq_quant_session *s, gq_dbert *m, calib_
     rep2 = rep;
     rep2.protected_count[GQ_LIN_O]++;
     gq_status st = gq_quant_session_check(s, &rep2, &err);
-    GQ_CHECK(t, st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 0 out_lin"), "a count off by one: status %d: %s",
+    GQ_CHECK(t, st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 0 attention.out_lin"), "a count off by one: status %d: %s",
              (int)st, err.msg);
 
     /* layer 1's calibration forward (the second) shifts layer 0's q_lin, already quantized */
     cc->fake.calls = 0, cc->corrupt_at = 2;
     st = gq_quant_apply(s, sc, &q, &b, &rep2, &err);
     cc->corrupt_at = 0;
-    int found = st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 0 q_lin") && strstr(err.msg, "FP32");
+    int found = st == GQ_ERR_INTERNAL && strstr(err.msg, "layer 0 attention.q_lin") && strstr(err.msg, "FP32");
     GQ_CHECK(t, found, "a protected weight changed during the apply: status %d: %s", (int)st, err.msg);
     if (found) printf("ok   a protected weight changed during the apply: %s\n", err.msg);
     GQ_CHECK(t, model_is_fp32(s, m), "a failed apply must leave the FP32 model");
@@ -530,7 +529,7 @@ static void test_cli_point(gq_test_ctx *t, const cli_point *p, int idx, const ch
 }
 
 /* The budget's reference total for the point on model m's matrices. */
-static int64_t cli_want(const cli_point *p, const gq_dbert *m) {
+static int64_t cli_want(const cli_point *p, const gq_encoder *m) {
     method_case mc = {p->method, p->rotation};
     int n_mats = m->cfg.n_layers * GQ_LIN_COUNT;
     int64_t total = 0;
@@ -568,15 +567,15 @@ static void test_session(gq_test_ctx *t) {
 static void test_cli(gq_test_ctx *t) {
     char *dir = gq_test_path(t, "fixtures/tiny-b"), scores_path[300];
     snprintf(scores_path, sizeof scores_path, "%s/scores-tiny-b.safetensors", tmpdir);
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_err err = {{0}};
-    GQ_CHECK(t, gq_dbert_load(dir, &m, &err) == GQ_OK, "load %s: %s", dir, err.msg);
+    GQ_CHECK(t, gq_encoder_load(dir, &m, &err) == GQ_OK, "load %s: %s", dir, err.msg);
     if (m) {
         write_external_scores(t, m, scores_path);
         for (size_t i = 0; i < sizeof CLI_POINTS / sizeof *CLI_POINTS; i++)
             test_cli_point(t, &CLI_POINTS[i], (int)i, scores_path, cli_want(&CLI_POINTS[i], m));
     }
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     free(dir);
 }
 

@@ -239,8 +239,8 @@ static void check_all_columns_fp32(gq_test_ctx *t, const char *rotation) {
     gq_ckpt *ex = gq_test_load(t, "fixtures/tiny-a/expected.safetensors");
     const gq_tensor *ids = gq_ckpt_find(ex, "input_ids"), *am = gq_ckpt_find(ex, "attention_mask");
     gq_err err = {{0}};
-    gq_dbert *m = NULL;
-    gq_dbert_runner *r = NULL;
+    gq_encoder *m = NULL;
+    gq_encoder_runner *r = NULL;
     gq_quant_report rep;
     int nseq = ids ? (int)ids->shape[0] : 0, len = ids ? (int)ids->shape[1] : 0, total = 0;
     int32_t *flat = calloc((size_t)nseq * len + 1, sizeof *flat);
@@ -249,19 +249,19 @@ static void check_all_columns_fp32(gq_test_ctx *t, const char *rotation) {
         for (int i = 0; i < len; i++)
             if (am->data[s * len + i] != 0) flat[total++] = (int32_t)ids->data[s * len + i], lens[s]++;
     float *fp32 = calloc((size_t)nseq * 2 + 1, sizeof *fp32), *q = calloc((size_t)nseq * 2 + 1, sizeof *q);
-    gq_status s = gq_dbert_load(dir, &m, &err);
-    if (s == GQ_OK && !(r = gq_dbert_runner_new(m, 1))) s = GQ_ERR_NOMEM;
-    if (s == GQ_OK) s = gq_dbert_forward(r, flat, lens, nseq, fp32, NULL, &err);
+    gq_status s = gq_encoder_load(dir, &m, &err);
+    if (s == GQ_OK && !(r = gq_encoder_runner_new(m, 1))) s = GQ_ERR_NOMEM;
+    if (s == GQ_OK) s = gq_encoder_forward(r, flat, lens, NULL, nseq, fp32, NULL, &err);
     if (s == GQ_OK) s = gq_test_quantize(t, argv, (int)(sizeof argv / sizeof argv[0]), cache, m, r, &rep, &err);
-    if (s == GQ_OK) s = gq_dbert_forward(r, flat, lens, nseq, q, NULL, &err);
+    if (s == GQ_OK) s = gq_encoder_forward(r, flat, lens, NULL, nseq, q, NULL, &err);
     GQ_CHECK(t, s == GQ_OK && nseq > 0, "tiny-a rosaq %s: %s", rotation, err.msg);
     GQ_CHECK(t, s == GQ_OK && rep.total_protected == rep.total_numel, "every weight must be protected (%lld of %lld)",
              (long long)rep.total_protected, (long long)rep.total_numel);
     char what[96];
     snprintf(what, sizeof what, "tiny-a rosaq rotation=%s K=all vs FP32 logits", rotation);
     if (s == GQ_OK) gq_check_close(t, what, q, fp32, (size_t)nseq * 2, TOL_LOGITS, 0);
-    gq_dbert_runner_free(r);
-    gq_dbert_free(m);
+    gq_encoder_runner_free(r);
+    gq_encoder_free(m);
     gq_ckpt_free(ex);
     free(flat), free(lens), free(fp32), free(q), free(dir);
 }

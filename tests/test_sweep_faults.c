@@ -488,10 +488,10 @@ static void test_lock(gq_test_ctx *t, const char *full) {
  * through a session on `cache` (NULL: none). 0 on success. */
 static int svd_digests(gq_test_ctx *t, const char *cache, int who, uint8_t digest[4][32]) {
     char *model = gq_test_path(t, "fixtures/tiny-a");
-    gq_dbert *m = NULL;
+    gq_encoder *m = NULL;
     gq_err err = {{0}};
     gq_quant_session *s = NULL;
-    int rc = gq_dbert_load(model, &m, &err) != GQ_OK || gq_quant_session_new(m, cache, &s, &err) != GQ_OK;
+    int rc = gq_encoder_load(model, &m, &err) != GQ_OK || gq_quant_session_new(m, cache, &s, &err) != GQ_OK;
     gq_quant_opts q;
     gq_quant_opts_default(&q, 4);
     for (int i = 0; !rc && i < 4; i++) {
@@ -513,7 +513,7 @@ static int svd_digests(gq_test_ctx *t, const char *cache, int who, uint8_t diges
         gq_quant_scores_free(sc);
     }
     gq_quant_session_free(s);
-    gq_dbert_free(m);
+    gq_encoder_free(m);
     free(model);
     return rc;
 }

@@ -10,6 +10,7 @@ void gq_test_fill_normal(float *x, size_t n, uint64_t seed, float sd) {
 
 gq_test_fake_model *gq_test_fake_new(int n_layers, int dim, int hidden, uint64_t seed) {
     gq_test_fake_model *f = calloc(1, sizeof *f);
+    f->m.cfg.family = gq_encoder_family_find("distilbert"); /* its names */
     f->m.cfg.n_layers = n_layers, f->m.cfg.dim = dim, f->m.cfg.hidden_dim = hidden;
     f->m.layers = calloc((size_t)n_layers, sizeof *f->m.layers);
     size_t per = (size_t)4 * dim * dim + (size_t)2 * dim * hidden;
@@ -34,7 +35,7 @@ void gq_test_fake_free(gq_test_fake_model *f) {
     free(f);
 }
 
-gq_status gq_test_fake_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err) {
+gq_status gq_test_fake_calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
     (void)err;
     gq_test_fake_calib *c = ctx;
     c->calls++;

@@ -4,7 +4,7 @@
 #ifndef GQ_TESTMODEL_H
 #define GQ_TESTMODEL_H
 
-#include "distilbert.h"
+#include "encoder.h"
 
 /* x[0..n) = sd · N(0, 1), from gq_rng seeded with seed. */
 void gq_test_fill_normal(float *x, size_t n, uint64_t seed, float sd);
@@ -12,7 +12,7 @@ void gq_test_fill_normal(float *x, size_t n, uint64_t seed, float sd);
 /* n_layers blocks of q, k, v, out (dim×dim), lin1 (hidden×dim) and lin2 (dim×hidden),
  * weights N(0, 0.02²) from seed, in one buffer. Owned by the caller: gq_test_fake_free. */
 typedef struct {
-    gq_dbert m;
+    gq_encoder m;
     float *buf;
 } gq_test_fake_model;
 
@@ -27,6 +27,6 @@ typedef struct {
     gq_test_fake_model *f;
 } gq_test_fake_calib;
 
-gq_status gq_test_fake_calibrate(void *ctx, const gq_dbert_hooks *hooks, gq_err *err);
+gq_status gq_test_fake_calibrate(void *ctx, const gq_encoder_hooks *hooks, gq_err *err);
 
 #endif

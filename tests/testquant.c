@@ -10,8 +10,8 @@ int gq_test_cli(const char *command, int argc, char **argv) {
     return gq_cli_main(argc + 2, v);
 }
 
-gq_status gq_test_quantize(const gq_test_ctx *t, char **flags, int nflags, const char *cache_dir, gq_dbert *m,
-                           gq_dbert_runner *r, gq_quant_report *rep, gq_err *err) {
+gq_status gq_test_quantize(const gq_test_ctx *t, char **flags, int nflags, const char *cache_dir, gq_encoder *m,
+                           gq_encoder_runner *r, gq_quant_report *rep, gq_err *err) {
     gq_args a;
     gq_cli_quant cq;
     gq_tok *tok = NULL;

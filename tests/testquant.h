@@ -11,8 +11,8 @@
 /* Quantizes m in place with glueq's quantization flags (flags[0..nflags-1], parsed as the
  * CLI parses them) for task rte, calibrating through r and caching method state in
  * cache_dir; rep receives the report. The model keeps the quantized weights. */
-gq_status gq_test_quantize(const gq_test_ctx *t, char **flags, int nflags, const char *cache_dir, gq_dbert *m,
-                           gq_dbert_runner *r, gq_quant_report *rep, gq_err *err);
+gq_status gq_test_quantize(const gq_test_ctx *t, char **flags, int nflags, const char *cache_dir, gq_encoder *m,
+                           gq_encoder_runner *r, gq_quant_report *rep, gq_err *err);
 
 /* `glueq command argv[0..argc-1]`: its exit status (argc at most 32). */
 int gq_test_cli(const char *command, int argc, char **argv);

@@ -324,6 +324,7 @@ gq_status gq_tok_encode(const gq_tok *tok, const char *a, const char *b, int max
     for (int i = 0; i < seps; i++) v[1 + ta + i] = tok->sep;
     if (b) v[1 + ta + seps + tb] = tok->sep;
     out->n = specials + ta + tb;
+    out->seg_a = ta + 2;
     return GQ_OK;
 }
 

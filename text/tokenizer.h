@@ -26,6 +26,8 @@ typedef struct gq_tok gq_tok;
 typedef struct {
     int32_t *v;
     int n, cap;
+    int seg_a; /* gq_tok_encode: tokens of the first segment with its special tokens
+                  ([CLS] A [SEP]), BERT's token type 0; the rest are type 1 */
 } gq_ids;
 void gq_ids_free(gq_ids *ids);
 

@@ -25,7 +25,7 @@ def other_glueq(path):
 
 
 def not_a_module(path):
-    return f"device cuda: {path} is not a glueq CUDA backend (no gq_dbert_cuda_module)"
+    return f"device cuda: {path} is not a glueq CUDA backend (no gq_encoder_cuda_module)"
 
 
 def test_glueq_cuda_module_names_the_module(monkeypatch):

@@ -1,4 +1,4 @@
-/* dbert_cuda: the DistilBERT forward on one CUDA GPU, in the style of llm.c — cuBLAS
+/* encoder_cuda: the encoders' forward (encoder.h) on one CUDA GPU, in the style of llm.c — cuBLAS
  * sgemm for every Linear (FP32; TF32 only when asked for) and a few kernels of our own:
  * embedding + LayerNorm, variable-length attention, bias + GELU, bias + residual +
  * LayerNorm, and the classification head.
@@ -14,7 +14,7 @@
  *
  * Weights are uploaded once; the query, key and value matrices of a block are stored as
  * one (3·dim, dim) matrix so that Q, K and V are one GEMM. Before each batch the Linears
- * whose version (distilbert.h) changed since their upload are uploaded again, and only
+ * whose version (encoder.h) changed since their upload are uploaded again, and only
  * those: a sweep re-uploads its quantized matrices once per grid point.
  *
  * Cold start: opening a runner checks for a GPU and returns; the slow rest (the CUDA
@@ -49,19 +49,19 @@ typedef struct {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
 } dev_layer;
 
-struct gq_dbert_cuda {
-    const gq_dbert *m;
+struct gq_encoder_cuda {
+    const gq_encoder *m;
     cublasHandle_t blas;
     dev_layer *layers;
-    float *word, *pos, *eln_w, *eln_b, *pre_w, *pre_b, *cls_w, *cls_b;
+    float *word, *pos, *type, *eln_w, *eln_b, *pre_w, *pre_b, *cls_w, *cls_b; /* type: NULL without token types */
     unsigned *seen; /* (n_layers * 6) version of each Linear at its last upload */
     /* activations, grown as needed */
     int cap_tok, cap_seq;
     float *h, *qkv, *att, *tmp, *ff, *hc, *logits;
-    int *tokinfo; /* ids (ntok), positions (ntok), starts (nseq + 1) */
+    int *tokinfo; /* ids (ntok), positions (ntok), token types (ntok), starts (nseq + 1) */
     int *host_info;
     float *host_act; /* (cap_tok, max(dim, hidden_dim)) activations copied out for hooks */
-    const gq_dbert_hooks *hooks; /* of the current forward, or NULL */
+    const gq_encoder_hooks *hooks; /* of the current forward, or NULL */
     int tf32;
     /* prepare() on its own thread, joined by the first forward (or by free) */
     pthread_t prep;
@@ -84,39 +84,46 @@ static __device__ float warp_max(float v) {
 }
 
 /* Row `row` (already holding x) <- LN(x) · w + b, by one warp: two passes over the row
- * (mean, then centred squares), as the CPU does, eps 1e-12. */
-static __device__ void warp_layer_norm(float *x, int d, const float *w, const float *b, int lane) {
+ * (mean, then centred squares), as the CPU does. */
+static __device__ void warp_layer_norm(float *x, int d, const float *w, const float *b, float eps, int lane) {
     float s = 0;
     for (int i = lane; i < d; i += WARP) s += x[i];
     float mean = warp_sum(s) / d, ss = 0;
     for (int i = lane; i < d; i += WARP) ss += (x[i] - mean) * (x[i] - mean);
-    float inv = rsqrtf(warp_sum(ss) / d + 1e-12f);
+    float inv = rsqrtf(warp_sum(ss) / d + eps);
     for (int i = lane; i < d; i += WARP) x[i] = (x[i] - mean) * inv * w[i] + b[i];
 }
 
-/* h_t = LN(word[id_t] + pos[p_t]) for the n tokens, one warp per token. */
-static __global__ void embed_ln(float *h, const int *ids, const int *pos, const float *word, const float *pe,
-                                const float *w, const float *b, int n, int d) {
+/* h_t = LN(word[id_t] + pos[p_t]), or with token types LN((word[id_t] + type[y_t]) +
+ * pos[p_t]) (te not NULL), for the n tokens, one warp per token. */
+static __global__ void embed_ln(float *h, const int *ids, const int *pos, const int *types, const float *word,
+                                const float *pe, const float *te, const float *w, const float *b, float eps, int n,
+                                int d) {
     int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
     if (t >= n) return;
     float *row = h + (size_t)t * d;
     const float *wr = word + (size_t)ids[t] * d, *pr = pe + (size_t)pos[t] * d;
-    for (int i = lane; i < d; i += WARP) row[i] = wr[i] + pr[i];
+    if (te) {
+        const float *tr = te + (size_t)types[t] * d;
+        for (int i = lane; i < d; i += WARP) row[i] = (wr[i] + tr[i]) + pr[i];
+    } else {
+        for (int i = lane; i < d; i += WARP) row[i] = wr[i] + pr[i];
+    }
     __syncwarp();
-    warp_layer_norm(row, d, w, b, lane);
+    warp_layer_norm(row, d, w, b, eps, lane);
 }
 
 /* res_t <- LN(x_t + bias + res_t) for n rows, one warp per row: the Linear before it wrote
  * x = x_in Wᵀ, and res holds the block's input (the residual). */
-static __global__ void residual_ln(float *res, const float *x, const float *bias, const float *w, const float *b, int n,
-                                   int d) {
+static __global__ void residual_ln(float *res, const float *x, const float *bias, const float *w, const float *b,
+                                   float eps, int n, int d) {
     int t = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
     if (t >= n) return;
     float *row = res + (size_t)t * d;
     const float *xr = x + (size_t)t * d;
     for (int i = lane; i < d; i += WARP) row[i] += xr[i] + bias[i];
     __syncwarp();
-    warp_layer_norm(row, d, w, b, lane);
+    warp_layer_norm(row, d, w, b, eps, lane);
 }
 
 /* x <- GELU(x + bias), exact: 0.5 z (1 + erf(z / √2)), over (n, cols). */
@@ -134,15 +141,18 @@ static __global__ void gather_first(float *dst, const float *src, const int *sta
     for (int i = threadIdx.x; i < d; i += blockDim.x) dst[(size_t)s * d + i] = src[(size_t)start[s] * d + i];
 }
 
-/* logits_s,j = b_j + Σ_i ReLU(x_s,i + bpre_i) W_j,i: the pre_classifier's bias and ReLU
- * and the classifier, one warp per (sequence, label). */
-static __global__ void head(float *logits, const float *x, const float *bpre, const float *w, const float *b, int nseq,
-                            int nl, int d) {
+/* logits_s,j = b_j + Σ_i act(x_s,i + bpre_i) W_j,i: the head's dense bias and activation
+ * (ReLU, or tanh when `tanh_act`) and its output layer, one warp per (sequence, label). */
+static __global__ void head(float *logits, const float *x, const float *bpre, const float *w, const float *b,
+                            int tanh_act, int nseq, int nl, int d) {
     int o = blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP, lane = threadIdx.x % WARP;
     if (o >= nseq * nl) return;
     int s = o / nl, j = o % nl;
     float acc = 0;
-    for (int i = lane; i < d; i += WARP) acc += fmaxf(x[(size_t)s * d + i] + bpre[i], 0.0f) * w[(size_t)j * d + i];
+    for (int i = lane; i < d; i += WARP) {
+        float z = x[(size_t)s * d + i] + bpre[i];
+        acc += (tanh_act ? tanhf(z) : fmaxf(z, 0.0f)) * w[(size_t)j * d + i];
+    }
     acc = warp_sum(acc);
     if (lane == 0) logits[o] = acc + b[j];
 }
@@ -267,8 +277,8 @@ static gq_status upload_linear(const gq_linear *lin, float *w, float *b, gq_err 
 
 /* Uploads the Linears whose version moved since their last upload (all of them when
  * `all`). */
-static gq_status sync_weights(gq_dbert_cuda *g, int all, gq_err *err) {
-    const gq_dbert *m = g->m;
+static gq_status sync_weights(gq_encoder_cuda *g, int all, gq_err *err) {
+    const gq_encoder *m = g->m;
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int k = 0; k < GQ_LIN_COUNT; k++) {
             const gq_linear *lin = &m->layers[l].lin[k];
@@ -297,9 +307,9 @@ static gq_status alloc_layer(dev_layer *L, int d, int hd, gq_err *err) {
 
 /* Allocates everything the forward reads but the activations, and uploads what the caller
  * never rewrites: embeddings, LayerNorms and the head (the block Linears: sync_weights). */
-static gq_status upload_fixed(gq_dbert_cuda *g, gq_err *err) {
-    const gq_dbert *m = g->m;
-    const gq_dbert_config *c = &m->cfg;
+static gq_status upload_fixed(gq_encoder_cuda *g, gq_err *err) {
+    const gq_encoder *m = g->m;
+    const gq_encoder_config *c = &m->cfg;
     size_t d = (size_t)c->dim;
     gq_status s;
     if ((s = dev_alloc(&g->word, (size_t)c->vocab_size * d, err)) ||
@@ -307,16 +317,18 @@ static gq_status upload_fixed(gq_dbert_cuda *g, gq_err *err) {
         (s = dev_alloc(&g->eln_w, d, err)) || (s = dev_alloc(&g->eln_b, d, err)) ||
         (s = dev_alloc(&g->pre_w, d * d, err)) || (s = dev_alloc(&g->pre_b, d, err)) ||
         (s = dev_alloc(&g->cls_w, (size_t)c->n_labels * d, err)) ||
-        (s = dev_alloc(&g->cls_b, (size_t)c->n_labels, err)))
+        (s = dev_alloc(&g->cls_b, (size_t)c->n_labels, err)) ||
+        (m->type_emb && (s = dev_alloc(&g->type, (size_t)c->type_vocab_size * d, err))))
         return s;
-    if ((s = upload(g->word, m->word_emb, (size_t)c->vocab_size * d, err)) ||
+    if ((m->type_emb && (s = upload(g->type, m->type_emb, (size_t)c->type_vocab_size * d, err))) ||
+        (s = upload(g->word, m->word_emb, (size_t)c->vocab_size * d, err)) ||
         (s = upload(g->pos, m->pos_emb, (size_t)c->max_pos * d, err)) || (s = upload(g->eln_w, m->emb_ln_w, d, err)) ||
         (s = upload(g->eln_b, m->emb_ln_b, d, err)) || (s = upload_linear(&m->pre, g->pre_w, g->pre_b, err)) ||
         (s = upload_linear(&m->cls, g->cls_w, g->cls_b, err)))
         return s;
     for (int l = 0; l < c->n_layers; l++) {
         dev_layer *L = &g->layers[l];
-        const gq_dbert_layer *H = &m->layers[l];
+        const gq_encoder_layer *H = &m->layers[l];
         if ((s = alloc_layer(L, c->dim, c->hidden_dim, err)) || (s = upload(L->ln1_w, H->sa_ln_w, d, err)) ||
             (s = upload(L->ln1_b, H->sa_ln_b, d, err)) || (s = upload(L->ln2_w, H->out_ln_w, d, err)) ||
             (s = upload(L->ln2_b, H->out_ln_b, d, err)))
@@ -325,7 +337,7 @@ static gq_status upload_fixed(gq_dbert_cuda *g, gq_err *err) {
     return GQ_OK;
 }
 
-static void free_activations(gq_dbert_cuda *g) {
+static void free_activations(gq_encoder_cuda *g) {
     cudaFree(g->h), cudaFree(g->qkv), cudaFree(g->att), cudaFree(g->tmp), cudaFree(g->ff), cudaFree(g->hc);
     cudaFree(g->logits), cudaFree(g->tokinfo);
     free(g->host_info), free(g->host_act);
@@ -335,9 +347,9 @@ static void free_activations(gq_dbert_cuda *g) {
 }
 
 /* Grows the activations to n tokens and nseq sequences (never shrinks). */
-static gq_status reserve(gq_dbert_cuda *g, int n, int nseq, gq_err *err) {
+static gq_status reserve(gq_encoder_cuda *g, int n, int nseq, gq_err *err) {
     if (n <= g->cap_tok && nseq <= g->cap_seq) return GQ_OK;
-    const gq_dbert_config *c = &g->m->cfg;
+    const gq_encoder_config *c = &g->m->cfg;
     int tok = n > g->cap_tok ? n : g->cap_tok, seq = nseq > g->cap_seq ? nseq : g->cap_seq;
     size_t d = (size_t)c->dim;
     free_activations(g);
@@ -347,7 +359,7 @@ static gq_status reserve(gq_dbert_cuda *g, int n, int nseq, gq_err *err) {
         (s = dev_alloc(&g->ff, (size_t)tok * c->hidden_dim, err)) || (s = dev_alloc(&g->hc, seq * d, err)) ||
         (s = dev_alloc(&g->logits, (size_t)seq * c->n_labels, err)))
         return free_activations(g), s;
-    size_t info = 2 * (size_t)tok + seq + 1;
+    size_t info = 3 * (size_t)tok + seq + 1;
     cudaError_t e = cudaMalloc((void **)&g->tokinfo, info * sizeof(int));
     if (e != cudaSuccess) return free_activations(g), cuda_fail(err, e, "cannot allocate device memory");
     if (!(g->host_info = (int *)gq_malloc_array(info, sizeof(int))))
@@ -359,7 +371,7 @@ static gq_status reserve(gq_dbert_cuda *g, int n, int nseq, gq_err *err) {
 /* y (n, out) = x (n, in) · Wᵀ with W (out, in) row-major: in cuBLAS's column-major terms
  * yᵀ = W xᵀ, W seen as the (in, out) matrix Wᵀ and transposed back. ldy lets y be a
  * column slice of a wider matrix (the K, V columns of qkv). */
-static gq_status linear(gq_dbert_cuda *g, const float *x, int n, const float *w, int out, int in, float *y, int ldy,
+static gq_status linear(gq_encoder_cuda *g, const float *x, int n, const float *w, int out, int in, float *y, int ldy,
                         gq_err *err) {
     const float one = 1.0f, zero = 0.0f;
     BLAS_TRY(cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, in, x, in, &zero, y, ldy));
@@ -369,12 +381,12 @@ static gq_status linear(gq_dbert_cuda *g, const float *x, int n, const float *w,
 /* Hands the device rows x (n, in) to the hooks, through a host copy: the input of Linear
  * `kind` of block `layer` (kinds[0..nk), which share it), or hidden state `index` when
  * nk = 0. */
-static gq_status observe(gq_dbert_cuda *g, const float *x, int n, int in, int layer, const gq_lin_kind *kinds, int nk,
+static gq_status observe(gq_encoder_cuda *g, const float *x, int n, int in, int layer, const gq_lin_kind *kinds, int nk,
                          int index, gq_err *err) {
-    const gq_dbert_hooks *hk = g->hooks;
+    const gq_encoder_hooks *hk = g->hooks;
     if (!hk || (nk ? !hk->linear_input : !hk->hidden)) return GQ_OK;
     if (!g->host_act) {
-        const gq_dbert_config *c = &g->m->cfg;
+        const gq_encoder_config *c = &g->m->cfg;
         int w = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
         if (!(g->host_act = (float *)gq_malloc_array((size_t)g->cap_tok * w, sizeof(float))))
             return gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory for the hooks' copies");
@@ -385,16 +397,19 @@ static gq_status observe(gq_dbert_cuda *g, const float *x, int n, int in, int la
     return GQ_OK;
 }
 
-static gq_status observe_linear(gq_dbert_cuda *g, const float *x, int n, int in, int layer, gq_lin_kind kind,
+static gq_status observe_linear(gq_encoder_cuda *g, const float *x, int n, int in, int layer, gq_lin_kind kind,
                                 gq_err *err) {
     return observe(g, x, n, in, layer, &kind, 1, 0, err);
 }
 
+/* The LayerNorms' epsilon, in the float the kernels add. */
+static float eps(const gq_encoder_cuda *g) { return (float)g->m->cfg.ln_eps; }
+
 static unsigned blocks(size_t work, unsigned per_block) { return (unsigned)((work + per_block - 1) / per_block); }
 
-static void launch_attention(gq_dbert_cuda *g, float *out, int ldo, const float *q, int ldq, const dev_layer *L,
+static void launch_attention(gq_encoder_cuda *g, float *out, int ldo, const float *q, int ldq, const dev_layer *L,
                              const int *start, int nseq, int max_q, int cls) {
-    const gq_dbert_config *c = &g->m->cfg;
+    const gq_encoder_config *c = &g->m->cfg;
     int d = c->dim, dh = d / c->n_heads;
     dim3 grid(blocks(max_q, ATT_QPB), nseq, c->n_heads);
     attention<<<grid, ATT_WARPS * WARP>>>(out, ldo, q, ldq, g->qkv + d, g->qkv + 2 * d, 3 * d, L->bqkv, L->bqkv + d,
@@ -402,8 +417,8 @@ static void launch_attention(gq_dbert_cuda *g, float *out, int ldo, const float 
 }
 
 /* The FFN and its LayerNorm on rows x (n, d), in place: x <- LN(x + GELU(x W1ᵀ + b1) W2ᵀ + b2). */
-static gq_status ffn(gq_dbert_cuda *g, const dev_layer *L, int layer, float *x, int n, gq_err *err) {
-    const gq_dbert_config *c = &g->m->cfg;
+static gq_status ffn(gq_encoder_cuda *g, const dev_layer *L, int layer, float *x, int n, gq_err *err) {
+    const gq_encoder_config *c = &g->m->cfg;
     int d = c->dim, hd = c->hidden_dim;
     gq_status s = observe_linear(g, x, n, d, layer, GQ_LIN_FF1, err);
     if (s == GQ_OK) s = linear(g, x, n, L->w1, hd, d, g->ff, hd, err);
@@ -412,12 +427,12 @@ static gq_status ffn(gq_dbert_cuda *g, const dev_layer *L, int layer, float *x, 
     bias_gelu<<<blocks(e, EW_THREADS) < 65535 ? blocks(e, EW_THREADS) : 65535, EW_THREADS>>>(g->ff, L->b1, e, hd);
     if ((s = observe_linear(g, g->ff, n, hd, layer, GQ_LIN_FF2, err)) != GQ_OK) return s;
     if ((s = linear(g, g->ff, n, L->w2, d, hd, g->tmp, d, err)) != GQ_OK) return s;
-    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(x, g->tmp, L->b2, L->ln2_w, L->ln2_b, n, d);
+    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(x, g->tmp, L->b2, L->ln2_w, L->ln2_b, eps(g), n, d);
     return GQ_OK;
 }
 
 /* Block `layer` on all n tokens of h, in place. */
-static gq_status full_block(gq_dbert_cuda *g, int layer, int n, const int *start, int nseq, int max_len, gq_err *err) {
+static gq_status full_block(gq_encoder_cuda *g, int layer, int n, const int *start, int nseq, int max_len, gq_err *err) {
     static const gq_lin_kind QKV[3] = {GQ_LIN_Q, GQ_LIN_K, GQ_LIN_V};
     const dev_layer *L = &g->layers[layer];
     int d = g->m->cfg.dim;
@@ -427,7 +442,8 @@ static gq_status full_block(gq_dbert_cuda *g, int layer, int n, const int *start
     launch_attention(g, g->att, d, g->qkv, 3 * d, L, start, nseq, max_len, 0);
     if ((s = observe_linear(g, g->att, n, d, layer, GQ_LIN_O, err)) != GQ_OK) return s;
     if ((s = linear(g, g->att, n, L->wo, d, d, g->tmp, d, err)) != GQ_OK) return s;
-    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, g->tmp, L->bo, L->ln1_w, L->ln1_b, n, d);
+    residual_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, g->tmp, L->bo, L->ln1_w, L->ln1_b, eps(g), n,
+                                                                d);
     if ((s = ffn(g, L, layer, g->h, n, err)) != GQ_OK) return s;
     return observe(g, g->h, n, d, layer, NULL, 0, layer + 1, err);
 }
@@ -435,7 +451,7 @@ static gq_status full_block(gq_dbert_cuda *g, int layer, int n, const int *start
 /* The last block, for the [CLS] rows only (into hc): K and V of every token, then the
  * query, attention, out_lin and FFN of the first row of each sequence. Q goes into the
  * first nseq rows of qkv's Q columns, which nothing else reads in this block. */
-static gq_status last_block(gq_dbert_cuda *g, int layer, int n, const int *start, int nseq, gq_err *err) {
+static gq_status last_block(gq_encoder_cuda *g, int layer, int n, const int *start, int nseq, gq_err *err) {
     const dev_layer *L = &g->layers[layer];
     int d = g->m->cfg.dim;
     gather_first<<<nseq, 256>>>(g->hc, g->h, start, nseq, d);
@@ -444,30 +460,42 @@ static gq_status last_block(gq_dbert_cuda *g, int layer, int n, const int *start
     if (s != GQ_OK) return s;
     launch_attention(g, g->att, d, g->qkv, 3 * d, L, start, nseq, 1, 1);
     if ((s = linear(g, g->att, nseq, L->wo, d, d, g->tmp, d, err)) != GQ_OK) return s;
-    residual_ln<<<blocks(nseq, ROW_THREADS / WARP), ROW_THREADS>>>(g->hc, g->tmp, L->bo, L->ln1_w, L->ln1_b, nseq, d);
+    residual_ln<<<blocks(nseq, ROW_THREADS / WARP), ROW_THREADS>>>(g->hc, g->tmp, L->bo, L->ln1_w, L->ln1_b, eps(g),
+                                                                   nseq, d);
     return ffn(g, L, layer, g->hc, nseq, err);
 }
 
 /* One batch on the weights on the device, into activations reserved for it. With hooks
  * (calibration, tests), every block runs on all tokens, since the hooks want every row, and
  * each hooked activation is copied to the host. */
-static gq_status run_batch(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                           float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
-    const gq_dbert_config *c = &g->m->cfg;
-    int d = c->dim, nl = c->n_labels;
-    gq_status s;
-    /* ids, positions and sequence starts: one upload */
-    int *hi = g->host_info, *start = hi + 2 * n;
+/* host_info <- the batch's ids, positions and token types (n each) and sequence starts. */
+static void fill_tokinfo(const gq_encoder_cuda *g, const int32_t *ids, const int *lens, const int *seg_a, int nseq,
+                         int n) {
+    const gq_encoder_config *c = &g->m->cfg;
+    int *hi = g->host_info, *pos = hi + n, *type = hi + 2 * (size_t)n, *start = hi + 3 * (size_t)n;
     start[0] = 0;
     for (int i = 0; i < nseq; i++) {
+        int seg = seg_a && c->family->segment_types ? seg_a[i] : lens[i];
+        gq_positions next;
+        gq_positions_start(&next, c);
         start[i + 1] = start[i] + lens[i];
-        for (int p = 0; p < lens[i]; p++) hi[start[i] + p] = ids[start[i] + p], hi[n + start[i] + p] = p;
+        for (int p = 0, t = start[i]; p < lens[i]; p++, t++)
+            hi[t] = ids[t], pos[t] = gq_positions_next(&next, ids[t]), type[t] = p >= seg;
     }
-    CUDA_TRY(cudaMemcpy(g->tokinfo, hi, (2 * (size_t)n + nseq + 1) * sizeof(int), cudaMemcpyHostToDevice),
+}
+
+static gq_status run_batch(gq_encoder_cuda *g, const int32_t *ids, const int *lens, const int *seg_a, int nseq, int n,
+                           int max_len, float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
+    const gq_encoder_config *c = &g->m->cfg;
+    int d = c->dim, nl = c->n_labels;
+    gq_status s;
+    fill_tokinfo(g, ids, lens, seg_a, nseq, n); /* one upload */
+    CUDA_TRY(cudaMemcpy(g->tokinfo, g->host_info, (3 * (size_t)n + nseq + 1) * sizeof(int), cudaMemcpyHostToDevice),
              "upload of a batch");
-    const int *d_ids = g->tokinfo, *d_pos = g->tokinfo + n, *d_start = g->tokinfo + 2 * n;
-    embed_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, d_ids, d_pos, g->word, g->pos, g->eln_w, g->eln_b,
-                                                             n, d);
+    const int *d_ids = g->tokinfo, *d_pos = g->tokinfo + n, *d_type = g->tokinfo + 2 * n;
+    const int *d_start = g->tokinfo + 3 * n;
+    embed_ln<<<blocks(n, ROW_THREADS / WARP), ROW_THREADS>>>(g->h, d_ids, d_pos, d_type, g->word, g->pos, g->type,
+                                                             g->eln_w, g->eln_b, eps(g), n, d);
     g->hooks = hooks;
     int cut = !hooks; /* the [CLS] cut of the last block */
     s = observe(g, g->h, n, d, 0, NULL, 0, 0, err);
@@ -478,31 +506,33 @@ static gq_status run_batch(gq_dbert_cuda *g, const int32_t *ids, const int *lens
     if (s == GQ_OK) s = linear(g, g->hc, nseq, g->pre_w, d, d, g->tmp, d, err);
     if (s != GQ_OK) return s;
     unsigned head_blocks = blocks((size_t)nseq * nl, ROW_THREADS / WARP);
-    head<<<head_blocks, ROW_THREADS>>>(g->logits, g->tmp, g->pre_b, g->cls_w, g->cls_b, nseq, nl, d);
+    head<<<head_blocks, ROW_THREADS>>>(g->logits, g->tmp, g->pre_b, g->cls_w, g->cls_b,
+                                       c->family->head_act == GQ_HEAD_TANH, nseq, nl, d);
     CUDA_TRY(cudaGetLastError(), "kernel launch");
     CUDA_TRY(cudaMemcpy(logits, g->logits, (size_t)nseq * nl * sizeof(float), cudaMemcpyDeviceToHost), "forward");
     return GQ_OK;
 }
 
-/* A batch of the size the runner is fed (GQ_DBERT_CUDA_BATCH_TOKENS in sequences of 32, the
+/* A batch of the size the runner is fed (GQ_ENCODER_CUDA_BATCH_TOKENS in sequences of 32, the
  * length of most GLUE rows), run once so that the first real batch finds cuBLAS's and our
  * kernels loaded (CUDA loads them lazily, at first launch) and the activations allocated.
  * Its weights may be anything: the logits are thrown away. */
-static gq_status warm_up(gq_dbert_cuda *g, gq_err *err) {
-    const gq_dbert_config *c = &g->m->cfg;
-    int len = c->max_pos < 32 ? c->max_pos : 32, nseq = GQ_DBERT_CUDA_BATCH_TOKENS / len, n = nseq * len;
+static gq_status warm_up(gq_encoder_cuda *g, gq_err *err) {
+    const gq_encoder_config *c = &g->m->cfg;
+    int longest = gq_encoder_max_len(c), len = longest < 32 ? longest : 32;
+    int nseq = GQ_ENCODER_CUDA_BATCH_TOKENS / len, n = nseq * len;
     int32_t *ids = (int32_t *)gq_calloc_array((size_t)n, sizeof *ids);
     int *lens = (int *)gq_malloc_array((size_t)nseq, sizeof *lens);
     float *logits = (float *)gq_malloc_array((size_t)nseq * c->n_labels, sizeof *logits);
     gq_status s = ids && lens && logits ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
     for (int i = 0; s == GQ_OK && i < nseq; i++) lens[i] = len;
-    if (s == GQ_OK) s = run_batch(g, ids, lens, nseq, n, len, logits, NULL, err);
+    if (s == GQ_OK) s = run_batch(g, ids, lens, NULL, nseq, n, len, logits, NULL, err);
     free(ids), free(lens), free(logits);
     return s;
 }
 
-/* The slow part of opening, timed step by step (gq_dbert_cuda's header comment). */
-static gq_status prepare(gq_dbert_cuda *g, gq_err *err) {
+/* The slow part of opening, timed step by step (gq_encoder_cuda's header comment). */
+static gq_status prepare(gq_encoder_cuda *g, gq_err *err) {
     double t = gq_now();
     CUDA_TRY(cudaFree(0), "cannot create a context"); /* the first runtime call that needs one */
     g->t_step[0] = gq_now() - t, t = gq_now();
@@ -512,7 +542,7 @@ static gq_status prepare(gq_dbert_cuda *g, gq_err *err) {
         return gq_fail(err, GQ_ERR_IO, "device cuda: cannot set cuBLAS's math mode");
     g->t_step[1] = gq_now() - t, t = gq_now();
     gq_status s = upload_fixed(g, err);
-    if (s == GQ_OK) s = reserve(g, GQ_DBERT_CUDA_BATCH_TOKENS, GQ_DBERT_CUDA_BATCH_TOKENS, err);
+    if (s == GQ_OK) s = reserve(g, GQ_ENCODER_CUDA_BATCH_TOKENS, GQ_ENCODER_CUDA_BATCH_TOKENS, err);
     g->t_step[2] = gq_now() - t, t = gq_now();
     if (s == GQ_OK) s = warm_up(g, err);
     g->t_step[3] = gq_now() - t;
@@ -520,14 +550,14 @@ static gq_status prepare(gq_dbert_cuda *g, gq_err *err) {
 }
 
 static void *prepare_thread(void *arg) {
-    gq_dbert_cuda *g = (gq_dbert_cuda *)arg;
+    gq_encoder_cuda *g = (gq_encoder_cuda *)arg;
     g->prep_status = prepare(g, &g->prep_err);
     return NULL;
 }
 
-/* Waits for prepare() and uploads the block Linears, once (gq_dbert_runner_ready, or the
+/* Waits for prepare() and uploads the block Linears, once (gq_encoder_runner_ready, or the
  * first forward); then says where the time went. */
-static gq_status ready(gq_dbert_cuda *g, gq_err *err) {
+static gq_status ready(gq_encoder_cuda *g, gq_err *err) {
     if (g->prepared) return GQ_OK;
     double t = gq_now();
     if (g->prep_running) pthread_join(g->prep, NULL);
@@ -548,15 +578,15 @@ static gq_status ready(gq_dbert_cuda *g, gq_err *err) {
     return GQ_OK;
 }
 
-static gq_status cuda_forward(gq_dbert_cuda *g, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                              float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
+static gq_status cuda_forward(gq_encoder_cuda *g, const int32_t *ids, const int *lens, const int *seg_a, int nseq, int n,
+                              int max_len, float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
     gq_status s = ready(g, err);
     if (s == GQ_OK) s = reserve(g, n, nseq, err);
     if (s == GQ_OK) s = sync_weights(g, 0, err);
-    return s == GQ_OK ? run_batch(g, ids, lens, nseq, n, max_len, logits, hooks, err) : s;
+    return s == GQ_OK ? run_batch(g, ids, lens, seg_a, nseq, n, max_len, logits, hooks, err) : s;
 }
 
-static void cuda_free(gq_dbert_cuda *g) {
+static void cuda_free(gq_encoder_cuda *g) {
     if (!g) return;
     if (g->prep_running) pthread_join(g->prep, NULL);
     free_activations(g);
@@ -566,16 +596,16 @@ static void cuda_free(gq_dbert_cuda *g) {
                       L->w2,   L->b2,   L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b};
         for (size_t i = 0; i < sizeof p / sizeof *p; i++) cudaFree(p[i]);
     }
-    float *p[] = {g->word, g->pos, g->eln_w, g->eln_b, g->pre_w, g->pre_b, g->cls_w, g->cls_b};
+    float *p[] = {g->word, g->pos, g->type, g->eln_w, g->eln_b, g->pre_w, g->pre_b, g->cls_w, g->cls_b};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) cudaFree(p[i]);
     if (g->blas) cublasDestroy(g->blas);
     free(g->layers), free(g->seen);
     free(g);
 }
 
-static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_err *err) {
+static gq_status cuda_open(const gq_encoder *m, int tf32, gq_encoder_cuda **out, gq_err *err) {
     *out = NULL;
-    const gq_dbert_config *c = &m->cfg;
+    const gq_encoder_config *c = &m->cfg;
     if (c->dim / c->n_heads > ATT_MAX_DH)
         return gq_fail(err, GQ_ERR_UNSUPPORTED, "device cuda: head size %d is over the %d the attention kernel takes",
                        c->dim / c->n_heads, ATT_MAX_DH);
@@ -585,7 +615,7 @@ static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_
     if (e != cudaSuccess || count == 0)
         return gq_fail(err, GQ_ERR_UNSUPPORTED, "device cuda: no CUDA GPU found (%s)",
                        e != cudaSuccess ? cudaGetErrorString(e) : "no device");
-    gq_dbert_cuda *g = (gq_dbert_cuda *)calloc(1, sizeof *g);
+    gq_encoder_cuda *g = (gq_encoder_cuda *)calloc(1, sizeof *g);
     if (!g) return gq_fail(err, GQ_ERR_NOMEM, "cuda: out of memory");
     g->m = m;
     g->layers = (dev_layer *)gq_calloc_array((size_t)c->n_layers, sizeof *g->layers);
@@ -605,5 +635,5 @@ static gq_status cuda_open(const gq_dbert *m, int tf32, gq_dbert_cuda **out, gq_
 
 /* The module's one export (runner_impl.h); everything else is hidden (CMake's visibility
  * preset), so that nothing here can clash with the executable's symbols. */
-extern "C" __attribute__((visibility("default"))) const gq_dbert_cuda_api gq_dbert_cuda_module = {
-    GQ_CUDA_MODULE_ABI, sizeof(gq_dbert), cuda_open, cuda_free, cuda_forward, ready};
+extern "C" __attribute__((visibility("default"))) const gq_encoder_cuda_api gq_encoder_cuda_module = {
+    GQ_CUDA_MODULE_ABI, sizeof(gq_encoder), cuda_open, cuda_free, cuda_forward, ready};

@@ -1,4 +1,6 @@
-/* distilbert_cpu: DistilBERT's FP32 forward pass on the CPU (SPEC.md §1).
+/* encoder_cpu: the encoders' FP32 forward pass on the CPU (SPEC.md §1), one for every
+ * family: the families differ only in data read here (the embeddings summed, positions,
+ * the LayerNorm epsilon, the head's activation: encoder.h).
  *
  * All tokens of a batch are stacked into one (ntok, dim) matrix, so each Linear is one
  * sgemm; attention runs per sequence and head over that sequence's own tokens only, so
@@ -29,7 +31,7 @@ int openblas_get_num_threads(void);
  * in sgemm's C operand (beta = 1), so the only other passes over the activations are the
  * bias fills, attention, GELU and LayerNorm.
  *
- * Threads: the batch runs in rounds of about GQ_DBERT_CPU_ROUND_TOKENS tokens, each cut into
+ * Threads: the batch runs in rounds of about GQ_ENCODER_CPU_ROUND_TOKENS tokens, each cut into
  * one part per thread, whole sequences with about equal numbers of tokens, and each thread
  * runs the entire model on its part of every round with a single-threaded sgemm (rounds
  * and parts, below). The parts never wait for each other, so one thread's GEMMs overlap
@@ -66,8 +68,8 @@ typedef struct {
     double *u, *z; /* (dim) each: cls_attend_head's folded query and weighted input */
 } att_scratch;
 
-struct gq_dbert_cpu {
-    const gq_dbert *m;
+struct gq_encoder_cpu {
+    const gq_encoder *m;
     gq_pool *pool; /* one part of each round per thread */
     int cap_tok, cap_cls, cap_seq, cap_len;
     /* Rows of the parts: thread i's part takes rows from i · part_rows (i · part_cls) on;
@@ -85,8 +87,8 @@ struct gq_dbert_cpu {
     int64_t *load;    /* (threads) schedule's tokens per thread */
 };
 
-gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
-    gq_dbert_cpu *r = calloc(1, sizeof *r);
+gq_encoder_cpu *gq_encoder_cpu_new(const gq_encoder *m, int threads) {
+    gq_encoder_cpu *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->m = m;
     if (threads <= 0) threads = openblas_get_num_procs();
@@ -96,38 +98,38 @@ gq_dbert_cpu *gq_dbert_cpu_new(const gq_dbert *m, int threads) {
     r->pool = gq_pool_new(threads);
     r->load = r->pool ? gq_calloc_array((size_t)gq_pool_threads(r->pool), sizeof *r->load) : NULL;
     if (!r->load) {
-        gq_dbert_cpu_free(r);
+        gq_encoder_cpu_free(r);
         return NULL;
     }
     return r;
 }
 
-static void free_token_buffers(gq_dbert_cpu *r) {
+static void free_token_buffers(gq_encoder_cpu *r) {
     free(r->h), free(r->q), free(r->k), free(r->v), free(r->ff);
     r->h = r->q = r->k = r->v = r->ff = NULL;
     r->cap_tok = 0;
 }
 
-static void free_cls_buffers(gq_dbert_cpu *r) {
+static void free_cls_buffers(gq_encoder_cpu *r) {
     free(r->cls_in), free(r->cls_h);
     r->cls_in = r->cls_h = NULL;
     r->cap_cls = 0;
 }
 
-static void free_sequence_buffers(gq_dbert_cpu *r) {
+static void free_sequence_buffers(gq_encoder_cpu *r) {
     free(r->start), free(r->bounds);
     r->start = r->bounds = NULL;
     r->cap_seq = 0;
 }
 
-static void free_scratch(gq_dbert_cpu *r) {
+static void free_scratch(gq_encoder_cpu *r) {
     free(r->att), free(r->fold);
     r->att = NULL;
     r->fold = NULL;
     r->cap_len = 0;
 }
 
-void gq_dbert_cpu_free(gq_dbert_cpu *r) {
+void gq_encoder_cpu_free(gq_encoder_cpu *r) {
     if (!r) return;
     gq_pool_free(r->pool);
     free(r->load);
@@ -139,7 +141,7 @@ void gq_dbert_cpu_free(gq_dbert_cpu *r) {
 static size_t att_floats(int len, int dh) { return (size_t)att_width(len) * (size_t)(dh + att_width(dh) + ATT_ROWS); }
 
 /* Thread i's att_scratch: kt, vp and p one after the other. */
-static att_scratch thread_scratch(const gq_dbert_cpu *r, int i) {
+static att_scratch thread_scratch(const gq_encoder_cpu *r, int i) {
     int dh = r->m->cfg.dim / r->m->cfg.n_heads;
     size_t w = (size_t)att_width(r->cap_len);
     float *kt = r->att + (size_t)i * att_floats(r->cap_len, dh), *vp = kt + (size_t)dh * w;
@@ -156,7 +158,7 @@ static int grown(int need, int cap) {
 }
 
 /* Grows the per-sequence arrays for a batch of nseq sequences (once per larger batch). */
-static int reserve_sequences(gq_dbert_cpu *r, int nseq) {
+static int reserve_sequences(gq_encoder_cpu *r, int nseq) {
     if (nseq <= r->cap_seq) return 1;
     int seq = grown(nseq, r->cap_seq), nt = gq_pool_threads(r->pool);
     free_sequence_buffers(r);
@@ -170,8 +172,8 @@ static int reserve_sequences(gq_dbert_cpu *r, int nseq) {
 /* Grows the buffers of the parts: rows token rows, cls [CLS] rows, sequences of up to
  * max_len; each group only when a batch outgrows it (never per token: once per larger
  * shape). */
-static int reserve_parts(gq_dbert_cpu *r, int rows, int cls, int max_len) {
-    const gq_dbert_config *c = &r->m->cfg;
+static int reserve_parts(gq_encoder_cpu *r, int rows, int cls, int max_len) {
+    const gq_encoder_config *c = &r->m->cfg;
     size_t nt = (size_t)gq_pool_threads(r->pool);
     if (rows > r->cap_tok) {
         int tok = grown(rows, r->cap_tok);
@@ -214,10 +216,10 @@ static void fill_rows(float *y, const float *b, int n, int d, float s) {
         for (int i = 0; i < d; i++) y[(size_t)t * d + i] = s * b[i];
 }
 
-/* LayerNorm of one row in place: (x - mean) / sqrt(var + 1e-12) · w + b, biased variance.
+/* LayerNorm of one row in place: (x - mean) / sqrt(var + eps) · w + b, biased variance.
  * Two passes (mean, then centred squares) keep it stable for rows with a large mean; the
  * sums run in 8 double lanes, as exact as one double accumulator but vectorizable. */
-static void layer_norm(float *x, int d, const float *w, const float *b) {
+static void layer_norm(float *x, int d, const float *w, const float *b, double eps) {
     enum { LANES = 8 };
     double s[LANES] = {0}, ss[LANES] = {0}, mean = 0, var = 0;
     int body = d - d % LANES;
@@ -231,7 +233,7 @@ static void layer_norm(float *x, int d, const float *w, const float *b) {
     for (int i = body; i < d; i++) ss[0] += (x[i] - mean) * (x[i] - mean);
     for (int u = 0; u < LANES; u++) var += ss[u];
     var /= d;
-    float inv = (float)(1.0 / sqrt(var + 1e-12)), mf = (float)mean;
+    float inv = (float)(1.0 / sqrt(var + eps)), mf = (float)mean;
     for (int i = 0; i < d; i++) x[i] = (x[i] - mf) * inv * w[i] + b[i];
 }
 
@@ -396,11 +398,12 @@ PHASE static void attend_head(float *restrict q, int nq, const float *restrict k
  * of h, q, k, v and ff and whose [CLS] states are rows 0 .. s1 - s0 - 1 of cls_in and cls_h
  * (the thread's rows of the runner's buffers), and the thread's attention scratch. */
 typedef struct {
-    gq_dbert_cpu *r;
+    gq_encoder_cpu *r;
     const int32_t *ids; /* the batch's */
     const int *lens;
+    const int *seg_a;   /* NULL: one segment */
     float *logits;
-    const gq_dbert_hooks *hk;
+    const gq_encoder_hooks *hk;
     int s0, s1, t0, n;
     float *h, *q, *k, *v, *ff, *cls_in, *cls_h;
     att_scratch sc;
@@ -411,23 +414,36 @@ static float *seq_row(const part *pt, float *buf, int s, int d) {
     return buf + (size_t)(pt->r->start[s] - pt->t0) * d;
 }
 
-/* h_t = LN(word_emb[id_t] + pos_emb[position of t]) for every token of the part. */
+/* h_t = LN(word_emb[id_t] + pos_emb[position of t]) for every token of the part, and with
+ * token types LN((word_emb[id_t] + type_emb[type of t]) + pos_emb[...]), summed in the
+ * order transformers sums them. */
 PHASE static void embed(const part *pt) {
-    const gq_dbert *m = pt->r->m;
-    int d = m->cfg.dim;
-    for (int s = pt->s0; s < pt->s1; s++)
+    const gq_encoder *m = pt->r->m;
+    const gq_encoder_config *c = &m->cfg;
+    int d = c->dim;
+    for (int s = pt->s0; s < pt->s1; s++) {
+        int seg = pt->seg_a && c->family->segment_types ? pt->seg_a[s] : pt->lens[s];
+        gq_positions pos;
+        gq_positions_start(&pos, c);
         for (int p = 0, t = pt->r->start[s]; p < pt->lens[s]; p++, t++) {
             float *row = pt->h + (size_t)(t - pt->t0) * d;
-            const float *w = m->word_emb + (size_t)pt->ids[t] * d, *pe = m->pos_emb + (size_t)p * d;
-            for (int i = 0; i < d; i++) row[i] = w[i] + pe[i];
-            layer_norm(row, d, m->emb_ln_w, m->emb_ln_b);
+            const float *w = m->word_emb + (size_t)pt->ids[t] * d;
+            const float *pe = m->pos_emb + (size_t)gq_positions_next(&pos, pt->ids[t]) * d;
+            if (m->type_emb) {
+                const float *te = m->type_emb + (size_t)(p >= seg) * d;
+                for (int i = 0; i < d; i++) row[i] = (w[i] + te[i]) + pe[i];
+            } else {
+                for (int i = 0; i < d; i++) row[i] = w[i] + pe[i];
+            }
+            layer_norm(row, d, m->emb_ln_w, m->emb_ln_b, c->ln_eps);
         }
+    }
 }
 
 /* Each sequence and head attends over that sequence's own tokens only, so no padded key
  * is ever computed. */
 static void attention(const part *pt) {
-    const gq_dbert_cpu *r = pt->r;
+    const gq_encoder_cpu *r = pt->r;
     int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh;
     for (int s = pt->s0; s < pt->s1; s++)
         for (int hd = 0; hd < nh; hd++) {
@@ -437,11 +453,12 @@ static void attention(const part *pt) {
 }
 
 /* x <- LN(x + bias), row by row: the Linear before it left x = residual + x_in Wᵀ. */
-PHASE static void bias_layer_norm(float *x, const float *bias, int n, int d, const float *w, const float *b) {
+PHASE static void bias_layer_norm(float *x, const float *bias, int n, int d, const float *w, const float *b,
+                                  double eps) {
     for (int t = 0; t < n; t++) {
         float *row = x + (size_t)t * d;
         for (int i = 0; i < d; i++) row[i] += bias[i];
-        layer_norm(row, d, w, b);
+        layer_norm(row, d, w, b, eps);
     }
 }
 
@@ -452,7 +469,7 @@ static void observe(const part *pt, int layer, gq_lin_kind kind, const float *x,
 /* q, k, v (rows, d) <- x Wqᵀ + bq (scaled by 1/√dh), x Wkᵀ + bk, x Wvᵀ + bv, each of them
  * when it is not NULL. */
 static void project(const part *pt, int l, const float *x, int rows, float *q, float *k, float *v) {
-    const gq_dbert_config *c = &pt->r->m->cfg;
+    const gq_encoder_config *c = &pt->r->m->cfg;
     const gq_linear *lin = pt->r->m->layers[l].lin;
     int d = c->dim;
     float scale = 1.0f / sqrtf((float)(d / c->n_heads));
@@ -468,19 +485,19 @@ static void project(const part *pt, int l, const float *x, int rows, float *q, f
 /* The rest of a block after attention, on `rows` rows: x <- LN(x + a Woᵀ + bo), then
  * x <- LN(x + GELU(x W1ᵀ + b1) W2ᵀ + b2), with ff (rows, hidden_dim) as scratch. */
 static void output_and_ffn(const part *pt, int l, float *x, const float *a, float *ff, int rows) {
-    const gq_dbert_layer *L = &pt->r->m->layers[l];
+    const gq_encoder_layer *L = &pt->r->m->layers[l];
     const gq_linear *lin = L->lin;
     int d = pt->r->m->cfg.dim, hd = pt->r->m->cfg.hidden_dim;
     observe(pt, l, GQ_LIN_O, a, rows, d);
     linear_acc(&lin[GQ_LIN_O], a, rows, 1.0f, x);
-    bias_layer_norm(x, lin[GQ_LIN_O].b, rows, d, L->sa_ln_w, L->sa_ln_b);
+    bias_layer_norm(x, lin[GQ_LIN_O].b, rows, d, L->sa_ln_w, L->sa_ln_b, pt->r->m->cfg.ln_eps);
     observe(pt, l, GQ_LIN_FF1, x, rows, d);
     fill_rows(ff, lin[GQ_LIN_FF1].b, rows, hd, 1.0f);
     linear_acc(&lin[GQ_LIN_FF1], x, rows, 1.0f, ff);
     gelu(ff, (size_t)rows * hd);
     observe(pt, l, GQ_LIN_FF2, ff, rows, hd);
     linear_acc(&lin[GQ_LIN_FF2], ff, rows, 1.0f, x);
-    bias_layer_norm(x, lin[GQ_LIN_FF2].b, rows, d, L->out_ln_w, L->out_ln_b);
+    bias_layer_norm(x, lin[GQ_LIN_FF2].b, rows, d, L->out_ln_w, L->out_ln_b, pt->r->m->cfg.ln_eps);
 }
 
 /* Block l on every token of the part, in place on h. */
@@ -523,7 +540,7 @@ static double dot_d(const double *restrict a, const float *restrict b, int n) {
  * multiply-adds in place of K's and V's 2·T·d·dh. The sums run in double, so that what
  * moves the logits from the K and V route's (by up to 6e-7 on the shipped models' dev
  * sets) is that route's own float rounding, not this one's. */
-PHASE static void cls_attend_head(float *q, const float *x, int T, const gq_dbert_layer *L, int hd, int d, int dh,
+PHASE static void cls_attend_head(float *q, const float *x, int T, const gq_encoder_layer *L, int hd, int d, int dh,
                                   const att_scratch *sc) {
     const float *wk = L->lin[GQ_LIN_K].w + (size_t)hd * dh * d, *wv = L->lin[GQ_LIN_V].w + (size_t)hd * dh * d;
     const float *bv = L->lin[GQ_LIN_V].b + (size_t)hd * dh;
@@ -541,8 +558,8 @@ PHASE static void cls_attend_head(float *q, const float *x, int T, const gq_dber
  * LayerNorms and the FFN run for the [CLS] rows (already gathered into cls_in) alone, and
  * the other rows are read once more as they are (h), with no projection at all. */
 static void last_block_cls(const part *pt, int l) {
-    const gq_dbert_cpu *r = pt->r;
-    const gq_dbert_layer *L = &r->m->layers[l];
+    const gq_encoder_cpu *r = pt->r;
+    const gq_encoder_layer *L = &r->m->layers[l];
     int d = r->m->cfg.dim, nh = r->m->cfg.n_heads, dh = d / nh, ns = pt->s1 - pt->s0;
     float *x = pt->cls_in, *q = pt->q; /* ns <= n rows of q are free */
     project(pt, l, x, ns, q, NULL, NULL);
@@ -553,14 +570,18 @@ static void last_block_cls(const part *pt, int l) {
     output_and_ffn(pt, l, x, q, pt->ff, ns);
 }
 
-/* logits = ReLU(cls_in Wpreᵀ + bpre) Wclsᵀ + bcls for the part's sequences. */
+/* logits = act(cls_in Wpreᵀ + bpre) Wclsᵀ + bcls for the part's sequences, act the
+ * family's: ReLU or tanh. */
 static void classify(const part *pt) {
-    const gq_dbert *m = pt->r->m;
+    const gq_encoder *m = pt->r->m;
     int d = m->cfg.dim, nl = m->cfg.n_labels, ns = pt->s1 - pt->s0;
     float *in = pt->cls_in, *hid = pt->cls_h;
     fill_rows(hid, m->pre.b, ns, d, 1.0f);
     linear_acc(&m->pre, in, ns, 1.0f, hid);
-    for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = fmaxf(hid[i], 0.0f);
+    if (m->cfg.family->head_act == GQ_HEAD_TANH)
+        for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = tanhf(hid[i]);
+    else
+        for (size_t i = 0; i < (size_t)ns * d; i++) hid[i] = fmaxf(hid[i], 0.0f);
     fill_rows(pt->logits + (size_t)pt->s0 * nl, m->cls.b, ns, nl, 1.0f);
     linear_acc(&m->cls, hid, ns, 1.0f, pt->logits + (size_t)pt->s0 * nl);
 }
@@ -571,7 +592,7 @@ static void hidden(const part *pt, int index) {
 
 /* Hooks observe every row of every block, so the CLS-only last block is for forwards
  * without them (evaluation) only. */
-static int observed(const gq_dbert_hooks *hk) { return hk && (hk->linear_input || hk->hidden); }
+static int observed(const gq_encoder_hooks *hk) { return hk && (hk->linear_input || hk->hidden); }
 
 static void run_part(const part *pt) {
     if (pt->s0 == pt->s1) return;
@@ -588,7 +609,7 @@ static void run_part(const part *pt) {
 }
 
 /* ---- rounds and parts
- * Without hooks, a batch runs in rounds of about GQ_DBERT_CPU_ROUND_TOKENS tokens of whole
+ * Without hooks, a batch runs in rounds of about GQ_ENCODER_CPU_ROUND_TOKENS tokens of whole
  * sequences, each round cut into one part per thread. Every thread runs its part of each
  * round in turn, on rows of the buffers of its own, and the threads wait for each other
  * only at the end of the batch. A part's sequences are whole, so parts cannot all have
@@ -611,10 +632,10 @@ static int nearest_boundary(const int *start, int lo, int hi, int64_t pos, int64
  * is the first sequence of part i of round b, and bounds[b (nt + 1) + nt] the round's end.
  * Returns the number of rounds; sets part_rows and part_cls to the largest part's tokens
  * and sequences. */
-static int schedule(gq_dbert_cpu *r, int nseq, int nt) {
+static int schedule(gq_encoder_cpu *r, int nseq, int nt) {
     const int *start = r->start;
     int64_t *load = r->load;
-    int64_t ntok = start[nseq], nrounds = (ntok + GQ_DBERT_CPU_ROUND_TOKENS - 1) / GQ_DBERT_CPU_ROUND_TOKENS;
+    int64_t ntok = start[nseq], nrounds = (ntok + GQ_ENCODER_CPU_ROUND_TOKENS - 1) / GQ_ENCODER_CPU_ROUND_TOKENS;
     if (nrounds > nseq) nrounds = nseq;
     for (int i = 0; i < nt; i++) load[i] = 0;
     r->part_rows = r->part_cls = 0;
@@ -640,7 +661,7 @@ static int schedule(gq_dbert_cpu *r, int nseq, int nt) {
 }
 
 /* pt with thread i's rows of the buffers and its attention scratch. */
-static part with_rows(const gq_dbert_cpu *r, part pt, int i) {
+static part with_rows(const gq_encoder_cpu *r, part pt, int i) {
     size_t rows = (size_t)i * r->part_rows, cls = (size_t)i * r->part_cls;
     int d = r->m->cfg.dim;
     pt.h = r->h + rows * d, pt.q = r->q + rows * d, pt.k = r->k + rows * d, pt.v = r->v + rows * d;
@@ -658,7 +679,7 @@ typedef struct {
 /* Thread i of nparts: its part of every round, in order. */
 static void run_rounds(void *arg, int i, int nparts) {
     const round_job *job = arg;
-    gq_dbert_cpu *r = job->batch.r;
+    gq_encoder_cpu *r = job->batch.r;
     part pt = with_rows(r, job->batch, i);
     for (int b = 0; b < job->rounds; b++) {
         const int *bd = r->bounds + (size_t)b * (nparts + 1);
@@ -667,13 +688,13 @@ static void run_rounds(void *arg, int i, int nparts) {
     }
 }
 
-gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *lens, int nseq, int n, int max_len,
-                               float *logits, const gq_dbert_hooks *hooks, gq_err *err) {
+gq_status gq_encoder_cpu_forward(gq_encoder_cpu *r, const int32_t *ids, const int *lens, const int *seg_a, int nseq,
+                                 int n, int max_len, float *logits, const gq_encoder_hooks *hooks, gq_err *err) {
     int nt = gq_pool_threads(r->pool);
     if (!reserve_sequences(r, nseq)) return gq_fail(err, GQ_ERR_NOMEM, "cannot allocate buffers for %d sequences", nseq);
     r->start[0] = 0;
     for (int i = 0; i < nseq; i++) r->start[i + 1] = r->start[i] + lens[i];
-    part whole = {.r = r, .ids = ids, .lens = lens, .logits = logits, .hk = hooks, .s1 = nseq, .n = n};
+    part whole = {.r = r, .ids = ids, .lens = lens, .seg_a = seg_a, .logits = logits, .hk = hooks, .s1 = nseq, .n = n};
     if (hooks || nseq == 1) {
         /* Hooks want all tokens of a Linear at once: one part, and OpenBLAS threads the
          * GEMMs (as it does for a lone sequence). */
@@ -699,15 +720,15 @@ gq_status gq_dbert_cpu_forward(gq_dbert_cpu *r, const int32_t *ids, const int *l
 /* FLOPs (2 per multiply-add) of T rows through n_dd Linears of (dim, dim) and n_dh of
  * (dim, hidden_dim) or (hidden_dim, dim), and of attention for nq queries over T keys
  * (scores and the weighted sum of values). */
-static double linear_flops(const gq_dbert_config *c, double T, int n_dd, int n_dh) {
+static double linear_flops(const gq_encoder_config *c, double T, int n_dd, int n_dh) {
     return 2 * T * ((double)n_dd * c->dim * c->dim + (double)n_dh * c->dim * c->hidden_dim);
 }
 
-static double attention_flops(const gq_dbert_config *c, double nq, double T) { return 4 * nq * T * c->dim; }
+static double attention_flops(const gq_encoder_config *c, double nq, double T) { return 4 * nq * T * c->dim; }
 
-static double classifier_flops(const gq_dbert_config *c) { return 2.0 * ((double)c->dim * c->dim + (double)c->dim * c->n_labels); }
+static double classifier_flops(const gq_encoder_config *c) { return 2.0 * ((double)c->dim * c->dim + (double)c->dim * c->n_labels); }
 
-double gq_dbert_flops_full(const gq_dbert_config *c, const int *lens, int nseq) {
+double gq_encoder_flops_full(const gq_encoder_config *c, const int *lens, int nseq) {
     double f = 0;
     for (int s = 0; s < nseq; s++) {
         double T = lens[s];
@@ -719,11 +740,11 @@ double gq_dbert_flops_full(const gq_dbert_config *c, const int *lens, int nseq) 
 /* The last block of the cut: one row through Q, out_lin, the FFN and, per head, Wk_hᵀ q
  * and Wv_h z (together two more d x d products); scores u·x_t and z = Σ p_t x_t over T
  * rows of d for each of n_heads heads (cls_attend_head). */
-static double last_block_flops(const gq_dbert_config *c, double T) {
+static double last_block_flops(const gq_encoder_config *c, double T) {
     return linear_flops(c, 1, 4, 2) + 4 * T * c->dim * c->n_heads;
 }
 
-double gq_dbert_flops(const gq_dbert_config *c, const int *lens, int nseq) {
+double gq_encoder_flops(const gq_encoder_config *c, const int *lens, int nseq) {
     double f = 0;
     for (int s = 0; s < nseq; s++) {
         double T = lens[s];
