@@ -221,7 +221,7 @@ static gq_status ensure_runner(glueq_model *m, const gq_encoder_runner_opts *o, 
  * checkpoint of tensors that do not own their data (*given, owning only its array). */
 typedef struct {
     gq_args a;
-    gq_cli_quant cq;
+    gq_quant_setup cq;
     gq_cli_eval ce;
     gq_label_order labels; /* the model's label ids as the task's labels */
     gq_ckpt given;
@@ -285,7 +285,7 @@ static gq_status prepare(glueq_model *m, const call_opts *c, int with_split, gq_
 
 /* The id `glueq sweep` gives the evaluated point, and its settings, into o. */
 static gq_status add_point_id(const call_opts *c, const gq_quant_report *rep, cJSON *o, gq_err *e) {
-    const gq_cli_quant *cq = &c->cq;
+    const gq_quant_setup *cq = &c->cq;
     const gq_method *meth = cq->method ? gq_method_find(cq->method) : NULL;
     int calibrated = meth && (gq_method_needs_calibration(meth) || cq->q.algorithm != GQ_ALGO_RTN);
     gq_point_spec ps = {.task = c->ce.task->name, .method = cq->method ? cq->method : "fp32",
@@ -354,7 +354,7 @@ glueq_status glueq_evaluate(glueq_model *m, const char *const *args, const glueq
     pthread_mutex_lock(&engine);
     if (s == GQ_OK) s = prepare(m, &c, 1, &ev, &e);
     if (s == GQ_OK)
-        s = gq_cli_quantize(&c.cq, m->model, m->runner, m->tok, c.ce.task, c.ce.data_root, c.ce.eo.max_len, &session,
+        s = gq_quant_setup_apply(&c.cq, m->model, m->runner, m->tok, c.ce.task, c.ce.data_root, c.ce.eo.max_len, &session,
                             &rep, NULL, &e);
     if (s == GQ_OK) s = gq_eval_run(m->runner, m->enc, NULL, progress, ctx, &res, &e);
     if (s == GQ_OK) s = gq_eval_score(c.ce.task, &c.labels, m->enc, &res, &e);

@@ -56,7 +56,7 @@ static gq_status parse_calib(const gq_args *a, gq_calib_opts *c, gq_err *err) {
     return GQ_OK;
 }
 
-gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err) {
+gq_status gq_cli_quant_parse(const gq_args *a, gq_quant_setup *cq, gq_err *err) {
     memset(cq, 0, sizeof *cq);
     long bits, k;
     double p;

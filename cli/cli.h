@@ -44,7 +44,7 @@ gq_status gq_cli_runner_parse(const gq_args *a, gq_encoder_runner_opts *o, gq_er
 
 /* The quantization, calibration and algorithm flags (commands.c), which fill cq. */
 extern const gq_arg_group gq_cli_quant_groups[];
-gq_status gq_cli_quant_parse(const gq_args *a, gq_cli_quant *cq, gq_err *err);
+gq_status gq_cli_quant_parse(const gq_args *a, gq_quant_setup *cq, gq_err *err);
 
 
 /* The flag groups of `glueq eval` and `glueq sweep` (commands.c), for the C API. */
@@ -68,14 +68,14 @@ gq_status gq_cli_eval_parse(const gq_args *a, const char *model, int with_split,
 void gq_cli_eval_free(gq_cli_eval *e);
 
 /* The object `glueq eval --json` prints for an evaluation ev with options e and result r
- * (cq and rep: the quantization, gq_cli_quantize's report); NULL when out of memory. The
+ * (cq and rep: the quantization, gq_quant_setup_apply's report); NULL when out of memory. The
  * caller owns it (cJSON_Delete). */
 cJSON *gq_cli_eval_json(const gq_eval_task *ev, const gq_cli_eval *e, const gq_eval_result *r,
-                        const gq_cli_quant *cq, const gq_quant_report *rep);
+                        const gq_quant_setup *cq, const gq_quant_report *rep);
 
 /* Quantizes ev's model as cq says, writes it to the directory out (`glueq quantize`) and
  * puts the FP32 weights back; rep is filled. */
-gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, const gq_cli_eval *e, const char *out,
+gq_status gq_cli_quantize_to(const gq_quant_setup *cq, const gq_eval_task *ev, const gq_cli_eval *e, const char *out,
                              gq_quant_report *rep, gq_err *err);
 
 /* The flags of `glueq sweep` (CONFIG, --out, --resume, --shard, --threads, --cache-dir)

@@ -118,7 +118,7 @@ static void print_part(const gq_eval_task *ev, const char *split, const gq_metri
     }
 }
 
-static void print_text(const job *j, const gq_eval_result *r, const gq_cli_quant *cq, const gq_quant_report *rep) {
+static void print_text(const job *j, const gq_eval_result *r, const gq_quant_setup *cq, const gq_quant_report *rep) {
     if (cq->method)
         printf("%s %s, %s int%d, protected %lld of %lld weights (%.2f effective bits)\n", j->ev.task->name, j->opts.split,
                cq->method, cq->q.bits, (long long)rep->total_protected, (long long)rep->total_numel,
@@ -158,7 +158,7 @@ static void json_part(cJSON *o, const gq_glue_task *t, const gq_metrics *m, cons
 }
 
 cJSON *gq_cli_eval_json(const gq_eval_task *ev, const gq_cli_eval *e, const gq_eval_result *r,
-                        const gq_cli_quant *cq, const gq_quant_report *rep) {
+                        const gq_quant_setup *cq, const gq_quant_report *rep) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "task", ev->task->name);
     cJSON_AddStringToObject(o, "split", e->split);
@@ -196,7 +196,7 @@ cJSON *gq_cli_eval_json(const gq_eval_task *ev, const gq_cli_eval *e, const gq_e
     return o;
 }
 
-static void print_json(const job *j, const gq_eval_result *r, const gq_cli_quant *cq, const gq_quant_report *rep) {
+static void print_json(const job *j, const gq_eval_result *r, const gq_quant_setup *cq, const gq_quant_report *rep) {
     cJSON *o = gq_cli_eval_json(&j->ev, &j->opts, r, cq, rep);
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
     if (text) puts(text);
@@ -206,7 +206,7 @@ static void print_json(const job *j, const gq_eval_result *r, const gq_cli_quant
 
 int gq_cmd_eval(const gq_args *a) {
     gq_err err = {{0}};
-    gq_cli_quant cq;
+    gq_quant_setup cq;
     gq_status s = gq_cli_quant_parse(a, &cq, &err);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
     job j = {0};
@@ -215,7 +215,7 @@ int gq_cmd_eval(const gq_args *a) {
     gq_eval_result res = {0};
     s = load_job(a, 1, &j, &err);
     if (s == GQ_OK)
-        s = gq_cli_quantize(&cq, j.ev.model, j.ev.runner, j.ev.tok, j.ev.task, j.opts.data_root, j.opts.eo.max_len,
+        s = gq_quant_setup_apply(&cq, j.ev.model, j.ev.runner, j.ev.tok, j.ev.task, j.opts.data_root, j.opts.eo.max_len,
                             &session, &rep,
                             NULL, &err);
     gq_cli_progress prog = {"eval", gq_now(), gq_now()};
@@ -227,13 +227,13 @@ int gq_cmd_eval(const gq_args *a) {
     return s == GQ_OK ? 0 : gq_cli_fail(&err, s);
 }
 
-gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, const gq_cli_eval *e, const char *out,
+gq_status gq_cli_quantize_to(const gq_quant_setup *cq, const gq_eval_task *ev, const gq_cli_eval *e, const char *out,
                              gq_quant_report *rep, gq_err *err) {
     gq_quant_session *session = NULL;
-    char calib_desc[GQ_CLI_CALIB_DESC_LEN];
-    gq_status s = gq_cli_quantize(cq, ev->model, ev->runner, ev->tok, ev->task, e->data_root, e->eo.max_len, &session,
+    char calib_desc[GQ_QUANT_SETUP_CALIB_DESC_LEN];
+    gq_status s = gq_quant_setup_apply(cq, ev->model, ev->runner, ev->tok, ev->task, e->data_root, e->eo.max_len, &session,
                                   rep, calib_desc, err);
-    cJSON *opts = s == GQ_OK ? gq_cli_quant_json(cq, rep, calib_desc) : NULL;
+    cJSON *opts = s == GQ_OK ? gq_quant_setup_json(cq, rep, calib_desc) : NULL;
     if (opts) cJSON_AddStringToObject(opts, "task", ev->task->name);
     /* a model directory's tokenizer files go with it in any case */
     gq_export x = {ev->model, gq_dir_exists(e->vocab) ? NULL : e->vocab, session, rep, opts};
@@ -246,7 +246,7 @@ gq_status gq_cli_quantize_to(const gq_cli_quant *cq, const gq_eval_task *ev, con
 
 int gq_cmd_quantize(const gq_args *a) {
     gq_err err = {{0}};
-    gq_cli_quant cq;
+    gq_quant_setup cq;
     gq_status s = gq_cli_quant_parse(a, &cq, &err);
     if (s == GQ_OK && (!gq_args_has(a, "out") || !cq.method))
         s = gq_fail(&err, GQ_ERR_ARG, "quantize needs --out DIR2 and --method M (see glueq quantize --help)");

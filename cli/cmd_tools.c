@@ -90,7 +90,7 @@ int gq_cmd_info(const gq_args *a) {
 
 /* Scores of one method on the session (calibration prepared when the method needs it),
  * with the options it accepts: --scores and --method-opt may be meant for the other one. */
-static gq_status overlap_scores(gq_quant_session *s, const char *method, const gq_cli_quant *cq,
+static gq_status overlap_scores(gq_quant_session *s, const char *method, const gq_quant_setup *cq,
                                 gq_quant_scores **sc, gq_err *err) {
     const gq_method *m = gq_method_find(method);
     if (!m) return gq_fail(err, GQ_ERR_ARG, "unknown method '%s'", method);
@@ -101,7 +101,7 @@ static gq_status overlap_scores(gq_quant_session *s, const char *method, const g
     return gq_quant_scores_compute(s, method, &mo, &cq->q, sc, err);
 }
 
-static void print_overlap(const gq_encoder *m, const char *a, const char *b, const gq_cli_quant *cq, const double *inter,
+static void print_overlap(const gq_encoder *m, const char *a, const char *b, const gq_quant_setup *cq, const double *inter,
                           const double *jac, double it, double jt) {
     printf("overlap of %s and %s protected sets, k=%lld per matrix%s\n", a, b, (long long)cq->budget.k,
            cq->budget.global ? " (global top-k)" : "");
@@ -119,7 +119,7 @@ static void print_overlap(const gq_encoder *m, const char *a, const char *b, con
 int gq_cmd_overlap(const gq_args *a) {
     gq_err err = {{0}};
     gq_status s = GQ_OK;
-    gq_cli_quant cq;
+    gq_quant_setup cq;
     gq_encoder_runner_opts ro;
     if (s == GQ_OK) s = gq_cli_quant_parse(a, &cq, &err);
     if (s == GQ_OK) s = gq_cli_runner_parse(a, &ro, &err);

@@ -8,7 +8,7 @@
 /* gq_calib_source_free for the session that owns the source. */
 static void free_calib_source(void *cs) { gq_calib_source_free(cs); }
 
-gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_encoder *m, gq_encoder_runner *r, const gq_tok *tok,
+gq_status gq_quant_setup_apply(const gq_quant_setup *cq, gq_encoder *m, gq_encoder_runner *r, const gq_tok *tok,
                           const gq_glue_task *task, const char *data_root, int max_len,
                           gq_quant_session **session, gq_quant_report *rep, char *calib_desc, gq_err *err) {
     *session = NULL;
@@ -26,7 +26,7 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_encoder *m, gq_encoder_runn
         if (s == GQ_OK) {
             cs->runner = r;
             gq_info("calibration: %s", cs->description);
-            if (calib_desc) snprintf(calib_desc, GQ_CLI_CALIB_DESC_LEN, "%s", cs->description);
+            if (calib_desc) snprintf(calib_desc, GQ_QUANT_SETUP_CALIB_DESC_LEN, "%s", cs->description);
             gq_quant_session_own_calibration(*session, cs->key, gq_calib_run, cs, free_calib_source);
         }
     }
@@ -38,7 +38,7 @@ gq_status gq_cli_quantize(const gq_cli_quant *cq, gq_encoder *m, gq_encoder_runn
     return s;
 }
 
-cJSON *gq_cli_quant_json(const gq_cli_quant *cq, const gq_quant_report *rep, const char *calib_desc) {
+cJSON *gq_quant_setup_json(const gq_quant_setup *cq, const gq_quant_report *rep, const char *calib_desc) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "method", cq->method ? cq->method : "fp32");
     if (!cq->method) return o;

@@ -176,7 +176,7 @@ static void check_tiny(gq_test_ctx *t, const char *tiny) {
     gq_ckpt_free(ref);
 }
 
-/* The session gq_cli_quantize returns keeps its calibration rows for as long as it lives:
+/* The session gq_quant_setup_apply returns keeps its calibration rows for as long as it lives:
  * applying again with calibration from quantized (a forward of the rows per layer) runs on
  * them and gives the first apply's weights, bit for bit (under ASan, a session that
  * outlives its rows reads freed memory here). */
@@ -189,7 +189,7 @@ static void check_cli_session(gq_test_ctx *t) {
     char *vocab = gq_test_path(t, "assets/vocab/vocab.txt"), *glue = gq_test_path(t, "assets/glue");
     gq_err err = {{0}};
     gq_args a;
-    gq_cli_quant cq;
+    gq_quant_setup cq;
     gq_encoder *m = NULL;
     gq_tok *tok = NULL;
     gq_quant_session *s = NULL;
@@ -201,9 +201,9 @@ static void check_cli_session(gq_test_ctx *t) {
              "set-up: %s", err.msg);
     cq.cache_dir = cache;
     gq_encoder_runner *r = m ? gq_encoder_runner_new(m, 1) : NULL;
-    gq_status st = r && tok ? gq_cli_quantize(&cq, m, r, tok, gq_glue_task_find("rte"), glue, 128, &s, &rep, NULL, &err)
+    gq_status st = r && tok ? gq_quant_setup_apply(&cq, m, r, tok, gq_glue_task_find("rte"), glue, 128, &s, &rep, NULL, &err)
                             : GQ_ERR_IO;
-    GQ_CHECK(t, st == GQ_OK, "gq_cli_quantize: %s", err.msg);
+    GQ_CHECK(t, st == GQ_OK, "gq_quant_setup_apply: %s", err.msg);
     int n = s ? gq_quant_session_n_mats(s) : 0;
     float **first = calloc((size_t)n + 1, sizeof *first);
     for (int i = 0; st == GQ_OK && i < n; i++) {
