@@ -87,10 +87,9 @@ static gq_status read_parts(const cJSON *parts, gq_compare_point *p, const char 
                        : gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: \"parts\" do not add up to %d examples", path, line, p->n);
 }
 
-/* Reads spec's rows of results.json and the predictions of the wanted points into *s,
- * owned by the caller (side_free), also on failure. */
-static gq_status side_load(const char *spec, gq_compare_side *s, gq_err *err) {
-    memset(s, 0, sizeof *s);
+/* spec is a results directory, a results.json, either followed by '#' and a point id: sets
+ * s->want and the paths of its results.json and predictions.jsonl. */
+static gq_status side_paths(const char *spec, gq_compare_side *s, gq_err *err) {
     char *path = gq_strdup(spec);
     if (!path) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
     char *hash = strrchr(path, '#');
@@ -112,8 +111,12 @@ static gq_status side_load(const char *spec, gq_compare_side *s, gq_err *err) {
         s->predictions = gq_path_join(slash ? path : ".", "predictions.jsonl");
     }
     free(path);
-    if (!s->results || !s->predictions) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    return s->results && s->predictions ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+}
 
+/* The wanted points (all, or the one s->want names) from the rows of s->results, their
+ * predictions not read yet (n = -1). */
+static gq_status side_rows(gq_compare_side *s, gq_err *err) {
     char *text = NULL;
     size_t len;
     gq_status st = gq_read_file(s->results, 0, &text, &len, err);
@@ -142,33 +145,74 @@ static gq_status side_load(const char *spec, gq_compare_side *s, gq_err *err) {
     }
     cJSON_Delete(root);
     if (*s->want && s->n == 0) return gq_fail(err, GQ_ERR_ARG, "%s: no point with id %s", s->results, s->want);
+    return GQ_OK;
+}
 
-    if ((st = gq_read_file(s->predictions, 0, &text, &len, err)) != GQ_OK) return st;
+static int cmp_point_id(const void *x, const void *y) {
+    const gq_compare_point *a = *(const gq_compare_point *const *)x, *b = *(const gq_compare_point *const *)y;
+    return strcmp(a->id, b->id);
+}
+
+/* The labels, predictions and parts of one predictions record o (line `line`) into every
+ * point of by_id[0..n) (sorted by id) with o's id that has none yet: the first record of
+ * an id serves all its rows. */
+static gq_status side_record(gq_compare_side *s, gq_compare_point **by_id, const cJSON *o, int line, gq_err *err) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "point_id"));
+    if (!id) return gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: not a predictions record", s->predictions, line);
+    int lo = 0, hi = s->n; /* the first point whose id is not below id */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(by_id[mid]->id, id) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    gq_status st = GQ_OK;
+    for (int i = lo; st == GQ_OK && i < s->n && !strcmp(by_id[i]->id, id); i++) {
+        gq_compare_point *p = by_id[i];
+        if (p->n >= 0) continue;
+        const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
+        p->n = cJSON_GetArraySize(labels);
+        st = num_array(labels, p->n, &p->labels, s->predictions, line, "labels", err);
+        if (st == GQ_OK)
+            st = num_array(cJSON_GetObjectItemCaseSensitive(o, "preds"), p->n, &p->preds, s->predictions, line, "preds",
+                           err);
+        if (st == GQ_OK) st = read_parts(cJSON_GetObjectItemCaseSensitive(o, "parts"), p, s->predictions, line, err);
+    }
+    return st;
+}
+
+/* The predictions of every wanted point from s->predictions, each record found by a
+ * binary search over the points sorted by id (linear-log in points and records). */
+static gq_status side_predictions(gq_compare_side *s, gq_err *err) {
+    gq_compare_point **by_id = gq_malloc_array((size_t)s->n + 1, sizeof *by_id);
+    if (!by_id) return gq_fail(err, GQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s->n; i++) by_id[i] = &s->p[i];
+    qsort(by_id, (size_t)s->n, sizeof *by_id, cmp_point_id);
+    char *text = NULL;
+    size_t len;
+    gq_status st = gq_read_file(s->predictions, 0, &text, &len, err);
     int line = 0;
     for (char *ln = text, *next; st == GQ_OK && ln && *ln; ln = next) {
         line++;
         next = strchr(ln, '\n');
         if (next) *next++ = '\0';
         cJSON *o = cJSON_Parse(ln);
-        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "point_id"));
-        if (!id) st = gq_fail(err, GQ_ERR_FORMAT, "%s: line %d: not a predictions record", s->predictions, line);
-        for (int i = 0; st == GQ_OK && i < s->n; i++) {
-            gq_compare_point *p = &s->p[i];
-            if (strcmp(p->id, id) || p->n >= 0) continue;
-            const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
-            p->n = cJSON_GetArraySize(labels);
-            st = num_array(labels, p->n, &p->labels, s->predictions, line, "labels", err);
-            if (st == GQ_OK)
-                st = num_array(cJSON_GetObjectItemCaseSensitive(o, "preds"), p->n, &p->preds, s->predictions, line,
-                               "preds", err);
-            if (st == GQ_OK) st = read_parts(cJSON_GetObjectItemCaseSensitive(o, "parts"), p, s->predictions, line, err);
-        }
+        st = side_record(s, by_id, o, line, err);
         cJSON_Delete(o);
     }
-    free(text);
+    free(text), free(by_id);
     for (int i = 0; st == GQ_OK && i < s->n; i++)
         if (s->p[i].n < 0)
             st = gq_fail(err, GQ_ERR_FORMAT, "%s: no predictions for point %s", s->predictions, s->p[i].id);
+    return st;
+}
+
+/* Reads spec's rows of results.json and the predictions of the wanted points into *s,
+ * owned by the caller (side_free), also on failure. */
+static gq_status side_load(const char *spec, gq_compare_side *s, gq_err *err) {
+    memset(s, 0, sizeof *s);
+    gq_status st = side_paths(spec, s, err);
+    if (st == GQ_OK) st = side_rows(s, err);
+    if (st == GQ_OK) st = side_predictions(s, err);
     return st;
 }
 

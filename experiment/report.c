@@ -664,21 +664,157 @@ static void xml_text(FILE *f, const char *s) {
 
 enum { PW = 420, PH = 300, ML = 60, MR = 20, MT = 40, MB = 55 };
 
+/* What every panel of the plot shares: the series, the budgets on the x axis (log2 range
+ * x0..x1) and how rows are labelled. */
+typedef struct {
+    const cJSON *rows;
+    const strlist *series;
+    int need_q, is_p, nb;
+    const double *b;
+    double x0, x1;
+} svg_plot;
+
+/* One panel's frame: its origin, size and y range (y0..y1 in ticks of step). */
+typedef struct {
+    int ox, oy, w, h;
+    double y0, y1, step;
+} svg_frame;
+
+static double svg_x(const svg_plot *pl, const svg_frame *fr, double v) {
+    return fr->ox + (log2(v) - pl->x0) / (pl->x1 - pl->x0) * fr->w;
+}
+
+static double svg_y(const svg_frame *fr, double v) { return fr->oy + fr->h - (v - fr->y0) / (fr->y1 - fr->y0) * fr->h; }
+
+/* The y range of task's main metric x100, rounded out to a tick step that gives at most
+ * 6 ticks; an empty panel when no value is defined. */
+static void svg_y_range(const cJSON *rows, const char *task, column main, svg_frame *fr) {
+    double y0 = 1e9, y1 = -1e9;
+    for (const cJSON *r = rows->child; r; r = r->next)
+        if (!strcmp(str(r, "task"), task) && cJSON_IsNumber(row_value(r, main))) {
+            double a = 100 * row_value(r, main)->valuedouble;
+            y0 = fmin(y0, a), y1 = fmax(y1, a);
+        }
+    if (y0 > y1) y0 = 0, y1 = 1;
+    static const double steps[] = {0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 25, 50};
+    double step = 50;
+    for (int i = 0; i < 10; i++)
+        if ((y1 - y0 + 1) / steps[i] <= 5) {
+            step = steps[i];
+            break;
+        }
+    fr->step = step, fr->y0 = floor((y0 - 0.5) / step) * step, fr->y1 = ceil((y1 + 0.5) / step) * step;
+}
+
+/* The panel's title, frame, grid, ticks and axis labels. */
+static void svg_axes(FILE *f, const svg_plot *pl, const svg_frame *fr, const char *task, column main) {
+    int ox = fr->ox, oy = fr->oy, w = fr->w, h = fr->h;
+    fprintf(f, "<g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">", ox + w / 2,
+            MT - 14);
+    xml_text(f, task);
+    fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n", ox, oy,
+            w, h);
+    for (double y = fr->y0; y <= fr->y1 + 1e-9; y += fr->step)
+        fprintf(f,
+                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
+                "text-anchor=\"end\">%g</text>\n",
+                ox, svg_y(fr, y), ox + w, svg_y(fr, y), ox - 4, svg_y(fr, y) + 4, y);
+    for (int i = 0; i < pl->nb; i++) {
+        char s[32];
+        double x = svg_x(pl, fr, pl->b[i]);
+        budget_str(pl->b[i], pl->is_p, s, sizeof s);
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%d\" "
+                "text-anchor=\"middle\">%s</text>\n",
+                x, oy + h, x, oy + h + 4, x, oy + h + 16, s);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", ox + w / 2, oy + h + 34,
+            pl->is_p ? "protected fraction per matrix p (log scale)" : "protected weights per matrix k (log scale)");
+    char ylab[96];
+    if (!strcmp(main.key, "accuracy")) snprintf(ylab, sizeof ylab, "accuracy (%%)");
+    else snprintf(ylab, sizeof ylab, "%s (x100)", gq_metric_title(metric_named(main.key)));
+    fprintf(f, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", ox - 40,
+            oy + h / 2, ylab);
+}
+
+/* Series s of one panel: FP32 and uniform (no budget) as dashed horizontal lines, the
+ * others as a polyline over their budgets in ascending order. */
+static void svg_series(FILE *f, const svg_plot *pl, const svg_frame *fr, const char *task, column main, int s) {
+    const char *color = COLORS[s % N_COLORS];
+    double px[MAX_BUDGETS], py[MAX_BUDGETS];
+    int npts = 0;
+    char lab[512];
+    for (const cJSON *r = pl->rows->child; r; r = r->next) {
+        if (strcmp(str(r, "task"), task)) continue;
+        series_label(pl->rows, r, pl->need_q, lab, sizeof lab);
+        if (strcmp(lab, pl->series->v[s]) || !cJSON_IsNumber(row_value(r, main))) continue;
+        double a = 100 * row_value(r, main)->valuedouble, bud = budget_of(r);
+        if (bud <= 0)
+            fprintf(f,
+                    "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
+                    "stroke-width=\"1.5\" stroke-dasharray=\"%s\"/>\n",
+                    fr->ox, svg_y(fr, a), fr->ox + fr->w, svg_y(fr, a), color, strcmp(lab, "FP32") ? "2 3" : "7 4");
+        else if (npts < MAX_BUDGETS)
+            px[npts] = bud, py[npts++] = a;
+    }
+    /* budgets in config order need not ascend; at most MAX_BUDGETS of them */
+    for (int i = 1; i < npts; i++)
+        for (int j = i; j > 0 && px[j - 1] > px[j]; j--) {
+            double tx = px[j], ty = py[j];
+            px[j] = px[j - 1], py[j] = py[j - 1], px[j - 1] = tx, py[j - 1] = ty;
+        }
+    if (npts > 1) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" points=\"", color);
+        for (int i = 0; i < npts; i++)
+            fprintf(f, i ? " %.1f,%.1f" : "%.1f,%.1f", svg_x(pl, fr, px[i]), svg_y(fr, py[i]));
+        fputs("\"/>\n", f);
+    }
+    for (int i = 0; i < npts; i++)
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", svg_x(pl, fr, px[i]), svg_y(fr, py[i]),
+                color);
+}
+
+/* Panel t of the plot: one task's main metric against the budget, every series. */
+static void svg_panel(FILE *f, const svg_plot *pl, const char *task, int t) {
+    column cols[MAX_COLUMNS];
+    task_columns(pl->rows, task, cols);
+    svg_frame fr = {.ox = PW * t + ML, .oy = MT, .w = PW - ML - MR, .h = PH - MT - MB};
+    svg_y_range(pl->rows, task, cols[0], &fr);
+    svg_axes(f, pl, &fr, task, cols[0]);
+    for (int s = 0; s < pl->series->n; s++) svg_series(f, pl, &fr, task, cols[0], s);
+    fputs("</g>\n", f);
+}
+
+/* The legend under the panels, three series a row, dashed as their lines are. */
+static void svg_legend(FILE *f, const strlist *series, int width) {
+    for (int s = 0; s < series->n; s++) {
+        int lx = 20 + (s % 3) * (width - 20) / 3, ly = PH + 10 + 18 * (s / 3);
+        const char *dash = !strcmp(series->v[s], "FP32")               ? " stroke-dasharray=\"7 4\""
+                           : !strncmp(series->v[s], "uniform ", 8) ? " stroke-dasharray=\"2 3\""
+                                                                   : "";
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>", lx, ly, lx + 24,
+                ly, COLORS[s % N_COLORS], dash);
+        fprintf(f, "<text x=\"%d\" y=\"%d\">", lx + 30, ly + 4);
+        xml_text(f, series->v[s]);
+        fputs("</text>\n", f);
+    }
+}
+
+/* plot.svg: one panel per task (GLUE's order), the main metric against log2 of the budget. */
 static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
     strlist tasks = {0}, series = {0};
-    int need_q = quantizers_vary(rows, NULL), is_p = uses_p(rows);
+    double b[MAX_BUDGETS];
+    svg_plot pl = {.rows = rows, .series = &series, .need_q = quantizers_vary(rows, NULL), .is_p = uses_p(rows), .b = b};
     char lab[512];
     tasks_in_glue_order(rows, &tasks);
     for (const cJSON *r = rows->child; r; r = r->next) {
-        series_label(rows, r, need_q, lab, sizeof lab);
+        series_label(rows, r, pl.need_q, lab, sizeof lab);
         strlist_add(&series, lab);
     }
-    double b[MAX_BUDGETS];
-    int nb = budgets_of(rows, NULL, b, MAX_BUDGETS);
-    double x0 = nb ? log2(b[0]) : 0, x1 = nb ? log2(b[nb - 1]) : 1;
-    x0 -= 0.5, x1 += 0.5; /* half an octave of air so end points sit inside the frame */
-    int legend_rows = (series.n + 2) / 3;
-    int width = PW * (tasks.n ? tasks.n : 1), height = PH + 20 + 18 * legend_rows;
+    pl.nb = budgets_of(rows, NULL, b, MAX_BUDGETS);
+    pl.x0 = pl.nb ? log2(b[0]) : 0, pl.x1 = pl.nb ? log2(b[pl.nb - 1]) : 1;
+    pl.x0 -= 0.5, pl.x1 += 0.5; /* half an octave of air so end points sit inside the frame */
+    int width = PW * (tasks.n ? tasks.n : 1), height = PH + 20 + 18 * ((series.n + 2) / 3);
 
     char *buf = NULL;
     size_t len = 0;
@@ -690,100 +826,8 @@ static gq_status write_svg(const char *dir, const cJSON *rows, gq_err *err) {
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             width, height, width, height);
-    for (int t = 0; t < tasks.n; t++) {
-        column cols[MAX_COLUMNS], main;
-        task_columns(rows, tasks.v[t], cols);
-        main = cols[0];
-        double y0 = 1e9, y1 = -1e9;
-        for (const cJSON *r = rows->child; r; r = r->next)
-            if (!strcmp(str(r, "task"), tasks.v[t]) && cJSON_IsNumber(row_value(r, main))) {
-                double a = 100 * row_value(r, main)->valuedouble;
-                y0 = fmin(y0, a), y1 = fmax(y1, a);
-            }
-        if (y0 > y1) y0 = 0, y1 = 1; /* no defined value: an empty panel */
-        /* a tick step that gives at most 6 ticks, then round the range out to it */
-        static const double steps[] = {0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 25, 50};
-        double step = 50;
-        for (int i = 0; i < 10; i++)
-            if ((y1 - y0 + 1) / steps[i] <= 5) {
-                step = steps[i];
-                break;
-            }
-        y0 = floor((y0 - 0.5) / step) * step, y1 = ceil((y1 + 0.5) / step) * step;
-        int ox = PW * t + ML, oy = MT, w = PW - ML - MR, h = PH - MT - MB;
-#define SX(v) (ox + (log2(v) - x0) / (x1 - x0) * w)
-#define SY(v) (oy + h - ((v) - y0) / (y1 - y0) * h)
-        fprintf(f, "<g>\n<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">",
-                ox + w / 2, MT - 14);
-        xml_text(f, tasks.v[t]);
-        fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n", ox,
-                oy, w, h);
-        for (double y = y0; y <= y1 + 1e-9; y += step)
-            fprintf(f,
-                    "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
-                    "text-anchor=\"end\">%g</text>\n",
-                    ox, SY(y), ox + w, SY(y), ox - 4, SY(y) + 4, y);
-        for (int i = 0; i < nb; i++) {
-            char s[32];
-            budget_str(b[i], is_p, s, sizeof s);
-            fprintf(f,
-                    "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#333\"/><text x=\"%.1f\" y=\"%d\" "
-                    "text-anchor=\"middle\">%s</text>\n",
-                    SX(b[i]), oy + h, SX(b[i]), oy + h + 4, SX(b[i]), oy + h + 16, s);
-        }
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", ox + w / 2, oy + h + 34,
-                is_p ? "protected fraction per matrix p (log scale)" : "protected weights per matrix k (log scale)");
-        char ylab[96];
-        if (!strcmp(main.key, "accuracy")) snprintf(ylab, sizeof ylab, "accuracy (%%)");
-        else snprintf(ylab, sizeof ylab, "%s (x100)", gq_metric_title(metric_named(main.key)));
-        fprintf(f, "<text transform=\"translate(%d %d) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", ox - 40,
-                oy + h / 2, ylab);
-        for (int s = 0; s < series.n; s++) {
-            const char *color = COLORS[s % N_COLORS];
-            double px[MAX_BUDGETS], py[MAX_BUDGETS];
-            int npts = 0;
-            for (const cJSON *r = rows->child; r; r = r->next) {
-                if (strcmp(str(r, "task"), tasks.v[t])) continue;
-                series_label(rows, r, need_q, lab, sizeof lab);
-                if (strcmp(lab, series.v[s]) || !cJSON_IsNumber(row_value(r, main))) continue;
-                double a = 100 * row_value(r, main)->valuedouble, bud = budget_of(r);
-                if (bud <= 0) /* FP32 and uniform: horizontal reference lines */
-                    fprintf(f,
-                            "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
-                            "stroke-width=\"1.5\" stroke-dasharray=\"%s\"/>\n",
-                            ox, SY(a), ox + w, SY(a), color, strcmp(lab, "FP32") ? "2 3" : "7 4");
-                else if (npts < MAX_BUDGETS)
-                    px[npts] = bud, py[npts++] = a;
-            }
-            /* budgets in config order need not ascend: insertion sort by budget */
-            for (int i = 1; i < npts; i++)
-                for (int j = i; j > 0 && px[j - 1] > px[j]; j--) {
-                    double tx = px[j], ty = py[j];
-                    px[j] = px[j - 1], py[j] = py[j - 1], px[j - 1] = tx, py[j - 1] = ty;
-                }
-            if (npts > 1) {
-                fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" points=\"", color);
-                for (int i = 0; i < npts; i++) fprintf(f, i ? " %.1f,%.1f" : "%.1f,%.1f", SX(px[i]), SY(py[i]));
-                fputs("\"/>\n", f);
-            }
-            for (int i = 0; i < npts; i++)
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", SX(px[i]), SY(py[i]), color);
-        }
-        fputs("</g>\n", f);
-#undef SX
-#undef SY
-    }
-    for (int s = 0; s < series.n; s++) {
-        int lx = 20 + (s % 3) * (width - 20) / 3, ly = PH + 10 + 18 * (s / 3);
-        const char *dash = !strcmp(series.v[s], "FP32")               ? " stroke-dasharray=\"7 4\""
-                           : !strncmp(series.v[s], "uniform ", 8) ? " stroke-dasharray=\"2 3\""
-                                                                  : "";
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>", lx, ly, lx + 24,
-                ly, COLORS[s % N_COLORS], dash);
-        fprintf(f, "<text x=\"%d\" y=\"%d\">", lx + 30, ly + 4);
-        xml_text(f, series.v[s]);
-        fputs("</text>\n", f);
-    }
+    for (int t = 0; t < tasks.n; t++) svg_panel(f, &pl, tasks.v[t], t);
+    svg_legend(f, &series, width);
     fputs("</svg>\n", f);
     int complete = !tasks.oom && !series.oom;
     strlist_free(&tasks), strlist_free(&series);
