@@ -20,8 +20,8 @@
 #        nvcc, OpenBLAS, LAPACKE, utf8proc, cJSON and libcsv; where any is missing the script
 #        stops with one line naming them); STAGES (default "glueq peers grid").
 #
-# A GPU machine without those libraries (the ones lent to this project have nvcc, CMake and
-# PyTorch but nothing else, and cannot install anything) runs a bundle built elsewhere:
+# A GPU machine without those libraries (one with nvcc, CMake and PyTorch but nothing else,
+# where nothing can be installed) runs a bundle built elsewhere:
 #   bench/gpu_bundle.sh DIR                # here: glueq + CUDA module + glueq-bench + the libraries
 #   GLUEQ_BUILD=DIR bench/gpu.sh           # there (DIR copied along; cuBLAS is the GPU machine's)
 #   GLUEQ_SHARED=SHARED ctest --test-dir DIR -L cuda    # the exactness tests, there too

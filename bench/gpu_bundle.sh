@@ -1,8 +1,8 @@
 #!/bin/bash
 # bench/gpu_bundle.sh: builds glueq with its CUDA backend here and bundles it with the shared
-# libraries a GPU machine may lack, for bench/gpu.sh there (GLUEQ_BUILD=DIR). The GPU machines
-# this project is lent have nvcc, CMake and PyTorch but no OpenBLAS, LAPACKE, utf8proc, cJSON
-# or libcsv, and nothing can be installed on them.
+# libraries a GPU machine may lack, for bench/gpu.sh there (GLUEQ_BUILD=DIR): a GPU machine
+# with nvcc, CMake and PyTorch but no OpenBLAS, LAPACKE, utf8proc, cJSON or libcsv, where
+# nothing can be installed.
 #
 # DIR gets glueq, libglueq_cuda.so (the module glueq loads for --device cuda, found beside
 # it), glueq-bench and test_cuda, all built for a portable x86-64-v3 CPU (GLUEQ_NATIVE=OFF),
