@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hub.h"
 
 static void print_ids(const gq_ids *ids) {
     for (int i = 0; i < ids->n; i++) printf(i ? " %d" : "%d", ids->v[i]);
@@ -40,12 +41,14 @@ int gq_cmd_tokenize(const gq_args *a) {
         s = gq_fail(&err, GQ_ERR_ARG, "option '--utf8': '%s' is not strict or replace", u);
     if (s == GQ_OK && gq_args_has(a, "model") && gq_args_has(a, "vocab"))
         s = gq_fail(&err, GQ_ERR_ARG, "tokenize takes --model or --vocab, not both");
+    char *model_dir = NULL; /* a missing model is an error, not a fall-back to the assets' vocabulary */
+    if (s == GQ_OK && gq_args_has(a, "model")) s = gq_hub_resolve(gq_args_get(a, "model"), &model_dir, &err);
+    free(model_dir);
     if (s != GQ_OK) return gq_cli_fail(&err, s);
-    const char *model = gq_args_get(a, "model");
-    char *vocab = model ? NULL : gq_lookup_tokenizer(gq_args_get(a, "vocab"), NULL);
+    /* the tokenizer eval would use: a model without tokenizer files falls back as eval does */
+    char *vocab = gq_lookup_tokenizer(gq_args_get(a, "vocab"), gq_args_get(a, "model"));
     gq_tok *tok = NULL;
-    if (model) s = gq_tok_load_dir(model, &tok, &err);
-    else s = vocab ? gq_tok_load(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
+    s = vocab ? gq_lookup_load_tokenizer(vocab, &tok, &err) : gq_fail(&err, GQ_ERR_IO, "no vocab.txt found (use --vocab)");
     if (s == GQ_OK && u) gq_tok_set_utf8_policy(tok, strcmp(u, "replace") == 0 ? GQ_UTF8_REPLACE : GQ_UTF8_STRICT);
     if (s == GQ_OK && gq_args_has(a, "tsv")) {
         s = tokenize_tsv(tok, gq_args_get(a, "tsv"), gq_args_get(a, "task"), (int)max_len, &err);

@@ -108,8 +108,9 @@ static const gq_arg_spec LOGITS_FLAGS[] = {
 static const gq_arg_spec TOKENIZE_FLAGS[] = {
     FLAG("vocab", "FILE", "the WordPiece vocabulary (else $GLUEQ_ASSETS/vocab/vocab.txt, "
                       "../shared/assets/vocab/vocab.txt)"),
-    FLAG("model", "DIR", "a model directory whose tokenizer to use instead: WordPiece (vocab.txt) or byte-level "
-                     "BPE (vocab.json, merges.txt), as its tokenizer_config.json says"),
+    FLAG("model", "DIR", "the tokenizer that eval uses for this model directory: its WordPiece (vocab.txt) or "
+                     "byte-level BPE (vocab.json, merges.txt) as its tokenizer_config.json says, else the "
+                     "vocabulary above"),
     FLAG("max-len", "N", "tokens per input after truncation (128; 0: no truncation)"),
     FLAG("utf8", "strict|replace", "invalid UTF-8 in the text: an error (strict, the default) or U+FFFD"),
     FLAG("text", "A", "the input text"),

@@ -435,7 +435,19 @@ static void test_cli(gq_test_ctx *t) {
              GQ_FIXTURES_DIR);
     GQ_CHECK(t, gq_test_run(cmd, &out, NULL) == 0 && out && !strcmp(out, "0 76 484 115 857 2 2 76 349 423 1421 67 2\n"),
              "glueq tokenize --model: %s", out ? out : "(none)");
-    free(out);
+    free(out), out = NULL;
+    /* a model directory without tokenizer files: the assets' uncased vocabulary, as eval
+     * reads it (bert-base-uncased's ids of [CLS] hello world [SEP]) */
+    snprintf(cmd, sizeof cmd, "GLUEQ_ASSETS=%s/assets %s tokenize --model %s/fixtures/tiny-a --text 'Hello world'",
+             t->shared, t->glueq, t->shared);
+    GQ_CHECK(t, gq_test_run(cmd, &out, NULL) == 0 && out && !strcmp(out, "101 7592 2088 102\n"),
+             "glueq tokenize --model without tokenizer files: %s", out ? out : "(none)");
+    free(out), out = NULL;
+    char *err = NULL;
+    snprintf(cmd, sizeof cmd, "%s tokenize --model %s/no-such-model --text a", t->glueq, tmp);
+    GQ_CHECK(t, gq_test_run(cmd, &out, &err) != 0 && err && strstr(err, "no-such-model: model directory not found"),
+             "glueq tokenize --model of a missing directory: %s", err ? err : "(no error)");
+    free(out), free(err);
 }
 
 int main(int argc, char **argv) {
