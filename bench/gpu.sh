@@ -12,13 +12,18 @@
 #   - the GPU memory glueq eval takes (nvidia-smi, sampled every 50 ms);
 #   - the wall time of configs/paper.json (69 points: MRPC, RTE, QNLI) with the base-shaped
 #     checkpoint for all three tasks on device cuda, from a fresh method cache (scoring and
-#     calibration included), and where that time goes (the sweep's per-point lines).
+#     calibration included), and where that time goes (the sweep's per-point lines and its
+#     summary by stage);
+#   - stage seeds (not in the default STAGES): the 1,305-point seeds grid (configs/seeds.json,
+#     seeds-rosaq.json, seeds-rosaq-none.json) on the mlm models under assets/models, device
+#     cuda, from a fresh method cache: its wall time and the sweeps' summaries by stage.
 # usage: bench/gpu.sh
 #   env: REPS=3; GLUEQ_SHARED (default ../shared: assets/glue, assets/vocab, fixtures/tokrefs);
 #        GLUEQ_BUILD: a directory with glueq built with CUDA, its module libglueq_cuda.so and
 #        glueq-bench (default: configure and build build/gpu with -DGLUEQ_CUDA=ON, which needs
 #        nvcc, OpenBLAS, LAPACKE, utf8proc, cJSON and libcsv; where any is missing the script
-#        stops with one line naming them); STAGES (default "glueq peers grid").
+#        stops with one line naming them); STAGES (default "glueq peers grid"; any of
+#        glueq, peers, grid, seeds).
 #
 # A GPU machine without those libraries (one with nvcc, CMake and PyTorch but nothing else,
 # where nothing can be installed) runs a bundle built elsewhere:
@@ -133,6 +138,26 @@ EOF
     "$glueq" sweep "$work/paper.json" 2> "$work/grid.log"
   t1=$(date +%s.%N)
   record "$($py bench/gpu_report.py grid "$work/grid.log" "$t0" "$t1")"
+fi
+
+# ---- the seeds grid on the mlm models, from a fresh cache
+if stage seeds; then
+  rm -rf "$work/seeds" "$work/seeds-cache"
+  logs=()
+  t0=$(date +%s.%N)
+  for part in seeds seeds-rosaq seeds-rosaq-none; do
+    $py - "$root/configs/$part.json" "$work/$part.json" "$work/seeds/$part" "$work/seeds-cache" <<'EOF'
+import json, os, sys
+c = json.load(open(sys.argv[1]))
+c.update({"device": "cuda", "output": sys.argv[3], "cache_dir": sys.argv[4], "threads": os.cpu_count()})
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+EOF
+    log "configs/$part.json on the mlm models, device cuda"
+    GLUEQ_DATA=$SHARED/assets/glue "$glueq" sweep "$work/$part.json" 2> "$work/$part.log"
+    logs+=("$work/$part.log")
+  done
+  t1=$(date +%s.%N)
+  record "$($py bench/gpu_report.py seeds "$t0" "$t1" "${logs[@]}")"
 fi
 
 $py bench/gpu_report.py write "$out" results/gpu.md "$SHARED/fixtures/tokrefs"

@@ -2,6 +2,7 @@
 """bench/gpu.sh's report.
 
   gpu_report.py grid SWEEP_LOG T0 T1     one JSON line: the grid's wall time and where it went
+  gpu_report.py seeds T0 T1 SWEEP_LOG... one JSON line: the seeds grid's wall time and where it went
   gpu_report.py write RESULTS.jsonl OUT.md TOKREFS_DIR
 """
 import json, os, re, statistics, sys
@@ -23,7 +24,30 @@ def grid(log, t0, t1):
             "first_point_seconds": {f"{t} {m}": s for (t, m), s in first.items()},
             "point_seconds_median": {m: statistics.median(v) for m, v in by_method.items()},
             "calibration": re.findall(r"calibration: (\d+) tokens in ([0-9.]+) s", text),
-            "prepare": re.findall(r"method (\w+): prepared \d+ matrices in ([0-9.]+) s", text)}
+            "prepare": re.findall(r"method (\w+): prepared \d+ matrices in ([0-9.]+) s", text),
+            "stages": where_time_went(text)}
+
+
+def where_time_went(text):
+    """The sweep's summary line ("sweep: where the time went: wall W s; stage S s P%, ..."), summed
+    over the sweeps of the log text: {stage: seconds}, wall included."""
+    total = {}
+    for line in re.findall(r"sweep: where the time went: (.*)", text):
+        for name, secs in re.findall(r"(\w+) ([0-9.]+) s", line):
+            total[name] = round(total.get(name, 0) + float(secs), 2)
+    return total
+
+
+def seeds(t0, t1, *logs):
+    text = "".join(open(l).read() for l in logs)
+    return {"kind": "seeds", "wall_seconds": round(float(t1) - float(t0), 2), "configs": len(logs),
+            "points": len(re.findall(r"\] #\d+ ", text)) + len(re.findall(r"fp32: .* in [0-9.]+ s", text)),
+            "stages": where_time_went(text)}
+
+
+def stage_line(stages):
+    wall = stages.get("wall", 0)
+    return ", ".join(f"{k} {v:.1f} s ({100 * v / wall:.0f}%)" for k, v in stages.items() if k != "wall" and wall)
 
 
 def full_forward_flops(tokrefs):
@@ -125,6 +149,15 @@ def write(results, md, tokrefs):
                 "; method preparation on the CPU: " + ", ".join(f"{m} {s} s" for m, s in x["prepare"]) + ". "
                 "The rest is per point: quantizing the 36 matrices on the CPU, uploading them, evaluating, "
                 "and journalling (about 0.2 s a point, plus the evaluation: 0.5 s on QNLI)."]
+        if x.get("stages"):
+            out += ["", "By stage (the sweep's own summary; docs/outputs.md names the stages): " +
+                    stage_line(x["stages"]) + "."]
+    se = get("seeds")
+    if se:
+        x = se[0]
+        out += ["", "## The seeds grid (configs/seeds*.json, mlm models, device cuda)", "",
+                f"{x['configs']} configs, {x['points']} points in **{x['wall_seconds']:.1f} s** wall, from a fresh "
+                "method cache. By stage: " + stage_line(x["stages"]) + "."]
     sh = get("shards")
     if sh:
         x = sh[0]
@@ -150,5 +183,7 @@ if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] == "grid":
         print(json.dumps(grid(*a[1:4])))
+    elif a[0] == "seeds":
+        print(json.dumps(seeds(*a[1:])))
     else:
         write(*a[1:4])

@@ -148,6 +148,28 @@ gq_status gq_sweep_check_paths(const gq_sweep_config *cfg, gq_err *err) {
     return GQ_OK;
 }
 
+/* ---- where the time goes ----
+ * The stages a sweep spends its time in. A row's "timing" holds the point stages (scores
+ * to restore), each a part of the row's "seconds"; loading a task, its FP32 reference and
+ * journalling rows are counted in the summary at the end only. */
+typedef enum {
+    STAGE_SCORES,        /* method scores and preparation, their calibration aside */
+    STAGE_CALIB_FORWARD, /* calibration forwards (the FP32 statistics, or from quantized) */
+    STAGE_CALIB_STATS,   /* accumulating the statistics on the CPU */
+    STAGE_QUANTIZE,      /* gq_quant_apply: select, SARQC scores, quantizers */
+    STAGE_CHECK,         /* gq_quant_apply's check of what it wrote */
+    STAGE_EVALUATE,      /* the dev set's forward (a GPU's upload of changed weights included) */
+    STAGE_RESTORE,       /* the FP32 weights written back */
+    N_POINT_STAGES,
+    STAGE_LOAD = N_POINT_STAGES, /* a task's model, data and calibration rows */
+    STAGE_FP32,                  /* a task's FP32 reference */
+    STAGE_JOURNAL,               /* rows made and journalled */
+    N_STAGES
+} sweep_stage;
+
+static const char *const STAGE_NAMES[N_STAGES] = {"scores", "calib_forward", "calib_stats", "quantize", "check",
+                                                  "evaluate", "restore", "load", "fp32", "journal"};
+
 /* ---- one task's state ---- */
 
 typedef struct {
@@ -338,8 +360,15 @@ static gq_status add_example_arrays(cJSON *r, const task_state *ts, const gq_eva
     return st;
 }
 
+/* The point stages of a row (N_POINT_STAGES seconds), as an object. */
+static cJSON *timing_object(const double *stages) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < N_POINT_STAGES; i++) cJSON_AddNumberToObject(o, STAGE_NAMES[i], stages[i]);
+    return o;
+}
+
 static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, const task_state *ts,
-                       const gq_eval_result *res, const gq_quant_report *rep, double seconds) {
+                       const gq_eval_result *res, const gq_quant_report *rep, double seconds, const double *stages) {
     cJSON *r = cJSON_CreateObject();
     if (!r) return NULL;
     int quant = pt->method >= 0, budgeted = pt->k > 0 || pt->p > 0;
@@ -378,6 +407,7 @@ static cJSON *make_row(const gq_sweep_config *cfg, const gq_sweep_point *pt, con
                           num_or_null(quant, quant && rep->total_numel ? (double)rep->total_protected / (double)rep->total_numel : 0));
     cJSON_AddNumberToObject(r, "effective_bits", quant ? rep->effective_bits_total : 32.0);
     cJSON_AddNumberToObject(r, "seconds", seconds);
+    cJSON_AddItemToObject(r, "timing", timing_object(stages));
     cJSON_AddStringToObject(r, "checkpoint_sha256", ts->ev.model->sha256);
     add_raw(r, "data_sha256", data_hashes(&ts->ev));
     cJSON_AddItemToObject(r, "calib_sha256", pt->calibrated ? cJSON_CreateString(ts->calib->key) : cJSON_CreateNull());
@@ -478,6 +508,7 @@ typedef struct {
     uint8_t *done;  /* (n_points) journalled */
     task_state ts;
     double t0, busy, task_busy;
+    double spent[N_STAGES]; /* seconds by stage, this run */
     int n_run, n_todo, task_run;
     char last_fidelity[48]; /* of the row journalled last, for the progress line: "flips 3" */
     const gq_sweep_opts *opts; /* the caller's stop request and progress callback */
@@ -539,6 +570,15 @@ static gq_status record_row(sweep_run *r, const gq_sweep_point *pt, cJSON *row, 
     return st;
 }
 
+/* Makes and journals a finished point's row (record_row), counting the time. */
+static gq_status journal_row(sweep_run *r, const gq_sweep_point *pt, const gq_eval_result *res,
+                             const gq_quant_report *rep, double secs, const double *stages, gq_err *err) {
+    double t0 = gq_now();
+    gq_status st = record_row(r, pt, make_row(r->cfg, pt, &r->ts, res, rep, secs, stages), err);
+    r->spent[STAGE_JOURNAL] += gq_now() - t0;
+    return st;
+}
+
 /* The journalled row of point pt, or NULL. */
 static const cJSON *journalled_row(const sweep_run *r, const gq_sweep_point *pt) {
     if (!r->done[pt->index]) return NULL;
@@ -573,8 +613,10 @@ static gq_status fp32_reference(sweep_run *r, int task, gq_err *err) {
     char main[160];
     gq_eval_main_str(r->ts.ev.task, &res, main, sizeof main);
     gq_info("sweep: %s fp32: %s in %.1f s", cfg->tasks[task], main, secs);
+    r->spent[STAGE_FP32] += secs;
     if (owned(r, fp)) {
-        st = record_row(r, fp, make_row(cfg, fp, &r->ts, &res, NULL, secs), err);
+        double stages[N_POINT_STAGES] = {[STAGE_EVALUATE] = secs};
+        st = journal_row(r, fp, &res, NULL, secs, stages, err);
         r->busy += secs;
     }
     res.pred = NULL, res.logits = NULL; /* now owned by ts */
@@ -589,8 +631,31 @@ static gq_status task_start(sweep_run *r, int t, const gq_sweep_point *const *to
     r->task_busy = 0, r->task_run = 0;
     int need_calib = 0;
     for (int k = 0; k < n_todo; k++) need_calib |= todo[k]->task == t && todo[k]->calibrated;
+    double t0 = gq_now();
     gq_status st = task_load(r->cfg, t, r->cache_dir, r->threads, need_calib, &r->ts, err);
+    r->spent[STAGE_LOAD] += gq_now() - t0;
     return st == GQ_OK ? fp32_reference(r, t, err) : st;
+}
+
+/* Seconds the session spent in its counted stages between a and b. */
+static double session_spent(const gq_quant_times *a, const gq_quant_times *b) {
+    return (b->calib_forward - a->calib_forward) + (b->calib_stats - a->calib_stats) + (b->check - a->check) +
+           (b->restore - a->restore);
+}
+
+/* A point's stages from the wall time of its scores, apply and evaluation and the
+ * session's counters at its start (a), after the scores (b), after apply (c) and at its
+ * end (d): what the session counted is taken out of the step it ran in. */
+static void point_stages(double scores, double apply, double evaluate, const gq_quant_times *a,
+                         const gq_quant_times *b, const gq_quant_times *c, const gq_quant_times *d,
+                         double *stages) {
+    stages[STAGE_SCORES] = fmax(0, scores - session_spent(a, b));
+    stages[STAGE_QUANTIZE] = fmax(0, apply - session_spent(b, c));
+    stages[STAGE_CALIB_FORWARD] = d->calib_forward - a->calib_forward;
+    stages[STAGE_CALIB_STATS] = d->calib_stats - a->calib_stats;
+    stages[STAGE_CHECK] = d->check - a->check;
+    stages[STAGE_RESTORE] = d->restore - a->restore;
+    stages[STAGE_EVALUATE] = evaluate;
 }
 
 /* Quantizes as pt says, evaluates, restores the FP32 weights and journals the row. */
@@ -600,17 +665,30 @@ static gq_status run_point(sweep_run *r, const gq_sweep_point *pt, gq_eval_resul
     gq_quant_report rep;
     const gq_quant_scores *sc = NULL;
     gq_status st = GQ_OK;
+    const gq_quant_times *now = gq_quant_session_times(r->ts.session);
+    gq_quant_times a = *now, b, c = {0}, d;
     if (pt->k > 0 || pt->p > 0) {
         if ((st = scores_for(&r->ts, pt, err)) != GQ_OK) return st;
         sc = r->ts.scores;
     }
+    b = *now;
+    double t1 = gq_now(), t2 = 0, t3 = 0;
     gq_quant_budget bud = {.k = pt->k > 0 ? pt->k : 0, .p = pt->p > 0 ? pt->p : -1, .global = r->cfg->budget_global};
-    if ((st = gq_quant_apply(r->ts.session, sc, &pt->qopts, &bud, &rep, err)) == GQ_OK)
+    if ((st = gq_quant_apply(r->ts.session, sc, &pt->qopts, &bud, &rep, err)) == GQ_OK) {
+        t2 = gq_now(), c = *now;
         st = gq_eval_task_run(&r->ts.ev, NULL, NULL, res, err);
+        t3 = gq_now();
+    }
     gq_quant_session_restore(r->ts.session);
+    d = *now;
     *secs = gq_now() - t0;
-    if (st == GQ_OK) st = record_row(r, pt, make_row(r->cfg, pt, &r->ts, res, &rep, *secs), err);
-    if (st == GQ_OK) r->busy += *secs, r->task_busy += *secs, r->task_run++;
+    double stages[N_POINT_STAGES];
+    point_stages(t1 - t0, t2 - t1, t3 - t2, &a, &b, &c, &d, stages);
+    if (st == GQ_OK) st = journal_row(r, pt, res, &rep, *secs, stages, err);
+    if (st == GQ_OK) {
+        r->busy += *secs, r->task_busy += *secs, r->task_run++;
+        for (int i = 0; i < N_POINT_STAGES; i++) r->spent[i] += stages[i];
+    }
     return st;
 }
 
@@ -643,6 +721,22 @@ static const gq_sweep_point **pending_points(const sweep_run *r, int *n) {
     return todo;
 }
 
+/* "sweep: where the time went: wall W s; stage S s P%, ..., other S s P%" on stderr:
+ * each stage's total over this run and its share of the wall time since the first task
+ * started; "other" is the rest (progress lines, freeing a task). */
+static void report_time(const sweep_run *r) {
+    double wall = gq_now() - r->t0, counted = 0;
+    char line[1024];
+    int len = snprintf(line, sizeof line, "sweep: where the time went: wall %.2f s", wall);
+    for (int i = 0; i < N_STAGES + 1 && len < (int)sizeof line; i++) {
+        double v = i < N_STAGES ? r->spent[i] : fmax(0, wall - counted);
+        counted += v;
+        len += snprintf(line + len, sizeof line - (size_t)len, "%s %s %.2f s %.1f%%", i ? "," : ";",
+                        i < N_STAGES ? STAGE_NAMES[i] : "other", v, wall > 0 ? 100 * v / wall : 0);
+    }
+    gq_info("%s", line);
+}
+
 /* Runs the pending points until done or a stop signal. */
 static gq_status run_points(sweep_run *r, gq_err *err) {
     int n_todo = 0, n_journalled = cJSON_GetArraySize(r->rows);
@@ -665,6 +759,7 @@ static gq_status run_points(sweep_run *r, gq_err *err) {
         gq_eval_result_free(&res);
     }
     free(todo);
+    if (n_todo) report_time(r);
     if (st == GQ_OK && stop_requested(r))
         st = gq_fail(err, GQ_ERR_INTERRUPTED, "%s: stopped by signal %d after %d points; continue with --resume",
                      r->jpath, (int)*r->opts->stop, r->n_run);

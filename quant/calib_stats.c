@@ -17,6 +17,7 @@ struct gq_quant_calib {
     int n_layers;
     gq_lin_stats *stats; /* (n_layers * GQ_LIN_COUNT) */
     double *xd;          /* (CALIB_BLOCK, max_in) scratch */
+    double seconds;      /* spent in the hooks */
     gq_status status;    /* first hook failure */
     gq_err err;
 };
@@ -98,13 +99,25 @@ gq_status gq_quant_calib_add(gq_quant_calib *c, int layer, gq_lin_kind kind, con
 static void hook(void *ctx, int layer, gq_lin_kind kind, const float *x, int ntok, int in) {
     gq_quant_calib *c = ctx;
     if (c->status != GQ_OK) return;
+    double t0 = gq_now();
     c->status = gq_quant_calib_add(c, layer, kind, x, ntok, in, &c->err);
+    c->seconds += gq_now() - t0;
+}
+
+/* Where a device runner adds (layer, kind)'s statistics itself: NULL for a layer this
+ * calibration does not collect, and after a failure. */
+static gq_lin_stats *device_target(void *ctx, int layer, gq_lin_kind kind) {
+    gq_quant_calib *c = ctx;
+    if (c->status != GQ_OK || layer < 0 || layer >= c->n_layers || (int)kind < 0 || kind >= GQ_LIN_COUNT) return NULL;
+    gq_lin_stats *s = &c->stats[layer * GQ_LIN_COUNT + kind];
+    return s->xtx ? s : NULL;
 }
 
 void gq_quant_calib_hooks(gq_quant_calib *c, gq_encoder_hooks *hooks) {
     memset(hooks, 0, sizeof *hooks);
     hooks->ctx = c;
     hooks->linear_input = hook;
+    hooks->linear_stats = device_target;
 }
 
 const gq_lin_stats *gq_quant_calib_get(const gq_quant_calib *c, int layer, gq_lin_kind kind) {
@@ -112,6 +125,8 @@ const gq_lin_stats *gq_quant_calib_get(const gq_quant_calib *c, int layer, gq_li
     const gq_lin_stats *s = &c->stats[layer * GQ_LIN_COUNT + kind];
     return s->xtx ? s : NULL;
 }
+
+double gq_quant_calib_seconds(const gq_quant_calib *c) { return c->seconds; }
 
 gq_status gq_quant_calib_status(const gq_quant_calib *c, gq_err *err) {
     if (c->status != GQ_OK && err) *err = c->err;

@@ -11,6 +11,9 @@ const char *gq_quant_cache_decode(const uint8_t *b, size_t len, const char *key,
 
 #include <math.h>
 
+/* Seconds c's hooks have spent accumulating the statistics (calib_stats.c). */
+double gq_quant_calib_seconds(const gq_quant_calib *c);
+
 /* gq_quantize_fn with ctx = the gq_quant_opts: gq_quant_algo_matrix with the configured
  * algorithm on the given statistics (SARQC's S = 1: a transform's basis has no method
  * scores). rtn ignores stats and may quantize in place (out == w). (algo.c) */

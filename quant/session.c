@@ -31,6 +31,7 @@ struct gq_quant_session {
     void *calib_ctx;
     void (*calib_ctx_free)(void *); /* NULL: calib_ctx belongs to the caller */
     gq_quant_calib *calib; /* captured on first need */
+    gq_quant_times times;  /* seconds spent so far, by stage */
     int threads;           /* of the pool: 0 = all cores */
     gq_pool *pool;         /* started on first use */
     /* what the last successful gq_quant_apply applied (taken from its pass; restore keeps it) */
@@ -117,11 +118,15 @@ void gq_quant_session_set_threads(gq_quant_session *s, int threads) {
 }
 
 void gq_quant_session_restore(gq_quant_session *s) {
+    double t0 = gq_now();
     for (int i = 0; i < s->n_mats; i++) {
         memcpy(mat(s, i)->w, s->fp32 + s->off[i], (size_t)(s->off[i + 1] - s->off[i]) * sizeof(float));
         mat(s, i)->version++; /* a runner's device copy is stale now */
     }
+    s->times.restore += gq_now() - t0;
 }
+
+const gq_quant_times *gq_quant_session_times(const gq_quant_session *s) { return &s->times; }
 
 const float *gq_quant_session_fp32(const gq_quant_session *s, int idx, int *rows, int *cols) {
     if (idx < 0 || idx >= s->n_mats) return NULL;
@@ -159,17 +164,27 @@ static gq_status calibration_declared(const gq_quant_session *s, const char *who
     return GQ_OK;
 }
 
+/* Runs the calibration's forwards into c, counting their time. */
+static gq_status run_calibration(gq_quant_session *s, gq_quant_calib *c, gq_err *err) {
+    gq_encoder_hooks hooks;
+    gq_quant_calib_hooks(c, &hooks);
+    double t0 = gq_now();
+    gq_status st = s->calib_run(s->calib_ctx, &hooks, err);
+    if (st == GQ_OK) st = gq_quant_calib_status(c, err);
+    double stats = gq_quant_calib_seconds(c);
+    s->times.calib_stats += stats;
+    s->times.calib_forward += gq_now() - t0 - stats;
+    return st;
+}
+
 static gq_status ensure_calibration(gq_quant_session *s, const char *who, gq_err *err) {
     if (s->calib) return GQ_OK;
     gq_status st = calibration_declared(s, who, err);
     if (st == GQ_OK) st = gq_quant_calib_new(&s->m->cfg, &s->calib, err);
     if (st != GQ_OK) return st;
-    gq_encoder_hooks hooks;
-    gq_quant_calib_hooks(s->calib, &hooks);
     gq_quant_session_restore(s);
     double t0 = gq_now();
-    st = s->calib_run(s->calib_ctx, &hooks, err);
-    if (st == GQ_OK) st = gq_quant_calib_status(s->calib, err);
+    st = run_calibration(s, s->calib, err);
     if (st == GQ_OK && gq_quant_calib_get(s->calib, 0, GQ_LIN_Q)->ntok <= 0)
         st = gq_fail(err, GQ_ERR_ARG, "calibration %s: the forward passes saw no tokens", s->calib_key);
     if (st != GQ_OK) {
@@ -668,11 +683,8 @@ static gq_status quantize_sequential(quant_pass *p, gq_err *err) {
     double t0 = gq_now();
     for (int l = 0; l < s->m->cfg.n_layers && st == GQ_OK; l++) {
         gq_quant_calib *c = NULL;
-        gq_encoder_hooks hooks;
         if ((st = gq_quant_calib_new_layer(&s->m->cfg, l, &c, err)) != GQ_OK) break;
-        gq_quant_calib_hooks(c, &hooks);
-        st = s->calib_run(s->calib_ctx, &hooks, err);
-        if (st == GQ_OK) st = gq_quant_calib_status(c, err);
+        st = run_calibration(s, c, err);
         order_by_cost(s, l * GQ_LIN_COUNT, GQ_LIN_COUNT, p->order);
         p->calib = c;
         if (st == GQ_OK) st = quantize_matrices(p, GQ_LIN_COUNT, err);
@@ -799,7 +811,11 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
     }
     if (st == GQ_OK && q->algorithm != GQ_ALGO_RTN)
         gq_info("quantizer %s: %d matrices in %.2f s", gq_quant_algorithm_name(q->algorithm), s->n_mats, gq_now() - t0);
-    if (st == GQ_OK) st = pass_check(p, err);
+    if (st == GQ_OK) {
+        t0 = gq_now();
+        st = pass_check(p, err);
+        s->times.check += gq_now() - t0;
+    }
     if (st != GQ_OK) {
         pass_free(p);
         gq_quant_session_restore(s); /* never leave a half-quantized model */

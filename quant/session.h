@@ -25,6 +25,17 @@ void gq_quant_session_free(gq_quant_session *s);
  * command's --threads; 0 (the default) = all cores. */
 void gq_quant_session_set_threads(gq_quant_session *s, int threads);
 
+/* Seconds a session has spent in some of its stages since it was made; a caller takes
+ * the difference around its calls to see where their time went (the sweep's timing). */
+typedef struct {
+    double calib_forward; /* the calibration's forwards, the statistics aside */
+    double calib_stats;   /* accumulating the statistics from host copies of the activations
+                             (a CUDA runner accumulates them inside its forward instead) */
+    double check;         /* gq_quant_apply's check of what it wrote */
+    double restore;       /* writing the FP32 weights back, in gq_quant_session_restore */
+} gq_quant_times;
+const gq_quant_times *gq_quant_session_times(const gq_quant_session *s);
+
 /* Writes the saved FP32 matrices back into the model, and does nothing else (the mask of
  * the last apply stays what gq_quant_session_mask returns). */
 void gq_quant_session_restore(gq_quant_session *s);

@@ -800,6 +800,80 @@ static void test_end_to_end(gq_test_ctx *t) {
     gq_sweep_config_free(c);
 }
 
+/* ---- where a point's time went ---- */
+
+/* The point stages a row's "timing" holds (docs/outputs.md), each a part of its seconds. */
+static const char *const POINT_STAGES[] = {"scores", "calib_forward", "calib_stats", "quantize", "check",
+                                           "evaluate", "restore"};
+enum { N_POINT_STAGES = sizeof POINT_STAGES / sizeof *POINT_STAGES };
+
+static double stage(const cJSON *timing, const char *name) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(timing, name);
+    return cJSON_IsNumber(x) ? x->valuedouble : -1;
+}
+
+/* One row's timing: exactly the point stages, each >= 0, together no more than the row's
+ * seconds and (nothing else runs inside a point) at least half of them. */
+static void check_row_timing(gq_test_ctx *t, const cJSON *row) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "point_id"));
+    const cJSON *timing = cJSON_GetObjectItemCaseSensitive(row, "timing");
+    double secs = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "seconds")), sum = 0;
+    GQ_CHECK(t, cJSON_IsObject(timing) && cJSON_GetArraySize(timing) == N_POINT_STAGES,
+             "row %s: timing is not an object of %d stages", id, N_POINT_STAGES);
+    for (int i = 0; i < N_POINT_STAGES; i++) {
+        double v = stage(timing, POINT_STAGES[i]);
+        GQ_CHECK(t, v >= 0, "row %s: timing.%s is %g (missing or negative)", id, POINT_STAGES[i], v);
+        sum += v;
+    }
+    GQ_CHECK(t, sum <= secs + 1e-9 && sum >= 0.5 * secs, "row %s: stages add up to %.9g s, its seconds %.9g", id, sum,
+             secs);
+}
+
+/* A sweep whose points run every stage: awq's preparation calibrates on FP32 rows, gptq
+ * with calibration from quantized calibrates once per layer in every point. */
+static void test_timing(gq_test_ctx *t) {
+    char text[4096];
+    snprintf(text, sizeof text,
+             "{\"name\": \"timing\", \"data\": \"%s/assets/glue\", \"vocab\": \"%s/assets/vocab/vocab.txt\", "
+             "\"models\": {\"rte\": \"%s/fixtures/tiny-a\"}, \"tasks\": [\"rte\"], \"methods\": [\"uniform\", \"awq\"], "
+             "\"bits\": [4], \"budgets\": {\"k\": [4]}, \"quantizer\": {\"algorithm\": [\"rtn\", \"gptq\"]}, "
+             "\"calibration\": {\"n\": 8, \"from\": \"quantized\"}, \"limit\": 20, \"threads\": 1, "
+             "\"output\": \"%s/timing\", \"cache_dir\": \"%s/timing-cache\"}",
+             t->shared, t->shared, t->shared, g_tmp, g_tmp);
+    gq_sweep_config *c = NULL;
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_sweep_config_parse(text, "timing.json", &c, &err) == GQ_OK, "timing config: %s", err.msg);
+    gq_sweep_opts o = {.n_shards = 1};
+    GQ_CHECK(t, c && gq_sweep_run(c, &o, &err) == GQ_OK, "timing sweep: %s", err.msg);
+    char *jp = tmp_path("timing/journal.jsonl");
+    cJSON *rows = NULL;
+    GQ_CHECK(t, gq_journal_read(jp, NULL, NULL, &rows, &err) == GQ_OK, "%s", err.msg);
+    int n = 0, gptq = 0, scored = 0;
+    for (const cJSON *row = rows ? rows->child : NULL; row; row = row->next, n++) {
+        check_row_timing(t, row);
+        const cJSON *timing = cJSON_GetObjectItemCaseSensitive(row, "timing");
+        const char *method = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "method"));
+        const char *algo = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "algorithm"));
+        int quantized = strcmp(method, "fp32") != 0, calibrated = algo && !strcmp(algo, "gptq");
+        GQ_CHECK(t, stage(timing, "evaluate") > 0, "row %d: no evaluation time", n);
+        GQ_CHECK(t, !quantized || (stage(timing, "quantize") > 0 && stage(timing, "check") > 0 &&
+                                   stage(timing, "restore") > 0),
+                 "row %d (%s): quantize %g, check %g, restore %g", n, method, stage(timing, "quantize"),
+                 stage(timing, "check"), stage(timing, "restore"));
+        GQ_CHECK(t, !calibrated || (stage(timing, "calib_forward") > 0 && stage(timing, "calib_stats") > 0),
+                 "row %d (%s gptq from quantized): calib_forward %g, calib_stats %g", n, method,
+                 stage(timing, "calib_forward"), stage(timing, "calib_stats"));
+        gptq += calibrated;
+        scored += stage(timing, "scores") > 0;
+    }
+    GQ_CHECK(t, n == 5 && gptq == 2 && scored >= 1, "timing sweep: %d rows (want 5), %d gptq (want 2), %d scored", n,
+             gptq, scored);
+    printf("ok   timing: %d rows, each with its %d stages within its seconds\n", n, N_POINT_STAGES);
+    cJSON_Delete(rows);
+    free(jp);
+    gq_sweep_config_free(c);
+}
+
 /* ---- point ids of RTN points stay those of the committed results ---- */
 
 static void collect_ids(const char *path, char ids[][17], int *n, int cap) {
@@ -881,5 +955,6 @@ int main(int argc, char **argv) {
     test_sort_rows_size(&t);
     test_compare(&t);
     test_end_to_end(&t);
+    test_timing(&t);
     return gq_test_done(&t);
 }
