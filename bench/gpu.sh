@@ -10,6 +10,9 @@
 #   - cuBLAS FP32 sgemm at the forward's shapes, and glueq's tokens/s as a fraction of the
 #     sgemm-bound rate (sgemm FLOP/s ÷ the full forward's FLOP per token);
 #   - the GPU memory glueq eval takes (nvidia-smi, sampled every 50 ms);
+#   - the same glueq runs and peers on a BERT-base-shaped checkpoint (12 blocks, token
+#     types, the pooler; glueq-bench make-base --shape bert-base), reported beside
+#     DistilBERT-base (the bert stage);
 #   - the wall time of configs/paper.json (69 points: MRPC, RTE, QNLI) with the base-shaped
 #     checkpoint for all three tasks on device cuda, from a fresh method cache (scoring and
 #     calibration included), and where that time goes (the sweep's per-point lines and its
@@ -22,8 +25,8 @@
 #        GLUEQ_BUILD: a directory with glueq built with CUDA, its module libglueq_cuda.so and
 #        glueq-bench (default: configure and build build/gpu with -DGLUEQ_CUDA=ON, which needs
 #        nvcc, OpenBLAS, LAPACKE, utf8proc, cJSON and libcsv; where any is missing the script
-#        stops with one line naming them); STAGES (default "glueq peers grid"; any of
-#        glueq, peers, grid, seeds).
+#        stops with one line naming them); STAGES (default "glueq peers bert grid"; any of
+#        glueq, peers, bert, grid, seeds).
 #
 # A GPU machine without those libraries (one with nvcc, CMake and PyTorch but nothing else,
 # where nothing can be installed) runs a bundle built elsewhere:
@@ -33,9 +36,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-REPS=${REPS:-3} STAGES=${STAGES:-glueq peers grid}
+REPS=${REPS:-3} STAGES=${STAGES:-glueq peers bert grid}
 SHARED=${GLUEQ_SHARED:-$root/../shared}
-export GLUEQ_ASSETS=$SHARED/assets
+export GLUEQ_ASSETS=$SHARED/assets GLUEQ_SHARED=$SHARED
 work=$root/build/gpubench
 out=$work/results.jsonl
 mkdir -p "$work"
@@ -89,19 +92,26 @@ if grep -qw avx512f /proc/cpuinfo; then
   record "$(OPENBLAS_CORETYPE=SkylakeX "$gb" sgemm --threads "$(nproc)" --reps 1 | sed 's/^{/{"kind": "cpu_sgemm", /')"
 fi
 
-# ---- glueq on QNLI dev, and the GPU memory it takes
-if stage glueq; then
-  log "glueq-bench task --device cuda (a cold pass, then $REPS warm ones in one process)"
-  record "$("$gb" task --model "$model" --task qnli --device cuda --reps "$REPS" | sed 's/^{/{"kind": "glueq_warm", /')"
+# glueq_runs MODEL PREFIX: glueq on QNLI dev, warm (kind PREFIXglueq_warm) and $REPS cold
+# processes (kind PREFIXglueq).
+glueq_runs() {
+  local model=$1 prefix=$2
+  log "glueq-bench task --device cuda on $model (a cold pass, then $REPS warm ones in one process)"
+  record "$("$gb" task --model "$model" --task qnli --device cuda --reps "$REPS" | sed "s/^{/{\"kind\": \"${prefix}glueq_warm\", /")"
   for rep in $(seq "$REPS"); do
-    log "glueq eval --device cuda, qnli, run $rep/$REPS"
+    log "glueq eval --device cuda on $model, qnli, run $rep/$REPS"
     t0=$(date +%s.%N)
     j=$("$glueq" eval --model "$model" --task qnli --device cuda --json 2> "$work/eval.err")
     t1=$(date +%s.%N)
     # the runner's line on where its cold start went (cuda/encoder_cuda.cu), as a JSON string
     start=$(grep -m1 '^glueq: cuda: driver' "$work/eval.err" | $py -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))')
-    record "{\"kind\": \"glueq\", \"task\": \"qnli\", \"rep\": $rep, \"process_seconds\": $($py -c "print(round($t1 - $t0, 3))"), \"cold_start\": $start, \"eval\": $j}"
+    record "{\"kind\": \"${prefix}glueq\", \"task\": \"qnli\", \"rep\": $rep, \"process_seconds\": $($py -c "print(round($t1 - $t0, 3))"), \"cold_start\": $start, \"eval\": $j}"
   done
+}
+
+# ---- glueq on QNLI dev, and the GPU memory it takes
+if stage glueq; then
+  glueq_runs "$model" ""
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > "$work/mem.txt" &
   smi=$!
   sleep 0.5
@@ -120,6 +130,16 @@ if stage peers; then
   $py bench/gpu_peers.py sgemm --tokens 16384 >> "$out"
   log "peers on qnli (torch.compile included)"
   $py bench/gpu_peers.py run "$model" qnli --tokrefs "$SHARED/fixtures/tokrefs" --reps "$REPS" >> "$out"
+fi
+
+# ---- the BERT-base shape: glueq and the peers (the sgemm shapes are DistilBERT-base's)
+if stage bert; then
+  bert=$work/bert-base
+  [ -f "$bert/model.safetensors" ] || "$gb" make-base "$bert" --shape bert-base --seed 0 > /dev/null
+  glueq_runs "$bert" bert_
+  log "peers on qnli, BERT-base shape (torch.compile included)"
+  $py bench/gpu_peers.py run "$bert" qnli --tokrefs "$SHARED/fixtures/tokrefs" --reps "$REPS" \
+    | sed 's/^{"kind": "peer"/{"kind": "bert_peer"/' >> "$out"
 fi
 
 # ---- the paper grid on base-shaped models, from a fresh cache

@@ -7,7 +7,8 @@
 """
 import json, os, re, statistics, sys
 
-D, H, LAYERS, LABELS = 768, 3072, 6, 2  # DistilBERT-base
+D, H, LABELS = 768, 3072, 2  # DistilBERT-base and BERT-base alike
+LAYERS, BERT_LAYERS = 6, 12
 
 
 def grid(log, t0, t1):
@@ -50,20 +51,65 @@ def stage_line(stages):
     return ", ".join(f"{k} {v:.1f} s ({100 * v / wall:.0f}%)" for k, v in stages.items() if k != "wall" and wall)
 
 
-def full_forward_flops(tokrefs):
+def full_forward_flops(tokrefs, layers):
+    """QNLI dev's full forward: FLOPs and tokens (the head: pre_classifier or pooler, classifier)."""
     f, n = 0.0, 0
     for line in open(os.path.join(tokrefs, "qnli-dev.jsonl")):
         T = len(json.loads(line)["ids128"])
-        f += LAYERS * (2 * T * (4 * D * D + 2 * D * H) + 4 * T * T * D) + 2 * (D * D + D * LABELS)
+        f += layers * (2 * T * (4 * D * D + 2 * D * H) + 4 * T * T * D) + 2 * (D * D + D * LABELS)
         n += T
     return f, n
+
+
+def engine_table(glueq_tps, peers):
+    """The table of glueq's warm tokens/s and the peers', with glueq's ratio to each."""
+    out = ["| engine | batch | tokens/s | glueq ÷ engine |", "|---|---|---:|---:|"]
+    if glueq_tps:
+        out.append(f"| glueq `--device cuda` (exact [CLS] cut in the last block) | 16384 tokens | {glueq_tps:,.0f} | 1.00 |")
+    for p in peers:
+        out.append(f"| {p['peer']} | {p['batch']} seqs | {p['tokens_per_s']:,.0f} | "
+                   f"{glueq_tps / p['tokens_per_s']:.2f} |" if glueq_tps else "")
+    return out
+
+
+def bert_lines(get, fpt):
+    """The BERT-base section: glueq and the peers on the BERT-base-shaped checkpoint."""
+    w, g, peers = get("bert_glueq_warm"), get("bert_glueq"), get("bert_peer")
+    if not (w or g or peers):
+        return []
+    cold_tps = statistics.median(r["eval"]["tokens"] / r["eval"]["seconds"] for r in g) if g else None
+    glueq_tps = w[0]["tokens_per_s"] if w else cold_tps
+    out = ["", "## BERT-base shape, QNLI dev", "",
+           f"The same runs on a BERT-base-shaped checkpoint (768/12/12/3072, 2 token types, the pooler; "
+           f"`glueq-bench make-base --shape bert-base --seed 0`), full forward {fpt / 1e6:.1f} MFLOP/token. The peers "
+           "load it with transformers' AutoModelForSequenceClassification (eager attention) and get token_type_ids as "
+           "the tokenizer gives them (0 through the first [SEP], 1 after), made outside the timed passes. "
+           "`glueq eval --device cuda`, one cold process per run: " +
+           (f"{cold_tps:,.0f} tokens/s (median of {len(g)} processes)." if cold_tps else "not run."), ""]
+    out += engine_table(glueq_tps, peers)
+    if peers:
+        out += ["", "Warm-up (and, for torch.compile, compilation) excluded: " +
+                ", ".join(str(p["warmup_seconds"]) + " s" for p in peers) + "."]
+    sg = get("sgemm_block")
+    if sg and glueq_tps:
+        bound = sg[0]["gflops"] * 1e9 / fpt
+        out += ["", f"Against the cuBLAS sgemm limit (a BERT-base block has DistilBERT-base's four Linear shapes, "
+                    f"table below): sgemm-bound rate {bound:,.0f} tokens/s; glueq runs at {glueq_tps / bound:.2f}× it."]
+    comp = [p for p in peers if p["peer"].startswith("torch-compile")]
+    if glueq_tps and comp:
+        c = glueq_tps / comp[0]["tokens_per_s"]
+        out += ["", f"Target glueq ≥ 1.1× torch.compile on BERT-base: {c:.2f}× warm, " +
+                ("met" if c >= 1.1 else "**missed**") +
+                (f"; {cold_tps / comp[0]['tokens_per_s']:.2f}× for one cold `glueq eval` process"
+                 if cold_tps else "") + "."]
+    return out
 
 
 def write(results, md, tokrefs):
     rows = [json.loads(l) for l in open(results) if l.strip()]
     get = lambda k: [r for r in rows if r.get("kind") == k]
     mach = get("machine")[0]
-    flops, ntok = full_forward_flops(tokrefs)
+    flops, ntok = full_forward_flops(tokrefs, LAYERS)
     fpt = flops / ntok
     out = [f"# glueq on one GPU: CUDA backend vs PyTorch", "",
            f"GPU: {mach['gpu']}; {mach['cpus']} CPU cores; glueq {mach['revision']}; medians of {mach['reps']} runs.",
@@ -84,16 +130,11 @@ def write(results, md, tokrefs):
         out[-1] += (f" Each process took {statistics.median(r['process_seconds'] for r in g):.2f} s in all (median; "
                     "loading, checkpoint hash, tokenization, the GPU's start and the forward); the runner's account "
                     f"of its cold start in the first: `{g[0]['cold_start']}`.")
-    out += ["",
-            "| engine | batch | tokens/s | glueq ÷ engine |", "|---|---|---:|---:|"]
-    if glueq_tps:
-        out.append(f"| glueq `--device cuda` (exact [CLS] cut in the last block) | 16384 tokens | {glueq_tps:,.0f} | 1.00 |")
-    for p in peers:
-        out.append(f"| {p['peer']} | {p['batch']} seqs | {p['tokens_per_s']:,.0f} | "
-                   f"{glueq_tps / p['tokens_per_s']:.2f} |" if glueq_tps else "")
+    out += [""] + engine_table(glueq_tps, peers)
     if peers:
         out += ["", f"torch {peers[0]['torch']}, transformers {peers[0]['transformers']}; warm-up (and, for "
                     f"torch.compile, compilation) excluded: {', '.join(str(p['warmup_seconds']) + ' s' for p in peers)}."]
+    out += bert_lines(get, full_forward_flops(tokrefs, BERT_LAYERS)[0] / ntok)
     sg = get("sgemm_block")
     if sg and glueq_tps:
         rate = sg[0]["gflops"] * 1e9

@@ -70,6 +70,23 @@ def sgemm_bound_lines(fr, sg, tokens_per_s):
                 100 * (1 - fr["flops_per_token"] / full)), ""]
 
 
+def throughput_table(runs):
+    """A throughput table of collect()'s runs, and each (task, engine)'s tokens/s (median)."""
+    speed = {(task, name): v[0][0] / med([s for _, s, _, _ in v]) for (task, name), v in runs.items()}
+    lines = ["| task | engine | examples | tokens | tokens/s | examples/s | glueq ÷ engine | correct |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for task in ("rte", "qnli"):
+        g = speed.get((task, "glueq eval"))
+        for name in ORDER:
+            v = runs.get((task, name))
+            if not v:
+                continue
+            tok, ex, corr, s = v[0][0], v[0][2], v[0][3], speed[(task, name)]
+            lines.append("| %s | %s | %d | %d | %.0f | %.1f | %s | %s |" % (
+                task.upper(), name, ex, tok, s, ex * s / tok, "%.2f×" % (g / s) if g else "–", corr))
+    return lines, speed
+
+
 def speed_targets(target, q, fr, sg):
     """The CPU targets on QNLI dev from one section's runs."""
     if q.get("glueq eval") and q.get("onnxruntime"):
@@ -86,6 +103,9 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+ORDER = ["glueq eval", "onnxruntime", "pytorch-eager", "pytorch-eager-padded128"]
+
+
 def write(results, out):
     rows = [json.loads(l) for l in open(results) if l.strip()]
     one = {r["kind"]: r for r in rows}
@@ -97,8 +117,8 @@ def write(results, out):
              "| BLAS | %s |" % one["sgemm"]["openblas"],
              "| peers | PyTorch %s (eager), onnxruntime-node %s |" % (mach["torch"], mach["onnxruntime"]),
              "| threads | %d for every engine |" % mach["threads"],
-             "| model | DistilBERT-base shape (768/6/12/3072, vocab 30522), seeded random FP32 weights, %.0f MB safetensors |"
-             % (mach["checkpoint_bytes"] / 1e6),
+             "| model | DistilBERT-base shape (768/6/12/3072, vocab 30522), seeded random FP32 weights, %.0f MB safetensors%s |"
+             % (mach["checkpoint_bytes"] / 1e6, "; BERT-base shape below" if one.get("bert_sgemm") else ""),
              "| runs | median of %d, engines interleaved run by run |" % mach["reps"],
              "| data | RTE dev %s, QNLI dev %s; the peers read the same ids (fixtures/tokrefs ids128) |"
              % ("all" if mach["rte_limit"] == 0 else "first %d" % mach["rte_limit"],
@@ -109,29 +129,19 @@ def write(results, out):
              "| command | `%s` |" % mach["command"], ""]
 
     # throughput
-    runs = collect(rows, "run")
-    order = ["glueq eval", "onnxruntime", "pytorch-eager", "pytorch-eager-padded128"]
+    table, speed = throughput_table(collect(rows, "run"))
     lines += ["## Throughput", "",
               "tokens/s counts real tokens (padding excluded); seconds are forward time only for glueq "
               "(`--json`) and the timed loop of peers.py for the peers.", "",
-              "| task | engine | examples | tokens | tokens/s | examples/s | glueq ÷ engine | correct |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    speed = {}
-    for task in ("rte", "qnli"):
-        for name in order:
-            v = runs.get((task, name))
-            if not v:
-                continue
-            tok, ex, corr = v[0][0], v[0][2], v[0][3]
-            sec = med([s for _, s, _, _ in v])
-            speed[(task, name)] = tok / sec
-            lines.append("| %s | %s | %d | %d | %.0f | %.1f | %s | %s |" % (
-                task.upper(), name, ex, tok, tok / sec, ex / sec, "{ratio:%s:%s}" % (task, name), corr))
-    text = "\n".join(lines)
-    for (task, name), s in speed.items():
-        g = speed.get((task, "glueq eval"))
-        text = text.replace("{ratio:%s:%s}" % (task, name), "%.2f×" % (g / s) if g else "–")
-    lines = text.split("\n") + [""]
+              "### DistilBERT-base (768/6/12/3072)", ""] + table + [""]
+    br = collect(rows, "bert_run")
+    bert_table, bert_speed = throughput_table(br)
+    bsg = one.get("bert_sgemm")
+    if br:
+        lines += ["### BERT-base (768/12/12/3072, 2 token types, the pooler)", "",
+                  "The peers run HF BertForSequenceClassification restated (`bench/peers_bert.py`), token types "
+                  "derived from the ids inside the model; OpenBLAS %s kernels (the CPU's best; section BERT-base "
+                  "shape below)." % (bsg or {}).get("core", "?"), ""] + bert_table + [""]
 
     # limits
     fr, sg = one.get("fraction"), one["sgemm"]
@@ -178,7 +188,7 @@ def write(results, out):
         lines += ["", "Top symbols: " + ", ".join("`%s` %.1f%%" % (s, p) for s, p in prof["top"]), ""]
 
     # targets
-    q = {n: speed.get(("qnli", n)) for n in order}
+    q = {n: speed.get(("qnli", n)) for n in ORDER}
     lines += ["## Targets (%d threads, QNLI dev, OpenBLAS %s kernels)" % (mach["threads"], sg.get("core", "?")), "", "| target | measured | met |", "|---|---|---|"]
 
     def target(label, value, goal, fmt):
@@ -195,24 +205,31 @@ def write(results, out):
     lines.append("")
 
     # the BERT-base shape
-    br = collect(rows, "bert_run")
     if br:
         bf = one.get("bert_fraction")
         lines += ["## BERT-base shape", "",
-                  "glueq alone (the peers restate DistilBERT): a BERT-base-shaped checkpoint (768/12/12/3072, vocab "
-                  "30522, 2 token types, the pooler), seeded random FP32 weights (`glueq-bench make-base --shape "
-                  "bert-base`), the same kernels and threads.", "",
-                  "| task | examples | tokens | tokens/s | examples/s |", "|---|---:|---:|---:|---:|"]
-        for task in ("rte", "qnli"):
-            v = br.get((task, "glueq eval"))
-            if v:
-                sec = med([x[1] for x in v])
-                lines.append("| %s | %d | %d | %.0f | %.1f |" % (task.upper(), v[0][2], v[0][0], v[0][0] / sec,
-                                                                 v[0][2] / sec))
+                  "A BERT-base-shaped checkpoint (768/12/12/3072, vocab 30522, 2 token types, the pooler), seeded "
+                  "random FP32 weights (`glueq-bench make-base --shape bert-base`), the same threads; every engine "
+                  "on OpenBLAS's best kernels for this CPU (SkylakeX where OpenBLAS passed AVX-512 over), "
+                  "throughput in the table above."]
+        lines += ["", "The peers' model (`bench/peers_bert.py check`) against the reference logits of "
+                  "`tests/fixtures/encoders`: " + "; ".join(
+                      "%s: max |Δlogit| %.1e one sequence at a time, %.1e as one padded batch, token types %s" % (
+                          os.path.basename(c["fixture"]), c["max_abs_one_at_a_time"], c["max_abs_padded_batch"],
+                          "as the fixture's" if c["token_types_match"] else "**not** the fixture's")
+                      for c in rows if c["kind"] == "bert_peer_check") + "."]
+        if bsg:
+            lines += ["", "OpenBLAS sgemm on the Linear shapes (the same for BERT-base): **%.1f GFLOP/s** (%s)." % (
+                bsg["sgemm_gflops"], bsg["openblas"])]
         if bf:
             lines += ["", "Forward on QNLI (%d examples, `glueq-bench task`): %.1f GFLOP/s = **%.0f%% of sgemm**; "
                       "**%.2f×** the sgemm-bound rate, paired run by run." % (
                           bf["examples"], bf["gflops"], 100 * bf["fraction_of_sgemm"], bf["sgemm_bound_ratio"])]
+            if bsg:
+                lines += [""] + sgemm_bound_lines(bf, bsg, bert_speed.get(("qnli", "glueq eval")))
+        lines += ["", "Targets on BERT-base (OpenBLAS %s kernels):" % (bsg or {}).get("core", "?"), "",
+                  "| target | measured | met |", "|---|---|---|"]
+        speed_targets(target, {n: bert_speed.get(("qnli", n)) for n in ORDER}, None, None)  # the peers' alone
         lines.append("")
 
     # the AVX-512 variant
@@ -231,7 +248,7 @@ def write(results, out):
         if fr2 and sg2:
             lines += [""] + sgemm_bound_lines(fr2, sg2, sp.get("glueq eval"))
         lines += ["", "| engine | tokens/s | examples/s | glueq ÷ engine | correct |", "|---|---:|---:|---:|---:|"]
-        for name in order:
+        for name in ORDER:
             v = av.get(("qnli", name))
             if v:
                 sec = med([x[1] for x in v])

@@ -9,9 +9,11 @@
 #     fraction of it (measured alternately, run by run);
 #   - peak resident memory of `glueq eval` (/usr/bin/time -v);
 #   - throughput against threads (1, 2) and sequence length (32..256), and a perf profile;
-#   - `glueq eval` and the forward against sgemm on a BERT-base-shaped checkpoint (12 blocks,
-#     token types, the pooler; glueq-bench make-base --shape bert-base), glueq alone: the
-#     peers restate DistilBERT only.
+#   - the same on a BERT-base-shaped checkpoint (12 blocks, token types, the pooler;
+#     glueq-bench make-base --shape bert-base): `glueq eval`, the forward against sgemm, and
+#     the peers on HF BertForSequenceClassification restated (bench/peers_bert.py, checked
+#     first against the logits of tests/fixtures/encoders/bert-*), on OpenBLAS's best
+#     kernels for the CPU (below).
 # Every timing is the median of $REPS runs, the engines interleaved run by run.
 #
 # Where the CPU has AVX-512 but OpenBLAS picked its Haswell (AVX2) kernels, as Debian's
@@ -19,11 +21,13 @@
 # (OPENBLAS_CORETYPE=SkylakeX) for glueq and the PyTorch and ONNX Runtime peers alike.
 # Until then OPENBLAS_CORETYPE is pinned to the kernels OpenBLAS picks by itself, so that
 # glueq (which would otherwise switch to AVX-512 on its own, experiment/blas.c), its peers and
-# the sgemm limit all run the same kernels.
+# the sgemm limit all run the same kernels. The bert stage runs on the best kernels from the
+# start: SkylakeX where OpenBLAS passed AVX-512 over, else those it picks.
 #
 # usage: bench/run.sh          (env: THREADS=2 REPS=3 QNLI_LIMIT=400 RTE_LIMIT=0 PEERS=1)
 # STAGES (default "throughput limits scaling profile avx512 bert") picks what runs; results of
-# earlier stages are kept in build/bench/results.jsonl unless "throughput" runs.
+# earlier stages are kept in build/bench/results.jsonl unless "throughput" runs (the bert
+# stage replaces its own).
 # QNLI_LIMIT / RTE_LIMIT: first N dev examples (0: all; the full QNLI dev set takes about an
 # hour of PyTorch time on a 2-core machine). PEERS=0 skips the peers (and their install:
 # python3-torch, python3-numpy, nodejs, npm from Debian; onnxruntime-node from npm into
@@ -54,6 +58,8 @@ core=$("$gb" sgemm --reps 1 --tokens 256)
 default_core=$(echo "$core" | sed 's/.*"core": "\([^"]*\)".*/\1/')
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-$default_core}
 log "OpenBLAS kernels: $OPENBLAS_CORETYPE"
+# Whether OpenBLAS picked its AVX2 kernels on a CPU with AVX-512.
+avx512_passed_over() { grep -qw avx512f /proc/cpuinfo && [[ $core =~ \"openblas\":\ \"[^\"]*(Haswell|Zen) ]]; }
 
 # ---- peers (installed only when asked for)
 py=/usr/bin/python3
@@ -113,10 +119,11 @@ fi
 
 # ---- throughput: glueq and the peers, interleaved run by run
 limit_of() { if [ "$1" = qnli ]; then echo "$QNLI_LIMIT"; else echo "$RTE_LIMIT"; fi; }
-# throughput_runs KIND TASKS PEER_FLAGS...: $REPS runs of glueq and the peers, interleaved.
+# throughput_runs KIND MODEL PEERS_PY TASKS PEER_FLAGS...: $REPS runs of glueq and the peers
+# (PEERS_PY once per PEER_FLAGS argument), interleaved.
 throughput_runs() {
-  local kind=$1 tasks=$2
-  shift 2
+  local kind=$1 model=$2 peers_py=$3 tasks=$4
+  shift 4
   for rep in $(seq "$REPS"); do
   for task in $tasks; do
     lim=$(limit_of $task)
@@ -125,7 +132,7 @@ throughput_runs() {
     record "{\"kind\": \"$kind\", \"engine\": \"glueq\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $j}"
     if [ "$PEERS" = 1 ]; then
       for flags in "$@"; do
-        PEERS_LIMIT=$lim $py bench/peers_limit.py "$SHARED/bench/peers.py" run "$model" $task --threads "$THREADS" \
+        PEERS_LIMIT=$lim $py bench/peers_limit.py "$peers_py" run "$model" $task --threads "$THREADS" \
           $flags | while read -r line; do
           record "{\"kind\": \"$kind\", \"engine\": \"peer\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $line}"
         done
@@ -134,7 +141,7 @@ throughput_runs() {
   done
   done
 }
-stage throughput && throughput_runs run "rte qnli" --ort --padded
+stage throughput && throughput_runs run "$model" "$SHARED/bench/peers.py" "rte qnli" --ort --padded
 
 # ---- the forward against sgemm, memory, scaling
 if stage limits; then
@@ -162,30 +169,40 @@ if stage profile && command -v perf > /dev/null; then
   $py bench/report.py profile "$work/perf.txt" >> "$out"
 fi
 
-# ---- the BERT-base shape: glueq eval and the forward against sgemm, on the same kernels
+# ---- the BERT-base shape: glueq and the peers, the forward against sgemm, on the best kernels
 if stage bert; then
+  grep -v '^{"kind": "bert_' "$out" > "$out.tmp" || true
+  mv "$out.tmp" "$out"
+  main_core=$OPENBLAS_CORETYPE
+  if avx512_passed_over; then export OPENBLAS_CORETYPE=SkylakeX; fi
+  log "bert-base on OpenBLAS kernels $OPENBLAS_CORETYPE"
   bert=$work/bert-base
   if [ ! -f "$bert/model.safetensors" ]; then
     log "writing the BERT-base-shaped checkpoint to $bert"
     "$gb" make-base "$bert" --shape bert-base --seed 0 > /dev/null
   fi
-  for rep in $(seq "$REPS"); do
-    for task in rte qnli; do
-      log "bert-base run $rep/$REPS: $task"
-      j=$("$glueq" eval --model "$bert" --task $task --threads "$THREADS" --limit "$(limit_of $task)" --json --quiet)
-      record "{\"kind\": \"bert_run\", \"engine\": \"glueq\", \"task\": \"$task\", \"rep\": $rep, \"eval\": $j}"
+  if [ "$PEERS" = 1 ]; then
+    for fixture in bert-uncased bert-cased; do
+      j=$($py bench/peers_bert.py check "tests/fixtures/encoders/$fixture") || {
+        echo "bench: bench/peers_bert.py is off the fixture's logits: $j" >&2
+        exit 1
+      }
+      record "$(echo "$j" | sed 's/^{/{"kind": "bert_peer_check", /')"
     done
-  done
+  fi
+  record "$("$gb" sgemm --threads "$THREADS" --reps "$REPS" | sed 's/^{/{"kind": "bert_sgemm", /')"
+  throughput_runs bert_run "$bert" bench/peers_bert.py "rte qnli" --ort --padded
   record "$("$gb" task --model "$bert" --task qnli --limit "$QNLI_LIMIT" --threads "$THREADS" --reps "$REPS" \
     | sed 's/^{/{"kind": "bert_fraction", /')"
+  export OPENBLAS_CORETYPE=$main_core
 fi
 
 # ---- the same QNLI runs with OpenBLAS's AVX-512 kernels, where OpenBLAS passed them over
-if stage avx512 && grep -qw avx512f /proc/cpuinfo && [[ $core =~ \"openblas\":\ \"[^\"]*(Haswell|Zen) ]]; then
+if stage avx512 && avx512_passed_over; then
   log "QNLI again with OPENBLAS_CORETYPE=SkylakeX"
   export OPENBLAS_CORETYPE=SkylakeX
   record "$("$gb" sgemm --threads "$THREADS" --reps "$REPS" | sed 's/^{/{"kind": "sgemm_avx512", /')"
-  throughput_runs avx512 qnli --ort
+  throughput_runs avx512 "$model" "$SHARED/bench/peers.py" qnli --ort
   record "$("$gb" task --model "$model" --task qnli --limit "$QNLI_LIMIT" --threads "$THREADS" --reps "$REPS" \
     | sed 's/^{/{"kind": "fraction_avx512", /')"
 fi
