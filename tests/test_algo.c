@@ -261,16 +261,38 @@ static gq_quant_calib *stats_now(gq_encoder *m, gq_encoder_runner *r) {
     return c;
 }
 
-static void test_from_quantized(gq_test_ctx *t) {
+/* Two copies of tiny-a, each with a one-thread runner: a session's model and a reference. */
+typedef struct {
+    gq_encoder *m, *ref;
+    gq_encoder_runner *r, *rr;
+} twin_models;
+
+static int twin_load(gq_test_ctx *t, twin_models *tw) {
     gq_err err = {{0}};
     char *dir = gq_test_path(t, "fixtures/tiny-a");
-    gq_encoder *m = NULL, *ref = NULL;
-    if (gq_encoder_load(dir, &m, &err) != GQ_OK || gq_encoder_load(dir, &ref, &err) != GQ_OK) {
-        GQ_CHECK(t, 0, "load tiny-a: %s", err.msg);
-        gq_encoder_free(m), free(dir);
-        return;
+    memset(tw, 0, sizeof *tw);
+    int ok = gq_encoder_load(dir, &tw->m, &err) == GQ_OK && gq_encoder_load(dir, &tw->ref, &err) == GQ_OK;
+    free(dir);
+    GQ_CHECK(t, ok, "load tiny-a: %s", err.msg);
+    if (!ok) {
+        gq_encoder_free(tw->m), gq_encoder_free(tw->ref);
+        return 0;
     }
-    gq_encoder_runner *r = gq_encoder_runner_new(m, 1), *rr = gq_encoder_runner_new(ref, 1);
+    tw->r = gq_encoder_runner_new(tw->m, 1), tw->rr = gq_encoder_runner_new(tw->ref, 1);
+    return 1;
+}
+
+static void twin_free(twin_models *tw) {
+    gq_encoder_runner_free(tw->r), gq_encoder_runner_free(tw->rr);
+    gq_encoder_free(tw->m), gq_encoder_free(tw->ref);
+}
+
+static void test_from_quantized(gq_test_ctx *t) {
+    gq_err err = {{0}};
+    twin_models tw;
+    if (!twin_load(t, &tw)) return;
+    gq_encoder *m = tw.m, *ref = tw.ref;
+    gq_encoder_runner *r = tw.r, *rr = tw.rr;
     gq_quant_session *s = NULL;
     gq_quant_session_new(m, NULL, &s, &err);
     seq_ctx sc = {r, 0};
@@ -319,9 +341,7 @@ static void test_from_quantized(gq_test_ctx *t) {
            "quantized layer 0's); layer 1 differs from fp32 calibration in %d weights\n", diff_fp32_l1);
     for (int i = 0; i < nm && i < GQ_LIN_COUNT * 2; i++) free(fp32_based[i]), free(seq_based[i]);
     gq_quant_session_free(s);
-    gq_encoder_runner_free(r), gq_encoder_runner_free(rr);
-    gq_encoder_free(m), gq_encoder_free(ref);
-    free(dir);
+    twin_free(&tw);
 }
 
 /* ---- the session's factor cache never serves a stale factor ---- */
@@ -390,15 +410,10 @@ static int model_diff(const gq_encoder *m, const gq_encoder *ref) {
  * exactly those of a fresh session (no factors yet) given the same step. */
 static void test_factor_cache(gq_test_ctx *t) {
     gq_err err = {{0}};
-    char *dir = gq_test_path(t, "fixtures/tiny-a");
-    gq_encoder *m = NULL, *ref = NULL;
-    if (gq_encoder_load(dir, &m, &err) != GQ_OK || gq_encoder_load(dir, &ref, &err) != GQ_OK) {
-        GQ_CHECK(t, 0, "load tiny-a: %s", err.msg);
-        gq_encoder_free(m), free(dir);
-        return;
-    }
-    gq_encoder_runner *r = gq_encoder_runner_new(m, 1), *rr = gq_encoder_runner_new(ref, 1);
-    seq_ctx sc = {r, 0}, rc = {rr, 0};
+    twin_models tw;
+    if (!twin_load(t, &tw)) return;
+    gq_encoder *m = tw.m, *ref = tw.ref;
+    seq_ctx sc = {tw.r, 0}, rc = {tw.rr, 0};
     gq_quant_session *s = NULL;
     gq_quant_session_new(m, NULL, &s, &err);
     int n_steps = (int)(sizeof CACHE_STEPS / sizeof CACHE_STEPS[0]), total = 0;
@@ -446,9 +461,7 @@ static void test_factor_cache(gq_test_ctx *t) {
     printf("ok   factor cache: %d applies (act_order, damp, SARQC, awq-scale, from quantized, other calibration "
            "data) give a fresh session's weights (%d differ); %zu bytes of factors\n", n_steps, total, bytes[0]);
     gq_quant_session_free(s);
-    gq_encoder_runner_free(r), gq_encoder_runner_free(rr);
-    gq_encoder_free(m), gq_encoder_free(ref);
-    free(dir);
+    twin_free(&tw);
 }
 
 /* ---- numpy references (tests/fixtures/gen/gen_algo_refs.py; keep CASES in step) ---- */
