@@ -48,7 +48,6 @@ static void drop(gq_factor_cache *c, int i) {
 }
 
 void gq_factor_cache_clear(gq_factor_cache *c) {
-    if (!c) return;
     while (c->n) drop(c, c->n - 1);
 }
 
@@ -63,6 +62,7 @@ void gq_factor_cache_free(gq_factor_cache *c) {
 /* Drops entries not used by the current apply, least recently used first, until `need`
  * more bytes fit; 0 if they cannot. */
 static int make_room(gq_factor_cache *c, size_t need) {
+    if (need > c->bound) return 0; /* never fits: evict nothing for it */
     while (c->bytes + need > c->bound) {
         int lru = -1;
         for (int i = 0; i < c->n; i++)
@@ -79,11 +79,9 @@ void gq_factor_cache_set_bound(gq_factor_cache *c, size_t bound) {
     make_room(c, 0);
 }
 
-size_t gq_factor_cache_bytes(const gq_factor_cache *c) { return c ? c->bytes : 0; }
+size_t gq_factor_cache_bytes(const gq_factor_cache *c) { return c->bytes; }
 
-void gq_factor_cache_begin_apply(gq_factor_cache *c) {
-    if (c) c->apply++;
-}
+void gq_factor_cache_begin_apply(gq_factor_cache *c) { c->apply++; }
 
 static int same_key(const gq_factor_key *a, const gq_factor_key *b) {
     if (a->slot != b->slot || a->algorithm != b->algorithm || a->act_order != b->act_order || a->n != b->n ||
