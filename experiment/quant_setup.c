@@ -19,6 +19,8 @@ gq_status gq_quant_setup_apply(const gq_quant_setup *cq, gq_encoder *m, gq_encod
     gq_status s = gq_quant_session_new(m, cache, session, err);
     free(cache);
     if (s == GQ_OK) gq_quant_session_set_threads(*session, gq_encoder_runner_threads(r));
+    /* one apply: no factor would be found again, so none is kept past its matrix */
+    if (s == GQ_OK) gq_quant_session_set_factor_cache(*session, 0);
     const gq_method *meth = gq_method_find(cq->method);
     if (s == GQ_OK && (gq_method_needs_calibration(meth) || cq->q.algorithm != GQ_ALGO_RTN)) {
         gq_calib_source *cs = NULL;

@@ -10,21 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-void gq_algo_hessian(const gq_lin_stats *st, double damp, double *h, uint8_t *dead, double *mean_diag) {
+void gq_algo_hessian_diag(const gq_lin_stats *st, double damp, double *diag, uint8_t *dead, double *mean_diag) {
     int n = st->in;
     double scale = 2.0 / (double)st->ntok, sum = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = i; j < n; j++) h[(size_t)i * n + j] = h[(size_t)j * n + i] = scale * st->xtx[(size_t)i * n + j];
     for (int j = 0; j < n; j++) {
-        double *d = &h[(size_t)j * n + j];
-        int is_dead = *d == 0; /* GPTQ: a column no input ever reaches gets H_jj = 1 */
-        if (is_dead) *d = 1;
+        double d = scale * st->xtx[(size_t)j * n + j];
+        int is_dead = d == 0; /* GPTQ: a column no input ever reaches gets H_jj = 1 */
+        if (is_dead) d = 1;
         if (dead) dead[j] = (uint8_t)is_dead;
-        sum += *d;
+        diag[j] = d;
+        sum += d;
     }
     double lambda = damp * sum / n, m = 0;
-    for (int j = 0; j < n; j++) m += h[(size_t)j * n + j] += lambda;
+    for (int j = 0; j < n; j++) m += diag[j] += lambda;
     *mean_diag = m / n;
+}
+
+void gq_algo_hessian(const gq_lin_stats *st, const double *diag, double *h) {
+    int n = st->in;
+    double scale = 2.0 / (double)st->ntok;
+    for (int i = 0; i < n; i++) {
+        h[(size_t)i * n + i] = diag[i];
+        for (int j = i + 1; j < n; j++) h[(size_t)i * n + j] = h[(size_t)j * n + i] = scale * st->xtx[(size_t)i * n + j];
+    }
 }
 
 gq_status gq_algo_sarqc_scores(const float *saliency, int rows, int cols, double *s, gq_err *err) {

@@ -7,6 +7,8 @@
 
 /* Calibration statistics of a matrix's inputs (defined in quant_method.h). */
 typedef struct gq_lin_stats gq_lin_stats;
+/* A quantization session's factors of its statistics, kept across applies (factor_cache.h). */
+typedef struct gq_factor_cache gq_factor_cache;
 
 /*
  * The entry point of every quantizer algorithm: gq_quant_apply calls it for each matrix,
@@ -20,6 +22,9 @@ typedef struct {
                                          (normalised to mean 1 inside); NULL: S = 1 */
     int want_calib_err;               /* fill info->calib_err (costs 2·rows·cols² flops for
                                          rtn and gptq; free for awq-scale) */
+    gq_factor_cache *factors;         /* where to find and keep the factor of stats (NULL:
+                                         computed and dropped) */
+    int factor_slot;                  /* which statistics of the cache's stats are */
 } gq_quant_algo_inputs;
 
 /* What the algorithm did to one matrix. */

@@ -15,6 +15,8 @@
  * glueq searches each Linear on its own output error, which XᵀX gives exactly with no
  * forward pass. tr(E G Eᵀ) = ‖E P L‖² with G's pivoted Cholesky factor (Pᵀ G P = L Lᵀ,
  * dpstrf, pivots below n·eps·max G_jj dropped: G may be singular), rows·cols² flops per α.
+ * The factor depends on the statistics alone: a session keeps it across applies
+ * (factor_cache.h).
  *
  * Speed: the 20 criteria are screened in single precision (strmm, twice the speed of
  * dtrmm). A screened C is off by at most ~cols·eps_f ≈ 2e-4 relative (typically 1e-6), so
@@ -36,9 +38,9 @@
 
 typedef struct {
     int rows, cols;
-    double *l;      /* (cols, cols) row-major Lᵀ, upper triangular, rows >= rank zeroed */
-    float *lf;      /* the same in single precision, for screening */
-    lapack_int *piv;
+    const double *l; /* (cols, cols) row-major Lᵀ, upper triangular, rows >= rank zeroed */
+    const int *perm; /* (cols) the pivots P, 0-based */
+    float *lf;      /* Lᵀ in single precision, for screening */
     double *ep;     /* (rows, cols) E with columns pivoted, then E P L */
     float *epf;     /* the same in single precision */
     double *s;      /* (cols) channel scales */
@@ -47,24 +49,45 @@ typedef struct {
 } awq_work;
 
 static void work_free(awq_work *a) {
-    free(a->l), free(a->lf), free(a->piv), free(a->ep), free(a->epf), free(a->s), free(a->sal), free(a->ws),
+    free(a->lf), free(a->ep), free(a->epf), free(a->s), free(a->sal), free(a->ws),
         free(a->q);
 }
 
-/* Lᵀ of the pivoted Cholesky factorisation of G = XᵀX. */
-static gq_status factor_gram(awq_work *a, const gq_lin_stats *st, gq_err *err) {
-    int n = a->cols;
-    memcpy(a->l, st->xtx, (size_t)n * n * sizeof *a->l); /* row-major upper = column-major lower */
+/* Lᵀ and P of the pivoted Cholesky factorisation of G = XᵀX into f (malloc'd; f is the
+ * caller's: gq_factor_free, also on failure). */
+static gq_status factor_gram(const gq_lin_stats *st, gq_factor *f, gq_err *err) {
+    int n = st->in;
+    lapack_int *piv = gq_malloc_array((size_t)n, sizeof *piv);
+    f->n = n;
+    f->m = gq_malloc_array((size_t)n * n, sizeof *f->m);
+    f->order = gq_malloc_array((size_t)n, sizeof *f->order);
+    if (!piv || !f->m || !f->order) {
+        free(piv);
+        return gq_fail(err, GQ_ERR_NOMEM, "awq-scale: out of memory for a %dx%d XᵀX", n, n);
+    }
+    memcpy(f->m, st->xtx, (size_t)n * n * sizeof *f->m); /* row-major upper = column-major lower */
     lapack_int rank = 0;
-    lapack_int info = LAPACKE_dpstrf(LAPACK_COL_MAJOR, 'L', n, a->l, n, a->piv, &rank, -1.0);
+    lapack_int info = LAPACKE_dpstrf(LAPACK_COL_MAJOR, 'L', n, f->m, n, piv, &rank, -1.0);
+    for (int k = 0; k < n && info >= 0; k++) f->order[k] = (int)piv[k] - 1;
+    free(piv);
     if (info < 0) return gq_fail(err, GQ_ERR_ARG, "awq-scale: dpstrf of the %dx%d XᵀX failed (info %d)", n, n, (int)info);
     /* column-major lower L = row-major upper Lᵀ; clear what is not the factor */
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            if (j < i || i >= rank) a->l[(size_t)i * n + j] = 0;
-            a->lf[(size_t)i * n + j] = (float)a->l[(size_t)i * n + j];
-        }
+        for (int j = 0; j < n; j++)
+            if (j < i || i >= rank) f->m[(size_t)i * n + j] = 0;
     return GQ_OK;
+}
+
+/* The factor of in's statistics: the cache's when it holds it, else computed (and kept
+ * there when it fits). own receives what the caller must free. */
+static gq_status find_factor(const gq_quant_algo_inputs *in, gq_factor *own, const gq_factor **out, gq_err *err) {
+    gq_factor_key key = {in->factor_slot, GQ_ALGO_AWQ_SCALE, 0, in->stats->in, NULL};
+    *out = in->factors ? gq_factor_cache_get(in->factors, &key) : NULL;
+    if (*out) return GQ_OK;
+    gq_status st = factor_gram(in->stats, own, err);
+    if (st == GQ_OK) *out = in->factors ? gq_factor_cache_put(in->factors, &key, own) : NULL;
+    if (st == GQ_OK && !*out) *out = own;
+    return st;
 }
 
 /* The scales of one α into a->s. */
@@ -105,7 +128,7 @@ static void criterion(awq_work *a, const float *w, int precise, double *out_err,
     double ws = 0, sum = 0;
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < cols; k++) {
-            size_t i = (size_t)r * cols + (size_t)(a->piv[k] - 1);
+            size_t i = (size_t)r * cols + (size_t)a->perm[k];
             double e = (double)w[i] - (double)a->q[i];
             if (precise) a->ep[(size_t)r * cols + k] = e;
             else a->epf[(size_t)r * cols + k] = (float)e;
@@ -141,33 +164,35 @@ gq_status gq_algo_awq_scale(const gq_quant_opts *o, const float *w, int rows, in
     awq_work a = {.rows = rows, .cols = cols};
     size_t n = (size_t)rows * cols;
     int sarqc = o->sarqc_lambda > 0;
-    a.l = gq_malloc_array((size_t)cols * cols, sizeof *a.l);
     a.lf = gq_malloc_array((size_t)cols * cols, sizeof *a.lf);
     a.epf = gq_malloc_array(n, sizeof *a.epf);
-    a.piv = gq_malloc_array((size_t)cols, sizeof *a.piv);
     a.ep = gq_malloc_array(n, sizeof *a.ep);
     a.s = gq_malloc_array((size_t)cols, sizeof *a.s);
     a.ws = gq_malloc_array(n, sizeof *a.ws);
     a.q = gq_malloc_array(n, sizeof *a.q);
     if (sarqc) a.sal = gq_malloc_array(n, sizeof *a.sal);
+    gq_factor own = {0};
+    const gq_factor *f = NULL;
     gq_status st = GQ_OK;
-    if (!a.l || !a.lf || !a.epf || !a.piv || !a.ep || !a.s || !a.ws || !a.q || (sarqc && !a.sal)) {
+    if (!a.lf || !a.epf || !a.ep || !a.s || !a.ws || !a.q || (sarqc && !a.sal)) {
         st = gq_fail(err, GQ_ERR_NOMEM, "awq-scale: out of memory for a %dx%d matrix", rows, cols);
         goto done;
     }
     double weight = 0; /* λ·m·N/2 */
     if (sarqc) {
-        double *h = gq_malloc_array((size_t)cols * cols, sizeof *h), m;
-        if (!h) {
+        double *diag = gq_malloc_array((size_t)cols, sizeof *diag), m;
+        if (!diag) {
             st = gq_fail(err, GQ_ERR_NOMEM, "awq-scale: out of memory for a %dx%d Hessian", cols, cols);
             goto done;
         }
-        gq_algo_hessian(in->stats, o->damp, h, NULL, &m);
-        free(h);
+        gq_algo_hessian_diag(in->stats, o->damp, diag, NULL, &m);
+        free(diag);
         weight = o->sarqc_lambda * m * (double)in->stats->ntok / 2;
         if ((st = gq_algo_sarqc_scores(in->saliency, rows, cols, a.sal, err)) != GQ_OK) goto done;
     }
-    if ((st = factor_gram(&a, in->stats, err)) != GQ_OK) goto done;
+    if ((st = find_factor(in, &own, &f, err)) != GQ_OK) goto done;
+    a.l = f->m, a.perm = f->order;
+    for (size_t i = 0; i < (size_t)cols * cols; i++) a.lf[i] = (float)a.l[i];
     double screened[AWQ_GRID], screened_err[AWQ_GRID], least = INFINITY, best = INFINITY, c, e;
     for (int g = 0; g < AWQ_GRID; g++) {
         if ((st = evaluate(&a, o, w, protect, in->stats, g, 0, weight, &screened[g], &screened_err[g], err)) != GQ_OK)
@@ -195,6 +220,7 @@ gq_status gq_algo_awq_scale(const gq_quant_opts *o, const float *w, int rows, in
     if (!(best < INFINITY))
         st = gq_fail(err, GQ_ERR_ARG, "awq-scale: a %dx%d matrix: no scale gave a finite calibration error", rows, cols);
 done:
+    gq_factor_free(&own);
     work_free(&a);
     return st;
 }

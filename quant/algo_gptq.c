@@ -7,7 +7,9 @@
  * adds nothing, so the plain algorithm is reproduced bit for bit. With act_order the
  * columns go by descending diag of that final H (ties: lower index first).
  *
- * U, the upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU), comes from the lower Cholesky factor of
+ * U, the upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU), with the column order and the dead
+ * columns, depends on the statistics and H's diagonal only: a session keeps it across
+ * applies (factor_cache.h). It comes from the lower Cholesky factor of
  * the index-reversed H: J H J = L Lᵀ gives H⁻¹ = (J L⁻¹ J)ᵀ (J L⁻¹ J), and J L⁻¹ J is upper
  * triangular. That is dpotrf + dtrtri (2n³/3 flops) instead of GPTQ's
  * cholesky → cholesky_inverse → cholesky (4n³/3); the factor is the same in exact
@@ -31,19 +33,13 @@
 
 typedef struct {
     int rows, n;
-    double *h;     /* (n, n) Hessian, then scratch for the reversed factor */
-    double *u;     /* (n, n) upper Cholesky factor of H⁻¹, in pass order */
-    double *wt;    /* (n, rows) W transposed, in pass order */
-    double *err;   /* (GPTQ_BLOCK, rows) scaled errors of the current block */
-    double *s;     /* (rows, cols) SARQC scores, when λ > 0 */
-    int *perm;     /* pass position -> column of W */
-    uint8_t *dead; /* (n) */
+    const double *u;       /* (n, n) upper Cholesky factor of H⁻¹, in pass order */
+    const int *perm;       /* pass position -> column of W */
+    const uint8_t *dead;   /* (n) */
+    double *wt;            /* (n, rows) W transposed, in pass order */
+    double *err;           /* (GPTQ_BLOCK, rows) scaled errors of the current block */
     gq_qparams *params;
 } gptq_work;
-
-static void work_free(gptq_work *g) {
-    free(g->h), free(g->u), free(g->wt), free(g->err), free(g->s), free(g->perm), free(g->dead), free(g->params);
-}
 
 typedef struct {
     double d;
@@ -58,27 +54,24 @@ static int by_diag_desc(const void *a, const void *b) {
 }
 
 /* Column order of the pass: identity, or by descending diag H. */
-static gq_status order_columns(gptq_work *g, int act_order, gq_err *err) {
-    int n = g->n;
-    for (int j = 0; j < n; j++) g->perm[j] = j;
+static gq_status order_columns(const double *diag, int n, int act_order, int *perm, gq_err *err) {
+    for (int j = 0; j < n; j++) perm[j] = j;
     if (!act_order) return GQ_OK;
     diag_entry *e = gq_malloc_array((size_t)n, sizeof *e);
     if (!e) return gq_fail(err, GQ_ERR_NOMEM, "gptq: out of memory");
-    for (int j = 0; j < n; j++) e[j] = (diag_entry){g->h[(size_t)j * n + j], j};
+    for (int j = 0; j < n; j++) e[j] = (diag_entry){diag[j], j};
     qsort(e, (size_t)n, sizeof *e, by_diag_desc);
-    for (int j = 0; j < n; j++) g->perm[j] = e[j].j;
+    for (int j = 0; j < n; j++) perm[j] = e[j].j;
     free(e);
     return GQ_OK;
 }
 
-/* U (pass order) from H: A = J P H Pᵀ J = L Lᵀ, U = J L⁻¹ J. A is built in g->u (H is
- * read while building it), U is written into g->h, then the two buffers swap names. */
-static gq_status inverse_factor(gptq_work *g, gq_err *err) {
-    int n = g->n;
-    double *a = g->u;
+/* U (pass order) from H in h: A = J P H Pᵀ J = L Lᵀ (built in a), U = J L⁻¹ J written
+ * into h. */
+static gq_status inverse_factor(double *h, double *a, int n, const int *perm, gq_err *err) {
     for (int i = 0; i < n; i++) {
-        const double *hr = g->h + (size_t)g->perm[n - 1 - i] * n;
-        for (int j = 0; j < n; j++) a[(size_t)i * n + j] = hr[g->perm[n - 1 - j]];
+        const double *hr = h + (size_t)perm[n - 1 - i] * n;
+        for (int j = 0; j < n; j++) a[(size_t)i * n + j] = hr[perm[n - 1 - j]];
     }
     /* a is symmetric: its row-major storage is also column-major */
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, a, n);
@@ -88,12 +81,69 @@ static gq_status inverse_factor(gptq_work *g, gq_err *err) {
         return gq_fail(err, GQ_ERR_ARG, "gptq: %s of the %dx%d Hessian failed (info %d): not positive definite; "
                                         "raise damp", step, n, n, (int)info);
     /* L⁻¹ (column-major lower: element (r, c) at a[r + c·n]); U_ij = L⁻¹(n−1−i, n−1−j) */
-    double *u = g->h;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
-            u[(size_t)i * n + j] = j >= i ? a[(size_t)(n - 1 - i) + (size_t)(n - 1 - j) * n] : 0.0;
-    g->h = a, g->u = u;
+            h[(size_t)i * n + j] = j >= i ? a[(size_t)(n - 1 - i) + (size_t)(n - 1 - j) * n] : 0.0;
     return GQ_OK;
+}
+
+/* The factor of H (statistics st, diagonal diag) into f->m and f->order, both malloc'd
+ * (f is the caller's: gq_factor_free, also on failure). */
+static gq_status compute_factor(const gq_lin_stats *st, const double *diag, int act_order, gq_factor *f,
+                                gq_err *err) {
+    int n = st->in;
+    size_t nn = (size_t)n * n;
+    double *a = gq_malloc_array(nn, sizeof *a);
+    f->n = n;
+    f->m = gq_malloc_array(nn, sizeof *f->m);
+    f->order = gq_malloc_array((size_t)n, sizeof *f->order);
+    gq_status s = a && f->m && f->order ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "gptq: out of memory for a %dx%d Hessian", n, n);
+    if (s == GQ_OK) {
+        gq_algo_hessian(st, diag, f->m);
+        s = order_columns(diag, n, act_order, f->order, err);
+    }
+    if (s == GQ_OK) s = inverse_factor(f->m, a, n, f->order, err);
+    free(a);
+    return s;
+}
+
+/* The final diagonal of H into diag and the dead columns into dead: gq_algo_hessian_diag,
+ * plus SARQC's column form λ·m·diag(s̄) when λ > 0. */
+static gq_status hessian_diag(const gq_quant_opts *o, const gq_quant_algo_inputs *in, int rows, double *diag,
+                              uint8_t *dead, gq_err *err) {
+    int n = in->stats->in;
+    double m;
+    gq_algo_hessian_diag(in->stats, o->damp, diag, dead, &m);
+    if (!(o->sarqc_lambda > 0)) return GQ_OK;
+    double *s = gq_malloc_array((size_t)rows * n, sizeof *s);
+    if (!s) return gq_fail(err, GQ_ERR_NOMEM, "gptq: out of memory for a %dx%d matrix", rows, n);
+    gq_status st = gq_algo_sarqc_scores(in->saliency, rows, n, s, err);
+    for (int j = 0; j < n && st == GQ_OK; j++) {
+        double sum = 0;
+        for (int r = 0; r < rows; r++) sum += s[(size_t)r * n + j];
+        diag[j] += o->sarqc_lambda * m * (sum / rows);
+    }
+    free(s);
+    return st;
+}
+
+/* The factor for H: the cache's when it holds it, else computed (and kept there when it
+ * fits). own receives what the caller must free. */
+static gq_status find_factor(const gq_quant_opts *o, const gq_quant_algo_inputs *in, int rows, gq_factor *own,
+                             const gq_factor **out, gq_err *err) {
+    int n = in->stats->in;
+    double *diag = gq_malloc_array((size_t)n, sizeof *diag);
+    own->dead = gq_malloc_array((size_t)n, sizeof *own->dead);
+    gq_status st = diag && own->dead ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "gptq: out of memory");
+    if (st == GQ_OK) st = hessian_diag(o, in, rows, diag, own->dead, err);
+    gq_factor_key key = {in->factor_slot, GQ_ALGO_GPTQ, o->act_order != 0, n, diag};
+    *out = st == GQ_OK && in->factors ? gq_factor_cache_get(in->factors, &key) : NULL;
+    if (st == GQ_OK && !*out && (st = compute_factor(in->stats, diag, o->act_order, own, err)) == GQ_OK) {
+        *out = in->factors ? gq_factor_cache_put(in->factors, &key, own) : NULL;
+        if (!*out) *out = own;
+    }
+    free(diag);
+    return st;
 }
 
 /* Quantizes pass column i (W's column perm[i]) into out and its scaled errors into e. */
@@ -140,38 +190,24 @@ gq_status gq_algo_gptq(const gq_quant_opts *o, const float *w, int rows, int col
                        const gq_quant_algo_inputs *in, float *out, gq_err *err) {
     int n = cols;
     gptq_work g = {.rows = rows, .n = n};
-    size_t nn = (size_t)n * n;
-    g.h = gq_malloc_array(nn, sizeof *g.h);
-    g.u = gq_malloc_array(nn, sizeof *g.u);
+    gq_factor own = {0};
+    const gq_factor *f = NULL;
+    gq_status st = find_factor(o, in, rows, &own, &f, err);
     g.wt = gq_malloc_array((size_t)n * rows, sizeof *g.wt);
     g.err = gq_malloc_array((size_t)GPTQ_BLOCK * rows, sizeof *g.err);
-    g.perm = gq_malloc_array((size_t)n, sizeof *g.perm);
-    g.dead = gq_malloc_array((size_t)n, sizeof *g.dead);
     g.params = gq_malloc_array((size_t)gq_quant_n_scales(o, rows, cols), sizeof *g.params);
-    if (o->sarqc_lambda > 0) g.s = gq_malloc_array((size_t)rows * cols, sizeof *g.s);
-    gq_status st = GQ_OK;
-    if (!g.h || !g.u || !g.wt || !g.err || !g.perm || !g.dead || !g.params || (o->sarqc_lambda > 0 && !g.s)) {
+    if (st == GQ_OK && (!g.wt || !g.err || !g.params))
         st = gq_fail(err, GQ_ERR_NOMEM, "gptq: out of memory for a %dx%d matrix", rows, cols);
-        goto done;
-    }
-    double m;
-    gq_algo_hessian(in->stats, o->damp, g.h, g.dead, &m);
-    if (o->sarqc_lambda > 0) { /* SARQC's column form: H + λ·m·diag(s̄) */
-        if ((st = gq_algo_sarqc_scores(in->saliency, rows, cols, g.s, err)) != GQ_OK) goto done;
-        for (int j = 0; j < n; j++) {
-            double sum = 0;
-            for (int r = 0; r < rows; r++) sum += g.s[(size_t)r * cols + j];
-            g.h[(size_t)j * n + j] += o->sarqc_lambda * m * (sum / rows);
+    if (st == GQ_OK) {
+        g.u = f->m, g.perm = f->order, g.dead = f->dead;
+        gq_quant_params(o, w, rows, cols, protect, g.params);
+        for (int i = 0; i < n; i++) { /* dead columns start from 0, as in GPTQ */
+            int c = g.perm[i];
+            for (int r = 0; r < rows; r++) g.wt[(size_t)i * rows + r] = g.dead[c] ? 0.0 : w[(size_t)r * cols + c];
         }
+        gptq_pass(&g, o, w, cols, protect, out);
     }
-    if ((st = order_columns(&g, o->act_order, err)) != GQ_OK || (st = inverse_factor(&g, err)) != GQ_OK) goto done;
-    gq_quant_params(o, w, rows, cols, protect, g.params);
-    for (int i = 0; i < n; i++) { /* dead columns start from 0, as in GPTQ */
-        int c = g.perm[i];
-        for (int r = 0; r < rows; r++) g.wt[(size_t)i * rows + r] = g.dead[c] ? 0.0 : w[(size_t)r * cols + c];
-    }
-    gptq_pass(&g, o, w, cols, protect, out);
-done:
-    work_free(&g);
+    gq_factor_free(&own);
+    free(g.wt), free(g.err), free(g.params);
     return st;
 }

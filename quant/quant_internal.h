@@ -2,6 +2,7 @@
 #ifndef GQ_QUANT_INTERNAL_H
 #define GQ_QUANT_INTERNAL_H
 
+#include "factor_cache.h"
 #include "quant_method.h"
 
 /* Decodes a score-cache file held in b[0..len) that must have been made for `key` and
@@ -52,11 +53,13 @@ static inline float gq_qparams_value(const gq_qparams *p, double x) {
 
 /* ---- calibrated algorithms (algo.c, algo_gptq.c, algo_awq_scale.c) ---- */
 
-/* The Hessian of GPTQ and SARQC for inputs st: h (cols, cols; full, symmetric) =
- * (2/N)·XᵀX with dead columns (diag 0) set to 1 on the diagonal, plus damp·mean(diag)·I.
- * dead (cols, may be NULL) marks the dead columns. *mean_diag is mean diag H after
- * damping (SARQC's m). */
-void gq_algo_hessian(const gq_lin_stats *st, double damp, double *h, uint8_t *dead, double *mean_diag);
+/* The diagonal of GPTQ's and SARQC's Hessian for inputs st: diag (cols) = (2/N)·diag XᵀX
+ * with dead columns (0) set to 1, plus damp·mean(diag)·I. dead (cols, may be NULL) marks
+ * the dead columns. *mean_diag is the mean of diag after damping (SARQC's m). */
+void gq_algo_hessian_diag(const gq_lin_stats *st, double damp, double *diag, uint8_t *dead, double *mean_diag);
+/* The whole Hessian h (cols, cols; full, symmetric): (2/N)·XᵀX off the diagonal, diag on
+ * it (gq_algo_hessian_diag's, with whatever was added to it). */
+void gq_algo_hessian(const gq_lin_stats *st, const double *diag, double *h);
 
 /* SARQC's S normalised to mean 1 (rows, cols) into s, or all ones when saliency is NULL.
  * Fails when the scores have no positive finite mean. */

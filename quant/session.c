@@ -31,6 +31,7 @@ struct gq_quant_session {
     void *calib_ctx;
     void (*calib_ctx_free)(void *); /* NULL: calib_ctx belongs to the caller */
     gq_quant_calib *calib; /* captured on first need */
+    gq_factor_cache *factors; /* the algorithms' factors of calib's statistics */
     gq_quant_times times;  /* seconds spent so far, by stage */
     int threads;           /* of the pool: 0 = all cores */
     gq_pool *pool;         /* started on first use */
@@ -74,7 +75,8 @@ gq_status gq_quant_session_new(gq_encoder *m, const char *cache_dir, gq_quant_se
         s->off[i + 1] = s->off[i] + (int64_t)l->out * l->in;
     }
     s->fp32 = gq_malloc_array((size_t)s->off[s->n_mats], sizeof *s->fp32);
-    if (!s->fp32) {
+    s->factors = gq_factor_cache_new(GQ_FACTOR_CACHE_DEFAULT);
+    if (!s->fp32 || !s->factors) {
         long long n = (long long)s->off[s->n_mats];
         gq_quant_session_free(s);
         return gq_fail(err, GQ_ERR_NOMEM, "quant: cannot copy %lld weights", n);
@@ -107,8 +109,22 @@ void gq_quant_session_free(gq_quant_session *s) {
     free(s->calib_key);
     if (s->calib_ctx_free) s->calib_ctx_free(s->calib_ctx);
     gq_quant_calib_free(s->calib);
+    gq_factor_cache_free(s->factors);
     gq_pool_free(s->pool);
     free(s);
+}
+
+void gq_quant_session_set_factor_cache(gq_quant_session *s, size_t bytes) {
+    gq_factor_cache_set_bound(s->factors, bytes);
+}
+
+size_t gq_quant_session_factor_bytes(const gq_quant_session *s) { return gq_factor_cache_bytes(s->factors); }
+
+/* Forgets the calibration statistics and, with them, every factor computed from them. */
+static void drop_calibration(gq_quant_session *s) {
+    gq_quant_calib_free(s->calib);
+    s->calib = NULL;
+    gq_factor_cache_clear(s->factors);
 }
 
 void gq_quant_session_set_threads(gq_quant_session *s, int threads) {
@@ -152,8 +168,7 @@ void gq_quant_session_own_calibration(gq_quant_session *s, const char *calib_key
     free(s->calib_key);
     s->calib_key = gq_strdup(calib_key);
     s->calib_run = run, s->calib_ctx = ctx, s->calib_ctx_free = ctx_free;
-    gq_quant_calib_free(s->calib); /* statistics of earlier data must not be reused */
-    s->calib = NULL;
+    drop_calibration(s); /* statistics of earlier data must not be reused */
 }
 
 /* Fails unless calibration data was declared and its key could be kept; `who` names what
@@ -188,8 +203,7 @@ static gq_status ensure_calibration(gq_quant_session *s, const char *who, gq_err
     if (st == GQ_OK && gq_quant_calib_get(s->calib, 0, GQ_LIN_Q)->ntok <= 0)
         st = gq_fail(err, GQ_ERR_ARG, "calibration %s: the forward passes saw no tokens", s->calib_key);
     if (st != GQ_OK) {
-        gq_quant_calib_free(s->calib);
-        s->calib = NULL;
+        drop_calibration(s);
         return st;
     }
     gq_info("calibration: %lld tokens in %.2f s", (long long)gq_quant_calib_get(s->calib, 0, GQ_LIN_Q)->ntok,
@@ -628,7 +642,10 @@ static gq_status quantize_one(void *ctx, int task, gq_err *err) {
     mat(s, i)->version++; /* a runner's device copy is stale now */
     gq_quant_algo_inputs in = {
         .stats = p->calib ? gq_quant_calib_get(p->calib, i / GQ_LIN_COUNT, (gq_lin_kind)(i % GQ_LIN_COUNT)) : NULL,
-        .saliency = p->sarqc ? gq_quant_scores_get(p->sarqc, i) : NULL};
+        .saliency = p->sarqc ? gq_quant_scores_get(p->sarqc, i) : NULL,
+        /* the session's statistics outlive the pass; a from-quantized layer's are its own */
+        .factors = p->calib == s->calib ? s->factors : NULL,
+        .factor_slot = i};
     gq_quant_algo_info info;
     gq_status st = gq_quant_algo_matrix(p->q, w, s->rows[i], s->cols[i], p->mask + s->off[i], &in, dst, &info, err);
     if (st != GQ_OK) {
@@ -803,6 +820,7 @@ gq_status gq_quant_apply(gq_quant_session *s, const gq_quant_scores *sc, const g
     quant_pass *p = NULL;
     double t0 = 0;
     st = pass_new(s, sc, q, b, &p, err);
+    gq_factor_cache_begin_apply(s->factors);
     if (st == GQ_OK) st = pass_select(p, err);
     if (st == GQ_OK) st = pass_calibrate(p, err);
     if (st == GQ_OK) {

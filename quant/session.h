@@ -25,6 +25,15 @@ void gq_quant_session_free(gq_quant_session *s);
  * command's --threads; 0 (the default) = all cores. */
 void gq_quant_session_set_threads(gq_quant_session *s, int threads);
 
+/* Bounds the memory of the factors a session keeps across applies (gptq's U of H⁻¹,
+ * awq-scale's factor of XᵀX; quant/factor_cache.h): at most `bytes`, least recently used
+ * first out (GQ_FACTOR_CACHE_DEFAULT, 4 GiB, unless set; 0 keeps none). A DistilBERT-base
+ * model needs 594 MB per algorithm and Hessian (damping, act_order, SARQC term), BERT-base
+ * 1.19 GB. The factors are of the session's calibration statistics and go with them. */
+void gq_quant_session_set_factor_cache(gq_quant_session *s, size_t bytes);
+/* Bytes the session's factors hold now. */
+size_t gq_quant_session_factor_bytes(const gq_quant_session *s);
+
 /* Seconds a session has spent in some of its stages since it was made; a caller takes
  * the difference around its calls to see where their time went (the sweep's timing). */
 typedef struct {

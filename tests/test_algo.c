@@ -261,16 +261,38 @@ static gq_quant_calib *stats_now(gq_encoder *m, gq_encoder_runner *r) {
     return c;
 }
 
-static void test_from_quantized(gq_test_ctx *t) {
+/* Two copies of tiny-a, each with a one-thread runner: a session's model and a reference. */
+typedef struct {
+    gq_encoder *m, *ref;
+    gq_encoder_runner *r, *rr;
+} twin_models;
+
+static int twin_load(gq_test_ctx *t, twin_models *tw) {
     gq_err err = {{0}};
     char *dir = gq_test_path(t, "fixtures/tiny-a");
-    gq_encoder *m = NULL, *ref = NULL;
-    if (gq_encoder_load(dir, &m, &err) != GQ_OK || gq_encoder_load(dir, &ref, &err) != GQ_OK) {
-        GQ_CHECK(t, 0, "load tiny-a: %s", err.msg);
-        gq_encoder_free(m), free(dir);
-        return;
+    memset(tw, 0, sizeof *tw);
+    int ok = gq_encoder_load(dir, &tw->m, &err) == GQ_OK && gq_encoder_load(dir, &tw->ref, &err) == GQ_OK;
+    free(dir);
+    GQ_CHECK(t, ok, "load tiny-a: %s", err.msg);
+    if (!ok) {
+        gq_encoder_free(tw->m), gq_encoder_free(tw->ref);
+        return 0;
     }
-    gq_encoder_runner *r = gq_encoder_runner_new(m, 1), *rr = gq_encoder_runner_new(ref, 1);
+    tw->r = gq_encoder_runner_new(tw->m, 1), tw->rr = gq_encoder_runner_new(tw->ref, 1);
+    return 1;
+}
+
+static void twin_free(twin_models *tw) {
+    gq_encoder_runner_free(tw->r), gq_encoder_runner_free(tw->rr);
+    gq_encoder_free(tw->m), gq_encoder_free(tw->ref);
+}
+
+static void test_from_quantized(gq_test_ctx *t) {
+    gq_err err = {{0}};
+    twin_models tw;
+    if (!twin_load(t, &tw)) return;
+    gq_encoder *m = tw.m, *ref = tw.ref;
+    gq_encoder_runner *r = tw.r, *rr = tw.rr;
     gq_quant_session *s = NULL;
     gq_quant_session_new(m, NULL, &s, &err);
     seq_ctx sc = {r, 0};
@@ -319,9 +341,127 @@ static void test_from_quantized(gq_test_ctx *t) {
            "quantized layer 0's); layer 1 differs from fp32 calibration in %d weights\n", diff_fp32_l1);
     for (int i = 0; i < nm && i < GQ_LIN_COUNT * 2; i++) free(fp32_based[i]), free(seq_based[i]);
     gq_quant_session_free(s);
-    gq_encoder_runner_free(r), gq_encoder_runner_free(rr);
-    gq_encoder_free(m), gq_encoder_free(ref);
-    free(dir);
+    twin_free(&tw);
+}
+
+/* ---- the session's factor cache never serves a stale factor ---- */
+
+/* The first two sequences of SEQ_IDS: other calibration data, other statistics. */
+static gq_status seq_forward_short(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
+    seq_ctx *c = ctx;
+    float logits[2 * 8];
+    c->calls++;
+    return gq_encoder_forward(c->r, SEQ_IDS, SEQ_LENS, NULL, 2, logits, hooks, err);
+}
+
+/* One apply of the sequence below: opts as `key=value` pairs, and the calibration data. */
+typedef struct {
+    const char *what, *opts;
+    int short_calib;
+} cache_step;
+
+/* Each step's options start from int3 gptq with damp 0.01; a step changes what a cached
+ * factor depends on (the statistics, act_order, damping, SARQC's term, the algorithm) or
+ * what it must not depend on (bits, calibration from quantized in between). */
+static const cache_step CACHE_STEPS[] = {
+    {"gptq", "", 0},
+    {"gptq int4 (other bits: same factors)", "bits=4", 0},
+    {"gptq act_order", "act_order=true", 0},
+    {"gptq damp 0.1", "damp=0.1", 0},
+    {"gptq SARQC lambda 1", "sarqc_lambda=1,sarqc_saliency=magnitude", 0},
+    {"awq-scale", "algorithm=awq-scale", 0},
+    {"awq-scale from quantized", "algorithm=awq-scale,calib_from=quantized", 0},
+    {"gptq from quantized", "calib_from=quantized", 0},
+    {"awq-scale on other calibration data", "algorithm=awq-scale", 1},
+    {"gptq on other calibration data", "", 1},
+};
+
+static void step_opts(gq_test_ctx *t, const cache_step *c, gq_quant_opts *q) {
+    gq_err err = {{0}};
+    gq_quant_opts_default(q, 3);
+    q->algorithm = GQ_ALGO_GPTQ;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", c->opts);
+    for (char *kv = strtok(buf, ","); kv; kv = strtok(NULL, ",")) {
+        char *eq = strchr(kv, '=');
+        *eq = 0;
+        GQ_CHECK(t, gq_quant_opts_set(q, kv, eq + 1, &err) == GQ_OK, "%s: %s", c->what, err.msg);
+    }
+}
+
+/* Sets the calibration of step c on s, whose model is run by ctx's runner. */
+static void step_calibration(gq_quant_session *s, const cache_step *c, seq_ctx *ctx) {
+    gq_quant_session_set_calibration(s, c->short_calib ? "seq-ids-short" : "seq-ids",
+                                     c->short_calib ? seq_forward_short : seq_forward, ctx);
+}
+
+/* Weights of m that differ from those of ref. */
+static int model_diff(const gq_encoder *m, const gq_encoder *ref) {
+    int d = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < GQ_LIN_COUNT; k++) {
+            const gq_linear *a = &m->layers[l].lin[k], *b = &ref->layers[l].lin[k];
+            d += count_diff(a->w, b->w, (size_t)a->out * a->in);
+        }
+    return d;
+}
+
+/* One session runs every step in turn, keeping its factors; each step's weights must be
+ * exactly those of a fresh session (no factors yet) given the same step. */
+static void test_factor_cache(gq_test_ctx *t) {
+    gq_err err = {{0}};
+    twin_models tw;
+    if (!twin_load(t, &tw)) return;
+    gq_encoder *m = tw.m, *ref = tw.ref;
+    seq_ctx sc = {tw.r, 0}, rc = {tw.rr, 0};
+    gq_quant_session *s = NULL;
+    gq_quant_session_new(m, NULL, &s, &err);
+    int n_steps = (int)(sizeof CACHE_STEPS / sizeof CACHE_STEPS[0]), total = 0;
+    size_t bytes[sizeof CACHE_STEPS / sizeof CACHE_STEPS[0]];
+    for (int i = 0; i < n_steps; i++) {
+        const cache_step *c = &CACHE_STEPS[i];
+        gq_quant_opts q;
+        step_opts(t, c, &q);
+        if (!i || c->short_calib != CACHE_STEPS[i - 1].short_calib) step_calibration(s, c, &sc);
+        GQ_CHECK(t, gq_quant_apply(s, NULL, &q, NULL, NULL, &err) == GQ_OK, "%s: %s", c->what, err.msg);
+        bytes[i] = gq_quant_session_factor_bytes(s);
+        gq_quant_session *fresh = NULL;
+        gq_quant_session_new(ref, NULL, &fresh, &err);
+        step_calibration(fresh, c, &rc);
+        GQ_CHECK(t, gq_quant_apply(fresh, NULL, &q, NULL, NULL, &err) == GQ_OK, "%s (fresh): %s", c->what, err.msg);
+        int d = model_diff(m, ref);
+        GQ_CHECK(t, d == 0, "%s: %d weights differ from a fresh session's (a stale factor)", c->what, d);
+        total += d;
+        gq_quant_session_restore(fresh);
+        gq_quant_session_free(fresh);
+        gq_quant_session_restore(s);
+    }
+    /* the cache was used: other bits found the factors of the first step */
+    GQ_CHECK(t, bytes[0] > 0 && bytes[1] == bytes[0], "factor bytes %zu after gptq, %zu after gptq int4 (want equal, > 0)",
+             bytes[0], bytes[1]);
+    /* a bound below one apply's factors keeps what fits, and the weights stay the same */
+    gq_quant_opts q;
+    step_opts(t, &CACHE_STEPS[0], &q);
+    size_t bound = bytes[0] / 3;
+    step_calibration(s, &CACHE_STEPS[0], &sc);
+    gq_quant_session_set_factor_cache(s, bound);
+    for (int rep = 0; rep < 2; rep++) {
+        GQ_CHECK(t, gq_quant_apply(s, NULL, &q, NULL, NULL, &err) == GQ_OK, "bounded: %s", err.msg);
+        GQ_CHECK(t, gq_quant_session_factor_bytes(s) <= bound, "bound %zu, held %zu", bound,
+                 gq_quant_session_factor_bytes(s));
+        gq_quant_session *fresh = NULL;
+        gq_quant_session_new(ref, NULL, &fresh, &err);
+        step_calibration(fresh, &CACHE_STEPS[0], &rc);
+        gq_quant_apply(fresh, NULL, &q, NULL, NULL, &err);
+        int d = model_diff(m, ref);
+        GQ_CHECK(t, d == 0, "bounded cache, apply %d: %d weights differ from a fresh session's", rep + 1, d);
+        gq_quant_session_restore(fresh);
+        gq_quant_session_free(fresh);
+    }
+    printf("ok   factor cache: %d applies (act_order, damp, SARQC, awq-scale, from quantized, other calibration "
+           "data) give a fresh session's weights (%d differ); %zu bytes of factors\n", n_steps, total, bytes[0]);
+    gq_quant_session_free(s);
+    twin_free(&tw);
 }
 
 /* ---- numpy references (tests/fixtures/gen/gen_algo_refs.py; keep CASES in step) ---- */
@@ -421,6 +561,7 @@ int main(int argc, char **argv) {
     test_properties(&t);
     test_numpy_refs(&t);
     test_from_quantized(&t);
+    test_factor_cache(&t);
     test_checkpoint(&t, "fixtures/tiny-a", 3);
     test_checkpoint(&t, "fixtures/tiny-b", 3);
     return gq_test_done(&t);
