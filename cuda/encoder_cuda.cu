@@ -273,8 +273,11 @@ static gq_status cuda_fail(gq_err *err, cudaError_t e, const char *what) {
             return gq_fail(err, GQ_ERR_IO, "cuda: cuBLAS %s failed (%s)", what, cublasGetStatusString(b_)); \
     } while (0)
 
+/* Zeroed: the warm-up batch runs before the block Linears are uploaded, and its reads must
+ * be of defined values (compute-sanitizer's initcheck). */
 static gq_status dev_alloc(float **p, size_t n, gq_err *err) {
     CUDA_TRY(cudaMalloc((void **)p, n * sizeof(float)), "cannot allocate device memory");
+    CUDA_TRY(cudaMemset(*p, 0, n * sizeof(float)), "cannot clear device memory");
     return GQ_OK;
 }
 
