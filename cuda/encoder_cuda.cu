@@ -41,6 +41,7 @@ enum {
     ATT_KEYS = 32,              /* keys per shared-memory tile (one per lane) */
     ATT_MAX_DH = 128,           /* head dims (each lane owns dims lane, lane + 32, ...) */
     EW_THREADS = 256,
+    STATS_TOKENS = 4096,        /* calibration statistics: tokens converted to double per dsyrk */
 };
 
 typedef struct {
@@ -62,6 +63,11 @@ struct gq_encoder_cuda {
     int *host_info;
     float *host_act; /* (cap_tok, max(dim, hidden_dim)) activations copied out for hooks */
     const gq_encoder_hooks *hooks; /* of the current forward, or NULL */
+    /* calibration statistics on the device (hooks' linear_stats), allocated on first use */
+    double *st_x;     /* (STATS_TOKENS, max(dim, hidden_dim)) a block of an input in double */
+    double *st_xtx;   /* (w, w) XᵀX of one input over the batch, w = max(dim, hidden_dim) */
+    double *st_abs;   /* (w) Σ|x| of one input, continued from the host's running sums */
+    double *host_xtx; /* (w, w) pinned host copy of st_xtx */
     int tf32;
     /* prepare() on its own thread, joined by the first forward (or by free) */
     pthread_t prep;
@@ -132,6 +138,25 @@ static __global__ void bias_gelu(float *x, const float *bias, size_t n, int cols
         float z = x[i] + bias[i % cols];
         x[i] = 0.5f * z * (1.0f + erff(z * 0.70710678118654752f));
     }
+}
+
+/* xd = x in double, n elements. */
+static __global__ void to_double(double *xd, const float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        xd[i] = x[i];
+}
+
+/* acc_j += |x_tj| for t = 0 .. n-1 in turn, one thread per column j of x (n, in): the
+ * CPU's order of additions, so the same double sums. */
+static __global__ void abs_sum_cols(double *acc, const float *x, int n, int in) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= in) return;
+    double a = acc[j];
+    for (int t = 0; t < n; t++) {
+        float v = x[(size_t)t * in + j];
+        a += v < 0 ? -(double)v : (double)v;
+    }
+    acc[j] = a;
 }
 
 /* dst_s = src[start_s] (the first row of each sequence). */
@@ -241,15 +266,18 @@ static gq_status cuda_fail(gq_err *err, cudaError_t e, const char *what) {
         if (e_ != cudaSuccess) return cuda_fail(err, e_, what); \
     } while (0)
 
-#define BLAS_TRY(call)                                                                              \
-    do {                                                                                            \
-        cublasStatus_t b_ = (call);                                                                 \
-        if (b_ != CUBLAS_STATUS_SUCCESS)                                                            \
-            return gq_fail(err, GQ_ERR_IO, "cuda: cuBLAS sgemm failed (%s)", cublasGetStatusString(b_)); \
+#define BLAS_TRY(call, what)                                                                         \
+    do {                                                                                             \
+        cublasStatus_t b_ = (call);                                                                  \
+        if (b_ != CUBLAS_STATUS_SUCCESS)                                                             \
+            return gq_fail(err, GQ_ERR_IO, "cuda: cuBLAS %s failed (%s)", what, cublasGetStatusString(b_)); \
     } while (0)
 
+/* Zeroed: the warm-up batch runs before the block Linears are uploaded, and its reads must
+ * be of defined values (compute-sanitizer's initcheck). */
 static gq_status dev_alloc(float **p, size_t n, gq_err *err) {
     CUDA_TRY(cudaMalloc((void **)p, n * sizeof(float)), "cannot allocate device memory");
+    CUDA_TRY(cudaMemset(*p, 0, n * sizeof(float)), "cannot clear device memory");
     return GQ_OK;
 }
 
@@ -374,16 +402,109 @@ static gq_status reserve(gq_encoder_cuda *g, int n, int nseq, gq_err *err) {
 static gq_status linear(gq_encoder_cuda *g, const float *x, int n, const float *w, int out, int in, float *y, int ldy,
                         gq_err *err) {
     const float one = 1.0f, zero = 0.0f;
-    BLAS_TRY(cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, in, x, in, &zero, y, ldy));
+    BLAS_TRY(cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, in, x, in, &zero, y, ldy), "sgemm");
     return GQ_OK;
 }
 
-/* Hands the device rows x (n, in) to the hooks, through a host copy: the input of Linear
- * `kind` of block `layer` (kinds[0..nk), which share it), or hidden state `index` when
- * nk = 0. */
+static unsigned blocks(size_t work, unsigned per_block) { return (unsigned)((work + per_block - 1) / per_block); }
+
+static void stats_free(gq_encoder_cuda *g) {
+    cudaFree(g->st_x), cudaFree(g->st_xtx), cudaFree(g->st_abs), cudaFreeHost(g->host_xtx);
+    g->st_x = g->st_xtx = g->st_abs = g->host_xtx = NULL;
+}
+
+/* The statistics' device buffers and pinned host copy, once. */
+static gq_status stats_reserve(gq_encoder_cuda *g, gq_err *err) {
+    if (g->host_xtx) return GQ_OK;
+    const gq_encoder_config *c = &g->m->cfg;
+    size_t w = (size_t)(c->dim > c->hidden_dim ? c->dim : c->hidden_dim);
+    cudaError_t e = cudaMalloc((void **)&g->st_x, STATS_TOKENS * w * sizeof(double));
+    if (e == cudaSuccess) e = cudaMalloc((void **)&g->st_xtx, w * w * sizeof(double));
+    if (e == cudaSuccess) e = cudaMalloc((void **)&g->st_abs, w * sizeof(double));
+    if (e == cudaSuccess) e = cudaMallocHost((void **)&g->host_xtx, w * w * sizeof(double));
+    if (e != cudaSuccess) {
+        stats_free(g);
+        return cuda_fail(err, e, "cannot allocate the calibration statistics");
+    }
+    return GQ_OK;
+}
+
+/* Σ|x| of the device rows x (n, in) into each target's running sums, in token order; a
+ * target whose sums equal the previous one's (q, k and v see the same inputs) takes its
+ * result without a second pass. */
+static gq_status add_abs_sums(gq_encoder_cuda *g, const float *x, int n, int in, gq_lin_stats *const *to, int nt,
+                              gq_err *err) {
+    size_t bytes = (size_t)in * sizeof(double);
+    int same[GQ_LIN_COUNT] = {0}; /* before any of them is updated */
+    for (int i = 1; i < nt; i++) same[i] = !memcmp(to[i]->abs_sum, to[i - 1]->abs_sum, bytes);
+    for (int i = 0; i < nt; i++) {
+        if (same[i]) {
+            CUDA_TRY(cudaMemcpy(to[i]->abs_sum, g->st_abs, bytes, cudaMemcpyDeviceToHost), "copy of the statistics");
+            continue;
+        }
+        CUDA_TRY(cudaMemcpy(g->st_abs, to[i]->abs_sum, bytes, cudaMemcpyHostToDevice), "upload of the statistics");
+        abs_sum_cols<<<blocks(in, EW_THREADS), EW_THREADS>>>(g->st_abs, x, n, in);
+        CUDA_TRY(cudaGetLastError(), "kernel launch");
+        CUDA_TRY(cudaMemcpy(to[i]->abs_sum, g->st_abs, bytes, cudaMemcpyDeviceToHost), "copy of the statistics");
+    }
+    return GQ_OK;
+}
+
+/* XᵀX of the device rows x (n ≥ 1, in) in FP64 into st_xtx and its host copy: blocks of
+ * STATS_TOKENS rows converted to double, one dsyrk each. x row-major is the column-major
+ * (in, n) matrix A, XᵀX = A Aᵀ; its column-major lower triangle is the row-major upper one
+ * that gq_lin_stats keeps. */
+static gq_status batch_xtx(gq_encoder_cuda *g, const float *x, int n, int in, gq_err *err) {
+    const double one = 1.0, zero = 0.0;
+    for (int t0 = 0; t0 < n; t0 += STATS_TOKENS) {
+        int nb = n - t0 < STATS_TOKENS ? n - t0 : STATS_TOKENS;
+        size_t e = (size_t)nb * in;
+        to_double<<<blocks(e, EW_THREADS) < 65535 ? blocks(e, EW_THREADS) : 65535, EW_THREADS>>>(
+            g->st_x, x + (size_t)t0 * in, e);
+        BLAS_TRY(cublasDsyrk(g->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, in, nb, &one, g->st_x, in,
+                             t0 ? &one : &zero, g->st_xtx, in), "dsyrk");
+    }
+    CUDA_TRY(cudaGetLastError(), "kernel launch");
+    CUDA_TRY(cudaMemcpy(g->host_xtx, g->st_xtx, (size_t)in * in * sizeof(double), cudaMemcpyDeviceToHost),
+             "copy of the statistics");
+    return GQ_OK;
+}
+
+/* The hooks' linear_stats: the statistics of the device rows x (n, in), the input of the
+ * Linears kinds[0..nk) of block `layer` (which share it), added into the targets the hook
+ * names; only the d×d XᵀX and the Σ|x| vectors cross to the host. */
+static gq_status device_stats(gq_encoder_cuda *g, const float *x, int n, int in, int layer, const gq_lin_kind *kinds,
+                              int nk, gq_err *err) {
+    const gq_encoder_hooks *hk = g->hooks;
+    gq_lin_stats *to[GQ_LIN_COUNT];
+    int nt = 0;
+    for (int i = 0; i < nk; i++) {
+        gq_lin_stats *s = hk->linear_stats(hk->ctx, layer, kinds[i]);
+        if (s && s->in != in)
+            return gq_fail(err, GQ_ERR_SHAPE, "cuda: layer %d: statistics of width %d for an input of width %d", layer,
+                           s->in, in);
+        if (s) to[nt++] = s;
+    }
+    if (!nt || n <= 0) return GQ_OK;
+    gq_status s = stats_reserve(g, err);
+    if (s == GQ_OK) s = add_abs_sums(g, x, n, in, to, nt, err);
+    if (s == GQ_OK) s = batch_xtx(g, x, n, in, err);
+    for (int k = 0; s == GQ_OK && k < nt; k++) {
+        for (size_t i = 0; i < (size_t)in; i++)
+            for (size_t j = i; j < (size_t)in; j++) to[k]->xtx[i * in + j] += g->host_xtx[i * in + j];
+        to[k]->ntok += n;
+    }
+    return s;
+}
+
+/* Hands the device rows x (n, in) to the hooks: the input of Linear `kind` of block `layer`
+ * (kinds[0..nk), which share it) as statistics accumulated on the device when the hooks
+ * ask for them (linear_stats), else through a host copy; or hidden state `index` when
+ * nk = 0, through a host copy. */
 static gq_status observe(gq_encoder_cuda *g, const float *x, int n, int in, int layer, const gq_lin_kind *kinds, int nk,
                          int index, gq_err *err) {
     const gq_encoder_hooks *hk = g->hooks;
+    if (hk && nk && hk->linear_stats) return device_stats(g, x, n, in, layer, kinds, nk, err);
     if (!hk || (nk ? !hk->linear_input : !hk->hidden)) return GQ_OK;
     if (!g->host_act) {
         const gq_encoder_config *c = &g->m->cfg;
@@ -404,8 +525,6 @@ static gq_status observe_linear(gq_encoder_cuda *g, const float *x, int n, int i
 
 /* The LayerNorms' epsilon, in the float the kernels add. */
 static float eps(const gq_encoder_cuda *g) { return (float)g->m->cfg.ln_eps; }
-
-static unsigned blocks(size_t work, unsigned per_block) { return (unsigned)((work + per_block - 1) / per_block); }
 
 static void launch_attention(gq_encoder_cuda *g, float *out, int ldo, const float *q, int ldq, const dev_layer *L,
                              const int *start, int nseq, int max_q, int cls) {
@@ -590,6 +709,7 @@ static void cuda_free(gq_encoder_cuda *g) {
     if (!g) return;
     if (g->prep_running) pthread_join(g->prep, NULL);
     free_activations(g);
+    stats_free(g);
     for (int l = 0; g->layers && l < g->m->cfg.n_layers; l++) {
         dev_layer *L = &g->layers[l];
         float *p[] = {L->wqkv, L->bqkv, L->wo,    L->bo,    L->w1,    L->b1,

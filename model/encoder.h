@@ -148,8 +148,16 @@ gq_status gq_encoder_load_file(const char *config_path, const char *weights_path
 gq_status gq_encoder_random(const gq_encoder_config *cfg, uint64_t seed, gq_encoder **out, gq_err *err);
 void gq_encoder_free(gq_encoder *m);
 
+/* Calibration statistics of the inputs x (ntok, in) of one Linear, accumulated in double. */
+typedef struct gq_lin_stats {
+    int in;
+    int64_t ntok;
+    double *abs_sum; /* (in) Σ_tokens |x_j| */
+    double *xtx;     /* (in, in) XᵀX: upper triangle (xtx[i*in + j], j >= i); lower is 0 */
+} gq_lin_stats;
+
 /* Optional observers of the forward pass, e.g. for calibration statistics or tests. With
- * either of them set, every block runs on every token; without, the last block computes
+ * any of them set, every block runs on every token; without, the last block computes
  * only what the logits read (see gq_encoder_flops). */
 typedef struct {
     void *ctx;
@@ -157,6 +165,12 @@ typedef struct {
     void (*linear_input)(void *ctx, int layer, gq_lin_kind kind, const float *x, int ntok, int in);
     /* Hidden states (ntok, dim) after the embeddings (index 0) and after block i (index i+1). */
     void (*hidden)(void *ctx, int index, const float *h, int ntok, int dim);
+    /* The statistics to add the input of Linear `kind` of block `layer` into, or NULL to
+     * skip that input. A CUDA runner uses this instead of linear_input: it accumulates the
+     * batch's Σ|x| (continuing the sums it is given, token by token, as the CPU does) and
+     * XᵀX (FP64, cuBLAS dsyrk) where the activations are, adds XᵀX and the token count into
+     * the statistics and never copies the activations out. The CPU runner ignores it. */
+    gq_lin_stats *(*linear_stats)(void *ctx, int layer, gq_lin_kind kind);
 } gq_encoder_hooks;
 
 /* Where a runner computes. */
@@ -182,7 +196,8 @@ typedef struct {
  * that count before it returns.
  * CUDA: the weights are uploaded once; before each forward, the Linears whose version
  * changed are uploaded again (only those). Passes with hooks (calibration) run there too,
- * with every row of every block, and hand the hooks host copies of the activations.
+ * with every row of every block, and hand the hooks host copies of the activations, or
+ * accumulate the statistics a linear_stats hook asks for on the GPU.
  * Opening returns once a GPU is known to be there: the device gets ready (context, cuBLAS,
  * memory, a warm-up batch) on a thread of its own while the caller does other work, and
  * gq_encoder_runner_ready or the first forward waits for it; errors of that part come from

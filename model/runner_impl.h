@@ -44,7 +44,7 @@ gq_status gq_encoder_cpu_forward(gq_encoder_cpu *r, const int32_t *ids, const in
 typedef struct gq_encoder_cuda gq_encoder_cuda;
 /* Bumped whenever this table or the structs of encoder.h change, so that a module of
  * another glueq is refused with a message instead of crashing. */
-#define GQ_CUDA_MODULE_ABI 3
+#define GQ_CUDA_MODULE_ABI 4
 #define GQ_CUDA_MODULE_SYMBOL "gq_encoder_cuda_module"
 #define GQ_CUDA_MODULE_FILE "libglueq_cuda.so"
 typedef struct {

@@ -104,10 +104,20 @@ static void hook(void *ctx, int layer, gq_lin_kind kind, const float *x, int nto
     c->seconds += gq_now() - t0;
 }
 
+/* Where a device runner adds (layer, kind)'s statistics itself: NULL for a layer this
+ * calibration does not collect, and after a failure. */
+static gq_lin_stats *device_target(void *ctx, int layer, gq_lin_kind kind) {
+    gq_quant_calib *c = ctx;
+    if (c->status != GQ_OK || layer < 0 || layer >= c->n_layers || (int)kind < 0 || kind >= GQ_LIN_COUNT) return NULL;
+    gq_lin_stats *s = &c->stats[layer * GQ_LIN_COUNT + kind];
+    return s->xtx ? s : NULL;
+}
+
 void gq_quant_calib_hooks(gq_quant_calib *c, gq_encoder_hooks *hooks) {
     memset(hooks, 0, sizeof *hooks);
     hooks->ctx = c;
     hooks->linear_input = hook;
+    hooks->linear_stats = device_target;
 }
 
 const gq_lin_stats *gq_quant_calib_get(const gq_quant_calib *c, int layer, gq_lin_kind kind) {

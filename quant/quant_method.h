@@ -12,14 +12,9 @@
 #include "quant.h"
 
 /* ------------------------------------------------------------------------------------
- * Calibration statistics of the inputs x (ntok, in) of every Linear.
+ * Calibration statistics of the inputs x (ntok, in) of every Linear (gq_lin_stats:
+ * encoder.h, where a device runner fills them).
  * ------------------------------------------------------------------------------------ */
-typedef struct gq_lin_stats {
-    int in;
-    int64_t ntok;
-    double *abs_sum; /* (in) Σ_tokens |x_j| */
-    double *xtx;     /* (in, in) XᵀX: upper triangle (xtx[i*in + j], j >= i); lower is 0 */
-} gq_lin_stats;
 
 typedef struct gq_quant_calib gq_quant_calib;
 
@@ -32,7 +27,8 @@ gq_status gq_quant_calib_new_layer(const gq_encoder_config *cfg, int layer, gq_q
 void gq_quant_calib_free(gq_quant_calib *c);
 
 /* Fills hooks so that every forward run with them accumulates into c (single thread of
- * use; c must outlive the forwards). */
+ * use; c must outlive the forwards): from host copies of the activations on the CPU, on
+ * the GPU itself with a CUDA runner (gq_encoder_hooks.linear_stats). */
 void gq_quant_calib_hooks(gq_quant_calib *c, gq_encoder_hooks *hooks);
 
 /* Accumulates x (ntok, in) into the statistics of (layer, kind); what the hook does. */

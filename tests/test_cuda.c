@@ -9,6 +9,12 @@
  *   - the BERT and RoBERTa fixtures (tests/fixtures/encoders): transformers' logits of
  *     their token-id sequences (token types, RoBERTa's positions), batched, one at a time
  *     and with hooks, and the hidden states the fixtures keep;
+ *   - calibration statistics accumulated on the GPU (hooks' linear_stats) against the same
+ *     activations copied out and accumulated on the CPU, on tiny-a and the encoder fixtures:
+ *     token counts and Σ|x| bit for bit (same order of additions), XᵀX within GPU_XTX_RTOL;
+ *     and an awq and a gptq point quantized from either: the same masks, and the same
+ *     weights or else predictions identical except where the CPU logit margin is below
+ *     GPU_ATOL (listed);
  *   - whole dev sets: every shipped model under assets/models on its task's dev set, and
  *     $GLUEQ_CUDA_BASE_MODEL (e.g. a base-shaped checkpoint), when set, on all three — logits
  *     within GPU_ATOL of the CPU's, and identical predictions except where the CPU's own
@@ -19,7 +25,7 @@
 #include <string.h>
 
 #include "eval.h"
-#include "quant.h"
+#include "quant_method.h"
 #include "testenc.h"
 
 enum { SKIP = 77 };
@@ -153,7 +159,7 @@ static void check_hooks(gq_test_ctx *t, gq_encoder_runner *cpu, gq_encoder_runne
         free(pa), free(pb);
         return;
     }
-    gq_encoder_hooks ha = {pa, on_linear, on_hidden}, hb = {pb, on_linear, on_hidden};
+    gq_encoder_hooks ha = {pa, on_linear, on_hidden, NULL}, hb = {pb, on_linear, on_hidden, NULL};
     float la[64], lb[64];
     gq_err err = {{0}};
     GQ_CHECK(t, gq_encoder_forward(cpu, ids, lens, NULL, n, la, &ha, &err) == GQ_OK, "%s", err.msg);
@@ -175,6 +181,251 @@ static void check_hooks(gq_test_ctx *t, gq_encoder_runner *cpu, gq_encoder_runne
     int want = gq_encoder_runner_model(cpu)->cfg.n_layers * (GQ_LIN_COUNT + 1) + 1;
     GQ_CHECK(t, slots == want, "hooks saw %d Linear inputs and hidden states, want %d", slots, want);
     free(pa), free(pb);
+}
+
+/* ---- calibration statistics on the GPU ---- */
+
+/* Bound on |XᵀX(GPU) − XᵀX(CPU)| / √(XᵀX_ii XᵀX_jj) over the same activations: both add
+ * the same exact double products (float × float), in different orders, so the difference
+ * is FP64 rounding, about ntok·2⁻⁵³ of Σ|x_i x_j| at worst. Measured on an H100: see the
+ * line this test prints. */
+static const double GPU_XTX_RTOL = 1e-13;
+
+/* Sequences run as calibration: two forwards (so that the GPU continues the sums it is
+ * given), with the hooks as given or, host_copies, without linear_stats (the activations
+ * copied out and accumulated on the CPU, as on a CPU runner); their logits into `logits`
+ * (n, n_labels). */
+typedef struct {
+    gq_encoder_runner *r;
+    const int32_t *ids;
+    const int *lens, *seg_a;
+    int n, host_copies;
+    float *logits;
+} calib_batches;
+
+static gq_status run_batches(void *ctx, const gq_encoder_hooks *hooks, gq_err *err) {
+    const calib_batches *b = ctx;
+    gq_encoder_hooks h = *hooks;
+    if (b->host_copies) h.linear_stats = NULL;
+    int half = b->n / 2, off = 0, nl = gq_encoder_runner_model(b->r)->cfg.n_labels;
+    for (int i = 0; i < half; i++) off += b->lens[i];
+    gq_status s = gq_encoder_forward(b->r, b->ids, b->lens, b->seg_a, half, b->logits, &h, err);
+    if (s == GQ_OK)
+        s = gq_encoder_forward(b->r, b->ids + off, b->lens + half, b->seg_a ? b->seg_a + half : NULL, b->n - half,
+                               b->logits + (size_t)half * nl, &h, err);
+    return s;
+}
+
+static gq_quant_calib *calibrate(gq_test_ctx *t, const gq_encoder *m, calib_batches *b, int host_copies) {
+    gq_quant_calib *c = NULL;
+    gq_encoder_hooks hooks;
+    gq_err err = {{0}};
+    GQ_CHECK(t, gq_quant_calib_new(&m->cfg, &c, &err) == GQ_OK, "%s", err.msg);
+    if (!c) return NULL;
+    gq_quant_calib_hooks(c, &hooks);
+    b->host_copies = host_copies;
+    GQ_CHECK(t, run_batches(b, &hooks, &err) == GQ_OK && gq_quant_calib_status(c, &err) == GQ_OK, "%s", err.msg);
+    return c;
+}
+
+/* One Linear's statistics from the GPU (d) against the host's (h); the worst XᵀX error
+ * into *worst. */
+static void compare_stats(gq_test_ctx *t, const char *what, const gq_lin_stats *h, const gq_lin_stats *d,
+                          double *worst) {
+    GQ_CHECK(t, h && d && h->in == d->in, "%s: statistics missing", what);
+    if (!h || !d || h->in != d->in) return;
+    int in = h->in;
+    GQ_CHECK(t, h->ntok == d->ntok && h->ntok > 0, "%s: %lld tokens on the host, %lld on the GPU", what,
+             (long long)h->ntok, (long long)d->ntok);
+    GQ_CHECK(t, !memcmp(h->abs_sum, d->abs_sum, (size_t)in * sizeof(double)), "%s: sum|x| differs", what);
+    double w = 0;
+    int lower = 0;
+    for (int i = 0; i < in; i++)
+        for (int j = 0; j < in; j++) {
+            double a = h->xtx[(size_t)i * in + j], b = d->xtx[(size_t)i * in + j];
+            if (j < i) {
+                lower += b != 0;
+                continue;
+            }
+            double scale = sqrt(h->xtx[(size_t)i * in + i] * h->xtx[(size_t)j * in + j]);
+            w = fmax(w, scale > 0 ? fabs(a - b) / scale : (a == b ? 0 : INFINITY));
+        }
+    GQ_CHECK(t, lower == 0, "%s: %d entries below the diagonal of the GPU's XtX are not 0", what, lower);
+    GQ_CHECK(t, w <= GPU_XTX_RTOL, "%s: XtX differs by %.3g of sqrt(XtX_ii XtX_jj) > %.1e", what, w, GPU_XTX_RTOL);
+    *worst = fmax(*worst, w);
+}
+
+/* The same activations accumulated on the host and on the GPU: the two forwards must be
+ * the same bit for bit (identical logits), or the comparison would not be of one input. */
+static void check_device_stats(gq_test_ctx *t, const char *name, const gq_encoder *m, calib_batches *b) {
+    size_t nlog = (size_t)b->n * m->cfg.n_labels;
+    float *first = malloc(nlog * sizeof *first);
+    gq_quant_calib *h = calibrate(t, m, b, 1);
+    if (first) memcpy(first, b->logits, nlog * sizeof *first);
+    gq_quant_calib *d = calibrate(t, m, b, 0);
+    GQ_CHECK(t, first && !memcmp(first, b->logits, nlog * sizeof *first),
+             "%s: the GPU forward with host copies and with statistics on the GPU differ: not the same activations",
+             name);
+    free(first);
+    double worst = 0;
+    long long tokens = 0;
+    for (int l = 0; h && d && l < m->cfg.n_layers; l++)
+        for (int k = 0; k < GQ_LIN_COUNT; k++) {
+            char what[160];
+            snprintf(what, sizeof what, "%s layer %d %s statistics: cuda vs host copies", name, l,
+                     gq_lin_name(m->cfg.family, (gq_lin_kind)k));
+            compare_stats(t, what, gq_quant_calib_get(h, l, (gq_lin_kind)k), gq_quant_calib_get(d, l, (gq_lin_kind)k),
+                          &worst);
+        }
+    if (h && gq_quant_calib_get(h, 0, GQ_LIN_Q)) tokens = gq_quant_calib_get(h, 0, GQ_LIN_Q)->ntok;
+    printf("%s: statistics on the GPU over %lld tokens: sum|x| and counts identical, max XtX difference %.3g of "
+           "sqrt(XtX_ii XtX_jj) (bound %.0e)\n", name, tokens, worst, GPU_XTX_RTOL);
+    gq_quant_calib_free(h), gq_quant_calib_free(d);
+}
+
+/* Copies of every quantizable matrix of m, back to back. */
+static float *copy_weights(const gq_encoder *m) {
+    size_t total = 0, at = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < GQ_LIN_COUNT; k++) total += (size_t)m->layers[l].lin[k].out * m->layers[l].lin[k].in;
+    float *w = malloc(total * sizeof *w);
+    for (int l = 0; w && l < m->cfg.n_layers; l++)
+        for (int k = 0; k < GQ_LIN_COUNT; k++) {
+            const gq_linear *lin = &m->layers[l].lin[k];
+            memcpy(w + at, lin->w, (size_t)lin->out * lin->in * sizeof *w);
+            at += (size_t)lin->out * lin->in;
+        }
+    return w;
+}
+
+/* Quantizes with session s (method, algorithm) and returns the weights and the CPU's logits
+ * of b's sequences on them; the masks into *mask. */
+static float *quantized_point(gq_test_ctx *t, gq_quant_session *s, gq_encoder *m, const char *method,
+                              gq_quant_algorithm algo, gq_encoder_runner *cpu, const calib_batches *b, float *logits,
+                              uint8_t **mask) {
+    gq_quant_opts q;
+    gq_quant_opts_default(&q, 3);
+    q.algorithm = algo;
+    gq_quant_budget bud = {.k = 16, .p = -1};
+    gq_quant_scores *sc = NULL;
+    gq_err err = {{0}};
+    float *w = NULL;
+    GQ_CHECK(t, gq_quant_scores_compute(s, method, NULL, &q, &sc, &err) == GQ_OK, "%s: %s", method, err.msg);
+    int applied = sc && gq_quant_apply(s, sc, &q, &bud, NULL, &err) == GQ_OK;
+    GQ_CHECK(t, applied, "%s: %s", method, err.msg);
+    if (applied) {
+        w = copy_weights(m);
+        size_t total = 0;
+        for (int i = 0; i < gq_quant_session_n_mats(s); i++) {
+            int rows, cols;
+            gq_quant_session_fp32(s, i, &rows, &cols);
+            uint8_t *grown = realloc(*mask, total + (size_t)rows * cols);
+            if (!grown) break;
+            *mask = grown;
+            memcpy(*mask + total, gq_quant_session_mask(s, i), (size_t)rows * cols);
+            total += (size_t)rows * cols;
+        }
+        GQ_CHECK(t, gq_encoder_forward(cpu, b->ids, b->lens, b->seg_a, b->n, logits, NULL, &err) == GQ_OK, "%s",
+                 err.msg);
+    }
+    gq_quant_session_restore(s);
+    gq_quant_scores_free(sc);
+    return w;
+}
+
+/* An awq point (rtn) and a gptq point (uniform) quantized from statistics accumulated on
+ * the host and on the GPU: the same masks; the same weights, or predictions that differ
+ * only where the CPU's logit margin on the host-statistics model is below GPU_ATOL. */
+static void check_device_points(gq_test_ctx *t, const char *name, gq_encoder *m, calib_batches *b) {
+    static const struct {
+        const char *method;
+        gq_quant_algorithm algo;
+    } POINTS[] = {{"awq", GQ_ALGO_RTN}, {"uniform", GQ_ALGO_GPTQ}, {"awq", GQ_ALGO_GPTQ}};
+    gq_encoder_runner *cpu = gq_encoder_runner_new(m, 1);
+    calib_batches hb = *b, db = *b;
+    hb.host_copies = 1, db.host_copies = 0;
+    gq_quant_session *sh = NULL, *sd = NULL;
+    gq_err err = {{0}};
+    GQ_CHECK(t, cpu && gq_quant_session_new(m, NULL, &sh, &err) == GQ_OK &&
+                    gq_quant_session_new(m, NULL, &sd, &err) == GQ_OK, "%s", err.msg);
+    int nl = m->cfg.n_labels;
+    float *lh = malloc((size_t)b->n * nl * sizeof *lh), *ld = malloc((size_t)b->n * nl * sizeof *ld);
+    for (size_t p = 0; sh && sd && lh && ld && p < sizeof POINTS / sizeof *POINTS; p++) {
+        gq_quant_session_set_calibration(sh, "host", run_batches, &hb);
+        gq_quant_session_set_calibration(sd, "device", run_batches, &db);
+        uint8_t *mh = NULL, *md = NULL;
+        float *wh = quantized_point(t, sh, m, POINTS[p].method, POINTS[p].algo, cpu, &hb, lh, &mh);
+        float *wd = quantized_point(t, sd, m, POINTS[p].method, POINTS[p].algo, cpu, &db, ld, &md);
+        const char *algo = gq_quant_algorithm_name(POINTS[p].algo);
+        size_t total = 0, differ = 0;
+        for (int l = 0; l < m->cfg.n_layers; l++)
+            for (int k = 0; k < GQ_LIN_COUNT; k++) total += (size_t)m->layers[l].lin[k].out * m->layers[l].lin[k].in;
+        GQ_CHECK(t, mh && md && !memcmp(mh, md, total), "%s %s %s: the masks differ", name, POINTS[p].method, algo);
+        for (size_t i = 0; wh && wd && i < total; i++) differ += memcmp(&wh[i], &wd[i], sizeof *wh) != 0;
+        int flips = 0, close = 0;
+        for (int i = 0; wh && wd && i < b->n; i++) {
+            const float *a = lh + (size_t)i * nl, *g = ld + (size_t)i * nl;
+            int pa = 0, pg = 0;
+            for (int j = 1; j < nl; j++) pa = a[j] > a[pa] ? j : pa, pg = g[j] > g[pg] ? j : pg;
+            float margin = INFINITY;
+            for (int j = 0; j < nl; j++)
+                if (j != pa) margin = fminf(margin, a[pa] - a[j]);
+            close += margin < GPU_ATOL;
+            if (pa == pg) continue;
+            flips++;
+            printf("  %s %s %s sequence %d: host statistics predict %d, GPU statistics %d, cpu margin %.3g\n", name,
+                   POINTS[p].method, algo, i, pa, pg, margin);
+            GQ_CHECK(t, margin < GPU_ATOL, "%s %s %s sequence %d: prediction differs with a margin of %g", name,
+                     POINTS[p].method, algo, i, margin);
+        }
+        GQ_CHECK(t, wh && wd, "%s %s %s: no quantized weights", name, POINTS[p].method, algo);
+        printf("%s %s %s from GPU statistics: masks identical, %zu of %zu weights differ, %d of %d predictions differ "
+               "(%d with a margin < %g)\n", name, POINTS[p].method, algo, differ, total, flips, b->n, close, GPU_ATOL);
+        free(wh), free(wd), free(mh), free(md);
+    }
+    free(lh), free(ld);
+    gq_quant_session_free(sh), gq_quant_session_free(sd);
+    gq_encoder_runner_free(cpu);
+}
+
+/* Statistics and points on tiny-a (random ids, over 4096 tokens in each of the two forwards,
+ * so that the GPU converts more than one block) and on the encoder fixtures' sequences. */
+static void check_calibration_on_gpu(gq_test_ctx *t) {
+    enum { N = 96 };
+    gq_encoder *m = load_fixture(t, "tiny-a");
+    gq_encoder_runner *gpu = m ? open_cuda(m) : NULL;
+    if (gpu) {
+        int lens[N], total = 0;
+        for (int i = 0; i < N; i++) total += lens[i] = 1 + (i * 37) % 200;
+        int32_t *ids = malloc((size_t)total * sizeof *ids);
+        gq_rng rng;
+        gq_rng_seed(&rng, 5);
+        for (int i = 0; ids && i < total; i++) ids[i] = 1000 + (int32_t)gq_rng_below(&rng, 20000);
+        float *logits = malloc((size_t)N * m->cfg.n_labels * sizeof *logits);
+        calib_batches b = {gpu, ids, lens, NULL, N, 0, logits};
+        GQ_CHECK(t, ids && logits && total > 2 * 4096, "tiny-a calibration: %d tokens", total);
+        if (ids && logits) check_device_stats(t, "tiny-a", m, &b), check_device_points(t, "tiny-a", m, &b);
+        free(ids), free(logits);
+    }
+    gq_encoder_runner_free(gpu);
+    gq_encoder_free(m);
+    static const char *const ENCODERS[] = {"bert-uncased", "roberta"};
+    for (int e = 0; e < 2; e++) {
+        gq_encoder *em = gq_test_encoder_load(t, ENCODERS[e]);
+        gq_encoder_runner *eg = em ? open_cuda(em) : NULL;
+        GQ_CHECK(t, eg != NULL, "%s: no CUDA runner", ENCODERS[e]);
+        if (eg) {
+            gq_test_sequences s;
+            gq_test_sequences_load(t, ENCODERS[e], "", &s);
+            float *logits = malloc((size_t)s.n * em->cfg.n_labels * sizeof *logits);
+            calib_batches b = {eg, s.ids, s.lens, s.seg_a, s.n, 0, logits};
+            if (logits) check_device_stats(t, ENCODERS[e], em, &b), check_device_points(t, ENCODERS[e], em, &b);
+            free(logits);
+            gq_test_sequences_free(&s);
+        }
+        gq_encoder_runner_free(eg);
+        gq_encoder_free(em);
+    }
 }
 
 /* Lengths around the 32-key tiles and up to the model's 512, and quantization in place. */
@@ -309,6 +560,7 @@ int main(int argc, char **argv) {
     check_encoder_fixture(&t, "bert-cased");
     check_encoder_fixture(&t, "roberta");
     check_lengths_and_versions(&t);
+    check_calibration_on_gpu(&t);
     check_dev_sets(&t);
     return gq_test_done(&t);
 }
