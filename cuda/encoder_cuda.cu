@@ -422,6 +422,9 @@ static gq_status stats_reserve(gq_encoder_cuda *g, gq_err *err) {
     if (e == cudaSuccess) e = cudaMalloc((void **)&g->st_xtx, w * w * sizeof(double));
     if (e == cudaSuccess) e = cudaMalloc((void **)&g->st_abs, w * sizeof(double));
     if (e == cudaSuccess) e = cudaMallocHost((void **)&g->host_xtx, w * w * sizeof(double));
+    /* dsyrk writes one triangle, but the whole square is copied back in one piece: the other
+     * triangle must hold defined values (compute-sanitizer's initcheck) */
+    if (e == cudaSuccess) e = cudaMemset(g->st_xtx, 0, w * w * sizeof(double));
     if (e != cudaSuccess) {
         stats_free(g);
         return cuda_fail(err, e, "cannot allocate the calibration statistics");
