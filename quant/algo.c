@@ -101,7 +101,8 @@ gq_status gq_quant_algo_matrix(const gq_quant_opts *o, const float *w, int rows,
 }
 
 gq_status gq_quantize_algo(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
-                           const gq_lin_stats *stats, float *out, gq_err *err) {
+                           const gq_lin_stats *stats, int basis, float *out, gq_err *err) {
+    (void)basis; /* no factor cache here */
     const gq_quant_opts *o = ctx;
     if (o->algorithm == GQ_ALGO_RTN) return gq_quant_matrix(o, w, rows, cols, mask, out, err);
     gq_quant_algo_inputs in = {.stats = stats};

@@ -25,6 +25,8 @@ typedef struct {
     gq_factor_cache *factors;         /* where to find and keep the factor of stats (NULL:
                                          computed and dropped) */
     int factor_slot;                  /* which statistics of the cache's stats are */
+    int factor_basis;                 /* 0: those statistics; else which transform of them
+                                         (a method's basis, gq_quantize_fn) */
 } gq_quant_algo_inputs;
 
 /* What the algorithm did to one matrix. */

@@ -81,7 +81,7 @@ static gq_status factor_gram(const gq_lin_stats *st, gq_factor *f, gq_err *err) 
 /* The factor of in's statistics: the cache's when it holds it, else computed (and kept
  * there when it fits). own receives what the caller must free. */
 static gq_status find_factor(const gq_quant_algo_inputs *in, gq_factor *own, const gq_factor **out, gq_err *err) {
-    gq_factor_key key = {in->factor_slot, GQ_ALGO_AWQ_SCALE, 0, in->stats->in, NULL};
+    gq_factor_key key = {in->factor_slot, in->factor_basis, GQ_ALGO_AWQ_SCALE, 0, in->stats->in, NULL};
     *out = in->factors ? gq_factor_cache_get(in->factors, &key) : NULL;
     if (*out) return GQ_OK;
     gq_status st = factor_gram(in->stats, own, err);

@@ -136,7 +136,7 @@ static gq_status find_factor(const gq_quant_opts *o, const gq_quant_algo_inputs 
     own->dead = gq_malloc_array((size_t)n, sizeof *own->dead);
     gq_status st = diag && own->dead ? GQ_OK : gq_fail(err, GQ_ERR_NOMEM, "gptq: out of memory");
     if (st == GQ_OK) st = hessian_diag(o, in, rows, diag, own->dead, err);
-    gq_factor_key key = {in->factor_slot, GQ_ALGO_GPTQ, o->act_order != 0, n, diag};
+    gq_factor_key key = {in->factor_slot, in->factor_basis, GQ_ALGO_GPTQ, o->act_order != 0, n, diag};
     *out = st == GQ_OK && in->factors ? gq_factor_cache_get(in->factors, &key) : NULL;
     if (st == GQ_OK && !*out && (st = compute_factor(in->stats, diag, o->act_order, own, err)) == GQ_OK) {
         *out = in->factors ? gq_factor_cache_put(in->factors, &key, own) : NULL;

@@ -84,7 +84,7 @@ size_t gq_factor_cache_bytes(const gq_factor_cache *c) { return c->bytes; }
 void gq_factor_cache_begin_apply(gq_factor_cache *c) { c->apply++; }
 
 static int same_key(const gq_factor_key *a, const gq_factor_key *b) {
-    if (a->slot != b->slot || a->algorithm != b->algorithm || a->act_order != b->act_order || a->n != b->n ||
+    if (a->slot != b->slot || a->basis != b->basis || a->algorithm != b->algorithm || a->act_order != b->act_order || a->n != b->n ||
         !a->diag != !b->diag)
         return 0;
     return !a->diag || !memcmp(a->diag, b->diag, (size_t)a->n * sizeof *a->diag);

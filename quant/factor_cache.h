@@ -6,7 +6,9 @@
  * more than the rest of a point's quantization, yet do not depend on the bits, the budget,
  * the protected weights or the method. An entry is found by:
  *   - slot: which statistics of the session's current calibration (the matrix index; the
- *     session clears the cache whenever it drops those statistics);
+ *     session clears the cache whenever it drops those statistics), and basis: those
+ *     statistics themselves (0) or a transforming method's view of them in its own basis
+ *     (rosaq's PCA basis), a function of them alone;
  *   - the algorithm;
  *   - gptq only: act_order and H's whole diagonal. H's off-diagonal part is (2/N)·XᵀX, a
  *     function of the statistics alone; its diagonal carries everything else that
@@ -46,6 +48,7 @@ void gq_factor_free(gq_factor *f);
  * gptq only; NULL for awq-scale) is borrowed. */
 typedef struct {
     int slot;
+    int basis; /* 0: slot's statistics; else a transform of them (gq_quant_algo_inputs) */
     gq_quant_algorithm algorithm;
     int act_order;
     int n;

@@ -107,8 +107,12 @@ static gq_status apply_none(const gq_method_args *a, const double *diag, int64_t
     }
     for (int i = 0; i < a->rows; i++) memcpy(mask + (size_t)i * d, keep, (size_t)d);
     free(keep);
-    return qz->fn(qz->ctx, a->w, a->rows, d, mask, a->stats, out, err);
+    return qz->fn(qz->ctx, a->w, a->rows, d, mask, a->stats, 0, out, err);
 }
+
+/* The quantizer's basis number for the PCA basis (gq_quantize_fn): its statistics below
+ * depend on the matrix's statistics alone. */
+#define PCA_BASIS 1
 
 /* The quantizer's view of the rotated inputs x' = x P: X'ᵀX' = N·Λ exactly; Σ|x'_j| is
  * not recoverable from second moments and is taken as N·sqrt(λ_j) (the RMS). */
@@ -170,7 +174,7 @@ static gq_status apply_pca(const gq_method_args *a, const double *st, int64_t kc
         for (size_t i = 0; i < n; i++) wrf[i] = (float)wr[i];
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < d; j++) mask[(size_t)i * d + j] = j < kcols;
-        s = qz->fn(qz->ctx, wrf, rows, d, mask, &rs, qf, err);
+        s = qz->fn(qz->ctx, wrf, rows, d, mask, &rs, PCA_BASIS, qf, err);
     }
     if (s == GQ_OK) {
         /* Ŵ' keeps the protected columns at W' in double, so that Ŵ = Ŵ' Pᵀ reproduces them

@@ -19,7 +19,7 @@ double gq_quant_calib_seconds(const gq_quant_calib *c);
  * algorithm on the given statistics (SARQC's S = 1: a transform's basis has no method
  * scores). rtn ignores stats and may quantize in place (out == w). (algo.c) */
 gq_status gq_quantize_algo(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
-                           const gq_lin_stats *stats, float *out, gq_err *err);
+                           const gq_lin_stats *stats, int basis, float *out, gq_err *err);
 
 /* ---- the quantizer's scale blocks, shared with the algorithms (quantizer.c) ---- */
 

@@ -77,10 +77,14 @@ typedef struct {
 
 /* The session's configured quantizer and algorithm, as a method's apply hook calls it:
  * quantizes w (rows×cols) into out; entries with mask != 0 keep their value exactly.
- * stats are the calibration statistics of w's inputs in w's own basis (NULL: none). */
+ * stats are the calibration statistics of w's inputs in w's own basis (NULL: none).
+ * basis: 0 when stats are a->stats; otherwise a number the method gives to a basis of its
+ * own whose statistics are a function of a->stats and the method's options alone (the
+ * same number for the same basis on every apply), so that a session may keep the
+ * algorithm's factors of them across applies (factor_cache.h). */
 typedef struct {
     gq_status (*fn)(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
-                    const gq_lin_stats *stats, float *out, gq_err *err);
+                    const gq_lin_stats *stats, int basis, float *out, gq_err *err);
     const void *ctx;
 } gq_quantize_fn;
 

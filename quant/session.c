@@ -714,28 +714,65 @@ static gq_status quantize_sequential(quant_pass *p, gq_err *err) {
     return st;
 }
 
-/* Methods with an apply hook: one matrix at a time (the hook uses multithreaded BLAS). The
- * hook chooses the protected set, writes it into the pass's mask and says what it counts
- * and in which basis. */
-static gq_status quantize_transformed(quant_pass *p, gq_err *err) {
+/* What a transforming method's quantizer calls carry (gq_quantize_fn): the pass's options
+ * and matrix slot's place in the session's factor cache, its basis numbers made distinct
+ * per method. */
+typedef struct {
+    const gq_quant_opts *q;
+    gq_factor_cache *factors;
+    int slot, method_id;
+} method_quantizer;
+
+static gq_status quantize_for_method(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
+                                     const gq_lin_stats *stats, int basis, float *out, gq_err *err) {
+    const method_quantizer *mq = ctx;
+    if (mq->q->algorithm == GQ_ALGO_RTN) return gq_quant_matrix(mq->q, w, rows, cols, mask, out, err);
+    gq_quant_algo_inputs in = {.stats = stats, .factors = mq->factors, .factor_slot = mq->slot,
+                               .factor_basis = basis ? mq->method_id * 256 + basis : 0};
+    return gq_quant_algo_matrix(mq->q, w, rows, cols, mask, &in, out, NULL, err);
+}
+
+/* 1 + the method's place in the registry: distinct per method. */
+static int method_id(const gq_method *m) {
+    int i = 0;
+    while (gq_methods[i] && gq_methods[i] != m) i++;
+    return i + 1;
+}
+
+/* Matrix order[task] through the method's apply hook, which chooses the protected set,
+ * writes it into the pass's mask and says what it counts and in which basis. */
+static gq_status transform_one(void *ctx, int task, gq_err *err) {
+    quant_pass *p = ctx;
     gq_quant_session *s = p->s;
     const gq_quant_scores *sc = p->sc;
-    gq_quantize_fn qz = {gq_quantize_algo, p->q};
-    gq_method_args a = {.family = s->m->cfg.family, .opts = &sc->opts, .quant = p->q};
-    for (int i = 0; i < s->n_mats; i++) {
-        int64_t n = s->off[i + 1] - s->off[i];
-        a.w = s->fp32 + s->off[i], a.rows = s->rows[i], a.cols = s->cols[i];
-        a.layer = i / GQ_LIN_COUNT, a.kind = (gq_lin_kind)(i % GQ_LIN_COUNT);
-        a.stats = sc->method->needs_calibration && s->calib ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
-        gq_method_applied res = {0};
-        float *dst = mat(s, i)->w;
-        gq_status st = sc->method->apply(&a, sc->states[i], sc->nstate[i], p->b ? gq_quant_budget_k(p->b, n) : 0, &qz,
-                                         dst, p->mask + s->off[i], &res, err);
-        if (st != GQ_OK) return st;
-        p->count[i] = res.protected_count, p->bits[i] = res.effective_bits, p->rotated[i] = res.rotated != 0;
-        p->sq_err[i] = sq_diff(dst, a.w, n);
-    }
+    int i = p->order[task];
+    int64_t n = s->off[i + 1] - s->off[i];
+    gq_method_args a = {.family = s->m->cfg.family, .opts = &sc->opts, .quant = p->q, .w = s->fp32 + s->off[i],
+                        .rows = s->rows[i], .cols = s->cols[i], .layer = i / GQ_LIN_COUNT,
+                        .kind = (gq_lin_kind)(i % GQ_LIN_COUNT)};
+    a.stats = sc->method->needs_calibration && s->calib ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
+    method_quantizer mq = {p->q, s->calib ? s->factors : NULL, i, method_id(sc->method)};
+    gq_quantize_fn qz = {quantize_for_method, &mq};
+    gq_method_applied res = {0};
+    float *dst = mat(s, i)->w;
+    gq_status st = sc->method->apply(&a, sc->states[i], sc->nstate[i], p->b ? gq_quant_budget_k(p->b, n) : 0, &qz,
+                                     dst, p->mask + s->off[i], &res, err);
+    if (st != GQ_OK) return st;
+    p->count[i] = res.protected_count, p->bits[i] = res.effective_bits, p->rotated[i] = res.rotated != 0;
+    p->sq_err[i] = sq_diff(dst, a.w, n);
     return GQ_OK;
+}
+
+/* Methods with an apply hook: the matrices in parallel, the largest first, each with
+ * single-threaded BLAS (a hook is a few BLAS calls and the algorithm's). */
+static gq_status quantize_transformed(quant_pass *p, gq_err *err) {
+    gq_quant_session *s = p->s;
+    order_by_cost(s, 0, s->n_mats, p->order);
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    gq_status st = for_each_matrix(s, s->n_mats, transform_one, p, err);
+    openblas_set_num_threads(blas_threads);
+    return st;
 }
 
 /* quantize: writes every matrix of the model from the FP32 copy under the pass's mask. */

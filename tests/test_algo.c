@@ -354,26 +354,37 @@ static gq_status seq_forward_short(void *ctx, const gq_encoder_hooks *hooks, gq_
     return gq_encoder_forward(c->r, SEQ_IDS, SEQ_LENS, NULL, 2, logits, hooks, err);
 }
 
-/* One apply of the sequence below: opts as `key=value` pairs, and the calibration data. */
+/* One apply of the sequence below: opts as `key=value` pairs, the calibration data, and
+ * rosaq's rotation (NULL: no method). */
 typedef struct {
     const char *what, *opts;
     int short_calib;
+    const char *rosaq;
 } cache_step;
+
+/* rosaq's budget in the steps: a few columns of every matrix */
+#define CACHE_ROSAQ_K 256
 
 /* Each step's options start from int3 gptq with damp 0.01; a step changes what a cached
  * factor depends on (the statistics, act_order, damping, SARQC's term, the algorithm) or
  * what it must not depend on (bits, calibration from quantized in between). */
 static const cache_step CACHE_STEPS[] = {
-    {"gptq", "", 0},
-    {"gptq int4 (other bits: same factors)", "bits=4", 0},
-    {"gptq act_order", "act_order=true", 0},
-    {"gptq damp 0.1", "damp=0.1", 0},
-    {"gptq SARQC lambda 1", "sarqc_lambda=1,sarqc_saliency=magnitude", 0},
-    {"awq-scale", "algorithm=awq-scale", 0},
-    {"awq-scale from quantized", "algorithm=awq-scale,calib_from=quantized", 0},
-    {"gptq from quantized", "calib_from=quantized", 0},
-    {"awq-scale on other calibration data", "algorithm=awq-scale", 1},
-    {"gptq on other calibration data", "", 1},
+    {"gptq", "", 0, NULL},
+    {"gptq int4 (other bits: same factors)", "bits=4", 0, NULL},
+    {"gptq act_order", "act_order=true", 0, NULL},
+    {"gptq damp 0.1", "damp=0.1", 0, NULL},
+    {"gptq SARQC lambda 1", "sarqc_lambda=1,sarqc_saliency=magnitude", 0, NULL},
+    {"awq-scale", "algorithm=awq-scale", 0, NULL},
+    {"awq-scale from quantized", "algorithm=awq-scale,calib_from=quantized", 0, NULL},
+    {"gptq from quantized", "calib_from=quantized", 0, NULL},
+    {"awq-scale on other calibration data", "algorithm=awq-scale", 1, NULL},
+    {"gptq on other calibration data", "", 1, NULL},
+    /* rosaq pca quantizes in its PCA basis, whose statistics are not the matrix's: its
+     * factors must not be taken for the plain statistics' (awq-scale's key has no diagonal) */
+    {"awq-scale, rosaq pca", "algorithm=awq-scale", 1, "pca"},
+    {"gptq, rosaq pca", "", 1, "pca"},
+    {"awq-scale, rosaq none (the plain statistics)", "algorithm=awq-scale", 1, "none"},
+    {"awq-scale, rosaq pca again", "algorithm=awq-scale", 1, "pca"},
 };
 
 static void step_opts(gq_test_ctx *t, const cache_step *c, gq_quant_opts *q) {
@@ -393,6 +404,19 @@ static void step_opts(gq_test_ctx *t, const cache_step *c, gq_quant_opts *q) {
 static void step_calibration(gq_quant_session *s, const cache_step *c, seq_ctx *ctx) {
     gq_quant_session_set_calibration(s, c->short_calib ? "seq-ids-short" : "seq-ids",
                                      c->short_calib ? seq_forward_short : seq_forward, ctx);
+}
+
+/* Applies step c's options q on s, through rosaq when the step names a rotation. */
+static gq_status step_apply(gq_quant_session *s, const cache_step *c, const gq_quant_opts *q, gq_err *err) {
+    if (!c->rosaq) return gq_quant_apply(s, NULL, q, NULL, NULL, err);
+    gq_method_opts mo = {0};
+    gq_quant_scores *sc = NULL;
+    gq_quant_budget b = {.k = CACHE_ROSAQ_K, .p = -1};
+    gq_status st = gq_method_opts_set(&mo, "rotation", c->rosaq, err);
+    if (st == GQ_OK) st = gq_quant_scores_compute(s, "rosaq", &mo, q, &sc, err);
+    if (st == GQ_OK) st = gq_quant_apply(s, sc, q, &b, NULL, err);
+    gq_quant_scores_free(sc);
+    return st;
 }
 
 /* Weights of m that differ from those of ref. */
@@ -423,12 +447,12 @@ static void test_factor_cache(gq_test_ctx *t) {
         gq_quant_opts q;
         step_opts(t, c, &q);
         if (!i || c->short_calib != CACHE_STEPS[i - 1].short_calib) step_calibration(s, c, &sc);
-        GQ_CHECK(t, gq_quant_apply(s, NULL, &q, NULL, NULL, &err) == GQ_OK, "%s: %s", c->what, err.msg);
+        GQ_CHECK(t, step_apply(s, c, &q, &err) == GQ_OK, "%s: %s", c->what, err.msg);
         bytes[i] = gq_quant_session_factor_bytes(s);
         gq_quant_session *fresh = NULL;
         gq_quant_session_new(ref, NULL, &fresh, &err);
         step_calibration(fresh, c, &rc);
-        GQ_CHECK(t, gq_quant_apply(fresh, NULL, &q, NULL, NULL, &err) == GQ_OK, "%s (fresh): %s", c->what, err.msg);
+        GQ_CHECK(t, step_apply(fresh, c, &q, &err) == GQ_OK, "%s (fresh): %s", c->what, err.msg);
         int d = model_diff(m, ref);
         GQ_CHECK(t, d == 0, "%s: %d weights differ from a fresh session's (a stale factor)", c->what, d);
         total += d;
@@ -439,6 +463,10 @@ static void test_factor_cache(gq_test_ctx *t) {
     /* the cache was used: other bits found the factors of the first step */
     GQ_CHECK(t, bytes[0] > 0 && bytes[1] == bytes[0], "factor bytes %zu after gptq, %zu after gptq int4 (want equal, > 0)",
              bytes[0], bytes[1]);
+    /* and rosaq's applies kept and found their own: a second rosaq pca apply adds nothing */
+    GQ_CHECK(t, bytes[n_steps - 4] > bytes[n_steps - 5] && bytes[n_steps - 1] == bytes[n_steps - 2],
+             "factor bytes around the rosaq steps: %zu, %zu, ..., %zu, %zu (want growth at the first, none at the last)",
+             bytes[n_steps - 5], bytes[n_steps - 4], bytes[n_steps - 2], bytes[n_steps - 1]);
     /* a bound below one apply's factors keeps what fits, and the weights stay the same */
     gq_quant_opts q;
     step_opts(t, &CACHE_STEPS[0], &q);
@@ -459,7 +487,8 @@ static void test_factor_cache(gq_test_ctx *t) {
         gq_quant_session_free(fresh);
     }
     printf("ok   factor cache: %d applies (act_order, damp, SARQC, awq-scale, from quantized, other calibration "
-           "data) give a fresh session's weights (%d differ); %zu bytes of factors\n", n_steps, total, bytes[0]);
+           "data, rosaq's PCA basis) give a fresh session's weights (%d differ); %zu bytes of factors\n", n_steps,
+           total, bytes[0]);
     gq_quant_session_free(s);
     twin_free(&tw);
 }
