@@ -5,6 +5,9 @@
  * equal scores, common with channel-wise or quantized scores, stay linear), then mark
  * every score > T and the first (k − #{> T}) scores == T in row-major order. That gives
  * exactly "higher score first, then lower index" with 4 bytes of scratch per weight.
+ * A budget far below the matrix (the usual k of a few thousand of millions of weights)
+ * finds T instead with a min-heap of the k largest scores seen, one comparison per score
+ * and no copy: O(n log k) at worst, and about n comparisons on scores in no special order.
  */
 #include "quant.h"
 
@@ -49,6 +52,60 @@ static float kth_largest(float *a, int64_t n, int64_t k) {
     }
 }
 
+/* Budgets up to 1/HEAP_FRACTION of the scores take the heap. */
+#define HEAP_FRACTION 16
+
+/* Restores the min-heap property of h[0..n) below position i. */
+static void sift_down(float *h, int64_t n, int64_t i) {
+    float x = h[i];
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (!(h[c] < x)) break;
+        h[i] = h[c], i = c;
+    }
+    h[i] = x;
+}
+
+/* The k-th largest key over the arrays (1 <= k <= their total), with a k-entry min-heap
+ * (h, the caller's) of the largest keys seen, filled in array order. */
+static float kth_largest_heap(const float *const *scores, const int64_t *n, int narrays, int64_t k, float *h) {
+    int64_t filled = 0;
+    for (int a = 0; a < narrays; a++)
+        for (int64_t i = 0; i < n[a]; i++) {
+            float x = key(scores[a][i]);
+            if (filled < k) {
+                h[filled++] = x;
+                if (filled == k)
+                    for (int64_t j = k / 2; j-- > 0;) sift_down(h, k, j);
+            } else if (x > h[0]) {
+                h[0] = x;
+                sift_down(h, k, 0);
+            }
+        }
+    return h[0];
+}
+
+/* The k-th largest key over the arrays (1 <= k < total); GQ_ERR_NOMEM when its scratch
+ * cannot be had. */
+static gq_status kth_largest_of(const float *const *scores, const int64_t *n, int narrays, int64_t total, int64_t k,
+                                float *t, gq_err *err) {
+    int heap = k <= total / HEAP_FRACTION;
+    float *tmp = gq_malloc_array((size_t)(heap ? k : total), sizeof *tmp);
+    if (!tmp) return gq_fail(err, GQ_ERR_NOMEM, "top-k: cannot allocate %lld scores", (long long)(heap ? k : total));
+    if (heap) {
+        *t = kth_largest_heap(scores, n, narrays, k, tmp);
+    } else {
+        int64_t off = 0;
+        for (int a = 0; a < narrays; a++)
+            for (int64_t i = 0; i < n[a]; i++) tmp[off++] = key(scores[a][i]);
+        *t = kth_largest(tmp, total, k);
+    }
+    free(tmp);
+    return GQ_OK;
+}
+
 gq_status gq_quant_topk_global(const float *const *scores, const int64_t *n, int narrays, int64_t k,
                                uint8_t *const *masks, gq_err *err) {
     int64_t total = 0;
@@ -61,13 +118,9 @@ gq_status gq_quant_topk_global(const float *const *scores, const int64_t *n, int
     for (int a = 0; a < narrays; a++) memset(masks[a], k == total ? 1 : 0, (size_t)n[a]);
     if (k == 0 || k == total) return GQ_OK;
 
-    float *tmp = gq_malloc_array((size_t)total, sizeof *tmp);
-    if (!tmp) return gq_fail(err, GQ_ERR_NOMEM, "top-k: cannot allocate %lld scores", (long long)total);
-    int64_t off = 0;
-    for (int a = 0; a < narrays; a++)
-        for (int64_t i = 0; i < n[a]; i++) tmp[off++] = key(scores[a][i]);
-    float t = kth_largest(tmp, total, k);
-    free(tmp);
+    float t = 0;
+    gq_status st = kth_largest_of(scores, n, narrays, total, k, &t, err);
+    if (st != GQ_OK) return st;
 
     int64_t above = 0;
     for (int a = 0; a < narrays; a++)

@@ -325,9 +325,15 @@ static void test_topk(gq_test_ctx *t) {
     gq_rng r;
     gq_rng_seed(&r, 3);
     int bad = 0;
-    for (int trial = 0; trial < 20; trial++) {
+    /* trials 20-23: ascending scores (every score enters the heap of the small budgets),
+     * then scores with every fifth a NaN */
+    for (int trial = 0; trial < 24; trial++) {
         int levels = trial % 2 ? 7 : 1 << 20;
-        for (int i = 0; i < N; i++) x[i] = (float)gq_rng_below(&r, (uint64_t)levels), p[i] = (pair){x[i], i};
+        for (int i = 0; i < N; i++) {
+            x[i] = trial >= 20 && trial < 22 ? (float)i : (float)gq_rng_below(&r, (uint64_t)levels);
+            if (trial >= 22 && i % 5 == 0) x[i] = NAN;
+            p[i] = (pair){x[i], i};
+        }
         qsort(p, N, sizeof *p, pair_cmp);
         int64_t ks[] = {0, 1, 2, 17, 499, N / 2, N - 1, N};
         for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
