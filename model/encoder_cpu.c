@@ -257,7 +257,8 @@ static const float ERF_Q[15] = {0.000503353484f,  -0.00265623978f,  0.0065345205
 /* erf(x) to 1.1 ulp (8e-8 relative, checked on every normal float). Both polynomials are
  * evaluated and one selected, without branches, so that the GELU loop vectorizes; glibc's
  * erff is a scalar call. */
-static inline float erf_fast(float x) {
+#define NO_TRAPPING_MATH __attribute__((optimize("no-trapping-math")))
+static inline NO_TRAPPING_MATH float erf_fast(float x) {
     float a = fabsf(x), a2 = a * a, t = a - 2.46f, p = ERF_P[6], q = ERF_Q[14];
 #pragma GCC unroll 16
     for (int i = 5; i >= 0; i--) p = FMA(p, a2, ERF_P[i]);
@@ -271,8 +272,10 @@ static inline float erf_fast(float x) {
  * profile names the forward's phases; each call does a whole row or more of work. */
 #define PHASE __attribute__((noinline))
 
-/* GELU exact, in place: 0.5 z (1 + erf(z / √2)). */
-PHASE static void gelu(float *x, size_t n) {
+/* GELU exact, in place: 0.5 z (1 + erf(z / √2)). Without trapping math the compiler may
+ * turn erf_fast's selects into vector blends (with it, it keeps them as branches and the
+ * loop scalar); the values are the same, and glueq never traps on FP exceptions. */
+PHASE NO_TRAPPING_MATH static void gelu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float z = x[i];
         x[i] = 0.5f * z * (1.0f + erf_fast(z * 0.70710678118654752f));
