@@ -141,7 +141,9 @@ def write(results, out):
         lines += ["### BERT-base (768/12/12/3072, 2 token types, the pooler)", "",
                   "The peers run HF BertForSequenceClassification restated (`bench/peers_bert.py`), token types "
                   "derived from the ids inside the model; OpenBLAS %s kernels (the CPU's best; section BERT-base "
-                  "shape below)." % (bsg or {}).get("core", "?"), ""] + bert_table + [""]
+                  "shape below); glueq revision %s." % ((bsg or {}).get("core", "?"),
+                                                       one.get("bert_revision", mach)["revision"]), ""]
+        lines += bert_table + [""]
 
     # limits
     fr, sg = one.get("fraction"), one["sgemm"]

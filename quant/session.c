@@ -133,12 +133,21 @@ void gq_quant_session_set_threads(gq_quant_session *s, int threads) {
     s->pool = NULL, s->threads = threads;
 }
 
+static gq_status for_each_matrix(gq_quant_session *s, int n, gq_pool_task fn, void *ctx, gq_err *err);
+
+static gq_status restore_one(void *ctx, int i, gq_err *err) {
+    gq_quant_session *s = ctx;
+    memcpy(mat(s, i)->w, s->fp32 + s->off[i], (size_t)(s->off[i + 1] - s->off[i]) * sizeof(float));
+    mat(s, i)->version++; /* a runner's device copy is stale now */
+    return GQ_OK;
+}
+
+/* The matrices in parallel (a copy of the model's size is bound by memory bandwidth, which
+ * one core does not fill); one at a time when the session's threads cannot start. */
 void gq_quant_session_restore(gq_quant_session *s) {
     double t0 = gq_now();
-    for (int i = 0; i < s->n_mats; i++) {
-        memcpy(mat(s, i)->w, s->fp32 + s->off[i], (size_t)(s->off[i + 1] - s->off[i]) * sizeof(float));
-        mat(s, i)->version++; /* a runner's device copy is stale now */
-    }
+    if (for_each_matrix(s, s->n_mats, restore_one, s, NULL) != GQ_OK)
+        for (int i = 0; i < s->n_mats; i++) restore_one(s, i, NULL);
     s->times.restore += gq_now() - t0;
 }
 
@@ -813,13 +822,12 @@ static gq_status check_matrix(const gq_quant_session *s, int i, const uint8_t *m
 
 /* check: in every build, the model holds what the pass will report (one pass over the
  * matrices). */
-static gq_status pass_check(const quant_pass *p, gq_err *err) {
-    const gq_quant_session *s = p->s;
-    gq_status st = GQ_OK;
-    for (int i = 0; i < s->n_mats && st == GQ_OK; i++)
-        st = check_matrix(s, i, p->mask + s->off[i], p->rotated[i], p->count[i], err);
-    return st;
+static gq_status check_one(void *ctx, int i, gq_err *err) {
+    const quant_pass *p = ctx;
+    return check_matrix(p->s, i, p->mask + p->s->off[i], p->rotated[i], p->count[i], err);
 }
+
+static gq_status pass_check(quant_pass *p, gq_err *err) { return for_each_matrix(p->s, p->s->n_mats, check_one, p, err); }
 
 /* report: the figures of the applied pass, each from the mask it applied (whose counts
  * pass_check has confirmed) and the weights it wrote. */
