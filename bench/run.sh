@@ -177,7 +177,8 @@ if stage bert; then
   if avx512_passed_over; then export OPENBLAS_CORETYPE=SkylakeX; fi
   log "bert-base on OpenBLAS kernels $OPENBLAS_CORETYPE"
   # this stage may run alone (STAGES=bert), at another revision than the machine line's
-  rev=$(git rev-parse --short HEAD)$([ -n "$(git status --porcelain model bench)" ] && echo +dirty)
+  rev=$(git rev-parse --short HEAD)
+  [ -z "$(git status --porcelain model bench)" ] || rev=$rev+dirty
   record "{\"kind\": \"bert_revision\", \"revision\": \"$rev\"}"
   bert=$work/bert-base
   if [ ! -f "$bert/model.safetensors" ]; then
