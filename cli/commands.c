@@ -46,7 +46,7 @@ static const gq_arg_spec QUIET_FLAG[] = {FLAG("quiet", NULL, "only warnings and 
 
 static const gq_arg_spec RUNNER_FLAGS[] = {
     FLAG("device", "cpu|cuda", "where the forward runs (cpu); cuda needs a build with CUDA, and "
-                           "quantization and calibration stay on the CPU"),
+                           "quantization and scoring stay on the CPU"),
     FLAG("tf32", NULL, "--device cuda: TF32 tensor-core GEMMs instead of FP32"),
     FLAG("threads", "N", "threads for the forward, scoring and quantizing (0: all cores)"),
     END};

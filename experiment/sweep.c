@@ -155,7 +155,7 @@ gq_status gq_sweep_check_paths(const gq_sweep_config *cfg, gq_err *err) {
 typedef enum {
     STAGE_SCORES,        /* method scores and preparation, their calibration aside */
     STAGE_CALIB_FORWARD, /* calibration forwards (the FP32 statistics, or from quantized) */
-    STAGE_CALIB_STATS,   /* accumulating the statistics on the CPU */
+    STAGE_CALIB_STATS,   /* accumulating the statistics on the CPU (a GPU's: in the forward) */
     STAGE_QUANTIZE,      /* gq_quant_apply: select, SARQC scores, quantizers */
     STAGE_CHECK,         /* gq_quant_apply's check of what it wrote */
     STAGE_EVALUATE,      /* the dev set's forward (a GPU's upload of changed weights included) */

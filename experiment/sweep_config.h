@@ -43,9 +43,10 @@
  *   max_len      3..512, default 128
  *   limit        null (all dev rows) or a positive count of first rows
  *   threads      0 (all cores, default) or a positive count
- *   device       "cpu" (default) or "cuda": where the forward runs (quantization, scoring
- *                and calibration stay on the CPU); one GPU per process, so shard a sweep
- *                over GPUs with one process each (CUDA_VISIBLE_DEVICES) and merge
+ *   device       "cpu" (default) or "cuda": where the forward runs, calibration's and its
+ *                statistics included (quantization and scoring stay on the CPU); one GPU
+ *                per process, so shard a sweep over GPUs with one process each
+ *                (CUDA_VISIBLE_DEVICES) and merge
  *   tf32         false (default) or true: on cuda, let cuBLAS use TF32 tensor cores
  *   output       output directory, required
  *   cache_dir    method-state cache; default: glueq's cache ($GLUEQ_CACHE_DIR, else
