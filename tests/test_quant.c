@@ -324,7 +324,7 @@ static void test_topk(gq_test_ctx *t) {
     uint8_t *mk = malloc(N), *want = malloc(N);
     gq_rng r;
     gq_rng_seed(&r, 3);
-    int bad = 0;
+    int bad = 0, bad_global = 0;
     /* trials 20-23: ascending scores (every score enters the heap of the small budgets),
      * then scores with every fifth a NaN */
     for (int trial = 0; trial < 24; trial++) {
@@ -341,9 +341,15 @@ static void test_topk(gq_test_ctx *t) {
             for (int64_t j = 0; j < ks[ki]; j++) want[p[j].i] = 1;
             gq_quant_topk(x, N, ks[ki], mk, &err);
             bad += memcmp(mk, want, N) != 0;
+            /* the same scores as three arrays under one global budget: the same choice */
+            const int64_t parts[3] = {1234, 2000, N - 3234};
+            gq_quant_topk_global((const float *const[]){x, x + 1234, x + 3234}, parts, 3, ks[ki],
+                                 (uint8_t *const[]){mk, mk + 1234, mk + 3234}, &err);
+            bad_global += memcmp(mk, want, N) != 0;
         }
     }
     GQ_CHECK(t, bad == 0, "top-k disagrees with a full sort in %d cases", bad);
+    GQ_CHECK(t, bad_global == 0, "global top-k over three arrays disagrees with a full sort in %d cases", bad_global);
     /* global: two arrays, k = 3 over {2, 5, 5 | 5, 1}: 5@a1, 5@a2, 5@b0 */
     const float ga[3] = {2, 5, 5}, gb[2] = {5, 1};
     uint8_t ma[3], mb[2];
