@@ -254,10 +254,18 @@ static const float ERF_Q[15] = {0.000503353484f,  -0.00265623978f,  0.0065345205
                                 -0.000355984666f, 0.000299405219f,  -7.57604648e-05f, -2.46265463e-05f,
                                 1.73068711e-05f,  -1.0636667e-07f,  -1.09081384e-06f};
 
+/* GCC keeps erf_fast's selects as branches under trapping math, C's default, and the GELU
+ * loop scalar; without it they become vector blends with the same values (glueq never
+ * traps on FP exceptions). Clang if-converts them as they are and has no such attribute. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_TRAPPING_MATH __attribute__((optimize("no-trapping-math")))
+#else
+#define NO_TRAPPING_MATH
+#endif
+
 /* erf(x) to 1.1 ulp (8e-8 relative, checked on every normal float). Both polynomials are
  * evaluated and one selected, without branches, so that the GELU loop vectorizes; glibc's
  * erff is a scalar call. */
-#define NO_TRAPPING_MATH __attribute__((optimize("no-trapping-math")))
 static inline NO_TRAPPING_MATH float erf_fast(float x) {
     float a = fabsf(x), a2 = a * a, t = a - 2.46f, p = ERF_P[6], q = ERF_Q[14];
 #pragma GCC unroll 16
@@ -272,9 +280,7 @@ static inline NO_TRAPPING_MATH float erf_fast(float x) {
  * profile names the forward's phases; each call does a whole row or more of work. */
 #define PHASE __attribute__((noinline))
 
-/* GELU exact, in place: 0.5 z (1 + erf(z / √2)). Without trapping math the compiler may
- * turn erf_fast's selects into vector blends (with it, it keeps them as branches and the
- * loop scalar); the values are the same, and glueq never traps on FP exceptions. */
+/* GELU exact, in place: 0.5 z (1 + erf(z / √2)); NO_TRAPPING_MATH lets it vectorize. */
 PHASE NO_TRAPPING_MATH static void gelu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float z = x[i];
