@@ -102,9 +102,8 @@ gq_status gq_quant_algo_matrix(const gq_quant_opts *o, const float *w, int rows,
 
 gq_status gq_quantize_algo(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
                            const gq_lin_stats *stats, int basis, float *out, gq_err *err) {
-    (void)basis; /* no factor cache here */
-    const gq_quant_opts *o = ctx;
-    if (o->algorithm == GQ_ALGO_RTN) return gq_quant_matrix(o, w, rows, cols, mask, out, err);
-    gq_quant_algo_inputs in = {.stats = stats};
-    return gq_quant_algo_matrix(o, w, rows, cols, mask, &in, out, NULL, err);
+    const gq_quantize_ctx *c = ctx;
+    gq_quant_algo_inputs in = {.stats = stats, .factors = c->factors, .factor_slot = c->slot,
+                               .factor_basis = basis ? c->basis_base + basis : 0};
+    return gq_quant_algo_matrix(c->q, w, rows, cols, mask, &in, out, NULL, err);
 }

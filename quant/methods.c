@@ -192,7 +192,8 @@ gq_status gq_method_apply_matrix(const gq_method *m, const gq_method_args *a, in
     double *state = NULL;
     size_t n = 0;
     gq_status st = m->prepare ? m->prepare(a, &state, &n, err) : GQ_OK;
-    gq_quantize_fn qz = {gq_quantize_algo, a->quant};
+    gq_quantize_ctx qc = {a->quant, NULL, 0, 0};
+    gq_quantize_fn qz = {gq_quantize_algo, &qc};
     if (st == GQ_OK) st = m->apply(a, state, n, k, &qz, out, mask, res, err);
     free(state);
     return st;

@@ -15,7 +15,16 @@ const char *gq_quant_cache_decode(const uint8_t *b, size_t len, const char *key,
 /* Seconds c's hooks have spent accumulating the statistics (calib_stats.c). */
 double gq_quant_calib_seconds(const gq_quant_calib *c);
 
-/* gq_quantize_fn with ctx = the gq_quant_opts: gq_quant_algo_matrix with the configured
+/* What gq_quantize_algo's ctx holds: the options, and where the algorithm's factors of
+ * the statistics are found and kept (factors NULL: computed and dropped); a method's
+ * basis b > 0 is factor basis basis_base + b. */
+typedef struct {
+    const gq_quant_opts *q;
+    gq_factor_cache *factors;
+    int slot, basis_base;
+} gq_quantize_ctx;
+
+/* gq_quantize_fn with ctx a gq_quantize_ctx: gq_quant_algo_matrix with the configured
  * algorithm on the given statistics (SARQC's S = 1: a transform's basis has no method
  * scores). rtn ignores stats and may quantize in place (out == w). (algo.c) */
 gq_status gq_quantize_algo(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,

@@ -670,16 +670,22 @@ static gq_status quantize_one(void *ctx, int task, gq_err *err) {
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
+/* for_each_matrix for tasks that call BLAS: single-threaded BLAS in each, so that the
+ * threads are not nested. */
+static gq_status for_each_matrix_blas1(gq_quant_session *s, int n, gq_pool_task fn, void *ctx, gq_err *err) {
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    gq_status st = for_each_matrix(s, n, fn, ctx, err);
+    openblas_set_num_threads(blas_threads);
+    return st;
+}
+
 /* Runs quantize_one for n matrices of p->order. A calibrated algorithm's matrix is a few
  * BLAS/LAPACK calls: matrices run in parallel (the largest first, for balance), each with
  * single-threaded BLAS, so that the threads are not nested. */
 static gq_status quantize_matrices(quant_pass *p, int n, gq_err *err) {
     if (p->q->algorithm == GQ_ALGO_RTN) return for_each_matrix(p->s, n, quantize_one, p, err);
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    gq_status st = for_each_matrix(p->s, n, quantize_one, p, err);
-    openblas_set_num_threads(blas_threads);
-    return st;
+    return for_each_matrix_blas1(p->s, n, quantize_one, p, err);
 }
 
 /* Matrix indices [first, first + n) by descending rows·cols² (an algorithm's cost). */
@@ -723,25 +729,8 @@ static gq_status quantize_sequential(quant_pass *p, gq_err *err) {
     return st;
 }
 
-/* What a transforming method's quantizer calls carry (gq_quantize_fn): the pass's options
- * and matrix slot's place in the session's factor cache, its basis numbers made distinct
- * per method. */
-typedef struct {
-    const gq_quant_opts *q;
-    gq_factor_cache *factors;
-    int slot, method_id;
-} method_quantizer;
-
-static gq_status quantize_for_method(const void *ctx, const float *w, int rows, int cols, const uint8_t *mask,
-                                     const gq_lin_stats *stats, int basis, float *out, gq_err *err) {
-    const method_quantizer *mq = ctx;
-    if (mq->q->algorithm == GQ_ALGO_RTN) return gq_quant_matrix(mq->q, w, rows, cols, mask, out, err);
-    gq_quant_algo_inputs in = {.stats = stats, .factors = mq->factors, .factor_slot = mq->slot,
-                               .factor_basis = basis ? mq->method_id * 256 + basis : 0};
-    return gq_quant_algo_matrix(mq->q, w, rows, cols, mask, &in, out, NULL, err);
-}
-
-/* 1 + the method's place in the registry: distinct per method. */
+/* 1 + the method's place in the registry: distinct per method, so that its basis numbers
+ * (times 256) are too. */
 static int method_id(const gq_method *m) {
     int i = 0;
     while (gq_methods[i] && gq_methods[i] != m) i++;
@@ -760,8 +749,8 @@ static gq_status transform_one(void *ctx, int task, gq_err *err) {
                         .rows = s->rows[i], .cols = s->cols[i], .layer = i / GQ_LIN_COUNT,
                         .kind = (gq_lin_kind)(i % GQ_LIN_COUNT)};
     a.stats = sc->method->needs_calibration && s->calib ? gq_quant_calib_get(s->calib, a.layer, a.kind) : NULL;
-    method_quantizer mq = {p->q, s->calib ? s->factors : NULL, i, method_id(sc->method)};
-    gq_quantize_fn qz = {quantize_for_method, &mq};
+    gq_quantize_ctx qc = {p->q, s->calib ? s->factors : NULL, i, method_id(sc->method) * 256};
+    gq_quantize_fn qz = {gq_quantize_algo, &qc};
     gq_method_applied res = {0};
     float *dst = mat(s, i)->w;
     gq_status st = sc->method->apply(&a, sc->states[i], sc->nstate[i], p->b ? gq_quant_budget_k(p->b, n) : 0, &qz,
@@ -777,11 +766,7 @@ static gq_status transform_one(void *ctx, int task, gq_err *err) {
 static gq_status quantize_transformed(quant_pass *p, gq_err *err) {
     gq_quant_session *s = p->s;
     order_by_cost(s, 0, s->n_mats, p->order);
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    gq_status st = for_each_matrix(s, s->n_mats, transform_one, p, err);
-    openblas_set_num_threads(blas_threads);
-    return st;
+    return for_each_matrix_blas1(s, s->n_mats, transform_one, p, err);
 }
 
 /* quantize: writes every matrix of the model from the FP32 copy under the pass's mask. */
